@@ -1,0 +1,96 @@
+"""Bureau: the booking workflow behind a speakers bureau's request form."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from bureau.config import SETTING_NAMES, load_settings
+from bureau.resources import resource_dir
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application.
+
+    ``config`` overrides: ``BUREAU_*`` keys are settings (checked like the environment's),
+    any other key goes straight into ``app.config`` (e.g. ``WTF_CSRF_ENABLED`` in tests).
+    """
+    overrides = dict(config or {})
+    environ = dict(os.environ)
+    environ.update({k: str(v) for k, v in overrides.items() if k in SETTING_NAMES})
+    settings = load_settings(environ)
+
+    app = Flask(
+        __name__,
+        instance_path=str(settings.instance_path),
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.update(settings.flask_config())
+    app.config.update({k: v for k, v in overrides.items() if k not in SETTING_NAMES})
+    # A no-op when the host process (gunicorn, celery, pytest) already configured logging.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    import bureau.models  # noqa: F401 - registers every table before migrations compare
+    from bureau.extensions import bootstrap, csrf, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
+    csrf.init_app(app)
+    bootstrap.init_app(app)
+    _sqlite_pragmas(app)
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    from sqlalchemy import event
+
+    from bureau.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the web read while the worker writes; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _register_blueprints(app: Flask) -> None:
+    from bureau import errors, health, templating
+    from bureau.bookings import api as bookings_api
+    from bureau.bookings import views as bookings_views
+    from bureau.catalogue import api as catalogue_api
+    from bureau.catalogue import views as catalogue_views
+    from bureau.extensions import csrf
+    from bureau.ratelimit import init_rate_limits
+
+    app.register_blueprint(catalogue_views.bp)
+    app.register_blueprint(bookings_views.bp)
+    app.register_blueprint(catalogue_api.bp)
+    app.register_blueprint(bookings_api.bp)
+    app.register_blueprint(health.bp)
+    # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
+    csrf.exempt(bookings_api.bp)
+    errors.register(app)
+    init_rate_limits(app)
+    templating.register(app)

@@ -1,0 +1,1 @@
+"""Booking requests: the public form and API, validation, submission and status."""

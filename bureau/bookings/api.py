@@ -1,0 +1,102 @@
+"""JSON API for booking requests: submit (with Idempotency-Key) and read a request's status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.services import (
+    IdempotencyConflict,
+    active_speaker_slugs,
+    find_by_token,
+    fingerprint,
+    submit_request,
+)
+from bureau.bookings.states import organizer_label, organizer_next_step
+from bureau.bookings.validation import validate_request
+from bureau.extensions import db
+from bureau.urls import public_url
+
+bp = Blueprint("bookings_api", __name__, url_prefix="/api/v1")
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _errors(errors: dict[str, list[str]], status: int) -> ResponseReturnValue:
+    return jsonify({"errors": errors}), status
+
+
+@bp.post("/requests")
+def create_request() -> ResponseReturnValue:
+    raw = request.get_json(silent=True)
+    if not isinstance(raw, dict):
+        return _errors({"body": ["Send a JSON object (Content-Type: application/json)."]}, 422)
+    key = request.headers.get("Idempotency-Key", "").strip() or None
+    if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
+        return _errors(
+            {"Idempotency-Key": [f"Use at most {MAX_IDEMPOTENCY_KEY} printable characters."]}, 422
+        )
+    valid, errors = validate_request(
+        raw, active_speakers=lambda s: active_speaker_slugs(db.session, s)
+    )
+    if valid is None:
+        return _errors(errors, 422)
+    try:
+        result = submit_request(
+            db.session,
+            valid,
+            source="api",
+            idempotency_key=f"api:{key}" if key else None,
+            request_fingerprint=fingerprint(raw) if key else None,
+        )
+    except IdempotencyConflict:
+        return _errors(
+            {"Idempotency-Key": ["This key was already used for a different request."]}, 409
+        )
+    booking = result.booking
+    body = {
+        "reference": booking.reference,
+        "status": booking.status,
+        "status_url": public_url("bookings.status", token=booking.tracking_token),
+    }
+    headers = {"Location": body["status_url"]}
+    if not result.created:
+        headers["Idempotent-Replayed"] = "true"
+    return jsonify(body), 201, headers
+
+
+def status_json(booking: BookingRequest) -> dict[str, Any]:
+    return {
+        "reference": booking.reference,
+        "status": booking.status,
+        "status_label": organizer_label(booking.status),
+        "next_step": organizer_next_step(booking.status),
+        "event": {
+            "name": booking.event_name,
+            "organization": booking.organization,
+            "format": booking.format,
+            "virtual": booking.is_virtual,
+            "city": booking.city,
+            "country": booking.country,
+            "timezone": booking.timezone,
+            "starts_at": booking.starts_local.isoformat(timespec="minutes"),
+            "ends_at": booking.ends_local.isoformat(timespec="minutes"),
+            "audience_size": booking.audience_size,
+        },
+        "speakers": [{"slug": s.slug, "name": s.name} for s in booking.speakers],
+        "timeline": [
+            {"at": e.at.isoformat(), "message": e.public_message}
+            for e in booking.events
+            if e.is_public
+        ],
+    }
+
+
+@bp.get("/requests/<token>")
+def read_request(token: str) -> ResponseReturnValue:
+    booking = find_by_token(db.session, token)
+    if booking is None:
+        abort(404)
+    return jsonify(status_json(booking)), 200, {"Cache-Control": "no-store"}

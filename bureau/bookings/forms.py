@@ -1,0 +1,117 @@
+"""The public request form. Its fields carry the API's names; the checks live in validation.py."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import Optional
+
+from bureau.bookings.validation import CURRENCIES, TEXT_LIMITS, country_names
+from bureau.catalogue.models import SPEAKER_FORMATS
+
+SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
+_ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+def _text(label: str, name: str, **render_kw: Any) -> StringField:
+    return StringField(label, render_kw={"maxlength": TEXT_LIMITS[name], **render_kw})
+
+
+class RequestForm(FlaskForm):
+    speaker_1 = SelectField("First choice", validate_choice=False)
+    speaker_2 = SelectField("Second choice (optional)", validate_choice=False)
+    speaker_3 = SelectField("Third choice (optional)", validate_choice=False)
+
+    event_name = _text("Event name", "event_name")
+    organization = _text("Organization", "organization")
+    contact_name = _text("Your name", "contact_name", autocomplete="name")
+    contact_email = StringField(
+        "Email", render_kw={"type": "email", "autocomplete": "email", "maxlength": 254}
+    )
+    contact_phone = _text("Phone (optional)", "contact_phone")
+
+    starts_at = StringField("Starts (local time)", render_kw={"type": "datetime-local"})
+    ends_at = StringField("Ends (local time)", render_kw={"type": "datetime-local"})
+    timezone = SelectField(
+        "Time zone of the event",
+        choices=[("", "Choose…"), *[(z, z.replace("_", " ")) for z in _ZONES]],
+        validate_choice=False,
+    )
+    format = SelectField(
+        "Format",
+        choices=[("", "Choose…"), *SPEAKER_FORMATS.items()],
+        validate_choice=False,
+    )
+    virtual = BooleanField("The event is virtual")
+    city = _text("City", "city")
+    country = SelectField("Country", validate_choice=False)
+
+    audience_size = StringField(
+        "Expected audience size", render_kw={"inputmode": "numeric", "pattern": "[0-9,]*"}
+    )
+    audience = _text("Who is in the audience? (optional)", "audience")
+    budget_min = StringField("Budget from (optional)", render_kw={"inputmode": "numeric"})
+    budget_max = StringField("Budget up to (optional)", render_kw={"inputmode": "numeric"})
+    currency = SelectField(
+        "Currency", choices=[(c, c) for c in CURRENCIES], default="USD", validate_choice=False
+    )
+    message = TextAreaField(
+        "Anything else we should know? (optional)",
+        render_kw={"maxlength": TEXT_LIMITS["message"], "rows": 5},
+    )
+
+    # A one-time token: a double-clicked or re-sent form finds the request it already created.
+    submission_token = HiddenField()
+    # Honeypot: hidden from people (CSS, aria-hidden); bots fill it in.
+    website = StringField("Leave this field empty", validators=[Optional()])
+
+    def set_choices(self, speakers: list[tuple[str, str]]) -> None:
+        options = [("", "Choose a speaker…"), *speakers]
+        for name in SPEAKER_FIELDS:
+            getattr(self, name).choices = options
+        self.country.choices = [
+            ("", "Choose…"),
+            *sorted(country_names().items(), key=lambda item: item[1]),
+        ]
+
+    def raw_request(self) -> dict[str, Any]:
+        """The submitted values under the API's field names, for the shared validation."""
+        data: dict[str, Any] = {
+            "speakers": [
+                getattr(self, name).data for name in SPEAKER_FIELDS if getattr(self, name).data
+            ]
+        }
+        for name in (
+            "event_name",
+            "organization",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "starts_at",
+            "ends_at",
+            "timezone",
+            "format",
+            "city",
+            "country",
+            "audience_size",
+            "audience",
+            "budget_min",
+            "budget_max",
+            "currency",
+            "message",
+        ):
+            value = getattr(self, name).data
+            if value not in (None, ""):
+                data[name] = value
+        data["virtual"] = bool(self.virtual.data)
+        return data
+
+    def show_errors(self, errors: dict[str, list[str]]) -> None:
+        for name, messages in errors.items():
+            target = "speaker_1" if name == "speakers" else name
+            field = getattr(self, target, None)
+            if field is not None:
+                field.errors = [*field.errors, *messages]

@@ -1,0 +1,154 @@
+"""Booking requests, their requested speakers, and the append-only audit timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
+
+from bureau.bookings.states import Status
+from bureau.catalogue.models import Speaker
+from bureau.db import Base, utcnow
+
+MAX_REQUESTED_SPEAKERS = 3
+
+
+class BookingRequest(Base):
+    """An organizer's request to book one of up to three speakers for an event.
+
+    Event times are kept twice: the local wall time with its IANA zone as the organizer gave
+    it (``starts_local`` + ``timezone``), and the instant in UTC for ordering and checks.
+    ``version`` is SQLAlchemy's optimistic lock: an UPDATE from a stale copy fails.
+    """
+
+    __tablename__ = "booking_requests"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("audience_size > 0", name="audience_positive"),
+        CheckConstraint(
+            "budget_min IS NULL OR budget_max IS NULL OR budget_min <= budget_max",
+            name="budget_order",
+        ),
+        CheckConstraint("is_virtual OR (city IS NOT NULL AND country IS NOT NULL)", name="place"),
+        Index("ix_booking_requests_queue", "status", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    status: Mapped[str] = mapped_column(String(30), default=Status.NEW)
+    tracking_token: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int] = mapped_column(default=1)
+    # "form:<one-time token>" or "api:<Idempotency-Key>"; a retried submission finds its request.
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(10))
+
+    event_name: Mapped[str] = mapped_column(String(200))
+    organization: Mapped[str] = mapped_column(String(200))
+    contact_name: Mapped[str] = mapped_column(String(120))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    format: Mapped[str] = mapped_column(String(20))
+    is_virtual: Mapped[bool] = mapped_column(default=False)
+    city: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    ends_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    audience_size: Mapped[int]
+    audience: Mapped[str | None] = mapped_column(String(300))
+    budget_min: Mapped[int | None]
+    budget_max: Mapped[int | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    requested: Mapped[list[RequestedSpeaker]] = relationship(
+        back_populates="booking",
+        cascade="all, delete-orphan",
+        order_by="RequestedSpeaker.preference",
+    )
+    events: Mapped[list[BookingEvent]] = relationship(
+        back_populates="booking", order_by="(BookingEvent.at, BookingEvent.id)"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def speakers(self) -> list[Speaker]:
+        return [r.speaker for r in self.requested]
+
+
+class RequestedSpeaker(Base):
+    __tablename__ = "requested_speakers"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "speaker_id"),
+        CheckConstraint(f"preference BETWEEN 1 AND {MAX_REQUESTED_SPEAKERS}", name="preference"),
+    )
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    preference: Mapped[int] = mapped_column(primary_key=True)
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
+
+    booking: Mapped[BookingRequest] = relationship(back_populates="requested")
+    speaker: Mapped[Speaker] = relationship(lazy="joined")
+
+
+class BookingEvent(Base):
+    """One entry of a booking's timeline. Rows are only ever added, never changed."""
+
+    __tablename__ = "booking_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_kind: Mapped[str] = mapped_column(String(20))  # organizer, staff, speaker, system
+    actor_id: Mapped[int | None]
+    actor_label: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(60))
+    from_status: Mapped[str | None] = mapped_column(String(30))
+    to_status: Mapped[str | None] = mapped_column(String(30))
+    # What the organizer reads on the status page; None keeps the entry staff-only.
+    public_message: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    booking: Mapped[BookingRequest] = relationship(back_populates="events")
+
+    @property
+    def is_public(self) -> bool:
+        return self.public_message is not None
+
+
+class ReferenceCounter(Base):
+    """The last number handed out per year, for references like BR-2027-00042."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+@event.listens_for(BookingEvent, "before_update")
+@event.listens_for(BookingEvent, "before_delete")
+def _refuse_timeline_edits(mapper: Mapper[Any], connection: Any, target: BookingEvent) -> None:
+    raise ValueError("the booking timeline is append-only")

@@ -1,0 +1,179 @@
+"""Submitting booking requests: the one way a request enters the system."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from bureau.bookings.models import BookingEvent, BookingRequest, ReferenceCounter, RequestedSpeaker
+from bureau.bookings.states import Status
+from bureau.bookings.validation import ValidRequest
+from bureau.catalogue.models import Speaker
+from bureau.db import AnySession, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class IdempotencyConflict(Exception):
+    """The same idempotency key came with a different request body."""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    booking: BookingRequest
+    created: bool
+
+
+def active_speaker_slugs(session: AnySession, slugs: Collection[str]) -> set[str]:
+    rows = session.scalars(
+        select(Speaker.slug).where(Speaker.slug.in_(list(slugs)), Speaker.is_active)
+    )
+    return set(rows)
+
+
+def fingerprint(raw: Mapping[str, Any]) -> str:
+    """A stable hash of a request body, to tell a retry from a different request."""
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def next_reference(session: AnySession, year: int) -> str:
+    """BR-<year>-<five digits>, counted per year with one atomic upsert (no gaps on retry)."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(ReferenceCounter)
+        .values(year=year, value=1)
+        .on_conflict_do_update(
+            index_elements=[ReferenceCounter.year], set_={"value": ReferenceCounter.value + 1}
+        )
+        .returning(ReferenceCounter.value)
+    )
+    number = session.execute(stmt).scalar_one()
+    return f"BR-{year}-{number:05d}"
+
+
+def find_by_idempotency_key(session: AnySession, key: str) -> BookingRequest | None:
+    return session.scalars(
+        select(BookingRequest).where(BookingRequest.idempotency_key == key)
+    ).one_or_none()
+
+
+def submit_request(
+    session: AnySession,
+    request: ValidRequest,
+    *,
+    source: str,
+    idempotency_key: str | None,
+    request_fingerprint: str | None = None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Store a validated request with its speakers and first timeline entry, and commit.
+
+    A repeated ``idempotency_key`` returns the request stored the first time (even when two
+    submissions race: the unique index decides) and raises ``IdempotencyConflict`` when the
+    body differs.
+    """
+    if idempotency_key is not None:
+        existing = _replay(session, idempotency_key, request_fingerprint)
+        if existing is not None:
+            return SubmitResult(existing, created=False)
+
+    now = now or utcnow()
+    speakers = {
+        s.slug: s
+        for s in session.scalars(select(Speaker).where(Speaker.slug.in_(request.speakers)))
+    }
+    booking = BookingRequest(
+        reference=next_reference(session, now.year),
+        status=Status.NEW,
+        tracking_token=secrets.token_urlsafe(32),
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=request_fingerprint,
+        source=source,
+        event_name=request.event_name,
+        organization=request.organization,
+        contact_name=request.contact_name,
+        contact_email=request.contact_email,
+        contact_phone=request.contact_phone,
+        format=request.format,
+        is_virtual=request.is_virtual,
+        city=request.city,
+        country=request.country,
+        timezone=request.timezone,
+        starts_local=request.starts_local,
+        ends_local=request.ends_local,
+        starts_at=request.starts_at,
+        ends_at=request.ends_at,
+        audience_size=request.audience_size,
+        audience=request.audience,
+        budget_min=request.budget_min,
+        budget_max=request.budget_max,
+        currency=request.currency,
+        message=request.message,
+        created_at=now,
+        requested=[
+            RequestedSpeaker(preference=i, speaker=speakers[slug])
+            for i, slug in enumerate(request.speakers, start=1)
+        ],
+    )
+    session.add(booking)
+    session.add(
+        BookingEvent(
+            booking=booking,
+            at=now,
+            actor_kind="organizer",
+            actor_label=request.contact_name,
+            action="submitted",
+            to_status=Status.NEW,
+            public_message="We received your request.",
+            details={"source": source},
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        if idempotency_key is None:
+            raise
+        existing = _replay(session, idempotency_key, request_fingerprint)
+        if existing is None:
+            raise
+        return SubmitResult(existing, created=False)
+    session.commit()
+    logger.info("booking %s submitted via %s", booking.reference, source)
+    return SubmitResult(booking, created=True)
+
+
+def _replay(
+    session: AnySession, key: str, request_fingerprint: str | None
+) -> BookingRequest | None:
+    existing = find_by_idempotency_key(session, key)
+    if existing is None:
+        return None
+    if request_fingerprint is not None and existing.idempotency_fingerprint != request_fingerprint:
+        raise IdempotencyConflict(key)
+    return existing
+
+
+def find_by_token(session: AnySession, token: str) -> BookingRequest | None:
+    if not token or len(token) > 64:
+        return None
+    return session.scalars(
+        select(BookingRequest).where(BookingRequest.tracking_token == token)
+    ).one_or_none()
+
+
+def count_requests(session: AnySession) -> int:
+    return session.scalar(select(func.count()).select_from(BookingRequest)) or 0

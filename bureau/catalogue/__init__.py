@@ -1,0 +1,1 @@
+"""The public catalogue: speakers, topics and the bureau's weblog."""

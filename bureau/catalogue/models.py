@@ -1,0 +1,156 @@
+"""Speakers, topics and weblog posts: the public catalogue."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bureau.db import Base, utcnow
+
+SPEAKER_FORMATS: dict[str, str] = {
+    "keynote": "Keynote",
+    "panel": "Panel discussion",
+    "workshop": "Workshop",
+    "moderation": "Moderation",
+    "fireside": "Fireside chat",
+    "virtual": "Virtual talk",
+}
+
+speaker_topics = Table(
+    "speaker_topics",
+    Base.metadata,
+    Column("speaker_id", ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Topic(Base):
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+
+    speakers: Mapped[list[Speaker]] = relationship(
+        secondary=speaker_topics, back_populates="topics", order_by="Speaker.name"
+    )
+
+
+class Speaker(Base):
+    __tablename__ = "speakers"
+    __table_args__ = (CheckConstraint("fee_min >= 0 AND fee_min <= fee_max", name="fee_band"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    headline: Mapped[str] = mapped_column(String(200))
+    bio: Mapped[str] = mapped_column(Text)
+    home_city: Mapped[str] = mapped_column(String(120))
+    home_country: Mapped[str] = mapped_column(String(2))
+    home_timezone: Mapped[str] = mapped_column(String(64))
+    fee_min: Mapped[int]
+    fee_max: Mapped[int]
+    fee_currency: Mapped[str] = mapped_column(String(3))
+    # The demo catalogue's fee bands are examples; the public pages say so.
+    is_fee_example: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_featured: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    topics: Mapped[list[Topic]] = relationship(
+        secondary=speaker_topics, back_populates="speakers", order_by="Topic.name"
+    )
+    language_rows: Mapped[list[SpeakerLanguage]] = relationship(
+        cascade="all, delete-orphan", order_by="SpeakerLanguage.position"
+    )
+    format_rows: Mapped[list[SpeakerFormat]] = relationship(
+        cascade="all, delete-orphan", order_by="SpeakerFormat.position"
+    )
+
+    @property
+    def languages(self) -> list[str]:
+        return [row.code for row in self.language_rows]
+
+    @property
+    def formats(self) -> list[str]:
+        return [row.format for row in self.format_rows]
+
+    def set_languages(self, codes: list[str]) -> None:
+        self.language_rows = [SpeakerLanguage(code=c, position=i) for i, c in enumerate(codes)]
+
+    def set_formats(self, formats: list[str]) -> None:
+        self.format_rows = [SpeakerFormat(format=f, position=i) for i, f in enumerate(formats)]
+
+
+class SpeakerLanguage(Base):
+    __tablename__ = "speaker_languages"
+
+    speaker_id: Mapped[int] = mapped_column(
+        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class SpeakerFormat(Base):
+    __tablename__ = "speaker_formats"
+
+    speaker_id: Mapped[int] = mapped_column(
+        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[str] = mapped_column(String(20), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)
+
+
+class PostSpeaker(Base):
+    """A speaker a weblog post mentions, in order of mention."""
+
+    __tablename__ = "post_speakers"
+    __table_args__ = (UniqueConstraint("post_id", "position"),)
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    speaker_id: Mapped[int] = mapped_column(
+        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int]
+
+    speaker: Mapped[Speaker] = relationship(lazy="joined")
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_published_on_id", "published_on", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    published_on: Mapped[date]
+    source: Mapped[str | None] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    speaker_links: Mapped[list[PostSpeaker]] = relationship(
+        cascade="all, delete-orphan", order_by="PostSpeaker.position"
+    )
+
+    @property
+    def speakers(self) -> list[Speaker]:
+        return [link.speaker for link in self.speaker_links]
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.body.split("\n\n") if p.strip()]

@@ -1,0 +1,159 @@
+"""Catalogue look-ups: speaker search with filters, posts, and their options."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.orm import selectinload
+
+from bureau.catalogue.models import (
+    Post,
+    PostSpeaker,
+    Speaker,
+    SpeakerFormat,
+    SpeakerLanguage,
+    Topic,
+    speaker_topics,
+)
+from bureau.db import AnySession
+
+# Fee band filter values -> (low, high) overlapping a speaker's band; None is open-ended.
+FEE_BANDS: dict[str, tuple[str, int, int | None]] = {
+    "under-10k": ("Up to 10,000", 0, 10_000),
+    "10k-25k": ("10,000 to 25,000", 10_000, 25_000),
+    "over-25k": ("25,000 and more", 25_000, None),
+}
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class SpeakerFilters:
+    q: str = ""
+    topic: str = ""
+    language: str = ""
+    format: str = ""
+    fee: str = ""
+
+    @property
+    def active(self) -> bool:
+        return any((self.q, self.topic, self.language, self.format, self.fee))
+
+
+def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
+    """Active speakers matching every given filter, best match first for a text query."""
+    stmt = select(Speaker).where(Speaker.is_active)
+    order: list[Any] = [Speaker.name]
+    if filters.q:
+        aggregate = (
+            func.group_concat(Topic.name, " ")
+            if dialect == "sqlite"
+            else func.string_agg(Topic.name, " ")
+        )
+        topic_names = (
+            select(func.coalesce(aggregate, ""))
+            .join(speaker_topics, speaker_topics.c.topic_id == Topic.id)
+            .where(speaker_topics.c.speaker_id == Speaker.id)
+            .scalar_subquery()
+        )
+        document = Speaker.name + " " + Speaker.headline + " " + Speaker.bio + " " + topic_names
+        if dialect == "postgresql":
+            vector = func.to_tsvector("english", document)
+            query = func.websearch_to_tsquery("english", filters.q)
+            stmt = stmt.where(vector.op("@@")(query))
+            order = [func.ts_rank(vector, query).desc(), Speaker.name]
+        else:
+            # SQLite: every word must occur somewhere (case-insensitive prefix match).
+            words = _WORD.findall(filters.q.lower())[:8]
+            stmt = stmt.where(
+                and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
+            )
+    if filters.topic:
+        stmt = stmt.where(Speaker.topics.any(Topic.slug == filters.topic))
+    if filters.language:
+        stmt = stmt.where(
+            exists().where(
+                SpeakerLanguage.speaker_id == Speaker.id, SpeakerLanguage.code == filters.language
+            )
+        )
+    if filters.format:
+        stmt = stmt.where(
+            exists().where(
+                SpeakerFormat.speaker_id == Speaker.id, SpeakerFormat.format == filters.format
+            )
+        )
+    if filters.fee in FEE_BANDS:
+        _, low, high = FEE_BANDS[filters.fee]
+        conditions = [Speaker.fee_max >= low]
+        if high is not None:
+            conditions.append(Speaker.fee_min <= high)
+        stmt = stmt.where(and_(*conditions))
+    return stmt.options(
+        selectinload(Speaker.topics),
+        selectinload(Speaker.language_rows),
+        selectinload(Speaker.format_rows),
+    ).order_by(*order)
+
+
+def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
+    rows = session.execute(
+        select(Speaker.slug, Speaker.name).where(Speaker.is_active).order_by(Speaker.name)
+    )
+    return [(slug, name) for slug, name in rows]
+
+
+def topics_in_use(session: AnySession) -> list[Topic]:
+    return list(
+        session.scalars(
+            select(Topic).where(Topic.speakers.any(Speaker.is_active)).order_by(Topic.name)
+        )
+    )
+
+
+def languages_in_use(session: AnySession) -> list[str]:
+    return list(
+        session.scalars(
+            select(SpeakerLanguage.code)
+            .join(Speaker, Speaker.id == SpeakerLanguage.speaker_id)
+            .where(Speaker.is_active)
+            .distinct()
+            .order_by(SpeakerLanguage.code)
+        )
+    )
+
+
+def speaker_by_slug(session: AnySession, slug: str, *, active_only: bool = True) -> Speaker | None:
+    stmt = select(Speaker).where(Speaker.slug == slug).options(selectinload(Speaker.topics))
+    if active_only:
+        stmt = stmt.where(Speaker.is_active)
+    return session.scalars(stmt).one_or_none()
+
+
+def posts_newest_first() -> Select[Post]:
+    return (
+        select(Post)
+        .options(selectinload(Post.speaker_links))
+        .order_by(Post.published_on.desc(), Post.id.desc())
+    )
+
+
+def posts_mentioning(speaker: Speaker, limit: int = 5) -> Select[Post]:
+    return (
+        posts_newest_first()
+        .where(Post.speaker_links.any(PostSpeaker.speaker_id == speaker.id))
+        .limit(limit)
+    )
+
+
+def featured_speakers(session: AnySession, limit: int = 6) -> list[Speaker]:
+    return list(
+        session.scalars(
+            select(Speaker)
+            .where(Speaker.is_active, Speaker.is_featured)
+            .options(selectinload(Speaker.topics))
+            .order_by(Speaker.name)
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,226 @@
+"""Settings from BUREAU_* environment variables, with embedded defaults that need no server."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENVIRONMENTS = ("development", "production", "testing")
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+# Everything that users and operators may set; CONTRACT.md documents the first nine.
+SETTING_NAMES = (
+    "BUREAU_INSTANCE_PATH",
+    "BUREAU_DATABASE_URL",
+    "BUREAU_BROKER_URL",
+    "BUREAU_REDIS_URL",
+    "BUREAU_SECRET_KEY",
+    "BUREAU_ENV",
+    "BUREAU_SMTP_URL",
+    "BUREAU_MAIL_FROM",
+    "BUREAU_BASE_URL",
+    "BUREAU_SUBMIT_RATE_LIMIT",
+)
+_MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
+DEFAULT_MAIL_FROM = "Bureau <bookings@bureau.localhost>"
+DEFAULT_BASE_URL = "http://127.0.0.1:5000"
+DEFAULT_SUBMIT_RATE_LIMIT = "10 per minute;100 per day"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable in one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    broker_url: str
+    redis_url: str | None
+    secret_key: str
+    env: str
+    smtp_url: str | None
+    mail_from: str
+    base_url: str
+    submit_rate_limit: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def flask_config(self) -> dict[str, Any]:
+        """The Flask and extension settings these settings imply."""
+        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        if self.database_url.startswith("sqlite"):
+            # Web, worker and beat share the file; wait for a lock instead of failing at once.
+            engine_options = {"connect_args": {"timeout": 30}}
+        return {
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+            "BOOTSTRAP_SERVE_LOCAL": True,
+            "BOOTSTRAP_BOOTSWATCH_THEME": None,
+            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            "RATELIMIT_HEADERS_ENABLED": True,
+            "RATELIMIT_STRATEGY": "moving-window",
+            "WTF_CSRF_TIME_LIMIT": 4 * 3600,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.is_production,
+            "MAX_CONTENT_LENGTH": 1024 * 1024,
+            "TESTING": self.env == "testing",
+            "BUREAU_SETTINGS": self,
+        }
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and check every setting; raise ConfigError naming the first bad variable."""
+    env_vars = dict(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env_vars.get(name, "").strip()
+        return value or None
+
+    env = get("BUREAU_ENV") or "development"
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"BUREAU_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+
+    instance_path = Path(get("BUREAU_INSTANCE_PATH") or "instance").resolve()
+    try:
+        instance_path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"BUREAU_INSTANCE_PATH: cannot create folder {instance_path}: {exc.strerror}"
+        ) from exc
+
+    database_url = get("BUREAU_DATABASE_URL") or f"sqlite:///{instance_path / 'bureau.db'}"
+    _check_database_url(database_url)
+
+    broker_url = get("BUREAU_BROKER_URL") or f"sqla+sqlite:///{instance_path / 'broker.db'}"
+    if "://" not in broker_url:
+        raise ConfigError(
+            f"BUREAU_BROKER_URL must be a URL such as redis://host:6379/0, not {broker_url!r}"
+        )
+
+    redis_url = get("BUREAU_REDIS_URL")
+    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            f"BUREAU_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}"
+        )
+
+    secret_key = get("BUREAU_SECRET_KEY")
+    if secret_key is None:
+        if env == "production":
+            raise ConfigError("BUREAU_SECRET_KEY is required when BUREAU_ENV=production")
+        secret_key = _instance_secret_key(instance_path)
+    elif len(secret_key) < 16:
+        raise ConfigError("BUREAU_SECRET_KEY must be at least 16 characters long")
+
+    smtp_url = get("BUREAU_SMTP_URL")
+    if smtp_url is not None:
+        _check_smtp_url(smtp_url)
+
+    mail_from = get("BUREAU_MAIL_FROM") or DEFAULT_MAIL_FROM
+    _check_mail_from(mail_from)
+
+    base_url = (get("BUREAU_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            f"BUREAU_BASE_URL must be an absolute http(s) URL such as "
+            f"https://bookings.example.com, not {base_url!r}"
+        )
+
+    submit_rate_limit = get("BUREAU_SUBMIT_RATE_LIMIT") or DEFAULT_SUBMIT_RATE_LIMIT
+    _check_rate_limit(submit_rate_limit)
+
+    return Settings(
+        instance_path=instance_path,
+        database_url=database_url,
+        broker_url=broker_url,
+        redis_url=redis_url,
+        secret_key=secret_key,
+        env=env,
+        smtp_url=smtp_url,
+        mail_from=mail_from,
+        base_url=base_url,
+        submit_rate_limit=submit_rate_limit,
+    )
+
+
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"BUREAU_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/db): "
+            f"{url!r}"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"BUREAU_DATABASE_URL must name PostgreSQL or SQLite, not {parsed.get_backend_name()!r}"
+        )
+
+
+def _check_smtp_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in SMTP_SCHEMES:
+        raise ConfigError(
+            f"BUREAU_SMTP_URL must start with {', '.join(s + '://' for s in SMTP_SCHEMES)}; "
+            f"got {parts.scheme or 'no scheme'!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError("BUREAU_SMTP_URL has a port that is not a number") from None
+    if not parts.hostname:
+        raise ConfigError("BUREAU_SMTP_URL must name a host, e.g. smtp://mail.example.com:587")
+    del port
+
+
+def _check_mail_from(value: str) -> None:
+    # Syntax only: internal domains such as bureau.localhost are fine for a sender.
+    _, address = parseaddr(value)
+    if not _MAILBOX.fullmatch(address) or any(ch in value for ch in "\r\n"):
+        raise ConfigError(
+            f"BUREAU_MAIL_FROM must be an address like 'Bureau <bookings@example.com>', "
+            f"not {value!r}"
+        ) from None
+
+
+def _check_rate_limit(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigError(
+            f"BUREAU_SUBMIT_RATE_LIMIT must look like '10 per minute;100 per day', not {value!r}"
+        ) from None
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """The signing key generated on first start and kept (mode 0600) in the instance folder."""
+    key_file = instance_path / "secret_key"
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_file.read_text().strip()
+        if len(key) < 16:
+            raise ConfigError(
+                f"BUREAU_SECRET_KEY is unset and {key_file} is damaged; delete it to make a new one"
+            ) from None
+        return key
+    key = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -1,0 +1,26 @@
+"""Per-client rate limits on the endpoints that create requests.
+
+Each app gets its own Limiter: Flask-Limiter keeps its storage on the Limiter object, so a
+module-level one would be shared (and re-pointed) by every app in a process.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+
+# endpoint -> the methods that count (None: all)
+LIMITED_ENDPOINTS: dict[str, list[str] | None] = {
+    "bookings.request_form": ["POST"],
+    "bookings_api.create_request": None,
+}
+
+
+def init_rate_limits(app: Flask) -> Limiter:
+    limiter = Limiter(key_func=get_remote_address, app=app)
+    limit = app.config["BUREAU_SETTINGS"].submit_rate_limit
+    for endpoint, methods in LIMITED_ENDPOINTS.items():
+        view = app.view_functions[endpoint]
+        app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)  # type: ignore[assignment]
+    return limiter

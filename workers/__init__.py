@@ -1,0 +1,1 @@
+"""Celery worker processes; they import bureau, never the other way round."""
