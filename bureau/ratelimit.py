@@ -23,4 +23,6 @@ def init_rate_limits(app: Flask) -> Limiter:
     for endpoint, methods in LIMITED_ENDPOINTS.items():
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)  # type: ignore[assignment]
+    # Flask-Limiter's route limits hold only a weak reference to their Limiter.
+    app.extensions["bureau.limiter"] = limiter
     return limiter

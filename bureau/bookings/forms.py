@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Optional
 
 from bureau.bookings.validation import CURRENCIES, TEXT_LIMITS, country_names
@@ -14,6 +22,19 @@ from bureau.catalogue.models import SPEAKER_FORMATS
 
 SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
 _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+def _choices(pairs: Iterable[tuple[str, str]], blank: str | None = "Choose…") -> list[Any]:
+    options = [SelectChoice("", blank)] if blank is not None else []
+    return options + [SelectChoice(value, label) for value, label in pairs]
+
+
+def _zone_choices() -> list[Any]:
+    options = [SelectChoice("", "Choose…")]
+    for zone in _ZONES:
+        region, _, place = zone.partition("/")
+        options.append(SelectChoice(zone, place.replace("_", " "), optgroup=region))
+    return options
 
 
 def _text(label: str, name: str, **render_kw: Any) -> StringField:
@@ -37,12 +58,12 @@ class RequestForm(FlaskForm):
     ends_at = StringField("Ends (local time)", render_kw={"type": "datetime-local"})
     timezone = SelectField(
         "Time zone of the event",
-        choices=[("", "Choose…"), *[(z, z.replace("_", " ")) for z in _ZONES]],
+        choices=_zone_choices(),
         validate_choice=False,
     )
     format = SelectField(
         "Format",
-        choices=[("", "Choose…"), *SPEAKER_FORMATS.items()],
+        choices=_choices(SPEAKER_FORMATS.items()),
         validate_choice=False,
     )
     virtual = BooleanField("The event is virtual")
@@ -56,7 +77,10 @@ class RequestForm(FlaskForm):
     budget_min = StringField("Budget from (optional)", render_kw={"inputmode": "numeric"})
     budget_max = StringField("Budget up to (optional)", render_kw={"inputmode": "numeric"})
     currency = SelectField(
-        "Currency", choices=[(c, c) for c in CURRENCIES], default="USD", validate_choice=False
+        "Currency",
+        choices=_choices(((c, c) for c in CURRENCIES), blank=None),
+        default="USD",
+        validate_choice=False,
     )
     message = TextAreaField(
         "Anything else we should know? (optional)",
@@ -69,13 +93,9 @@ class RequestForm(FlaskForm):
     website = StringField("Leave this field empty", validators=[Optional()])
 
     def set_choices(self, speakers: list[tuple[str, str]]) -> None:
-        options = [("", "Choose a speaker…"), *speakers]
         for name in SPEAKER_FIELDS:
-            getattr(self, name).choices = options
-        self.country.choices = [
-            ("", "Choose…"),
-            *sorted(country_names().items(), key=lambda item: item[1]),
-        ]
+            getattr(self, name).choices = _choices(speakers, blank="Choose a speaker…")
+        self.country.choices = _choices(sorted(country_names().items(), key=lambda c: c[1]))
 
     def raw_request(self) -> dict[str, Any]:
         """The submitted values under the API's field names, for the shared validation."""

@@ -22,11 +22,12 @@ _TOKEN = re.compile(r"^[0-9a-f]{32}$")
 @bp.route("/request", methods=["GET", "POST"])
 def request_form() -> ResponseReturnValue:
     form = RequestForm()
-    form.set_choices(active_speaker_choices(db.session))
+    speakers = active_speaker_choices(db.session)
+    form.set_choices(speakers)
     if request.method == "GET":
         form.submission_token.data = uuid.uuid4().hex
         wanted = request.args.get("speaker", "")
-        if wanted in dict(form.speaker_1.choices):
+        if wanted in {slug for slug, _ in speakers}:
             form.speaker_1.data = wanted
         return render_template("bookings/request_form.html", form=form)
 

@@ -1,0 +1,1 @@
+"""Bureau test suite; mirrors the bureau package."""

@@ -1,0 +1,227 @@
+"""Shared fixtures: an app on SQLite (default) or PostgreSQL, real services, test data.
+
+Backends: ``BUREAU_TEST_DB=sqlite`` (default, fast) or ``postgresql`` runs the whole suite on
+a fresh database on the server named by ``BUREAU_TEST_POSTGRES_URL``. Tests that need a real
+PostgreSQL or Redis always connect for real; when the server is missing they fail under CI
+(``CI`` set) and skip, saying why, elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bureau import create_app
+
+POSTGRES_SERVER_URL = os.environ.get(
+    "BUREAU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("BUREAU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+BACKEND = os.environ.get("BUREAU_TEST_DB", "sqlite")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def service_missing(name: str, url: str, error: Exception) -> None:
+    message = f"{name} at {url} is unreachable ({type(error).__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message}; CI must provide it", pytrace=False)
+    pytest.skip(f"{message}; start it to run this test")
+
+
+@pytest.fixture(scope="session")
+def postgres_database_factory() -> Iterator[Callable[[], str]]:
+    """Makes fresh, empty PostgreSQL databases; drops them all at the end of the session."""
+    admin = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def make() -> str:
+        try:
+            with admin.connect() as connection:
+                name = f"bureau_test_{uuid.uuid4().hex[:12]}"
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        except Exception as error:
+            service_missing("PostgreSQL", POSTGRES_SERVER_URL, error)
+        created.append(name)
+        return make_url(POSTGRES_SERVER_URL).set(database=name).render_as_string(False)
+
+    yield make
+    dispose_engines()
+    if created:
+        with admin.connect() as connection:
+            for name in created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except Exception as error:
+        service_missing("Redis", REDIS_URL, error)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+_APPS: list[Flask] = []
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection before the databases behind them are dropped."""
+    from bureau.extensions import db
+
+    for application in _APPS:
+        with application.app_context():
+            db.engine.dispose()
+
+
+def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
+    config: dict[str, Any] = {
+        "BUREAU_ENV": "testing",
+        "BUREAU_INSTANCE_PATH": str(instance),
+        "BUREAU_DATABASE_URL": database_url,
+        "BUREAU_BASE_URL": "https://bureau.test",
+        "RATELIMIT_ENABLED": False,
+    }
+    config.update(overrides)
+    application = create_app(config)
+    _APPS.append(application)
+    return application
+
+
+def migrate_and_seed(app: Flask) -> None:
+    from flask_migrate import upgrade
+
+    from bureau.catalogue.demo import load_demo_catalogue
+    from bureau.extensions import db
+
+    with app.app_context():
+        upgrade()
+        load_demo_catalogue(db.session)
+        db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
+    if BACKEND == "postgresql":
+        factory: Callable[[], str] = request.getfixturevalue("postgres_database_factory")
+        return factory()
+    if BACKEND != "sqlite":
+        raise pytest.UsageError(f"BUREAU_TEST_DB must be sqlite or postgresql, not {BACKEND!r}")
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'bureau.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Flask:
+    application = make_app(tmp_path_factory.mktemp("instance"), database_url)
+    migrate_and_seed(application)
+    return application
+
+
+@pytest.fixture(scope="session")
+def postgres_app(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Flask:
+    """The suite's app when it runs on PostgreSQL, else a second one on a fresh database."""
+    if BACKEND == "postgresql":
+        app: Flask = request.getfixturevalue("app")
+        return app
+    factory: Callable[[], str] = request.getfixturevalue("postgres_database_factory")
+    application = make_app(tmp_path_factory.mktemp("pg-instance"), factory())
+    migrate_and_seed(application)
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _clean_bookings(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts with the demo catalogue and no bookings."""
+    yield
+    for name in ("app", "postgres_app"):
+        if name in request.fixturenames:
+            reset_bookings(request.getfixturevalue(name))
+
+
+def reset_bookings(app: Flask) -> None:
+    from bureau.catalogue.models import Speaker
+    from bureau.extensions import db
+    from bureau.models import BookingEvent, BookingRequest, Job, ReferenceCounter, RequestedSpeaker
+
+    with app.app_context():
+        db.session.rollback()
+        for model in (BookingEvent, Job, RequestedSpeaker, BookingRequest, ReferenceCounter):
+            db.session.query(model).delete()
+        db.session.query(Speaker).update({Speaker.is_active: True})
+        db.session.commit()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Any]:
+    from bureau.extensions import db
+
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+CSRF_INPUT = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+SUBMISSION_INPUT = re.compile(r'name="submission_token" type="hidden" value="([0-9a-f]+)"')
+
+
+def form_tokens(client: FlaskClient, path: str = "/request") -> dict[str, str]:
+    page = client.get(path).get_data(as_text=True)
+    csrf = CSRF_INPUT.search(page)
+    submission = SUBMISSION_INPUT.search(page)
+    assert csrf, "the request form lost its CSRF token"
+    assert submission, "the request form lost its one-time submission token"
+    return {"csrf_token": csrf.group(1), "submission_token": submission.group(1)}
+
+
+NEXT_YEAR = datetime.now(UTC).year + 1
+
+
+def valid_request(**changes: Any) -> dict[str, Any]:
+    """The contract's example request, dated next March so it stays in the future.
+
+    A value of ``...`` removes that field.
+    """
+    body: dict[str, Any] = {
+        "speakers": ["winston-ma"],
+        "event_name": "Future of Retail Summit",
+        "organization": "Acme Events",
+        "contact_name": "Li Na",
+        "contact_email": "li.na@example.com",
+        "contact_phone": "+86 21 5555 0100",
+        "starts_at": f"{NEXT_YEAR}-03-10T09:00",
+        "ends_at": f"{NEXT_YEAR}-03-10T10:00",
+        "timezone": "Asia/Shanghai",
+        "format": "keynote",
+        "city": "Shanghai",
+        "country": "CN",
+        "virtual": False,
+        "audience_size": 300,
+        "audience": "retail executives",
+        "budget_min": 5000,
+        "budget_max": 15000,
+        "currency": "USD",
+        "message": "AI in e-commerce",
+    }
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not ...}

@@ -1,0 +1,101 @@
+"""`bureau run` from nothing: migrates, seeds, serves, and stops on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import valid_request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "bureau", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_until_serving(process: subprocess.Popen[str], port: int) -> list[str]:
+    output: list[str] = []
+    deadline = time.monotonic() + 60
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "Listening at" in line or "Booting worker" in line:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                return output
+            except OSError:
+                continue
+    pytest.fail("bureau run did not start:\n" + "".join(output))
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body: str = response.read().decode()
+        return body
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_run_serves_the_catalogue_and_accepts_requests(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    port = free_port()
+    process = start(tmp_path, port)
+    try:
+        output = "".join(wait_until_serving(process, port))
+        assert f"Bureau is running at http://127.0.0.1:{port}/" in output
+        assert "Loaded the demo catalogue" in output
+        assert (tmp_path / "instance" / "bureau.db").exists()
+
+        base = f"http://127.0.0.1:{port}"
+        catalogue = get(f"{base}/speakers")
+        assert "6 speakers" in catalogue
+        request = urllib.request.Request(
+            f"{base}/api/v1/requests",
+            data=json.dumps(valid_request()).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+            created = json.loads(response.read())
+        # Links point at this server when BUREAU_BASE_URL is not set.
+        assert created["status_url"].startswith(f"{base}/requests/")
+        assert created["reference"] in get(created["status_url"])
+    finally:
+        process.send_signal(stop_signal)
+        try:
+            process.wait(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            assert process.stdout is not None
+            process.stdout.close()
+    assert process.returncode == 0
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -1,0 +1,90 @@
+"""The demo catalogue from the bureau's weblog: complete, linked, idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bureau.catalogue.demo import demo_data, load_demo_catalogue
+from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.extensions import db
+from tests.conftest import make_app, migrate_and_seed
+
+CONTRACT_SLUGS = {
+    "alvin-wang-graylin",
+    "ashley-dudarenok",
+    "winston-ma",
+    "kaiser-kuo",
+    "rupert-hoogewerf",
+    "fons-tuinstra",
+}
+
+
+def counts() -> tuple[int, int, int]:
+    topics, speakers, posts = (
+        db.session.scalar(select(func.count()).select_from(model)) or 0
+        for model in (Topic, Speaker, Post)
+    )
+    return topics, speakers, posts
+
+
+def test_seed_is_idempotent_and_keeps_edits(tmp_path: Path) -> None:
+    app = make_app(tmp_path, f"sqlite:///{tmp_path / 'seed.db'}")
+    migrate_and_seed(app)
+    with app.app_context():
+        before = counts()
+        assert before == (len(demo_data()["topics"]), 6, len(demo_data()["posts"]))
+        speaker = db.session.scalars(select(Speaker).filter_by(slug="kaiser-kuo")).one()
+        speaker.headline = "Edited by staff"
+        db.session.commit()
+        report = load_demo_catalogue(db.session)
+        db.session.commit()
+        assert (report.topics_added, report.speakers_added, report.posts_added) == (0, 0, 0)
+        assert counts() == before
+        assert db.session.scalars(select(Speaker.headline).filter_by(slug="kaiser-kuo")).one() == (
+            "Edited by staff"
+        )
+
+
+def test_demo_has_the_contract_speakers_with_weblog_facts(db_session: object) -> None:
+    speakers = {s.slug: s for s in db.session.scalars(select(Speaker))}
+    assert set(speakers) == CONTRACT_SLUGS
+    assert "Our Next Reality" in speakers["alvin-wang-graylin"].bio
+    assert "The Digital War" in speakers["winston-ma"].bio
+    assert "Hurun" in speakers["rupert-hoogewerf"].bio
+    assert "China Speakers Bureau" in speakers["fons-tuinstra"].bio
+    for speaker in speakers.values():
+        assert speaker.is_fee_example
+        assert 0 < speaker.fee_min < speaker.fee_max
+        assert speaker.topics
+        assert speaker.languages
+        assert speaker.formats
+
+
+def test_every_post_links_the_speakers_it_mentions(db_session: object) -> None:
+    speakers = list(db.session.scalars(select(Speaker)))
+    posts = list(db.session.scalars(select(Post)))
+    assert len(posts) >= 10
+    for post in posts:
+        mentioned = {s.slug for s in speakers if s.name in post.body}
+        assert {s.slug for s in post.speakers} == mentioned, post.slug
+        assert post.speakers, post.slug
+
+
+def test_seed_command_reports_what_it_added(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {
+        "BUREAU_INSTANCE_PATH": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    run = [sys.executable, "-m", "bureau"]
+    upgrade = subprocess.run([*run, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    first = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
+    second = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
+    assert first.returncode == second.returncode == 0
+    assert "6 speakers" in first.stdout
+    assert "0 topics, 0 speakers and 0 posts added" in second.stdout
