@@ -194,6 +194,15 @@ def form_tokens(client: FlaskClient, path: str = "/request") -> dict[str, str]:
     return {"csrf_token": csrf.group(1), "submission_token": submission.group(1)}
 
 
+# The speakers CONTRACT.md promises in the demo catalogue.
+DEMO_SPEAKERS = (
+    "alvin-wang-graylin",
+    "ashley-dudarenok",
+    "winston-ma",
+    "kaiser-kuo",
+    "rupert-hoogewerf",
+    "fons-tuinstra",
+)
 NEXT_YEAR = datetime.now(UTC).year + 1
 
 

@@ -9,16 +9,9 @@ from sqlalchemy import func, select
 from bureau.catalogue.demo import demo_data, load_demo_catalogue
 from bureau.catalogue.models import Post, Speaker, Topic
 from bureau.extensions import db
-from tests.conftest import make_app, migrate_and_seed
+from tests.conftest import DEMO_SPEAKERS, make_app, migrate_and_seed
 
-CONTRACT_SLUGS = {
-    "alvin-wang-graylin",
-    "ashley-dudarenok",
-    "winston-ma",
-    "kaiser-kuo",
-    "rupert-hoogewerf",
-    "fons-tuinstra",
-}
+CONTRACT_SLUGS = set(DEMO_SPEAKERS)
 
 
 def counts() -> tuple[int, int, int]:

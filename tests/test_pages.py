@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-SIX = (
-    "alvin-wang-graylin",
-    "ashley-dudarenok",
-    "winston-ma",
-    "kaiser-kuo",
-    "rupert-hoogewerf",
-    "fons-tuinstra",
-)
+from tests.conftest import DEMO_SPEAKERS as SIX
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from bureau.bookings.validation import CURRENCIES, TEXT_LIMITS, country_names
+from bureau.bookings.validation import CURRENCIES, FIELDS, TEXT_LIMITS, country_names
 from bureau.catalogue.models import SPEAKER_FORMATS
 
 SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
@@ -104,25 +104,9 @@ class RequestForm(FlaskForm):
                 getattr(self, name).data for name in SPEAKER_FIELDS if getattr(self, name).data
             ]
         }
-        for name in (
-            "event_name",
-            "organization",
-            "contact_name",
-            "contact_email",
-            "contact_phone",
-            "starts_at",
-            "ends_at",
-            "timezone",
-            "format",
-            "city",
-            "country",
-            "audience_size",
-            "audience",
-            "budget_min",
-            "budget_max",
-            "currency",
-            "message",
-        ):
+        for name in FIELDS:
+            if name in ("speakers", "virtual"):
+                continue
             value = getattr(self, name).data
             if value not in (None, ""):
                 data[name] = value
