@@ -47,12 +47,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import bureau.models  # noqa: F401 - registers every table before migrations compare
     from bureau.extensions import bootstrap, csrf, db, migrate
+    from bureau.queue import init_celery
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     bootstrap.init_app(app)
     _sqlite_pragmas(app)
+    init_celery(app)
 
 
 def _sqlite_pragmas(app: Flask) -> None:

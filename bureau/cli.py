@@ -36,13 +36,17 @@ def prepare_database(app: Flask) -> None:
 
     from bureau.catalogue.demo import catalogue_is_empty, load_demo_catalogue
     from bureau.extensions import db
+    from bureau.staff.demo import load_demo_staff
 
     with app.app_context():
         upgrade()
         if catalogue_is_empty(db.session):
             report = load_demo_catalogue(db.session)
+            staff, rules = load_demo_staff(db.session)
             db.session.commit()
-            click.echo(f"Loaded the demo catalogue: {report}.")
+            click.echo(
+                f"Loaded the demo catalogue: {report}; {staff} staff desks, {rules} routing rules."
+            )
         # Connections must not cross into forked server processes.
         db.engine.dispose()
 
@@ -50,13 +54,15 @@ def prepare_database(app: Flask) -> None:
 @cli.command("seed")
 @with_appcontext
 def seed_command() -> None:
-    """Load the demo catalogue (idempotent: only what is missing is added)."""
+    """Load the demo catalogue, staff desks and routing rules (idempotent)."""
     from bureau.catalogue.demo import load_demo_catalogue
     from bureau.extensions import db
+    from bureau.staff.demo import load_demo_staff
 
     report = load_demo_catalogue(db.session)
+    staff, rules = load_demo_staff(db.session)
     db.session.commit()
-    click.echo(f"Demo catalogue: {report}.")
+    click.echo(f"Demo catalogue: {report}; {staff} staff desks and {rules} routing rules added.")
 
 
 def _serve(host: str, port: int, workers: int) -> None:
@@ -80,13 +86,54 @@ def _serve(host: str, port: int, workers: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
 def run_command(host: str, port: int) -> None:
-    """Start the whole service on the embedded defaults (Ctrl-C stops it)."""
+    """Start the whole service: web, a worker and beat (Ctrl-C stops them all)."""
+    from bureau.supervisor import Supervisor
+
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     prepare_database(app)
-    # Links in emails should point at this server unless the operator chose a public URL.
-    os.environ.setdefault("BUREAU_BASE_URL", f"http://{_link_host(host)}:{port}")
-    click.echo(f"Bureau is running at http://{host}:{port}/  (Ctrl-C to stop)")
-    _serve(host, port, workers=2)
+    settings = app.config["BUREAU_SETTINGS"]
+    env = dict(os.environ)
+    # Links in emails point at this server unless the operator chose a public URL.
+    env.setdefault("BUREAU_BASE_URL", f"http://{_link_host(host)}:{port}")
+    env["BUREAU_INSTANCE_PATH"] = str(settings.instance_path)
+    env["PYTHONUNBUFFERED"] = "1"
+    me = [sys.executable, "-m", "bureau"]
+    supervisor = Supervisor(
+        {
+            "web": [*me, "web", "--host", host, "--port", str(port)],
+            "worker": [*me, "worker", "--concurrency", "1"],
+            "beat": [*me, "beat"],
+        },
+        env=env,
+    )
+    mail = "SMTP" if settings.smtp_url else f"files in {settings.instance_path / 'mail'}"
+    click.echo(
+        f"Bureau is running at http://{host}:{port}/  (Ctrl-C to stop)\n"
+        f"  database {settings.database_url}\n  broker   {settings.broker_url}\n  mail     {mail}"
+    )
+    sys.exit(supervisor.run())
+
+
+def _celery(*arguments: str) -> None:
+    """Become the Celery command (signals and exit status are Celery's own)."""
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *arguments]
+    os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
+
+
+@cli.command("worker", context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", "-c", type=int, help="Worker processes (default: CPU count).")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> None:
+    """Run a Celery worker (celery -A workers.celery_app worker); extra options go to Celery."""
+    extra = ["--concurrency", str(concurrency)] if concurrency else []
+    _celery("worker", "--loglevel", "INFO", *extra, *celery_args)
+
+
+@cli.command("beat", context_settings={"ignore_unknown_options": True})
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+def beat_command(celery_args: tuple[str, ...]) -> None:
+    """Run the beat scheduler (exactly one per deployment)."""
+    _celery("beat", "--loglevel", "INFO", *celery_args)
 
 
 def _link_host(host: str) -> str:

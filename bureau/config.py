@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -26,6 +26,9 @@ SETTING_NAMES = (
     "BUREAU_MAIL_FROM",
     "BUREAU_BASE_URL",
     "BUREAU_SUBMIT_RATE_LIMIT",
+    "BUREAU_JOB_RETRY_BASE",
+    "BUREAU_JOB_LEASE",
+    "BUREAU_SWEEP_INTERVAL",
 )
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
 DEFAULT_MAIL_FROM = "Bureau <bookings@bureau.localhost>"
@@ -49,6 +52,12 @@ class Settings:
     mail_from: str
     base_url: str
     submit_rate_limit: str
+    # Outbox tuning, in seconds: first retry delay (doubling, with jitter, up to an hour),
+    # how long a claimed job may run before another worker may take it over, and how often
+    # beat's sweeper re-enqueues jobs left pending.
+    job_retry_base: float = 30.0
+    job_lease: float = 300.0
+    sweep_interval: float = 30.0
 
     @property
     def is_production(self) -> bool:
@@ -151,7 +160,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mail_from=mail_from,
         base_url=base_url,
         submit_rate_limit=submit_rate_limit,
+        job_retry_base=_seconds(get, "BUREAU_JOB_RETRY_BASE", 30.0),
+        job_lease=_seconds(get, "BUREAU_JOB_LEASE", 300.0),
+        sweep_interval=_seconds(get, "BUREAU_SWEEP_INTERVAL", 30.0),
     )
+
+
+def _seconds(get: Callable[[str], str | None], name: str, default: float) -> float:
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, not {raw!r}")
+    return value
 
 
 def _check_database_url(url: str) -> None:

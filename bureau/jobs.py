@@ -1,15 +1,34 @@
-"""The transactional outbox: side effects recorded as rows in the transaction that causes them."""
+"""The transactional outbox: side effects recorded as rows in the transaction that causes them.
+
+``record_job`` adds a row (deduplicated by a unique key) to the caller's transaction; once
+that transaction commits, the job is sent to the broker. If the broker is unreachable the
+row simply stays ``pending`` and beat's ``sweep`` sends it later: an HTTP 2xx never depends
+on the broker. A worker runs a job through ``run_job``: it claims the row with a conditional
+UPDATE (so a second delivery of the same message finds nothing to do), runs the handler,
+and records the outcome — done, a retry with exponential backoff and jitter, or failed.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from flask import current_app
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bureau.db import Base, utcnow
+from bureau.db import AnySession, Base, utcnow
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_RETRY_DELAY = 3600.0  # seconds; the Redis visibility timeout must exceed it (workers/)
+_SESSION_KEY = "bureau.jobs_to_enqueue"
 
 
 class JobState(StrEnum):
@@ -22,14 +41,17 @@ class JobState(StrEnum):
 class Job(Base):
     """One side effect to carry out exactly once (route a booking, send an email, an invite).
 
-    ``dedupe_key`` is unique over (booking, kind, recipient, sequence): recording the same
-    effect twice is a no-op, and so is a second delivery of its task.
+    ``task`` is the Celery task that carries it out (``bureau.<feature>.<verb>``), ``kind``
+    the effect (``route``, ``mail.acknowledgement``…). ``dedupe_key`` is unique over (kind,
+    booking, recipient, sequence): recording the same effect twice is a no-op, and so is a
+    second delivery of its task.
     """
 
     __tablename__ = "jobs"
     __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str] = mapped_column(String(60))
     booking_id: Mapped[int | None] = mapped_column(
         ForeignKey("booking_requests.id", ondelete="CASCADE"), index=True
@@ -41,6 +63,8 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    # While running: when the claim lapses and another worker may take the job over.
+    locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -49,3 +73,208 @@ class Job(Base):
     @staticmethod
     def key_for(kind: str, booking_id: int | None, recipient: str | None, sequence: int) -> str:
         return f"{kind}:{booking_id or '-'}:{(recipient or '-').lower()}:{sequence}"
+
+
+class TransientError(Exception):
+    """Worth trying again later (server busy, connection lost, 4xx from SMTP)."""
+
+
+class PermanentError(Exception):
+    """Trying again cannot help (mailbox refused, data gone); the job ends as failed."""
+
+
+def record_job(
+    session: AnySession,
+    task: str,
+    kind: str,
+    *,
+    booking_id: int | None = None,
+    recipient: str | None = None,
+    sequence: int = 0,
+    payload: dict[str, Any] | None = None,
+) -> Job | None:
+    """Add a job to the session's transaction; None when the same job exists already."""
+    key = Job.key_for(kind, booking_id, recipient, sequence)
+    if session.scalar(select(Job.id).where(Job.dedupe_key == key)) is not None:
+        return None
+    job = Job(
+        task=task,
+        kind=kind,
+        booking_id=booking_id,
+        recipient=recipient,
+        sequence=sequence,
+        dedupe_key=key,
+        payload=payload or {},
+    )
+    session.add(job)
+    session.flush()  # the id is needed after commit, when attributes must not be loaded
+    session.info.setdefault(_SESSION_KEY, []).append((job.id, task))
+    return job
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    jobs = session.info.pop(_SESSION_KEY, [])
+    for job_id, task in jobs:
+        enqueue(task, job_id)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_SESSION_KEY, None)
+
+
+def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
+    """Send a job's task to the broker; False (and a log line) when the broker is away."""
+    celery = current_app.extensions.get("celery")
+    if celery is None:
+        logger.warning("no Celery app; job %s (%s) waits for the sweeper", job_id, task)
+        return False
+    try:
+        celery.send_task(task, kwargs={"job_id": job_id}, countdown=countdown, retry=False)
+    except Exception as error:
+        logger.warning(
+            "broker unreachable (%s); job %s (%s) stays pending for the sweeper",
+            error,
+            job_id,
+            task,
+        )
+        return False
+    return True
+
+
+def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job | None:
+    """Take the job for this worker, or None if it is done, failed or held by another."""
+    now = now or utcnow()
+    lease = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].job_lease)
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            or_(
+                Job.state == JobState.PENDING,
+                (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
+            ),
+        )
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            locked_until=now + lease,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def retry_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with full jitter in [0.5, 1.5) of the step, capped at an hour."""
+    step: float = min(MAX_RETRY_DELAY, base * 2.0 ** max(0, attempt - 1))
+    return step * (0.5 + random.random())  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    error: str | None = None
+    retry_in: float | None = None
+
+
+Handler = Callable[[AnySession, Job], None]
+
+
+def run_job(session: AnySession, job_id: int, handler: Handler) -> Outcome | None:
+    """Claim and run a job; None when there was nothing to do (done, or held elsewhere).
+
+    The handler does the work and may change rows and record further jobs; its changes
+    commit together with the job's ``done`` state. It raises TransientError to be retried
+    later and PermanentError to give up; any other exception counts as transient, so a bug
+    fixed in time does not lose the job, yet it cannot loop forever (MAX_ATTEMPTS).
+    """
+    job = claim(session, job_id)
+    if job is None:
+        logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
+        return None
+    try:
+        handler(session, job)
+    except PermanentError as error:
+        session.rollback()
+        return _finish(session, job_id, JobState.FAILED, error=str(error))
+    except Exception as error:
+        session.rollback()
+        logger.warning("job %s (%s) attempt failed: %s", job_id, job.kind, error)
+        message = f"{type(error).__name__}: {error}"
+        attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
+        if attempts >= MAX_ATTEMPTS:
+            return _finish(session, job_id, JobState.FAILED, error=f"gave up: {message}")
+        delay = retry_delay(attempts, current_app.config["BUREAU_SETTINGS"].job_retry_base)
+        return _finish(session, job_id, JobState.PENDING, error=message, retry_in=delay)
+    job.state = JobState.DONE
+    job.finished_at = utcnow()
+    job.locked_until = None
+    session.commit()
+    return Outcome(JobState.DONE)
+
+
+def _finish(
+    session: AnySession,
+    job_id: int,
+    state: JobState,
+    *,
+    error: str,
+    retry_in: float | None = None,
+) -> Outcome:
+    now = utcnow()
+    values: dict[str, Any] = {"state": state, "last_error": error[:2000], "locked_until": None}
+    if retry_in is not None:
+        values["run_after"] = now + timedelta(seconds=retry_in)
+    else:
+        values["finished_at"] = now
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+    session.commit()
+    if state == JobState.FAILED:
+        logger.error("job %s failed for good: %s", job_id, error)
+    return Outcome(state, error, retry_in)
+
+
+def sweep(session: AnySession, now: datetime | None = None) -> int:
+    """Re-enqueue jobs that wait past their time or whose worker vanished; returns how many.
+
+    A pending job is due ``sweep_interval`` after its ``run_after`` (the normal path has sent
+    it by then); a running job is due when its claim lapsed. Sending one twice is harmless:
+    only one worker can claim it.
+    """
+    now = now or utcnow()
+    grace = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].sweep_interval)
+    due = session.execute(
+        select(Job.id, Job.task)
+        .where(
+            or_(
+                (Job.state == JobState.PENDING) & (Job.run_after <= now - grace),
+                (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
+            )
+        )
+        .order_by(Job.run_after)
+        .limit(1000)
+    ).all()
+    session.rollback()
+    sent = sum(enqueue(task, job_id) for job_id, task in due)
+    if due:
+        logger.info("sweeper: %d of %d overdue jobs re-enqueued", sent, len(due))
+    return sent
+
+
+def execute(task: str, job_id: int, handler: Handler) -> str:
+    """What a job's Celery task does: run it, schedule a retry, report the state."""
+    from bureau.extensions import db
+
+    try:
+        outcome = run_job(db.session, job_id, handler)
+        if outcome is not None and outcome.retry_in is not None:
+            enqueue(task, job_id, countdown=outcome.retry_in)
+        return outcome.state if outcome is not None else "skipped"
+    finally:
+        db.session.remove()

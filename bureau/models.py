@@ -1,6 +1,7 @@
 """Every table of the application, imported together so the metadata is complete."""
 
 from bureau.bookings.models import BookingEvent, BookingRequest, ReferenceCounter, RequestedSpeaker
+from bureau.bookings.routing import RoutingRule
 from bureau.catalogue.models import (
     Post,
     PostSpeaker,
@@ -10,17 +11,22 @@ from bureau.catalogue.models import (
     Topic,
 )
 from bureau.jobs import Job
+from bureau.mail.models import Notification
+from bureau.staff.models import StaffMember
 
 __all__ = [
     "BookingEvent",
     "BookingRequest",
     "Job",
+    "Notification",
     "Post",
     "PostSpeaker",
     "ReferenceCounter",
     "RequestedSpeaker",
+    "RoutingRule",
     "Speaker",
     "SpeakerFormat",
     "SpeakerLanguage",
+    "StaffMember",
     "Topic",
 ]

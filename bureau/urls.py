@@ -1,14 +1,21 @@
-"""Absolute links for emails, invites and API answers, built on BUREAU_BASE_URL."""
+"""Absolute links for emails, invites and API answers, built on BUREAU_BASE_URL.
+
+Works without a request (in workers): the URL map is bound to the configured base, whose
+path part (a site under /bureau/, say) becomes the script root.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import current_app, url_for
+from flask import current_app
 
 
 def public_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL on the configured public base, wherever the request came from."""
-    path = url_for(endpoint, _external=False, **values)
     base: str = current_app.config["BUREAU_SETTINGS"].base_url
-    return base + path
+    parts = urlsplit(base)
+    adapter = current_app.url_map.bind(
+        parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme
+    )
+    return adapter.build(endpoint, values, force_external=True)

@@ -157,11 +157,25 @@ def _clean_bookings(request: pytest.FixtureRequest) -> Iterator[None]:
 def reset_bookings(app: Flask) -> None:
     from bureau.catalogue.models import Speaker
     from bureau.extensions import db
-    from bureau.models import BookingEvent, BookingRequest, Job, ReferenceCounter, RequestedSpeaker
+    from bureau.models import (
+        BookingEvent,
+        BookingRequest,
+        Job,
+        Notification,
+        ReferenceCounter,
+        RequestedSpeaker,
+    )
 
     with app.app_context():
         db.session.rollback()
-        for model in (BookingEvent, Job, RequestedSpeaker, BookingRequest, ReferenceCounter):
+        for model in (
+            Notification,
+            BookingEvent,
+            Job,
+            RequestedSpeaker,
+            BookingRequest,
+            ReferenceCounter,
+        ):
             db.session.query(model).delete()
         db.session.query(Speaker).update({Speaker.is_active: True})
         db.session.commit()

@@ -84,6 +84,7 @@ def status_json(booking: BookingRequest) -> dict[str, Any]:
             "starts_at": booking.starts_local.isoformat(timespec="minutes"),
             "ends_at": booking.ends_local.isoformat(timespec="minutes"),
             "audience_size": booking.audience_size,
+            "language": booking.language,
         },
         "speakers": [{"slug": s.slug, "name": s.name} for s in booking.speakers],
         "timeline": [

@@ -17,7 +17,13 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from bureau.bookings.validation import CURRENCIES, FIELDS, TEXT_LIMITS, country_names
+from bureau.bookings.validation import (
+    CURRENCIES,
+    FIELDS,
+    TEXT_LIMITS,
+    country_names,
+    event_languages,
+)
 from bureau.catalogue.models import SPEAKER_FORMATS
 
 SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
@@ -76,6 +82,7 @@ class RequestForm(FlaskForm):
     audience = _text("Who is in the audience? (optional)", "audience")
     budget_min = StringField("Budget from (optional)", render_kw={"inputmode": "numeric"})
     budget_max = StringField("Budget up to (optional)", render_kw={"inputmode": "numeric"})
+    language = SelectField("Language of the event", default="en", validate_choice=False)
     currency = SelectField(
         "Currency",
         choices=_choices(((c, c) for c in CURRENCIES), blank=None),
@@ -96,6 +103,9 @@ class RequestForm(FlaskForm):
         for name in SPEAKER_FIELDS:
             getattr(self, name).choices = _choices(speakers, blank="Choose a speaker…")
         self.country.choices = _choices(sorted(country_names().items(), key=lambda c: c[1]))
+        self.language.choices = _choices(
+            sorted(event_languages().items(), key=lambda c: c[1]), blank=None
+        )
 
     def raw_request(self) -> dict[str, Any]:
         """The submitted values under the API's field names, for the shared validation."""

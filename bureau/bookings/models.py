@@ -21,6 +21,7 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 from bureau.bookings.states import Status
 from bureau.catalogue.models import Speaker
 from bureau.db import Base, utcnow
+from bureau.staff.models import StaffMember
 
 MAX_REQUESTED_SPEAKERS = 3
 
@@ -75,6 +76,12 @@ class BookingRequest(Base):
     budget_max: Mapped[int | None]
     currency: Mapped[str] = mapped_column(String(3))
     message: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+
+    assigned_staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
+    )
+    assigned_at: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -84,6 +91,7 @@ class BookingRequest(Base):
         cascade="all, delete-orphan",
         order_by="RequestedSpeaker.preference",
     )
+    assigned_staff: Mapped[StaffMember | None] = relationship()
     events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="(BookingEvent.at, BookingEvent.id)"
     )

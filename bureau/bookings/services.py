@@ -21,8 +21,10 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.jobs import record_job
 
 logger = logging.getLogger(__name__)
+ROUTE_TASK = "bureau.bookings.route"
 
 
 class IdempotencyConflict(Exception):
@@ -122,6 +124,7 @@ def submit_request(
         budget_max=request.budget_max,
         currency=request.currency,
         message=request.message,
+        language=request.language,
         created_at=now,
         requested=[
             RequestedSpeaker(preference=i, speaker=speakers[slug])
@@ -151,6 +154,8 @@ def submit_request(
         if existing is None:
             raise
         return SubmitResult(existing, created=False)
+    # Routing (and the emails it implies) happens in the worker, after this commits.
+    record_job(session, ROUTE_TASK, "route", booking_id=booking.id)
     session.commit()
     logger.info("booking %s submitted via %s", booking.reference, source)
     return SubmitResult(booking, created=True)

@@ -58,6 +58,7 @@ FIELDS = (
     "budget_max",
     "currency",
     "message",
+    "language",
 )
 LOCAL_TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
@@ -85,6 +86,7 @@ class ValidRequest:
     budget_max: int | None
     currency: str
     message: str | None
+    language: str = "en"
 
 
 @dataclass
@@ -104,6 +106,12 @@ class Errors:
 @cache
 def timezone_names() -> frozenset[str]:
     return frozenset(available_timezones())
+
+
+@cache
+def event_languages() -> dict[str, str]:
+    """ISO 639-1 codes and names of the languages an event can be held in."""
+    return {lang.alpha_2: lang.name for lang in pycountry.languages if hasattr(lang, "alpha_2")}
 
 
 @cache
@@ -162,6 +170,10 @@ def validate_request(
     elif event_format not in SPEAKER_FORMATS:
         errors.add("format", f"Choose one of: {', '.join(SPEAKER_FORMATS)}.")
 
+    language = (_choice(raw, "language", errors) or "en").lower()
+    if language not in event_languages():
+        errors.add("language", "Give the event's language as a two-letter code, e.g. en or zh.")
+
     currency = (_choice(raw, "currency", errors) or "USD").upper()
     if currency not in CURRENCIES:
         errors.add("currency", f"Choose one of: {', '.join(CURRENCIES)}.")
@@ -206,6 +218,7 @@ def validate_request(
             budget_max=budget_max,
             currency=currency,
             message=text["message"] or None,
+            language=language,
         ),
         {},
     )

@@ -1,0 +1,262 @@
+"""Routing: which staff member handles a booking, by ordered rules, and why.
+
+Rules are tried in order; a rule matches when every criterion it sets matches the booking
+(a rule that sets none matches everything: the default pool). The first matching rule with
+an eligible member in its pool wins. Eligible: active, not on leave, open workload below
+capacity. Among those: least open workload, then the longest since their last assignment
+(round-robin), then the lowest id. No eligible member anywhere: the booking stays
+``unassigned`` and the admins are alerted — routing never guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, func, select, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import OPEN_STATES, Status
+from bureau.bookings.workflow import Actor, note, transition
+from bureau.db import AnySession, Base, utcnow
+from bureau.jobs import record_job
+from bureau.staff.models import Role, StaffMember
+
+# Serialises routing decisions on PostgreSQL, so concurrent workers see each other's loads.
+ROUTING_LOCK = 7_245_001
+
+routing_rule_staff = Table(
+    "routing_rule_staff",
+    Base.metadata,
+    Column("rule_id", ForeignKey("routing_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("staff_id", ForeignKey("staff_members.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class RoutingRule(Base):
+    __tablename__ = "routing_rules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    speakers: Mapped[list[str]] = mapped_column(JSON, default=list)  # speaker slugs
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)  # topic slugs
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 3166 alpha-2
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)  # Europe, Asia, America…
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 639-1
+    budget_min: Mapped[int | None]
+    budget_max: Mapped[int | None]
+
+    pool: Mapped[list[StaffMember]] = relationship(
+        secondary=routing_rule_staff, order_by="StaffMember.id"
+    )
+
+    def mismatch(self, facts: BookingFacts) -> str | None:
+        """Why this rule does not match, or None when it does."""
+        if self.speakers and not set(self.speakers) & set(facts.speakers):
+            return "speaker"
+        if self.topics and not set(self.topics) & set(facts.topics):
+            return "topic"
+        if self.countries and facts.country not in self.countries:
+            return "country"
+        if self.areas and facts.area not in self.areas:
+            return "area"
+        if self.languages and facts.language not in self.languages:
+            return "language"
+        if self.budget_min is not None or self.budget_max is not None:
+            if facts.budget is None:
+                return "budget"
+            if self.budget_min is not None and facts.budget < self.budget_min:
+                return "budget"
+            if self.budget_max is not None and facts.budget > self.budget_max:
+                return "budget"
+        return None
+
+
+@dataclass(frozen=True)
+class BookingFacts:
+    speakers: list[str]
+    topics: list[str]
+    country: str | None
+    area: str
+    language: str
+    budget: int | None
+
+    @classmethod
+    def of(cls, booking: BookingRequest) -> BookingFacts:
+        speakers = booking.speakers
+        return cls(
+            speakers=[s.slug for s in speakers],
+            topics=sorted({t.slug for s in speakers for t in s.topics}),
+            country=booking.country,
+            area=booking.timezone.split("/", 1)[0],
+            language=booking.language,
+            budget=booking.budget_max if booking.budget_max is not None else booking.budget_min,
+        )
+
+
+@dataclass
+class Decision:
+    staff_id: int | None
+    staff_name: str | None
+    rule: str | None
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    rules_tried: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        if self.staff_id is None:
+            return "No eligible staff member in any matching pool."
+        chosen = next(c for c in self.candidates if c["id"] == self.staff_id)
+        return (
+            f"Rule “{self.rule}”: {self.staff_name} has the fewest open requests "
+            f"({chosen['load']} of {chosen['capacity']}) among {len(self.candidates)} eligible."
+        )
+
+    def as_details(self) -> dict[str, Any]:
+        return {**asdict(self), "reason": self.reason}
+
+
+def open_loads(
+    session: AnySession, staff_ids: list[int], exclude_booking: int | None
+) -> dict[int, int]:
+    stmt = (
+        select(BookingRequest.assigned_staff_id, func.count())
+        .where(
+            BookingRequest.assigned_staff_id.in_(staff_ids),
+            BookingRequest.status.in_([s.value for s in OPEN_STATES]),
+        )
+        .group_by(BookingRequest.assigned_staff_id)
+    )
+    if exclude_booking is not None:
+        stmt = stmt.where(BookingRequest.id != exclude_booking)
+    return {staff_id: n for staff_id, n in session.execute(stmt) if staff_id is not None}
+
+
+def decide(session: AnySession, booking: BookingRequest) -> Decision:
+    """Choose a staff member for the booking by the rules; changes nothing."""
+    facts = BookingFacts.of(booking)
+    rules = session.scalars(
+        select(RoutingRule)
+        .where(RoutingRule.is_active)
+        .options(selectinload(RoutingRule.pool))
+        .order_by(RoutingRule.position)
+    ).all()
+    decision = Decision(staff_id=None, staff_name=None, rule=None)
+    for rule in rules:
+        why_not = rule.mismatch(facts)
+        if why_not is not None:
+            decision.rules_tried.append({"rule": rule.name, "matched": False, "why": why_not})
+            continue
+        loads = open_loads(session, [s.id for s in rule.pool], booking.id)
+        eligible: list[StaffMember] = []
+        skipped: list[dict[str, Any]] = []
+        for member in rule.pool:
+            load = loads.get(member.id, 0)
+            reason = (
+                "inactive"
+                if not member.is_active
+                else "on leave"
+                if member.is_on_leave
+                else "at capacity"
+                if load >= member.capacity
+                else None
+            )
+            if reason:
+                skipped.append({"id": member.id, "name": member.name, "reason": reason})
+            else:
+                eligible.append(member)
+        decision.rules_tried.append({"rule": rule.name, "matched": True, "eligible": len(eligible)})
+        decision.skipped.extend(skipped)
+        if not eligible:
+            continue
+        eligible.sort(key=lambda m: (loads.get(m.id, 0), _since(m.last_assigned_at), m.id))
+        chosen = eligible[0]
+        decision.staff_id, decision.staff_name, decision.rule = chosen.id, chosen.name, rule.name
+        decision.candidates = [
+            {
+                "id": m.id,
+                "name": m.name,
+                "load": loads.get(m.id, 0),
+                "capacity": m.capacity,
+                "last_assigned_at": m.last_assigned_at.isoformat() if m.last_assigned_at else None,
+            }
+            for m in eligible
+        ]
+        break
+    return decision
+
+
+def _since(moment: datetime | None) -> float:
+    """Sort key: never assigned first, then longest ago."""
+    return moment.timestamp() if moment is not None else float("-inf")
+
+
+def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Decision:
+    """Assign the booking by the rules (also used for reassignment), record the audit entry
+    and the emails it implies: organizer acknowledgement, staff notice or admin alert.
+    The caller commits."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
+    decision = decide(session, booking)
+    details = decision.as_details()
+    previous = booking.assigned_staff_id
+    now = utcnow()
+    if decision.staff_id is not None:
+        staff = session.get(StaffMember, decision.staff_id)
+        assert staff is not None
+        booking.assigned_staff_id = staff.id
+        booking.assigned_at = now
+        staff.last_assigned_at = now
+        if booking.status in (Status.NEW, Status.UNASSIGNED):
+            transition(
+                session,
+                booking,
+                Status.ASSIGNED,
+                actor=actor,
+                action="routed",
+                public_message=f"Your request is with {staff.name}, who will be in touch.",
+                details=details,
+            )
+        else:
+            note(session, booking, actor=actor, action="reassigned", details=details)
+        if previous != staff.id:
+            _record_mail(session, booking, "assigned", staff.email, staff.name)
+    else:
+        if booking.status == Status.NEW:
+            transition(
+                session,
+                booking,
+                Status.UNASSIGNED,
+                actor=actor,
+                action="routed",
+                public_message="All our agents are busy; a manager will assign your request.",
+                details=details,
+            )
+        else:
+            note(session, booking, actor=actor, action="routing failed", details=details)
+        admins = session.scalars(
+            select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
+        ).all()
+        for admin in admins:
+            _record_mail(session, booking, "unassigned_alert", admin.email, admin.name)
+    _record_mail(session, booking, "acknowledgement", booking.contact_email, booking.contact_name)
+    return decision
+
+
+def _record_mail(
+    session: AnySession, booking: BookingRequest, template: str, email: str, name: str
+) -> None:
+    record_job(
+        session,
+        "bureau.mail.send",
+        f"mail.{template}",
+        booking_id=booking.id,
+        recipient=email,
+        sequence=0,
+        payload={"template": template, "to_name": name, "to_email": email},
+    )

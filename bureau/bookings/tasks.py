@@ -1,0 +1,27 @@
+"""Booking tasks run by the worker."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.routing import route
+from bureau.bookings.services import ROUTE_TASK as ROUTE
+from bureau.bookings.states import Status
+from bureau.bookings.workflow import SYSTEM
+from bureau.db import AnySession
+from bureau.jobs import Job, PermanentError, execute
+
+
+@shared_task(name=ROUTE)
+def route_booking(*, job_id: int) -> str:
+    return execute(ROUTE, job_id, route_new_booking)
+
+
+def route_new_booking(session: AnySession, job: Job) -> None:
+    booking = session.get(BookingRequest, job.booking_id) if job.booking_id else None
+    if booking is None:
+        raise PermanentError("the booking no longer exists")
+    if booking.status != Status.NEW:
+        return  # routed already (or withdrawn meanwhile): nothing to do
+    route(session, booking, actor=SYSTEM)

@@ -1,0 +1,1 @@
+"""Email: the notification log, message composition, and SMTP or local-file delivery."""

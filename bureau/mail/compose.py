@@ -1,0 +1,76 @@
+"""Composing emails from templates/mail/<name>.txt and .html, with safe headers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+from flask import current_app, render_template
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import organizer_label, organizer_next_step
+from bureau.db import utcnow
+from bureau.text import clean_line
+from bureau.urls import public_url
+
+
+@dataclass(frozen=True)
+class Mail:
+    subject: str
+    text: str
+    html: str
+
+
+SUBJECTS = {
+    "acknowledgement": "We received your request {ref}: {event}",
+    "assigned": "New request {ref} for you: {event}",
+    "unassigned_alert": "Action needed: no one could be assigned request {ref}",
+}
+
+
+def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) -> Mail:
+    if template not in SUBJECTS:
+        raise KeyError(f"no email template {template!r}")
+    context = {
+        "booking": booking,
+        "status_label": organizer_label(booking.status),
+        "next_step": organizer_next_step(booking.status),
+        "status_url": public_url("bookings.status", token=booking.tracking_token),
+        # The staff dashboard's page for this request.
+        "staff_url": current_app.config["BUREAU_SETTINGS"].base_url
+        + f"/staff/requests/{booking.id}",
+        **extra,
+    }
+    subject = SUBJECTS[template].format(ref=booking.reference, event=booking.event_name)
+    return Mail(
+        subject=clean_line(subject)[:250],
+        text=render_template(f"mail/{template}.txt", **context),
+        html=render_template(f"mail/{template}.html", **context),
+    )
+
+
+def build_message(
+    mail: Mail, *, to_name: str, to_email: str, reply_to: tuple[str, str] | None = None
+) -> EmailMessage:
+    """A multipart/alternative message (text, HTML) with a fresh Message-ID.
+
+    Names go through Address objects, which encode UTF-8 and refuse line breaks: user text
+    cannot add headers.
+    """
+    sender_name, sender_email = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = mail.subject
+    message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
+    message["To"] = Address(display_name=clean_line(to_name), addr_spec=to_email)
+    if reply_to is not None:
+        message["Reply-To"] = Address(display_name=clean_line(reply_to[0]), addr_spec=reply_to[1])
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(mail.text)
+    message.add_alternative(mail.html, subtype="html")
+    return message

@@ -1,0 +1,67 @@
+"""The task that sends one email of the outbox."""
+
+from __future__ import annotations
+
+import logging
+from email.utils import parseaddr
+
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingRequest
+from bureau.db import AnySession, utcnow
+from bureau.jobs import Job, PermanentError, execute
+from bureau.mail.compose import build_message, render_booking_mail
+from bureau.mail.models import Notification
+from bureau.mail.transport import deliver
+
+logger = logging.getLogger(__name__)
+TASK = "bureau.mail.send"
+
+
+@shared_task(name=TASK)
+def send_mail(*, job_id: int) -> str:
+    return execute(TASK, job_id, send_notification)
+
+
+def send_notification(session: AnySession, job: Job) -> None:
+    """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
+    notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
+    if notification is None:
+        notification = compose_notification(session, job)
+    settings = current_app.config["BUREAU_SETTINGS"]
+    where = deliver(
+        notification.raw_message.encode(),
+        sender=parseaddr(settings.mail_from)[1],
+        recipients=[notification.recipient],
+        settings=settings,
+        name=f"{notification.created_at:%Y%m%d-%H%M%S}-{job.id}-{notification.template}",
+    )
+    notification.sent_at = utcnow()
+    logger.info("sent %s to %s via %s", notification.template, notification.recipient, where)
+
+
+def compose_notification(session: AnySession, job: Job) -> Notification:
+    booking = session.get(BookingRequest, job.booking_id) if job.booking_id else None
+    if booking is None:
+        raise PermanentError("the booking of this email no longer exists")
+    template = job.payload["template"]
+    mail = render_booking_mail(template, booking)
+    staff = booking.assigned_staff
+    reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
+    message = build_message(
+        mail, to_name=job.payload["to_name"], to_email=job.payload["to_email"], reply_to=reply_to
+    )
+    notification = Notification(
+        job_id=job.id,
+        booking_id=booking.id,
+        template=template,
+        recipient=job.payload["to_email"],
+        subject=mail.subject,
+        message_id=str(message["Message-ID"]),
+        raw_message=message.as_string(),
+    )
+    session.add(notification)
+    session.commit()  # kept even if delivery fails: the retry sends these very bytes
+    return notification

@@ -1,0 +1,77 @@
+"""Delivering a composed message: by SMTP (BUREAU_SMTP_URL) or as an .eml file.
+
+SMTP replies decide what happens next: 4xx and lost connections are transient (retried
+later), 5xx are permanent (the job fails with the server's words kept).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from bureau.config import Settings
+from bureau.jobs import PermanentError, TransientError
+
+SMTP_TIMEOUT = 30
+
+
+def deliver(
+    raw: bytes, *, sender: str, recipients: list[str], settings: Settings, name: str
+) -> str:
+    """Send the message; returns where it went (for the log)."""
+    if settings.smtp_url is None:
+        return str(write_eml(raw, settings.instance_path / "mail", name))
+    try:
+        send_smtp(raw, sender=sender, recipients=recipients, url=settings.smtp_url)
+    except smtplib.SMTPRecipientsRefused as error:
+        codes = [code for code, _ in error.recipients.values()]
+        detail = "; ".join(
+            f"{rcpt}: {code} {_text(reply)}" for rcpt, (code, reply) in error.recipients.items()
+        )
+        if all(500 <= code < 600 for code in codes):
+            raise PermanentError(f"recipient refused: {detail}") from error
+        raise TransientError(f"recipient deferred: {detail}") from error
+    except smtplib.SMTPResponseException as error:
+        text = f"{error.smtp_code} {_text(error.smtp_error)}"
+        if 500 <= error.smtp_code < 600:
+            raise PermanentError(f"SMTP server refused: {text}") from error
+        raise TransientError(f"SMTP server deferred: {text}") from error
+    except (smtplib.SMTPException, OSError) as error:
+        raise TransientError(f"SMTP unreachable: {type(error).__name__}: {error}") from error
+    return urlsplit(settings.smtp_url).hostname or "smtp"
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def send_smtp(raw: bytes, *, sender: str, recipients: list[str], url: str) -> None:
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if parts.scheme == "smtps":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, parts.port or 465, timeout=SMTP_TIMEOUT, context=ssl.create_default_context()
+        )
+    else:
+        client = smtplib.SMTP(host, parts.port or 25, timeout=SMTP_TIMEOUT)
+    with client:
+        if parts.scheme == "smtp+starttls":
+            client.starttls(context=ssl.create_default_context())
+        if parts.username:
+            client.login(unquote(parts.username), unquote(parts.password or ""))
+        client.sendmail(sender, recipients, raw)
+
+
+def write_eml(raw: bytes, folder: Path, name: str) -> Path:
+    """Write atomically under a stable name: a retry replaces the file, never adds one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{name}.eml"
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(raw)
+    os.replace(temporary, target)
+    return target

@@ -1,0 +1,65 @@
+"""The Celery app bound to a Flask app: every task runs inside an app context.
+
+Created by ``create_app`` and kept in ``app.extensions["celery"]``; the web uses it only to
+send tasks (after commit, see jobs.py); ``workers/celery_app.py`` runs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from bureau.jobs import MAX_RETRY_DELAY
+
+# Feature modules whose tasks the worker registers.
+TASK_MODULES = ("bureau.bookings.tasks", "bureau.mail.tasks", "bureau.maintenance")
+
+
+def _transport_options(broker_url: str) -> dict[str, Any]:
+    if broker_url.startswith(("redis", "rediss")):
+        # Redis re-delivers a message nobody acknowledged after this long. Retries are sent
+        # with a countdown of up to MAX_RETRY_DELAY and held unacknowledged by the worker
+        # until due; a shorter timeout would deliver them twice.
+        return {"visibility_timeout": int(MAX_RETRY_DELAY * 2)}
+    # kombu's SQLAlchemy transport hands its options to create_engine(): give it none.
+    return {}
+
+
+def init_celery(app: Flask) -> Celery:
+    settings = app.config["BUREAU_SETTINGS"]
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask)
+    celery.config_from_object(
+        {
+            "broker_url": settings.broker_url,
+            "task_serializer": "json",
+            "accept_content": ["json"],
+            "result_serializer": "json",
+            "task_ignore_result": True,
+            # At-least-once delivery: the message is acknowledged after the task ran, and
+            # given back when the worker process dies; the outbox makes that exactly-once.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "task_default_queue": "bureau",
+            "broker_connection_retry_on_startup": True,
+            # Fail fast when the broker is away: the web answers and the sweeper catches up.
+            "broker_connection_timeout": 2,
+            "broker_transport_options": _transport_options(settings.broker_url),
+            "beat_schedule_filename": str(settings.instance_path / "celerybeat-schedule"),
+            "worker_hijack_root_logger": False,
+            "timezone": "UTC",
+        }
+    )
+    celery.set_default()
+    app.extensions["celery"] = celery
+    for module in TASK_MODULES:
+        __import__(module)
+    return celery

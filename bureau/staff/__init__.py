@@ -1,0 +1,1 @@
+"""Bureau staff: accounts, roles, and (later) the dashboard."""

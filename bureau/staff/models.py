@@ -1,0 +1,47 @@
+"""Staff members: who handles requests, what they know, and how much they can carry."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bureau.db import Base, utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+
+
+class StaffMember(Base):
+    __tablename__ = "staff_members"
+    __table_args__ = (
+        CheckConstraint("capacity >= 0", name="capacity"),
+        CheckConstraint("role IN ('admin', 'agent')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(10), default=Role.AGENT)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_on_leave: Mapped[bool] = mapped_column(default=False)
+    # Open requests this person can carry at once; routing skips them when full.
+    capacity: Mapped[int] = mapped_column(default=20)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    topics: Mapped[list[str]] = mapped_column(JSON, default=list)
+    regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    last_assigned_at: Mapped[datetime | None]
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def __repr__(self) -> str:
+        return f"<StaffMember {self.id} {self.email}>"

@@ -1,0 +1,18 @@
+"""What beat runs, and how often."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bureau.config import Settings
+
+
+def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {
+        "sweep-outbox": {
+            "task": "bureau.jobs.sweep",
+            "schedule": settings.sweep_interval,
+            # A sweep that waited longer than its interval is superseded by the next one.
+            "options": {"expires": settings.sweep_interval},
+        },
+    }
