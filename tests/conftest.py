@@ -104,15 +104,19 @@ def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
     return application
 
 
-def migrate_and_seed(app: Flask) -> None:
+def migrate_and_seed(app: Flask, *, staff: bool = True) -> None:
+    """Migrate, then load the demo catalogue (and the demo staff desks and rules)."""
     from flask_migrate import upgrade
 
     from bureau.catalogue.demo import load_demo_catalogue
     from bureau.extensions import db
+    from bureau.staff.demo import load_demo_staff
 
     with app.app_context():
         upgrade()
         load_demo_catalogue(db.session)
+        if staff:
+            load_demo_staff(db.session)
         db.session.commit()
 
 
@@ -179,6 +183,23 @@ def reset_bookings(app: Flask) -> None:
             db.session.query(model).delete()
         db.session.query(Speaker).update({Speaker.is_active: True})
         db.session.commit()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free local port, emptied before each use."""
+    from tests.smtp import SMTPServer
+
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def inbox(smtp_server: Any) -> Any:
+    smtp_server.inbox.reset()
+    return smtp_server.inbox
 
 
 @pytest.fixture

@@ -1,0 +1,176 @@
+"""The outbox: dedupe, claims, retries with backoff, permanent failure, the sweeper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.jobs import (
+    MAX_ATTEMPTS,
+    Job,
+    JobState,
+    PermanentError,
+    TransientError,
+    claim,
+    record_job,
+    retry_delay,
+    run_job,
+    sweep,
+)
+
+
+@pytest.fixture
+def session(app: Flask) -> Any:
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+def new_job(session: Any, sequence: int = 0) -> Job:
+    job = record_job(
+        session, "bureau.test.noop", "test", recipient="x@example.com", sequence=sequence
+    )
+    assert job is not None
+    session.commit()
+    return job
+
+
+def test_recording_the_same_effect_twice_is_a_no_op(session: Any) -> None:
+    first = new_job(session)
+    assert record_job(session, "bureau.test.noop", "test", recipient="X@example.com") is None
+    assert new_job(session, sequence=1).id != first.id
+    assert session.scalar(select(Job.id).where(Job.kind == "test").limit(5)) is not None
+    assert len(session.scalars(select(Job).where(Job.kind == "test")).all()) == 2
+
+
+def test_a_job_is_claimed_once(session: Any) -> None:
+    job = new_job(session)
+    assert claim(session, job.id) is not None
+    assert claim(session, job.id) is None  # a second delivery finds it held
+
+
+def test_an_abandoned_claim_can_be_taken_over(session: Any) -> None:
+    job = new_job(session)
+    assert claim(session, job.id) is not None
+    later = utcnow() + timedelta(seconds=3600)
+    taken = claim(session, job.id, now=later)
+    assert taken is not None
+    assert taken.attempts == 2
+
+
+def test_success_marks_done_and_keeps_the_handlers_changes(session: Any) -> None:
+    job = new_job(session)
+    calls: list[int] = []
+
+    def handler(s: Any, j: Job) -> None:
+        calls.append(j.id)
+        j.payload = {"seen": True}
+
+    outcome = run_job(session, job.id, handler)
+    assert outcome is not None
+    assert outcome.state == JobState.DONE
+    assert run_job(session, job.id, handler) is None  # done: a repeat does nothing
+    assert calls == [job.id]
+    stored = session.get(Job, job.id, populate_existing=True)
+    assert (stored.state, stored.payload, stored.attempts) == ("done", {"seen": True}, 1)
+
+
+def test_transient_error_schedules_a_retry_and_rolls_back(session: Any) -> None:
+    job = new_job(session)
+
+    def handler(s: Any, j: Job) -> None:
+        j.payload = {"half": "done"}
+        raise TransientError("421 try later")
+
+    outcome = run_job(session, job.id, handler)
+    assert outcome is not None
+    assert outcome.state == JobState.PENDING
+    assert outcome.retry_in is not None
+    assert outcome.retry_in > 0
+    stored = session.get(Job, job.id, populate_existing=True)
+    assert stored.state == "pending"
+    assert stored.payload == {}  # the failed attempt's changes are gone
+    assert "421 try later" in stored.last_error
+    assert stored.run_after > utcnow()
+
+
+def test_permanent_error_fails_at_once_with_the_error_kept(session: Any) -> None:
+    job = new_job(session)
+
+    def handler(s: Any, j: Job) -> None:
+        raise PermanentError("550 no such mailbox")
+
+    outcome = run_job(session, job.id, handler)
+    assert outcome is not None
+    assert outcome.state == JobState.FAILED
+    stored = session.get(Job, job.id, populate_existing=True)
+    assert (stored.state, stored.last_error) == ("failed", "550 no such mailbox")
+    assert run_job(session, job.id, handler) is None  # not retried
+
+
+def test_unexpected_errors_retry_but_not_forever(session: Any) -> None:
+    job = new_job(session)
+
+    def handler(s: Any, j: Job) -> None:
+        raise RuntimeError("bug")
+
+    states = []
+    for _ in range(MAX_ATTEMPTS):
+        outcome = run_job(session, job.id, handler)
+        assert outcome is not None
+        states.append(outcome.state)
+    assert states == ["pending"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    stored = session.get(Job, job.id, populate_existing=True)
+    assert stored.last_error.startswith("gave up: RuntimeError: bug")
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    delays = [retry_delay(n, 10.0) for n in range(1, 6)]
+    for n, delay in enumerate(delays, start=1):
+        step = 10.0 * 2 ** (n - 1)
+        assert 0.5 * step <= delay < 1.5 * step
+    assert retry_delay(40, 10.0) < 1.5 * 3600
+    assert len({round(retry_delay(3, 10.0), 6) for _ in range(20)}) > 1  # jittered
+
+
+def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, monkeypatch: Any) -> None:
+    sent: list[tuple[str, int]] = []
+
+    def fake_enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
+        sent.append((task, job_id))
+        return True
+
+    monkeypatch.setattr("bureau.jobs.enqueue", fake_enqueue)
+    fresh = new_job(session, sequence=1)
+    overdue = new_job(session, sequence=2)
+    orphan = new_job(session, sequence=3)
+    finished = new_job(session, sequence=4)
+    now = utcnow()
+    overdue.run_after = now - timedelta(minutes=5)
+    claim(session, orphan.id, now=now - timedelta(hours=2))  # claimed, lease long gone
+    finished.state = JobState.DONE
+    finished.run_after = now - timedelta(minutes=5)
+    session.commit()
+    sent.clear()  # forget the sends that followed each commit
+    assert sweep(session, now=now) == 2
+    assert sorted(job_id for _, job_id in sent) == sorted([overdue.id, orphan.id])
+    assert fresh.id not in [job_id for _, job_id in sent]
+
+
+def test_enqueue_failure_keeps_the_job_pending(app: Flask, tmp_path: Any) -> None:
+    from tests.conftest import make_app
+
+    broken = make_app(
+        tmp_path, app.config["SQLALCHEMY_DATABASE_URI"], BUREAU_BROKER_URL="redis://127.0.0.1:1/0"
+    )
+    with broken.app_context():
+        job = record_job(db.session, "bureau.test.noop", "test", sequence=9)
+        assert job is not None
+        db.session.commit()  # the after-commit send fails; the commit does not
+        assert db.session.get(Job, job.id).state == "pending"

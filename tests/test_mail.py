@@ -1,0 +1,150 @@
+"""Emails: content, headers, UTF-8, injection, Message-ID reuse, SMTP 4xx/5xx, .eml files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.bookings.tasks import route_new_booking
+from bureau.extensions import db
+from bureau.jobs import Job, run_job
+from bureau.mail.compose import Mail, build_message
+from bureau.mail.models import Notification
+from bureau.mail.tasks import send_notification
+from tests.conftest import make_app, valid_request
+
+
+@pytest.fixture
+def mail_app(tmp_path: Path, database_url: str, app: Flask, smtp_server: Any) -> Iterator[Flask]:
+    """The suite's database, sending through the test SMTP server; no broker involved."""
+    application = make_app(tmp_path, database_url, BUREAU_SMTP_URL=smtp_server.url)
+    with application.app_context():
+        yield application
+
+
+def submit_and_route(app: Flask, **changes: Any) -> dict[str, int]:
+    """Submit through the API, run the routing job here; returns mail job ids by kind."""
+    response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+    assert response.status_code == 201
+    route_job = db.session.scalars(select(Job).where(Job.kind == "route")).one()
+    run_job(db.session, route_job.id, route_new_booking)
+    mails = db.session.scalars(select(Job).where(Job.task == "bureau.mail.send"))
+    return {job.kind: job.id for job in mails}
+
+
+def send(job_id: int) -> str | None:
+    outcome = run_job(db.session, job_id, send_notification)
+    return outcome.state if outcome else None
+
+
+def test_acknowledgement_and_staff_notice(mail_app: Flask, inbox: Any) -> None:
+    jobs = submit_and_route(mail_app, contact_name="李娜 Zoë", event_name="Retail — 2027 ✓")
+    assert set(jobs) == {"mail.acknowledgement", "mail.assigned"}
+    assert send(jobs["mail.acknowledgement"]) == "done"
+    assert send(jobs["mail.assigned"]) == "done"
+
+    [ack] = inbox.to("li.na@example.com")
+    [notice] = inbox.to("china.desk@bureau.localhost")
+    from bureau.bookings.models import BookingRequest
+
+    booking = db.session.scalars(select(BookingRequest)).one()
+    assert ack["Subject"] == f"We received your request {booking.reference}: Retail — 2027 ✓"
+    assert ack["To"].addresses[0].display_name == "李娜 Zoë"
+    assert ack["From"].addresses[0].addr_spec == "bookings@bureau.localhost"
+    assert ack["Reply-To"].addresses[0].addr_spec == "china.desk@bureau.localhost"
+    assert ack.get_content_type() == "multipart/alternative"
+    text = ack.get_body(("plain",)).get_content()
+    html = ack.get_body(("html",)).get_content()
+    status_url = f"https://bureau.test/requests/{booking.tracking_token}"
+    for body in (text, html):
+        assert booking.reference in body
+        assert status_url in body
+        assert "Winston Ma" in body
+    assert "Greater China desk" in text
+
+    assert notice["Subject"] == f"New request {booking.reference} for you: Retail — 2027 ✓"
+    assert (
+        f"https://bureau.test/staff/requests/{booking.id}"
+        in notice.get_body(("plain",)).get_content()
+    )
+    assert "Reply-To" not in notice
+
+    stored = {n.template: n for n in db.session.scalars(select(Notification))}
+    assert stored["acknowledgement"].message_id == ack["Message-ID"]
+    assert stored["acknowledgement"].sent_at is not None
+    assert stored["acknowledgement"].state == "done"
+
+
+def test_user_text_is_escaped_in_html_and_cannot_add_headers(mail_app: Flask, inbox: Any) -> None:
+    jobs = submit_and_route(mail_app, message="<script>alert(1)</script>", audience="<b>VIPs</b>")
+    send(jobs["mail.assigned"])
+    [notice] = inbox.to("china.desk@bureau.localhost")
+    html = notice.get_body(("html",)).get_content()
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "&lt;b&gt;VIPs&lt;/b&gt;" in html
+
+    message = build_message(
+        Mail(subject="Hi", text="t", html="<p>h</p>"),
+        to_name="Eve\r\nBcc: victim@example.com",
+        to_email="eve@example.com",
+    )
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["Bcc"] is None
+    assert parsed["To"].addresses[0].display_name == "Eve Bcc: victim@example.com"
+
+
+def test_smtp_421_is_retried_with_the_same_message_id(mail_app: Flask, inbox: Any) -> None:
+    jobs = submit_and_route(mail_app)
+    inbox.script("li.na@example.com", "421 4.3.2 Service busy, try later")
+    assert send(jobs["mail.acknowledgement"]) == "pending"
+    job = db.session.get(Job, jobs["mail.acknowledgement"], populate_existing=True)
+    assert "421" in job.last_error
+    first_id = db.session.scalars(select(Notification.message_id)).one()
+    assert send(jobs["mail.acknowledgement"]) == "done"
+    [ack] = inbox.to("li.na@example.com")
+    assert ack["Message-ID"] == first_id
+    assert inbox.attempts["li.na@example.com"] == 2
+
+
+def test_smtp_550_fails_for_good_and_stays_visible(mail_app: Flask, inbox: Any) -> None:
+    jobs = submit_and_route(mail_app)
+    inbox.script("li.na@example.com", "550 5.1.1 No such mailbox")
+    assert send(jobs["mail.acknowledgement"]) == "failed"
+    assert send(jobs["mail.acknowledgement"]) is None  # not retried
+    notification = db.session.scalars(select(Notification)).one()
+    assert notification.state == "failed"
+    assert "550 5.1.1 No such mailbox" in notification.last_error
+    assert inbox.to("li.na@example.com") == []
+    assert inbox.attempts["li.na@example.com"] == 1
+
+
+def test_unreachable_server_is_transient(tmp_path: Path, database_url: str, app: Flask) -> None:
+    from tests.smtp import free_port
+
+    down = make_app(tmp_path, database_url, BUREAU_SMTP_URL=f"smtp://127.0.0.1:{free_port()}")
+    with down.app_context():
+        jobs = submit_and_route(down)
+        assert send(jobs["mail.acknowledgement"]) == "pending"
+        job = db.session.get(Job, jobs["mail.acknowledgement"])
+        assert "SMTP unreachable" in job.last_error
+
+
+def test_without_smtp_each_email_is_one_eml_file(
+    tmp_path: Path, database_url: str, app: Flask
+) -> None:
+    local = make_app(tmp_path, database_url)
+    with local.app_context():
+        jobs = submit_and_route(local)
+        assert send(jobs["mail.acknowledgement"]) == "done"
+        files = list((tmp_path / "mail").glob("*.eml"))
+        assert len(files) == 1
+        parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+        assert parsed["To"].addresses[0].addr_spec == "li.na@example.com"
+        assert "We received your request" in parsed["Subject"]

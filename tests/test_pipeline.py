@@ -1,0 +1,310 @@
+"""The worker pipeline with real parts: PostgreSQL, Redis as broker, a Celery worker and beat
+in their own processes, and an SMTP server. Submit → routed → emails, and the faults:
+broker away at submit, worker killed mid-job, SMTP 421 and 550, a task delivered twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import Status
+from bureau.extensions import db
+from bureau.jobs import Job
+from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class CeleryProcess:
+    """`celery -A workers.celery_app worker|beat` as a child process with its own log."""
+
+    def __init__(self, role: str, env: dict[str, str], folder: Path, *args: str) -> None:
+        self.role, self.env, self.args = role, env, args
+        self.log = folder / f"{role}-{uuid.uuid4().hex[:6]}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log.write_text("")
+        command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", self.role]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*command, "--loglevel", "INFO", *self.args],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        ready = "ready." if self.role == "worker" else "beat: Starting"
+        wait_until(lambda: ready in self.log.read_text() or self._died(), 60, f"{self.role}")
+        assert not self._died(), self.log.read_text()[-3000:]
+
+    def _died(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: no warm shutdown, no acknowledgements."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class Pipeline:
+    def __init__(self, app: Flask, env: dict[str, str], worker: CeleryProcess) -> None:
+        self.app, self.env, self.worker = app, env, worker
+
+    def submit(self, **changes: Any) -> dict[str, Any]:
+        response = self.app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+        assert response.status_code == 201, response.get_json()
+        body: dict[str, Any] = response.get_json()
+        return body
+
+    def booking(self, reference: str) -> BookingRequest:
+        with self.app.app_context():
+            found = db.session.scalars(
+                select(BookingRequest).where(BookingRequest.reference == reference)
+            ).one()
+            db.session.expunge_all()
+            return found
+
+    def jobs(self, **where: Any) -> list[Job]:
+        with self.app.app_context():
+            jobs = list(db.session.scalars(select(Job).filter_by(**where)))
+            db.session.expunge_all()
+            return jobs
+
+
+@pytest.fixture(scope="module")
+def pipeline(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_database_factory: Callable[[], str],
+    redis_url: str,
+    smtp_server: Any,
+) -> Iterator[Pipeline]:
+    import redis
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    broker = redis_url.rsplit("/", 1)[0] + "/14"
+    redis.Redis.from_url(broker).flushdb()
+    settings = {
+        "BUREAU_ENV": "testing",
+        "BUREAU_INSTANCE_PATH": str(folder),
+        "BUREAU_DATABASE_URL": postgres_database_factory(),
+        "BUREAU_BROKER_URL": broker,
+        "BUREAU_SMTP_URL": smtp_server.url,
+        "BUREAU_BASE_URL": "https://bureau.test",
+        "BUREAU_JOB_RETRY_BASE": "0.3",
+        "BUREAU_JOB_LEASE": "3",
+        "BUREAU_SWEEP_INTERVAL": "1",
+    }
+    app = make_app(folder, settings["BUREAU_DATABASE_URL"], **settings)
+    migrate_and_seed(app)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
+    worker = CeleryProcess(
+        "worker",
+        env,
+        folder,
+        "--concurrency",
+        "2",
+        "--pool",
+        "prefork",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    )
+    beat = CeleryProcess("beat", env, folder, "--schedule", str(folder / "beat-schedule"))
+    worker.start()
+    beat.start()
+    try:
+        yield Pipeline(app, env, worker)
+    finally:
+        beat.stop()
+        worker.stop()
+
+
+@pytest.fixture
+def flow(pipeline: Pipeline, inbox: Any) -> Iterator[Pipeline]:
+    yield pipeline
+    inbox.release()
+
+    def quiet() -> bool:
+        return not any(job.state in ("pending", "running") for job in pipeline.jobs())
+
+    wait_until(quiet, 60, "the worker to finish this test's jobs")
+    reset_bookings(pipeline.app)
+
+
+def test_submit_is_routed_and_both_emails_arrive(flow: Pipeline, inbox: Any) -> None:
+    created = flow.submit()
+    inbox.wait_for(lambda i: i.to("li.na@example.com") and i.to("china.desk@bureau.localhost"))
+    booking = flow.booking(created["reference"])
+    assert booking.status == Status.ASSIGNED
+    [ack] = inbox.to("li.na@example.com")
+    [notice] = inbox.to("china.desk@bureau.localhost")
+    assert created["reference"] in str(ack["Subject"])
+    assert created["status_url"] in ack.get_body(("plain",)).get_content()
+    assert ack["Reply-To"].addresses[0].addr_spec == "china.desk@bureau.localhost"
+    assert created["reference"] in str(notice["Subject"])
+    states = Counter(job.state for job in flow.jobs(booking_id=booking.id))
+    assert states == {"done": 3}
+    status = flow.app.test_client().get(created["status_url"].replace("https://bureau.test", ""))
+    assert "Greater China desk" in status.get_data(as_text=True)
+
+
+def test_broker_unreachable_at_submit_loses_nothing(
+    flow: Pipeline, inbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    away = make_app(
+        tmp_path,
+        flow.env["BUREAU_DATABASE_URL"],
+        **{
+            **{k: v for k, v in flow.env.items() if k.startswith("BUREAU_")},
+            "BUREAU_INSTANCE_PATH": str(tmp_path),
+            "BUREAU_BROKER_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+    response = away.test_client().post("/api/v1/requests", json=valid_request())
+    assert response.status_code == 201
+    reference = response.get_json()["reference"]
+    assert "broker unreachable" in caplog.text  # the web could not send the job…
+    booking = flow.booking(reference)
+    assert flow.jobs(booking_id=booking.id, kind="route")  # …but it is stored
+    # The broker is back (the worker's): beat's sweeper sends the job, the worker routes it.
+    inbox.wait_for(lambda i: i.to("li.na@example.com"), what="the acknowledgement")
+    assert flow.booking(reference).status == Status.ASSIGNED
+    assert len(inbox.to("li.na@example.com")) == 1
+
+
+def test_worker_killed_mid_job_sends_once_after_restart(flow: Pipeline, inbox: Any) -> None:
+    inbox.stall()
+    created = flow.submit()
+    wait_until(inbox.stalled.is_set, what="the worker to start talking SMTP")
+    flow.worker.kill()
+    inbox.release()
+    time.sleep(0.5)
+    assert inbox.messages == []
+    flow.worker.start()
+    inbox.wait_for(lambda i: i.to("li.na@example.com") and i.to("china.desk@bureau.localhost"))
+    time.sleep(3)  # a duplicate would arrive by now
+    assert len(inbox.to("li.na@example.com")) == 1
+    assert len(inbox.to("china.desk@bureau.localhost")) == 1
+    booking = flow.booking(created["reference"])
+    mails = flow.jobs(booking_id=booking.id, task="bureau.mail.send")
+    assert {job.state for job in mails} == {"done"}
+    assert max(job.attempts for job in mails) >= 2  # the killed attempt counted
+
+
+def test_smtp_421_is_retried_then_sent(flow: Pipeline, inbox: Any) -> None:
+    inbox.script("li.na@example.com", "421 4.3.2 Busy", "421 4.3.2 Still busy")
+    created = flow.submit()
+    inbox.wait_for(lambda i: i.to("li.na@example.com"), what="the acknowledgement")
+    time.sleep(1)
+    assert len(inbox.to("li.na@example.com")) == 1
+    booking = flow.booking(created["reference"])
+    [ack] = flow.jobs(booking_id=booking.id, kind="mail.acknowledgement")
+    assert ack.state == "done"
+    assert ack.attempts == 3
+    assert "421" in (ack.last_error or "")
+
+
+def test_smtp_550_fails_visibly_and_is_not_retried(flow: Pipeline, inbox: Any) -> None:
+    inbox.script("li.na@example.com", "550 5.1.1 No such user")
+    created = flow.submit()
+    booking_id = wait_until(lambda: flow.booking(created["reference"]).id)
+
+    def failed() -> Job | None:
+        jobs = flow.jobs(booking_id=booking_id, kind="mail.acknowledgement")
+        return jobs[0] if jobs and jobs[0].state == "failed" else None
+
+    ack = wait_until(failed, what="the acknowledgement to fail")
+    assert "550 5.1.1 No such user" in (ack.last_error or "")
+    inbox.wait_for(lambda i: i.to("china.desk@bureau.localhost"))  # the other email still goes
+    time.sleep(2)
+    assert inbox.attempts["li.na@example.com"] == 1
+    assert inbox.to("li.na@example.com") == []
+
+
+def test_the_same_task_delivered_twice_sends_one_email(flow: Pipeline, inbox: Any) -> None:
+    created = flow.submit()
+    inbox.wait_for(lambda i: i.to("li.na@example.com"))
+    booking = flow.booking(created["reference"])
+    with flow.app.app_context():
+        # A job written without the after-commit send, then delivered twice at once.
+        job = Job(
+            task="bureau.mail.send",
+            kind="mail.acknowledgement",
+            booking_id=booking.id,
+            recipient="twice@example.com",
+            sequence=1,
+            dedupe_key="test:twice",
+            payload={
+                "template": "acknowledgement",
+                "to_name": "Twice",
+                "to_email": "twice@example.com",
+            },
+        )
+        db.session.add(job)
+        db.session.commit()
+        celery = flow.app.extensions["celery"]
+        for _ in range(2):
+            celery.send_task("bureau.mail.send", kwargs={"job_id": job.id})
+    inbox.wait_for(lambda i: i.to("twice@example.com"))
+    time.sleep(2)
+    assert len(inbox.to("twice@example.com")) == 1
+
+
+def test_concurrent_routing_spreads_the_load(flow: Pipeline, inbox: Any) -> None:
+    # Virtual, in an area no regional rule covers, no tech topic: the "Everyone else" pool.
+    references = [
+        flow.submit(
+            speakers=["rupert-hoogewerf"],
+            virtual=True,
+            city=...,
+            country=...,
+            timezone="Africa/Nairobi",
+        )["reference"]
+        for _ in range(24)
+    ]
+
+    def routed() -> list[BookingRequest] | None:
+        with flow.app.app_context():
+            rows = list(db.session.scalars(select(BookingRequest)))
+            db.session.expunge_all()
+        done = [b for b in rows if b.reference in references and b.status != Status.NEW]
+        return done if len(done) == len(references) else None
+
+    bookings = wait_until(routed, 60, "all requests to be routed")
+    loads = Counter(b.assigned_staff_id for b in bookings)
+    assert len(loads) == 4
+    assert set(loads.values()) == {6}
