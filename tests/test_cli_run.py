@@ -1,4 +1,5 @@
-"""`bureau run` from nothing: migrates, seeds, serves, and stops on SIGTERM or Ctrl-C."""
+"""`bureau run` from nothing: migrates, seeds, serves with a worker and beat, writes the
+emails of a form submission to instance/mail/, and stops on SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import valid_request
+from tests.conftest import CSRF_INPUT, SUBMISSION_INPUT, valid_request
 from tests.smtp import free_port
 
 
@@ -54,6 +57,24 @@ def get(url: str) -> str:
         return body
 
 
+def submit_form(base: str) -> str:
+    """Fill in the request form as a browser would (cookie, CSRF token); returns the page."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+    with opener.open(f"{base}/request?speaker=kaiser-kuo", timeout=10) as response:
+        page = response.read().decode()
+    fields = {k: v for k, v in valid_request().items() if k not in ("speakers", "virtual")}
+    fields["speaker_1"] = "kaiser-kuo"
+    for name, pattern in (("csrf_token", CSRF_INPUT), ("submission_token", SUBMISSION_INPUT)):
+        found = pattern.search(page)
+        assert found, f"no {name} on the form"
+        fields[name] = found.group(1)
+    data = urllib.parse.urlencode(fields).encode()
+    with opener.open(f"{base}/request", data=data, timeout=10) as response:
+        assert "/requests/" in response.url  # redirected to the status page
+        body: str = response.read().decode()
+        return body
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_run_serves_the_catalogue_and_accepts_requests(
     tmp_path: Path, stop_signal: signal.Signals
@@ -80,6 +101,18 @@ def test_run_serves_the_catalogue_and_accepts_requests(
         # Links point at this server when BUREAU_BASE_URL is not set.
         assert created["status_url"].startswith(f"{base}/requests/")
         assert created["reference"] in get(created["status_url"])
+
+        status_page = submit_form(base)
+        assert "Thank you! We received your request" in status_page
+        # The worker routes both requests and writes their emails; beat runs beside it.
+        mail = tmp_path / "instance" / "mail"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(list(mail.glob("*.eml"))) < 4:
+            time.sleep(0.25)
+        names = sorted(path.name for path in mail.glob("*.eml"))
+        assert len(names) == 4, names
+        assert sum("acknowledgement" in name for name in names) == 2
+        assert sum("assigned" in name for name in names) == 2
     finally:
         process.send_signal(stop_signal)
         try:
@@ -88,7 +121,12 @@ def test_run_serves_the_catalogue_and_accepts_requests(
             if process.poll() is None:
                 process.kill()
             assert process.stdout is not None
+            rest = process.stdout.read()
             process.stdout.close()
     assert process.returncode == 0
+    # Each child's output is labelled; the worker ran the jobs, beat started.
+    assert "celery@" in rest
+    assert "beat   | " in rest
+    assert "worker | " in rest
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)

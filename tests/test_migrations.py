@@ -58,3 +58,33 @@ def test_check_fails_when_a_model_drifts(tmp_path: Path) -> None:
                 check()
     finally:
         table._columns.remove(column)
+
+
+def test_requests_filed_before_the_worker_existed_get_routed(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from bureau.jobs import Job
+
+    app = make_app(tmp_path, f"sqlite:///{tmp_path / 'old.db'}")
+    with app.app_context():
+        upgrade(revision="0001_initial")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO booking_requests (id, reference, status, tracking_token, version,"
+                    " source, event_name, organization, contact_name, contact_email, format,"
+                    " is_virtual, timezone, starts_local, ends_local, starts_at, ends_at,"
+                    " audience_size, currency, created_at, updated_at) VALUES"
+                    " (7, 'BR-2026-00007', :status, :token, 1, 'form', 'Summit', 'Acme', 'Li',"
+                    " 'li@example.com', 'keynote', 1, 'UTC', '2027-01-01 09:00:00',"
+                    " '2027-01-01 10:00:00', '2027-01-01 09:00:00', '2027-01-01 10:00:00', 10,"
+                    " 'USD', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                ),
+                [{"status": "new", "token": "t7"}],
+            )
+        upgrade()
+        [(task, kind, key, state)] = db.session.execute(
+            text("SELECT task, kind, dedupe_key, state FROM jobs WHERE booking_id = 7")
+        ).all()
+        assert (task, kind, state) == ("bureau.bookings.route", "route", "pending")
+        assert key == Job.key_for("route", 7, None, 0)
