@@ -48,11 +48,13 @@ def _init_extensions(app: Flask) -> None:
     import bureau.models  # noqa: F401 - registers every table before migrations compare
     from bureau.extensions import bootstrap, csrf, db, migrate
     from bureau.queue import init_celery
+    from bureau.staff.auth import login_manager
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     bootstrap.init_app(app)
+    login_manager.init_app(app)
     _sqlite_pragmas(app)
     init_celery(app)
 
@@ -81,16 +83,20 @@ def _register_blueprints(app: Flask) -> None:
     from bureau import errors, health, templating
     from bureau.bookings import api as bookings_api
     from bureau.bookings import views as bookings_views
+    from bureau.catalogue import admin as catalogue_admin
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
     from bureau.ratelimit import init_rate_limits
+    from bureau.staff import views as staff_views
 
     app.register_blueprint(catalogue_views.bp)
     app.register_blueprint(bookings_views.bp)
     app.register_blueprint(catalogue_api.bp)
     app.register_blueprint(bookings_api.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(staff_views.bp)
+    app.register_blueprint(catalogue_admin.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

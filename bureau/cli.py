@@ -65,6 +65,46 @@ def seed_command() -> None:
     click.echo(f"Demo catalogue: {report}; {staff} staff desks and {rules} routing rules added.")
 
 
+@cli.group("staff")
+def staff_group() -> None:
+    """Staff accounts."""
+
+
+@staff_group.command("create")
+@click.argument("email")
+@click.option("--name", required=True, help="Shown to colleagues and in emails.")
+@click.option("--role", type=click.Choice(["admin", "agent"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None:
+    """Create a staff account (or set the password, name and role of an existing one)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from bureau.extensions import db
+    from bureau.staff.auth import find_by_email, password_problem, set_password
+    from bureau.staff.models import StaffMember
+
+    try:
+        email = validate_email(email, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as error:
+        raise click.BadParameter(str(error), param_hint="EMAIL") from None
+    if not password_stdin:
+        raise click.UsageError("give the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    problem = password_problem(password)
+    if problem:
+        raise click.UsageError(f"password: {problem}")
+    member = find_by_email(db.session, email)
+    created = member is None
+    if member is None:
+        member = StaffMember(email=email, name=name, role=role)
+        db.session.add(member)
+    member.name, member.role, member.is_active = name, role, True
+    set_password(member, password)
+    db.session.commit()
+    click.echo(f"{'Created' if created else 'Updated'} {role} {name} <{email}>.")
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 

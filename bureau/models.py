@@ -1,7 +1,16 @@
 """Every table of the application, imported together so the metadata is complete."""
 
-from bureau.bookings.models import BookingEvent, BookingRequest, ReferenceCounter, RequestedSpeaker
+from bureau.bookings.models import (
+    BookingEvent,
+    BookingRequest,
+    Contract,
+    Offer,
+    ReferenceCounter,
+    RequestedSpeaker,
+    ShortlistEntry,
+)
 from bureau.bookings.routing import RoutingRule
+from bureau.calendar.models import Hold
 from bureau.catalogue.models import (
     Post,
     PostSpeaker,
@@ -17,13 +26,17 @@ from bureau.staff.models import StaffMember
 __all__ = [
     "BookingEvent",
     "BookingRequest",
+    "Contract",
+    "Hold",
     "Job",
     "Notification",
+    "Offer",
     "Post",
     "PostSpeaker",
     "ReferenceCounter",
     "RequestedSpeaker",
     "RoutingRule",
+    "ShortlistEntry",
     "Speaker",
     "SpeakerFormat",
     "SpeakerLanguage",

@@ -14,7 +14,12 @@ from flask import Flask
 from bureau.jobs import MAX_RETRY_DELAY
 
 # Feature modules whose tasks the worker registers.
-TASK_MODULES = ("bureau.bookings.tasks", "bureau.mail.tasks", "bureau.maintenance")
+TASK_MODULES = (
+    "bureau.bookings.tasks",
+    "bureau.calendar.tasks",
+    "bureau.mail.tasks",
+    "bureau.maintenance",
+)
 
 
 def _transport_options(broker_url: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ LIMITED_ENDPOINTS: dict[str, list[str] | None] = {
     "bookings.request_form": ["POST"],
     "bookings_api.create_request": None,
 }
+# Sign-in attempts per client address, on top of the per-account lock-out.
+LOGIN_LIMIT = "20 per 10 minutes"
 
 
 def init_rate_limits(app: Flask) -> Limiter:
@@ -23,6 +25,8 @@ def init_rate_limits(app: Flask) -> Limiter:
     for endpoint, methods in LIMITED_ENDPOINTS.items():
         view = app.view_functions[endpoint]
         app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)  # type: ignore[assignment]
+    view = app.view_functions["staff.login"]
+    app.view_functions["staff.login"] = limiter.limit(LOGIN_LIMIT, methods=["POST"])(view)  # type: ignore[assignment]
     # Flask-Limiter's route limits hold only a weak reference to their Limiter.
     app.extensions["bureau.limiter"] = limiter
     return limiter

@@ -15,4 +15,9 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # A sweep that waited longer than its interval is superseded by the next one.
             "options": {"expires": settings.sweep_interval},
         },
+        "expire-holds": {
+            "task": "bureau.calendar.expire_holds",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
     }

@@ -30,12 +30,13 @@ SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
 _ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
 
 
-def _choices(pairs: Iterable[tuple[str, str]], blank: str | None = "Choose…") -> list[Any]:
+def choices(pairs: Iterable[tuple[str, str]], blank: str | None = "Choose…") -> list[Any]:
+    """WTForms options from (value, label) pairs, with an optional blank first."""
     options = [SelectChoice("", blank)] if blank is not None else []
     return options + [SelectChoice(value, label) for value, label in pairs]
 
 
-def _zone_choices() -> list[Any]:
+def _zonechoices() -> list[Any]:
     options = [SelectChoice("", "Choose…")]
     for zone in _ZONES:
         region, _, place = zone.partition("/")
@@ -64,12 +65,12 @@ class RequestForm(FlaskForm):
     ends_at = StringField("Ends (local time)", render_kw={"type": "datetime-local"})
     timezone = SelectField(
         "Time zone of the event",
-        choices=_zone_choices(),
+        choices=_zonechoices(),
         validate_choice=False,
     )
     format = SelectField(
         "Format",
-        choices=_choices(SPEAKER_FORMATS.items()),
+        choices=choices(SPEAKER_FORMATS.items()),
         validate_choice=False,
     )
     virtual = BooleanField("The event is virtual")
@@ -85,7 +86,7 @@ class RequestForm(FlaskForm):
     language = SelectField("Language of the event", default="en", validate_choice=False)
     currency = SelectField(
         "Currency",
-        choices=_choices(((c, c) for c in CURRENCIES), blank=None),
+        choices=choices(((c, c) for c in CURRENCIES), blank=None),
         default="USD",
         validate_choice=False,
     )
@@ -101,9 +102,9 @@ class RequestForm(FlaskForm):
 
     def set_choices(self, speakers: list[tuple[str, str]]) -> None:
         for name in SPEAKER_FIELDS:
-            getattr(self, name).choices = _choices(speakers, blank="Choose a speaker…")
-        self.country.choices = _choices(sorted(country_names().items(), key=lambda c: c[1]))
-        self.language.choices = _choices(
+            getattr(self, name).choices = choices(speakers, blank="Choose a speaker…")
+        self.country.choices = choices(sorted(country_names().items(), key=lambda c: c[1]))
+        self.language.choices = choices(
             sorted(event_languages().items(), key=lambda c: c[1]), blank=None
         )
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -11,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -82,6 +84,9 @@ class BookingRequest(Base):
         ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     assigned_at: Mapped[datetime | None]
+    # Why the request was declined, withdrawn or cancelled; the organizer's feedback.
+    closed_reason: Mapped[str | None] = mapped_column(String(1000))
+    feedback: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -95,12 +100,22 @@ class BookingRequest(Base):
     events: Mapped[list[BookingEvent]] = relationship(
         back_populates="booking", order_by="(BookingEvent.at, BookingEvent.id)"
     )
+    shortlist: Mapped[list[ShortlistEntry]] = relationship(
+        cascade="all, delete-orphan", order_by="ShortlistEntry.position"
+    )
+    offers: Mapped[list[Offer]] = relationship(order_by="Offer.id")
+    contract: Mapped[Contract | None] = relationship()
 
     __mapper_args__ = {"version_id_col": version}
 
     @property
     def speakers(self) -> list[Speaker]:
         return [r.speaker for r in self.requested]
+
+    @property
+    def offer(self) -> Offer | None:
+        """The latest firm offer."""
+        return self.offers[-1] if self.offers else None
 
 
 class RequestedSpeaker(Base):
@@ -160,3 +175,83 @@ class ReferenceCounter(Base):
 @event.listens_for(BookingEvent, "before_delete")
 def _refuse_timeline_edits(mapper: Mapper[Any], connection: Any, target: BookingEvent) -> None:
     raise ValueError("the booking timeline is append-only")
+
+
+class ShortlistEntry(Base):
+    """A candidate the bureau proposes to the organizer, with the fee it quotes."""
+
+    __tablename__ = "shortlist_entries"
+    __table_args__ = (UniqueConstraint("booking_id", "speaker_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), index=True
+    )
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"))
+    position: Mapped[int]
+    fee_quote: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    home_city: Mapped[str] = mapped_column(String(120))
+    note: Mapped[str | None] = mapped_column(String(500))
+
+    speaker: Mapped[Speaker] = relationship(lazy="joined")
+
+
+class Offer(Base):
+    """The organizer's firm offer for one speaker; the speaker's answer is recorded on it."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("fee >= 0", name="fee"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), index=True
+    )
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
+    fee: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    format: Mapped[str] = mapped_column(String(20))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    ends_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    is_virtual: Mapped[bool] = mapped_column(default=False)
+    venue: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(120))
+    country: Mapped[str | None] = mapped_column(String(2))
+    logistics: Mapped[str | None] = mapped_column(Text)
+    made_by: Mapped[str] = mapped_column(String(20))  # organizer or staff
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    response: Mapped[str | None] = mapped_column(String(10))  # accepted or declined
+    response_reason: Mapped[str | None] = mapped_column(String(1000))
+    responded_at: Mapped[datetime | None]
+
+    speaker: Mapped[Speaker] = relationship(lazy="joined")
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+    __table_args__ = (
+        CheckConstraint("commission_pct >= 0 AND commission_pct <= 100", name="commission"),
+        CheckConstraint("deposit_amount >= 0 AND deposit_amount <= fee", name="deposit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), unique=True
+    )
+    fee: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    commission_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    deposit_amount: Mapped[int]
+    deposit_due: Mapped[date]
+    travel_terms: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def commission(self) -> int:
+        return int(self.fee * self.commission_pct / 100)

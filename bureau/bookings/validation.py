@@ -60,6 +60,7 @@ FIELDS = (
     "message",
     "language",
 )
+MULTILINE = frozenset({"message", "logistics", "travel_terms", "text", "feedback"})
 LOCAL_TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M")
 
 
@@ -224,15 +225,15 @@ def validate_request(
     )
 
 
-def _text(raw: Mapping[str, Any], name: str, errors: Errors) -> str:
+def _text(raw: Mapping[str, Any], name: str, errors: Errors, limit: int | None = None) -> str:
     value = raw.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
         errors.add(name, "Must be text.")
         return ""
-    cleaned = clean_text(value) if name == "message" else clean_line(value)
-    limit = TEXT_LIMITS[name]
+    cleaned = clean_text(value) if name in MULTILINE else clean_line(value)
+    limit = limit or TEXT_LIMITS[name]
     if len(cleaned) > limit:
         errors.add(name, f"Keep this under {limit} characters (it has {len(cleaned)}).")
     return cleaned
@@ -397,3 +398,82 @@ def _speakers(
     if unknown:
         errors.add("speakers", f"Not a speaker we represent: {', '.join(unknown)}.")
     return slugs
+
+
+@dataclass(frozen=True)
+class OfferTerms:
+    """A firm offer as validated: the speaker, fee and the event's time and place."""
+
+    speaker_slug: str
+    fee: int
+    currency: str
+    format: str
+    timezone: str
+    starts_local: datetime
+    ends_local: datetime
+    starts_at: datetime
+    ends_at: datetime
+    is_virtual: bool
+    venue: str | None
+    city: str | None
+    country: str | None
+    logistics: str | None
+
+
+def validate_offer(
+    raw: Mapping[str, Any], *, now: datetime | None = None
+) -> tuple[OfferTerms | None, dict[str, list[str]]]:
+    """Check a firm offer (from the organizer's page or a staff form)."""
+    now = now or datetime.now(UTC)
+    errors = Errors()
+    speaker = _choice(raw, "speaker", errors)
+    if not speaker:
+        errors.add("speaker", "Choose the speaker you make the offer for.")
+    fee = _integer(raw, "fee", errors, minimum=0, maximum=MAX_BUDGET)
+    if fee is None and "fee" not in errors:
+        errors.add("fee", "Give the fee you offer.")
+    currency = (_choice(raw, "currency", errors) or "USD").upper()
+    if currency not in CURRENCIES:
+        errors.add("currency", f"Choose one of: {', '.join(CURRENCIES)}.")
+    event_format = _choice(raw, "format", errors)
+    if event_format not in SPEAKER_FORMATS:
+        errors.add("format", f"Choose one of: {', '.join(SPEAKER_FORMATS)}.")
+    is_virtual = _boolean(raw, "virtual", errors)
+    venue = _text(raw, "venue", errors, limit=300)
+    city = _text(raw, "city", errors)
+    logistics = _text(raw, "logistics", errors, limit=2000)
+    country = (_choice(raw, "country", errors) or "").upper() or None
+    if country is not None and country not in country_names():
+        errors.add("country", "Choose a country (two-letter ISO code, e.g. CN).")
+    if not is_virtual:
+        if not city:
+            errors.add("city", "Give the city, or mark the event as virtual.")
+        if country is None and "country" not in errors:
+            errors.add("country", "Give the country, or mark the event as virtual.")
+    times = _event_times(raw, errors, now)
+    if errors:
+        return None, errors.by_field
+    assert times is not None
+    assert fee is not None
+    assert speaker is not None
+    assert event_format is not None
+    starts_local, ends_local, zone_name, starts_at, ends_at = times
+    return (
+        OfferTerms(
+            speaker_slug=speaker,
+            fee=fee,
+            currency=currency,
+            format=event_format,
+            timezone=zone_name,
+            starts_local=starts_local,
+            ends_local=ends_local,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            is_virtual=is_virtual,
+            venue=venue or None,
+            city=city or None,
+            country=country,
+            logistics=logistics or None,
+        ),
+        {},
+    )

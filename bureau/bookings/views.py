@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import HiddenField
 
+from bureau.bookings import actions
 from bureau.bookings.forms import RequestForm
+from bureau.bookings.links import LinkProblem, read_availability_token
+from bureau.bookings.models import BookingRequest, Offer
 from bureau.bookings.services import active_speaker_slugs, find_by_token, submit_request
-from bureau.bookings.states import organizer_label, organizer_next_step
-from bureau.bookings.validation import validate_request
+from bureau.bookings.states import Status, organizer_label, organizer_next_step
+from bureau.bookings.validation import validate_offer, validate_request
+from bureau.bookings.workflow import Actor, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
+from bureau.text import clean_line
 
 bp = Blueprint("bookings", __name__)
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -75,7 +84,12 @@ def status(token: str) -> ResponseReturnValue:
     booking = find_by_token(db.session, token)
     if booking is None:
         abort(404)
+    return status_page(booking)
+
+
+def status_page(booking: BookingRequest, code: int = 200, **extra: Any) -> ResponseReturnValue:
     timeline = [event for event in booking.events if event.is_public]
+    can_offer = actions.can(booking, Status.OFFER_RECEIVED) and bool(booking.shortlist)
     return (
         render_template(
             "bookings/status.html",
@@ -83,7 +97,131 @@ def status(token: str) -> ResponseReturnValue:
             label=organizer_label(booking.status),
             next_step=organizer_next_step(booking.status),
             timeline=timeline,
+            can_offer=can_offer,
+            offer_speakers=[(e.speaker.slug, e.speaker.name) for e in booking.shortlist],
+            can_withdraw=actions.can(booking, Status.WITHDRAWN),
+            form=OrganizerForm(formdata=None, version=str(booking.version)),
+            offer_errors=extra.get("offer_errors", {}),
+            offer_input=extra.get("offer_input", {}),
+        ),
+        code,
+        {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+class OrganizerForm(FlaskForm):  # type: ignore[misc]
+    """CSRF and the version the organizer saw; the fields come from the page."""
+
+    version = HiddenField()
+
+    @property
+    def expected_version(self) -> int | None:
+        value = self.version.data or ""
+        return int(value) if value.isdigit() else None
+
+
+def organizer_actor(booking: BookingRequest) -> Actor:
+    return Actor("organizer", booking.contact_name)
+
+
+@bp.post("/requests/<token>/offer")
+def make_offer(token: str) -> ResponseReturnValue:
+    booking = find_by_token(db.session, token)
+    if booking is None:
+        abort(404)
+    form = OrganizerForm()
+    if not form.validate_on_submit():
+        abort(400)
+    terms, errors = validate_offer(request.form)
+    if terms is None:
+        return status_page(booking, 422, offer_errors=errors, offer_input=request.form.to_dict())
+    try:
+        actions.record_offer(
+            db.session,
+            booking,
+            terms,
+            actor=organizer_actor(booking),
+            expected_version=form.expected_version,
+        )
+        db.session.commit()
+    except (actions.ActionError, actions.Conflict, TransitionNotAllowed, StaleDataError) as error:
+        db.session.rollback()
+        message = str(error) if not isinstance(error, StaleDataError) else "Please try again."
+        flash(f"Your offer was not recorded: {message}", "danger")
+        return redirect(url_for("bookings.status", token=token)), 303
+    flash("Thank you: your firm offer is recorded. We now ask the speaker.", "success")
+    return redirect(url_for("bookings.status", token=token)), 303
+
+
+@bp.post("/requests/<token>/withdraw")
+def withdraw(token: str) -> ResponseReturnValue:
+    booking = find_by_token(db.session, token)
+    if booking is None:
+        abort(404)
+    form = OrganizerForm()
+    if not form.validate_on_submit():
+        abort(400)
+    reason = clean_line(request.form.get("reason", ""))[:1000] or "no reason given"
+    try:
+        actions.close(
+            db.session,
+            booking,
+            Status.WITHDRAWN,
+            reason=reason,
+            actor=organizer_actor(booking),
+            expected_version=form.expected_version,
+        )
+        db.session.commit()
+    except (actions.ActionError, actions.Conflict, TransitionNotAllowed, StaleDataError) as error:
+        db.session.rollback()
+        flash(f"The request was not withdrawn: {error}", "danger")
+        return redirect(url_for("bookings.status", token=token)), 303
+    flash("Your request is withdrawn.", "info")
+    return redirect(url_for("bookings.status", token=token)), 303
+
+
+def _offer_for_link(token: str) -> tuple[Offer | None, BookingRequest | None, str | None]:
+    try:
+        offer_id, speaker_id = read_availability_token(token)
+    except LinkProblem as problem:
+        return None, None, str(problem)
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or offer.speaker_id != speaker_id:
+        return None, None, "This link is not valid."
+    return offer, db.session.get(BookingRequest, offer.booking_id), None
+
+
+@bp.route("/availability/<token>", methods=["GET", "POST"])
+def availability(token: str) -> ResponseReturnValue:
+    """The speaker's answer. Opening the page changes nothing (mail scanners open links);
+    only the form's POST acts."""
+    offer, booking, problem = _offer_for_link(token)
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    if problem is not None or offer is None or booking is None:
+        return render_template("bookings/availability.html", problem=problem), 404, headers
+    form = OrganizerForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        answer = request.form.get("answer")
+        if answer not in ("accept", "decline"):
+            abort(400)
+        reason = clean_line(request.form.get("reason", ""))[:1000] or None
+        try:
+            actions.speaker_answer(
+                db.session, booking, offer, accept=answer == "accept", reason=reason
+            )
+            db.session.commit()
+        except (actions.ActionError, TransitionNotAllowed, StaleDataError) as error:
+            db.session.rollback()
+            flash(str(error) if not isinstance(error, StaleDataError) else "Try again.", "warning")
+        else:
+            flash("Thank you, your answer is recorded.", "success")
+        return redirect(url_for("bookings.availability", token=token)), 303
+    return (
+        render_template(
+            "bookings/availability.html", offer=offer, booking=booking, form=form, problem=None
         ),
         200,
-        {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers,
     )

@@ -67,6 +67,8 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
             fee_min=item["fee_min"],
             fee_max=item["fee_max"],
             fee_currency=item["fee_currency"],
+            # A demo mailbox: availability checks land in instance/mail/ like all demo mail.
+            email=f"{item['slug']}@speakers.bureau.localhost",
             is_fee_example=True,
             is_featured=item.get("featured", False),
             topics=[topics[slug] for slug in item["topics"]],

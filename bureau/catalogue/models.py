@@ -62,6 +62,8 @@ class Speaker(Base):
     fee_min: Mapped[int]
     fee_max: Mapped[int]
     fee_currency: Mapped[str] = mapped_column(String(3))
+    # Where availability checks go; speakers have no login.
+    email: Mapped[str | None] = mapped_column(String(254))
     # The demo catalogue's fee bands are examples; the public pages say so.
     is_fee_example: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
+from bureau.bookings.validation import CURRENCIES
 from bureau.catalogue.models import SPEAKER_FORMATS, Post
 from bureau.catalogue.queries import (
     FEE_BANDS,
@@ -38,7 +39,11 @@ def filters_from_args() -> SpeakerFilters:
 
 @bp.app_context_processor
 def catalogue_helpers() -> dict[str, object]:
-    return {"SPEAKER_FORMATS": SPEAKER_FORMATS, "language_name": language_name}
+    return {
+        "SPEAKER_FORMATS": SPEAKER_FORMATS,
+        "CURRENCIES": CURRENCIES,
+        "language_name": language_name,
+    }
 
 
 @bp.get("/")

@@ -29,13 +29,21 @@ SUBJECTS = {
     "acknowledgement": "We received your request {ref}: {event}",
     "assigned": "New request {ref} for you: {event}",
     "unassigned_alert": "Action needed: no one could be assigned request {ref}",
+    "proposal": "Your shortlist of speakers for {event} ({ref})",
+    "offer_received": "Firm offer received for {ref}: {event}",
+    "availability_request": "Are you available? {event}, {date}",
+    "speaker_answered": "{speaker} {answer} {ref}: {event}",
+    "hold_expired": "Hold expired for {ref}: {event}",
+    "status_update": "Your request {ref}: {status}",
 }
 
 
 def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) -> Mail:
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
+    offer = booking.offer
     context = {
+        "offer": offer,
         "booking": booking,
         "status_label": organizer_label(booking.status),
         "next_step": organizer_next_step(booking.status),
@@ -45,7 +53,16 @@ def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) ->
         + f"/staff/requests/{booking.id}",
         **extra,
     }
-    subject = SUBJECTS[template].format(ref=booking.reference, event=booking.event_name)
+    subject = SUBJECTS[template].format(
+        ref=booking.reference,
+        event=booking.event_name,
+        status=organizer_label(booking.status),
+        date=f"{offer.starts_local:%d %b %Y}" if offer else "",
+        speaker=offer.speaker.name if offer else "",
+        answer={"accepted": "accepted", "declined": "declined"}.get(
+            (offer.response if offer else None) or "", "answered"
+        ),
+    )
     return Mail(
         subject=clean_line(subject)[:250],
         text=render_template(f"mail/{template}.txt", **context),

@@ -9,12 +9,14 @@ from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
 
-from bureau.bookings.models import BookingRequest
+from bureau.bookings.links import availability_token
+from bureau.bookings.models import BookingRequest, Offer
 from bureau.db import AnySession, utcnow
 from bureau.jobs import Job, PermanentError, execute
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.models import Notification
 from bureau.mail.transport import deliver
+from bureau.urls import public_url
 
 logger = logging.getLogger(__name__)
 TASK = "bureau.mail.send"
@@ -47,7 +49,14 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
     if booking is None:
         raise PermanentError("the booking of this email no longer exists")
     template = job.payload["template"]
-    mail = render_booking_mail(template, booking)
+    extra = {"to_name": job.payload["to_name"]}
+    if "offer_id" in job.payload:
+        offer = session.get(Offer, job.payload["offer_id"])
+        if offer is None:
+            raise PermanentError("the offer of this email no longer exists")
+        token = availability_token(offer.id, offer.speaker_id)
+        extra["availability_url"] = public_url("bookings.availability", token=token)
+    mail = render_booking_mail(template, booking, **extra)
     staff = booking.assigned_staff
     reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
     message = build_message(

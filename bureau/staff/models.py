@@ -37,11 +37,27 @@ class StaffMember(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     last_assigned_at: Mapped[datetime | None]
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
+    # Changing the password ends every other session (it is part of the session id).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    # Flask-Login's user interface
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
 
     def __repr__(self) -> str:
         return f"<StaffMember {self.id} {self.email}>"

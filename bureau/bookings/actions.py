@@ -1,0 +1,512 @@
+"""The bureau's booking process, one function per step, each built on transition().
+
+Every action checks the version the actor saw (optimistic locking: a stale form is refused
+with ``Conflict``), changes state through ``transition`` (which writes the timeline entry),
+and records the emails the step implies in the same transaction. The caller commits; a
+concurrent commit in between still fails, at flush, on the version column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer, ShortlistEntry
+from bureau.bookings.states import CLOSED_STATES, Status
+from bureau.bookings.validation import OfferTerms
+from bureau.bookings.workflow import ALLOWED, Actor, note, transition
+from bureau.calendar.models import Hold, HoldState
+from bureau.catalogue.models import Speaker
+from bureau.db import AnySession, utcnow
+from bureau.jobs import record_job
+from bureau.staff.models import StaffMember
+
+DEFAULT_HOLD = timedelta(days=7)
+MIN_SHORTLIST, MAX_SHORTLIST = 3, 4
+MAIL_TASK = "bureau.mail.send"
+
+
+class Conflict(Exception):
+    """Someone else changed the booking since the actor looked at it."""
+
+
+class ActionError(Exception):
+    """The step cannot be taken with this input; the message says why."""
+
+
+def check_version(booking: BookingRequest, expected: int | None) -> None:
+    if expected is not None and booking.version != expected:
+        raise Conflict(
+            f"{booking.reference} was changed by someone else a moment ago "
+            f"(now: {booking.status}). Nothing was saved; look at it again."
+        )
+
+
+def _sequence(session: AnySession, booking: BookingRequest) -> int:
+    """A number unique to this step of this booking (its count of timeline entries)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(BookingEvent)
+            .where(BookingEvent.booking_id == booking.id)
+        )
+        or 0
+    )
+
+
+def mail(
+    session: AnySession,
+    booking: BookingRequest,
+    template: str,
+    to_email: str,
+    to_name: str,
+    **extra: Any,
+) -> None:
+    record_job(
+        session,
+        MAIL_TASK,
+        f"mail.{template}",
+        booking_id=booking.id,
+        recipient=to_email,
+        sequence=_sequence(session, booking),
+        payload={"template": template, "to_email": to_email, "to_name": to_name, **extra},
+    )
+
+
+def mail_organizer(
+    session: AnySession, booking: BookingRequest, template: str, **extra: Any
+) -> None:
+    mail(session, booking, template, booking.contact_email, booking.contact_name, **extra)
+
+
+def mail_staff(session: AnySession, booking: BookingRequest, template: str, **extra: Any) -> None:
+    staff = booking.assigned_staff
+    if staff is not None:
+        mail(session, booking, template, staff.email, staff.name, **extra)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    speaker_slug: str
+    fee_quote: int
+    home_city: str
+    note: str | None = None
+
+
+def shortlist(
+    session: AnySession,
+    booking: BookingRequest,
+    candidates: list[Candidate],
+    *,
+    actor: Actor,
+    expected_version: int | None,
+) -> None:
+    """Propose 3 or 4 candidates with fee quotes and home cities; the organizer gets them."""
+    check_version(booking, expected_version)
+    if not MIN_SHORTLIST <= len(candidates) <= MAX_SHORTLIST:
+        raise ActionError(f"Pick {MIN_SHORTLIST} or {MAX_SHORTLIST} candidates.")
+    slugs = [c.speaker_slug for c in candidates]
+    if len(set(slugs)) != len(slugs):
+        raise ActionError("Each candidate can be on the shortlist only once.")
+    speakers = {
+        s.slug: s
+        for s in session.scalars(select(Speaker).where(Speaker.slug.in_(slugs), Speaker.is_active))
+    }
+    missing = [slug for slug in slugs if slug not in speakers]
+    if missing:
+        raise ActionError(f"Not an active speaker: {', '.join(missing)}.")
+    booking.shortlist.clear()
+    session.flush()
+    booking.shortlist.extend(
+        ShortlistEntry(
+            speaker=speakers[c.speaker_slug],
+            position=i,
+            fee_quote=c.fee_quote,
+            currency=booking.currency,
+            home_city=c.home_city,
+            note=c.note,
+        )
+        for i, c in enumerate(candidates, start=1)
+    )
+    transition(
+        session,
+        booking,
+        Status.SHORTLISTED,
+        actor=actor,
+        action="shortlisted",
+        public_message=f"We sent you a shortlist of {len(candidates)} speakers.",
+        details={"candidates": [c.__dict__ for c in candidates]},
+    )
+    mail_organizer(session, booking, "proposal")
+
+
+def record_offer(
+    session: AnySession,
+    booking: BookingRequest,
+    terms: OfferTerms,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+) -> Offer:
+    """The organizer's firm offer for one speaker, entered by the organizer or by staff."""
+    check_version(booking, expected_version)
+    speaker = session.scalars(
+        select(Speaker).where(Speaker.slug == terms.speaker_slug, Speaker.is_active)
+    ).one_or_none()
+    if speaker is None:
+        raise ActionError("Choose one of our active speakers.")
+    if booking.status == Status.SHORTLISTED and speaker.id not in {
+        e.speaker_id for e in booking.shortlist
+    }:
+        raise ActionError("Choose a speaker from the shortlist.")
+    values = {k: v for k, v in terms.__dict__.items() if k != "speaker_slug"}
+    offer = Offer(booking_id=booking.id, speaker=speaker, made_by=actor.kind, **values)
+    session.add(offer)
+    booking.offers.append(offer)
+    transition(
+        session,
+        booking,
+        Status.OFFER_RECEIVED,
+        actor=actor,
+        action="offer",
+        public_message=(
+            f"Firm offer for {speaker.name}: {terms.currency} {terms.fee:,} on "
+            f"{terms.starts_local:%d %b %Y %H:%M} ({terms.timezone})."
+        ),
+        details={"speaker": speaker.slug, "fee": terms.fee, "currency": terms.currency},
+    )
+    if actor.kind == "organizer":
+        mail_staff(session, booking, "offer_received")
+    return offer
+
+
+def request_availability(
+    session: AnySession,
+    booking: BookingRequest,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+    hold_for: timedelta = DEFAULT_HOLD,
+) -> Hold:
+    """Ask the speaker (email with a signed link) and hold their date until the hold expires."""
+    check_version(booking, expected_version)
+    offer = booking.offer
+    if offer is None:
+        raise ActionError("There is no firm offer to put to the speaker.")
+    if not offer.speaker.email:
+        raise ActionError(f"{offer.speaker.name} has no email address on file.")
+    hold = Hold(
+        booking_id=booking.id,
+        offer_id=offer.id,
+        speaker_id=offer.speaker_id,
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        expires_at=utcnow() + hold_for,
+    )
+    session.add(hold)
+    transition(
+        session,
+        booking,
+        Status.AWAITING_SPEAKER,
+        actor=actor,
+        action="availability check",
+        public_message=f"We asked {offer.speaker.name} about your date; it is held meanwhile.",
+        details={"hold_expires_at": hold.expires_at.isoformat(), "offer": offer.id},
+    )
+    mail(
+        session,
+        booking,
+        "availability_request",
+        offer.speaker.email,
+        offer.speaker.name,
+        offer_id=offer.id,
+    )
+    return hold
+
+
+def speaker_answer(
+    session: AnySession,
+    booking: BookingRequest,
+    offer: Offer,
+    *,
+    accept: bool,
+    reason: str | None,
+) -> None:
+    """The speaker accepts or declines through the signed link (one answer per offer)."""
+    if offer.response is not None:
+        raise ActionError(f"You already answered this request ({offer.response}).")
+    if booking.status != Status.AWAITING_SPEAKER or booking.offer is not offer:
+        raise ActionError("This request no longer waits for your answer.")
+    offer.response = "accepted" if accept else "declined"
+    offer.response_reason = reason
+    offer.responded_at = utcnow()
+    actor = Actor("speaker", offer.speaker.name, offer.speaker_id)
+    if accept:
+        transition(
+            session,
+            booking,
+            Status.SPEAKER_ACCEPTED,
+            actor=actor,
+            action="speaker accepted",
+            public_message=f"{offer.speaker.name} is available for your date.",
+            details={"reason": reason},
+        )
+    else:
+        _end_holds(session, booking, HoldState.RELEASED)
+        transition(
+            session,
+            booking,
+            Status.SPEAKER_DECLINED,
+            actor=actor,
+            action="speaker declined",
+            public_message=f"{offer.speaker.name} is not available; we will suggest alternatives.",
+            details={"reason": reason},
+        )
+    mail_staff(session, booking, "speaker_answered")
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    fee: int
+    currency: str
+    commission_pct: Decimal
+    deposit_amount: int
+    deposit_due: date
+    travel_terms: str | None
+
+
+def record_contract(
+    session: AnySession,
+    booking: BookingRequest,
+    terms: ContractTerms,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+) -> Contract:
+    check_version(booking, expected_version)
+    if terms.deposit_amount > terms.fee:
+        raise ActionError("The deposit cannot exceed the fee.")
+    if booking.contract is not None:
+        session.delete(booking.contract)
+        session.flush()
+    contract = Contract(booking_id=booking.id, **terms.__dict__)
+    session.add(contract)
+    booking.contract = contract
+    transition(
+        session,
+        booking,
+        Status.CONTRACTED,
+        actor=actor,
+        action="contract",
+        public_message=(
+            f"Contract: {terms.currency} {terms.fee:,}; deposit {terms.currency} "
+            f"{terms.deposit_amount:,} due {terms.deposit_due:%d %b %Y}."
+        ),
+        details={
+            "fee": terms.fee,
+            "commission_pct": str(terms.commission_pct),
+            "deposit_amount": terms.deposit_amount,
+            "deposit_due": terms.deposit_due.isoformat(),
+        },
+    )
+    return contract
+
+
+def confirm(
+    session: AnySession, booking: BookingRequest, *, actor: Actor, expected_version: int | None
+) -> None:
+    check_version(booking, expected_version)
+    if booking.contract is None:
+        raise ActionError("Record the contract first.")
+    _end_holds(session, booking, HoldState.CONFIRMED)
+    transition(
+        session,
+        booking,
+        Status.CONFIRMED,
+        actor=actor,
+        action="confirmed",
+        public_message="Your booking is confirmed.",
+    )
+    mail_organizer(session, booking, "status_update")
+
+
+def complete(
+    session: AnySession,
+    booking: BookingRequest,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+    feedback: str | None,
+) -> None:
+    check_version(booking, expected_version)
+    booking.feedback = feedback
+    transition(
+        session,
+        booking,
+        Status.COMPLETED,
+        actor=actor,
+        action="completed",
+        public_message="The event took place. Thank you!",
+        details={"feedback": feedback},
+    )
+
+
+CLOSINGS = {
+    Status.DECLINED: "The bureau declined this request",
+    Status.WITHDRAWN: "The request was withdrawn",
+    Status.CANCELLED: "The booking was cancelled",
+}
+
+
+def close(
+    session: AnySession,
+    booking: BookingRequest,
+    to: Status,
+    *,
+    reason: str,
+    actor: Actor,
+    expected_version: int | None,
+) -> None:
+    """Decline (bureau), withdraw (organizer) or cancel, with a reason, from any open state."""
+    check_version(booking, expected_version)
+    if to not in CLOSINGS:
+        raise ActionError("Choose decline, withdraw or cancel.")
+    if not reason.strip():
+        raise ActionError("Give a reason.")
+    booking.closed_reason = reason
+    _end_holds(session, booking, HoldState.RELEASED)
+    transition(
+        session,
+        booking,
+        to,
+        actor=actor,
+        action=to.value,
+        public_message=f"{CLOSINGS[to]}: {reason}",
+        details={"reason": reason},
+    )
+    # Whoever did not close it hears of it.
+    if actor.kind == "organizer":
+        mail_staff(session, booking, "status_update")
+    else:
+        mail_organizer(session, booking, "status_update")
+
+
+def correct_state(
+    session: AnySession,
+    booking: BookingRequest,
+    to: Status,
+    *,
+    reason: str,
+    actor: Actor,
+    actor_is_admin: bool,
+    expected_version: int | None,
+) -> None:
+    """An admin's correction of a mistaken state, outside the transitions table; audited."""
+    if not actor_is_admin:
+        raise ActionError("Only an admin can correct a state.")
+    check_version(booking, expected_version)
+    if not reason.strip():
+        raise ActionError("Say why the state is corrected.")
+    previous = booking.status
+    booking.status = to
+    note(
+        session,
+        booking,
+        actor=actor,
+        action="state corrected",
+        from_status=previous,
+        to_status=to,
+        details={"reason": reason},
+    )
+
+
+def expire_holds(session: AnySession, now: datetime | None = None) -> int:
+    """Release holds past their expiry; their bookings expire; staff and organizer hear."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Hold).where(Hold.state == HoldState.ACTIVE, Hold.expires_at <= now).limit(200)
+    ).all()
+    expired = 0
+    for hold in due:
+        claimed = session.execute(
+            update(Hold)
+            .where(Hold.id == hold.id, Hold.state == HoldState.ACTIVE)
+            .values(state=HoldState.EXPIRED, updated_at=now)
+        )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue
+        booking = session.get(BookingRequest, hold.booking_id)
+        if booking is not None and Status.EXPIRED in ALLOWED[Status(booking.status)]:
+            transition(
+                session,
+                booking,
+                Status.EXPIRED,
+                actor=Actor("system", "Bureau"),
+                action="hold expired",
+                public_message="The hold on the speaker's date expired before confirmation.",
+                details={"hold": hold.id},
+            )
+            mail_organizer(session, booking, "hold_expired")
+            mail_staff(session, booking, "hold_expired")
+        session.commit()
+        expired += 1
+    return expired
+
+
+def _end_holds(session: AnySession, booking: BookingRequest, state: HoldState) -> None:
+    session.execute(
+        update(Hold)
+        .where(Hold.booking_id == booking.id, Hold.state == HoldState.ACTIVE)
+        .values(state=state, updated_at=utcnow())
+    )
+
+
+def can(booking: BookingRequest, to: Status) -> bool:
+    return to in ALLOWED[Status(booking.status)]
+
+
+def reassign_to(
+    session: AnySession,
+    booking: BookingRequest,
+    staff: StaffMember,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+) -> None:
+    """An admin's choice of assignee, outside the rules; audited, the new assignee told."""
+    check_version(booking, expected_version)
+    if not staff.is_active:
+        raise ActionError(f"{staff.name} is not active.")
+    if booking.status in CLOSED_STATES:
+        raise ActionError("The request is closed.")
+    previous = booking.assigned_staff
+    booking.assigned_staff = staff
+    booking.assigned_staff_id = staff.id
+    booking.assigned_at = utcnow()
+    if booking.status in (Status.NEW, Status.UNASSIGNED):
+        transition(
+            session,
+            booking,
+            Status.ASSIGNED,
+            actor=actor,
+            action="assigned",
+            public_message=f"Your request is with {staff.name}, who will be in touch.",
+            details={"to": staff.name, "from": previous.name if previous else None},
+        )
+    else:
+        note(
+            session,
+            booking,
+            actor=actor,
+            action="reassigned",
+            details={
+                "to": staff.name,
+                "from": previous.name if previous else None,
+                "reason": f"chosen by {actor.label}",
+            },
+        )
+    mail(session, booking, "assigned", staff.email, staff.name)

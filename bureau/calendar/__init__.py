@@ -1,0 +1,1 @@
+"""Speakers' calendars: holds on dates (and, later, engagements, invites and feeds)."""

@@ -1,0 +1,192 @@
+"""Admins edit the catalogue: speakers (create, edit, deactivate), topics, weblog posts."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import available_timezones
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from bureau.bookings.validation import country_names, event_languages
+from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
+from bureau.extensions import db
+from bureau.staff import forms
+
+bp = Blueprint("catalogue_admin", __name__, url_prefix="/staff")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+@bp.before_request
+def admins_only() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login"))
+    if not current_user.is_admin:
+        abort(403)
+    return None
+
+
+def _list(raw: str | None) -> list[str]:
+    return [item.strip() for item in (raw or "").split(",") if item.strip()]
+
+
+@bp.get("/speakers")
+def speakers() -> ResponseReturnValue:
+    rows = db.session.scalars(select(Speaker).order_by(Speaker.is_active.desc(), Speaker.name))
+    return render_template("staff/speakers.html", speakers=rows.all(), toggle=forms.ResendForm())
+
+
+@bp.route("/speakers/new", methods=["GET", "POST"])
+@bp.route("/speakers/<int:speaker_id>/edit", methods=["GET", "POST"])
+def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
+    speaker = db.session.get(Speaker, speaker_id) if speaker_id else None
+    if speaker_id and speaker is None:
+        abort(404)
+    form = forms.SpeakerForm(obj=speaker)
+    if speaker is not None and not form.is_submitted():
+        form.topics.data = ", ".join(t.slug for t in speaker.topics)
+        form.languages.data = ", ".join(speaker.languages)
+        form.formats.data = ", ".join(speaker.formats)
+    if form.validate_on_submit():
+        topics = {t.slug: t for t in db.session.scalars(select(Topic))}
+        problems = {
+            "slug": None if SLUG.match(form.slug.data or "") else "Lower-case words joined by -",
+            "home_country": None
+            if (form.home_country.data or "").upper() in country_names()
+            else "Not a country code",
+            "home_timezone": None
+            if form.home_timezone.data in available_timezones()
+            else "Not an IANA time zone",
+            "fee_max": None
+            if (form.fee_min.data or 0) <= (form.fee_max.data or 0)
+            else "Must not be below the lower fee",
+            "topics": ", ".join(t for t in _list(form.topics.data) if t not in topics) or None,
+            "languages": ", ".join(
+                c for c in _list(form.languages.data) if c not in event_languages()
+            )
+            or None,
+            "formats": ", ".join(f for f in _list(form.formats.data) if f not in SPEAKER_FORMATS)
+            or None,
+        }
+        clash = db.session.scalar(
+            select(Speaker.id).where(
+                Speaker.slug == form.slug.data, Speaker.id != (speaker_id or 0)
+            )
+        )
+        if clash:
+            problems["slug"] = "Another speaker has this slug"
+        for name, problem in problems.items():
+            if problem:
+                getattr(form, name).errors = [
+                    problem
+                    if name in ("slug", "home_country", "home_timezone", "fee_max")
+                    else f"Unknown: {problem}"
+                ]
+        if not any(problems.values()):
+            if speaker is None:
+                speaker = Speaker()
+                db.session.add(speaker)
+            for name in (
+                "slug",
+                "name",
+                "headline",
+                "bio",
+                "home_city",
+                "home_timezone",
+                "fee_min",
+                "fee_max",
+                "fee_currency",
+                "is_active",
+                "is_featured",
+            ):
+                setattr(speaker, name, getattr(form, name).data)
+            speaker.email = form.email.data or None
+            speaker.home_country = (form.home_country.data or "").upper()
+            speaker.is_fee_example = False
+            speaker.topics = [topics[slug] for slug in _list(form.topics.data)]
+            speaker.set_languages(_list(form.languages.data))
+            speaker.set_formats(_list(form.formats.data))
+            db.session.commit()
+            flash(f"Saved {speaker.name}.", "success")
+            return redirect(url_for("catalogue_admin.speakers")), 303
+    status = 422 if form.is_submitted() else 200
+    return render_template("staff/speaker_form.html", form=form, speaker=speaker), status
+
+
+@bp.post("/speakers/<int:speaker_id>/active")
+def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
+    form = forms.ResendForm()
+    speaker = db.session.get(Speaker, speaker_id)
+    if speaker is None:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    speaker.is_active = not speaker.is_active
+    db.session.commit()
+    flash(f"{speaker.name} is now {'active' if speaker.is_active else 'deactivated'}.", "info")
+    return redirect(url_for("catalogue_admin.speakers")), 303
+
+
+@bp.route("/topics", methods=["GET", "POST"])
+def topics() -> ResponseReturnValue:
+    form = forms.TopicForm()
+    status = 200
+    if form.validate_on_submit():
+        if not SLUG.match(form.slug.data or ""):
+            form.slug.errors = ["Lower-case words joined by -"]
+        elif db.session.scalar(select(Topic.id).where(Topic.slug == form.slug.data)):
+            form.slug.errors = ["This topic exists already"]
+        else:
+            db.session.add(Topic(slug=form.slug.data, name=form.name.data))
+            db.session.commit()
+            flash(f"Topic {form.name.data} added.", "success")
+            return redirect(url_for("catalogue_admin.topics")), 303
+    if form.is_submitted():
+        status = 422
+    rows = db.session.scalars(select(Topic).order_by(Topic.name)).all()
+    return render_template("staff/topics.html", form=form, topics=rows), status
+
+
+@bp.get("/posts")
+def posts() -> ResponseReturnValue:
+    rows = db.session.scalars(select(Post).order_by(Post.published_on.desc())).all()
+    return render_template("staff/posts.html", posts=rows)
+
+
+@bp.route("/posts/new", methods=["GET", "POST"])
+@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+def post_form(post_id: int | None = None) -> ResponseReturnValue:
+    post = db.session.get(Post, post_id) if post_id else None
+    if post_id and post is None:
+        abort(404)
+    form = forms.PostForm(obj=post)
+    if post is not None and not form.is_submitted():
+        form.speakers.data = ", ".join(s.slug for s in post.speakers)
+    if form.validate_on_submit():
+        speakers = {s.slug: s for s in db.session.scalars(select(Speaker))}
+        unknown = [slug for slug in _list(form.speakers.data) if slug not in speakers]
+        clash = db.session.scalar(
+            select(Post.id).where(Post.slug == form.slug.data, Post.id != (post_id or 0))
+        )
+        if unknown:
+            form.speakers.errors = [f"Unknown: {', '.join(unknown)}"]
+        elif not SLUG.match(form.slug.data or "") or clash:
+            form.slug.errors = ["Lower-case words joined by -, not used by another post"]
+        else:
+            if post is None:
+                post = Post()
+                db.session.add(post)
+            post.slug, post.title = form.slug.data, form.title.data
+            post.published_on, post.source = form.published_on.data, form.source.data or None
+            post.body = (form.body.data or "").replace("\r\n", "\n")
+            post.speaker_links = [
+                PostSpeaker(speaker=speakers[slug], position=i)
+                for i, slug in enumerate(_list(form.speakers.data))
+            ]
+            db.session.commit()
+            flash(f"Saved “{post.title}”.", "success")
+            return redirect(url_for("catalogue_admin.posts")), 303
+    status = 422 if form.is_submitted() else 200
+    return render_template("staff/post_form.html", form=form, post=post), status

@@ -1,0 +1,164 @@
+"""Staff forms. Each action form carries the booking version the staff member saw."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    EmailField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
+
+from bureau.bookings.forms import choices
+from bureau.bookings.validation import CURRENCIES
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    next = HiddenField()
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField("New password (at least 12 characters)", validators=[DataRequired()])
+    repeat = PasswordField(
+        "New password again", validators=[DataRequired(), EqualTo("new", "The two differ.")]
+    )
+
+
+class VersionedForm(FlaskForm):
+    version = HiddenField(validators=[DataRequired()])
+
+    @property
+    def expected_version(self) -> int | None:
+        value = self.version.data or ""
+        return int(value) if value.isdigit() else None
+
+
+class NoteForm(VersionedForm):
+    text = TextAreaField("Internal note", validators=[DataRequired(), Length(max=4000)])
+
+
+class ReassignForm(VersionedForm):
+    staff_id = SelectField("Assign to", coerce=str, validate_choice=False)
+
+
+class CandidateForm(Form):
+    speaker = SelectField("Speaker", validate_choice=False)
+    fee_quote = IntegerField("Fee quote", validators=[Optional(), NumberRange(0, 10_000_000)])
+    home_city = StringField("Home city", validators=[Optional(), Length(max=120)])
+    note = StringField("Note", validators=[Optional(), Length(max=500)])
+
+
+class ShortlistForm(VersionedForm):
+    candidates = FieldList(FormField(CandidateForm), min_entries=4, max_entries=4)
+
+
+class AvailabilityForm(VersionedForm):
+    hold_days = IntegerField(
+        "Hold the date for (days)", default=7, validators=[InputRequired(), NumberRange(1, 30)]
+    )
+
+
+class ContractForm(VersionedForm):
+    fee = IntegerField("Fee", validators=[InputRequired(), NumberRange(0, 10_000_000)])
+    currency = SelectField(
+        "Currency", choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
+    )
+    commission_pct = DecimalField(
+        "Commission %", places=2, validators=[InputRequired(), NumberRange(0, 100)]
+    )
+    deposit_amount = IntegerField(
+        "Deposit", validators=[InputRequired(), NumberRange(0, 10_000_000)]
+    )
+    deposit_due = DateField("Deposit due", validators=[InputRequired()])
+    travel_terms = TextAreaField("Travel terms", validators=[Optional(), Length(max=2000)])
+
+
+class ConfirmForm(VersionedForm):
+    pass
+
+
+class CompleteForm(VersionedForm):
+    feedback = TextAreaField("Feedback", validators=[Optional(), Length(max=4000)])
+
+
+class CloseForm(VersionedForm):
+    to = SelectField(
+        "Close as",
+        choices=choices(
+            [
+                ("declined", "Declined by the bureau"),
+                ("withdrawn", "Withdrawn by the organizer"),
+                ("cancelled", "Cancelled"),
+            ],
+            blank=None,
+        ),
+    )
+    reason = StringField("Reason", validators=[DataRequired(), Length(max=1000)])
+
+
+class CorrectStateForm(VersionedForm):
+    status = SelectField("Set status to", validate_choice=False)
+    reason = StringField("Why", validators=[DataRequired(), Length(max=1000)])
+
+
+class SpeakerForm(FlaskForm):
+    slug = StringField("Slug (web address)", validators=[DataRequired(), Length(max=80)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    headline = StringField("Headline", validators=[DataRequired(), Length(max=200)])
+    bio = TextAreaField("Biography", validators=[DataRequired(), Length(max=20000)])
+    email = EmailField("Email (for availability checks)", validators=[Optional(), Email()])
+    home_city = StringField("Home city", validators=[DataRequired(), Length(max=120)])
+    home_country = StringField("Home country (ISO code)", validators=[DataRequired(), Length(2, 2)])
+    home_timezone = StringField(
+        "Home time zone (IANA)", validators=[DataRequired(), Length(max=64)]
+    )
+    fee_min = IntegerField("Fee from", validators=[InputRequired(), NumberRange(0, 10_000_000)])
+    fee_max = IntegerField("Fee up to", validators=[InputRequired(), NumberRange(0, 10_000_000)])
+    fee_currency = SelectField(
+        "Currency", choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
+    )
+    topics = StringField("Topics (slugs, comma-separated)", validators=[Optional()])
+    languages = StringField("Languages (ISO codes, comma-separated)", validators=[DataRequired()])
+    formats = StringField("Formats (comma-separated)", validators=[DataRequired()])
+    is_active = BooleanField("Active (listed and bookable)", default=True)
+    is_featured = BooleanField("Featured on the home page")
+
+
+class TopicForm(FlaskForm):
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=80)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+
+
+class PostForm(FlaskForm):
+    slug = StringField("Slug", validators=[DataRequired(), Length(max=120)])
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    published_on = DateField("Date", validators=[InputRequired()])
+    source = StringField("Source", validators=[Optional(), Length(max=120)])
+    body = TextAreaField("Text (blank line between paragraphs)", validators=[DataRequired()])
+    speakers = StringField("Speakers mentioned (slugs, comma-separated)", validators=[Optional()])
+
+
+class ResendForm(FlaskForm):
+    pass

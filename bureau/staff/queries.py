@@ -1,0 +1,168 @@
+"""Dashboard queries: queues with their counts, filters, search, sorting, pagination.
+
+A page costs a constant number of queries whatever its size: one for all queue counts, one
+count and one select for the page, and one per eagerly loaded collection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from bureau.bookings.models import BookingRequest, RequestedSpeaker
+from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
+from bureau.catalogue.models import Speaker
+from bureau.db import AnySession, utcnow
+
+QUEUES = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "open": "All open",
+    "overdue": "Overdue",
+    "closed": "Closed",
+}
+SORTS: dict[str, tuple[Any, ...]] = {
+    "newest": (BookingRequest.created_at.desc(), BookingRequest.id.desc()),
+    "oldest": (BookingRequest.created_at.asc(), BookingRequest.id.asc()),
+    "event": (BookingRequest.starts_at.asc(), BookingRequest.id.asc()),
+    "status": (BookingRequest.status.asc(), BookingRequest.created_at.desc()),
+    "reference": (BookingRequest.reference.asc(),),
+}
+_OPEN = [s.value for s in OPEN_STATES]
+_CLOSED = [s.value for s in CLOSED_STATES]
+_WAITING = [Status.NEW.value, Status.UNASSIGNED.value, Status.ASSIGNED.value]
+RESPONSE_DUE = timedelta(hours=48)
+EVENT_SOON = timedelta(days=14)
+
+
+def queue_condition(queue: str, staff_id: int, now: datetime) -> Any:
+    """The WHERE clause of a queue."""
+    if queue == "mine":
+        return and_(BookingRequest.assigned_staff_id == staff_id, BookingRequest.status.in_(_OPEN))
+    if queue == "unassigned":
+        return and_(BookingRequest.assigned_staff_id.is_(None), BookingRequest.status.in_(_OPEN))
+    if queue == "closed":
+        return BookingRequest.status.in_(_CLOSED)
+    if queue == "overdue":
+        # Open and either not answered within 48 hours, or the event is close and not confirmed.
+        return and_(
+            BookingRequest.status.in_(_OPEN),
+            BookingRequest.status != Status.CONFIRMED,
+            or_(
+                and_(
+                    BookingRequest.status.in_(_WAITING),
+                    BookingRequest.created_at < now - RESPONSE_DUE,
+                ),
+                BookingRequest.starts_at < now + EVENT_SOON,
+            ),
+        )
+    return BookingRequest.status.in_(_OPEN)
+
+
+def queue_counts(session: AnySession, staff_id: int, now: datetime | None = None) -> dict[str, int]:
+    now = now or utcnow()
+    columns = [
+        func.coalesce(func.sum(case((queue_condition(q, staff_id, now), 1), else_=0)), 0).label(q)
+        for q in QUEUES
+    ]
+    row = session.execute(select(*columns).select_from(BookingRequest)).one()
+    return {q: int(row._mapping[q]) for q in QUEUES}
+
+
+@dataclass
+class Filters:
+    queue: str = "open"
+    status: str = ""
+    speaker: str = ""
+    staff: int | None = None
+    country: str = ""
+    starts_from: date | None = None
+    starts_until: date | None = None
+    q: str = ""
+    sort: str = "newest"
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        filters = cls(
+            queue=args.get("queue", "open") if args.get("queue") in QUEUES else "open",
+            status=args.get("status", "")
+            if args.get("status") in Status._value2member_map_
+            else "",
+            speaker=args.get("speaker", "")[:80],
+            country=args.get("country", "")[:2].upper(),
+            q=args.get("q", "").strip()[:100],
+            sort=args.get("sort", "newest") if args.get("sort") in SORTS else "newest",
+        )
+        staff = args.get("staff", "")
+        filters.staff = int(staff) if staff.isdigit() else None
+        for name in ("starts_from", "starts_until"):
+            raw = args.get(name, "")
+            if raw:
+                try:
+                    setattr(filters, name, date.fromisoformat(raw))
+                except ValueError:
+                    filters.errors.append(f"{name.replace('_', ' ')}: use YYYY-MM-DD")
+        return filters
+
+    def args(self, **changes: Any) -> dict[str, Any]:
+        """The query string for links (pagination, sorting) keeping the other filters."""
+        values = {
+            "queue": self.queue,
+            "status": self.status,
+            "speaker": self.speaker,
+            "staff": self.staff or "",
+            "country": self.country,
+            "starts_from": self.starts_from.isoformat() if self.starts_from else "",
+            "starts_until": self.starts_until.isoformat() if self.starts_until else "",
+            "q": self.q,
+            "sort": self.sort,
+        }
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def request_list(filters: Filters, staff_id: int, now: datetime | None = None) -> Select[Any]:
+    now = now or utcnow()
+    stmt = select(BookingRequest).where(queue_condition(filters.queue, staff_id, now))
+    if filters.status:
+        stmt = stmt.where(BookingRequest.status == filters.status)
+    if filters.speaker:
+        stmt = stmt.where(
+            BookingRequest.requested.any(
+                RequestedSpeaker.speaker.has(Speaker.slug == filters.speaker)
+            )
+        )
+    if filters.staff is not None:
+        stmt = stmt.where(BookingRequest.assigned_staff_id == filters.staff)
+    if filters.country:
+        stmt = stmt.where(BookingRequest.country == filters.country)
+    if filters.starts_from:
+        stmt = stmt.where(
+            BookingRequest.starts_local
+            >= datetime.combine(filters.starts_from, datetime.min.time())
+        )
+    if filters.starts_until:
+        stmt = stmt.where(
+            BookingRequest.starts_local
+            < datetime.combine(filters.starts_until + timedelta(days=1), datetime.min.time())
+        )
+    if filters.q:
+        pattern = f"%{filters.q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(BookingRequest.reference).like(pattern),
+                func.lower(BookingRequest.organization).like(pattern),
+                func.lower(BookingRequest.contact_name).like(pattern),
+                func.lower(BookingRequest.contact_email).like(pattern),
+                func.lower(BookingRequest.event_name).like(pattern),
+            )
+        )
+    return stmt.options(
+        joinedload(BookingRequest.assigned_staff),
+        selectinload(BookingRequest.requested),
+    ).order_by(*SORTS[filters.sort])

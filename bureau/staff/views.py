@@ -1,0 +1,632 @@
+"""Staff pages: sign-in, the dashboard, a request's page and its workflow actions, the mail log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select, update
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from bureau.bookings import actions
+from bureau.bookings.forms import choices
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.routing import route
+from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
+from bureau.bookings.validation import validate_offer
+from bureau.bookings.workflow import Actor, TransitionNotAllowed, note
+from bureau.catalogue.queries import active_speaker_choices
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.jobs import Job, JobState, enqueue
+from bureau.mail.models import Notification
+from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.staff import forms
+from bureau.staff.auth import (
+    LoginRefused,
+    admin_required,
+    authenticate,
+    password_problem,
+    safe_next,
+    set_password,
+)
+from bureau.staff.models import StaffMember
+from bureau.staff.queries import QUEUES, SORTS, Filters, queue_counts, request_list
+from bureau.staff.suggestions import suggest_speakers
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+PER_PAGE = 25
+OPEN_FORMS = (
+    "note",
+    "reassign",
+    "shortlist",
+    "offer",
+    "availability",
+    "contract",
+    "confirm",
+    "complete",
+    "close",
+    "correct",
+)
+
+
+@bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    if request.endpoint in ("staff.login",):
+        return None
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def staff_actor() -> Actor:
+    return Actor("staff", current_user.name, current_user.id)
+
+
+# --- sign-in
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> ResponseReturnValue:
+    form = forms.LoginForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+    if form.validate_on_submit():
+        try:
+            member = authenticate(db.session, form.email.data or "", form.password.data or "")
+        except LoginRefused as refused:
+            form.form_errors.append(str(refused))
+            return render_template("staff/login.html", form=form), 401
+        login_user(member)
+        return redirect(safe_next(form.next.data) or url_for("staff.dashboard"))
+    return render_template("staff/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/logout")
+def logout() -> ResponseReturnValue:
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("staff.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password() -> ResponseReturnValue:
+    form = forms.PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            authenticate(db.session, current_user.email, form.current.data or "")
+        except LoginRefused:
+            form.current.errors = ["That is not your current password."]
+            return render_template("staff/password.html", form=form), 422
+        problem = password_problem(form.new.data or "")
+        if problem:
+            form.new.errors = [problem]
+            return render_template("staff/password.html", form=form), 422
+        member = db.session.get(StaffMember, current_user.id)
+        assert member is not None
+        set_password(member, form.new.data or "")
+        db.session.commit()
+        login_user(member)  # this session stays; the others end
+        flash("Your password is changed; other sessions are signed out.", "success")
+        return redirect(url_for("staff.dashboard"))
+    return render_template("staff/password.html", form=form), 422 if form.errors else 200
+
+
+# --- dashboard
+
+
+@bp.get("/")
+def dashboard() -> ResponseReturnValue:
+    filters = Filters.from_args(request.args)
+    page = db.paginate(
+        request_list(filters, current_user.id),
+        per_page=PER_PAGE,
+        max_per_page=PER_PAGE,
+        error_out=False,
+    )
+    return render_template(
+        "staff/dashboard.html",
+        page=page,
+        filters=filters,
+        counts=queue_counts(db.session, current_user.id),
+        queues=QUEUES,
+        sorts=SORTS,
+        statuses=list(Status),
+        staff=db.session.scalars(select(StaffMember).order_by(StaffMember.name)).all(),
+        speakers=active_speaker_choices(db.session),
+    )
+
+
+CSV_COLUMNS = (
+    "reference",
+    "status",
+    "received",
+    "event",
+    "organization",
+    "contact",
+    "email",
+    "country",
+    "starts",
+    "timezone",
+    "speakers",
+    "assigned_to",
+)
+
+
+def _csv_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    # A leading = + - @ would make a spreadsheet run the cell as a formula.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/requests.csv")
+def export_csv() -> ResponseReturnValue:
+    filters = Filters.from_args(request.args)
+    rows = db.session.scalars(request_list(filters, current_user.id)).unique()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for b in rows:
+        writer.writerow(
+            _csv_cell(v)
+            for v in (
+                b.reference,
+                b.status,
+                b.created_at.strftime("%Y-%m-%d %H:%M"),
+                b.event_name,
+                b.organization,
+                b.contact_name,
+                b.contact_email,
+                b.country,
+                b.starts_local.strftime("%Y-%m-%d %H:%M"),
+                b.timezone,
+                "; ".join(s.name for s in b.speakers),
+                b.assigned_staff.name if b.assigned_staff else "",
+            )
+        )
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename=requests-{utcnow():%Y%m%d}.csv"},
+    )
+
+
+# --- a request's page
+
+
+def load_booking(booking_id: int) -> BookingRequest:
+    booking = db.session.scalars(
+        select(BookingRequest)
+        .where(BookingRequest.id == booking_id)
+        .options(selectinload(BookingRequest.events), selectinload(BookingRequest.offers))
+    ).one_or_none()
+    if booking is None:
+        abort(404)
+    return booking
+
+
+def may_act(booking: BookingRequest) -> bool:
+    """Admins act on every request; agents on those assigned to them."""
+    return bool(current_user.is_admin or booking.assigned_staff_id == current_user.id)
+
+
+def timeline(booking: BookingRequest) -> list[dict[str, Any]]:
+    """The timeline entries and the emails, in one list by time."""
+    items: list[dict[str, Any]] = [
+        {"at": e.at, "kind": "event", "event": e} for e in booking.events
+    ]
+    # Every email job, composed (a Notification) or still waiting to be.
+    mails = db.session.execute(
+        select(Job, Notification)
+        .outerjoin(Notification, Notification.job_id == Job.id)
+        .where(Job.booking_id == booking.id, Job.task == MAIL_TASK)
+    )
+    items += [
+        {"at": job.created_at, "kind": "mail", "job": job, "mail": notification}
+        for job, notification in mails
+    ]
+    return sorted(items, key=lambda item: item["at"])
+
+
+def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
+    """A form per step the booking can take now (bound ones keep the staff's input)."""
+    version = str(booking.version)
+    made: dict[str, Any] = {}
+
+    def make(name: str, cls: type[Any], **data: Any) -> None:
+        form = bound.get(name) or cls(formdata=None, version=version, **data)
+        form.version.data = version
+        made[name] = form
+
+    speakers = active_speaker_choices(db.session)
+    make("note", forms.NoteForm)
+    make("close", forms.CloseForm)
+    reassign = bound.get("reassign") or forms.ReassignForm(formdata=None, version=version)
+    people = (
+        [
+            (str(s.id), f"{s.name}{' (on leave)' if s.is_on_leave else ''}")
+            for s in db.session.scalars(
+                select(StaffMember).where(StaffMember.is_active).order_by(StaffMember.name)
+            )
+        ]
+        if current_user.is_admin
+        else []
+    )
+    reassign.staff_id.choices = choices(
+        [("rules", "Through the routing rules"), *people], blank=None
+    )
+    reassign.version.data = version
+    made["reassign"] = reassign
+    if actions.can(booking, Status.SHORTLISTED):
+        form = bound.get("shortlist") or forms.ShortlistForm(formdata=None, version=version)
+        suggestions = suggest_speakers(db.session, booking)
+        if "shortlist" not in bound:
+            picks = [s for s in suggestions if s.available][:4]
+            for entry, pick in zip(form.candidates, picks, strict=False):
+                entry.speaker.data = pick.speaker.slug
+                entry.fee_quote.data = pick.fee_quote
+                entry.home_city.data = pick.speaker.home_city
+        for entry in form.candidates:
+            entry.speaker.choices = choices(speakers, blank="—")
+        form.version.data = version
+        made["shortlist"] = form
+        made["suggestions"] = suggestions
+    if actions.can(booking, Status.OFFER_RECEIVED):
+        made["offer_speakers"] = speakers
+    if actions.can(booking, Status.AWAITING_SPEAKER) and booking.offer is not None:
+        make("availability", forms.AvailabilityForm)
+    if actions.can(booking, Status.CONTRACTED) and booking.status == Status.SPEAKER_ACCEPTED:
+        offer = booking.offer
+        make(
+            "contract",
+            forms.ContractForm,
+            fee=offer.fee if offer else None,
+            currency=offer.currency if offer else booking.currency,
+            commission_pct=20,
+            deposit_amount=(offer.fee // 2) if offer else None,
+            deposit_due=(utcnow() + timedelta(days=14)).date(),
+        )
+    if booking.status == Status.CONTRACTED:
+        make("confirm", forms.ConfirmForm)
+    if actions.can(booking, Status.COMPLETED):
+        make("complete", forms.CompleteForm)
+    if current_user.is_admin:
+        correct = bound.get("correct") or forms.CorrectStateForm(formdata=None, version=version)
+        correct.status.choices = choices(
+            [(s.value, f"{s.value} — {organizer_label(s)}") for s in Status], blank=None
+        )
+        correct.version.data = version
+        made["correct"] = correct
+    return made
+
+
+@bp.get("/requests/<int:booking_id>")
+def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseReturnValue:
+    booking = load_booking(booking_id)
+    return (
+        render_template(
+            "staff/request.html",
+            booking=booking,
+            timeline=timeline(booking),
+            may_act=may_act(booking),
+            forms=build_forms(booking, **bound),
+            is_closed=booking.status in CLOSED_STATES,
+            offer_errors=bound.get("offer_errors", {}),
+            offer_input=bound.get("offer_input", {}),
+        ),
+        status,
+    )
+
+
+Perform = Callable[[BookingRequest, Any], str]
+
+
+def act(
+    booking_id: int, name: str, form_class: type[Any] | None, perform: Perform
+) -> ResponseReturnValue:
+    """Run one workflow step from a form: authorise, validate, perform, commit — or explain."""
+    booking = load_booking(booking_id)
+    if not may_act(booking):
+        abort(403)
+    form = form_class() if form_class is not None else None
+    if form is not None and name == "reassign":
+        form.staff_id.choices = None
+    if form is not None and not form.validate_on_submit():
+        return request_page(booking_id, status=422, **{name: form})
+    try:
+        message = perform(booking, form)
+        db.session.commit()
+    except (actions.Conflict, StaleDataError) as error:
+        db.session.rollback()
+        text = (
+            str(error)
+            if isinstance(error, actions.Conflict)
+            else (
+                "Someone else changed this request at the same moment. Nothing was saved; "
+                "look at it again."
+            )
+        )
+        flash(text, "warning")
+        return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
+    except (actions.ActionError, TransitionNotAllowed) as error:
+        db.session.rollback()
+        flash(str(error), "danger")
+        return request_page(booking_id, status=422, **({name: form} if form is not None else {}))
+    flash(message, "success")
+    return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
+
+
+@bp.post("/requests/<int:booking_id>/note")
+def add_note(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.NoteForm) -> str:
+        actions.check_version(booking, form.expected_version)
+        note(
+            db.session,
+            booking,
+            actor=staff_actor(),
+            action="note",
+            details={"text": form.text.data},
+        )
+        booking.updated_at = utcnow()
+        return "Note added."
+
+    return act(booking_id, "note", forms.NoteForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/reassign")
+def reassign(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.ReassignForm) -> str:
+        choice = form.staff_id.data or "rules"
+        if choice == "rules":
+            actions.check_version(booking, form.expected_version)
+            decision = route(db.session, booking, actor=staff_actor())
+            return f"Routed by the rules: {decision.reason}"
+        if not current_user.is_admin:
+            abort(403)
+        member = db.session.get(StaffMember, int(choice)) if choice.isdigit() else None
+        if member is None:
+            raise actions.ActionError("Choose a staff member.")
+        actions.reassign_to(
+            db.session, booking, member, actor=staff_actor(), expected_version=form.expected_version
+        )
+        return f"Assigned to {member.name}."
+
+    return act(booking_id, "reassign", forms.ReassignForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/shortlist")
+def shortlist(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.ShortlistForm) -> str:
+        candidates = []
+        for entry in form.candidates:
+            if not entry.speaker.data:
+                continue
+            if entry.fee_quote.data is None or not entry.home_city.data:
+                raise actions.ActionError("Give each candidate a fee quote and a home city.")
+            candidates.append(
+                actions.Candidate(
+                    entry.speaker.data,
+                    entry.fee_quote.data,
+                    entry.home_city.data,
+                    entry.note.data or None,
+                )
+            )
+        actions.shortlist(
+            db.session,
+            booking,
+            candidates,
+            actor=staff_actor(),
+            expected_version=form.expected_version,
+        )
+        return f"Shortlist of {len(candidates)} sent to {booking.contact_name}."
+
+    return act(booking_id, "shortlist", forms.ShortlistForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/offer")
+def offer(booking_id: int) -> ResponseReturnValue:
+    booking = load_booking(booking_id)
+    if not may_act(booking):
+        abort(403)
+    form = forms.VersionedForm()
+    if not form.validate_on_submit():
+        abort(400)
+    terms, errors = validate_offer(request.form)
+    if terms is None:
+        return request_page(
+            booking_id, status=422, offer_errors=errors, offer_input=request.form.to_dict()
+        )
+
+    def perform(booking: BookingRequest, _: Any) -> str:
+        actions.record_offer(
+            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
+        )
+        return "Firm offer recorded."
+
+    return act(booking_id, "offer", None, perform)
+
+
+@bp.post("/requests/<int:booking_id>/availability")
+def availability(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.AvailabilityForm) -> str:
+        hold = actions.request_availability(
+            db.session,
+            booking,
+            actor=staff_actor(),
+            expected_version=form.expected_version,
+            hold_for=timedelta(days=form.hold_days.data or 7),
+        )
+        return (
+            f"Availability check sent; the date is held until {hold.expires_at:%d %b %Y %H:%M} UTC."
+        )
+
+    return act(booking_id, "availability", forms.AvailabilityForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/contract")
+def contract(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.ContractForm) -> str:
+        terms = actions.ContractTerms(
+            fee=form.fee.data,
+            currency=form.currency.data,
+            commission_pct=form.commission_pct.data,
+            deposit_amount=form.deposit_amount.data,
+            deposit_due=form.deposit_due.data,
+            travel_terms=form.travel_terms.data or None,
+        )
+        actions.record_contract(
+            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
+        )
+        return "Contract recorded."
+
+    return act(booking_id, "contract", forms.ContractForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/confirm")
+def confirm(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.ConfirmForm) -> str:
+        actions.confirm(
+            db.session, booking, actor=staff_actor(), expected_version=form.expected_version
+        )
+        return "Booking confirmed; the organizer is told."
+
+    return act(booking_id, "confirm", forms.ConfirmForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/complete")
+def complete(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.CompleteForm) -> str:
+        actions.complete(
+            db.session,
+            booking,
+            actor=staff_actor(),
+            expected_version=form.expected_version,
+            feedback=form.feedback.data or None,
+        )
+        return "Marked as completed."
+
+    return act(booking_id, "complete", forms.CompleteForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/close")
+def close(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.CloseForm) -> str:
+        to = Status(form.to.data)
+        actions.close(
+            db.session,
+            booking,
+            to,
+            reason=form.reason.data or "",
+            actor=staff_actor(),
+            expected_version=form.expected_version,
+        )
+        return f"Request {to.value}."
+
+    return act(booking_id, "close", forms.CloseForm, perform)
+
+
+@bp.post("/requests/<int:booking_id>/correct")
+@admin_required
+def correct(booking_id: int) -> ResponseReturnValue:
+    def perform(booking: BookingRequest, form: forms.CorrectStateForm) -> str:
+        try:
+            to = Status(form.status.data)
+        except ValueError:
+            raise actions.ActionError("Choose a status.") from None
+        actions.correct_state(
+            db.session,
+            booking,
+            to,
+            reason=form.reason.data or "",
+            actor=staff_actor(),
+            actor_is_admin=current_user.is_admin,
+            expected_version=form.expected_version,
+        )
+        return f"Status corrected to {to.value}."
+
+    return act(booking_id, "correct", forms.CorrectStateForm, perform)
+
+
+# --- mail log
+
+
+@bp.get("/mail")
+def mail_log() -> ResponseReturnValue:
+    state = request.args.get("state", "")
+    stmt = (
+        select(Notification)
+        .join(Job, Job.id == Notification.job_id)
+        .options(selectinload(Notification.job))
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+    )
+    if state in {s.value for s in JobState}:
+        stmt = stmt.where(Job.state == state)
+    page = db.paginate(stmt, per_page=50, max_per_page=50, error_out=False)
+    return render_template("staff/mail.html", page=page, state=state, resend=forms.ResendForm())
+
+
+@bp.get("/mail/<int:notification_id>")
+def mail_message(notification_id: int) -> ResponseReturnValue:
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        abort(404)
+    # Shown as plain text: the stored message is never rendered as HTML here.
+    return Response(notification.raw_message, mimetype="text/plain")
+
+
+@bp.post("/mail/<int:notification_id>/resend")
+def resend(notification_id: int) -> ResponseReturnValue:
+    form = forms.ResendForm()
+    if not form.validate_on_submit():
+        abort(400)
+    notification = db.session.get(Notification, notification_id)
+    if notification is None:
+        abort(404)
+    booking = (
+        db.session.get(BookingRequest, notification.booking_id) if notification.booking_id else None
+    )
+    if booking is not None and not may_act(booking):
+        abort(403)
+    reset = db.session.execute(
+        update(Job)
+        .where(Job.id == notification.job_id, Job.state == JobState.FAILED)
+        .values(state=JobState.PENDING, attempts=0, run_after=utcnow(), finished_at=None)
+    )
+    if reset.rowcount != 1:  # type: ignore[attr-defined]
+        flash("Only a failed email can be resent.", "warning")
+        return redirect(url_for("staff.mail_log")), 303
+    if booking is not None:
+        note(
+            db.session,
+            booking,
+            actor=staff_actor(),
+            action="email resent",
+            details={"to": notification.recipient, "subject": notification.subject},
+        )
+    db.session.commit()
+    enqueue(notification.job.task, notification.job_id)
+    flash(f"Sending again to {notification.recipient}.", "success")
+    return redirect(url_for("staff.mail_log")), 303

@@ -1,0 +1,98 @@
+"""Helpers for driving the booking workflow in tests: staff sign-in, forms, routing."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.tasks import route_new_booking
+from bureau.extensions import db
+from bureau.jobs import Job, run_job
+from bureau.staff.auth import set_password
+from bureau.staff.models import Role, StaffMember
+from tests.conftest import valid_request
+
+PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
+
+
+def csrf_from(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def staff_member(app: Flask, email: str, *, name: str = "", role: str = Role.AGENT) -> int:
+    """The staff member with this email (created if missing), with the test password."""
+    with app.app_context():
+        member = db.session.scalars(
+            select(StaffMember).where(StaffMember.email == email)
+        ).one_or_none()
+        if member is None:
+            member = StaffMember(email=email, name=name or email.split("@")[0], role=role)
+            db.session.add(member)
+        member.role = role
+        member.failed_logins, member.locked_until = 0, None
+        set_password(member, PASSWORD)
+        db.session.commit()
+        return member.id
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
+    token = csrf_from(client.get("/staff/login").get_data(as_text=True))
+    return client.post(
+        "/staff/login", data={"email": email, "password": password, "csrf_token": token}
+    )
+
+
+def submit_and_route(app: Flask, **changes: Any) -> BookingRequest:
+    """A request through the API, routed here (no worker); returns the booking."""
+    response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+    assert response.status_code == 201, response.get_json()
+    with app.app_context():
+        booking = db.session.scalars(
+            select(BookingRequest).where(
+                BookingRequest.reference == response.get_json()["reference"]
+            )
+        ).one()
+        job = db.session.scalars(
+            select(Job).where(Job.booking_id == booking.id, Job.kind == "route")
+        ).one()
+        run_job(db.session, job.id, route_new_booking)
+        booking = db.session.get(BookingRequest, booking.id)
+        db.session.expunge(booking)
+        return booking
+
+
+def reload(app: Flask, booking_id: int) -> BookingRequest:
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        assert booking is not None
+        _ = (booking.events, booking.offers, booking.shortlist, booking.contract)
+        db.session.expunge_all()
+        return booking
+
+
+def mail_kinds(app: Flask, booking_id: int) -> list[tuple[str, str]]:
+    with app.app_context():
+        return sorted(
+            (job.kind, job.recipient or "")
+            for job in db.session.scalars(
+                select(Job).where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
+            )
+        )
+
+
+def post_form(client: FlaskClient, path: str, page_path: str, data: dict[str, Any]) -> Any:
+    """POST a form with the CSRF token and current version scraped from the page it is on."""
+    page = client.get(page_path).get_data(as_text=True)
+    version = re.search(r'name="version"(?: type="hidden")? value="(\d+)"', page)
+    fields = {"csrf_token": csrf_from(page), **data}
+    if version and "version" not in data:
+        fields["version"] = version.group(1)
+    return client.post(path, data=fields)
