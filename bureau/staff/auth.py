@@ -100,7 +100,7 @@ def authenticate(session: AnySession, email: str, password: str) -> StaffMember:
 
 def set_password(member: StaffMember, password: str) -> None:
     member.password_hash = hash_password(password)
-    member.session_version += 1
+    member.session_version = (member.session_version or 0) + 1
 
 
 def safe_next(target: str | None) -> str | None:

@@ -1,0 +1,158 @@
+"""The staff dashboard: queues and counts, filters, search, sorting, paging in constant
+queries, CSV export; the mail log and resending a failed email."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select, update
+
+from bureau.bookings.models import BookingRequest
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.jobs import Job, JobState
+from bureau.mail.tasks import send_notification
+from bureau.staff.models import Role
+from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
+
+ADMIN = "boss@bureau.test"
+
+
+@pytest.fixture
+def admin(app: Flask) -> FlaskClient:
+    staff_member(app, ADMIN, name="Boss", role=Role.ADMIN)
+    client = app.test_client()
+    assert sign_in(client, ADMIN).status_code == 302
+    return client
+
+
+@contextmanager
+def counting_queries(app: Flask) -> Iterator[list[str]]:
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_queries_per_page_do_not_grow_with_rows(app: Flask, admin: FlaskClient) -> None:
+    submit_and_route(app)
+    admin.get("/staff/")  # warm up
+    with counting_queries(app) as few:
+        assert admin.get("/staff/?queue=open").status_code == 200
+    for _ in range(12):
+        submit_and_route(app, speakers=["winston-ma", "kaiser-kuo", "ashley-dudarenok"])
+    with counting_queries(app) as many:
+        page = admin.get("/staff/?queue=open").get_data(as_text=True)
+    assert page.count("/staff/requests/") >= 13
+    assert len(many) == len(few), many
+
+
+def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
+    china = submit_and_route(app)  # CN → Greater China desk
+    europe = submit_and_route(
+        app,
+        timezone="Europe/Amsterdam",
+        country="NL",
+        city="Utrecht",
+        speakers=["rupert-hoogewerf"],
+        organization="Dutch Events",
+    )
+    with app.app_context():
+        db.session.execute(
+            update(BookingRequest).where(BookingRequest.id == europe.id).values(status="declined")
+        )
+        db.session.execute(
+            update(BookingRequest)
+            .where(BookingRequest.id == china.id)
+            .values(created_at=utcnow() - timedelta(days=3))
+        )
+        db.session.commit()
+    page = admin.get("/staff/").get_data(as_text=True)
+    assert 'data-queue-count="open">1<' in page
+    assert 'data-queue-count="closed">1<' in page
+    assert 'data-queue-count="overdue">1<' in page  # routed three days ago, not answered
+    assert 'data-queue-count="mine">0<' in page
+    closed = admin.get("/staff/?queue=closed").get_data(as_text=True)
+    assert europe.reference in closed
+    assert china.reference not in closed
+    search = admin.get("/staff/?queue=closed&q=dutch").get_data(as_text=True)
+    assert europe.reference in search
+    by_country = admin.get("/staff/?queue=open&country=NL").get_data(as_text=True)
+    assert china.reference not in by_country
+    by_speaker = admin.get("/staff/?queue=open&speaker=winston-ma").get_data(as_text=True)
+    assert china.reference in by_speaker
+    bad_date = admin.get("/staff/?starts_from=soon").get_data(as_text=True)
+    assert "starts from: use YYYY-MM-DD" in bad_date
+
+
+def test_csv_export_follows_the_filters_and_defuses_formulas(
+    app: Flask, admin: FlaskClient
+) -> None:
+    submit_and_route(app, organization='=HYPERLINK("http://evil")')
+    submit_and_route(app, organization="Plain Events")
+    response = admin.get("/staff/requests.csv?queue=open&q=plain")
+    assert response.mimetype == "text/csv"
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][:3] == ["reference", "status", "received"]
+    assert [row[4] for row in rows[1:]] == ["Plain Events"]
+    everything = admin.get("/staff/requests.csv?queue=open").get_data(as_text=True)
+    assert "'=HYPERLINK" in everything
+
+
+def test_mail_log_shows_failures_and_resends_once(
+    app: Flask, admin: FlaskClient, monkeypatch: Any
+) -> None:
+    booking = submit_and_route(app)
+    with app.app_context():
+        job = db.session.scalars(
+            select(Job).where(Job.booking_id == booking.id, Job.kind == "mail.acknowledgement")
+        ).one()
+        from bureau.jobs import run_job
+
+        def refuse(*args: Any, **kwargs: Any) -> str:
+            from bureau.jobs import PermanentError
+
+            raise PermanentError("550 5.1.1 No such user")
+
+        monkeypatch.setattr("bureau.mail.tasks.deliver", refuse)
+        run_job(db.session, job.id, send_notification)
+        monkeypatch.undo()
+        job_id = job.id
+    log = admin.get("/staff/mail?state=failed").get_data(as_text=True)
+    assert "550 5.1.1 No such user" in log
+    assert "Resend" in log
+    sent: list[int] = []
+    def fake_enqueue(task: str, job_id: int) -> bool:
+        sent.append(job_id)
+        return True
+
+    monkeypatch.setattr("bureau.staff.views.enqueue", fake_enqueue)
+    notification_id = int(log.split("/staff/mail/")[1].split("/")[0].split('"')[0])
+    response = admin.post(
+        f"/staff/mail/{notification_id}/resend", data={"csrf_token": csrf_from(log)}
+    )
+    assert response.status_code == 303
+    assert sent == [job_id]
+    with app.app_context():
+        assert db.session.get(Job, job_id).state == JobState.PENDING
+    again = admin.post(f"/staff/mail/{notification_id}/resend", data={"csrf_token": csrf_from(log)})
+    assert again.status_code == 303
+    assert sent == [job_id]  # not failed any more: nothing to resend
+    page = admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
+    assert "email resent" in page

@@ -1,0 +1,438 @@
+"""Who may open and use each staff page: anonymous visitors, agents, the assigned agent, admins.
+
+The access table below names every route under /staff with the rule it follows; a route added
+without a rule fails ``test_every_staff_route_has_an_access_rule``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.states import Status
+from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.extensions import db
+from bureau.jobs import Job, JobState
+from bureau.mail.models import Notification
+from bureau.staff.models import Role
+from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
+
+ADMIN = "management@bureau.localhost"
+AGENT = "china.desk@bureau.localhost"  # the agent the test request is assigned to
+OTHER = "europe.desk@bureau.localhost"  # an agent the request is not assigned to
+
+PUBLIC, STAFF, ACT, ADMIN_ONLY = "public", "staff", "act", "admin"
+# (rule, method) -> who may use it:
+#   public  anyone (the sign-in page);
+#   staff   every signed-in staff member;
+#   act     admins, and the agent the request (or the email's request) is assigned to;
+#   admin   admins only.
+ACCESS: dict[tuple[str, str], str] = {
+    ("/staff/login", "GET"): PUBLIC,
+    ("/staff/login", "POST"): PUBLIC,
+    ("/staff/logout", "POST"): STAFF,
+    ("/staff/password", "GET"): STAFF,
+    ("/staff/password", "POST"): STAFF,
+    ("/staff/", "GET"): STAFF,
+    ("/staff/requests.csv", "GET"): STAFF,
+    ("/staff/requests/<int:booking_id>", "GET"): STAFF,
+    ("/staff/mail", "GET"): STAFF,
+    ("/staff/mail/<int:notification_id>", "GET"): STAFF,
+    ("/staff/mail/<int:notification_id>/resend", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/note", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/reassign", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/shortlist", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/offer", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/availability", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/contract", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/confirm", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/complete", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/close", "POST"): ACT,
+    ("/staff/requests/<int:booking_id>/correct", "POST"): ADMIN_ONLY,
+    ("/staff/speakers", "GET"): ADMIN_ONLY,
+    ("/staff/speakers/new", "GET"): ADMIN_ONLY,
+    ("/staff/speakers/new", "POST"): ADMIN_ONLY,
+    ("/staff/speakers/<int:speaker_id>/edit", "GET"): ADMIN_ONLY,
+    ("/staff/speakers/<int:speaker_id>/edit", "POST"): ADMIN_ONLY,
+    ("/staff/speakers/<int:speaker_id>/active", "POST"): ADMIN_ONLY,
+    ("/staff/topics", "GET"): ADMIN_ONLY,
+    ("/staff/topics", "POST"): ADMIN_ONLY,
+    ("/staff/posts", "GET"): ADMIN_ONLY,
+    ("/staff/posts/new", "GET"): ADMIN_ONLY,
+    ("/staff/posts/new", "POST"): ADMIN_ONLY,
+    ("/staff/posts/<int:post_id>/edit", "GET"): ADMIN_ONLY,
+    ("/staff/posts/<int:post_id>/edit", "POST"): ADMIN_ONLY,
+}
+PARAMETER = re.compile(r"<int:(\w+)>")
+
+
+def routes(*kinds: str, method: str | None = None) -> list[Any]:
+    return [
+        pytest.param(rule, verb, id=f"{verb} {rule}")
+        for (rule, verb), kind in ACCESS.items()
+        if kind in kinds and (method is None or verb == method)
+    ]
+
+
+def staff_routes(app: Flask) -> set[tuple[str, str]]:
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/staff")
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+
+
+def fill(rule: str, ids: dict[str, int]) -> str:
+    return PARAMETER.sub(lambda found: str(ids[found.group(1)]), rule)
+
+
+def token(client: FlaskClient) -> str:
+    """A CSRF token valid for this client's session (the sign-in page always has one)."""
+    return csrf_from(client.get("/staff/login").get_data(as_text=True))
+
+
+def send(client: FlaskClient, method: str, path: str, **data: str) -> Any:
+    if method == "GET":
+        return client.get(path)
+    return client.post(path, data={"csrf_token": token(client), **data})
+
+
+def sent_to_sign_in(response: Any) -> bool:
+    location = response.headers.get("Location", "")
+    return response.status_code in (302, 303) and urlsplit(location).path == "/staff/login"
+
+
+# --- fixtures
+
+
+@pytest.fixture(scope="module")
+def people(app: Flask) -> dict[str, int]:
+    return {
+        "admin": staff_member(app, ADMIN, role=Role.ADMIN),
+        "agent": staff_member(app, AGENT),
+        "other": staff_member(app, OTHER),
+    }
+
+
+@pytest.fixture(scope="module")
+def clients(app: Flask, people: dict[str, int]) -> dict[str, FlaskClient]:
+    """One signed-in client per person, for the whole module (nobody here signs out)."""
+    signed_in = {}
+    for who, email in (("admin", ADMIN), ("agent", AGENT), ("other", OTHER)):
+        client = app.test_client()
+        response = sign_in(client, email)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        signed_in[who] = client
+    return signed_in
+
+
+@pytest.fixture
+def anonymous(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
+    """A request assigned to AGENT, a failed email about it, a speaker and a weblog post."""
+    booking_id = submit_and_route(app).id
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        booking.assigned_staff_id = people["agent"]
+        booking.status = Status.ASSIGNED
+        job = db.session.scalars(
+            select(Job)
+            .where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
+            .order_by(Job.id)
+        ).first()
+        job.state = JobState.FAILED
+        notification = Notification(
+            job_id=job.id,
+            booking_id=booking_id,
+            template="acknowledgement",
+            recipient=job.recipient,
+            subject="Your request",
+            message_id=f"<{uuid.uuid4().hex}@bureau.test>",
+            raw_message="Subject: Your request\r\n\r\nThank you.\r\n",
+        )
+        db.session.add(notification)
+        db.session.commit()
+        return {
+            "booking_id": booking_id,
+            "notification_id": notification.id,
+            "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
+            "post_id": db.session.scalars(select(Post.id).order_by(Post.id)).first(),
+        }
+
+
+def snapshot(app: Flask, booking_id: int) -> dict[str, Any]:
+    """What a refused request must leave as it was."""
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        return {
+            "status": booking.status,
+            "version": booking.version,
+            "assigned": booking.assigned_staff_id,
+            "events": db.session.scalar(
+                select(func.count())
+                .select_from(BookingEvent)
+                .where(BookingEvent.booking_id == booking_id)
+            ),
+            "jobs": sorted(
+                (job.kind, job.recipient or "", job.state)
+                for job in db.session.scalars(select(Job).where(Job.booking_id == booking_id))
+            ),
+            "speakers": sorted(
+                db.session.execute(select(Speaker.slug, Speaker.is_active, Speaker.name)).all()
+            ),
+            "topics": sorted(db.session.scalars(select(Topic.slug))),
+            "posts": sorted(db.session.execute(select(Post.slug, Post.title)).all()),
+        }
+
+
+# --- the table is complete
+
+
+def test_every_staff_route_has_an_access_rule(app: Flask) -> None:
+    found = staff_routes(app)
+    assert found - set(ACCESS) == set(), "routes under /staff without an access rule"
+    assert set(ACCESS) - found == set(), "access rules for routes that no longer exist"
+
+
+# --- anonymous visitors
+
+
+def test_the_sign_in_page_is_open(anonymous: FlaskClient) -> None:
+    response = anonymous.get("/staff/login")
+    assert response.status_code == 200
+    assert "Staff sign-in" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("rule", "method"), routes(STAFF, ACT, ADMIN_ONLY))
+def test_anonymous_visitors_are_sent_to_sign_in(
+    app: Flask, anonymous: FlaskClient, ids: dict[str, int], rule: str, method: str
+) -> None:
+    before = snapshot(app, ids["booking_id"])
+    path = fill(rule, ids)
+    response = send(anonymous, method, path, version=str(before["version"]), text="x")
+    assert sent_to_sign_in(response), (response.status_code, response.headers.get("Location"))
+    assert snapshot(app, ids["booking_id"]) == before
+
+
+def test_the_sign_in_redirect_remembers_the_page(anonymous: FlaskClient) -> None:
+    response = anonymous.get("/staff/mail?state=failed")
+    assert sent_to_sign_in(response)
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["next"] == ["/staff/mail?state=failed"]
+
+
+# --- agents
+
+
+@pytest.mark.parametrize(("rule", "method"), routes(ADMIN_ONLY))
+def test_agents_are_refused_admin_pages(
+    app: Flask, clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str
+) -> None:
+    """Even the agent the request is assigned to: correcting a state is for admins."""
+    before = snapshot(app, ids["booking_id"])
+    response = send(
+        clients["agent"],
+        method,
+        fill(rule, ids),
+        version=str(before["version"]),
+        status=Status.CONFIRMED.value,
+        reason="testing",
+        slug="agent-made",
+        name="Agent made",
+    )
+    assert response.status_code == 403
+    assert snapshot(app, ids["booking_id"]) == before
+
+
+@pytest.mark.parametrize(("rule", "method"), routes(ACT))
+def test_agents_cannot_act_on_a_request_assigned_to_someone_else(
+    app: Flask, clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str
+) -> None:
+    before = snapshot(app, ids["booking_id"])
+    response = send(
+        clients["other"],
+        method,
+        fill(rule, ids),
+        version=str(before["version"]),
+        text="not mine",
+        to=Status.DECLINED.value,
+        reason="not mine",
+        hold_days="7",
+    )
+    assert response.status_code == 403
+    assert snapshot(app, ids["booking_id"]) == before
+
+
+@pytest.mark.parametrize("who", ["agent", "other", "admin"])
+@pytest.mark.parametrize(("rule", "method"), routes(STAFF, method="GET"))
+def test_every_staff_member_sees_the_shared_pages(
+    clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str, who: str
+) -> None:
+    response = clients[who].get(fill(rule, ids))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("who", ["agent", "admin"])
+@pytest.mark.parametrize(("rule", "method"), routes(ACT))
+def test_the_assigned_agent_and_admins_get_past_the_access_check(
+    app: Flask,
+    clients: dict[str, FlaskClient],
+    ids: dict[str, int],
+    rule: str,
+    method: str,
+    who: str,
+) -> None:
+    """Without the step's fields most of these answer 422; what matters is that they answer."""
+    version = snapshot(app, ids["booking_id"])["version"]
+    response = send(clients[who], method, fill(rule, ids), version=str(version))
+    assert response.status_code != 403
+    assert not sent_to_sign_in(response)
+    assert response.status_code in (200, 303, 422), response.status_code
+
+
+@pytest.mark.parametrize("who", ["agent", "admin"])
+def test_the_assigned_agent_and_admins_may_add_a_note(
+    app: Flask,
+    clients: dict[str, FlaskClient],
+    people: dict[str, int],
+    ids: dict[str, int],
+    who: str,
+) -> None:
+    booking_id = ids["booking_id"]
+    version = snapshot(app, booking_id)["version"]
+    text = f"Called the organizer ({who})"
+    response = send(
+        clients[who], "POST", f"/staff/requests/{booking_id}/note", version=str(version), text=text
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        notes = db.session.scalars(
+            select(BookingEvent).where(
+                BookingEvent.booking_id == booking_id, BookingEvent.action == "note"
+            )
+        ).all()
+        assert [(n.details["text"], n.actor_kind, n.actor_id) for n in notes] == [
+            (text, "staff", people[who])
+        ]
+        assert notes[0].public_message is None  # internal: the organizer never sees it
+    assert text in clients[who].get(f"/staff/requests/{booking_id}").get_data(as_text=True)
+
+
+def test_only_admins_choose_a_named_person_in_reassign(
+    app: Flask, clients: dict[str, FlaskClient], people: dict[str, int], ids: dict[str, int]
+) -> None:
+    booking_id = ids["booking_id"]
+    path = f"/staff/requests/{booking_id}/reassign"
+    before = snapshot(app, booking_id)
+    refused = send(
+        clients["agent"],
+        "POST",
+        path,
+        version=str(before["version"]),
+        staff_id=str(people["other"]),
+    )
+    assert refused.status_code == 403
+    assert snapshot(app, booking_id) == before
+
+    done = send(
+        clients["admin"],
+        "POST",
+        path,
+        version=str(before["version"]),
+        staff_id=str(people["other"]),
+    )
+    assert done.status_code == 303
+    after = snapshot(app, booking_id)
+    assert after["assigned"] == people["other"]
+    assert after["version"] == before["version"] + 1
+    assert ("mail.assigned", OTHER, "pending") in after["jobs"]
+
+
+def test_the_assigned_agent_may_hand_back_to_the_routing_rules(
+    app: Flask, clients: dict[str, FlaskClient], ids: dict[str, int]
+) -> None:
+    booking_id = ids["booking_id"]
+    before = snapshot(app, booking_id)
+    response = send(
+        clients["agent"],
+        "POST",
+        f"/staff/requests/{booking_id}/reassign",
+        version=str(before["version"]),
+        staff_id="rules",
+    )
+    assert response.status_code == 303
+    with app.app_context():
+        actions = db.session.scalars(
+            select(BookingEvent.action)
+            .where(BookingEvent.booking_id == booking_id)
+            .order_by(BookingEvent.id)
+        ).all()
+    assert actions[-1] == "reassigned"
+
+
+@pytest.mark.parametrize(
+    "page", ["/staff/speakers/{speaker_id}/edit", "/staff/posts/{post_id}/edit"]
+)
+def test_agents_cannot_reach_admin_pages_by_editing_ids(
+    clients: dict[str, FlaskClient], ids: dict[str, int], page: str
+) -> None:
+    path = page.format(**ids)
+    assert clients["agent"].get(path).status_code == 403
+    assert clients["other"].get(path).status_code == 403
+    assert clients["admin"].get(path).status_code == 200
+
+
+# --- admins
+
+
+@pytest.mark.parametrize(("rule", "method"), routes(ADMIN_ONLY))
+def test_admins_use_the_admin_pages(
+    app: Flask, clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str
+) -> None:
+    version = snapshot(app, ids["booking_id"])["version"]
+    response = send(clients["admin"], method, fill(rule, ids), version=str(version))
+    if method == "GET":
+        assert response.status_code == 200
+    else:  # without fields: refused with the form's errors, or (toggling) done
+        assert response.status_code in (303, 422), response.status_code
+
+
+@pytest.mark.parametrize(
+    ("rule", "method"),
+    [p for p in routes(STAFF, ACT, ADMIN_ONLY) if PARAMETER.search(p.values[0])],
+)
+def test_unknown_ids_are_not_found_for_admins(
+    app: Flask, clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str
+) -> None:
+    missing = dict.fromkeys(ids, 987_654)
+    response = send(clients["admin"], method, fill(rule, missing), version="1")
+    assert response.status_code == 404
+
+
+# --- caching
+
+
+@pytest.mark.parametrize(("rule", "method"), routes(STAFF, ADMIN_ONLY, method="GET"))
+def test_staff_pages_are_not_stored_by_caches(
+    clients: dict[str, FlaskClient], ids: dict[str, int], rule: str, method: str
+) -> None:
+    response = clients["admin"].get(fill(rule, ids))
+    assert response.status_code == 200
+    assert "no-store" in response.headers.get("Cache-Control", "")
+
+
+def test_the_sign_in_page_is_not_stored_by_caches(anonymous: FlaskClient) -> None:
+    assert "no-store" in anonymous.get("/staff/login").headers.get("Cache-Control", "")

@@ -1,0 +1,523 @@
+"""Staff sign-in: passwords, lock-out, safe redirects, sign-out, password changes, cookies,
+the per-address rate limit, and `bureau staff create`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from limits import parse_many
+from sqlalchemy import select
+
+import bureau.ratelimit
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.staff.auth import LOCKOUT, MAX_FAILED_LOGINS, MIN_PASSWORD_LENGTH
+from bureau.staff.models import Role, StaffMember
+from tests.conftest import make_app
+from tests.workflow_helpers import PASSWORD, csrf_from, sign_in, staff_member
+
+WRONG = "Email or password is not right."
+LOCKED = "This account is locked"
+NEW_PASSWORD = "a much longer new pass phrase"
+
+
+def member(app: Flask, email: str) -> StaffMember:
+    with app.app_context():
+        found = db.session.scalars(select(StaffMember).where(StaffMember.email == email)).one()
+        db.session.expunge(found)
+        return found
+
+
+def signed_in(client: FlaskClient) -> bool:
+    response = client.get("/staff/")
+    if response.status_code == 200:
+        return True
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/staff/login"
+    return False
+
+
+def hidden_next(page: str) -> str:
+    found = re.search(r'<input[^>]*name="next"[^>]*>', page)
+    assert found, "the sign-in form lost its next field"
+    value = re.search(r'value="([^"]*)"', found.group(0))
+    return value.group(1) if value else ""
+
+
+@pytest.fixture
+def agent(app: Flask) -> str:
+    email = "sign-in.tester@bureau.test"
+    staff_member(app, email, name="Sign-in tester")
+    return email
+
+
+# --- signing in
+
+
+def test_the_right_password_leads_to_the_dashboard(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    response = sign_in(client, agent)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
+    assert signed_in(client)
+    assert "Sign-in tester" in client.get("/staff/").get_data(as_text=True)
+
+
+def test_the_email_is_matched_without_regard_to_case(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    assert sign_in(client, agent.upper()).status_code == 302
+    assert signed_in(client)
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [
+        pytest.param("sign-in.tester@bureau.test", "not the password", id="wrong password"),
+        pytest.param("nobody@bureau.test", PASSWORD, id="unknown email"),
+    ],
+)
+def test_a_wrong_password_and_an_unknown_email_get_the_same_answer(
+    app: Flask, agent: str, email: str, password: str
+) -> None:
+    client = app.test_client()
+    response = sign_in(client, email, password)
+    assert response.status_code == 401
+    assert WRONG in response.get_data(as_text=True)
+    assert not signed_in(client)
+
+
+def test_passwords_are_stored_as_argon2_hashes(app: Flask, agent: str) -> None:
+    stored = member(app, agent).password_hash
+    assert stored.startswith("$argon2")
+    assert PASSWORD not in stored
+
+
+def test_five_failures_lock_the_account_until_the_lock_lapses(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    for _ in range(MAX_FAILED_LOGINS):
+        response = sign_in(client, agent, "not the password")
+        assert response.status_code == 401
+        assert WRONG in response.get_data(as_text=True)
+    locked_until = member(app, agent).locked_until
+    assert locked_until is not None
+    assert locked_until - utcnow() > LOCKOUT - timedelta(minutes=1)
+
+    # Now even the right password is refused, with the lock named.
+    refused = sign_in(client, agent)
+    assert refused.status_code == 401
+    text = refused.get_data(as_text=True)
+    assert LOCKED in text
+    assert "try again in 15 minutes" in text
+    assert not signed_in(client)
+
+    # Fifteen minutes later (moved in the database rather than waited for), it opens.
+    with app.app_context():
+        row = db.session.get(StaffMember, member(app, agent).id)
+        row.locked_until = utcnow() - timedelta(seconds=1)
+        db.session.commit()
+    assert sign_in(client, agent).status_code == 302
+    assert signed_in(client)
+    after = member(app, agent)
+    assert (after.failed_logins, after.locked_until) == (0, None)
+
+
+def test_a_good_sign_in_forgets_earlier_failures(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        assert sign_in(client, agent, "not the password").status_code == 401
+    assert sign_in(client, agent).status_code == 302
+    assert member(app, agent).failed_logins == 0
+    other = app.test_client()
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        assert sign_in(other, agent, "not the password").status_code == 401
+    assert member(app, agent).locked_until is None
+
+
+def test_guessing_on_while_locked_keeps_the_account_locked(app: Flask, agent: str) -> None:
+    """authenticate()'s promise: failures are "counted even while locked, so guessing on
+    stays locked". Fourteen minutes into a lock, five more wrong guesses must not let the
+    lock lapse a minute later."""
+    client = app.test_client()
+    for _ in range(MAX_FAILED_LOGINS):
+        sign_in(client, agent, "not the password")
+    with app.app_context():
+        row = db.session.get(StaffMember, member(app, agent).id)
+        row.locked_until = utcnow() + timedelta(minutes=1)
+        db.session.commit()
+    for _ in range(MAX_FAILED_LOGINS):
+        assert sign_in(client, agent, "still guessing").status_code == 401
+    locked_until = member(app, agent).locked_until
+    assert locked_until > utcnow() + timedelta(minutes=5), (
+        "wrong guesses during a lock-out were not counted: the lock lapses on schedule "
+        "however long the guessing goes on"
+    )
+
+
+def test_an_inactive_account_cannot_sign_in_and_is_signed_out(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    assert sign_in(client, agent).status_code == 302
+    with app.app_context():
+        db.session.get(StaffMember, member(app, agent).id).is_active = False
+        db.session.commit()
+    try:
+        assert not signed_in(client)
+        response = sign_in(app.test_client(), agent)
+        assert response.status_code == 401
+        assert WRONG in response.get_data(as_text=True)
+    finally:
+        with app.app_context():
+            db.session.get(StaffMember, member(app, agent).id).is_active = True
+            db.session.commit()
+
+
+# --- where sign-in leads
+
+
+NEXT_TARGETS = [
+    pytest.param("https://evil.example/", "/staff/", id="absolute URL"),
+    pytest.param("//evil.example", "/staff/", id="scheme-relative"),
+    pytest.param("/\\evil.example", "/staff/", id="backslash"),
+    pytest.param("javascript:alert(1)", "/staff/", id="javascript"),
+    pytest.param("http:/\\evil.example", "/staff/", id="scheme and backslash"),
+    pytest.param("/staff/mail", "/staff/mail", id="local path"),
+    pytest.param("/staff/mail?state=failed", "/staff/mail?state=failed", id="local with query"),
+]
+
+
+@pytest.mark.parametrize(("target", "lands_on"), NEXT_TARGETS)
+def test_next_only_leads_to_a_local_path(
+    app: Flask, agent: str, target: str, lands_on: str
+) -> None:
+    """Both ways in: the link's ?next= (kept in the form) and a forged form field."""
+    client = app.test_client()
+    page = client.get(f"/staff/login?next={quote(target, safe='')}").get_data(as_text=True)
+    kept = hidden_next(page)
+    assert kept in ("", lands_on)
+    response = client.post(
+        "/staff/login",
+        data={"email": agent, "password": PASSWORD, "csrf_token": csrf_from(page), "next": kept},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == lands_on
+
+    forged = app.test_client()
+    token = csrf_from(forged.get("/staff/login").get_data(as_text=True))
+    response = forged.post(
+        "/staff/login",
+        data={"email": agent, "password": PASSWORD, "csrf_token": token, "next": target},
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == lands_on
+
+
+def test_a_refused_page_leads_back_to_itself_after_sign_in(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    refused = client.get("/staff/mail")
+    login_page = refused.headers["Location"]
+    assert urlsplit(login_page).path == "/staff/login"
+    page = client.get(login_page).get_data(as_text=True)
+    assert hidden_next(page) == "/staff/mail"
+    response = client.post(
+        "/staff/login",
+        data={
+            "email": agent,
+            "password": PASSWORD,
+            "csrf_token": csrf_from(page),
+            "next": "/staff/mail",
+        },
+    )
+    assert response.headers["Location"] == "/staff/mail"
+
+
+# --- signing out
+
+
+def test_sign_out_is_post_only_and_ends_the_session(app: Flask, agent: str) -> None:
+    client = app.test_client()
+    sign_in(client, agent)
+    assert client.get("/staff/logout").status_code == 405
+    assert signed_in(client)
+    # A forged cross-site POST (no CSRF token) does not sign anyone out.
+    assert client.post("/staff/logout").status_code == 400
+    assert signed_in(client)
+
+    token = csrf_from(client.get("/staff/").get_data(as_text=True))
+    response = client.post("/staff/logout", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/staff/login"
+    assert not signed_in(client)
+
+
+# --- changing the password
+
+
+def change_password(client: FlaskClient, current: str, new: str, repeat: str | None = None) -> Any:
+    token = csrf_from(client.get("/staff/password").get_data(as_text=True))
+    return client.post(
+        "/staff/password",
+        data={
+            "csrf_token": token,
+            "current": current,
+            "new": new,
+            "repeat": new if repeat is None else repeat,
+        },
+    )
+
+
+@pytest.fixture
+def changer(app: Flask) -> Iterator[str]:
+    email = "password.tester@bureau.test"
+    staff_member(app, email)
+    yield email
+    staff_member(app, email)  # the test password again, for the next run
+
+
+def test_changing_the_password_signs_out_the_other_sessions(app: Flask, changer: str) -> None:
+    here, elsewhere = app.test_client(), app.test_client()
+    assert sign_in(here, changer).status_code == 302
+    assert sign_in(elsewhere, changer).status_code == 302
+    before = member(app, changer).password_hash
+
+    wrong = change_password(here, "not my password", NEW_PASSWORD)
+    assert wrong.status_code == 422
+    assert "That is not your current password." in wrong.get_data(as_text=True)
+
+    short = change_password(here, PASSWORD, "x" * (MIN_PASSWORD_LENGTH - 1))
+    assert short.status_code == 422
+    assert f"Use at least {MIN_PASSWORD_LENGTH} characters." in short.get_data(as_text=True)
+
+    differ = change_password(here, PASSWORD, NEW_PASSWORD, repeat=NEW_PASSWORD + "!")
+    assert differ.status_code == 422
+    assert "The two differ." in differ.get_data(as_text=True)
+
+    assert member(app, changer).password_hash == before
+    assert signed_in(here)
+    assert signed_in(elsewhere)
+
+    done = change_password(here, PASSWORD, NEW_PASSWORD)
+    assert done.status_code == 302
+    assert done.headers["Location"] == "/staff/"
+    assert "Your password is changed" in here.get("/staff/").get_data(as_text=True)
+    assert signed_in(here)
+    assert not signed_in(elsewhere)
+
+    stored = member(app, changer).password_hash
+    assert stored != before
+    assert stored.startswith("$argon2")
+    assert sign_in(app.test_client(), changer, PASSWORD).status_code == 401
+    assert sign_in(app.test_client(), changer, NEW_PASSWORD).status_code == 302
+
+
+# --- cookies
+
+
+def test_the_session_cookie_is_http_only(app: Flask, agent: str) -> None:
+    response = sign_in(app.test_client(), agent)
+    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert cookies
+    attributes = [part.strip().lower() for part in cookies[-1].split(";")]
+    assert "httponly" in attributes
+    assert "samesite=lax" in attributes
+
+
+def test_a_production_app_sends_the_session_cookie_only_over_https(
+    app: Flask, tmp_path: Path, database_url: str
+) -> None:
+    production = make_app(
+        tmp_path, database_url, BUREAU_ENV="production", BUREAU_SECRET_KEY="x" * 40
+    )
+    assert production.config["SESSION_COOKIE_SECURE"] is True
+    assert production.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SECURE"] is False  # the test app serves plain http
+
+    email = "production.tester@bureau.test"
+    staff_member(app, email)
+    client = production.test_client()
+    https = "https://bureau.test"
+    page = client.get("/staff/login", base_url=https).get_data(as_text=True)
+    response = client.post(
+        "/staff/login",
+        base_url=https,
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)},
+        headers={"Referer": f"{https}/staff/login"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    cookie = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")][-1]
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert "secure" in attributes
+    assert "httponly" in attributes
+
+
+# --- the per-address limit on sign-in attempts
+
+
+def test_sign_in_attempts_are_limited_per_client_address(
+    app: Flask, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allowed = min(item.amount for item in parse_many(bureau.ratelimit.LOGIN_LIMIT))
+    if allowed > 30:
+        monkeypatch.setattr(bureau.ratelimit, "LOGIN_LIMIT", "3 per minute")
+        allowed = 3
+    limited = make_app(tmp_path, database_url, RATELIMIT_ENABLED=True)
+    client = limited.test_client()
+    token = csrf_from(client.get("/staff/login").get_data(as_text=True))
+    attempt = {"email": "nobody@bureau.test", "password": "guess", "csrf_token": token}
+
+    for number in range(allowed):
+        response = client.post("/staff/login", data=attempt)
+        assert response.status_code == 401, f"attempt {number + 1} of {allowed}"
+    refused = client.post("/staff/login", data=attempt)
+    assert refused.status_code == 429
+    assert "Too many requests" in refused.get_data(as_text=True)
+    # Showing the page is not limited; another address still gets its own attempts.
+    assert client.get("/staff/login").status_code == 200
+    elsewhere = limited.test_client()
+    elsewhere_env = {"REMOTE_ADDR": "192.0.2.77"}
+    token = csrf_from(
+        elsewhere.get("/staff/login", environ_base=elsewhere_env).get_data(as_text=True)
+    )
+    response = elsewhere.post(
+        "/staff/login", data={**attempt, "csrf_token": token}, environ_base=elsewhere_env
+    )
+    assert response.status_code == 401
+
+
+# --- bureau staff create
+
+
+@pytest.fixture(scope="module")
+def cli_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for `python -m bureau` on a fresh, migrated SQLite database."""
+    folder = tmp_path_factory.mktemp("staff-cli")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+    env.update(
+        {
+            "BUREAU_ENV": "testing",
+            "BUREAU_INSTANCE_PATH": str(folder / "instance"),
+            "BUREAU_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}",
+            "BUREAU_BROKER_URL": "memory://",
+        }
+    )
+    upgraded = bureau_command(env, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    return env
+
+
+@pytest.fixture(scope="module")
+def cli_app(cli_database: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    return make_app(tmp_path_factory.mktemp("staff-cli-web"), cli_database["BUREAU_DATABASE_URL"])
+
+
+def bureau_command(
+    env: dict[str, str], *arguments: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bureau", *arguments],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(env["BUREAU_INSTANCE_PATH"]).parent,
+        timeout=120,
+        check=False,
+    )
+
+
+def create_staff(
+    env: dict[str, str], email: str, password: str, *, role: str = "admin", name: str = "Ops"
+) -> subprocess.CompletedProcess[str]:
+    return bureau_command(
+        env,
+        "staff",
+        "create",
+        email,
+        "--name",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+        stdin=password + "\n",
+    )
+
+
+def accounts(app: Flask) -> list[tuple[str, str, str]]:
+    with app.app_context():
+        return sorted((m.email, m.name, m.role) for m in db.session.scalars(select(StaffMember)))
+
+
+def test_staff_create_makes_an_account_that_can_sign_in(
+    cli_database: dict[str, str], cli_app: Flask
+) -> None:
+    created = create_staff(cli_database, "ops.lead@bureau.test", PASSWORD, name="Ops Lead")
+    assert created.returncode == 0, created.stderr
+    assert "Created admin Ops Lead <ops.lead@bureau.test>" in created.stdout
+    assert ("ops.lead@bureau.test", "Ops Lead", Role.ADMIN) in accounts(cli_app)
+    assert member(cli_app, "ops.lead@bureau.test").password_hash.startswith("$argon2")
+
+    client = cli_app.test_client()
+    response = sign_in(client, "ops.lead@bureau.test")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
+    assert client.get("/staff/speakers").status_code == 200  # an admin
+
+
+def test_staff_create_refuses_a_short_password(
+    cli_database: dict[str, str], cli_app: Flask
+) -> None:
+    refused = create_staff(cli_database, "short.pass@bureau.test", "too short")
+    assert refused.returncode == 2
+    assert f"password: Use at least {MIN_PASSWORD_LENGTH} characters." in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "short.pass@bureau.test" not in [email for email, _, _ in accounts(cli_app)]
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "two@@bureau.test", "space in@bureau.test"])
+def test_staff_create_refuses_a_bad_email(
+    cli_database: dict[str, str], cli_app: Flask, email: str
+) -> None:
+    before = accounts(cli_app)
+    refused = create_staff(cli_database, email, PASSWORD)
+    assert refused.returncode == 2
+    assert "EMAIL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert accounts(cli_app) == before
+
+
+def test_staff_create_needs_the_password_on_standard_input(
+    cli_database: dict[str, str], cli_app: Flask
+) -> None:
+    before = accounts(cli_app)
+    refused = bureau_command(
+        cli_database, "staff", "create", "no.stdin@bureau.test", "--name", "N", "--role", "agent"
+    )
+    assert refused.returncode == 2
+    assert "--password-stdin" in refused.stderr
+    assert accounts(cli_app) == before
+
+
+def test_staff_create_again_updates_the_password(
+    cli_database: dict[str, str], cli_app: Flask
+) -> None:
+    email = "rotating@bureau.test"
+    assert create_staff(cli_database, email, PASSWORD, role="agent", name="Rota").returncode == 0
+    here = cli_app.test_client()
+    assert sign_in(here, email).status_code == 302
+
+    again = create_staff(cli_database, email.upper(), NEW_PASSWORD, role="agent", name="Rota")
+    assert again.returncode == 0, again.stderr
+    assert "Updated agent Rota" in again.stdout
+    assert [a for a in accounts(cli_app) if a[0].lower() == email] == [(email, "Rota", "agent")]
+    assert sign_in(cli_app.test_client(), email, PASSWORD).status_code == 401
+    assert sign_in(cli_app.test_client(), email, NEW_PASSWORD).status_code == 302
+    assert not signed_in(here)  # the old password's sessions end
