@@ -1,0 +1,1027 @@
+"""End-to-end benchmark of the booking pipeline: ``python -m bench.pipeline`` (from the repo root).
+
+It builds a throw-away deployment on this machine — a fresh PostgreSQL database (migrated,
+demo catalogue and staff), Redis as broker (one database number, flushed), an SMTP sink in
+this process, gunicorn with 2 sync workers and a Celery worker (prefork, concurrency 2) —
+and measures:
+
+A. no-op throughput: ``bench.noop`` tasks through the same broker and worker, per second;
+B. the pipeline: N requests POSTed to /api/v1/requests by a few client threads, until every
+   request is routed and both its emails (acknowledgement + staff notice) reached the sink;
+   fully processed requests per second, and the 201 → acknowledgement latency under load;
+C. idle latency: requests submitted one at a time, 201 → acknowledgement.
+
+Throughout, the RSS of the worker's process tree is sampled every 0.2 s. Everything it
+started (processes, database, broker contents, temporary folder) is removed on exit, also on
+Ctrl-C or an error. Results are printed and appended to bench/RESULTS.md (``--no-write``).
+
+By default the working tree is measured; ``--ref HEAD`` measures a commit instead (exported
+with ``git archive`` into a temporary folder, with this bench/ folder copied beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from subprocess import PIPE
+from types import FrameType, TracebackType
+from typing import Any, NoReturn
+
+from bench.mailsink import SMTPSink, free_port
+from bench.processes import (
+    KIB_PER_MIB,
+    Child,
+    TreePeaks,
+    TreeSampler,
+    cpu_usage,
+    machine_cpu,
+    pids_named,
+    process_tree,
+    wait_for,
+)
+from bench.tasks import NOOP_COUNTER, NOOP_FIRST, NOOP_LAST, READY_KEY
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent  # the code under test: the working tree, or a --ref export
+# With --ref the benchmark runs from an exported copy and is told where to write and what
+# it is measuring by these two variables.
+RESULTS_FILE = Path(os.environ.get("BENCH_RESULTS_FILE") or BENCH_DIR / "RESULTS.md")
+SOURCE_LABEL = os.environ.get("BENCH_SOURCE", "")
+NEXT_YEAR = datetime.now(UTC).year + 1
+IDLE_TARGET = 1.0  # seconds, median 201 → acknowledgement on an idle system
+RATIO_TARGET = 0.15  # fully processed requests/s over no-op tasks/s
+
+
+# --- options
+
+
+@dataclass(frozen=True)
+class Options:
+    requests: int
+    noop: int
+    idle: int
+    clients: int
+    write: bool
+    demo_capacity: bool
+    keep_logs: bool
+    ref: str | None
+    postgres_url: str
+    redis_url: str
+
+    def as_args(self) -> list[str]:
+        """The command line for these options, without --ref."""
+        args = [
+            *("--requests", str(self.requests), "--noop", str(self.noop)),
+            *("--idle", str(self.idle), "--clients", str(self.clients)),
+            *("--postgres-url", self.postgres_url, "--redis-url", self.redis_url),
+        ]
+        flags = {"--no-write": not self.write, "--demo-capacity": self.demo_capacity}
+        flags["--keep-logs"] = self.keep_logs
+        return args + [flag for flag, on in flags.items() if on]
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.pipeline",
+        description="Benchmark Bureau's web → outbox → worker → SMTP pipeline end to end.",
+    )
+    parser.add_argument("--requests", type=int, default=1000, help="requests in the bulk run")
+    parser.add_argument("--noop", type=int, default=3000, help="no-op tasks in phase A")
+    parser.add_argument("--idle", type=int, default=20, help="one-at-a-time requests at the end")
+    parser.add_argument("--clients", type=int, default=4, help="HTTP client threads")
+    parser.add_argument(
+        "--no-write", action="store_true", help=f"do not append to {RESULTS_FILE.name}"
+    )
+    parser.add_argument(
+        "--demo-capacity",
+        action="store_true",
+        help="keep the demo staff capacity (20 open requests per desk): most requests then "
+        "end up unassigned with an admin alert instead of being assigned",
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the temporary folder with the logs"
+    )
+    parser.add_argument(
+        "--ref",
+        help="benchmark this git revision (e.g. HEAD), exported with git archive into a "
+        "temporary folder, instead of the working tree (which may be mid-edit)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server where bureau_bench_* databases may be created and dropped",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+        help="broker; this Redis database is FLUSHED at start and end",
+    )
+    args = parser.parse_args(argv)
+    for name in ("requests", "noop", "clients"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.idle < 0:
+        parser.error("--idle must not be negative")
+    return Options(
+        requests=args.requests,
+        noop=args.noop,
+        idle=args.idle,
+        clients=args.clients,
+        write=not args.no_write,
+        demo_capacity=args.demo_capacity,
+        keep_logs=args.keep_logs,
+        ref=args.ref,
+        postgres_url=args.postgres_url,
+        redis_url=args.redis_url,
+    )
+
+
+# --- request bodies
+
+# Four routes through the demo rules: Greater China venue, the "everyone else" pool (virtual,
+# Africa), a European venue and an American venue.
+VARIANTS: list[dict[str, Any]] = [
+    {"speakers": ["winston-ma"], "city": "Shanghai", "country": "CN", "timezone": "Asia/Shanghai"},
+    {"speakers": ["rupert-hoogewerf"], "virtual": True, "timezone": "Africa/Nairobi"},
+    {"speakers": ["rupert-hoogewerf"], "city": "Amsterdam", "country": "NL",
+     "timezone": "Europe/Amsterdam"},
+    {"speakers": ["fons-tuinstra"], "city": "New York", "country": "US",
+     "timezone": "America/New_York"},
+]  # fmt: skip
+
+
+def request_body(n: int, email: str) -> dict[str, Any]:
+    """tests/conftest.valid_request(), dated next year, with a unique contact email."""
+    body: dict[str, Any] = {
+        "event_name": f"Future of Retail Summit {n}",
+        "organization": "Acme Events",
+        "contact_name": "Li Na",
+        "contact_email": email,
+        "contact_phone": "+86 21 5555 0100",
+        "starts_at": f"{NEXT_YEAR}-03-10T09:00",
+        "ends_at": f"{NEXT_YEAR}-03-10T10:00",
+        "format": "keynote",
+        "virtual": False,
+        "audience_size": 300,
+        "audience": "retail executives",
+        "budget_min": 5000,
+        "budget_max": 15000,
+        "currency": "USD",
+        "message": "AI in e-commerce",
+    }
+    body.update(VARIANTS[n % len(VARIANTS)])
+    return body
+
+
+# --- HTTP client
+
+
+@dataclass
+class Submission:
+    email: str
+    sent_at: float = 0.0
+    answered_at: float = 0.0
+    status: int = 0
+    error: str | None = None
+
+
+class ApiClient:
+    """One connection per client thread. gunicorn's sync workers close every connection
+    after the response; http.client then reconnects by itself on the next request."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def get(self, path: str) -> int:
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+    def submit(self, submission: Submission, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        submission.sent_at = time.monotonic()
+        try:
+            self.connection.request("POST", "/api/v1/requests", body=data, headers=headers)
+            response = self.connection.getresponse()
+            payload = response.read()
+            submission.answered_at = time.monotonic()
+            submission.status = response.status
+            if response.status != 201:
+                submission.error = f"HTTP {response.status}: {payload[:200]!r}"
+        except (OSError, http.client.HTTPException) as error:
+            submission.answered_at = time.monotonic()
+            submission.error = f"{type(error).__name__}: {error}"
+            self.connection.close()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def submit_concurrently(
+    port: int, submissions: list[Submission], bodies: list[dict[str, Any]], clients: int
+) -> list[threading.Thread]:
+    """Start ``clients`` threads that POST the bodies in order; returns the threads."""
+    lock = threading.Lock()
+    next_index = iter(range(len(submissions)))
+
+    def client() -> None:
+        api = ApiClient(port)
+        try:
+            while True:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                api.submit(submissions[index], bodies[index])
+        finally:
+            api.close()
+
+    threads = [
+        threading.Thread(target=client, name=f"client-{i}", daemon=True) for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+# --- results
+
+
+def percentile(values: list[float], p: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(p) - 1]
+
+
+@dataclass
+class Results:
+    started: datetime
+    options: Options
+    machine: dict[str, str] = field(default_factory=dict)
+    noop_per_s: float = 0.0
+    noop_seconds: float = 0.0
+    noop_send_seconds: float = 0.0
+    noop_execution_per_s: float = 0.0  # between the first and the last execution
+    submitted: int = 0
+    failed_submissions: int = 0
+    submit_seconds: float = 0.0
+    http_median: float = 0.0
+    http_p95: float = 0.0
+    routed_seconds: float = 0.0
+    processed_seconds: float = 0.0
+    processed_per_s: float = 0.0
+    ack_median: float = 0.0
+    ack_p95: float = 0.0
+    ack_max: float = 0.0
+    idle_latencies: list[float] = field(default_factory=list)
+    duplicates: int = 0
+    booking_states: dict[str, int] = field(default_factory=dict)
+    job_states: dict[str, int] = field(default_factory=dict)
+    # CPU seconds used per component during phases A and B, and how long the phases took
+    cpu_noop: dict[str, float] = field(default_factory=dict)
+    cpu_pipeline: dict[str, float] = field(default_factory=dict)
+    worker_memory: TreePeaks | None = None
+    web_memory: TreePeaks | None = None
+    load_before: str = ""
+    load_after: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.processed_per_s / self.noop_per_s if self.noop_per_s else 0.0
+
+    @property
+    def idle_median(self) -> float | None:
+        return statistics.median(self.idle_latencies) if self.idle_latencies else None
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(measure, value, target) for the table."""
+        o = self.options
+        rows = [
+            (
+                "no-op tasks/s",
+                f"{self.noop_per_s:.0f} ({o.noop} in {self.noop_seconds:.2f} s; sending took"
+                f" {self.noop_send_seconds:.2f} s; first to last execution"
+                f" {self.noop_execution_per_s:.0f}/s)",
+                "",
+            ),
+            (
+                "HTTP submissions/s",
+                f"{self.submitted / self.submit_seconds:.1f} "
+                f"({self.submitted} in {self.submit_seconds:.2f} s; POST median "
+                f"{_ms(self.http_median)}, p95 {_ms(self.http_p95)})",
+                "",
+            ),
+            ("all requests routed after", f"{self.routed_seconds:.2f} s", ""),
+            (
+                "fully processed requests/s",
+                f"{self.processed_per_s:.1f} ({self.submitted} in {self.processed_seconds:.2f} s,"
+                f" first POST to last email)",
+                "",
+            ),
+            (
+                "ratio processed/no-op",
+                f"{self.ratio:.1%}",
+                f"≥ {RATIO_TARGET:.0%} {_verdict(self.ratio >= RATIO_TARGET)}",
+            ),
+            (
+                "201 → ack under load",
+                f"median {self.ack_median:.2f} s, p95 {self.ack_p95:.2f} s, "
+                f"max {self.ack_max:.2f} s",
+                "",
+            ),
+        ]
+        if self.cpu_noop and self.cpu_pipeline:
+            cpus = int(self.machine.get("nproc", "1"))
+            rows.append(
+                (
+                    "CPU used in phase B",
+                    f"{_cpu(self.cpu_pipeline)} (of {cpus * self.processed_seconds:.0f} CPU-s:"
+                    f" {self.processed_seconds:.0f} s x {cpus} CPUs)",
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    "worker CPU per request, per no-op task",
+                    f"{_ms(self.cpu_pipeline['worker'] / self.submitted)}, "
+                    f"{_ms(self.cpu_noop['worker'] / o.noop)}"
+                    f" (web {_ms(self.cpu_pipeline['web'] / self.submitted)} per request)",
+                    "",
+                )
+            )
+        idle = self.idle_median
+        if idle is not None:
+            rows.append(
+                (
+                    f"201 → ack idle ({len(self.idle_latencies)} one at a time)",
+                    f"median {_ms(idle)} (min {_ms(min(self.idle_latencies))}, "
+                    f"max {_ms(max(self.idle_latencies))})",
+                    f"< {IDLE_TARGET:.0f} s {_verdict(idle < IDLE_TARGET)}",
+                )
+            )
+        if self.worker_memory is not None:
+            rows.append(("peak worker memory", _memory(self.worker_memory), ""))
+        if self.web_memory is not None:
+            rows.append(("peak web memory (gunicorn)", _memory(self.web_memory), ""))
+        rows.append(
+            (
+                "check",
+                f"bookings {_counts(self.booking_states)}; jobs {_counts(self.job_states)}; "
+                f"failed POSTs {self.failed_submissions}; duplicate acks {self.duplicates}",
+                "",
+            )
+        )
+        return rows
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+
+
+OUR_PROCESSES = ("worker", "web", "postgres", "redis", "bench")
+
+
+def _cpu(used: dict[str, float]) -> str:
+    """CPU seconds per component, what other processes used, and what was left idle."""
+    other = max(0.0, used["busy"] - sum(used[name] for name in OUR_PROCESSES))
+    parts = [f"{name} {used[name]:.1f}" for name in OUR_PROCESSES]
+    parts += [f"other processes {other:.1f}", f"idle {used['idle']:.1f}"]
+    return ", ".join(parts) + f" CPU-s; iowait {used['iowait']:.1f}"
+
+
+def _verdict(ok: bool) -> str:
+    return "(met)" if ok else "(MISSED)"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "none"
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / KIB_PER_MIB:.0f} MiB"
+
+
+def _memory(peaks: TreePeaks) -> str:
+    per_process = ", ".join(
+        f"{label} {_mib(kib)}"
+        for _, (label, kib) in sorted(
+            peaks.per_process.items(), key=lambda item: item[1][0] != "main"
+        )
+    )
+    return (
+        f"{_mib(peaks.rss_total_kib)} RSS total (PSS {_mib(peaks.pss_total_kib)}); "
+        f"per process: {per_process}"
+    )
+
+
+def print_table(results: Results) -> None:
+    rows = [("measure", "value", "target"), *results.rows()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    print()
+    for measure, value, target in rows:
+        print(f"{measure:<{widths[0]}}  {value:<{widths[1]}}  {target}".rstrip())
+    print()
+
+
+RESULTS_HEADER = """\
+# Pipeline benchmark results
+
+Run from the repository root: `python -m bench.pipeline` (flags: `--requests N` (1000),
+`--noop N` (3000), `--idle N` (20), `--clients N` (4), `--no-write`, `--demo-capacity`,
+`--keep-logs`, and `--ref REV` to measure a commit — exported with `git archive` into a
+temporary folder — instead of the working tree, e.g. while someone is mid-edit).
+It needs PostgreSQL (creates and drops a `bureau_bench_*` database; `--postgres-url`) and
+Redis (uses and **flushes** database 13 as broker; `--redis-url`). Nothing else is touched.
+
+What runs: gunicorn `bureau:create_app()` with 2 sync workers, one Celery worker
+(`--pool prefork --concurrency 2`, the project's Celery settings), an SMTP sink (aiosmtpd in
+the benchmark process, counting messages), no beat. `BUREAU_ENV=development`, rate limit
+raised. Staff capacities are raised so that every request is assigned (normal path); with
+`--demo-capacity` most requests end up unassigned with an admin alert instead.
+
+What is measured:
+
+- **no-op tasks/s** — `bench.noop` tasks (one Redis round trip: a counter and timestamps)
+  sent through the same broker to the same worker; first send to last execution. The
+  sending (in the benchmark process, ~0.4 ms a task on an idle machine) competes with the
+  worker for the CPUs; the rate between the first and the last execution is shown too.
+- **fully processed requests/s** — N requests POSTed to `/api/v1/requests` by 4 client
+  threads (4 routes through the demo rules, unique contact emails); time from the first POST
+  until both emails of every request (acknowledgement + staff notice) reached the sink.
+  Each request costs 3 tasks (route + 2 emails), so the ratio to no-op tasks/s cannot
+  exceed ~33 %. "Routed after" is when no booking is `new` any more (polled every 0.2 s).
+- **201 → ack** — per request, from its 201 answer to its acknowledgement email's arrival;
+  under load (the bulk run) and idle (after the bulk run, one request at a time: the next
+  one is sent when both emails of the previous one arrived and the outbox is empty).
+- **CPU used in phase B** — CPU seconds of the worker and web process trees, of all
+  `postgres` and `redis-server` processes on the machine (other users' queries included),
+  of the benchmark process itself, of other processes, and the machine's idle time.
+- **peak worker memory** — RSS of the worker's process tree (parent + pool children),
+  sampled every 0.2 s; RSS counts shared copy-on-write pages once per process, PSS does not.
+
+Figures depend on whatever else runs on the machine; the load average is recorded.
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def write_results(results: Results) -> None:
+    if not RESULTS_FILE.exists():
+        RESULTS_FILE.write_text(RESULTS_HEADER)
+    m = results.machine
+    o = results.options
+    lines = [
+        "",
+        f"## {results.started:%Y-%m-%d %H:%M} UTC — {o.requests} requests, {o.noop} no-op tasks",
+        "",
+        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM; Python {m['python']}; "
+        f"PostgreSQL {m['postgresql']}; Redis {m['redis']}",
+        f"- code: {m['commit']}; load average before {results.load_before}, "
+        f"after {results.load_after}",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        *(
+            f"| {_cell(measure)} | {_cell(value)} | {_cell(target)} |"
+            for measure, value, target in results.rows()
+        ),
+        "",
+    ]
+    with RESULTS_FILE.open("a") as out:
+        out.write("\n".join(lines))
+
+
+# --- machine
+
+
+def machine_info(admin_engine: Any, redis_client: Any) -> dict[str, str]:
+    from sqlalchemy import text
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    with admin_engine.connect() as connection:
+        postgresql = str(connection.execute(text("SHOW server_version")).scalar_one())
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu,
+        "memory": memory,
+        "python": platform.python_version(),
+        "postgresql": postgresql,
+        "redis": str(redis_client.info("server").get("redis_version", "unknown")),
+        "commit": git_commit(),
+    }
+
+
+def git_commit() -> str:
+    if SOURCE_LABEL:
+        return SOURCE_LABEL
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- the benchmark
+
+
+class Bench:
+    """Sets everything up in ``__enter__`` order and tears it down in reverse on exit."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.cleanup = contextlib.ExitStack()
+        self.children: list[Child] = []
+        self.results = Results(started=datetime.now(UTC), options=options)
+
+    # -- context
+
+    def __enter__(self) -> Bench:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # No second Ctrl-C in the middle of cleaning up.
+        previous = {
+            sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            if exc_type is not None and issubclass(exc_type, Exception):  # not Ctrl-C, SIGTERM
+                for child in self.children:
+                    print(f"--- last lines of the {child.name} log", file=sys.stderr)
+                    print(child.tail(), file=sys.stderr)
+            print("cleaning up…", file=sys.stderr)
+            self.cleanup.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # -- set-up
+
+    def setup(self) -> None:
+        import redis
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+
+        o = self.options
+        self.folder = Path(tempfile.mkdtemp(prefix="bureau-bench-"))
+        if o.keep_logs:
+            self.cleanup.callback(print, f"logs kept in {self.folder}", file=sys.stderr)
+        else:
+            self.cleanup.callback(shutil.rmtree, self.folder, ignore_errors=True)
+
+        # Broker: a Redis database of our own, empty at start and end.
+        self.redis = redis.Redis.from_url(o.redis_url)
+        self.redis.flushdb()
+        self.cleanup.callback(self.redis.close)
+        self.cleanup.callback(self.redis.flushdb)
+
+        # Database: fresh, dropped at the end (after every process using it has stopped).
+        self.admin = create_engine(o.postgres_url, isolation_level="AUTOCOMMIT")
+        self.cleanup.callback(self.admin.dispose)
+        name = f"bureau_bench_{secrets.token_hex(6)}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        self.cleanup.callback(self._drop_database, name)
+        self.database_url = (
+            make_url(o.postgres_url).set(database=name).render_as_string(hide_password=False)
+        )
+        self.results.machine = machine_info(self.admin, self.redis)
+        print(f"database {name}, broker {o.redis_url}, folder {self.folder}")
+
+        self.smtp = SMTPSink()
+        self.smtp.start()
+        self.cleanup.callback(self.smtp.stop)
+
+        self.web_port = free_port()
+        self.settings = {
+            "BUREAU_ENV": "development",
+            "BUREAU_INSTANCE_PATH": str(self.folder / "instance"),
+            "BUREAU_DATABASE_URL": self.database_url,
+            "BUREAU_BROKER_URL": o.redis_url,
+            "BUREAU_SMTP_URL": self.smtp.url,
+            "BUREAU_BASE_URL": f"http://127.0.0.1:{self.web_port}",
+            "BUREAU_SUBMIT_RATE_LIMIT": "100000 per minute",
+        }
+        self._prepare_database()
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+        env |= self.settings | {"PYTHONUNBUFFERED": "1"}
+        python = sys.executable
+        worker = Child(
+            "worker",
+            [python, "-m", "celery", "-A", "workers.celery_app", "worker",
+             "--concurrency", "2", "--pool", "prefork", "--without-gossip",
+             "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
+             "-I", "bench.tasks"],
+            env=env, cwd=ROOT, log=self.folder / "worker.log",
+        )  # fmt: skip
+        web = Child(
+            "web",
+            [python, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
+             "--bind", f"127.0.0.1:{self.web_port}", "--log-level", "warning",
+             "bureau:create_app()"],
+            env=env, cwd=ROOT, log=self.folder / "web.log",
+        )  # fmt: skip
+        for child in (worker, web):
+            child.start()
+            self.children.append(child)
+            self.cleanup.callback(child.stop)
+        self.worker, self.web = worker, web
+
+        # Memory is sampled from start-up on (phase labels separate the parts).
+        self.sampler = TreeSampler({"worker": worker.pid, "web": web.pid})
+        self.sampler.start()
+        self.cleanup.callback(self.sampler.stop)
+
+        wait_for(self._worker_ready, 120, "the Celery worker to be ready")
+        wait_for(self._web_ready, 60, "gunicorn to answer /healthz")
+        self._warm_up_web()
+
+    def _prepare_database(self) -> None:
+        from flask_migrate import upgrade
+        from sqlalchemy import create_engine, update
+
+        from bureau import create_app
+        from bureau.catalogue.demo import load_demo_catalogue
+        from bureau.config import SETTING_NAMES
+        from bureau.extensions import db
+        from bureau.staff.demo import load_demo_staff
+        from bureau.staff.models import StaffMember
+
+        # Every setting explicit: nothing leaks in from this shell's BUREAU_* variables.
+        config: dict[str, Any] = dict.fromkeys(SETTING_NAMES, "") | self.settings
+        self.app = create_app(config)
+        with self.app.app_context():
+            upgrade()
+            load_demo_catalogue(db.session)
+            load_demo_staff(db.session)
+            if not self.options.demo_capacity:
+                db.session.execute(update(StaffMember).values(capacity=1_000_000))
+            db.session.commit()
+        self.engine = create_engine(self.database_url, isolation_level="AUTOCOMMIT")
+        self.cleanup.callback(self.engine.dispose)
+        self.cleanup.callback(self._dispose_app_engine)
+
+    def _dispose_app_engine(self) -> None:
+        from bureau.extensions import db
+
+        with self.app.app_context():
+            db.engine.dispose()
+
+    def _drop_database(self, name: str) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def _worker_ready(self) -> bool:
+        self.worker.check()
+        return bool(self.redis.exists(READY_KEY))
+
+    def _web_ready(self) -> bool:
+        self.web.check()
+        api = ApiClient(self.web_port)
+        try:
+            return api.get("/healthz") == 200
+        except OSError:
+            return False
+        finally:
+            api.close()
+
+    def _warm_up_web(self) -> None:
+        """Both gunicorn workers: first connections, imports and lazily built tables out of
+        the way. The POSTs carry an unknown field: fully validated, refused (422), not stored."""
+        threads = [threading.Thread(target=self._warm_up, daemon=True) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _warm_up(self) -> None:
+        api = ApiClient(self.web_port)
+        body = request_body(0, "warm-up@example.com") | {"bench_warm_up": True}
+        try:
+            for _ in range(10):
+                api.get("/api/v1/speakers/winston-ma")
+                refused = Submission("warm-up@example.com")
+                api.submit(refused, body)
+                if refused.status != 422:
+                    raise RuntimeError(f"warm-up POST answered {refused.status}, not 422")
+        finally:
+            api.close()
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far: our web and worker trees, this process, and every postgres and
+        redis-server process on the machine (other users' load included; 0 when remote), and
+        the machine's busy, idle and iowait totals."""
+        return machine_cpu() | cpu_usage(
+            {
+                "worker": lambda: process_tree(self.worker.pid),
+                "web": lambda: process_tree(self.web.pid),
+                "postgres": lambda: pids_named("postgres"),
+                "redis": lambda: pids_named("redis-server"),
+                "bench": lambda: [os.getpid()],
+            }
+        )
+
+    def check_children(self) -> None:
+        for child in self.children:
+            child.check()
+
+    # -- phases
+
+    def run(self) -> Results:
+        results = self.results
+        results.load_before = load_average()
+        self.setup()
+        self.phase_noop()
+        self.phase_pipeline()
+        self.phase_idle()
+        self.collect_states()
+        results.load_after = load_average()
+        self.sampler.stop()
+        results.worker_memory = self.sampler.snapshot("worker")
+        results.web_memory = self.sampler.snapshot("web")
+        return results
+
+    def phase_noop(self) -> None:
+        n = self.options.noop
+        print(f"phase A: {n} no-op tasks…")
+        self.sampler.phase = "noop"
+        celery = self.app.extensions["celery"]
+        self.redis.delete(NOOP_COUNTER, NOOP_FIRST, NOOP_LAST)
+        cpu_before = self.cpu()
+        started = time.monotonic()
+        with celery.producer_or_acquire() as producer:
+            for _ in range(n):
+                celery.send_task("bench.noop", producer=producer)
+        sent = time.monotonic()
+        deadline = sent + 60 + n / 20
+        while int(self.redis.get(NOOP_COUNTER) or 0) < n:
+            if time.monotonic() > deadline:
+                done = int(self.redis.get(NOOP_COUNTER) or 0)
+                raise TimeoutError(f"only {done} of {n} no-op tasks ran")
+            self.check_children()
+            time.sleep(0.01)
+        finished = time.monotonic()
+        self.results.cpu_noop = _minus(self.cpu(), cpu_before)
+        self.results.noop_seconds = finished - started
+        self.results.noop_send_seconds = sent - started
+        self.results.noop_per_s = n / (finished - started)
+        window = float(self.redis.get(NOOP_LAST) or 0) - float(self.redis.get(NOOP_FIRST) or 0)
+        self.results.noop_execution_per_s = (n - 1) / window if window > 0 else 0.0
+
+    def phase_pipeline(self) -> None:
+        n, results, sink = self.options.requests, self.results, self.smtp.sink
+        print(f"phase B: {n} requests through the API with {self.options.clients} clients…")
+        self.sampler.phase = "pipeline"
+        emails = [f"bench-{i}@example.com" for i in range(n)]
+        bodies = [request_body(i, email) for i, email in enumerate(emails)]
+        submissions = [Submission(email) for email in emails]
+        mail_before = sink.count()
+        cpu_before = self.cpu()
+        threads = submit_concurrently(self.web_port, submissions, bodies, self.options.clients)
+
+        ok: int | None = None  # accepted requests, known once every client has finished
+        routed_at: float | None = None
+        deadline = time.monotonic() + 120 + n
+        while True:
+            if ok is None and not any(thread.is_alive() for thread in threads):
+                ok = sum(1 for s in submissions if s.status == 201)
+            if ok is not None and routed_at is None:
+                total, new = self._booking_counts()
+                if total >= ok and new == 0:
+                    routed_at = time.monotonic()
+            if (
+                ok is not None
+                and routed_at is not None
+                and sink.count() - mail_before >= 2 * ok
+                and all(sink.arrival(s.email) for s in submissions if s.status == 201)
+            ):
+                results.cpu_pipeline = _minus(self.cpu(), cpu_before)
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"pipeline unfinished: {sink.count() - mail_before} emails, "
+                    f"bookings (total, new) = {self._booking_counts()}"
+                )
+            self.check_children()
+            time.sleep(0.2)
+
+        accepted = [s for s in submissions if s.status == 201]
+        failed = [s for s in submissions if s.status != 201]
+        if failed:
+            print(f"  {len(failed)} POSTs failed, e.g. {failed[0].error}", file=sys.stderr)
+        if not accepted:
+            raise RuntimeError("no request was accepted")
+        first = min(s.sent_at for s in submissions)
+        results.submitted = len(accepted)
+        results.failed_submissions = len(failed)
+        results.submit_seconds = max(s.answered_at for s in accepted) - first
+        http = [s.answered_at - s.sent_at for s in accepted]
+        results.http_median, results.http_p95 = statistics.median(http), percentile(http, 95)
+        results.routed_seconds = routed_at - first
+        results.processed_seconds = sink.last_at - first
+        results.processed_per_s = len(accepted) / results.processed_seconds
+        latencies = [(sink.arrival(s.email) or 0.0) - s.answered_at for s in accepted]
+        results.ack_median = statistics.median(latencies)
+        results.ack_p95 = percentile(latencies, 95)
+        results.ack_max = max(latencies)
+        results.duplicates = sink.duplicates({s.email for s in accepted})
+
+    def _booking_counts(self) -> tuple[int, int]:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            total, new = connection.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE status = 'new') FROM booking_requests"
+                )
+            ).one()
+        return int(total), int(new)
+
+    def _jobs_unfinished(self) -> int:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')")
+                ).scalar_one()
+            )
+
+    def phase_idle(self) -> None:
+        n, sink = self.options.idle, self.smtp.sink
+        if n == 0:
+            return
+        print(f"phase C: {n} requests one at a time…")
+        self.sampler.phase = "idle"
+        wait_for(lambda: self._jobs_unfinished() == 0, 60, "the outbox to drain", 0.2)
+        time.sleep(1.0)
+        api = ApiClient(self.web_port)
+        try:
+            for i in range(n):
+                email = f"bench-idle-{i}@example.com"
+                submission = Submission(email)
+                mail_before = sink.count()
+                api.submit(submission, request_body(i, email))
+                if submission.status != 201:
+                    raise RuntimeError(f"idle request {i} refused: {submission.error}")
+                if not sink.wait_for_recipient(email, 30):
+                    raise TimeoutError(f"no acknowledgement for idle request {i}")
+                arrived = sink.arrival(email)
+                assert arrived is not None
+                self.results.idle_latencies.append(arrived - submission.answered_at)
+                # Let the staff notice go out too, so the next request meets an idle worker.
+                if not sink.wait_for_count(mail_before + 2, 30):
+                    raise TimeoutError(f"no staff notice for idle request {i}")
+                wait_for(lambda: self._jobs_unfinished() == 0, 30, "the outbox to drain", 0.02)
+        finally:
+            api.close()
+
+    def collect_states(self) -> None:
+        from sqlalchemy import text
+
+        with self.engine.connect() as connection:
+            self.results.booking_states = {
+                str(state): int(n)
+                for state, n in connection.execute(
+                    text("SELECT status, count(*) FROM booking_requests GROUP BY status")
+                )
+            }
+            self.results.job_states = {
+                str(state): int(n)
+                for state, n in connection.execute(
+                    text("SELECT state, count(*) FROM jobs GROUP BY state")
+                )
+            }
+
+
+def _minus(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {name: max(0.0, after[name] - before.get(name, 0.0)) for name in after}
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def run_revision(options: Options) -> int:
+    """Export ``options.ref`` (plus this bench/ folder) and run the benchmark from there."""
+    assert options.ref is not None
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--verify", f"{options.ref}^{{commit}}")
+    source = Path(tempfile.mkdtemp(prefix="bureau-bench-src-"))
+    try:
+        archive = subprocess.Popen(["git", "-C", str(ROOT), "archive", commit], stdout=PIPE)
+        assert archive.stdout is not None
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            tar.extractall(source, filter="data")
+        if archive.wait() != 0:
+            raise RuntimeError(f"git archive {commit} failed")
+        shutil.copytree(
+            BENCH_DIR,
+            source / "bench",
+            ignore=shutil.ignore_patterns("__pycache__", "scratch", "RESULTS.md"),
+            dirs_exist_ok=True,
+        )
+        env = os.environ | {
+            "BENCH_RESULTS_FILE": str(RESULTS_FILE),
+            "BENCH_SOURCE": f"{commit[:7]} (git archive of {options.ref})",
+        }
+        print(f"benchmarking {commit[:7]} ({options.ref}) exported to {source}")
+        command = [sys.executable, "-m", "bench.pipeline", *options.as_args()]
+        with subprocess.Popen(command, cwd=source, env=env) as child:
+            signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+            while True:
+                try:
+                    return child.wait()
+                except KeyboardInterrupt:
+                    continue  # the child got the same Ctrl-C; it cleans up and exits
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    if options.ref is not None:
+        return run_revision(options)
+    # Before create_app's basicConfig: keep migrations and libraries quiet.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        with Bench(options) as bench:
+            results = bench.run()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        if "uncommitted" in git_commit():
+            print(
+                "hint: the working tree has uncommitted changes (perhaps mid-edit); "
+                "--ref HEAD benchmarks the last commit instead",
+                file=sys.stderr,
+            )
+        raise
+    print_table(results)
+    if options.write:
+        write_results(results)
+        print(f"appended to {RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
