@@ -10,7 +10,7 @@ from bureau.bookings.services import ROUTE_TASK as ROUTE
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import SYSTEM
 from bureau.db import AnySession
-from bureau.jobs import Job, PermanentError, execute
+from bureau.jobs import Job, PermanentError, execute, handles
 
 
 @shared_task(name=ROUTE)
@@ -18,6 +18,7 @@ def route_booking(*, job_id: int) -> str:
     return execute(ROUTE, job_id, route_new_booking)
 
 
+@handles(ROUTE)
 def route_new_booking(session: AnySession, job: Job) -> None:
     booking = session.get(BookingRequest, job.booking_id) if job.booking_id else None
     if booking is None:

@@ -38,10 +38,16 @@ SUBJECTS = {
 }
 
 
+# The templates that speak of the firm offer (the others need not load it).
+OFFER_TEMPLATES = frozenset(
+    {"offer_received", "availability_request", "speaker_answered", "hold_expired"}
+)
+
+
 def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) -> Mail:
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
-    offer = booking.offer
+    offer = booking.offer if template in OFFER_TEMPLATES else None
     context = {
         "offer": offer,
         "booking": booking,

@@ -8,11 +8,12 @@ from email.utils import parseaddr
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, PermanentError, execute
+from bureau.jobs import Job, PermanentError, execute, handles
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.models import Notification
 from bureau.mail.transport import deliver
@@ -27,6 +28,7 @@ def send_mail(*, job_id: int) -> str:
     return execute(TASK, job_id, send_notification)
 
 
+@handles(TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
     notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
@@ -45,7 +47,18 @@ def send_notification(session: AnySession, job: Job) -> None:
 
 
 def compose_notification(session: AnySession, job: Job) -> Notification:
-    booking = session.get(BookingRequest, job.booking_id) if job.booking_id else None
+    booking = (
+        session.get(
+            BookingRequest,
+            job.booking_id,
+            options=[
+                selectinload(BookingRequest.requested),
+                joinedload(BookingRequest.assigned_staff),
+            ],
+        )
+        if job.booking_id
+        else None
+    )
     if booking is None:
         raise PermanentError("the booking of this email no longer exists")
     template = job.payload["template"]

@@ -10,6 +10,9 @@ import os
 import smtplib
 import ssl
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -49,7 +52,26 @@ def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
-def send_smtp(raw: bytes, *, sender: str, recipients: list[str], url: str) -> None:
+# While a worker task runs (jobs.execute), one SMTP connection serves all its emails.
+_open_clients: ContextVar[dict[str, smtplib.SMTP] | None] = ContextVar(
+    "bureau_smtp_clients", default=None
+)
+
+
+@contextmanager
+def reuse_smtp_connections() -> Iterator[None]:
+    clients: dict[str, smtplib.SMTP] = {}
+    token = _open_clients.set(clients)
+    try:
+        yield
+    finally:
+        _open_clients.reset(token)
+        for client in clients.values():
+            with suppress(smtplib.SMTPException, OSError):
+                client.quit()
+
+
+def _connect(url: str) -> smtplib.SMTP:
     parts = urlsplit(url)
     host = parts.hostname or "localhost"
     if parts.scheme == "smtps":
@@ -58,12 +80,39 @@ def send_smtp(raw: bytes, *, sender: str, recipients: list[str], url: str) -> No
         )
     else:
         client = smtplib.SMTP(host, parts.port or 25, timeout=SMTP_TIMEOUT)
-    with client:
+    try:
         if parts.scheme == "smtp+starttls":
             client.starttls(context=ssl.create_default_context())
         if parts.username:
             client.login(unquote(parts.username), unquote(parts.password or ""))
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def send_smtp(raw: bytes, *, sender: str, recipients: list[str], url: str) -> None:
+    shared = _open_clients.get()
+    if shared is None:
+        with _connect(url) as single:
+            single.sendmail(sender, recipients, raw)
+        return
+    cached = shared.get(url)
+    if cached is not None:
+        try:
+            cached.rset()  # still there? (a server may have closed an idle connection)
+        except (smtplib.SMTPException, OSError):
+            cached.close()
+            cached = None
+    client = cached if cached is not None else _connect(url)
+    shared[url] = client
+    try:
         client.sendmail(sender, recipients, raw)
+    except BaseException:
+        # After any failure the conversation's state is unknown: start the next one afresh.
+        shared.pop(url, None)
+        client.close()
+        raise
 
 
 def write_eml(raw: bytes, folder: Path, name: str) -> Path:
