@@ -138,6 +138,7 @@ def test_mail_log_shows_failures_and_resends_once(
     assert "550 5.1.1 No such user" in log
     assert "Resend" in log
     sent: list[int] = []
+
     def fake_enqueue(task: str, job_id: int) -> bool:
         sent.append(job_id)
         return True
