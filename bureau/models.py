@@ -10,7 +10,7 @@ from bureau.bookings.models import (
     ShortlistEntry,
 )
 from bureau.bookings.routing import RoutingRule
-from bureau.calendar.models import Hold
+from bureau.calendar.models import Engagement, Hold
 from bureau.catalogue.models import (
     Post,
     PostSpeaker,
@@ -27,6 +27,7 @@ __all__ = [
     "BookingEvent",
     "BookingRequest",
     "Contract",
+    "Engagement",
     "Hold",
     "Job",
     "Notification",

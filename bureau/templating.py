@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
@@ -28,7 +29,12 @@ def country_name(code: str | None) -> str:
     return country_names().get(code or "", code or "")
 
 
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(zone)
     app.add_template_filter(money)
     app.add_template_filter(long_date)
     app.add_template_filter(local_time)

@@ -52,7 +52,8 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
 
 def submit_and_route(app: Flask, **changes: Any) -> BookingRequest:
     """A request through the API, routed here (no worker); returns the booking."""
-    response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+    with app.app_context():  # its own session, whatever context the caller is in
+        response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
     assert response.status_code == 201, response.get_json()
     with app.app_context():
         booking = db.session.scalars(

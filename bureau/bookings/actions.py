@@ -8,6 +8,7 @@ concurrent commit in between still fails, at flush, on the version column.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
-from bureau.calendar.models import Hold, HoldState
+from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.jobs import record_job
@@ -322,6 +323,9 @@ def confirm(
     check_version(booking, expected_version)
     if booking.contract is None:
         raise ActionError("Record the contract first.")
+    offer = booking.offer
+    if offer is None:
+        raise ActionError("There is no firm offer to confirm.")
     _end_holds(session, booking, HoldState.CONFIRMED)
     transition(
         session,
@@ -329,8 +333,22 @@ def confirm(
         Status.CONFIRMED,
         actor=actor,
         action="confirmed",
-        public_message="Your booking is confirmed.",
+        public_message="Your booking is confirmed; calendar invitations are on their way.",
     )
+    engagement = Engagement(
+        booking_id=booking.id,
+        speaker_id=offer.speaker_id,
+        uid=f"{uuid.uuid4()}@{_mail_domain()}",
+        sequence=0,
+        title=f"{offer.speaker.name} at {booking.event_name}",
+        timezone=offer.timezone,
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        location=_location(offer),
+    )
+    session.add(engagement)
+    session.flush()
+    send_invites(session, booking, engagement, "REQUEST")
     mail_organizer(session, booking, "status_update")
 
 
@@ -379,6 +397,14 @@ def close(
         raise ActionError("Give a reason.")
     booking.closed_reason = reason
     _end_holds(session, booking, HoldState.RELEASED)
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
+    if engagement is not None and not engagement.is_cancelled:
+        # Same UID, a higher SEQUENCE, METHOD:CANCEL: calendars drop their entry.
+        engagement.is_cancelled = True
+        engagement.sequence += 1
+        send_invites(session, booking, engagement, "CANCEL")
     transition(
         session,
         booking,
@@ -422,6 +448,50 @@ def correct_state(
         to_status=to,
         details={"reason": reason},
     )
+
+
+def _mail_domain() -> str:
+    from email.utils import parseaddr
+
+    from flask import current_app
+
+    address = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[1]
+    return address.rpartition("@")[2] or "bureau.localhost"
+
+
+def _location(offer: Offer) -> str:
+    if offer.is_virtual:
+        return "Online" + (f" ({offer.venue})" if offer.venue else "")
+    parts = [offer.venue, offer.city, offer.country]
+    return ", ".join(p for p in parts if p)
+
+
+def send_invites(
+    session: AnySession, booking: BookingRequest, engagement: Engagement, method: str
+) -> None:
+    """One invitation email per attendee (speaker, organizer contact, assigned staff),
+    deduplicated per recipient and SEQUENCE: a change is sent once to each."""
+    people = [(booking.contact_email, booking.contact_name)]
+    if engagement.speaker.email:
+        people.append((engagement.speaker.email, engagement.speaker.name))
+    if booking.assigned_staff is not None:
+        people.append((booking.assigned_staff.email, booking.assigned_staff.name))
+    for email, name in people:
+        record_job(
+            session,
+            MAIL_TASK,
+            "mail.invite",
+            booking_id=booking.id,
+            recipient=email,
+            sequence=engagement.sequence,
+            payload={
+                "template": "invite",
+                "to_email": email,
+                "to_name": name,
+                "engagement_id": engagement.id,
+                "method": method,
+            },
+        )
 
 
 def expire_holds(session: AnySession, now: datetime | None = None) -> int:

@@ -68,7 +68,7 @@ ORGANIZER_WORDS: dict[Status, tuple[str, str]] = {
     ),
     Status.CONFIRMED: (
         "Confirmed",
-        "The speaker is booked. Your agent will be in touch about the final arrangements.",
+        "The speaker is booked. Calendar invitations went to you and the speaker.",
     ),
     Status.COMPLETED: ("Completed", "The event has taken place. Thank you for booking with us."),
     Status.DECLINED: ("Declined", "The bureau cannot serve this request."),

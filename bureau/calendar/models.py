@@ -40,3 +40,29 @@ class Hold(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     speaker: Mapped[Speaker] = relationship(lazy="joined")
+
+
+class Engagement(Base):
+    """A confirmed booking on the calendars: one stable UID, a SEQUENCE raised by every
+    change sent out, so calendar clients keep one entry up to date (RFC 5545/5546)."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), unique=True
+    )
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
+    uid: Mapped[str] = mapped_column(String(120), unique=True)
+    sequence: Mapped[int] = mapped_column(default=0)
+    is_cancelled: Mapped[bool] = mapped_column(default=False)
+    title: Mapped[str] = mapped_column(String(300))
+    timezone: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    location: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    speaker: Mapped[Speaker] = relationship(lazy="joined")

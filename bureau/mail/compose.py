@@ -8,6 +8,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
 
@@ -35,6 +36,7 @@ SUBJECTS = {
     "speaker_answered": "{speaker} {answer} {ref}: {event}",
     "hold_expired": "Hold expired for {ref}: {event}",
     "status_update": "Your request {ref}: {status}",
+    "invite": "{verb}: {event}, {date}",
 }
 
 
@@ -48,6 +50,10 @@ def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) ->
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
     offer = booking.offer if template in OFFER_TEMPLATES else None
+    engagement = extra.get("engagement")
+    date_source = (
+        engagement.starts_at.astimezone(ZoneInfo(engagement.timezone)) if engagement else None
+    )
     context = {
         "offer": offer,
         "booking": booking,
@@ -63,11 +69,16 @@ def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) ->
         ref=booking.reference,
         event=booking.event_name,
         status=organizer_label(booking.status),
-        date=f"{offer.starts_local:%d %b %Y}" if offer else "",
+        date=f"{offer.starts_local:%d %b %Y}"
+        if offer
+        else f"{date_source:%d %b %Y}"
+        if date_source
+        else "",
         speaker=offer.speaker.name if offer else "",
         answer={"accepted": "accepted", "declined": "declined"}.get(
             (offer.response if offer else None) or "", "answered"
         ),
+        verb=extra.get("verb", ""),
     )
     return Mail(
         subject=clean_line(subject)[:250],
@@ -77,9 +88,18 @@ def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) ->
 
 
 def build_message(
-    mail: Mail, *, to_name: str, to_email: str, reply_to: tuple[str, str] | None = None
+    mail: Mail,
+    *,
+    to_name: str,
+    to_email: str,
+    reply_to: tuple[str, str] | None = None,
+    calendar: tuple[bytes, str] | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, HTML) with a fresh Message-ID.
+
+    With ``calendar`` (the .ics and its iTIP method) it is multipart/mixed: the alternative
+    gains ``text/calendar; method=…`` (what Outlook and Gmail act on) and the same .ics is
+    attached for the other clients; the MIME method always equals the calendar's METHOD.
 
     Names go through Address objects, which encode UTF-8 and refuse line breaks: user text
     cannot add headers.
@@ -96,4 +116,14 @@ def build_message(
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text)
     message.add_alternative(mail.html, subtype="html")
+    if calendar is not None:
+        ics, method = calendar
+        message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
+        message.add_attachment(
+            ics,
+            maintype="text",
+            subtype="calendar",
+            params={"method": method},
+            filename="invite.ics",
+        )
     return message

@@ -12,6 +12,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
+from bureau.calendar.ics import invitation
+from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.jobs import Job, PermanentError, execute, handles
 from bureau.mail.compose import build_message, render_booking_mail
@@ -69,11 +71,43 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             raise PermanentError("the offer of this email no longer exists")
         token = availability_token(offer.id, offer.speaker_id)
         extra["availability_url"] = public_url("bookings.availability", token=token)
+    calendar = None
+    if "engagement_id" in job.payload:
+        engagement = session.get(Engagement, job.payload["engagement_id"])
+        if engagement is None:
+            raise PermanentError("the engagement of this invitation no longer exists")
+        method = job.payload["method"]
+        status_url = public_url("bookings.status", token=booking.tracking_token)
+        description = f"{booking.event_name} ({booking.reference})\n{status_url}"
+        calendar = (
+            invitation(
+                engagement,
+                method=method,
+                attendee_email=job.payload["to_email"],
+                attendee_name=job.payload["to_name"],
+                organizer=current_app.config["BUREAU_SETTINGS"].mail_from,
+                description=description,
+            ),
+            method,
+        )
+        extra["engagement"] = engagement
+        extra["method"] = method
+        extra["verb"] = (
+            "Cancelled"
+            if method == "CANCEL"
+            else "Updated invitation"
+            if engagement.sequence
+            else "Invitation"
+        )
     mail = render_booking_mail(template, booking, **extra)
     staff = booking.assigned_staff
     reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
     message = build_message(
-        mail, to_name=job.payload["to_name"], to_email=job.payload["to_email"], reply_to=reply_to
+        mail,
+        to_name=job.payload["to_name"],
+        to_email=job.payload["to_email"],
+        reply_to=reply_to,
+        calendar=calendar,
     )
     notification = Notification(
         job_id=job.id,

@@ -1,0 +1,75 @@
+"""iCalendar invitations (RFC 5545, iTIP RFC 5546) for engagements.
+
+One VEVENT per message, for one attendee: METHOD:REQUEST for a new or changed event and
+METHOD:CANCEL with STATUS:CANCELLED for a cancellation, always the engagement's UID and its
+current SEQUENCE; times carry their TZID with the zone's VTIMEZONE; ORGANIZER is the bureau.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parseaddr
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vCalAddress, vText
+
+from bureau.calendar.models import Engagement
+from bureau.db import utcnow
+from bureau.text import clean_line, clean_text
+
+PRODID = "-//Bureau//Speaker bookings//EN"
+
+
+def _address(email: str, name: str, **params: str) -> vCalAddress:
+    address = vCalAddress(f"mailto:{email}")
+    address.params["CN"] = vText(clean_line(name) or email)
+    for key, value in params.items():
+        address.params[key.upper().replace("_", "-")] = value
+    return address
+
+
+def invitation(
+    engagement: Engagement,
+    *,
+    method: str,
+    attendee_email: str,
+    attendee_name: str,
+    organizer: str,
+    description: str,
+    stamp: datetime | None = None,
+) -> bytes:
+    """The .ics for one attendee; ``organizer`` is a From-style address (the bureau)."""
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"unsupported iTIP method {method!r}")
+    zone = ZoneInfo(engagement.timezone)
+    organizer_name, organizer_email = parseaddr(organizer)
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", method)
+    event = Event()
+    event.add("uid", engagement.uid)
+    event.add("sequence", engagement.sequence)
+    event.add("dtstamp", stamp or utcnow())
+    event.add("dtstart", engagement.starts_at.astimezone(zone))
+    event.add("dtend", engagement.ends_at.astimezone(zone))
+    event.add("summary", clean_line(engagement.title))
+    event.add("location", clean_line(engagement.location))
+    event.add("description", clean_text(description))
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add("transp", "OPAQUE")
+    event.add("organizer", _address(organizer_email, organizer_name or "Bureau"))
+    event.add(
+        "attendee",
+        _address(
+            attendee_email,
+            attendee_name,
+            role="REQ-PARTICIPANT",
+            partstat="NEEDS-ACTION",
+            rsvp="TRUE",
+        ),
+    )
+    calendar.add_component(event)
+    calendar.add_missing_timezones()
+    ics: bytes = calendar.to_ical()
+    return ics

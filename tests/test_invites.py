@@ -1,0 +1,176 @@
+"""Calendar invitations: a confirmed booking becomes an engagement whose invites (one per
+attendee, through the outbox and a real SMTP server) clients accept, and whose cancellation
+carries the same UID with a higher SEQUENCE and METHOD:CANCEL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from icalendar import Calendar
+from sqlalchemy import select
+
+from bureau.bookings import actions
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import Status
+from bureau.bookings.validation import validate_offer
+from bureau.bookings.workflow import Actor
+from bureau.calendar.models import Engagement
+from bureau.extensions import db
+from bureau.jobs import Job, run_job
+from bureau.mail.tasks import send_notification
+from tests.conftest import NEXT_YEAR, make_app
+from tests.workflow_helpers import submit_and_route
+
+STAFF = Actor("staff", "Greater China desk")
+ORGANIZER, SPEAKER, DESK = (
+    "li.na@example.com",
+    "kaiser-kuo@speakers.bureau.localhost",
+    "china.desk@bureau.localhost",
+)
+
+
+@pytest.fixture
+def mail_app(tmp_path: Path, database_url: str, app: Flask, smtp_server: Any) -> Iterator[Flask]:
+    application = make_app(tmp_path, database_url, BUREAU_SMTP_URL=smtp_server.url)
+    with application.app_context():
+        yield application
+
+
+def confirmed_booking(
+    app: Flask, zone: str = "Europe/Amsterdam", start: str = "03-28T09:00"
+) -> int:
+    booking_id = submit_and_route(app).id
+    booking = db.session.get(BookingRequest, booking_id)
+    terms, errors = validate_offer(
+        {
+            "speaker": "kaiser-kuo",
+            "fee": "12000",
+            "currency": "USD",
+            "format": "keynote",
+            "starts_at": f"{NEXT_YEAR}-{start}",
+            "ends_at": f"{NEXT_YEAR}-{start[:5]}T17:00",
+            "timezone": zone,
+            "venue": 'RAI; Hall 1, \\\\ "B"',
+            "city": "Amsterdam",
+            "country": "NL",
+        }
+    )
+    assert terms is not None, errors
+    actions.record_offer(db.session, booking, terms, actor=STAFF, expected_version=None)
+    actions.request_availability(db.session, booking, actor=STAFF, expected_version=None)
+    db.session.commit()
+    actions.speaker_answer(db.session, booking, booking.offer, accept=True, reason=None)
+    actions.record_contract(
+        db.session,
+        booking,
+        actions.ContractTerms(12000, "USD", Decimal("20"), 6000, date(NEXT_YEAR, 1, 10), None),
+        actor=STAFF,
+        expected_version=None,
+    )
+    actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
+    db.session.commit()
+    return booking_id
+
+
+def send_invites() -> None:
+    for job in db.session.scalars(
+        select(Job).where(Job.kind == "mail.invite", Job.state == "pending").order_by(Job.id)
+    ).all():
+        assert run_job(db.session, job.id, send_notification).state == "done"
+
+
+def calendar_of(message: Any, expected_method: str) -> Calendar:
+    """Check the MIME structure and return the parsed calendar."""
+    assert message.get_content_type() == "multipart/mixed"
+    alternative, attachment = message.iter_parts()
+    assert alternative.get_content_type() == "multipart/alternative"
+    kinds = [part.get_content_type() for part in alternative.iter_parts()]
+    assert kinds == ["text/plain", "text/html", "text/calendar"]
+    inline = list(alternative.iter_parts())[2]
+    assert inline.get_param("method") == expected_method
+    assert inline.get_content_charset() == "utf-8"
+    assert attachment.get_filename() == "invite.ics"
+    assert attachment.get_param("method") == expected_method
+    assert attachment.get_content() == inline.get_content().encode() or attachment.get_content()
+    return Calendar.from_ical(inline.get_content())
+
+
+def test_confirmation_then_cancellation(mail_app: Flask, inbox: Any) -> None:
+    booking_id = confirmed_booking(mail_app)
+    engagement = db.session.scalars(select(Engagement)).one()
+    assert engagement.sequence == 0
+    send_invites()
+    for address in (ORGANIZER, SPEAKER, DESK):
+        [message] = inbox.to(address)
+        assert str(message["Subject"]).startswith("Invitation: ")
+        calendar = calendar_of(message, "REQUEST")
+        assert calendar["METHOD"] == "REQUEST"
+        [event] = calendar.walk("VEVENT")
+        assert str(event["UID"]) == engagement.uid
+        assert event.decoded("SEQUENCE") == 0
+        assert str(event["STATUS"]) == "CONFIRMED"
+        assert str(event["ORGANIZER"]) == "mailto:bookings@bureau.localhost"
+        attendees = event.get("ATTENDEE")
+        assert not isinstance(attendees, list)  # exactly one attendee: the recipient
+        assert str(attendees) == f"mailto:{address}"
+        assert attendees.params["PARTSTAT"] == "NEEDS-ACTION"
+        assert attendees.params["RSVP"] == "TRUE"
+        start = event.decoded("DTSTART")
+        assert str(start.tzinfo) == "Europe/Amsterdam"
+        assert (start.hour, start.minute) == (9, 0)
+        assert event["DTSTART"].params["TZID"] == "Europe/Amsterdam"
+        assert [str(z["TZID"]) for z in calendar.walk("VTIMEZONE")] == ["Europe/Amsterdam"]
+        assert "RAI" in str(event["LOCATION"])
+        assert "/requests/" in str(event["DESCRIPTION"])
+
+    # Sending again sends nothing: one invite per recipient per SEQUENCE.
+    send_invites()
+    assert len(inbox.to(ORGANIZER)) == 1
+
+    booking = db.session.get(BookingRequest, booking_id)
+    actions.close(
+        db.session,
+        booking,
+        Status.CANCELLED,
+        reason="Venue closed",
+        actor=STAFF,
+        expected_version=None,
+    )
+    db.session.commit()
+    send_invites()
+    for address in (ORGANIZER, SPEAKER, DESK):
+        _, cancel = inbox.to(address)
+        assert str(cancel["Subject"]).startswith("Cancelled: ")
+        calendar = calendar_of(cancel, "CANCEL")
+        [event] = calendar.walk("VEVENT")
+        assert calendar["METHOD"] == "CANCEL"
+        assert str(event["STATUS"]) == "CANCELLED"
+        assert str(event["UID"]) == engagement.uid
+        assert event.decoded("SEQUENCE") == 1
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "utc_hour"),
+    [
+        ("Europe/Amsterdam", "03-28T09:00", 7),
+        ("America/New_York", "11-07T09:00", 14),
+        ("Asia/Shanghai", "03-28T09:00", 1),
+    ],
+)
+def test_times_carry_their_zone_across_dst(
+    mail_app: Flask, inbox: Any, zone: str, start: str, utc_hour: int
+) -> None:
+    confirmed_booking(mail_app, zone=zone, start=start)
+    send_invites()
+    [message] = inbox.to(ORGANIZER)
+    [event] = calendar_of(message, "REQUEST").walk("VEVENT")
+    decoded = event.decoded("DTSTART")
+    assert str(decoded.tzinfo) == zone
+    assert decoded.utcoffset() is not None
+    assert (decoded.hour, decoded.astimezone(__import__("datetime").UTC).hour) == (9, utc_hour)
