@@ -20,7 +20,7 @@ from bureau.bookings.services import submit_request
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
 from bureau.bookings.validation import OfferTerms, validate_offer, validate_request
 from bureau.bookings.workflow import ALLOWED, Actor, TransitionNotAllowed, transition
-from bureau.calendar.models import Hold, HoldState
+from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.jobs import Job
@@ -262,6 +262,10 @@ def snapshot(session: Session, booking_id: int) -> dict[str, Any]:
         "offers": [(o.id, o.speaker_id, o.fee, o.response) for o in booking.offers],
         "shortlist": [(e.speaker_id, e.fee_quote) for e in booking.shortlist],
         "contract": None if booking.contract is None else booking.contract.fee,
+        "engagements": sorted(
+            (e.id, e.uid, e.sequence, e.is_cancelled)
+            for e in session.scalars(select(Engagement).where(Engagement.booking_id == booking_id))
+        ),
     }
 
 
@@ -325,6 +329,8 @@ def test_transition_follows_the_table(db_session: Session, start: Status, to: St
 Who = str  # "organizer", "desk" (the assigned agent) or "speaker"
 RECIPIENTS = {"organizer": ORGANIZER_EMAIL, "desk": DESK_EMAIL, "speaker": SPEAKER_EMAIL}
 Run = Callable[[Session, BookingRequest, "int | None"], object]
+# A confirmation sends a calendar invitation to each attendee; cancelling it, a CANCEL.
+INVITES = (("mail.invite", "organizer"), ("mail.invite", "speaker"), ("mail.invite", "desk"))
 
 
 def ensure_offer(session: Session, booking: BookingRequest) -> None:
@@ -448,6 +454,34 @@ def _check_contract(session: Session, booking: BookingRequest) -> None:
 
 def _check_closed(session: Session, booking: BookingRequest) -> None:
     assert booking.closed_reason == "Plans changed"
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
+    if engagement is not None:  # it was confirmed: calendars are told to drop the entry
+        assert (engagement.is_cancelled, engagement.sequence) == (True, 1)
+        cancels = session.scalars(
+            select(Job).where(Job.booking_id == booking.id, Job.kind == "mail.invite")
+        ).all()
+        assert sorted((j.sequence, j.payload["method"]) for j in cancels) == [
+            (0, "REQUEST"),
+            (0, "REQUEST"),
+            (0, "REQUEST"),
+            (1, "CANCEL"),
+            (1, "CANCEL"),
+            (1, "CANCEL"),
+        ]
+
+
+def _check_engagement(session: Session, booking: BookingRequest) -> None:
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one()
+    assert (engagement.sequence, engagement.is_cancelled) == (0, False)
+    assert engagement.speaker_id == booking.offer.speaker_id
+    assert (engagement.starts_at, engagement.ends_at) == (
+        booking.offer.starts_at,
+        booking.offer.ends_at,
+    )
 
 
 ACTIONS = [
@@ -521,9 +555,10 @@ ACTIONS = [
         "confirm",
         S.CONFIRMED,
         _confirm,
-        (("mail.status_update", "organizer"),),
+        (("mail.status_update", "organizer"), *INVITES),
         home=S.CONTRACTED,
         holds_after=HoldState.CONFIRMED,
+        extra=_check_engagement,
     ),
     Action("complete", S.COMPLETED, _complete, (), home=S.CONFIRMED),
     Action(
@@ -595,9 +630,13 @@ WRONG_CASES = [
 ]
 
 
-def expected_mails(action: Action, booking: BookingRequest) -> list[tuple[str, str]]:
+def expected_mails(
+    action: Action, booking: BookingRequest, *, was_confirmed: bool
+) -> list[tuple[str, str]]:
     wanted = []
-    for kind, who in action.mails:
+    closing = action.target in actions.CLOSINGS
+    calendar_cancel = INVITES if was_confirmed and closing else ()
+    for kind, who in (*action.mails, *calendar_cancel):
         if who == "desk" and booking.assigned_staff_id is None:
             continue  # nobody to tell
         wanted.append((kind, RECIPIENTS[who]))
@@ -627,7 +666,7 @@ def test_action_from_an_allowed_state(db_session: Session, action: Action, start
     new_mails = sorted(
         v for k, v in mail_jobs(session, booking.id).items() if k not in mails_before
     )
-    assert new_mails == expected_mails(action, booking)
+    assert new_mails == expected_mails(action, booking, was_confirmed=start == S.CONFIRMED)
 
     holds_after = dict(after["holds"])
     if action.holds_after is not None:

@@ -67,6 +67,9 @@ def transition(
     if to not in ALLOWED[current]:
         raise TransitionNotAllowed(f"{booking.reference}: {current} → {to} is not allowed")
     booking.status = to
+    # Always write the row, so the version moves even when the status stays the same
+    # (a second shortlist): a concurrent stale change then fails.
+    booking.updated_at = utcnow()
     return note(
         session,
         booking,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -26,6 +26,12 @@ def admins_only() -> ResponseReturnValue | None:
     if not current_user.is_admin:
         abort(403)
     return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _list(raw: str | None) -> list[str]:

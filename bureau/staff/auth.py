@@ -76,14 +76,20 @@ def authenticate(session: AnySession, email: str, password: str) -> StaffMember:
     if member is None or not member.is_active or member.password_hash is None:
         hasher.hash(password)  # the same work either way: no timing hint
         raise wrong
+    try:
+        hasher.verify(member.password_hash, password)
+        right = True
+    except (VerificationError, InvalidHashError):
+        right = False
     if member.locked_until is not None and member.locked_until > now:
+        if not right:  # guessing on while locked keeps the account locked
+            member.locked_until = now + LOCKOUT
+            session.commit()
         minutes = max(1, int((member.locked_until - now).total_seconds() // 60) + 1)
         raise LoginRefused(
             f"Too many failed sign-ins. This account is locked; try again in {minutes} minutes."
         )
-    try:
-        hasher.verify(member.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not right:
         member.failed_logins += 1
         if member.failed_logins >= MAX_FAILED_LOGINS:
             member.locked_until = now + LOCKOUT
