@@ -1,0 +1,192 @@
+"""Every email's content: what each template tells its reader, in text and in HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from bureau.bookings import actions
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import Status
+from bureau.bookings.validation import validate_offer
+from bureau.bookings.workflow import Actor
+from bureau.calendar.models import Engagement
+from bureau.extensions import db
+from bureau.mail.compose import SUBJECTS, render_booking_mail
+from tests.conftest import NEXT_YEAR
+from tests.workflow_helpers import submit_and_route
+
+STAFF = Actor("staff", "Greater China desk")
+
+
+@pytest.fixture
+def booking(app: Flask) -> Iterator[BookingRequest]:
+    booking_id = submit_and_route(app, message="Please <b>no</b> slides").id
+    with app.app_context():
+        yield db.session.get(BookingRequest, booking_id)
+
+
+def offer() -> Any:
+    terms, errors = validate_offer(
+        {
+            "speaker": "kaiser-kuo",
+            "fee": "12500",
+            "currency": "USD",
+            "format": "keynote",
+            "starts_at": f"{NEXT_YEAR}-03-10T09:00",
+            "ends_at": f"{NEXT_YEAR}-03-10T10:00",
+            "timezone": "Asia/Shanghai",
+            "venue": "Expo Centre",
+            "city": "Shanghai",
+            "country": "CN",
+            "logistics": "Two nights at the venue hotel",
+        }
+    )
+    assert terms is not None, errors
+    return terms
+
+
+def both(mail: Any, *needles: str) -> None:
+    for needle in needles:
+        assert needle in mail.text, (needle, mail.text)
+        assert needle in mail.html, (needle, mail.html)
+
+
+def test_every_template_has_a_subject_and_both_parts() -> None:
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "templates" / "mail"
+    for name in SUBJECTS:
+        assert (folder / f"{name}.txt").exists(), name
+        assert (folder / f"{name}.html").exists(), name
+
+
+def test_acknowledgement_assigned_and_alert(booking: BookingRequest) -> None:
+    ack = render_booking_mail("acknowledgement", booking, to_name="Li Na")
+    both(
+        ack,
+        "Dear Li Na",
+        booking.reference,
+        f"/requests/{booking.tracking_token}",
+        "Winston Ma",
+        "With a booking agent",
+        "Greater China desk",
+    )
+    assigned = render_booking_mail("assigned", booking, to_name="Desk")
+    both(assigned, booking.reference, f"/staff/requests/{booking.id}", "Acme Events")
+    assert "Please <b>no</b> slides" in assigned.text
+    assert "Please &lt;b&gt;no&lt;/b&gt; slides" in assigned.html
+    alert = render_booking_mail("unassigned_alert", booking, to_name="Boss")
+    both(alert, booking.reference, "could not be assigned", f"/staff/requests/{booking.id}")
+    assert alert.subject == f"Action needed: no one could be assigned request {booking.reference}"
+
+
+def test_the_workflows_emails(booking: BookingRequest) -> None:
+    session = db.session
+    picks = [
+        actions.Candidate("kaiser-kuo", 12000, "Beijing", "Sharp on AI policy"),
+        actions.Candidate("winston-ma", 15000, "New York"),
+        actions.Candidate("ashley-dudarenok", 14000, "Hong Kong"),
+    ]
+    actions.shortlist(session, booking, picks, actor=STAFF, expected_version=None)
+    proposal = render_booking_mail("proposal", booking, to_name="Li Na")
+    both(
+        proposal,
+        "Kaiser Kuo",
+        "USD 12,000",
+        "Beijing",
+        "Sharp on AI policy",
+        f"/requests/{booking.tracking_token}",
+        "firm offer",
+    )
+    assert proposal.subject.startswith("Your shortlist of speakers for Future of Retail Summit")
+
+    actions.record_offer(
+        session, booking, offer(), actor=Actor("organizer", "Li Na"), expected_version=None
+    )
+    received = render_booking_mail("offer_received", booking, to_name="Desk")
+    both(
+        received,
+        "Acme Events",
+        "USD 12,500",
+        "Expo Centre",
+        "Two nights at the venue hotel",
+        f"/staff/requests/{booking.id}",
+    )
+
+    actions.request_availability(session, booking, actor=STAFF, expected_version=None)
+    ask = render_booking_mail(
+        "availability_request",
+        booking,
+        to_name="Kaiser Kuo",
+        availability_url="https://bureau.test/availability/signed",
+    )
+    both(
+        ask,
+        "Dear Kaiser Kuo",
+        "USD 12,500",
+        "Asia/Shanghai",
+        "availability/signed",
+        "opening it changes nothing",
+    )
+    assert ask.subject == f"Are you available? Future of Retail Summit, 10 Mar {NEXT_YEAR}"
+
+    session.commit()
+    actions.speaker_answer(session, booking, booking.offer, accept=False, reason="Travelling")
+    answered = render_booking_mail("speaker_answered", booking, to_name="Desk")
+    both(answered, "Kaiser Kuo declined", "Travelling", "alternatives")
+    assert answered.subject.startswith("Kaiser Kuo declined")
+
+    expired = render_booking_mail("hold_expired", booking, to_name="Li Na")
+    both(expired, "Dear Li Na", "hold on Kaiser Kuo", "released", booking.reference)
+
+    actions.close(
+        session,
+        booking,
+        Status.DECLINED,
+        reason="No alternative fits the date",
+        actor=STAFF,
+        expected_version=None,
+    )
+    update = render_booking_mail("status_update", booking, to_name="Li Na")
+    both(update, "Declined", "No alternative fits the date", f"/requests/{booking.tracking_token}")
+    assert update.subject == f"Your request {booking.reference}: Declined"
+    session.rollback()
+
+
+def test_invitation_wording(booking: BookingRequest) -> None:
+    session = db.session
+    actions.record_offer(session, booking, offer(), actor=STAFF, expected_version=None)
+    actions.request_availability(session, booking, actor=STAFF, expected_version=None)
+    actions.speaker_answer(session, booking, booking.offer, accept=True, reason=None)
+    actions.record_contract(
+        session,
+        booking,
+        actions.ContractTerms(
+            12500, "USD", Decimal(20), 6000, date.today() + timedelta(days=9), None
+        ),
+        actor=STAFF,
+        expected_version=None,
+    )
+    actions.confirm(session, booking, actor=STAFF, expected_version=None)
+    engagement = session.query(Engagement).one()
+    invite = render_booking_mail(
+        "invite",
+        booking,
+        to_name="Li Na",
+        engagement=engagement,
+        method="REQUEST",
+        verb="Invitation",
+    )
+    both(invite, "Kaiser Kuo at Future of Retail Summit", "is confirmed", "09:00", "Expo Centre")
+    assert invite.subject == f"Invitation: Future of Retail Summit, 10 Mar {NEXT_YEAR}"
+    cancel = render_booking_mail(
+        "invite", booking, to_name="Li Na", engagement=engagement, method="CANCEL", verb="Cancelled"
+    )
+    both(cancel, "is cancelled", "removes it from your calendar")
+    session.rollback()
