@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -168,7 +168,7 @@ def test_invitation_wording(booking: BookingRequest) -> None:
         session,
         booking,
         actions.ContractTerms(
-            12500, "USD", Decimal(20), 6000, date.today() + timedelta(days=9), None
+            12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), None
         ),
         actor=STAFF,
         expected_version=None,
