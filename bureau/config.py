@@ -212,6 +212,11 @@ def _check_smtp_url(url: str) -> None:
     del port
 
 
+def is_mailbox(address: str) -> bool:
+    """Syntax only: internal domains such as bureau.localhost are fine for staff and senders."""
+    return bool(_MAILBOX.fullmatch(address))
+
+
 def _check_mail_from(value: str) -> None:
     # Syntax only: internal domains such as bureau.localhost are fine for a sender.
     _, address = parseaddr(value)

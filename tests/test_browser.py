@@ -1,60 +1,97 @@
-"""The whole story in a real browser (Debian's chromium via Selenium): the organizer asks,
-an agent shortlists, the organizer offers, the speaker accepts through the emailed link,
-the agent records the contract and confirms, and the organizer's page says so."""
+"""The whole story in a real browser (Debian's chromium via Selenium) against `bureau run`
+(web, worker and beat, as the README starts it): the organizer asks, the worker routes, an
+agent shortlists, the organizer offers, the speaker accepts through the link in the email
+the worker wrote, the agent records the contract and confirms, the organizer's page says so,
+and the invitations go out."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import threading
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from bureau.bookings.tasks import route_new_booking
-from bureau.extensions import db
-from bureau.jobs import Job, JobState, run_job
-from bureau.mail.tasks import send_notification
-from tests.conftest import IN_CI, NEXT_YEAR, make_app, migrate_and_seed
+from tests.conftest import IN_CI, NEXT_YEAR
 from tests.smtp import free_port
-from tests.workflow_helpers import PASSWORD, staff_member
+from tests.workflow_helpers import PASSWORD
+
+DESK = "china.desk@bureau.localhost"
 
 CHROMIUM = os.environ.get("BUREAU_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BUREAU_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-HANDLERS = {"bureau.bookings.route": route_new_booking, "bureau.mail.send": send_notification}
 
 
-def drain_jobs(app: Flask) -> None:
-    """Do what the worker would: run every pending job, in order, until none is left."""
-    with app.app_context():
-        while True:
-            pending = db.session.scalars(
-                select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
-            ).all()
-            if not pending:
-                return
-            for job in pending:
-                run_job(db.session, job.id, HANDLERS[job.task])
+def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str, Path]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`bureau run` as the README starts it (web, worker and beat; SQLite, local mail)."""
     folder = tmp_path_factory.mktemp("browser")
-    app = make_app(folder, f"sqlite:///{folder / 'browser.db'}")
-    migrate_and_seed(app)
     port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{port}", folder
-    server.shutdown()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+    bureau = [sys.executable, "-m", "bureau"]
+    log = (folder / "run.log").open("w")
+    process = subprocess.Popen(
+        [*bureau, "run", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{base}/healthz"), "bureau run to serve")
+        created = subprocess.run(
+            [
+                *bureau,
+                "staff",
+                "create",
+                DESK,
+                "--name",
+                "Greater China desk",
+                "--role",
+                "agent",
+                "--password-stdin",
+            ],
+            input=PASSWORD + "\n",
+            text=True,
+            cwd=folder,
+            env=env,
+            capture_output=True,
+        )
+        assert created.returncode == 0, created.stderr
+        yield base, folder / "instance"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -119,9 +156,8 @@ def text(driver: Any) -> str:
     return body
 
 
-def test_the_booking_story_in_a_browser(site: tuple[Flask, str, Path], browser: Any) -> None:
-    app, base, folder = site
-    staff_member(app, "china.desk@bureau.localhost")
+def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) -> None:
+    base, instance = site
 
     # 1. The organizer fills in the request form.
     browser.get(f"{base}/speakers/kaiser-kuo")
@@ -144,18 +180,22 @@ def test_the_booking_story_in_a_browser(site: tuple[Flask, str, Path], browser: 
     assert "Thank you! We received your request" in text(browser)
     status_url = browser.current_url
     reference = re.search(r"BR-\d{4}-\d{5}", text(browser)).group(0)
-    drain_jobs(app)  # the worker routes it to the Greater China desk
 
-    # 2. The agent signs in, opens the request and sends the suggested shortlist.
+    # 2. The agent signs in; once the worker has routed the request it is in their queue.
     browser.get(f"{base}/staff/")
-    fill(browser, "email", "china.desk@bureau.localhost")
+    fill(browser, "email", DESK)
     fill(browser, "password", PASSWORD)
     click(browser, "form button[type=submit]")
+
+    def routed_to_me() -> bool:
+        browser.get(f"{base}/staff/?queue=mine")
+        return reference in text(browser)
+
+    wait_for(routed_to_me, "the worker to route the request")
     click(browser, "a[href*='/staff/requests/']")
     assert reference in text(browser)
     click(browser, "#shortlist-step button[type=submit]")
     assert "Shortlist of 4 sent" in text(browser)
-    drain_jobs(app)
 
     # 3. The organizer makes a firm offer on the status page.
     browser.get(status_url)
@@ -165,22 +205,24 @@ def test_the_booking_story_in_a_browser(site: tuple[Flask, str, Path], browser: 
     fill(browser, "offer-venue", "Expo Centre")
     click(browser, "form[action$='/offer'] button[type=submit]")
     assert "your firm offer is recorded" in text(browser)
-    drain_jobs(app)
 
     # 4. The agent asks the speaker; the email carries the signed link.
     browser.get(f"{base}/staff/")
     click(browser, "a[href*='/staff/requests/']")
     click(browser, "#availability-step button[type=submit]")
     assert "Availability check sent" in text(browser)
-    drain_jobs(app)
-    [eml] = (folder / "mail").glob("*availability_request.eml")
+    [eml] = wait_for(
+        lambda: list((instance / "mail").glob("*availability_request.eml")),
+        "the worker to email the speaker",
+    )
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message["To"].addresses[0].addr_spec == "kaiser-kuo@speakers.bureau.localhost"
     link = re.search(r"https?://\S+/availability/\S+", message.get_body(("plain",)).get_content())
     assert link is not None
 
     # 5. The speaker opens the link (which changes nothing) and accepts.
-    browser.get(link.group(0).replace("https://bureau.test", base))
+    assert link.group(0).startswith(f"{base}/availability/")  # links point at this server
+    browser.get(link.group(0))
     assert "Accept: I am available" in text(browser)
     click(browser, "button[value=accept]")
     assert "your answer is recorded" in text(browser)
@@ -197,4 +239,6 @@ def test_the_booking_story_in_a_browser(site: tuple[Flask, str, Path], browser: 
     # 7. The organizer's page says confirmed.
     browser.get(status_url)
     assert "Status: Confirmed" in text(browser)
-    browser.save_screenshot(str(folder / "confirmed.png"))
+    browser.save_screenshot(str(instance / "confirmed.png"))
+    # …and the worker sends the calendar invitations.
+    wait_for(lambda: len(list((instance / "mail").glob("*invite.eml"))) >= 3, "the invitations")

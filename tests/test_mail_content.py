@@ -167,9 +167,7 @@ def test_invitation_wording(booking: BookingRequest) -> None:
     actions.record_contract(
         session,
         booking,
-        actions.ContractTerms(
-            12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), None
-        ),
+        actions.ContractTerms(12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), None),
         actor=STAFF,
         expected_version=None,
     )
