@@ -100,6 +100,7 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
         member = StaffMember(email=email, name=name, role=role)
         db.session.add(member)
     member.name, member.role, member.is_active = name, role, True
+    member.failed_logins, member.locked_until = 0, None  # a reset also unlocks
     set_password(member, password)
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {role} {name} <{email}>.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,7 +22,7 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 @bp.before_request
 def admins_only() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
-        return redirect(url_for("staff.login"))
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
     if not current_user.is_admin:
         abort(403)
     return None

@@ -106,6 +106,11 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    # A copy of the session cookie taken earlier must not outlive the sign-out.
+    member = db.session.get(StaffMember, current_user.id)
+    if member is not None:
+        member.session_version = (member.session_version or 0) + 1
+        db.session.commit()
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("staff.login"))
