@@ -13,13 +13,12 @@ from flask import Flask
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
-from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
 from bureau.mail.compose import SUBJECTS, render_booking_mail
 from tests.conftest import NEXT_YEAR
-from tests.workflow_helpers import submit_and_route
+from tests.workflow_helpers import offer_terms, submit_and_route
 
 STAFF = Actor("staff", "Greater China desk")
 
@@ -32,23 +31,7 @@ def booking(app: Flask) -> Iterator[BookingRequest]:
 
 
 def offer() -> Any:
-    terms, errors = validate_offer(
-        {
-            "speaker": "kaiser-kuo",
-            "fee": "12500",
-            "currency": "USD",
-            "format": "keynote",
-            "starts_at": f"{NEXT_YEAR}-03-10T09:00",
-            "ends_at": f"{NEXT_YEAR}-03-10T10:00",
-            "timezone": "Asia/Shanghai",
-            "venue": "Expo Centre",
-            "city": "Shanghai",
-            "country": "CN",
-            "logistics": "Two nights at the venue hotel",
-        }
-    )
-    assert terms is not None, errors
-    return terms
+    return offer_terms()
 
 
 def both(mail: Any, *needles: str) -> None:

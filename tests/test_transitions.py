@@ -18,7 +18,7 @@ from bureau.bookings import actions
 from bureau.bookings.models import BookingEvent, BookingRequest, Offer
 from bureau.bookings.services import submit_request
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
-from bureau.bookings.validation import OfferTerms, validate_offer, validate_request
+from bureau.bookings.validation import OfferTerms, validate_request
 from bureau.bookings.workflow import ALLOWED, Actor, TransitionNotAllowed, transition
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
@@ -26,6 +26,7 @@ from bureau.db import AnySession, utcnow
 from bureau.jobs import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
+from tests.workflow_helpers import offer_terms as shared_offer_terms
 
 S = Status
 ORGANIZER_EMAIL = "li.na@example.com"
@@ -68,23 +69,7 @@ def admin(session: Session) -> Actor:
 
 
 def offer_terms(speaker: str = OFFERED_SPEAKER) -> OfferTerms:
-    terms, errors = validate_offer(
-        {
-            "speaker": speaker,
-            "fee": "12500",
-            "currency": "USD",
-            "format": "keynote",
-            "starts_at": f"{NEXT_YEAR}-03-10T09:00",
-            "ends_at": f"{NEXT_YEAR}-03-10T10:00",
-            "timezone": "Asia/Shanghai",
-            "venue": "Expo Centre",
-            "city": "Shanghai",
-            "country": "CN",
-            "logistics": "Two nights at the venue hotel",
-        }
-    )
-    assert terms is not None, errors
-    return terms
+    return shared_offer_terms(speaker=speaker)
 
 
 def new_booking(session: Session) -> BookingRequest:

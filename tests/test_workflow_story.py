@@ -16,6 +16,7 @@ from tests.conftest import NEXT_YEAR
 from tests.workflow_helpers import (
     csrf_from,
     mail_kinds,
+    offer_data,
     post_form,
     reload,
     sign_in,
@@ -37,24 +38,6 @@ def shortlist_data() -> dict[str, Any]:
         data[f"candidates-{i}-speaker"] = slug
         data[f"candidates-{i}-fee_quote"] = str(fee)
         data[f"candidates-{i}-home_city"] = city
-    return data
-
-
-def offer_data(**changes: Any) -> dict[str, Any]:
-    data = {
-        "speaker": "kaiser-kuo",
-        "fee": "12500",
-        "currency": "USD",
-        "format": "keynote",
-        "starts_at": f"{NEXT_YEAR}-03-10T09:00",
-        "ends_at": f"{NEXT_YEAR}-03-10T10:00",
-        "timezone": "Asia/Shanghai",
-        "venue": "Expo Centre",
-        "city": "Shanghai",
-        "country": "CN",
-        "logistics": "Business class; two nights at the venue hotel",
-    }
-    data.update(changes)
     return data
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.tasks import route_new_booking
+from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.extensions import db
 from bureau.jobs import Job, run_job
 from bureau.staff.auth import set_password
 from bureau.staff.models import Role, StaffMember
-from tests.conftest import valid_request
+from tests.conftest import NEXT_YEAR, valid_request
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -97,3 +98,28 @@ def post_form(client: FlaskClient, path: str, page_path: str, data: dict[str, An
     if version and "version" not in data:
         fields["version"] = version.group(1)
     return client.post(path, data=fields)
+
+
+def offer_data(**changes: Any) -> dict[str, Any]:
+    """A firm offer as the form sends it: Kaiser Kuo, next March, in Shanghai."""
+    data: dict[str, Any] = {
+        "speaker": "kaiser-kuo",
+        "fee": "12500",
+        "currency": "USD",
+        "format": "keynote",
+        "starts_at": f"{NEXT_YEAR}-03-10T09:00",
+        "ends_at": f"{NEXT_YEAR}-03-10T10:00",
+        "timezone": "Asia/Shanghai",
+        "venue": "Expo Centre",
+        "city": "Shanghai",
+        "country": "CN",
+        "logistics": "Two nights at the venue hotel",
+    }
+    data.update(changes)
+    return data
+
+
+def offer_terms(**changes: Any) -> OfferTerms:
+    terms, errors = validate_offer(offer_data(**changes))
+    assert terms is not None, errors
+    return terms
