@@ -174,3 +174,55 @@ def test_times_carry_their_zone_across_dst(
     assert str(decoded.tzinfo) == zone
     assert decoded.utcoffset() is not None
     assert (decoded.hour, decoded.astimezone(__import__("datetime").UTC).hour) == (9, utc_hour)
+
+
+def test_reschedule_updates_every_invitation(mail_app: Flask, inbox: Any) -> None:
+    booking_id = confirmed_booking(mail_app)
+    send_invites()
+    booking = db.session.get(BookingRequest, booking_id)
+    moved = validate_offer(
+        {
+            "speaker": "kaiser-kuo",
+            "fee": "12000",
+            "format": "keynote",
+            "starts_at": f"{NEXT_YEAR}-04-02T14:00",
+            "ends_at": f"{NEXT_YEAR}-04-02T15:00",
+            "timezone": "Europe/Amsterdam",
+            "venue": "Beurs",
+            "city": "Amsterdam",
+            "country": "NL",
+        }
+    )[0]
+    actions.reschedule(db.session, booking, moved, actor=STAFF, expected_version=None)
+    db.session.commit()
+    send_invites()
+    engagement = db.session.scalars(select(Engagement)).one()
+    for address in (ORGANIZER, SPEAKER, DESK):
+        _, update = inbox.to(address)
+        assert str(update["Subject"]).startswith("Updated invitation: ")
+        [event] = calendar_of(update, "REQUEST").walk("VEVENT")
+        assert str(event["UID"]) == engagement.uid
+        assert event.decoded("SEQUENCE") == 1
+        assert event.decoded("DTSTART").hour == 14
+        assert "Beurs" in str(event["LOCATION"])
+
+
+def test_a_double_booking_is_refused_including_travel_time(mail_app: Flask, inbox: Any) -> None:
+    confirmed_booking(mail_app)  # Kaiser Kuo, 09:00-17:00 Amsterdam
+    second = db.session.get(BookingRequest, submit_and_route(mail_app).id)
+    close = validate_offer(
+        {
+            "speaker": "kaiser-kuo",
+            "fee": "9000",
+            "format": "panel",
+            "starts_at": f"{NEXT_YEAR}-03-28T18:30",
+            "ends_at": f"{NEXT_YEAR}-03-28T19:30",
+            "timezone": "Europe/Amsterdam",
+            "city": "Rotterdam",
+            "country": "NL",
+        }
+    )[0]
+    actions.record_offer(db.session, second, close, actor=STAFF, expected_version=None)
+    with pytest.raises(actions.ActionError, match="not free then"):
+        actions.request_availability(db.session, second, actor=STAFF, expected_version=None)
+    db.session.rollback()

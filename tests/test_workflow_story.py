@@ -140,6 +140,39 @@ def test_the_whole_story(app: Flask) -> None:
         assert f"<strong>{action}</strong>" in timeline, action
     assert re.search(r"✉ proposal to li.na@example.com", timeline)
 
+    # Staff move the confirmed booking; the organizer's page and the timeline say so.
+    assert "Reschedule and update the invitations" in timeline
+    bad = post_form(
+        staff,
+        f"{page}/reschedule",
+        page,
+        {
+            "starts_at": "tomorrow-ish",
+            "ends_at": f"{NEXT_YEAR}-03-11T10:00",
+            "timezone": "Asia/Shanghai",
+            "city": "Shanghai",
+            "country": "CN",
+        },
+    )
+    assert bad.status_code == 422
+    moved = post_form(
+        staff,
+        f"{page}/reschedule",
+        page,
+        {
+            "starts_at": f"{NEXT_YEAR}-03-11T14:00",
+            "ends_at": f"{NEXT_YEAR}-03-11T15:00",
+            "timezone": "Asia/Shanghai",
+            "venue": "Hall 2",
+            "city": "Shanghai",
+            "country": "CN",
+        },
+    )
+    assert moved.status_code == 303
+    assert "Rescheduled to 11 Mar" in organizer.get(status_path).get_data(as_text=True)
+    invites = [k for k in mail_kinds(app, booking.id) if k[0] == "mail.invite"]
+    assert len(invites) == 6  # three attendees, sequences 0 and 1
+
 
 def test_speaker_can_decline_with_a_reason(app: Flask) -> None:
     staff_member(app, DESK)

@@ -200,6 +200,7 @@ def request_availability(
         raise ActionError("There is no firm offer to put to the speaker.")
     if not offer.speaker.email:
         raise ActionError(f"{offer.speaker.name} has no email address on file.")
+    _refuse_conflicts(session, booking, offer)
     hold = Hold(
         booking_id=booking.id,
         offer_id=offer.id,
@@ -326,6 +327,7 @@ def confirm(
     offer = booking.offer
     if offer is None:
         raise ActionError("There is no firm offer to confirm.")
+    _refuse_conflicts(session, booking, offer)
     _end_holds(session, booking, HoldState.CONFIRMED)
     transition(
         session,
@@ -450,6 +452,97 @@ def correct_state(
     )
 
 
+# Time a speaker needs between two engagements (travel, rest); conflicts count it.
+TRAVEL_BUFFER = timedelta(hours=3)
+
+
+def conflicts(
+    session: AnySession, speaker_id: int, starts_at: datetime, ends_at: datetime, *, booking_id: int
+) -> list[str]:
+    """The speaker's other engagements and active holds too close to this time."""
+    start, end = starts_at - TRAVEL_BUFFER, ends_at + TRAVEL_BUFFER
+    found = [
+        f"engagement “{e.title}” {e.starts_at:%Y-%m-%d %H:%M} UTC"
+        for e in session.scalars(
+            select(Engagement).where(
+                Engagement.speaker_id == speaker_id,
+                Engagement.booking_id != booking_id,
+                ~Engagement.is_cancelled,
+                Engagement.starts_at < end,
+                Engagement.ends_at > start,
+            )
+        )
+    ]
+    found += [
+        f"hold for request #{h.booking_id} {h.starts_at:%Y-%m-%d %H:%M} UTC"
+        for h in session.scalars(
+            select(Hold).where(
+                Hold.speaker_id == speaker_id,
+                Hold.booking_id != booking_id,
+                Hold.state == HoldState.ACTIVE,
+                Hold.starts_at < end,
+                Hold.ends_at > start,
+            )
+        )
+    ]
+    return found
+
+
+def _refuse_conflicts(session: AnySession, booking: BookingRequest, offer: Offer) -> None:
+    clashes = conflicts(
+        session, offer.speaker_id, offer.starts_at, offer.ends_at, booking_id=booking.id
+    )
+    if clashes:
+        raise ActionError(
+            f"{offer.speaker.name} is not free then (travel time included): " + "; ".join(clashes)
+        )
+
+
+def reschedule(
+    session: AnySession,
+    booking: BookingRequest,
+    terms: OfferTerms,
+    *,
+    actor: Actor,
+    expected_version: int | None,
+) -> Engagement:
+    """Move a confirmed booking in time or place: conflicts are checked again, and every
+    attendee gets the updated invitation (same UID, SEQUENCE + 1)."""
+    check_version(booking, expected_version)
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
+    if booking.status != Status.CONFIRMED or engagement is None or engagement.is_cancelled:
+        raise ActionError("Only a confirmed booking can be rescheduled.")
+    clashes = conflicts(
+        session, engagement.speaker_id, terms.starts_at, terms.ends_at, booking_id=booking.id
+    )
+    if clashes:
+        raise ActionError(
+            f"{engagement.speaker.name} is not free then (travel time included): "
+            + "; ".join(clashes)
+        )
+    before = f"{engagement.starts_at:%Y-%m-%d %H:%M} UTC, {engagement.location}"
+    engagement.timezone = terms.timezone
+    engagement.starts_at, engagement.ends_at = terms.starts_at, terms.ends_at
+    engagement.location = _location(terms)
+    engagement.sequence += 1
+    booking.updated_at = utcnow()
+    note(
+        session,
+        booking,
+        actor=actor,
+        action="rescheduled",
+        public_message=(
+            f"Rescheduled to {terms.starts_local:%d %b %Y %H:%M} ({terms.timezone}), "
+            f"{engagement.location}; updated invitations are on their way."
+        ),
+        details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},
+    )
+    send_invites(session, booking, engagement, "REQUEST")
+    return engagement
+
+
 def _mail_domain() -> str:
     from email.utils import parseaddr
 
@@ -459,7 +552,7 @@ def _mail_domain() -> str:
     return address.rpartition("@")[2] or "bureau.localhost"
 
 
-def _location(offer: Offer) -> str:
+def _location(offer: Offer | OfferTerms) -> str:
     if offer.is_virtual:
         return "Online" + (f" ({offer.venue})" if offer.venue else "")
     parts = [offer.venue, offer.city, offer.country]

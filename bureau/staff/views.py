@@ -32,6 +32,7 @@ from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor, TransitionNotAllowed, note
 from bureau.catalogue.queries import active_speaker_choices
+from bureau.calendar.models import Engagement
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, JobState, enqueue
@@ -341,6 +342,11 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             is_closed=booking.status in CLOSED_STATES,
             offer_errors=bound.get("offer_errors", {}),
             offer_input=bound.get("offer_input", {}),
+            engagement=db.session.scalars(
+                select(Engagement).where(Engagement.booking_id == booking.id)
+            ).one_or_none(),
+            reschedule_errors=bound.get("reschedule_errors", {}),
+            reschedule_input=bound.get("reschedule_input", {}),
         ),
         status,
     )
@@ -472,6 +478,41 @@ def offer(booking_id: int) -> ResponseReturnValue:
         return "Firm offer recorded."
 
     return act(booking_id, "offer", None, perform)
+
+
+@bp.post("/requests/<int:booking_id>/reschedule")
+def reschedule(booking_id: int) -> ResponseReturnValue:
+    booking = load_booking(booking_id)
+    if not may_act(booking):
+        abort(403)
+    form = forms.VersionedForm()
+    if not form.validate_on_submit():
+        abort(400)
+    current = booking.offer
+    raw = {
+        **request.form.to_dict(),
+        "speaker": current.speaker.slug if current else "",
+        "fee": str(current.fee) if current else "",
+        "format": booking.format,
+    }
+    raw.pop("csrf_token", None)
+    raw.pop("version", None)
+    terms, errors = validate_offer(raw)
+    if terms is None:
+        return request_page(
+            booking_id,
+            status=422,
+            reschedule_errors=errors,
+            reschedule_input=request.form.to_dict(),
+        )
+
+    def perform(booking: BookingRequest, _: Any) -> str:
+        actions.reschedule(
+            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
+        )
+        return "Rescheduled; updated invitations go to everyone."
+
+    return act(booking_id, "reschedule", None, perform)
 
 
 @bp.post("/requests/<int:booking_id>/availability")
