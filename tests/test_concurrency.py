@@ -104,3 +104,65 @@ def test_a_stale_form_is_refused_with_a_clear_message(app: Flask) -> None:
     after = reload(app, booking.id)
     assert after.status == "assigned"
     assert after.closed_reason is None
+
+
+def test_two_staff_confirming_one_slot_at_once_book_it_once(postgres_app: Flask) -> None:
+    """Two bookings of one speaker for the same hour reach confirmation together: the
+    database lock lets one through; the other then sees the engagement and is refused."""
+    from datetime import date
+    from decimal import Decimal
+
+    from bureau.calendar.models import Engagement
+    from tests.workflow_helpers import offer_terms
+
+    app = postgres_app
+    ids = [submit_and_route(app).id for _ in range(2)]
+    staff = Actor("staff", "Desk")
+    with app.app_context():
+        for booking_id in ids:
+            # Two contracts for the same slot (the second hold was placed before the first
+            # existed in this test's setup: insert it directly past the hold check).
+            booking = db.session.get(BookingRequest, booking_id)
+            actions.record_offer(
+                db.session, booking, offer_terms(), actor=staff, expected_version=None
+            )
+            booking.status = "speaker_accepted"
+            actions.record_contract(
+                db.session,
+                booking,
+                actions.ContractTerms(12500, "USD", Decimal(20), 5000, date(2030, 1, 1), None),
+                actor=staff,
+                expected_version=None,
+            )
+            db.session.commit()
+        engine = db.engine
+
+    first_checked = threading.Event()
+    outcomes: dict[int, str] = {}
+
+    def confirm(booking_id: int, hold_lock: bool) -> None:
+        with app.app_context():
+            session = Session(engine)
+            try:
+                booking = session.get(BookingRequest, booking_id)
+                actions.confirm(session, booking, actor=staff, expected_version=None)
+                if hold_lock:
+                    first_checked.set()
+                    threading.Event().wait(0.5)  # the second confirmation arrives now
+                session.commit()
+                outcomes[booking_id] = "confirmed"
+            except actions.ActionError as error:
+                session.rollback()
+                outcomes[booking_id] = str(error)
+            finally:
+                session.close()
+
+    first = threading.Thread(target=confirm, args=(ids[0], True))
+    first.start()
+    first_checked.wait(5)
+    confirm(ids[1], False)
+    first.join()
+    assert outcomes[ids[0]] == "confirmed"
+    assert "not free then" in outcomes[ids[1]]
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Engagement)) == 1

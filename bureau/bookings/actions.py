@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer, ShortlistEntry
 from bureau.bookings.states import CLOSED_STATES, Status
@@ -488,7 +488,22 @@ def conflicts(
     return found
 
 
+# pg_advisory_xact_lock(SPEAKER_CALENDAR_LOCK, speaker id): one calendar change per speaker
+# at a time, so two staff confirming the same slot at the same moment cannot both pass the
+# check (the second waits for the first's commit, then sees its engagement).
+SPEAKER_CALENDAR_LOCK = 7_245_002
+
+
+def lock_speaker_calendar(session: AnySession, speaker_id: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:kind, :speaker)"),
+            {"kind": SPEAKER_CALENDAR_LOCK, "speaker": speaker_id},
+        )
+
+
 def _refuse_conflicts(session: AnySession, booking: BookingRequest, offer: Offer) -> None:
+    lock_speaker_calendar(session, offer.speaker_id)
     clashes = conflicts(
         session, offer.speaker_id, offer.starts_at, offer.ends_at, booking_id=booking.id
     )
@@ -514,6 +529,7 @@ def reschedule(
     ).one_or_none()
     if booking.status != Status.CONFIRMED or engagement is None or engagement.is_cancelled:
         raise ActionError("Only a confirmed booking can be rescheduled.")
+    lock_speaker_calendar(session, engagement.speaker_id)
     clashes = conflicts(
         session, engagement.speaker_id, terms.starts_at, terms.ends_at, booking_id=booking.id
     )
