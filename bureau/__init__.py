@@ -83,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau import errors, health, templating
     from bureau.bookings import api as bookings_api
     from bureau.bookings import views as bookings_views
+    from bureau.calendar import feeds as calendar_feeds
     from bureau.catalogue import admin as catalogue_admin
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
@@ -97,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(catalogue_admin.bp)
+    app.register_blueprint(calendar_feeds.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

@@ -11,9 +11,11 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from bureau.bookings.validation import country_names, event_languages
+from bureau.calendar.feeds import new_feed_token
 from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
 from bureau.extensions import db
 from bureau.staff import forms
+from bureau.urls import public_url
 
 bp = Blueprint("catalogue_admin", __name__, url_prefix="/staff")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -40,8 +42,17 @@ def _list(raw: str | None) -> list[str]:
 
 @bp.get("/speakers")
 def speakers() -> ResponseReturnValue:
-    rows = db.session.scalars(select(Speaker).order_by(Speaker.is_active.desc(), Speaker.name))
-    return render_template("staff/speakers.html", speakers=rows.all(), toggle=forms.ResendForm())
+    speakers = db.session.scalars(
+        select(Speaker).order_by(Speaker.is_active.desc(), Speaker.name)
+    ).all()
+    feeds = {
+        s.id: public_url("calendar.speaker_feed", slug=s.slug, token=s.feed_token)
+        for s in speakers
+        if s.feed_token
+    }
+    return render_template(
+        "staff/speakers.html", speakers=speakers, toggle=forms.ResendForm(), feeds=feeds
+    )
 
 
 @bp.route("/speakers/new", methods=["GET", "POST"])
@@ -132,6 +143,20 @@ def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
     speaker.is_active = not speaker.is_active
     db.session.commit()
     flash(f"{speaker.name} is now {'active' if speaker.is_active else 'deactivated'}.", "info")
+    return redirect(url_for("catalogue_admin.speakers")), 303
+
+
+@bp.post("/speakers/<int:speaker_id>/feed")
+def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
+    form = forms.ResendForm()
+    speaker = db.session.get(Speaker, speaker_id)
+    if speaker is None:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    speaker.feed_token = new_feed_token()
+    db.session.commit()
+    flash(f"{speaker.name}'s calendar feed has a new address; the old one no longer works.", "info")
     return redirect(url_for("catalogue_admin.speakers")), 303
 
 

@@ -64,6 +64,8 @@ class Speaker(Base):
     fee_currency: Mapped[str] = mapped_column(String(3))
     # Where availability checks go; speakers have no login.
     email: Mapped[str | None] = mapped_column(String(254))
+    # The secret in the speaker's calendar feed address; rotating it revokes the old one.
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     # The demo catalogue's fee bands are examples; the public pages say so.
     is_fee_example: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -41,6 +41,7 @@ class StaffMember(Base):
     locked_until: Mapped[datetime | None]
     # Changing the password ends every other session (it is part of the session id).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     @property

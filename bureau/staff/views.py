@@ -31,8 +31,9 @@ from bureau.bookings.routing import route
 from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor, TransitionNotAllowed, note
-from bureau.catalogue.queries import active_speaker_choices
+from bureau.calendar.feeds import new_feed_token
 from bureau.calendar.models import Engagement
+from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, JobState, enqueue
@@ -50,6 +51,7 @@ from bureau.staff.auth import (
 from bureau.staff.models import StaffMember
 from bureau.staff.queries import QUEUES, SORTS, Filters, queue_counts, request_list
 from bureau.staff.suggestions import suggest_speakers
+from bureau.urls import public_url
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PER_PAGE = 25
@@ -614,6 +616,32 @@ def correct(booking_id: int) -> ResponseReturnValue:
         return f"Status corrected to {to.value}."
 
     return act(booking_id, "correct", forms.CorrectStateForm, perform)
+
+
+# --- calendar feed
+
+
+@bp.get("/calendar")
+def my_calendar() -> ResponseReturnValue:
+    url = (
+        public_url("calendar.staff_feed", staff_id=current_user.id, token=current_user.feed_token)
+        if current_user.feed_token
+        else None
+    )
+    return render_template("staff/calendar.html", feed_url=url, form=forms.ResendForm())
+
+
+@bp.post("/calendar/rotate")
+def rotate_my_feed() -> ResponseReturnValue:
+    form = forms.ResendForm()
+    if not form.validate_on_submit():
+        abort(400)
+    member = db.session.get(StaffMember, current_user.id)
+    assert member is not None
+    member.feed_token = new_feed_token()
+    db.session.commit()
+    flash("Your calendar feed has a new address; the old one no longer works.", "success")
+    return redirect(url_for("staff.my_calendar")), 303
 
 
 # --- mail log

@@ -1,0 +1,84 @@
+"""Calendar feeds by secret token: engagements confirmed, holds tentative, 304 when unchanged,
+rotation revokes the old address."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from icalendar import Calendar
+from sqlalchemy import select
+
+from bureau.bookings import actions
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.workflow import Actor
+from bureau.catalogue.models import Speaker
+from bureau.extensions import db
+from bureau.staff.models import Role, StaffMember
+from tests.conftest import NEXT_YEAR
+from tests.test_invites import confirmed_booking
+from tests.workflow_helpers import offer_terms, post_form, sign_in, staff_member, submit_and_route
+
+STAFF = Actor("staff", "Desk")
+
+
+def test_speaker_feed_shows_engagements_and_holds(app: Flask) -> None:
+    with app.app_context():
+        confirmed_booking(app)
+        held = db.session.get(BookingRequest, submit_and_route(app).id)
+        actions.record_offer(
+            db.session,
+            held,
+            offer_terms(starts_at=f"{NEXT_YEAR}-05-10T09:00", ends_at=f"{NEXT_YEAR}-05-10T10:00"),
+            actor=STAFF,
+            expected_version=None,
+        )
+        actions.request_availability(db.session, held, actor=STAFF, expected_version=None)
+        speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
+        speaker.feed_token = "speaker-secret-token"
+        db.session.commit()
+    client = app.test_client()
+    assert client.get("/calendar/speakers/kaiser-kuo.ics").status_code == 404
+    assert client.get("/calendar/speakers/kaiser-kuo.ics?token=guess").status_code == 404
+    response = client.get("/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token")
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
+    calendar = Calendar.from_ical(response.data)
+    assert calendar["METHOD"] == "PUBLISH"
+    statuses = sorted(str(e["STATUS"]) for e in calendar.walk("VEVENT"))
+    assert statuses == ["CONFIRMED", "TENTATIVE"]
+    again = client.get(
+        "/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token",
+        headers={"If-None-Match": response.headers["ETag"]},
+    )
+    assert again.status_code == 304
+    assert again.data == b""
+
+
+def test_staff_rotate_their_feed_address(app: Flask) -> None:
+    staff_member(app, "desk@bureau.test", role=Role.AGENT)
+    client = app.test_client()
+    sign_in(client, "desk@bureau.test")
+    assert post_form(client, "/staff/calendar/rotate", "/staff/calendar", {}).status_code == 303
+    with app.app_context():
+        member = db.session.scalars(
+            select(StaffMember).where(StaffMember.email == "desk@bureau.test")
+        ).one()
+        first = member.feed_token
+    page = client.get("/staff/calendar").get_data(as_text=True)
+    assert f"/calendar/staff/{member.id}.ics?token={first}" in page
+    assert client.get(f"/calendar/staff/{member.id}.ics?token={first}").status_code == 200
+    post_form(client, "/staff/calendar/rotate", "/staff/calendar", {})
+    assert client.get(f"/calendar/staff/{member.id}.ics?token={first}").status_code == 404
+
+
+def test_admin_creates_a_speaker_feed_address(app: Flask) -> Any:
+    staff_member(app, "boss@bureau.test", role=Role.ADMIN)
+    client = app.test_client()
+    sign_in(client, "boss@bureau.test")
+    with app.app_context():
+        speaker_id = db.session.scalar(select(Speaker.id).where(Speaker.slug == "winston-ma"))
+    path = f"/staff/speakers/{speaker_id}/feed"
+    assert post_form(client, path, "/staff/speakers", {}).status_code == 303
+    listing = client.get("/staff/speakers").get_data(as_text=True)
+    assert "/calendar/speakers/winston-ma.ics?token=" in listing
