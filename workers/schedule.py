@@ -15,6 +15,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             # A sweep that waited longer than its interval is superseded by the next one.
             "options": {"expires": settings.sweep_interval},
         },
+        "calendar-duties": {
+            "task": "bureau.calendar.duties",
+            "schedule": 300.0,
+            "options": {"expires": 300.0},
+        },
         "expire-holds": {
             "task": "bureau.calendar.expire_holds",
             "schedule": 60.0,

@@ -5,6 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 
 from bureau.bookings.actions import expire_holds
+from bureau.calendar.reminders import (
+    escalate_slow_first_responses,
+    send_event_reminders,
+    warn_expiring_holds,
+)
 from bureau.extensions import db
 
 
@@ -13,5 +18,18 @@ def expire_stale_holds() -> int:
     """Release holds past their expiry: their bookings expire, staff and organizer are told."""
     try:
         return expire_holds(db.session)
+    finally:
+        db.session.remove()
+
+
+@shared_task(name="bureau.calendar.duties")
+def calendar_duties() -> dict[str, int]:
+    """Event reminders, hold-expiry warnings and first-response escalations, each once."""
+    try:
+        return {
+            "reminders": send_event_reminders(db.session),
+            "hold_warnings": warn_expiring_holds(db.session),
+            "escalations": escalate_slow_first_responses(db.session),
+        }
     finally:
         db.session.remove()

@@ -37,12 +37,16 @@ SUBJECTS = {
     "hold_expired": "Hold expired for {ref}: {event}",
     "status_update": "Your request {ref}: {status}",
     "invite": "{verb}: {event}, {date}",
+    "reminder_7d": "In one week: {event}, {date}",
+    "reminder_1d": "Tomorrow: {event}, {date}",
+    "hold_expiring": "The hold for {ref} expires within a day: {event}",
+    "sla_breach": "First response overdue on {ref}: {event}",
 }
 
 
 # The templates that speak of the firm offer (the others need not load it).
 OFFER_TEMPLATES = frozenset(
-    {"offer_received", "availability_request", "speaker_answered", "hold_expired"}
+    {"offer_received", "availability_request", "speaker_answered", "hold_expired", "hold_expiring"}
 )
 
 

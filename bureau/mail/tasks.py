@@ -72,6 +72,8 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         token = availability_token(offer.id, offer.speaker_id)
         extra["availability_url"] = public_url("bookings.availability", token=token)
     calendar = None
+    if "about_engagement" in job.payload:
+        extra["engagement"] = session.get(Engagement, job.payload["about_engagement"])
     if "engagement_id" in job.payload:
         engagement = session.get(Engagement, job.payload["engagement_id"])
         if engagement is None:

@@ -1,0 +1,170 @@
+"""Time-driven duties run by beat: event reminders, hold-expiry warnings, the response SLA.
+
+Each sends through the outbox with a dedupe key that makes it happen once: a reminder per
+recipient per engagement SEQUENCE (a rescheduled event is reminded afresh), a warning per
+hold, an escalation per booking.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select
+
+from bureau.bookings.actions import MAIL_TASK
+from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.states import Status
+from bureau.bookings.workflow import SYSTEM, note
+from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.db import AnySession, utcnow
+from bureau.jobs import record_job
+from bureau.staff.models import Role, StaffMember
+
+REMINDERS = {"reminder_7d": timedelta(days=7), "reminder_1d": timedelta(days=1)}
+HOLD_WARNING = timedelta(hours=24)
+# First response within this many working hours of the assignee (Monday to Friday, 09:00 to 17:00).
+FIRST_RESPONSE_SLA = timedelta(hours=8)
+WORKDAY_START, WORKDAY_END = time(9), time(17)
+
+
+def _mail(
+    session: AnySession,
+    booking_id: int,
+    template: str,
+    email: str,
+    name: str,
+    sequence: int,
+    **extra: int,
+) -> bool:
+    return (
+        record_job(
+            session,
+            MAIL_TASK,
+            f"mail.{template}",
+            booking_id=booking_id,
+            recipient=email,
+            sequence=sequence,
+            payload={"template": template, "to_email": email, "to_name": name, **extra},
+        )
+        is not None
+    )
+
+
+def send_event_reminders(session: AnySession, now: datetime | None = None) -> int:
+    """Remind speaker and organizer 7 days and 1 day before an engagement, once each."""
+    now = now or utcnow()
+    sent = 0
+    horizon = now + max(REMINDERS.values())
+    engagements = session.scalars(
+        select(Engagement).where(
+            ~Engagement.is_cancelled, Engagement.starts_at > now, Engagement.starts_at <= horizon
+        )
+    ).all()
+    for engagement in engagements:
+        booking = session.get(BookingRequest, engagement.booking_id)
+        if booking is None or booking.status != Status.CONFIRMED:
+            continue
+        people = [(booking.contact_email, booking.contact_name)]
+        if engagement.speaker.email:
+            people.append((engagement.speaker.email, engagement.speaker.name))
+        for template, lead in REMINDERS.items():
+            if engagement.starts_at - lead > now:
+                continue
+            if template == "reminder_7d" and engagement.starts_at - now <= REMINDERS["reminder_1d"]:
+                continue  # confirmed late: the 1-day reminder says it all
+            for email, name in people:
+                sent += _mail(
+                    session,
+                    booking.id,
+                    template,
+                    email,
+                    name,
+                    engagement.sequence,
+                    about_engagement=engagement.id,
+                )
+    session.commit()
+    return sent
+
+
+def warn_expiring_holds(session: AnySession, now: datetime | None = None) -> int:
+    """Tell the assignee a day before a hold lapses (once per hold)."""
+    now = now or utcnow()
+    sent = 0
+    holds = session.scalars(
+        select(Hold).where(
+            Hold.state == HoldState.ACTIVE,
+            Hold.expires_at > now,
+            Hold.expires_at <= now + HOLD_WARNING,
+        )
+    ).all()
+    for hold in holds:
+        booking = session.get(BookingRequest, hold.booking_id)
+        staff = booking.assigned_staff if booking is not None else None
+        if booking is not None and staff is not None:
+            sent += _mail(session, booking.id, "hold_expiring", staff.email, staff.name, hold.id)
+    session.commit()
+    return sent
+
+
+def working_time(start: datetime, end: datetime, zone: ZoneInfo) -> timedelta:
+    """Working hours between two instants: Monday to Friday, 09:00 to 17:00 local time.
+
+    DST-safe: each day's window is placed in local time, then compared as instants.
+    """
+    if end <= start:
+        return timedelta(0)
+    total = timedelta(0)
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    while day <= last:
+        if day.weekday() < 5:
+            opens = datetime.combine(day, WORKDAY_START, tzinfo=zone)
+            closes = datetime.combine(day, WORKDAY_END, tzinfo=zone)
+            overlap = min(closes, end) - max(opens, start)
+            if overlap > timedelta(0):
+                total += overlap
+        day += timedelta(days=1)
+    return total
+
+
+def escalate_slow_first_responses(session: AnySession, now: datetime | None = None) -> int:
+    """Requests still waiting for their assignee's first action after the SLA's working
+    hours (in the assignee's zone) are escalated to the admins, once."""
+    now = now or utcnow()
+    staff_acted = exists().where(
+        BookingEvent.booking_id == BookingRequest.id, BookingEvent.actor_kind == "staff"
+    )
+    waiting = session.scalars(
+        select(BookingRequest).where(
+            BookingRequest.status == Status.ASSIGNED,
+            BookingRequest.assigned_at.is_not(None),
+            ~staff_acted,
+        )
+    ).all()
+    admins = session.scalars(
+        select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
+    ).all()
+    escalated = 0
+    for booking in waiting:
+        staff = booking.assigned_staff
+        if staff is None or booking.assigned_at is None:
+            continue
+        elapsed = working_time(booking.assigned_at, now, ZoneInfo(staff.timezone))
+        if elapsed <= FIRST_RESPONSE_SLA:
+            continue
+        recorded = [_mail(session, booking.id, "sla_breach", a.email, a.name, 0) for a in admins]
+        if any(recorded):
+            note(
+                session,
+                booking,
+                actor=SYSTEM,
+                action="SLA breached",
+                details={
+                    "reason": f"no first response after {elapsed} working hours",
+                    "assignee": staff.name,
+                },
+            )
+            escalated += 1
+    session.commit()
+    return escalated

@@ -1,0 +1,127 @@
+"""Beat's calendar duties: event reminders 7 days and 1 day before (once each), hold-expiry
+warnings, and the first-response SLA in the assignee's working hours, escalated once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.calendar.models import Engagement, Hold
+from bureau.calendar.reminders import (
+    escalate_slow_first_responses,
+    send_event_reminders,
+    warn_expiring_holds,
+    working_time,
+)
+from bureau.extensions import db
+from bureau.jobs import Job, run_job
+from bureau.mail.tasks import send_notification
+from bureau.staff.models import Role
+from tests.test_invites import confirmed_booking
+from tests.workflow_helpers import staff_member, submit_and_route
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+
+
+def mails(kind: str) -> list[str]:
+    return sorted(
+        j.recipient or "" for j in db.session.scalars(select(Job).where(Job.kind == kind))
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        # Friday 16:00 to Monday 10:00: one hour on Friday, one on Monday.
+        (datetime(2027, 3, 26, 16, 0), datetime(2027, 3, 29, 10, 0), 2),
+        # Across the spring DST change (Sunday 28 March 2027): still 8 hours on Monday.
+        (datetime(2027, 3, 27, 12, 0), datetime(2027, 3, 29, 18, 0), 8),
+        # Within one working day.
+        (datetime(2027, 3, 30, 9, 30), datetime(2027, 3, 30, 12, 0), 2.5),
+        # A weekend only.
+        (datetime(2027, 3, 27, 9, 0), datetime(2027, 3, 28, 17, 0), 0),
+    ],
+)
+def test_working_time(start: datetime, end: datetime, hours: float) -> None:
+    elapsed = working_time(
+        start.replace(tzinfo=AMSTERDAM), end.replace(tzinfo=AMSTERDAM), AMSTERDAM
+    )
+    assert elapsed == timedelta(hours=hours)
+
+
+def test_reminders_go_once_each_at_their_time(app: Flask) -> None:
+    with app.app_context():
+        confirmed_booking(app)
+        engagement = db.session.scalars(select(Engagement)).one()
+        start = engagement.starts_at
+        assert send_event_reminders(db.session, now=start - timedelta(days=10)) == 0
+        assert send_event_reminders(db.session, now=start - timedelta(days=6)) == 2
+        assert send_event_reminders(db.session, now=start - timedelta(days=5)) == 0
+        assert mails("mail.reminder_7d") == [
+            "kaiser-kuo@speakers.bureau.localhost",
+            "li.na@example.com",
+        ]
+        assert send_event_reminders(db.session, now=start - timedelta(hours=20)) == 2
+        assert send_event_reminders(db.session, now=start - timedelta(hours=2)) == 0
+        job = db.session.scalars(select(Job).where(Job.kind == "mail.reminder_1d")).first()
+        run_job(db.session, job.id, send_notification)
+        from bureau.mail.models import Notification
+
+        notification = db.session.scalars(select(Notification)).one()
+        assert notification.subject.startswith("Tomorrow: Future of Retail Summit")
+        assert "Kaiser Kuo at Future of Retail Summit" in notification.raw_message
+
+
+def test_hold_expiry_is_warned_once(app: Flask) -> None:
+    staff_member(app, "china.desk@bureau.localhost")
+    with app.app_context():
+        from bureau.bookings import actions
+        from bureau.bookings.workflow import Actor
+        from tests.workflow_helpers import offer_terms
+
+        booking = db.session.get(BookingRequest, submit_and_route(app).id)
+        actions.record_offer(
+            db.session, booking, offer_terms(), actor=Actor("staff", "Desk"), expected_version=None
+        )
+        hold = actions.request_availability(
+            db.session,
+            booking,
+            actor=Actor("staff", "Desk"),
+            expected_version=None,
+            hold_for=timedelta(days=2),
+        )
+        db.session.commit()
+        assert warn_expiring_holds(db.session) == 0
+        later = hold.expires_at - timedelta(hours=3)
+        assert warn_expiring_holds(db.session, now=later) == 1
+        assert warn_expiring_holds(db.session, now=later + timedelta(hours=1)) == 0
+        assert mails("mail.hold_expiring") == ["china.desk@bureau.localhost"]
+        assert db.session.get(Hold, hold.id).state == "active"
+
+
+def test_slow_first_response_is_escalated_once(app: Flask) -> None:
+    staff_member(app, "boss@bureau.test", role=Role.ADMIN)
+    with app.app_context():
+        booking = db.session.get(BookingRequest, submit_and_route(app).id)
+        # Assigned on a Friday at 16:00 Shanghai time (the Greater China desk's zone).
+        assigned = datetime(2027, 3, 26, 16, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        booking.assigned_at = assigned.astimezone(UTC)
+        db.session.commit()
+        monday_noon = datetime(2027, 3, 29, 12, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert escalate_slow_first_responses(db.session, now=monday_noon) == 0  # 4 hours
+        tuesday_noon = monday_noon + timedelta(days=1)
+        assert escalate_slow_first_responses(db.session, now=tuesday_noon) == 1  # 12 hours
+        assert escalate_slow_first_responses(db.session, now=tuesday_noon) == 0  # once
+        assert "boss@bureau.test" in mails("mail.sla_breach")
+        actions = [
+            e.action
+            for e in db.session.scalars(
+                select(BookingEvent).where(BookingEvent.booking_id == booking.id)
+            )
+        ]
+        assert actions.count("SLA breached") == 1
