@@ -7,6 +7,7 @@ import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ SETTING_NAMES = (
     "BUREAU_JOB_RETRY_BASE",
     "BUREAU_JOB_LEASE",
     "BUREAU_SWEEP_INTERVAL",
+    "BUREAU_TRAVEL_BUFFERS",
 )
+DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
 DEFAULT_MAIL_FROM = "Bureau <bookings@bureau.localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
@@ -58,6 +61,8 @@ class Settings:
     job_retry_base: float = 30.0
     job_lease: float = 300.0
     sweep_interval: float = 30.0
+    # Hours kept free around an engagement for travel, by distance to the next one.
+    travel_buffers: str = DEFAULT_TRAVEL_BUFFERS
 
     @property
     def is_production(self) -> bool:
@@ -163,6 +168,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         job_retry_base=_seconds(get, "BUREAU_JOB_RETRY_BASE", 30.0),
         job_lease=_seconds(get, "BUREAU_JOB_LEASE", 300.0),
         sweep_interval=_seconds(get, "BUREAU_SWEEP_INTERVAL", 30.0),
+        travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
     )
 
 
@@ -177,6 +183,26 @@ def _seconds(get: Callable[[str], str | None], name: str, default: float) -> flo
     if not 0 < value <= 86_400:
         raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, not {raw!r}")
     return value
+
+
+def _travel_buffers(text: str) -> str:
+    from bureau.calendar.travel import parse_buffers
+
+    try:
+        buffers = parse_buffers(text)
+    except (TypeError, ValueError):
+        buffers = None
+    if (
+        buffers is None
+        or buffers.largest > timedelta(days=7)
+        or min(buffers.same_city, buffers.same_country, buffers.same_area, buffers.elsewhere)
+        < timedelta(0)
+    ):
+        raise ConfigError(
+            f"BUREAU_TRAVEL_BUFFERS must look like '{DEFAULT_TRAVEL_BUFFERS}' (hours, 0 to 168), "
+            f"not {text!r}"
+        )
+    return text
 
 
 def _check_database_url(url: str) -> None:

@@ -21,6 +21,7 @@ from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
 from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.jobs import record_job
@@ -347,6 +348,9 @@ def confirm(
         starts_at=offer.starts_at,
         ends_at=offer.ends_at,
         location=_location(offer),
+        city=offer.city,
+        country=offer.country,
+        is_virtual=offer.is_virtual,
     )
     session.add(engagement)
     session.flush()
@@ -452,15 +456,26 @@ def correct_state(
     )
 
 
-# Time a speaker needs between two engagements (travel, rest); conflicts count it.
-TRAVEL_BUFFER = timedelta(hours=3)
-
-
 def conflicts(
-    session: AnySession, speaker_id: int, starts_at: datetime, ends_at: datetime, *, booking_id: int
+    session: AnySession,
+    speaker_id: int,
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    booking_id: int,
+    place: Place,
 ) -> list[str]:
-    """The speaker's other engagements and active holds too close to this time."""
-    start, end = starts_at - TRAVEL_BUFFER, ends_at + TRAVEL_BUFFER
+    """The speaker's other engagements and active holds too close to this time, counting
+    the travel time between the two places (BUREAU_TRAVEL_BUFFERS)."""
+    from flask import current_app
+
+    buffers = parse_buffers(current_app.config["BUREAU_SETTINGS"].travel_buffers)
+    start, end = starts_at - buffers.largest, ends_at + buffers.largest
+
+    def too_close(other_start: datetime, other_end: datetime, other: Place) -> bool:
+        gap = buffers.between(place, other)
+        return other_start < ends_at + gap and other_end > starts_at - gap
+
     found = [
         f"engagement “{e.title}” {e.starts_at:%Y-%m-%d %H:%M} UTC"
         for e in session.scalars(
@@ -472,11 +487,14 @@ def conflicts(
                 Engagement.ends_at > start,
             )
         )
+        if too_close(e.starts_at, e.ends_at, Place.of(e))
     ]
     found += [
         f"hold for request #{h.booking_id} {h.starts_at:%Y-%m-%d %H:%M} UTC"
-        for h in session.scalars(
-            select(Hold).where(
+        for h, offer in session.execute(
+            select(Hold, Offer)
+            .join(Offer, Offer.id == Hold.offer_id)
+            .where(
                 Hold.speaker_id == speaker_id,
                 Hold.booking_id != booking_id,
                 Hold.state == HoldState.ACTIVE,
@@ -484,6 +502,7 @@ def conflicts(
                 Hold.ends_at > start,
             )
         )
+        if too_close(h.starts_at, h.ends_at, Place.of(offer))
     ]
     return found
 
@@ -505,7 +524,12 @@ def lock_speaker_calendar(session: AnySession, speaker_id: int) -> None:
 def _refuse_conflicts(session: AnySession, booking: BookingRequest, offer: Offer) -> None:
     lock_speaker_calendar(session, offer.speaker_id)
     clashes = conflicts(
-        session, offer.speaker_id, offer.starts_at, offer.ends_at, booking_id=booking.id
+        session,
+        offer.speaker_id,
+        offer.starts_at,
+        offer.ends_at,
+        booking_id=booking.id,
+        place=Place.of(offer),
     )
     if clashes:
         raise ActionError(
@@ -531,7 +555,12 @@ def reschedule(
         raise ActionError("Only a confirmed booking can be rescheduled.")
     lock_speaker_calendar(session, engagement.speaker_id)
     clashes = conflicts(
-        session, engagement.speaker_id, terms.starts_at, terms.ends_at, booking_id=booking.id
+        session,
+        engagement.speaker_id,
+        terms.starts_at,
+        terms.ends_at,
+        booking_id=booking.id,
+        place=Place.of(terms),
     )
     if clashes:
         raise ActionError(
@@ -542,6 +571,8 @@ def reschedule(
     engagement.timezone = terms.timezone
     engagement.starts_at, engagement.ends_at = terms.starts_at, terms.ends_at
     engagement.location = _location(terms)
+    engagement.city, engagement.country = terms.city, terms.country
+    engagement.is_virtual = terms.is_virtual
     engagement.sequence += 1
     booking.updated_at = utcnow()
     note(
