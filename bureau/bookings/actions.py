@@ -201,7 +201,7 @@ def request_availability(
         raise ActionError("There is no firm offer to put to the speaker.")
     if not offer.speaker.email:
         raise ActionError(f"{offer.speaker.name} has no email address on file.")
-    _refuse_conflicts(session, booking, offer)
+    _refuse_conflicts(session, booking, offer.speaker, offer)
     hold = Hold(
         booking_id=booking.id,
         offer_id=offer.id,
@@ -328,7 +328,7 @@ def confirm(
     offer = booking.offer
     if offer is None:
         raise ActionError("There is no firm offer to confirm.")
-    _refuse_conflicts(session, booking, offer)
+    _refuse_conflicts(session, booking, offer.speaker, offer)
     _end_holds(session, booking, HoldState.CONFIRMED)
     transition(
         session,
@@ -521,19 +521,22 @@ def lock_speaker_calendar(session: AnySession, speaker_id: int) -> None:
         )
 
 
-def _refuse_conflicts(session: AnySession, booking: BookingRequest, offer: Offer) -> None:
-    lock_speaker_calendar(session, offer.speaker_id)
+def _refuse_conflicts(
+    session: AnySession, booking: BookingRequest, speaker: Speaker, slot: Offer | OfferTerms
+) -> None:
+    """Lock the speaker's calendar for this transaction and refuse a slot too close to it."""
+    lock_speaker_calendar(session, speaker.id)
     clashes = conflicts(
         session,
-        offer.speaker_id,
-        offer.starts_at,
-        offer.ends_at,
+        speaker.id,
+        slot.starts_at,
+        slot.ends_at,
         booking_id=booking.id,
-        place=Place.of(offer),
+        place=Place.of(slot),
     )
     if clashes:
         raise ActionError(
-            f"{offer.speaker.name} is not free then (travel time included): " + "; ".join(clashes)
+            f"{speaker.name} is not free then (travel time included): " + "; ".join(clashes)
         )
 
 
@@ -553,20 +556,7 @@ def reschedule(
     ).one_or_none()
     if booking.status != Status.CONFIRMED or engagement is None or engagement.is_cancelled:
         raise ActionError("Only a confirmed booking can be rescheduled.")
-    lock_speaker_calendar(session, engagement.speaker_id)
-    clashes = conflicts(
-        session,
-        engagement.speaker_id,
-        terms.starts_at,
-        terms.ends_at,
-        booking_id=booking.id,
-        place=Place.of(terms),
-    )
-    if clashes:
-        raise ActionError(
-            f"{engagement.speaker.name} is not free then (travel time included): "
-            + "; ".join(clashes)
-        )
+    _refuse_conflicts(session, booking, engagement.speaker, terms)
     before = f"{engagement.starts_at:%Y-%m-%d %H:%M} UTC, {engagement.location}"
     engagement.timezone = terms.timezone
     engagement.starts_at, engagement.ends_at = terms.starts_at, terms.ends_at
