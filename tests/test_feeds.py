@@ -82,3 +82,25 @@ def test_admin_creates_a_speaker_feed_address(app: Flask) -> Any:
     assert post_form(client, path, "/staff/speakers", {}).status_code == 303
     listing = client.get("/staff/speakers").get_data(as_text=True)
     assert "/calendar/speakers/winston-ma.ics?token=" in listing
+
+
+def test_kept_event_texts_follow_changes(app: Flask) -> None:
+    from bureau.calendar.models import Engagement
+
+    with app.app_context():
+        confirmed_booking(app)
+        speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
+        speaker.feed_token = "speaker-secret-token"
+        db.session.commit()
+    client = app.test_client()
+    url = "/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token"
+    first = client.get(url)
+    with app.app_context():
+        engagement = db.session.scalars(select(Engagement)).one()
+        assert engagement.ics_text is not None  # kept for the next poll
+        engagement.title = "Kaiser Kuo at the renamed summit"
+        db.session.commit()
+    second = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert second.status_code == 200
+    assert b"renamed summit" in second.data
+    assert second.headers["ETag"] != first.headers["ETag"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bureau.catalogue.models import Speaker
@@ -66,6 +66,9 @@ class Engagement(Base):
     city: Mapped[str | None] = mapped_column(String(120))
     country: Mapped[str | None] = mapped_column(String(2))
     is_virtual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The feed's VEVENT text, rendered once per change (calendar/feeds.py).
+    ics_text: Mapped[str | None] = mapped_column(Text)
+    ics_cache_key: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
