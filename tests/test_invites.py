@@ -223,6 +223,10 @@ def test_a_double_booking_is_refused_including_travel_time(mail_app: Flask, inbo
         }
     )[0]
     actions.record_offer(db.session, second, close, actor=STAFF, expected_version=None)
-    with pytest.raises(actions.ActionError, match="not free then"):
+    with pytest.raises(actions.ActionError, match="not free then") as refused:
         actions.request_availability(db.session, second, actor=STAFF, expected_version=None)
+    # Staff see the conflict and who else is free then.
+    assert "Kaiser Kuo at Future of Retail Summit" in str(refused.value)
+    assert "Free then: " in str(refused.value)
+    assert "Winston Ma" in str(refused.value).split("Free then: ")[1]
     db.session.rollback()

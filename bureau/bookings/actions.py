@@ -535,8 +535,28 @@ def _refuse_conflicts(
         place=Place.of(slot),
     )
     if clashes:
+        free = [
+            other.name
+            for other in session.scalars(
+                select(Speaker)
+                .where(Speaker.is_active, Speaker.id != speaker.id)
+                .order_by(Speaker.name)
+            )
+            if not conflicts(
+                session,
+                other.id,
+                slot.starts_at,
+                slot.ends_at,
+                booking_id=booking.id,
+                place=Place.of(slot),
+            )
+        ]
+        alternatives = f" Free then: {', '.join(free)}." if free else ""
         raise ActionError(
-            f"{speaker.name} is not free then (travel time included): " + "; ".join(clashes)
+            f"{speaker.name} is not free then (travel time included): "
+            + "; ".join(clashes)
+            + "."
+            + alternatives
         )
 
 
