@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
     from bureau.ratelimit import init_rate_limits
+    from bureau.security import init_security
     from bureau.staff import views as staff_views
 
     app.register_blueprint(catalogue_views.bp)
@@ -104,3 +105,4 @@ def _register_blueprints(app: Flask) -> None:
     errors.register(app)
     init_rate_limits(app)
     templating.register(app)
+    init_security(app)

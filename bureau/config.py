@@ -31,6 +31,7 @@ SETTING_NAMES = (
     "BUREAU_JOB_LEASE",
     "BUREAU_SWEEP_INTERVAL",
     "BUREAU_TRAVEL_BUFFERS",
+    "BUREAU_PROXIES",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
@@ -63,6 +64,8 @@ class Settings:
     sweep_interval: float = 30.0
     # Hours kept free around an engagement for travel, by distance to the next one.
     travel_buffers: str = DEFAULT_TRAVEL_BUFFERS
+    # Reverse proxies in front of the web whose X-Forwarded-* headers are trusted (0: none).
+    proxies: int = 0
 
     @property
     def is_production(self) -> bool:
@@ -169,6 +172,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         job_lease=_seconds(get, "BUREAU_JOB_LEASE", 300.0),
         sweep_interval=_seconds(get, "BUREAU_SWEEP_INTERVAL", 30.0),
         travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
+        proxies=_proxies(get("BUREAU_PROXIES")),
     )
 
 
@@ -183,6 +187,14 @@ def _seconds(get: Callable[[str], str | None], name: str, default: float) -> flo
     if not 0 < value <= 86_400:
         raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, not {raw!r}")
     return value
+
+
+def _proxies(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    if not raw.isdigit() or int(raw) > 5:
+        raise ConfigError(f"BUREAU_PROXIES must be a number of proxies from 0 to 5, not {raw!r}")
+    return int(raw)
 
 
 def _travel_buffers(text: str) -> str:
