@@ -459,62 +459,59 @@ def shortlist(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "shortlist", forms.ShortlistForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/offer")
-def offer(booking_id: int) -> ResponseReturnValue:
+def act_on_terms(
+    booking_id: int,
+    name: str,
+    step: Callable[..., Any],
+    message: str,
+    fixed: Callable[[BookingRequest], dict[str, str]] | None = None,
+) -> ResponseReturnValue:
+    """A step that takes offer-like terms (a firm offer, a reschedule): validate them with
+    the offer's validation (``fixed`` supplies what the form does not ask), then act."""
     booking = load_booking(booking_id)
     if not may_act(booking):
         abort(403)
     form = forms.VersionedForm()
     if not form.validate_on_submit():
         abort(400)
-    terms, errors = validate_offer(request.form)
+    raw = {**request.form.to_dict(), **(fixed(booking) if fixed else {})}
+    terms, errors = validate_offer(raw)
     if terms is None:
-        return request_page(
-            booking_id, status=422, offer_errors=errors, offer_input=request.form.to_dict()
-        )
+        bound = {f"{name}_errors": errors, f"{name}_input": request.form.to_dict()}
+        return request_page(booking_id, status=422, **bound)
 
     def perform(booking: BookingRequest, _: Any) -> str:
-        actions.record_offer(
+        step(
             db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
         )
-        return "Firm offer recorded."
+        return message
 
-    return act(booking_id, "offer", None, perform)
+    return act(booking_id, name, None, perform)
 
 
-@bp.post("/requests/<int:booking_id>/reschedule")
-def reschedule(booking_id: int) -> ResponseReturnValue:
-    booking = load_booking(booking_id)
-    if not may_act(booking):
-        abort(403)
-    form = forms.VersionedForm()
-    if not form.validate_on_submit():
-        abort(400)
+@bp.post("/requests/<int:booking_id>/offer")
+def offer(booking_id: int) -> ResponseReturnValue:
+    return act_on_terms(booking_id, "offer", actions.record_offer, "Firm offer recorded.")
+
+
+def _current_terms(booking: BookingRequest) -> dict[str, str]:
     current = booking.offer
-    raw = {
-        **request.form.to_dict(),
+    return {
         "speaker": current.speaker.slug if current else "",
         "fee": str(current.fee) if current else "",
         "format": booking.format,
     }
-    raw.pop("csrf_token", None)
-    raw.pop("version", None)
-    terms, errors = validate_offer(raw)
-    if terms is None:
-        return request_page(
-            booking_id,
-            status=422,
-            reschedule_errors=errors,
-            reschedule_input=request.form.to_dict(),
-        )
 
-    def perform(booking: BookingRequest, _: Any) -> str:
-        actions.reschedule(
-            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
-        )
-        return "Rescheduled; updated invitations go to everyone."
 
-    return act(booking_id, "reschedule", None, perform)
+@bp.post("/requests/<int:booking_id>/reschedule")
+def reschedule(booking_id: int) -> ResponseReturnValue:
+    return act_on_terms(
+        booking_id,
+        "reschedule",
+        actions.reschedule,
+        "Rescheduled; updated invitations go to everyone.",
+        fixed=_current_terms,
+    )
 
 
 @bp.post("/requests/<int:booking_id>/availability")
