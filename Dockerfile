@@ -11,4 +11,4 @@ RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
 USER bureau
 WORKDIR /home/bureau
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "bureau:create_app()"]
+CMD ["gunicorn", "-c", "python:bureau.gunicorn_conf", "bureau:create_app()"]

@@ -109,11 +109,16 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from bureau import gunicorn_conf
+
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            # The production settings file, with this command's address and worker count.
+            for name, value in vars(gunicorn_conf).items():
+                if name in self.cfg.settings and value is not None:
+                    self.cfg.set(name, value)
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 10)
 
         def load(self) -> Any:

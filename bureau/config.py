@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+PRODUCTION_BROKERS = ("redis", "rediss", "amqp", "amqps")
 # Everything that users and operators may set; CONTRACT.md documents the first nine.
 SETTING_NAMES = (
     "BUREAU_INSTANCE_PATH",
@@ -157,6 +158,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     submit_rate_limit = get("BUREAU_SUBMIT_RATE_LIMIT") or DEFAULT_SUBMIT_RATE_LIMIT
     _check_rate_limit(submit_rate_limit)
 
+    if env == "production":
+        _check_production(database_url, get("BUREAU_BROKER_URL"), redis_url, smtp_url)
+
     return Settings(
         instance_path=instance_path,
         database_url=database_url,
@@ -174,6 +178,32 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
         proxies=_proxies(get("BUREAU_PROXIES")),
     )
+
+
+def _check_production(
+    database_url: str, broker_url: str | None, redis_url: str | None, smtp_url: str | None
+) -> None:
+    """The embedded defaults serve one machine; a deployment must name its real services."""
+    if not database_url.startswith("postgresql"):
+        raise ConfigError(
+            "BUREAU_DATABASE_URL must name a PostgreSQL database when BUREAU_ENV=production "
+            "(e.g. postgresql+psycopg://bureau@db/bureau)"
+        )
+    if broker_url is None or urlsplit(broker_url).scheme not in PRODUCTION_BROKERS:
+        raise ConfigError(
+            "BUREAU_BROKER_URL must name a Redis (or AMQP) broker when BUREAU_ENV=production "
+            "(e.g. redis://redis:6379/0)"
+        )
+    if redis_url is None:
+        raise ConfigError(
+            "BUREAU_REDIS_URL is required when BUREAU_ENV=production "
+            "(rate limits and locks must be shared by every web process)"
+        )
+    if smtp_url is None:
+        raise ConfigError(
+            "BUREAU_SMTP_URL is required when BUREAU_ENV=production "
+            "(without it emails are only written to files)"
+        )
 
 
 def _seconds(get: Callable[[str], str | None], name: str, default: float) -> float:

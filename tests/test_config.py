@@ -66,16 +66,95 @@ def test_bad_setting_names_the_variable(
     assert "\n" not in message
 
 
-def test_production_with_a_secret_key_starts(tmp_path: Path) -> None:
-    settings = load_settings(
-        {
-            "BUREAU_INSTANCE_PATH": str(tmp_path),
-            "BUREAU_ENV": "production",
-            "BUREAU_SECRET_KEY": "k" * 40,
-        }
-    )
+# What a production deployment must name: its real database, broker, Redis and mail server.
+PRODUCTION = {
+    "BUREAU_ENV": "production",
+    "BUREAU_SECRET_KEY": "k" * 40,
+    "BUREAU_DATABASE_URL": "postgresql+psycopg://bureau@db.internal/bureau",
+    "BUREAU_BROKER_URL": "redis://redis.internal:6379/0",
+    "BUREAU_REDIS_URL": "redis://redis.internal:6379/1",
+    "BUREAU_SMTP_URL": "smtp+starttls://relay.internal:587",
+}
+
+
+def test_production_with_every_service_named_starts(tmp_path: Path) -> None:
+    settings = load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), **PRODUCTION})
+    assert settings.is_production
     assert settings.flask_config()["SESSION_COOKIE_SECURE"] is True
+    assert settings.flask_config()["RATELIMIT_STORAGE_URI"] == PRODUCTION["BUREAU_REDIS_URL"]
     assert not (tmp_path / "secret_key").exists()
+
+
+# Each bad production setting, as a start-up of each production process would meet it.
+BAD_PRODUCTION = [
+    ({"BUREAU_SECRET_KEY": ""}, "BUREAU_SECRET_KEY is required"),
+    ({"BUREAU_SECRET_KEY": "short"}, "BUREAU_SECRET_KEY must be at least 16 characters"),
+    ({"BUREAU_DATABASE_URL": ""}, "BUREAU_DATABASE_URL must name a PostgreSQL database"),
+    (
+        {"BUREAU_DATABASE_URL": "sqlite:////var/lib/bureau/bureau.db"},
+        "BUREAU_DATABASE_URL must name a PostgreSQL database",
+    ),
+    ({"BUREAU_BROKER_URL": ""}, "BUREAU_BROKER_URL must name a Redis (or AMQP) broker"),
+    (
+        {"BUREAU_BROKER_URL": "sqla+sqlite:////var/lib/bureau/broker.db"},
+        "BUREAU_BROKER_URL must name a Redis (or AMQP) broker",
+    ),
+    ({"BUREAU_REDIS_URL": ""}, "BUREAU_REDIS_URL is required"),
+    ({"BUREAU_SMTP_URL": ""}, "BUREAU_SMTP_URL is required"),
+    ({"BUREAU_SMTP_URL": "http://relay.internal"}, "BUREAU_SMTP_URL must start with"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_PRODUCTION)
+def test_production_refuses_a_missing_or_embedded_service(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), **PRODUCTION, **change})
+    assert str(caught.value).startswith(message)
+    assert "\n" not in str(caught.value)
+
+
+# The production processes: web (gunicorn with its config file), worker, beat, migrations.
+PRODUCTION_PROCESSES = {
+    "web": ["gunicorn", "-c", "python:bureau.gunicorn_conf", "bureau:create_app()"],
+    "worker": ["celery", "-A", "workers.celery_app", "worker"],
+    "beat": ["celery", "-A", "workers.celery_app", "beat"],
+    "migrate": ["bureau", "db", "upgrade"],
+}
+
+
+# Every bad setting meets one of the processes, and every process meets at least two of them.
+START_UPS = [
+    (sorted(PRODUCTION_PROCESSES)[i % len(PRODUCTION_PROCESSES)], change, message)
+    for i, (change, message) in enumerate(BAD_PRODUCTION)
+]
+
+
+@pytest.mark.parametrize(("process", "change", "message"), START_UPS)
+def test_each_production_process_refuses_to_start_with_a_bad_setting(
+    tmp_path: Path, process: str, change: dict[str, str], message: str
+) -> None:
+    program, *arguments = PRODUCTION_PROCESSES[process]
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "BUREAU_INSTANCE_PATH": str(tmp_path),
+        **PRODUCTION,
+        **change,
+    }
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / program), *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    # One clear line, no traceback, and nothing started.
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"bureau: configuration error: {message}")
+    assert "Listening at" not in result.stderr
 
 
 def test_command_line_prints_one_clear_line(tmp_path: Path) -> None:

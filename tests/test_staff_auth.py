@@ -332,17 +332,24 @@ def test_the_session_cookie_is_http_only(app: Flask, agent: str) -> None:
 
 
 def test_a_production_app_sends_the_session_cookie_only_over_https(
-    app: Flask, tmp_path: Path, database_url: str
+    app: Flask, postgres_app: Flask, tmp_path: Path, redis_url: str
 ) -> None:
+    # Production insists on PostgreSQL, a real broker, Redis and SMTP (none is used here).
     production = make_app(
-        tmp_path, database_url, BUREAU_ENV="production", BUREAU_SECRET_KEY="x" * 40
+        tmp_path,
+        postgres_app.config["SQLALCHEMY_DATABASE_URI"],
+        BUREAU_ENV="production",
+        BUREAU_SECRET_KEY="x" * 40,
+        BUREAU_BROKER_URL=redis_url,
+        BUREAU_REDIS_URL=redis_url,
+        BUREAU_SMTP_URL="smtp://127.0.0.1:25",
     )
     assert production.config["SESSION_COOKIE_SECURE"] is True
     assert production.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SECURE"] is False  # the test app serves plain http
 
     email = "production.tester@bureau.test"
-    staff_member(app, email)
+    staff_member(postgres_app, email)
     client = production.test_client()
     https = "https://bureau.test"
     page = client.get("/staff/login", base_url=https).get_data(as_text=True)

@@ -6,15 +6,22 @@ from workers/schedule.py.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from celery.signals import worker_process_init
 
 from bureau import create_app
+from bureau.config import ConfigError
 from bureau.extensions import db
 from workers.schedule import beat_schedule
 
-flask_app = create_app()
+try:
+    flask_app = create_app()
+except ConfigError as error:
+    # Celery would print a traceback and carry on importing; say it in one line and stop.
+    print(f"bureau: configuration error: {error}", file=sys.stderr)
+    raise SystemExit(2) from None
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
 
