@@ -80,7 +80,7 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from bureau import errors, health, templating
+    from bureau import errors, health, openapi, templating
     from bureau.bookings import api as bookings_api
     from bureau.bookings import views as bookings_views
     from bureau.calendar import feeds as calendar_feeds
@@ -96,6 +96,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(bookings_views.bp)
     app.register_blueprint(catalogue_api.bp)
     app.register_blueprint(bookings_api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(catalogue_admin.bp)

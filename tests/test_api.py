@@ -191,3 +191,27 @@ def test_form_submissions_are_limited(tmp_path: Path, database_url: str, app: Fl
     assert codes == [422, 422, 429]
     assert "Too many requests" in client.post("/request", data=tokens).get_data(as_text=True)
     assert client.get("/request").status_code == 200  # reading the form is never limited
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("fee=lots", "fee"),
+        ("format=opera", "format"),
+        ("per_page=0", "per_page"),
+        ("per_page=101", "per_page"),
+        ("page=two", "page"),
+        ("q=" + "x" * 201, "q"),
+    ],
+)
+def test_the_speaker_list_names_a_bad_filter(client: FlaskClient, query: str, field: str) -> None:
+    response = client.get(f"/api/v1/speakers?{query}")
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [field]
+
+
+def test_a_search_of_punctuation_only_lists_everyone(client: FlaskClient) -> None:
+    everyone = client.get("/api/v1/speakers").get_json()["total"]
+    response = client.get("/api/v1/speakers", query_string={"q": "; !"})
+    assert response.status_code == 200
+    assert response.get_json()["total"] == everyone > 0

@@ -7,14 +7,15 @@ from typing import Any
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from bureau.catalogue.models import Speaker
-from bureau.catalogue.queries import speaker_by_slug, speaker_search
+from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
+from bureau.catalogue.queries import FEE_BANDS, speaker_by_slug, speaker_search
 from bureau.catalogue.views import filters_from_args
 from bureau.extensions import db
 from bureau.urls import public_url
 
 bp = Blueprint("catalogue_api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
+MAX_QUERY = 200
 
 
 def speaker_json(speaker: Speaker, *, full: bool = False) -> dict[str, Any]:
@@ -44,8 +45,31 @@ def speaker_json(speaker: Speaker, *, full: bool = False) -> dict[str, Any]:
     return data
 
 
+def list_errors() -> dict[str, list[str]]:
+    """The catalogue page forgives odd filters; the API says what is wrong with them."""
+    args, errors = request.args, {}
+    for name in ("q", "topic", "language"):
+        if len(args.get(name, "")) > MAX_QUERY:
+            errors[name] = [f"Use at most {MAX_QUERY} characters."]
+    if args.get("format") and args["format"] not in SPEAKER_FORMATS:
+        errors["format"] = [f"Use one of {', '.join(sorted(SPEAKER_FORMATS))}."]
+    if args.get("fee") and args["fee"] not in FEE_BANDS:
+        errors["fee"] = [f"Use one of {', '.join(sorted(FEE_BANDS))}."]
+    for name, highest in (("page", None), ("per_page", MAX_PER_PAGE)):
+        raw = args.get(name)
+        if raw is not None and not (
+            raw.isascii() and raw.isdigit() and 1 <= int(raw) <= (highest or 1_000_000)
+        ):
+            limit = f"from 1 to {highest}" if highest else "from 1"
+            errors[name] = [f"Use a whole number {limit}."]
+    return errors
+
+
 @bp.get("/speakers")
 def speakers() -> ResponseReturnValue:
+    errors = list_errors()
+    if errors:
+        return jsonify({"errors": errors}), 422
     page = db.paginate(
         speaker_search(filters_from_args(), db.engine.dialect.name),
         per_page=request.args.get("per_page", 50, type=int),

@@ -67,9 +67,10 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
         else:
             # SQLite: every word must occur somewhere (case-insensitive prefix match).
             words = _WORD.findall(filters.q.lower())[:8]
-            stmt = stmt.where(
-                and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
-            )
+            if words:  # a query of punctuation only filters nothing, as on PostgreSQL
+                stmt = stmt.where(
+                    and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
+                )
     if filters.topic:
         stmt = stmt.where(Speaker.topics.any(Topic.slug == filters.topic))
     if filters.language:

@@ -1,0 +1,354 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+
+Built from the same constants the validation uses (fields, limits, formats, currencies), so
+the document cannot drift from what the API accepts; tests/test_openapi.py runs Schemathesis
+against it, which checks every response against the document.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from bureau.bookings.api import MAX_IDEMPOTENCY_KEY
+from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
+from bureau.bookings.states import Status
+from bureau.bookings.validation import CURRENCIES, MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
+from bureau.catalogue.api import MAX_PER_PAGE, MAX_QUERY
+from bureau.catalogue.models import SPEAKER_FORMATS
+from bureau.catalogue.queries import FEE_BANDS
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+LOCAL_TIME = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?$",
+    "description": "Local wall-clock time in `timezone`, e.g. 2027-03-10T09:00",
+    "examples": ["2027-03-10T09:00"],
+}
+NULLABLE_STRING = {"type": ["string", "null"]}
+SLUG_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]{16,128}$"  # noqa: S105 - a regular expression
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _text(name: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": TEXT_LIMITS[name], **extra}
+
+
+def _request_input() -> dict[str, Any]:
+    optional_text = {
+        name: {"type": ["string", "null"], "maxLength": TEXT_LIMITS[name]}
+        for name in ("contact_phone", "city", "audience", "message")
+    }
+    budget = {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_BUDGET}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "speakers",
+            "event_name",
+            "organization",
+            "contact_name",
+            "contact_email",
+            "starts_at",
+            "ends_at",
+            "timezone",
+            "format",
+            "audience_size",
+        ],
+        "properties": {
+            "speakers": {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "pattern": SLUG_PATTERN,
+                    "description": "a speaker's slug",
+                },
+                "minItems": 1,
+                "maxItems": MAX_REQUESTED_SPEAKERS,
+            },
+            "event_name": _text("event_name", minLength=1),
+            "organization": _text("organization", minLength=1),
+            "contact_name": _text("contact_name", minLength=1),
+            "contact_email": _text("contact_email", format="email"),
+            "starts_at": LOCAL_TIME,
+            "ends_at": LOCAL_TIME,
+            "timezone": {"type": "string", "description": "IANA zone, e.g. Asia/Shanghai"},
+            "format": {"type": "string", "enum": sorted(SPEAKER_FORMATS)},
+            "country": {
+                "type": ["string", "null"],
+                "description": "ISO 3166-1 alpha-2; required unless virtual",
+            },
+            "virtual": {"type": "boolean", "default": False},
+            "audience_size": {"type": "integer", "minimum": 1, "maximum": MAX_AUDIENCE},
+            "budget_min": budget,
+            "budget_max": budget,
+            "currency": {"type": "string", "enum": list(CURRENCIES), "default": "USD"},
+            "language": {"type": "string", "description": "ISO 639-1 code", "default": "en"},
+            **optional_text,
+        },
+    }
+
+
+def _speaker(full: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "slug": {"type": "string"},
+        "name": {"type": "string"},
+        "headline": {"type": "string"},
+        "topics": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["slug", "name"],
+                "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
+            },
+        },
+        "languages": {"type": "array", "items": {"type": "string"}},
+        "formats": {"type": "array", "items": {"type": "string", "enum": sorted(SPEAKER_FORMATS)}},
+        "home": {
+            "type": "object",
+            "required": ["city", "country", "timezone"],
+            "properties": {
+                "city": {"type": "string"},
+                "country": {"type": "string"},
+                "timezone": {"type": "string"},
+            },
+        },
+        "fee_band": {
+            "type": "object",
+            "required": ["min", "max", "currency", "is_example"],
+            "properties": {
+                "min": {"type": "integer"},
+                "max": {"type": "integer"},
+                "currency": {"type": "string"},
+                "is_example": {"type": "boolean"},
+            },
+        },
+        "url": {"type": "string", "format": "uri"},
+        "request_url": {"type": "string", "format": "uri"},
+    }
+    if full:
+        properties["bio"] = {"type": "string"}
+    return {"type": "object", "required": sorted(properties), "properties": properties}
+
+
+def _status() -> dict[str, Any]:
+    event = {
+        "type": "object",
+        "required": ["name", "organization", "format", "virtual", "timezone", "starts_at"],
+        "properties": {
+            "name": {"type": "string"},
+            "organization": {"type": "string"},
+            "format": {"type": "string"},
+            "virtual": {"type": "boolean"},
+            "city": NULLABLE_STRING,
+            "country": NULLABLE_STRING,
+            "timezone": {"type": "string"},
+            "starts_at": LOCAL_TIME,
+            "ends_at": LOCAL_TIME,
+            "audience_size": {"type": "integer"},
+            "language": {"type": "string"},
+        },
+    }
+    return {
+        "type": "object",
+        "required": ["reference", "status", "status_label", "event", "speakers", "timeline"],
+        "properties": {
+            "reference": {"type": "string"},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "status_label": {"type": "string"},
+            "next_step": NULLABLE_STRING,
+            "event": event,
+            "speakers": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["slug", "name"],
+                    "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
+                },
+            },
+            "timeline": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["at"],
+                    "properties": {"at": {"type": "string"}, "message": NULLABLE_STRING},
+                },
+            },
+        },
+    }
+
+
+ERRORS = {
+    "type": "object",
+    "required": ["errors"],
+    "properties": {
+        "errors": {
+            "type": "object",
+            "description": "messages by field; `_` for the request as a whole",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        }
+    },
+}
+
+
+@cache
+def document() -> dict[str, Any]:
+    error = _ref("Errors")
+    slug = {
+        "name": "slug",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": SLUG_PATTERN},
+    }
+    token = {
+        "name": "token",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": TOKEN_PATTERN},
+    }
+    text_query = {"type": "string", "maxLength": MAX_QUERY}
+    list_params = [
+        {"name": "q", "in": "query", "schema": text_query, "description": "full-text search"},
+        {"name": "topic", "in": "query", "schema": text_query, "description": "a topic's slug"},
+        {"name": "language", "in": "query", "schema": text_query},
+        {
+            "name": "format",
+            "in": "query",
+            "schema": {"type": "string", "enum": ["", *sorted(SPEAKER_FORMATS)]},
+            "description": "empty: any format",
+        },
+        {
+            "name": "fee",
+            "in": "query",
+            "schema": {"type": "string", "enum": ["", *sorted(FEE_BANDS)]},
+            "description": "a fee band; empty: any fee",
+        },
+        {
+            "name": "page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+        },
+        {
+            "name": "per_page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        },
+    ]
+    too_many = _json(error, "Rate limited; Retry-After says when to try again")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bureau API",
+            "version": "1",
+            "description": "The speaker catalogue and booking requests of the bureau.",
+        },
+        "paths": {
+            "/api/v1/speakers": {
+                "get": {
+                    "operationId": "listSpeakers",
+                    "summary": "Search the speaker catalogue",
+                    "parameters": list_params,
+                    "responses": {
+                        "200": _json(_ref("SpeakerPage"), "A page of speakers"),
+                        "422": _json(error, "A filter or page out of range; nothing listed"),
+                        "429": too_many,
+                    },
+                }
+            },
+            "/api/v1/speakers/{slug}": {
+                "get": {
+                    "operationId": "getSpeaker",
+                    "summary": "One speaker's profile",
+                    "parameters": [slug],
+                    "responses": {
+                        "200": _json(_ref("SpeakerProfile"), "The speaker"),
+                        "404": _json(error, "No active speaker has this slug"),
+                        "429": too_many,
+                    },
+                }
+            },
+            "/api/v1/requests": {
+                "post": {
+                    "operationId": "createRequest",
+                    "summary": "File a booking request",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY},
+                            "description": "The same key and body replay the first answer",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("RequestInput")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("Created"), "Stored; the bureau will answer"),
+                        "409": _json(error, "Idempotency-Key reused with a different body"),
+                        "413": _json(error, "Body larger than 1 MiB"),
+                        "422": _json(error, "Invalid input; nothing was stored"),
+                        "429": too_many,
+                    },
+                }
+            },
+            "/api/v1/requests/{token}": {
+                "get": {
+                    "operationId": "getRequest",
+                    "summary": "A request's status, as its organizer sees it",
+                    "parameters": [token],
+                    "responses": {
+                        "200": _json(_ref("RequestStatus"), "The request's status"),
+                        "404": _json(error, "No request has this token"),
+                        "429": too_many,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "RequestInput": _request_input(),
+                "Created": {
+                    "type": "object",
+                    "required": ["reference", "status", "status_url"],
+                    "properties": {
+                        "reference": {"type": "string"},
+                        "status": {"type": "string"},
+                        "status_url": {"type": "string", "format": "uri"},
+                    },
+                },
+                "RequestStatus": _status(),
+                "SpeakerSummary": _speaker(full=False),
+                "SpeakerProfile": _speaker(full=True),
+                "SpeakerPage": {
+                    "type": "object",
+                    "required": ["speakers", "page", "pages", "total"],
+                    "properties": {
+                        "speakers": {"type": "array", "items": _ref("SpeakerSummary")},
+                        "page": {"type": "integer"},
+                        "pages": {"type": "integer"},
+                        "total": {"type": "integer"},
+                    },
+                },
+                "Errors": ERRORS,
+            }
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> ResponseReturnValue:
+    return jsonify(document())
