@@ -1,0 +1,213 @@
+"""Hostile input, each with its expected refusal, in one place: oversized bodies, path
+traversal, forged tokens, posts without CSRF tokens, markup and CR/LF in every text the
+organizer controls, and generated input for the form and the API (never a 5xx, never a
+half-stored request). Other files prove some of these in depth: the email headers
+(test_mail.py), calendar text (test_ics.py), signed availability links (test_workflow_story.py)
+and other staff's requests (test_staff_access.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.validation import FIELDS, validate_request
+from bureau.extensions import db
+from tests.conftest import form_tokens, valid_request
+from tests.workflow_helpers import sign_in, staff_member, submit_and_route
+
+MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+DESK = "china.desk@bureau.localhost"  # where the demo rules route valid_request()
+CRLF = "Acme\r\nBcc: victim@example.com\r\nX-Injected: yes"
+
+
+def stored_requests(app: Flask) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(BookingRequest)) or 0)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/speakers/..%2F..%2Fetc%2Fpasswd", 404),
+        ("/speakers/../../etc/passwd", 404),
+        ("/news/..%2Fstaff", 404),
+        ("/api/v1/speakers/..%2F..%2Fsecret_key", 404),
+        ("/static/../instance/secret_key", 404),
+        ("/static/..%2Finstance%2Fsecret_key", 404),
+        ("/calendar/speakers/..%2Fwinston-ma.ics?token=x", 404),
+        ("/requests/..%2F..%2Fstaff", 404),
+        ("/requests/" + "A" * 43, 404),  # a well-formed but forged status token
+        ("/api/v1/requests/" + "A" * 43, 404),
+        ("/availability/forged.token.value", 404),
+    ],
+)
+def test_traversal_and_forged_addresses_find_nothing(
+    client: FlaskClient, path: str, status: int
+) -> None:
+    response = client.get(path)
+    assert response.status_code == status
+    assert b"secret" not in response.data.lower() or b"There is nothing" in response.data
+
+
+def test_a_forged_feed_token_gets_no_calendar(client: FlaskClient) -> None:
+    response = client.get("/calendar/speakers/winston-ma.ics?token=" + "B" * 43)
+    assert response.status_code == 404
+    assert b"BEGIN:VCALENDAR" not in response.data
+
+
+def test_oversized_bodies_are_refused_and_nothing_is_stored(
+    app: Flask, client: FlaskClient
+) -> None:
+    huge = "x" * (1024 * 1024 + 1)
+    api = client.post(
+        "/api/v1/requests", data=json.dumps({"message": huge}), content_type="application/json"
+    )
+    assert api.status_code == 413
+    assert api.get_json() == {"errors": {"_": ["The request is too large."]}}
+    form = client.post("/request", data={**form_tokens(client), "message": huge})
+    assert form.status_code == 413
+    assert stored_requests(app) == 0
+
+
+def test_posts_without_a_csrf_token_change_nothing(app: Flask) -> None:
+    staff_member(app, DESK)
+    booking = submit_and_route(app)
+    staff = app.test_client()
+    sign_in(staff, DESK)
+    page = f"/staff/requests/{booking.id}"
+    for action, data in (
+        ("note", {"text": "sneaky"}),
+        ("close", {"outcome": "declined", "reason": "forged"}),
+        ("reassign", {}),
+    ):
+        response = staff.post(f"{page}/{action}", data=data)
+        assert response.status_code == 400, action
+    with app.app_context():
+        fresh = db.session.get(BookingRequest, booking.id)
+        assert fresh is not None
+        assert fresh.status == booking.status
+        assert fresh.version == booking.version
+    public = app.test_client()
+    assert public.post("/request", data=valid_request()).status_code == 400
+    assert stored_requests(app) == 1
+
+
+def test_markup_and_line_breaks_are_shown_as_text_everywhere(app: Flask) -> None:
+    staff_member(app, DESK)
+    booking = submit_and_route(
+        app, event_name=MARKUP, organization=CRLF.replace("\r\n", " "), message=MARKUP + CRLF
+    )
+    status_page = app.test_client().get(f"/requests/{booking.tracking_token}")
+    staff = app.test_client()
+    sign_in(staff, DESK)
+    pages = {
+        "status": status_page.get_data(as_text=True),
+        "staff request": staff.get(f"/staff/requests/{booking.id}").get_data(as_text=True),
+        "dashboard": staff.get("/staff/?queue=all").get_data(as_text=True),
+    }
+    for name, page in pages.items():
+        assert "<script>alert" not in page, name
+        assert "<img src=x" not in page, name
+    assert "&lt;script&gt;alert" in pages["staff request"]
+    # The CSV is data, not a page: it is served as text/csv, as an attachment.
+    export = staff.get("/staff/requests.csv?queue=all")
+    assert export.mimetype == "text/csv"
+    assert export.headers["Content-Disposition"].startswith("attachment")
+    # A line break in a one-line field never reaches the database.
+    with app.app_context():
+        fresh = db.session.get(BookingRequest, booking.id)
+        assert fresh is not None
+        assert "\r" not in fresh.organization
+        assert "\n" not in fresh.event_name
+
+
+# Anything JSON can hold, in any field the API knows and in some it does not.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=6,
+)
+bodies = st.dictionaries(st.sampled_from([*FIELDS, "speakerz", "__proto__"]), json_values)
+
+
+@given(body=bodies)
+@settings(max_examples=300, deadline=None)
+def test_validation_answers_every_input_with_a_request_or_messages(body: dict[str, Any]) -> None:
+    valid, errors = validate_request(
+        body, active_speakers=lambda slugs: {s for s in slugs if s == "winston-ma"}
+    )
+    assert (valid is None) == bool(errors)
+    for field, messages in errors.items():
+        assert isinstance(field, str)
+        assert messages
+        assert all(isinstance(m, str) and m for m in messages)
+    if valid is not None:
+        assert valid.starts_at < valid.ends_at
+        assert valid.starts_at > datetime.now(UTC)
+        assert valid.speakers == ["winston-ma"][: len(valid.speakers)]
+
+
+@given(body=bodies)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_api_never_fails_on_generated_bodies(app: Flask, body: dict[str, Any]) -> None:
+    before = stored_requests(app)
+    response = app.test_client().post("/api/v1/requests", json=body)
+    assert response.status_code in (201, 422), response.get_data(as_text=True)
+    assert stored_requests(app) == before + (response.status_code == 201)
+
+
+form_fields = st.dictionaries(
+    st.sampled_from(
+        [
+            "event_name",
+            "organization",
+            "contact_name",
+            "contact_email",
+            "starts_at",
+            "ends_at",
+            "timezone",
+            "format",
+            "country",
+            "audience_size",
+            "budget_min",
+            "speaker_1",
+            "message",
+        ]
+    ),
+    st.text(max_size=300),
+)
+
+
+@given(changes=form_fields)
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_form_never_fails_on_generated_input(app: Flask, changes: dict[str, str]) -> None:
+    client = app.test_client()
+    body = valid_request()
+    data: dict[str, Any] = {k: v for k, v in body.items() if k not in ("speakers", "virtual")}
+    data["speaker_1"] = body["speakers"][0]
+    data.update(changes)
+    data.update(form_tokens(client))
+    before = stored_requests(app)
+    response = client.post("/request", data=data)
+    # Either stored and redirected to the status page, or the form again with messages.
+    assert response.status_code in (302, 422), response.status_code
+    assert stored_requests(app) == before + (response.status_code == 302)
+    if response.status_code == 422:
+        assert "invalid-feedback" in response.get_data(as_text=True)
