@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Table, exists, func, or_, select, update
+from sqlalchemy import Select, Table, exists, func, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -450,11 +450,16 @@ def _redact_mail(
     mail_folder: Path,
     booking_id: int | None = None,
 ) -> Erasure:
-    """Jobs and stored emails to the address, or about the request: every stored message
-    about it quotes the organizer, so each is replaced and its .eml file removed."""
-    condition = func.lower(Job.recipient) == address
-    if booking_id is not None:
-        condition = or_(condition, Job.booking_id == booking_id)
+    """Jobs and stored emails about the request (or, without one, to the address): every
+    stored message about it quotes the organizer, so each is replaced and its .eml file
+    removed."""
+    # Every email job of a request carries its id (an index); only erase() looks for the
+    # address across all jobs, once.
+    condition = (
+        Job.booking_id == booking_id
+        if booking_id is not None
+        else func.lower(Job.recipient) == address
+    )
     now = utcnow()
     done = Erasure()
     rows = session.execute(
