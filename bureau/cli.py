@@ -106,6 +106,39 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
     click.echo(f"{'Created' if created else 'Updated'} {role} {name} <{email}>.")
 
 
+@cli.group("privacy")
+def privacy_group() -> None:
+    """Organizers' personal data."""
+
+
+@privacy_group.command("retention")
+@click.option("--dry-run", is_flag=True, help="Only list what would be anonymised.")
+@with_appcontext
+def privacy_retention(dry_run: bool) -> None:
+    """Anonymise requests that never became bookings, past BUREAU_RETENTION_DAYS."""
+    from bureau.extensions import db
+    from bureau.privacy.services import apply_retention
+
+    settings = current_app.config["BUREAU_SETTINGS"]
+    done = apply_retention(
+        db.session,
+        days=settings.retention_days,
+        mail_folder=settings.instance_path / "mail",
+        dry_run=dry_run,
+    )
+    if done.cutoff is None:
+        click.echo("Retention is off (BUREAU_RETENTION_DAYS=0): nothing anonymised.")
+        return
+    verb = "Would anonymise" if dry_run else "Anonymised"
+    click.echo(
+        f"{verb} {len(done.references)} requests that never became bookings, "
+        f"inactive since before {done.cutoff:%Y-%m-%d %H:%M} UTC "
+        f"({done.days} days)" + ("." if dry_run else f"; {done.files} mail files deleted.")
+    )
+    for reference in done.references:
+        click.echo(f"  {reference}")
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 

@@ -33,12 +33,15 @@ SETTING_NAMES = (
     "BUREAU_SWEEP_INTERVAL",
     "BUREAU_TRAVEL_BUFFERS",
     "BUREAU_PROXIES",
+    "BUREAU_RETENTION_DAYS",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
 DEFAULT_MAIL_FROM = "Bureau <bookings@bureau.localhost>"
 DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_SUBMIT_RATE_LIMIT = "10 per minute;100 per day"
+DEFAULT_RETENTION_DAYS = 730
+MAX_RETENTION_DAYS = 36_500
 
 
 class ConfigError(Exception):
@@ -67,6 +70,9 @@ class Settings:
     travel_buffers: str = DEFAULT_TRAVEL_BUFFERS
     # Reverse proxies in front of the web whose X-Forwarded-* headers are trusted (0: none).
     proxies: int = 0
+    # Days after its last activity that a request which never became a booking keeps its
+    # contact details (bureau/privacy/); 0 keeps them forever.
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     @property
     def is_production(self) -> bool:
@@ -177,6 +183,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sweep_interval=_seconds(get, "BUREAU_SWEEP_INTERVAL", 30.0),
         travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
         proxies=_proxies(get("BUREAU_PROXIES")),
+        retention_days=_retention_days(get("BUREAU_RETENTION_DAYS")),
     )
 
 
@@ -224,6 +231,17 @@ def _proxies(raw: str | None) -> int:
         return 0
     if not raw.isdigit() or int(raw) > 5:
         raise ConfigError(f"BUREAU_PROXIES must be a number of proxies from 0 to 5, not {raw!r}")
+    return int(raw)
+
+
+def _retention_days(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_RETENTION_DAYS
+    if not raw.isdigit() or int(raw) > MAX_RETENTION_DAYS:
+        raise ConfigError(
+            f"BUREAU_RETENTION_DAYS must be a number of days from 0 (keep forever) to "
+            f"{MAX_RETENTION_DAYS}, not {raw!r}"
+        )
     return int(raw)
 
 

@@ -19,6 +19,7 @@ TASK_MODULES = (
     "bureau.calendar.tasks",
     "bureau.mail.tasks",
     "bureau.maintenance",
+    "bureau.privacy.tasks",
 )
 
 

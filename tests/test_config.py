@@ -53,6 +53,10 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ({"BUREAU_MAIL_FROM": "Bureau"}, "BUREAU_MAIL_FROM", "address"),
         ({"BUREAU_BASE_URL": "bureau.example"}, "BUREAU_BASE_URL", "http"),
         ({"BUREAU_SUBMIT_RATE_LIMIT": "lots"}, "BUREAU_SUBMIT_RATE_LIMIT", "per minute"),
+        ({"BUREAU_RETENTION_DAYS": "two years"}, "BUREAU_RETENTION_DAYS", "number of days"),
+        ({"BUREAU_RETENTION_DAYS": "-1"}, "BUREAU_RETENTION_DAYS", "0 (keep forever)"),
+        ({"BUREAU_RETENTION_DAYS": "365.5"}, "BUREAU_RETENTION_DAYS", "number of days"),
+        ({"BUREAU_RETENTION_DAYS": "36501"}, "BUREAU_RETENTION_DAYS", "36500"),
     ],
 )
 def test_bad_setting_names_the_variable(
@@ -64,6 +68,15 @@ def test_bad_setting_names_the_variable(
     assert message.startswith(variable)
     assert hint in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "days"), [(None, 730), ("", 730), ("  ", 730), ("0", 0), ("90", 90), ("36500", 36500)]
+)
+def test_retention_days(tmp_path: Path, raw: str | None, days: int) -> None:
+    """Unset or empty: two years; 0 keeps unconverted requests' contact details forever."""
+    env = {} if raw is None else {"BUREAU_RETENTION_DAYS": raw}
+    assert settings_for(tmp_path, **env).retention_days == days  # type: ignore[attr-defined]
 
 
 # What a production deployment must name: its real database, broker, Redis and mail server.

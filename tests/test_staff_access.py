@@ -74,6 +74,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/posts/new", "POST"): ADMIN_ONLY,
     ("/staff/posts/<int:post_id>/edit", "GET"): ADMIN_ONLY,
     ("/staff/posts/<int:post_id>/edit", "POST"): ADMIN_ONLY,
+    ("/staff/privacy", "GET"): ADMIN_ONLY,
+    ("/staff/privacy/export", "POST"): ADMIN_ONLY,
+    ("/staff/privacy/erase", "POST"): ADMIN_ONLY,
 }
 PARAMETER = re.compile(r"<int:(\w+)>")
 

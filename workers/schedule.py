@@ -25,4 +25,10 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 60.0,
             "options": {"expires": 60.0},
         },
+        # Contact details of requests that never became bookings, past BUREAU_RETENTION_DAYS.
+        "privacy-retention": {
+            "task": "bureau.privacy.apply_retention",
+            "schedule": 86_400.0,
+            "options": {"expires": 3_600.0},
+        },
     }

@@ -87,6 +87,9 @@ class BookingRequest(Base):
     # Why the request was declined, withdrawn or cancelled; the organizer's feedback.
     closed_reason: Mapped[str | None] = mapped_column(String(1000))
     feedback: Mapped[str | None] = mapped_column(Text)
+    # When the organizer's personal data was erased (bureau/privacy/): by an admin or by
+    # the retention period. The business facts stay; the contact details are placeholders.
+    erased_at: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -42,10 +42,15 @@ def send_notification(session: AnySession, job: Job) -> None:
         sender=parseaddr(settings.mail_from)[1],
         recipients=[notification.recipient],
         settings=settings,
-        name=f"{notification.created_at:%Y%m%d-%H%M%S}-{job.id}-{notification.template}",
+        name=eml_name(notification),
     )
     notification.sent_at = utcnow()
     logger.info("sent %s to %s via %s", notification.template, notification.recipient, where)
+
+
+def eml_name(notification: Notification) -> str:
+    """The file name (without .eml) of this email when delivered as a file."""
+    return f"{notification.created_at:%Y%m%d-%H%M%S}-{notification.job_id}-{notification.template}"
 
 
 def compose_notification(session: AnySession, job: Job) -> Notification:

@@ -1,0 +1,1 @@
+"""Organizers' personal data: export, erasure by an admin, and the retention period."""

@@ -1,0 +1,18 @@
+"""The privacy pages' forms: export and erase carry the address; erasing asks for it again."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired, Length
+
+
+class ExportForm(FlaskForm):
+    email = HiddenField(validators=[DataRequired(), Length(max=254)])
+
+
+class EraseForm(FlaskForm):
+    email = HiddenField(validators=[DataRequired(), Length(max=254)])
+    confirm = StringField(
+        "Type the address to confirm", validators=[DataRequired(), Length(max=254)]
+    )

@@ -1,0 +1,122 @@
+"""Admins find an organizer's personal data by address, download it, or erase it."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from bureau.bookings.workflow import Actor
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.privacy import services
+from bureau.privacy.forms import EraseForm, ExportForm
+
+logger = logging.getLogger(__name__)
+bp = Blueprint("privacy", __name__, url_prefix="/staff/privacy")
+
+
+@bp.before_request
+def admins_only() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    if not current_user.is_admin:
+        abort(403)
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _page(address: str, status: int = 200, erase_form: EraseForm | None = None) -> Response:
+    address = services.normalise(address)
+    bookings = services.requests_of(db.session, address) if address else []
+    emails = services.emails_to(db.session, address) if address else []
+    export_form, erase_form = ExportForm(), erase_form or EraseForm()
+    export_form.email.data = erase_form.email.data = address
+    page = render_template(
+        "privacy/index.html",
+        address=address,
+        bookings=bookings,
+        emails=emails,
+        export_form=export_form,
+        erase_form=erase_form,
+        retention_days=current_app.config["BUREAU_SETTINGS"].retention_days,
+    )
+    return Response(page, status=status)
+
+
+@bp.get("")
+def index() -> ResponseReturnValue:
+    return _page(request.args.get("email", "")[:254])
+
+
+@bp.post("/export")
+def export() -> ResponseReturnValue:
+    form = ExportForm()
+    if not form.validate_on_submit():
+        flash(
+            "Say whose data to export: look the address up first. Nothing was exported.", "danger"
+        )
+        return _page("", status=422)
+    address = services.normalise(form.email.data or "")
+    now = utcnow()
+    data = services.export(db.session, address, now=now)
+    logger.info("personal data of one organizer exported by staff member %s", current_user.id)
+    name = re.sub(r"[^a-z0-9]+", "-", address).strip("-") or "organizer"
+    return Response(
+        services.export_json(data),
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="personal-data-{name}-{now:%Y%m%d-%H%M%S}.json"'
+            )
+        },
+    )
+
+
+@bp.post("/erase")
+def erase() -> ResponseReturnValue:
+    form = EraseForm()
+    address = services.normalise(form.email.data or "")
+    if not form.validate_on_submit():
+        flash("Type the address to confirm the erasure. Nothing was erased.", "danger")
+        return _page(address, status=422, erase_form=form)
+    if services.normalise(form.confirm.data or "") != address:
+        flash(
+            "The address you typed does not match the one looked up. Nothing was erased.",
+            "danger",
+        )
+        return _page(address, status=422, erase_form=form)
+    done = services.erase(
+        db.session,
+        address,
+        actor=Actor("staff", current_user.name, current_user.id),
+        mail_folder=current_app.config["BUREAU_SETTINGS"].instance_path / "mail",
+    )
+    if done.references or done.emails:
+        flash(
+            f"Personal data erased: {len(done.references)} requests "
+            f"({', '.join(done.references) or 'none'}), {done.emails} emails, "
+            f"{done.removed} mail files.",
+            "success",
+        )
+    else:
+        flash("Nothing held for that address; nothing to erase.", "info")
+    return redirect(url_for("privacy.index", email=address)), 303
