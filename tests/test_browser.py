@@ -146,7 +146,10 @@ def click(driver: Any, selector: str) -> None:
 
     page = driver.find_element("tag name", "html")
     element = driver.find_element("css selector", selector)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    # Bootstrap scrolls smoothly; a click during the animation would land elsewhere.
+    driver.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element
+    )
     element.click()
     WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
 
@@ -242,3 +245,81 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     browser.save_screenshot(str(instance / "confirmed.png"))
     # …and the worker sends the calendar invitations.
     wait_for(lambda: len(list((instance / "mail").glob("*invite.eml"))) >= 3, "the invitations")
+
+
+# Where screenshots go (README "Development"); CI keeps the folder as an artefact.
+SCREENSHOTS = Path(
+    os.environ.get(
+        "BUREAU_TEST_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts/screenshots"
+    )
+)
+WINDOWS = {"mobile": (390, 844), "wide": (1440, 900)}
+
+
+def shoot(driver: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+
+
+def fits_the_window(driver: Any) -> bool:
+    """Nothing sticks out sideways: no horizontal scrolling."""
+    return bool(
+        driver.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
+        )
+    )
+
+
+@pytest.mark.parametrize("window", sorted(WINDOWS))
+def test_the_organizers_path_on_a_narrow_and_a_wide_window(
+    site: tuple[str, Path], browser: Any, window: str
+) -> None:
+    base, _ = site
+    width, height = WINDOWS[window]
+    browser.set_window_size(width, height)
+    inner = browser.execute_script("return window.innerWidth")
+    assert abs(inner - width) <= 20, f"the window is {inner} wide, not {width}"
+    try:
+        browser.get(f"{base}/")
+        assert fits_the_window(browser)
+        toggler = browser.find_elements("css selector", ".navbar-toggler")
+        # The menu folds into a button on a phone and is spelled out on a wide screen.
+        assert bool(toggler and toggler[0].is_displayed()) == (window == "mobile")
+        shoot(browser, f"{window}-1-home")
+
+        browser.get(f"{base}/speakers")
+        assert fits_the_window(browser)
+        assert "Winston Ma" in text(browser)
+        shoot(browser, f"{window}-2-speakers")
+
+        click(browser, "a[href$='/speakers/winston-ma']")
+        assert fits_the_window(browser)
+        shoot(browser, f"{window}-3-profile")
+        click(browser, "a.btn-primary[href*='/request?speaker=winston-ma']")
+        assert fits_the_window(browser)
+        # On a phone every field takes the whole width; on a wide screen they sit side by side.
+        name = browser.find_element("id", "contact_name")
+        organization = browser.find_element("id", "organization")
+        same_row = name.location["y"] == organization.location["y"]
+        assert same_row == (window == "wide")
+        for field, value in {
+            "event_name": f"Retail Futures ({window})",
+            "format": "keynote",
+            "starts_at": f"{NEXT_YEAR}-04-14T09:00",
+            "ends_at": f"{NEXT_YEAR}-04-14T10:00",
+            "timezone": "Asia/Shanghai",
+            "city": "Shanghai",
+            "country": "CN",
+            "audience_size": "300",
+            "contact_name": "Li Na",
+            "organization": "Acme Events",
+            "contact_email": "li.na@example.com",
+        }.items():
+            fill(browser, field, value)
+        shoot(browser, f"{window}-4-form")
+        click(browser, "form button[type=submit]")
+        assert "Thank you! We received your request" in text(browser)
+        assert fits_the_window(browser)
+        shoot(browser, f"{window}-5-status")
+    finally:
+        browser.set_window_size(1280, 2000)
