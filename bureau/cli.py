@@ -106,15 +106,34 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
     click.echo(f"{'Created' if created else 'Updated'} {role} {name} <{email}>.")
 
 
+GUNICORN_JSON_LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"json": {"class": "bureau.logs.BureauHandler", "log_format": "json"}},
+    "root": {"level": "INFO", "handlers": ["json"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    },
+}
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            from bureau.config import load_settings
+
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 10)
+            if load_settings().log_format == "json":
+                # The app logs each request itself, with its id; gunicorn's own lines go
+                # through our JSON handler.
+                self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
+            else:
+                self.cfg.set("accesslog", "-")
 
         def load(self) -> Any:
             # Each server process builds its own app (and database connections).
@@ -157,7 +176,11 @@ def run_command(host: str, port: int) -> None:
 
 def _celery(*arguments: str) -> None:
     """Become the Celery command (signals and exit status are Celery's own)."""
-    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *arguments]
+    from bureau.config import load_settings
+
+    # JSON logs are one object per line: no banner on standard output.
+    quiet = ["--quiet"] if load_settings().log_format == "json" else []
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *quiet, *arguments]
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
 
 
@@ -175,6 +198,60 @@ def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> Non
 def beat_command(celery_args: tuple[str, ...]) -> None:
     """Run the beat scheduler (exactly one per deployment)."""
     _celery("beat", "--loglevel", "INFO", *celery_args)
+
+
+@cli.group("ops")
+def ops_group() -> None:
+    """Operations: health checks for containers."""
+
+
+@ops_group.group("check")
+def ops_check() -> None:
+    """Exit 0 when the process has a fresh heartbeat, else 1 with one line saying why."""
+
+
+@ops_check.command("worker")
+@click.option("--hostname", help="Only a worker on this host (its hostname or node name).")
+@with_appcontext
+def check_worker(hostname: str | None) -> None:
+    """A worker (on this host) wrote a heartbeat recently."""
+    from bureau.extensions import db
+    from bureau.ops.heartbeat import WORKER_STALE_AFTER, fresh_heartbeats
+
+    try:
+        workers = fresh_heartbeats(db.session, "worker", WORKER_STALE_AFTER)
+    except Exception as error:
+        click.echo(f"unhealthy: cannot read heartbeats ({type(error).__name__})", err=True)
+        sys.exit(1)
+    if hostname:
+        workers = [w for w in workers if hostname in (w.hostname, w.name.partition(":")[2])]
+    if not workers:
+        where = f" on {hostname}" if hostname else ""
+        click.echo(
+            f"unhealthy: no worker{where} wrote a heartbeat in the last {WORKER_STALE_AFTER:.0f} s",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"ok: {', '.join(w.name for w in workers)}")
+
+
+@ops_check.command("beat")
+@with_appcontext
+def check_beat() -> None:
+    """Beat sent a scheduled task recently."""
+    from bureau.extensions import db
+    from bureau.ops.heartbeat import beat_stale_after, fresh_heartbeats
+
+    stale_after = beat_stale_after(current_app.config["BUREAU_SETTINGS"])
+    try:
+        beats = fresh_heartbeats(db.session, "beat", stale_after)
+    except Exception as error:
+        click.echo(f"unhealthy: cannot read heartbeats ({type(error).__name__})", err=True)
+        sys.exit(1)
+    if not beats:
+        click.echo(f"unhealthy: beat has not run in the last {stale_after:.0f} s", err=True)
+        sys.exit(1)
+    click.echo(f"ok: beat on {beats[0].hostname}")
 
 
 def _link_host(host: str) -> str:

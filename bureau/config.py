@@ -32,6 +32,7 @@ SETTING_NAMES = (
     "BUREAU_SWEEP_INTERVAL",
     "BUREAU_TRAVEL_BUFFERS",
     "BUREAU_PROXIES",
+    "BUREAU_LOG_FORMAT",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
@@ -66,6 +67,8 @@ class Settings:
     travel_buffers: str = DEFAULT_TRAVEL_BUFFERS
     # Reverse proxies in front of the web whose X-Forwarded-* headers are trusted (0: none).
     proxies: int = 0
+    # Log lines as text, or one JSON object per line (for log collectors).
+    log_format: str = "text"
 
     @property
     def is_production(self) -> bool:
@@ -173,6 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sweep_interval=_seconds(get, "BUREAU_SWEEP_INTERVAL", 30.0),
         travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
         proxies=_proxies(get("BUREAU_PROXIES")),
+        log_format=_log_format(get("BUREAU_LOG_FORMAT")),
     )
 
 
@@ -195,6 +199,14 @@ def _proxies(raw: str | None) -> int:
     if not raw.isdigit() or int(raw) > 5:
         raise ConfigError(f"BUREAU_PROXIES must be a number of proxies from 0 to 5, not {raw!r}")
     return int(raw)
+
+
+def _log_format(raw: str | None) -> str:
+    if raw is None:
+        return "text"
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"BUREAU_LOG_FORMAT must be text or json, not {raw!r}")
+    return raw.lower()
 
 
 def _travel_buffers(text: str) -> str:

@@ -74,6 +74,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/posts/new", "POST"): ADMIN_ONLY,
     ("/staff/posts/<int:post_id>/edit", "GET"): ADMIN_ONLY,
     ("/staff/posts/<int:post_id>/edit", "POST"): ADMIN_ONLY,
+    ("/staff/ops", "GET"): ADMIN_ONLY,
+    ("/staff/ops/jobs/<int:job_id>/retry", "POST"): ADMIN_ONLY,
+    ("/staff/ops/retry-failed", "POST"): ADMIN_ONLY,
 }
 PARAMETER = re.compile(r"<int:(\w+)>")
 
@@ -172,6 +175,7 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
         return {
             "booking_id": booking_id,
             "notification_id": notification.id,
+            "job_id": job.id,
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
             "post_id": db.session.scalars(select(Post.id).order_by(Post.id)).first(),
         }
