@@ -90,7 +90,13 @@ def made_rows(app: Flask) -> Iterator[dict[str, Any]]:
             last_error="550 5.1.1 No such user",
             finished_at=now - timedelta(seconds=30),
         )
-        job("failed-2", state=JobState.FAILED, attempts=8, last_error="gave up: boom")
+        job(
+            "failed-2",
+            state=JobState.FAILED,
+            attempts=8,
+            last_error="gave up: boom",
+            finished_at=now - timedelta(seconds=90),
+        )
         db.session.commit()
         ids = {"failed": failed.id, "booking_id": booking.id, "reference": booking.reference}
     yield ids
@@ -298,7 +304,8 @@ def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:
     assert len(workers) == 1
     assert workers[0].name.startswith("worker:celery@")
     assert workers[0].hostname == socket.gethostname()
-    assert workers[0].pid == flow.worker.process.pid  # type: ignore[union-attr]
+    assert flow.worker.process is not None
+    assert workers[0].pid == flow.worker.process.pid
     assert "beat" in beats
     page = admin_client(flow.app).get("/staff/ops").get_data(as_text=True)
     assert number(page, "workers-seen") == "1"

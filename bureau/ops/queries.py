@@ -118,7 +118,7 @@ def outbox(session: AnySession, now: datetime | None = None, limit: int = 50) ->
         session.scalars(
             select(Job)
             .where(Job.state == JobState.FAILED)
-            .order_by(Job.finished_at.desc(), Job.id.desc())
+            .order_by(func.coalesce(Job.finished_at, Job.updated_at).desc(), Job.id.desc())
             .limit(limit)
         )
     )
