@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -347,36 +348,42 @@ def test_checks_fail_when_nothing_runs(tmp_path: Path, database_url: str, app: F
 
 
 def test_queue_depth_counts_messages_nobody_consumes(
-    tmp_path: Path, stack: Stack, redis_url: str
+    tmp_path: Path, stack: Stack, postgres_database_factory: Callable[[], str]
 ) -> None:
     import redis
 
-    broker = redis_url.rsplit("/", 1)[0] + "/13"  # no worker listens here
-    redis.Redis.from_url(broker).flushdb()
+    # The stack's Redis database, but a queue of its own that no worker consumes, and a
+    # database of its own that no sweeper reads.
+    broker = stack.env["BUREAU_BROKER_URL"]
+    queue = f"ops-test-{uuid.uuid4().hex[:8]}"
+    database = postgres_database_factory()
     idle = make_app(
         tmp_path,
-        stack.env["BUREAU_DATABASE_URL"],
+        database,
         **{
             **{k: v for k, v in stack.env.items() if k.startswith("BUREAU_")},
             "BUREAU_INSTANCE_PATH": str(tmp_path),
-            "BUREAU_BROKER_URL": broker,
+            "BUREAU_DATABASE_URL": database,
         },
     )
-    assert queue_depth(broker, "bureau").messages == 0
-    for n in range(3):
-        response = idle.test_client().post(
-            "/api/v1/requests", json=valid_request(event_name=f"Depth {n}")
-        )
-        assert response.status_code == 201
-    assert queue_depth(broker, "bureau").messages == 3
-    page = admin_client(idle).get("/staff/ops").get_data(as_text=True)
-    assert number(page, "queue-depth") == "3"
-    assert idle.test_client().get("/readyz").get_json()["checks"]["queue"]["messages"] == 3
-    redis.Redis.from_url(broker).flushdb()
-    with stack.app.app_context():  # the worker (another broker) must not find these jobs
-        db.session.execute(delete(Job).where(Job.state == JobState.PENDING))
-        db.session.commit()
-    reset_bookings(stack.app)
+    migrate_and_seed(idle)
+    idle.extensions["celery"].conf.task_default_queue = queue
+    try:
+        assert queue_depth(broker, queue).messages == 0
+        for n in range(3):
+            response = idle.test_client().post(
+                "/api/v1/requests", json=valid_request(event_name=f"Depth {n}")
+            )
+            assert response.status_code == 201
+        assert queue_depth(broker, queue).messages == 3
+        page = admin_client(idle).get("/staff/ops").get_data(as_text=True)
+        assert number(page, "queue-depth") == "3"
+        assert idle.test_client().get("/readyz").get_json()["checks"]["queue"] == {
+            "name": queue,
+            "messages": 3,
+        }
+    finally:
+        redis.Redis.from_url(broker).delete(queue)
 
 
 def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: Any) -> None:
