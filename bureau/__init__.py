@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from bureau.config import SETTING_NAMES, load_settings
+from bureau.logs import RequestIdMiddleware, configure_logging
 from bureau.resources import resource_dir
 
 __all__ = ["create_app"]
@@ -34,9 +34,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings.flask_config())
     app.config.update({k: v for k, v in overrides.items() if k not in SETTING_NAMES})
-    # A no-op when the host process (gunicorn, celery, pytest) already configured logging.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    # Leaves alone a host process (pytest, a logging config) that configured logging itself.
+    configure_logging(settings.log_format)
+    app.wsgi_app = RequestIdMiddleware(  # type: ignore[method-assign]
+        app.wsgi_app, access_log=settings.log_format == "json"
     )
 
     _init_extensions(app)
@@ -88,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
+    from bureau.ops import views as ops_views
     from bureau.privacy import views as privacy_views
     from bureau.ratelimit import init_rate_limits
     from bureau.security import init_security
@@ -103,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue_admin.bp)
     app.register_blueprint(calendar_feeds.bp)
     app.register_blueprint(privacy_views.bp)
+    app.register_blueprint(ops_views.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

@@ -148,7 +148,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         def load_config(self) -> None:
             # The production settings file, with this command's address and worker count.
             for name, value in vars(gunicorn_conf).items():
-                if name in self.cfg.settings and value is not None:
+                if name in self.cfg.settings:
                     self.cfg.set(name, value)
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
@@ -195,7 +195,11 @@ def run_command(host: str, port: int) -> None:
 
 def _celery(*arguments: str) -> None:
     """Become the Celery command (signals and exit status are Celery's own)."""
-    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *arguments]
+    from bureau.config import load_settings
+
+    # JSON logs are one object per line: no banner on standard output.
+    quiet = ["--quiet"] if load_settings().log_format == "json" else []
+    command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *quiet, *arguments]
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
 
 
@@ -213,6 +217,60 @@ def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> Non
 def beat_command(celery_args: tuple[str, ...]) -> None:
     """Run the beat scheduler (exactly one per deployment)."""
     _celery("beat", "--loglevel", "INFO", *celery_args)
+
+
+@cli.group("ops")
+def ops_group() -> None:
+    """Operations: health checks for containers."""
+
+
+@ops_group.group("check")
+def ops_check() -> None:
+    """Exit 0 when the process has a fresh heartbeat, else 1 with one line saying why."""
+
+
+@ops_check.command("worker")
+@click.option("--hostname", help="Only a worker on this host (its hostname or node name).")
+@with_appcontext
+def check_worker(hostname: str | None) -> None:
+    """A worker (on this host) wrote a heartbeat recently."""
+    from bureau.extensions import db
+    from bureau.ops.heartbeat import WORKER_STALE_AFTER, fresh_heartbeats
+
+    try:
+        workers = fresh_heartbeats(db.session, "worker", WORKER_STALE_AFTER)
+    except Exception as error:
+        click.echo(f"unhealthy: cannot read heartbeats ({type(error).__name__})", err=True)
+        sys.exit(1)
+    if hostname:
+        workers = [w for w in workers if hostname in (w.hostname, w.name.partition(":")[2])]
+    if not workers:
+        where = f" on {hostname}" if hostname else ""
+        click.echo(
+            f"unhealthy: no worker{where} wrote a heartbeat in the last {WORKER_STALE_AFTER:.0f} s",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(f"ok: {', '.join(w.name for w in workers)}")
+
+
+@ops_check.command("beat")
+@with_appcontext
+def check_beat() -> None:
+    """Beat sent a scheduled task recently."""
+    from bureau.extensions import db
+    from bureau.ops.heartbeat import beat_stale_after, fresh_heartbeats
+
+    stale_after = beat_stale_after(current_app.config["BUREAU_SETTINGS"])
+    try:
+        beats = fresh_heartbeats(db.session, "beat", stale_after)
+    except Exception as error:
+        click.echo(f"unhealthy: cannot read heartbeats ({type(error).__name__})", err=True)
+        sys.exit(1)
+    if not beats:
+        click.echo(f"unhealthy: beat has not run in the last {stale_after:.0f} s", err=True)
+        sys.exit(1)
+    click.echo(f"ok: beat on {beats[0].hostname}")
 
 
 def _link_host(host: str) -> str:

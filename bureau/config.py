@@ -34,6 +34,7 @@ SETTING_NAMES = (
     "BUREAU_TRAVEL_BUFFERS",
     "BUREAU_PROXIES",
     "BUREAU_RETENTION_DAYS",
+    "BUREAU_LOG_FORMAT",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
@@ -73,6 +74,8 @@ class Settings:
     # Days after its last activity that a request which never became a booking keeps its
     # contact details (bureau/privacy/); 0 keeps them forever.
     retention_days: int = DEFAULT_RETENTION_DAYS
+    # Log lines as text, or one JSON object per line (for log collectors).
+    log_format: str = "text"
 
     @property
     def is_production(self) -> bool:
@@ -184,6 +187,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         travel_buffers=_travel_buffers(get("BUREAU_TRAVEL_BUFFERS") or DEFAULT_TRAVEL_BUFFERS),
         proxies=_proxies(get("BUREAU_PROXIES")),
         retention_days=_retention_days(get("BUREAU_RETENTION_DAYS")),
+        log_format=_log_format(get("BUREAU_LOG_FORMAT")),
     )
 
 
@@ -243,6 +247,14 @@ def _retention_days(raw: str | None) -> int:
             f"{MAX_RETENTION_DAYS}, not {raw!r}"
         )
     return int(raw)
+
+
+def _log_format(raw: str | None) -> str:
+    if raw is None:
+        return "text"
+    if raw.lower() not in ("text", "json"):
+        raise ConfigError(f"BUREAU_LOG_FORMAT must be text or json, not {raw!r}")
+    return raw.lower()
 
 
 def _travel_buffers(text: str) -> str:

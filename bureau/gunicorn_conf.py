@@ -15,7 +15,7 @@ from bureau.config import ConfigError, load_settings
 # Check the settings once in the master, before any worker forks: a bad deployment stops here
 # with one line instead of every worker failing to boot in a loop.
 try:
-    load_settings()
+    _settings = load_settings()
 except ConfigError as _error:
     print(f"bureau: configuration error: {_error}", file=sys.stderr)
     sys.exit(2)
@@ -35,11 +35,27 @@ max_requests_jitter = 500
 # Each worker builds its own app after the fork: no database connection crosses a fork.
 preload_app = False
 # Container file systems can stall the workers' heartbeat files; memory never does.
-worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
-accesslog = "-"
+if os.path.isdir("/dev/shm"):  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
 errorlog = "-"
 # The request id (X-Request-ID) joins an access-log line to the app's and the tasks' logs.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+if _settings.log_format == "json":
+    # The app logs each request itself, with its id (bureau/logs.py); gunicorn's own lines go
+    # through the same JSON handler.
+    accesslog = None
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {"json": {"class": "bureau.logs.BureauHandler", "log_format": "json"}},
+        "root": {"level": "INFO", "handlers": ["json"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        },
+    }
+else:
+    accesslog = "-"
 # Request line and header limits; the app limits bodies to 1 MiB (MAX_CONTENT_LENGTH).
 limit_request_line = 4094
 limit_request_fields = 100

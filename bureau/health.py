@@ -1,10 +1,18 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+``/readyz`` answers 503 only when the web itself cannot work: the database or the broker is
+unreachable. Workers, beat and the outbox's backlog are reported in ``checks``, and a problem
+there makes the status ``degraded`` with a 200: the web must keep accepting requests into the
+outbox while workers are down (they catch up when they return), so a load balancer must not
+take it out of service for that.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
-from kombu.connection import Connection
 from sqlalchemy import text
 
 from bureau.extensions import db
@@ -19,19 +27,34 @@ def healthz() -> ResponseReturnValue:
 
 @bp.get("/readyz")
 def readyz() -> ResponseReturnValue:
+    from bureau.ops.queries import queue_depth, readiness_checks
+
+    settings = current_app.config["BUREAU_SETTINGS"]
     problems: dict[str, str] = {}
+    checks: dict[str, Any] = {}
+    reasons: list[str] = []
     try:
         db.session.execute(text("SELECT 1"))
     except Exception as exc:
         problems["database"] = type(exc).__name__
         db.session.rollback()
-    broker_url = current_app.config["BUREAU_SETTINGS"].broker_url
-    try:
-        with Connection(broker_url, connect_timeout=2) as connection:  # type: ignore[no-untyped-call]
-            connection.ensure_connection(max_retries=1, timeout=2)
-    except Exception as exc:
-        problems["broker"] = type(exc).__name__
+    queue = current_app.extensions["celery"].conf.task_default_queue
+    depth = queue_depth(settings.broker_url, queue)
+    if depth.messages is None:
+        problems["broker"] = (depth.error or "unreachable").split(":", 1)[0]
+    else:
+        checks["queue"] = {"name": queue, "messages": depth.messages}
+    if "database" not in problems:
+        try:
+            found, reasons = readiness_checks(db.session, settings)
+            checks.update(found)
+        except Exception as exc:  # e.g. not migrated yet: still answer, saying so
+            db.session.rollback()
+            reasons = [f"checks unavailable: {type(exc).__name__}"]
     if problems:
         failing = ", ".join(sorted(problems))
-        return jsonify({"status": f"unavailable: {failing}", "failing": problems}), 503
-    return jsonify({"status": "ready"})
+        body = {"status": f"unavailable: {failing}", "failing": problems, "checks": checks}
+        return jsonify(body), 503
+    if reasons:
+        return jsonify({"status": "degraded", "reasons": reasons, "checks": checks})
+    return jsonify({"status": "ready", "checks": checks})

@@ -23,6 +23,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bureau.db import AnySession, Base, utcnow
+from bureau.logs import current_request_id, log_context
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None]
+    # The web request (X-Request-ID) that caused the job, directly or through other jobs:
+    # the worker's log lines about the job carry it.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     @staticmethod
     def key_for(kind: str, booking_id: int | None, recipient: str | None, sequence: int) -> str:
@@ -109,6 +113,7 @@ def record_job(
         sequence=sequence,
         dedupe_key=key,
         payload=payload or {},
+        request_id=current_request_id(),
     )
     session.add(job)
     session.flush()  # the id is needed after commit, when attributes must not be loaded
@@ -204,6 +209,14 @@ def run_job(session: AnySession, job_id: int, handler: Handler) -> Outcome | Non
     if job is None:
         logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
         return None
+    # The job's log lines, and the jobs it records, carry the request that caused it.
+    with log_context(request_id=job.request_id, job_id=job_id, task=job.task):
+        logger.info("job %s (%s) attempt %s", job_id, job.kind, job.attempts)
+        return _run_claimed(session, job, handler)
+
+
+def _run_claimed(session: AnySession, job: Job, handler: Handler) -> Outcome:
+    job_id = job.id
     try:
         handler(session, job)
     except PermanentError as error:
@@ -244,6 +257,28 @@ def _finish(
     if state == JobState.FAILED:
         logger.error("job %s failed for good: %s", job_id, error)
     return Outcome(state, error, retry_in)
+
+
+def retry_failed(session: AnySession, job_ids: list[int] | None = None) -> list[int]:
+    """Put failed jobs (these, or all) back to pending, due now, with a fresh attempt count.
+
+    They are sent to the broker when the caller commits, like newly recorded jobs; returns
+    the ids that were failed.
+    """
+    stmt = update(Job).where(Job.state == JobState.FAILED)
+    if job_ids is not None:
+        stmt = stmt.where(Job.id.in_(job_ids))
+    reset = session.execute(
+        stmt.values(
+            state=JobState.PENDING,
+            attempts=0,
+            run_after=utcnow(),
+            finished_at=None,
+            locked_until=None,
+        ).returning(Job.id, Job.task)
+    ).all()
+    session.info.setdefault(_SESSION_KEY, []).extend((job_id, task) for job_id, task in reset)
+    return [job_id for job_id, _ in reset]
 
 
 def sweep(session: AnySession, now: datetime | None = None) -> int:

@@ -21,6 +21,7 @@ from bureau.catalogue.models import (
 )
 from bureau.jobs import Job
 from bureau.mail.models import Notification
+from bureau.ops.models import Heartbeat
 from bureau.staff.models import StaffMember
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "BookingRequest",
     "Contract",
     "Engagement",
+    "Heartbeat",
     "Hold",
     "Job",
     "Notification",

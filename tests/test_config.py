@@ -26,6 +26,17 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     assert settings.mail_from == "Bureau <bookings@bureau.localhost>"
     assert settings.base_url == "http://127.0.0.1:5000"
     assert settings.flask_config()["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert settings.log_format == "text"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("json", "json"), ("JSON", "json"), ("text", "text")]
+)
+def test_log_format(tmp_path: Path, raw: str, expected: str) -> None:
+    assert (
+        load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), "BUREAU_LOG_FORMAT": raw}).log_format
+        == expected
+    )
 
 
 def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
@@ -57,6 +68,7 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ({"BUREAU_RETENTION_DAYS": "-1"}, "BUREAU_RETENTION_DAYS", "0 (keep forever)"),
         ({"BUREAU_RETENTION_DAYS": "365.5"}, "BUREAU_RETENTION_DAYS", "number of days"),
         ({"BUREAU_RETENTION_DAYS": "36501"}, "BUREAU_RETENTION_DAYS", "36500"),
+        ({"BUREAU_LOG_FORMAT": "xml"}, "BUREAU_LOG_FORMAT", "text or json"),
     ],
 )
 def test_bad_setting_names_the_variable(

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import delete
 
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.jobs import Job, JobState
+from bureau.ops.heartbeat import BEAT_NAME, WORKER_STALE_AFTER, mark_stopped, record_heartbeat
+from bureau.ops.models import Heartbeat
+from bureau.ops.queries import outbox_stale_after
 from tests.conftest import make_app
 
 
@@ -14,7 +24,7 @@ def test_healthz(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
 
 
-def test_readyz_when_database_and_broker_answer(client: FlaskClient) -> None:
+def test_readyz_when_database_and_broker_answer(client: FlaskClient, alive: None) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
     assert response.get_json()["status"] == "ready"
@@ -36,3 +46,90 @@ def test_readyz_names_the_database_when_it_is_down(tmp_path: Path) -> None:
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert "database" in response.get_json()["failing"]
+
+
+# --- what /readyz reports about workers, beat and the outbox
+
+
+@pytest.fixture
+def alive(app: Flask) -> Iterator[None]:
+    """A fresh worker and beat heartbeat, removed afterwards."""
+    with app.app_context():
+        record_heartbeat(db.session, "worker:celery@test", "worker", starting=True)
+        record_heartbeat(db.session, BEAT_NAME, "beat", starting=True)
+    yield
+    with app.app_context():
+        db.session.execute(delete(Heartbeat))
+        db.session.commit()
+
+
+def test_readyz_is_ready_with_a_fresh_worker_and_beat(client: FlaskClient, alive: None) -> None:
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "ready"
+    assert body["checks"]["workers"] == {"fresh": 1, "names": ["worker:celery@test"]}
+    assert body["checks"]["beat"]["last_run_age"] < 5
+    assert body["checks"]["outbox"]["failed"] == 0
+    assert body["checks"]["queue"]["messages"] >= 0
+
+
+def test_readyz_is_degraded_but_200_without_workers_or_beat(client: FlaskClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200  # the web still takes requests into the outbox
+    body = response.get_json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["workers"]["fresh"] == 0
+    assert body["checks"]["beat"]["last_run_age"] is None
+    assert any("worker" in reason for reason in body["reasons"])
+    assert any("beat" in reason for reason in body["reasons"])
+
+
+def test_readyz_counts_stale_and_stopped_processes_as_gone(
+    app: Flask, client: FlaskClient, alive: None
+) -> None:
+    with app.app_context():
+        old = utcnow() - timedelta(seconds=WORKER_STALE_AFTER + 5)
+        record_heartbeat(db.session, "worker:celery@test", "worker", now=old)
+        record_heartbeat(db.session, "worker:celery@other", "worker")
+        mark_stopped(db.session, "worker:celery@other")
+    body = client.get("/readyz").get_json()
+    assert body["checks"]["workers"]["fresh"] == 0
+    assert body["status"] == "degraded"
+
+
+def test_readyz_is_degraded_when_the_outbox_backlog_is_old(
+    app: Flask, client: FlaskClient, alive: None
+) -> None:
+    settings = app.config["BUREAU_SETTINGS"]
+    waited = outbox_stale_after(settings) + 60
+    with app.app_context():
+        db.session.add_all(
+            [
+                Job(
+                    task="bureau.mail.send",
+                    kind="mail.test",
+                    dedupe_key=f"health:{n}",
+                    run_after=utcnow() - timedelta(seconds=waited - n),
+                )
+                for n in range(3)
+            ]
+            + [
+                Job(
+                    task="bureau.mail.send",
+                    kind="mail.test",
+                    dedupe_key="health:failed",
+                    state=JobState.FAILED,
+                    last_error="550 no such user",
+                )
+            ]
+        )
+        db.session.commit()
+    body = client.get("/readyz").get_json()
+    assert body["status"] == "degraded"
+    outbox = body["checks"]["outbox"]
+    assert outbox["pending"] == 3
+    assert outbox["due_unclaimed"] == 3
+    assert outbox["failed"] == 1
+    assert waited - 5 <= outbox["oldest_due_age"] <= waited + 5
+    assert body["reasons"] == [
+        f"the oldest due outbox job has waited {outbox['oldest_due_age']:.0f} s"
+    ]

@@ -77,6 +77,9 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/privacy", "GET"): ADMIN_ONLY,
     ("/staff/privacy/export", "POST"): ADMIN_ONLY,
     ("/staff/privacy/erase", "POST"): ADMIN_ONLY,
+    ("/staff/ops", "GET"): ADMIN_ONLY,
+    ("/staff/ops/jobs/<int:job_id>/retry", "POST"): ADMIN_ONLY,
+    ("/staff/ops/retry-failed", "POST"): ADMIN_ONLY,
 }
 PARAMETER = re.compile(r"<int:(\w+)>")
 
@@ -175,6 +178,7 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
         return {
             "booking_id": booking_id,
             "notification_id": notification.id,
+            "job_id": job.id,
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
             "post_id": db.session.scalars(select(Post.id).order_by(Post.id)).first(),
         }

@@ -1,7 +1,8 @@
 """The Celery app for `celery -A workers.celery_app worker|beat`, bound to create_app().
 
 Every task runs inside the Flask app's context (bureau/queue.py); the beat schedule comes
-from workers/schedule.py.
+from workers/schedule.py. Logging is ours (bureau/logs.py, BUREAU_LOG_FORMAT), not Celery's;
+workers and beat write heartbeats (bureau/ops/heartbeat.py).
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import setup_logging, worker_process_init
 
 from bureau import create_app
 from bureau.config import ConfigError
 from bureau.extensions import db
+from bureau.logs import configure_logging
+from bureau.ops.heartbeat import install as install_heartbeats
 from workers.schedule import beat_schedule
 
 try:
@@ -24,6 +27,15 @@ except ConfigError as error:
     raise SystemExit(2) from None
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
+install_heartbeats(app, flask_app)
+
+
+@setup_logging.connect
+def _our_logging(loglevel: Any = None, **_: Any) -> None:
+    """Connected, so Celery neither configures the root logger nor redirects stdout."""
+    configure_logging(
+        flask_app.config["BUREAU_SETTINGS"].log_format, level=loglevel or "INFO", force=True
+    )
 
 
 @worker_process_init.connect

@@ -20,7 +20,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -36,7 +36,7 @@ from bureau.calendar.models import Engagement
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, enqueue
+from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
 from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.staff import forms
@@ -681,12 +681,7 @@ def resend(notification_id: int) -> ResponseReturnValue:
     )
     if booking is not None and not may_act(booking):
         abort(403)
-    reset = db.session.execute(
-        update(Job)
-        .where(Job.id == notification.job_id, Job.state == JobState.FAILED)
-        .values(state=JobState.PENDING, attempts=0, run_after=utcnow(), finished_at=None)
-    )
-    if reset.rowcount != 1:  # type: ignore[attr-defined]
+    if not retry_failed(db.session, [notification.job_id]):
         flash("Only a failed email can be resent.", "warning")
         return redirect(url_for("staff.mail_log")), 303
     if booking is not None:
@@ -697,7 +692,6 @@ def resend(notification_id: int) -> ResponseReturnValue:
             action="email resent",
             details={"to": notification.recipient, "subject": notification.subject},
         )
-    db.session.commit()
-    enqueue(notification.job.task, notification.job_id)
+    db.session.commit()  # sends the job to the broker
     flash(f"Sending again to {notification.recipient}.", "success")
     return redirect(url_for("staff.mail_log")), 303

@@ -1,0 +1,152 @@
+"""Heartbeats of the Celery processes: written by each worker on a timer and by beat as it
+sends scheduled tasks; read by the ops page, /readyz and ``bureau ops check``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import Celery, bootsteps
+from celery.signals import beat_init, before_task_publish
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bureau.config import Settings
+from bureau.db import AnySession, utcnow
+from bureau.ops.models import Heartbeat
+
+logger = logging.getLogger(__name__)
+
+WORKER_INTERVAL = 30.0  # seconds between a worker's heartbeats
+WORKER_STALE_AFTER = 3 * WORKER_INTERVAL
+BEAT_NAME = "beat"
+_BEAT_MIN_GAP = 5.0  # beat sends several tasks at once; one write covers them
+
+
+def beat_stale_after(settings: Settings) -> float:
+    """Beat sends the sweep every sweep_interval and expires holds every minute."""
+    return max(90.0, 3 * min(settings.sweep_interval, 60.0))
+
+
+def record_heartbeat(
+    session: AnySession,
+    name: str,
+    kind: str,
+    *,
+    starting: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Upsert this process's row (one statement on PostgreSQL and SQLite alike)."""
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": now,
+        "last_seen": now,
+        "stopped_at": None,
+    }
+    changes = {k: v for k, v in values.items() if k != "name" and (starting or k != "started_at")}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Heartbeat)
+        .values(**values)
+        .on_conflict_do_update(index_elements=[Heartbeat.name], set_=changes)
+    )
+    session.commit()
+
+
+def mark_stopped(session: AnySession, name: str) -> None:
+    session.execute(update(Heartbeat).where(Heartbeat.name == name).values(stopped_at=utcnow()))
+    session.commit()
+
+
+def fresh_heartbeats(
+    session: AnySession, kind: str, stale_after: float, now: datetime | None = None
+) -> list[Heartbeat]:
+    cutoff = (now or utcnow()) - timedelta(seconds=stale_after)
+    return list(
+        session.scalars(
+            select(Heartbeat)
+            .where(
+                Heartbeat.kind == kind,
+                Heartbeat.last_seen >= cutoff,
+                Heartbeat.stopped_at.is_(None),
+            )
+            .order_by(Heartbeat.name)
+        )
+    )
+
+
+def _write(flask_app: Flask, name: str, kind: str, *, starting: bool = False) -> None:
+    """A heartbeat must never take its process down: a database away is logged, not raised."""
+    from bureau.extensions import db
+
+    with flask_app.app_context():
+        try:
+            record_heartbeat(db.session, name, kind, starting=starting)
+        except Exception as error:
+            db.session.rollback()
+            logger.warning("heartbeat %s not written: %s", name, error)
+        finally:
+            db.session.remove()
+
+
+def install(celery: Celery, flask_app: Flask) -> None:
+    """Make the Celery processes of this app write heartbeats (called by workers/celery_app)."""
+
+    class WorkerHeartbeat(bootsteps.StartStopStep):  # type: ignore[misc]
+        """In the worker's main process, on the worker's own timer: the event loop with
+        Redis, a timer thread with the SQLAlchemy broker; with any pool."""
+
+        requires = {"celery.worker.components:Timer"}
+
+        def __init__(self, worker: Any, **kwargs: Any) -> None:
+            super().__init__(worker, **kwargs)
+            self.tref: Any = None
+            self.heartbeat_name = ""
+
+        def start(self, worker: Any) -> None:
+            self.heartbeat_name = f"worker:{worker.hostname}"
+            _write(flask_app, self.heartbeat_name, "worker", starting=True)
+            self.tref = worker.timer.call_repeatedly(
+                WORKER_INTERVAL, _write, (flask_app, self.heartbeat_name, "worker"), priority=10
+            )
+
+        def stop(self, worker: Any) -> None:
+            if self.tref is not None:
+                self.tref.cancel()
+                self.tref = None
+            if self.heartbeat_name:
+                from bureau.extensions import db
+
+                with flask_app.app_context():
+                    try:
+                        mark_stopped(db.session, self.heartbeat_name)
+                    except Exception as error:
+                        logger.warning("heartbeat %s not closed: %s", self.heartbeat_name, error)
+                    finally:
+                        db.session.remove()
+
+    celery.steps["worker"].add(WorkerHeartbeat)
+    last_write = [0.0]
+
+    def on_publish(**_: Any) -> None:
+        if time.monotonic() - last_write[0] >= _BEAT_MIN_GAP:
+            last_write[0] = time.monotonic()
+            _write(flask_app, BEAT_NAME, "beat")
+
+    def on_beat_init(**_: Any) -> None:
+        _write(flask_app, BEAT_NAME, "beat", starting=True)
+        last_write[0] = time.monotonic()
+        # Only in the beat process: the web and workers publish too.
+        before_task_publish.connect(on_publish, weak=False)
+
+    beat_init.connect(on_beat_init, weak=False)

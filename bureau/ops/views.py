@@ -1,0 +1,93 @@
+"""The admins' operations page: workers and beat, the broker's queue, the outbox; retries."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from bureau.db import utcnow
+from bureau.extensions import db
+from bureau.jobs import Job, retry_failed
+from bureau.ops import queries
+from bureau.ops.heartbeat import WORKER_STALE_AFTER, beat_stale_after
+from bureau.staff.forms import ResendForm
+
+bp = Blueprint("ops", __name__, url_prefix="/staff/ops")
+
+
+@bp.before_request
+def admins_only() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    if not current_user.is_admin:
+        abort(403)
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("")
+def overview() -> ResponseReturnValue:
+    settings = current_app.config["BUREAU_SETTINGS"]
+    now = utcnow()
+    beats = queries.heartbeats(db.session)
+    box = queries.outbox(db.session, now)
+    jobs = box.failed + [job for job, _ in box.recent_errors]
+    queue = current_app.extensions["celery"].conf.task_default_queue
+    return render_template(
+        "ops/overview.html",
+        now=now,
+        beats=beats,
+        fresh={b.name: queries.is_fresh(b, settings, now) for b in beats},
+        workers_seen=sum(
+            1 for b in beats if b.kind == "worker" and queries.is_fresh(b, settings, now)
+        ),
+        worker_stale_after=WORKER_STALE_AFTER,
+        beat_stale_after=beat_stale_after(settings),
+        depth=queries.queue_depth(settings.broker_url, queue),
+        box=box,
+        outbox_stale_after=queries.outbox_stale_after(settings),
+        references=queries.references(db.session, jobs),
+        form=ResendForm(),
+    )
+
+
+@bp.post("/jobs/<int:job_id>/retry")
+def retry(job_id: int) -> ResponseReturnValue:
+    if not ResendForm().validate_on_submit():
+        abort(400)
+    job = db.session.get(Job, job_id)
+    if job is None:
+        abort(404)
+    if retry_failed(db.session, [job_id]):
+        db.session.commit()  # sends it to the broker
+        flash(f"Job {job_id} ({job.kind}) is pending again.", "success")
+    else:
+        db.session.rollback()
+        flash(f"Job {job_id} is {job.state}, not failed: nothing to retry.", "warning")
+    return redirect(url_for("ops.overview")), 303
+
+
+@bp.post("/retry-failed")
+def retry_all() -> ResponseReturnValue:
+    if not ResendForm().validate_on_submit():
+        abort(400)
+    ids = retry_failed(db.session)
+    db.session.commit()
+    flash(f"{len(ids)} failed job(s) pending again.", "success" if ids else "info")
+    return redirect(url_for("ops.overview")), 303
