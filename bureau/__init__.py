@@ -88,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
+    from bureau.insights import views as insights_views
     from bureau.ratelimit import init_rate_limits
     from bureau.security import init_security
     from bureau.staff import views as staff_views
@@ -100,6 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(catalogue_admin.bp)
     app.register_blueprint(calendar_feeds.bp)
+    app.register_blueprint(insights_views.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)
