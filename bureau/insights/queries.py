@@ -166,42 +166,25 @@ def _rank(column: Any) -> ColumnElement[int]:
 
 def _per_request(session: AnySession, scope: Scope) -> Any:
     """One row per request of the cohort: its furthest funnel stage (from its timeline and its
-    current status), its first staff action, its first confirmation, whether it breached."""
-    requests = select(BookingRequest.id, BookingRequest.created_at, BookingRequest.status).where(
-        *_conditions(scope)
-    )
-    req = requests.subquery("req")
-    staff_after_submission = and_(
-        BookingEvent.actor_kind == "staff", BookingEvent.at >= req.c.created_at
-    )
-    timeline = (
-        select(
-            BookingEvent.booking_id.label("booking_id"),
-            func.max(_rank(BookingEvent.to_status)).label("rank"),
-            func.min(case((staff_after_submission, BookingEvent.at))).label("responded_at"),
-            func.min(case((BookingEvent.to_status == S.CONFIRMED.value, BookingEvent.at))).label(
-                "confirmed_at"
-            ),
-            func.max(case((BookingEvent.action == SLA_ACTION, 1), else_=0)).label("breached"),
-        )
-        .join(req, req.c.id == BookingEvent.booking_id)
-        .group_by(BookingEvent.booking_id)
-        .subquery("timeline")
-    )
+    current status), seconds to its first staff action and to its first confirmation, and
+    whether it breached the SLA. One join of the cohort with its timeline, grouped."""
+    created = BookingRequest.created_at
+    staff_after_submission = and_(BookingEvent.actor_kind == "staff", BookingEvent.at >= created)
+    responded_at = func.min(case((staff_after_submission, BookingEvent.at)))
+    confirmed_at = func.min(case((BookingEvent.to_status == S.CONFIRMED.value, BookingEvent.at)))
     return (
         select(
-            req.c.id,
-            _rank(req.c.status).label("status_rank"),
-            func.coalesce(timeline.c.rank, 0).label("event_rank"),
-            seconds_between(session, timeline.c.responded_at, req.c.created_at).label(
-                "to_response"
+            _rank(BookingRequest.status).label("status_rank"),
+            func.coalesce(func.max(_rank(BookingEvent.to_status)), 0).label("event_rank"),
+            seconds_between(session, responded_at, created).label("to_response"),
+            seconds_between(session, confirmed_at, created).label("to_confirmation"),
+            func.coalesce(func.max(case((BookingEvent.action == SLA_ACTION, 1), else_=0)), 0).label(
+                "breached"
             ),
-            seconds_between(session, timeline.c.confirmed_at, req.c.created_at).label(
-                "to_confirmation"
-            ),
-            func.coalesce(timeline.c.breached, 0).label("breached"),
         )
-        .outerjoin(timeline, timeline.c.booking_id == req.c.id)
+        .outerjoin(BookingEvent, BookingEvent.booking_id == BookingRequest.id)
+        .where(*_conditions(scope))
+        .group_by(BookingRequest.id, BookingRequest.created_at, BookingRequest.status)
         .subquery("per_request")
     )
 
@@ -224,34 +207,52 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _median(session: AnySession, column: Any, n: int) -> timedelta | None:
-    """The median of a column's non-null values, n of them: the middle one or the mean of the
-    middle two, read by ORDER BY … LIMIT/OFFSET (SQLite has no percentile function)."""
-    if n == 0:
-        return None
-    middle = session.scalars(
-        select(column)
-        .where(column.is_not(None))
-        .order_by(column)
-        .offset((n - 1) // 2)
-        .limit(2 - n % 2)
-    ).all()
-    seconds = sum(float(value) for value in middle) / len(middle)
-    return timedelta(seconds=round(seconds))
+def _seconds(value: Any) -> timedelta | None:
+    return None if value is None else timedelta(seconds=round(float(value)))
+
+
+def _medians(session: AnySession, per: Any) -> tuple[Any, list[Any]]:
+    """The rows to aggregate and the medians of seconds to response and to confirmation.
+
+    PostgreSQL has the ordered-set aggregate ``percentile_cont``. SQLite has none: each value
+    is numbered among the non-null ones (window functions), and the median is the mean of the
+    middle one or two.
+    """
+    columns = (per.c.to_response, per.c.to_confirmation)
+    if _dialect(session) == "postgresql":
+        return per, [func.percentile_cont(0.5).within_group(c) for c in columns]
+    numbered = select(
+        per,
+        *(
+            func.row_number().over(partition_by=c.is_(None), order_by=c).label(f"{c.name}_pos")
+            for c in columns
+        ),
+        *(func.count(c).over().label(f"{c.name}_n") for c in columns),
+    ).subquery("numbered")
+    medians = []
+    for c in columns:
+        value, position, n = (numbered.c[c.name + suffix] for suffix in ("", "_pos", "_n"))
+        middle = or_(position == (n + 1) // 2, position == (n + 2) // 2)
+        medians.append(func.avg(case((middle, value))))
+    return numbered, medians
 
 
 def flow(session: AnySession, scope: Scope) -> Flow:
-    per = _per_request(session, scope)
+    """The funnel, breaches and both medians in one query over the cohort's timeline."""
+    rows, (median_response, median_confirmation) = _medians(session, _per_request(session, scope))
+    n = rows.c
     reached = [
-        _count(or_(per.c.status_rank >= i, per.c.event_rank >= i)).label(f"stage{i}")
+        _count(or_(n.status_rank >= i, n.event_rank >= i)).label(f"stage{i}")
         for i in range(len(FUNNEL))
     ]
     row = session.execute(
         select(
             *reached,
-            _count(per.c.breached == 1).label("breaches"),
-            func.count(per.c.to_response).label("responded"),
-            func.count(per.c.to_confirmation).label("confirmed"),
+            _count(n.breached == 1).label("breaches"),
+            func.count(n.to_response).label("responded"),
+            func.count(n.to_confirmation).label("confirmed"),
+            median_response.label("median_response"),
+            median_confirmation.label("median_confirmation"),
         )
     ).one()
     counts = row._mapping
@@ -260,8 +261,8 @@ def flow(session: AnySession, scope: Scope) -> Flow:
         breaches=int(counts["breaches"]),
         responded=int(counts["responded"]),
         confirmed=int(counts["confirmed"]),
-        median_response=_median(session, per.c.to_response, int(counts["responded"])),
-        median_confirmation=_median(session, per.c.to_confirmation, int(counts["confirmed"])),
+        median_response=_seconds(counts["median_response"]),
+        median_confirmation=_seconds(counts["median_confirmation"]),
     )
 
 
