@@ -671,3 +671,5 @@ def test_bar_heights_are_proportional_and_axes_round() -> None:
     heights = [r.height for r in chart.rects]
     assert heights == [charts.PLOT_HEIGHT / 2, charts.PLOT_HEIGHT / 2, charts.PLOT_HEIGHT]
     assert chart.rows == [["a", "5", "5", "10"], ["b", "10", "0", "10"]]
+    single = charts.stacked_bars("c", "T", "D", ["a"], [charts.Series("x", [1])])
+    assert [t.text for t in single.texts[:3]] == ["0", "1", "2"]  # whole numbers on the axis

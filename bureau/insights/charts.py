@@ -110,8 +110,10 @@ def stacked_bars(
     ]
     totals = [sum(s.values[i] for s in colored) for i in range(len(categories))]
     top = nice_ceiling(max(totals, default=0))
+    if all(float(v).is_integer() for s in colored for v in s.values):
+        top = max(top, 2)  # counts: no gridline at one half
     slot = (WIDTH - LEFT) / max(len(categories), 1)
-    bar = max(2.0, slot * 0.7)
+    bar = min(48.0, max(2.0, slot * 0.7))
     chart = Chart(
         chart_id,
         title,
