@@ -89,6 +89,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
+    from bureau.insights import views as insights_views
     from bureau.ops import views as ops_views
     from bureau.privacy import views as privacy_views
     from bureau.ratelimit import init_rate_limits
@@ -106,6 +107,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(calendar_feeds.bp)
     app.register_blueprint(privacy_views.bp)
     app.register_blueprint(ops_views.bp)
+    app.register_blueprint(insights_views.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

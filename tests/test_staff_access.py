@@ -59,6 +59,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<int:booking_id>/reschedule", "POST"): ACT,
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
+    ("/staff/insights", "GET"): STAFF,
     ("/staff/requests/<int:booking_id>/correct", "POST"): ADMIN_ONLY,
     ("/staff/speakers", "GET"): ADMIN_ONLY,
     ("/staff/speakers/new", "GET"): ADMIN_ONLY,
