@@ -20,6 +20,8 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bureau.db import AnySession, Base, utcnow
@@ -103,20 +105,27 @@ def record_job(
 ) -> Job | None:
     """Add a job to the session's transaction; None when the same job exists already."""
     key = Job.key_for(kind, booking_id, recipient, sequence)
-    if session.scalar(select(Job.id).where(Job.dedupe_key == key)) is not None:
+    # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
+    # add and a flush: the unique key decides, also between two racing transactions.
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    job = session.scalars(
+        insert(Job)
+        .values(
+            task=task,
+            kind=kind,
+            booking_id=booking_id,
+            recipient=recipient,
+            sequence=sequence,
+            dedupe_key=key,
+            payload=payload or {},
+            request_id=current_request_id(),
+        )
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job)
+    ).one_or_none()
+    if job is None:
         return None
-    job = Job(
-        task=task,
-        kind=kind,
-        booking_id=booking_id,
-        recipient=recipient,
-        sequence=sequence,
-        dedupe_key=key,
-        payload=payload or {},
-        request_id=current_request_id(),
-    )
-    session.add(job)
-    session.flush()  # the id is needed after commit, when attributes must not be loaded
     session.info.setdefault(_SESSION_KEY, []).append((job.id, task))
     return job
 

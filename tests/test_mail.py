@@ -148,3 +148,27 @@ def test_without_smtp_each_email_is_one_eml_file(
         parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)
         assert parsed["To"].addresses[0].addr_spec == "li.na@example.com"
         assert "We received your request" in parsed["Subject"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "to_name", "reply_to", "calendar"),
+    [
+        ("We received your request BR-2027-00001: Retail Summit", "Li Na", None, None),
+        ("Retail — 2027 ✓ " * 3, "李娜 Zoë", ("Greater China desk", "desk@x.test"), None),
+        ("x" * 120, 'O\'Brien, "Jo" (CEO)', ("A; B", "a@x.test"), None),
+        ("Invitation: Summit, 10 Mar 2027", "Li Na", None, (b"BEGIN:VCALENDAR\r\n", "REQUEST")),
+        ("", "", None, None),
+    ],
+)
+def test_quick_header_folding_writes_the_same_bytes_as_policy_smtp(
+    mail_app: Flask, subject: str, to_name: str, reply_to: Any, calendar: Any
+) -> None:
+    """build_message writes with a shortcut for short ASCII headers; the bytes must be the
+    ones policy.SMTP writes for the very same message."""
+    mail = Mail(subject=subject, text="Dear Li Na,\n" + "é" * 100, html="<p>Dear Li Na</p>")
+    message = build_message(
+        mail, to_name=to_name, to_email="li.na@example.com", reply_to=reply_to, calendar=calendar
+    )
+    quick = message.as_bytes()
+    assert quick == message.as_bytes(policy=policy.SMTP)
+    assert quick.count(b"\r\n") > 10

@@ -33,7 +33,12 @@ def send_mail(*, job_id: int) -> str:
 @handles(TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
-    notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
+    # Only an earlier attempt can have composed it: the first (attempts == 1) needs no look-up.
+    notification = (
+        session.scalar(select(Notification).where(Notification.job_id == job.id))
+        if job.attempts > 1
+        else None
+    )
     if notification is None:
         notification = compose_notification(session, job)
     settings = current_app.config["BUREAU_SETTINGS"]
