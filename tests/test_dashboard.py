@@ -139,11 +139,12 @@ def test_mail_log_shows_failures_and_resends_once(
     assert "Resend" in log
     sent: list[int] = []
 
-    def fake_enqueue(task: str, job_id: int) -> bool:
+    def fake_enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
         sent.append(job_id)
         return True
 
-    monkeypatch.setattr("bureau.staff.views.enqueue", fake_enqueue)
+    # Resending goes through the outbox: the job is sent to the broker after the commit.
+    monkeypatch.setattr("bureau.jobs.enqueue", fake_enqueue)
     notification_id = int(log.split("/staff/mail/")[1].split("/")[0].split('"')[0])
     response = admin.post(
         f"/staff/mail/{notification_id}/resend", data={"csrf_token": csrf_from(log)}
