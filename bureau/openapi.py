@@ -247,6 +247,7 @@ def document() -> dict[str, Any]:
         },
     ]
     too_many = _json(error, "Rate limited; Retry-After says when to try again")
+    not_understood = _json(error, "Not understood (e.g. a NUL character in the address)")
     return {
         "openapi": "3.1.0",
         "info": {
@@ -263,6 +264,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("SpeakerPage"), "A page of speakers"),
                         "422": _json(error, "A filter or page out of range; nothing listed"),
+                        "400": not_understood,
                         "429": too_many,
                     },
                 }
@@ -275,6 +277,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("SpeakerProfile"), "The speaker"),
                         "404": _json(error, "No active speaker has this slug"),
+                        "400": not_understood,
                         "429": too_many,
                     },
                 }
@@ -301,6 +304,7 @@ def document() -> dict[str, Any]:
                         "409": _json(error, "Idempotency-Key reused with a different body"),
                         "413": _json(error, "Body larger than 1 MiB"),
                         "422": _json(error, "Invalid input; nothing was stored"),
+                        "400": not_understood,
                         "429": too_many,
                     },
                 }
@@ -313,6 +317,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("RequestStatus"), "The request's status"),
                         "404": _json(error, "No request has this token"),
+                        "400": not_understood,
                         "429": too_many,
                     },
                 }

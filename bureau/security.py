@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # No inline scripts anywhere; inline style attributes remain in a few templates and emails.
@@ -11,6 +11,7 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -22,6 +23,16 @@ HEADERS = {
 
 def init_security(app: Flask) -> None:
     settings = app.config["BUREAU_SETTINGS"]
+
+    @app.before_request
+    def refuse_nul_bytes() -> None:
+        """No address, query or form field has a use for NUL, and PostgreSQL refuses it in
+        text: answer 400 here rather than fail deep in a query."""
+        fields = list(request.args.items(multi=True))
+        if request.method == "POST" and request.mimetype in FORM_TYPES:
+            fields += list(request.form.items(multi=True))
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in fields):
+            abort(400)
 
     @app.after_request
     def secure_headers(response: Response) -> Response:

@@ -46,7 +46,9 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
     """Active speakers matching every given filter, best match first for a text query."""
     stmt = select(Speaker).where(Speaker.is_active)
     order: list[Any] = [Speaker.name]
-    if filters.q:
+    # A query without a single word (punctuation only) filters nothing, on either database.
+    words = _WORD.findall(filters.q.lower())[:8]
+    if words:
         aggregate = (
             func.group_concat(Topic.name, " ")
             if dialect == "sqlite"
@@ -66,11 +68,9 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
             order = [func.ts_rank(vector, query).desc(), Speaker.name]
         else:
             # SQLite: every word must occur somewhere (case-insensitive prefix match).
-            words = _WORD.findall(filters.q.lower())[:8]
-            if words:  # a query of punctuation only filters nothing, as on PostgreSQL
-                stmt = stmt.where(
-                    and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
-                )
+            stmt = stmt.where(
+                and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
+            )
     if filters.topic:
         stmt = stmt.where(Speaker.topics.any(Topic.slug == filters.topic))
     if filters.language:
