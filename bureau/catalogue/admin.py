@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from zoneinfo import available_timezones
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 from sqlalchemy import select
 
 from bureau.bookings.validation import country_names, event_languages
@@ -15,25 +14,14 @@ from bureau.calendar.feeds import new_feed_token
 from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
 from bureau.extensions import db
 from bureau.staff import forms
+from bureau.staff.auth import guard_staff_pages
 from bureau.urls import public_url
 
 bp = Blueprint("catalogue_admin", __name__, url_prefix="/staff")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-@bp.before_request
-def admins_only() -> ResponseReturnValue | None:
-    if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    if not current_user.is_admin:
-        abort(403)
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+guard_staff_pages(bp, admins_only=True)
 
 
 def _list(raw: str | None) -> list[str]:

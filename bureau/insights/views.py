@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Insights, Scope, insights
+from bureau.staff.auth import guard_staff_pages
 from bureau.staff.models import StaffMember
 
 bp = Blueprint("insights", __name__, url_prefix="/staff")
@@ -39,17 +40,7 @@ LONGEST = timedelta(days=3 * 366)
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
-@bp.before_request
-def require_login() -> ResponseReturnValue | None:
-    if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+guard_staff_pages(bp)
 
 
 def preset_period(key: str, today: date) -> tuple[date, date]:

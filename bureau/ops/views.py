@@ -4,41 +4,27 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_login import current_user
 
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, retry_failed
 from bureau.ops import queries
 from bureau.ops.heartbeat import WORKER_STALE_AFTER, beat_stale_after
+from bureau.staff.auth import guard_staff_pages
 from bureau.staff.forms import ResendForm
 
 bp = Blueprint("ops", __name__, url_prefix="/staff/ops")
 
 
-@bp.before_request
-def admins_only() -> ResponseReturnValue | None:
-    if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    if not current_user.is_admin:
-        abort(403)
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+guard_staff_pages(bp, admins_only=True)
 
 
 @bp.get("")

@@ -8,7 +8,6 @@ import re
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -24,24 +23,13 @@ from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.privacy import services
 from bureau.privacy.forms import EraseForm, ExportForm
+from bureau.staff.auth import guard_staff_pages
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("privacy", __name__, url_prefix="/staff/privacy")
 
 
-@bp.before_request
-def admins_only() -> ResponseReturnValue | None:
-    if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    if not current_user.is_admin:
-        abort(403)
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+guard_staff_pages(bp, admins_only=True)
 
 
 def _page(address: str, status: int = 200, erase_form: EraseForm | None = None) -> Response:

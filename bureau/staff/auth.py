@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import abort
+from flask import Blueprint, Response, abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_required
 from sqlalchemy import func, select
 
@@ -128,3 +129,25 @@ def admin_required(view: F) -> F:
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def guard_staff_pages(
+    bp: Blueprint, *, admins_only: bool = False, open_endpoints: tuple[str, ...] = ()
+) -> None:
+    """Every page of ``bp`` needs a signed-in staff member (an admin with ``admins_only``)
+    and is never cached: the one guard of every /staff blueprint."""
+
+    @bp.before_request
+    def _signed_in() -> ResponseReturnValue | None:
+        if request.endpoint in open_endpoints:
+            return None
+        if not current_user.is_authenticated:
+            return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+        if admins_only and not current_user.is_admin:
+            abort(403)
+        return None
+
+    @bp.after_request
+    def _no_store(response: Response) -> Response:
+        response.headers["Cache-Control"] = "no-store"
+        return response

@@ -44,6 +44,7 @@ from bureau.staff.auth import (
     LoginRefused,
     admin_required,
     authenticate,
+    guard_staff_pages,
     password_problem,
     safe_next,
     set_password,
@@ -69,19 +70,7 @@ OPEN_FORMS = (
 )
 
 
-@bp.before_request
-def require_login() -> ResponseReturnValue | None:
-    if request.endpoint in ("staff.login",):
-        return None
-    if not current_user.is_authenticated:
-        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
-    return None
-
-
-@bp.after_request
-def no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+guard_staff_pages(bp, open_endpoints=("staff.login",))
 
 
 def staff_actor() -> Actor:
