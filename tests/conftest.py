@@ -104,6 +104,31 @@ def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
     return application
 
 
+def worker_stack(
+    folder: Path, database_url: str, broker_url: str, smtp_url: str, **overrides: str
+) -> tuple[Flask, dict[str, str]]:
+    """An app on a fresh database and broker, with fast retries and sweeps, and the
+    environment a real worker or beat subprocess needs to join it."""
+    import redis
+
+    redis.Redis.from_url(broker_url).flushdb()
+    settings = {
+        "BUREAU_ENV": "testing",
+        "BUREAU_INSTANCE_PATH": str(folder),
+        "BUREAU_DATABASE_URL": database_url,
+        "BUREAU_BROKER_URL": broker_url,
+        "BUREAU_SMTP_URL": smtp_url,
+        "BUREAU_BASE_URL": "https://bureau.test",
+        "BUREAU_JOB_RETRY_BASE": "0.3",
+        "BUREAU_SWEEP_INTERVAL": "1",
+        **overrides,
+    }
+    app = make_app(folder, database_url, **settings)
+    migrate_and_seed(app)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
+    return app, env
+
+
 def migrate_and_seed(app: Flask, *, staff: bool = True) -> None:
     """Migrate, then load the demo catalogue (and the demo staff desks and rules)."""
     from flask_migrate import upgrade

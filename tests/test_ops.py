@@ -32,7 +32,7 @@ from bureau.jobs import Job, JobState
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox, queue_depth
 from bureau.staff.models import Role
-from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request
+from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request, worker_stack
 from tests.test_pipeline import ROOT, CeleryProcess, wait_until
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
@@ -228,26 +228,13 @@ def stack(
     redis_url: str,
     smtp_server: Any,
 ) -> Iterator[Stack]:
-    import redis
 
     folder = tmp_path_factory.mktemp("ops")
     # Not db 14 (test_pipeline's): the two modules may run at the same time.
     broker = redis_url.rsplit("/", 1)[0] + "/12"
-    redis.Redis.from_url(broker).flushdb()
-    settings = {
-        "BUREAU_ENV": "testing",
-        "BUREAU_INSTANCE_PATH": str(folder),
-        "BUREAU_DATABASE_URL": postgres_database_factory(),
-        "BUREAU_BROKER_URL": broker,
-        "BUREAU_SMTP_URL": smtp_server.url,
-        "BUREAU_BASE_URL": "https://bureau.test",
-        "BUREAU_JOB_RETRY_BASE": "0.3",
-        "BUREAU_SWEEP_INTERVAL": "1",
-        "BUREAU_LOG_FORMAT": "json",
-    }
-    app = make_app(folder, settings["BUREAU_DATABASE_URL"], **settings)
-    migrate_and_seed(app)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
+    app, env = worker_stack(
+        folder, postgres_database_factory(), broker, smtp_server.url, BUREAU_LOG_FORMAT="json"
+    )
     worker = CeleryProcess(
         "worker",
         env,
@@ -398,7 +385,7 @@ def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: 
         jobs = flow.jobs(kind="mail.acknowledgement", state="failed")
         return jobs[0] if jobs else None
 
-    job = wait_until(failed, what="the acknowledgement to fail")
+    job = wait_until(failed, 90, "the acknowledgement to fail")
     assert inbox.to("li.na@example.com") == []
     admin = admin_client(flow.app)
     page = admin.get("/staff/ops").get_data(as_text=True)

@@ -23,7 +23,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.extensions import db
 from bureau.jobs import Job
-from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request
+from tests.conftest import make_app, reset_bookings, valid_request, worker_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,25 +112,12 @@ def pipeline(
     redis_url: str,
     smtp_server: Any,
 ) -> Iterator[Pipeline]:
-    import redis
 
     folder = tmp_path_factory.mktemp("pipeline")
     broker = redis_url.rsplit("/", 1)[0] + "/14"
-    redis.Redis.from_url(broker).flushdb()
-    settings = {
-        "BUREAU_ENV": "testing",
-        "BUREAU_INSTANCE_PATH": str(folder),
-        "BUREAU_DATABASE_URL": postgres_database_factory(),
-        "BUREAU_BROKER_URL": broker,
-        "BUREAU_SMTP_URL": smtp_server.url,
-        "BUREAU_BASE_URL": "https://bureau.test",
-        "BUREAU_JOB_RETRY_BASE": "0.3",
-        "BUREAU_JOB_LEASE": "3",
-        "BUREAU_SWEEP_INTERVAL": "1",
-    }
-    app = make_app(folder, settings["BUREAU_DATABASE_URL"], **settings)
-    migrate_and_seed(app)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
+    app, env = worker_stack(
+        folder, postgres_database_factory(), broker, smtp_server.url, BUREAU_JOB_LEASE="3"
+    )
     worker = CeleryProcess(
         "worker",
         env,
