@@ -30,10 +30,12 @@ cli.add_command(shell_command)
 cli.add_command(routes_command)
 
 
-def prepare_database(app: Flask) -> None:
-    """Create or migrate the schema, and load the demo catalogue into an empty one."""
+def prepare_database(app: Flask, *, demo_history: bool = False) -> None:
+    """Create or migrate the schema, load the demo catalogue into an empty one, and (when
+    asked) the demo booking history, once."""
     from flask_migrate import upgrade
 
+    from bureau.bookings.demo_history import load_demo_history
     from bureau.catalogue.demo import catalogue_is_empty, load_demo_catalogue
     from bureau.extensions import db
     from bureau.staff.demo import load_demo_staff
@@ -47,14 +49,24 @@ def prepare_database(app: Flask) -> None:
             click.echo(
                 f"Loaded the demo catalogue: {report}; {staff} staff desks, {rules} routing rules."
             )
+        if demo_history:
+            history = load_demo_history(db.session)
+            db.session.commit()
+            click.echo(f"Demo history: {history}.")
         # Connections must not cross into forked server processes.
         db.engine.dispose()
 
 
 @cli.command("seed")
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Also add 26 weeks of demo booking requests (once; no email is sent).",
+)
 @with_appcontext
-def seed_command() -> None:
+def seed_command(history: bool) -> None:
     """Load the demo catalogue, staff desks and routing rules (idempotent)."""
+    from bureau.bookings.demo_history import load_demo_history
     from bureau.catalogue.demo import load_demo_catalogue
     from bureau.extensions import db
     from bureau.staff.demo import load_demo_staff
@@ -63,6 +75,10 @@ def seed_command() -> None:
     staff, rules = load_demo_staff(db.session)
     db.session.commit()
     click.echo(f"Demo catalogue: {report}; {staff} staff desks and {rules} routing rules added.")
+    if history:
+        summary = load_demo_history(db.session)
+        db.session.commit()
+        click.echo(f"Demo history: {summary}.")
 
 
 @cli.group("staff")
@@ -164,12 +180,17 @@ def _serve(host: str, port: int, workers: int) -> None:
 @cli.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-def run_command(host: str, port: int) -> None:
+@click.option(
+    "--demo-history",
+    is_flag=True,
+    help="Add 26 weeks of demo booking requests first (once), as `bureau seed --history`.",
+)
+def run_command(host: str, port: int, demo_history: bool) -> None:
     """Start the whole service: web, a worker and beat (Ctrl-C stops them all)."""
     from bureau.supervisor import Supervisor
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    prepare_database(app)
+    prepare_database(app, demo_history=demo_history)
     settings = app.config["BUREAU_SETTINGS"]
     env = dict(os.environ)
     # Links in emails point at this server unless the operator chose a public URL.

@@ -15,6 +15,8 @@ WIDTH = 720
 PLOT_TOP, PLOT_HEIGHT = 16, 180
 LEFT, BOTTOM = 48, 40
 ROW_HEIGHT = 24
+# Room an axis label takes at font-size 11: a generous average glyph width, and a gap.
+CHAR_WIDTH, LABEL_GAP = 6.5, 10
 # Colour-blind-safe hues first (Okabe-Ito), then darker and lighter variants.
 PALETTE = (
     "#0072b2",
@@ -102,9 +104,15 @@ def stacked_bars(
     series: Sequence[Series],
     *,
     label_every: int = 1,
+    ticks: Sequence[str] | None = None,
 ) -> Chart:
     """Vertical bars, one per category, each stacked from the series' values (a single series
-    is a plain bar chart). The table lists every value and the total per category."""
+    is a plain bar chart). The table lists every value and the total per category.
+
+    ``ticks`` are shorter axis labels for the categories (the bars' titles and the table keep
+    the full ones); only every n-th is written, n large enough that no two labels overlap.
+    """
+    ticks = list(ticks) if ticks is not None else list(categories)
     colored = [
         Series(s.name, s.values, s.color or PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)
     ]
@@ -114,6 +122,8 @@ def stacked_bars(
         top = max(top, 2)  # counts: no gridline at one half
     slot = (WIDTH - LEFT) / max(len(categories), 1)
     bar = min(48.0, max(2.0, slot * 0.7))
+    widest = max((len(t) for t in ticks), default=0) * CHAR_WIDTH + LABEL_GAP
+    label_every = max(label_every, math.ceil(widest / slot))
     chart = Chart(
         chart_id,
         title,
@@ -148,7 +158,7 @@ def stacked_bars(
                 )
             )
         if i % label_every == 0:
-            chart.texts.append(Text(round(x + bar / 2, 1), base_y + 16, category))
+            chart.texts.append(Text(round(x + bar / 2, 1), base_y + 16, ticks[i]))
         chart.rows.append([category, *(number(s.values[i]) for s in colored), number(totals[i])])
     return chart
 
