@@ -1,4 +1,5 @@
-"""An SMTP server that accepts everything and keeps only when each recipient got mail."""
+"""An SMTP server that accepts everything (or, for a while, refuses with a 4xx) and keeps when
+each recipient got mail; on request also each message's Message-ID and Subject."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -18,20 +22,62 @@ def free_port() -> int:
         return port
 
 
+REFUSAL = "421 4.3.2 Service not available, try again later"
+
+
+@dataclass(frozen=True)
+class Received:
+    """One accepted message, as kept with ``keep_headers``."""
+
+    recipients: tuple[str, ...]
+    message_id: str
+    subject: str
+
+
 class MailSink:
     """aiosmtpd handler: counts accepted messages and records arrival times (monotonic clock,
-    the benchmark process's own) per recipient. The message itself is not parsed."""
+    the benchmark process's own) per recipient. The message itself is parsed only with
+    ``keep_headers`` (its headers, into ``kept``). ``refuse_for(seconds)`` answers every
+    RCPT TO with a 421 for that long, as a busy server does (counted in ``refused``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_headers: bool = False) -> None:
         self._changed = threading.Condition()
         self.messages = 0
         self.last_at = 0.0
         self.first_arrival: dict[str, float] = {}
         self.received: Counter[str] = Counter()
+        self.keep_headers = keep_headers
+        self.kept: list[Received] = []
+        self.refused = 0
+        self._refuse_until = 0.0
+
+    def refuse_for(self, seconds: float) -> None:
+        with self._changed:
+            self._refuse_until = time.monotonic() + seconds
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        with self._changed:
+            if time.monotonic() < self._refuse_until:
+                self.refused += 1
+                return REFUSAL
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         now = time.monotonic()
+        kept = None
+        if self.keep_headers:
+            headers = BytesHeaderParser(policy=default_policy).parsebytes(envelope.content)
+            kept = Received(
+                tuple(r.lower() for r in envelope.rcpt_tos),
+                str(headers["Message-ID"]),
+                str(headers["Subject"]),
+            )
         with self._changed:
+            if kept is not None:
+                self.kept.append(kept)
             for recipient in envelope.rcpt_tos:
                 address = recipient.lower()
                 self.first_arrival.setdefault(address, now)
@@ -59,6 +105,10 @@ class MailSink:
         with self._changed:
             return self.messages
 
+    def received_messages(self) -> list[Received]:
+        with self._changed:
+            return list(self.kept)
+
     def duplicates(self, addresses: set[str]) -> int:
         """How many extra copies the given recipients got (each should get exactly one)."""
         with self._changed:
@@ -66,8 +116,8 @@ class MailSink:
 
 
 class SMTPSink:
-    def __init__(self) -> None:
-        self.sink = MailSink()
+    def __init__(self, *, keep_headers: bool = False) -> None:
+        self.sink = MailSink(keep_headers=keep_headers)
         # server_hostname: aiosmtpd would otherwise call socket.getfqdn() per connection.
         self.controller = Controller(
             self.sink, hostname="127.0.0.1", port=free_port(), server_hostname="bench.localhost"

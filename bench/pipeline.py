@@ -221,6 +221,7 @@ class Submission:
     answered_at: float = 0.0
     status: int = 0
     error: str | None = None
+    reference: str | None = None  # from a 201's body
 
 
 class ApiClient:
@@ -246,7 +247,9 @@ class ApiClient:
             payload = response.read()
             submission.answered_at = time.monotonic()
             submission.status = response.status
-            if response.status != 201:
+            if response.status == 201:
+                submission.reference = json.loads(payload).get("reference")
+            else:
                 submission.error = f"HTTP {response.status}: {payload[:200]!r}"
         except (OSError, http.client.HTTPException) as error:
             submission.answered_at = time.monotonic()

@@ -94,6 +94,10 @@ class Settings:
             "BOOTSTRAP_SERVE_LOCAL": True,
             "BOOTSTRAP_BOOTSWATCH_THEME": None,
             "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            # Redis away (restarting, failing over) must not turn submissions into 500s:
+            # each process counts in memory meanwhile and returns to Redis when it answers.
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+            "RATELIMIT_SWALLOW_ERRORS": True,
             "RATELIMIT_HEADERS_ENABLED": True,
             "RATELIMIT_STRATEGY": "moving-window",
             "WTF_CSRF_TIME_LIMIT": 4 * 3600,

@@ -183,6 +183,20 @@ def test_rate_limit_on_redis(tmp_path: Path, database_url: str, app: Flask, redi
     assert keys, "the limiter did not count in Redis"
 
 
+def test_rate_limits_fall_back_to_memory_while_redis_is_away(
+    tmp_path: Path, database_url: str, app: Flask
+) -> None:
+    """A limiter on a Redis that does not answer: the submissions are still stored (not a
+    500), and still limited, in the process's memory."""
+    from tests.smtp import free_port
+
+    away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    limited = rate_limited_app(tmp_path, database_url, BUREAU_REDIS_URL=away)
+    client = limited.test_client()
+    codes = [client.post("/api/v1/requests", json=valid_request()).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+
+
 def test_form_submissions_are_limited(tmp_path: Path, database_url: str, app: Flask) -> None:
     limited = rate_limited_app(tmp_path, database_url)
     client = limited.test_client()
