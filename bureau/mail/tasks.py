@@ -33,12 +33,9 @@ def send_mail(*, job_id: int) -> str:
 @handles(TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
-    # Only an earlier attempt can have composed it: the first (attempts == 1) needs no look-up.
-    notification = (
-        session.scalar(select(Notification).where(Notification.job_id == job.id))
-        if job.attempts > 1
-        else None
-    )
+    # Always look: an earlier attempt may have composed it, also before an admin's retry
+    # reset the attempt count (jobs.retry_failed).
+    notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
     if notification is None:
         notification = compose_notification(session, job)
     settings = current_app.config["BUREAU_SETTINGS"]
