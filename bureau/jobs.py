@@ -119,7 +119,7 @@ def record_job(
     key = Job.key_for(kind, booking_id, recipient, sequence)
     # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
     # add and a flush: the unique key decides, also between two racing transactions.
-    job = session.scalars(
+    job: Job | None = session.scalars(
         _record_job_statement(session.get_bind().dialect.name),
         {
             "task": task,
