@@ -309,7 +309,7 @@ class Results:
                 f"{sum(r.failed for r in self.api) + self.soak_failed}, bare "
                 f"{sum(r.failed for r in self.bare)}; API answers "
                 f"{self.warm_up_requests + self.api_answered:,} (warm-up included), bookings "
-                f"stored {self.bookings:,}, route jobs pending {self.pending_jobs:,}, "
+                f"stored {self.bookings:,}, jobs pending {self.pending_jobs:,}, "
                 f"messages on the broker {self.broker_messages:,}",
                 "",
             ),
