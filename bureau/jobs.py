@@ -16,10 +16,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    bindparam,
+    event,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -107,27 +119,41 @@ def record_job(
     key = Job.key_for(kind, booking_id, recipient, sequence)
     # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
     # add and a flush: the unique key decides, also between two racing transactions.
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    job = session.scalars(
-        insert(Job)
-        .values(
-            task=task,
-            kind=kind,
-            booking_id=booking_id,
-            recipient=recipient,
-            sequence=sequence,
-            dedupe_key=key,
-            payload=payload or {},
-            request_id=current_request_id(),
-        )
-        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
-        .returning(Job)
+    job: Job | None = session.scalars(
+        _record_job_statement(session.get_bind().dialect.name),
+        {
+            "task": task,
+            "kind": kind,
+            "booking_id": booking_id,
+            "recipient": recipient,
+            "sequence": sequence,
+            "dedupe_key": key,
+            "payload": payload or {},
+            "request_id": current_request_id(),
+        },
     ).one_or_none()
     if job is None:
         return None
     session.info.setdefault(_SESSION_KEY, []).append((job.id, task))
     return job
+
+
+_JOB_VALUES = (
+    *("task", "kind", "booking_id", "recipient", "sequence", "dedupe_key", "payload"),
+    "request_id",
+)
+
+
+@cache
+def _record_job_statement(dialect: str) -> Any:
+    """record_job's INSERT, built once per dialect (building it cost more than running it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(Job)
+        .values({name: bindparam(name, type_=Job.__table__.c[name].type) for name in _JOB_VALUES})
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job)
+    )
 
 
 @event.listens_for(Session, "after_commit")

@@ -9,8 +9,8 @@ from flask.typing import ResponseReturnValue
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.services import (
+    ActiveSpeakers,
     IdempotencyConflict,
-    active_speaker_slugs,
     find_by_token,
     fingerprint,
     submit_request,
@@ -38,9 +38,8 @@ def create_request() -> ResponseReturnValue:
         return _errors(
             {"Idempotency-Key": [f"Use at most {MAX_IDEMPOTENCY_KEY} printable characters."]}, 422
         )
-    valid, errors = validate_request(
-        raw, active_speakers=lambda s: active_speaker_slugs(db.session, s)
-    )
+    active_speakers = ActiveSpeakers(db.session)
+    valid, errors = validate_request(raw, active_speakers=active_speakers)
     if valid is None:
         return _errors(errors, 422)
     try:
@@ -50,6 +49,7 @@ def create_request() -> ResponseReturnValue:
             source="api",
             idempotency_key=f"api:{key}" if key else None,
             request_fingerprint=fingerprint(raw) if key else None,
+            speakers=active_speakers.rows,
         )
     except IdempotencyConflict:
         return _errors(

@@ -7,11 +7,12 @@ import json
 import logging
 import secrets
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +45,24 @@ def active_speaker_slugs(session: AnySession, slugs: Collection[str]) -> set[str
     return set(rows)
 
 
+@dataclass
+class ActiveSpeakers:
+    """``validate_request``'s ``active_speakers`` that keeps the rows it found, so that
+    ``submit_request(speakers=…)`` needs no second query for them."""
+
+    session: AnySession
+    rows: dict[str, Speaker] = field(default_factory=dict)
+
+    def __call__(self, slugs: Collection[str]) -> set[str]:
+        self.rows = {
+            s.slug: s
+            for s in self.session.scalars(
+                select(Speaker).where(Speaker.slug.in_(list(slugs)), Speaker.is_active)
+            )
+        }
+        return set(self.rows)
+
+
 def fingerprint(raw: Mapping[str, Any]) -> str:
     """A stable hash of a request body, to tell a retry from a different request."""
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
@@ -52,18 +71,23 @@ def fingerprint(raw: Mapping[str, Any]) -> str:
 
 def next_reference(session: AnySession, year: int) -> str:
     """BR-<year>-<five digits>, counted per year with one atomic upsert (no gaps on retry)."""
-    dialect = session.get_bind().dialect.name
+    stmt = _next_reference_statement(session.get_bind().dialect.name)
+    number = session.execute(stmt, {"year": year}).scalar_one()
+    return f"BR-{year}-{number:05d}"
+
+
+@cache
+def _next_reference_statement(dialect: str) -> Any:
+    """Built once per dialect (building it costs more than running it); the year is bound."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
+    return (
         insert(ReferenceCounter)
-        .values(year=year, value=1)
+        .values(year=bindparam("year"), value=1)
         .on_conflict_do_update(
             index_elements=[ReferenceCounter.year], set_={"value": ReferenceCounter.value + 1}
         )
         .returning(ReferenceCounter.value)
     )
-    number = session.execute(stmt).scalar_one()
-    return f"BR-{year}-{number:05d}"
 
 
 def find_by_idempotency_key(session: AnySession, key: str) -> BookingRequest | None:
@@ -80,12 +104,14 @@ def submit_request(
     idempotency_key: str | None,
     request_fingerprint: str | None = None,
     now: datetime | None = None,
+    speakers: Mapping[str, Speaker] | None = None,
 ) -> SubmitResult:
     """Store a validated request with its speakers and first timeline entry, and commit.
 
     A repeated ``idempotency_key`` returns the request stored the first time (even when two
     submissions race: the unique index decides) and raises ``IdempotencyConflict`` when the
-    body differs.
+    body differs. ``speakers``: the requested speakers' rows when the caller has them
+    already (``ActiveSpeakers.rows``); otherwise they are loaded.
     """
     if idempotency_key is not None:
         existing = _replay(session, idempotency_key, request_fingerprint)
@@ -93,10 +119,11 @@ def submit_request(
             return SubmitResult(existing, created=False)
 
     now = now or utcnow()
-    speakers = {
-        s.slug: s
-        for s in session.scalars(select(Speaker).where(Speaker.slug.in_(request.speakers)))
-    }
+    if speakers is None or any(slug not in speakers for slug in request.speakers):
+        speakers = {
+            s.slug: s
+            for s in session.scalars(select(Speaker).where(Speaker.slug.in_(request.speakers)))
+        }
     booking = BookingRequest(
         reference=next_reference(session, now.year),
         status=Status.NEW,

@@ -16,7 +16,7 @@ from bureau.bookings import actions
 from bureau.bookings.forms import RequestForm
 from bureau.bookings.links import LinkProblem, read_availability_token
 from bureau.bookings.models import BookingRequest, Offer
-from bureau.bookings.services import active_speaker_slugs, find_by_token, submit_request
+from bureau.bookings.services import ActiveSpeakers, find_by_token, submit_request
 from bureau.bookings.states import Status, organizer_label, organizer_next_step
 from bureau.bookings.validation import validate_offer, validate_request
 from bureau.bookings.workflow import Actor, TransitionNotAllowed
@@ -53,9 +53,8 @@ def request_form() -> ResponseReturnValue:
         form.form_errors.append("The form was damaged; please fill it in again.")
         status = 400
     else:
-        valid, errors = validate_request(
-            form.raw_request(), active_speakers=lambda s: active_speaker_slugs(db.session, s)
-        )
+        active_speakers = ActiveSpeakers(db.session)
+        valid, errors = validate_request(form.raw_request(), active_speakers=active_speakers)
         if valid is None:
             form.show_errors(errors)
             form.form_errors.append("Please correct the fields marked below.")
@@ -66,6 +65,7 @@ def request_form() -> ResponseReturnValue:
                 valid,
                 source="form",
                 idempotency_key=f"form:{form.submission_token.data}",
+                speakers=active_speakers.rows,
             )
             if not result.created:
                 flash("This request was already received; here is its status.", "info")

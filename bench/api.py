@@ -1,0 +1,576 @@
+"""API submit benchmark: ``python -m bench.api`` (from the repository root).
+
+It starts gunicorn twice with Bureau's config file and the same options
+(``gunicorn -c python:bureau.gunicorn_conf … --workers 4``): once serving Bureau on a fresh
+PostgreSQL database (created, migrated, seeded and dropped by the benchmark) with Redis
+database 11 as broker and rate-limit store (flushed at start and end; no other database is
+touched), once serving ``bench/bare_app.py``, a Flask endpoint returning a constant. wrk
+(``bench/submit.lua``: valid JSON bodies with unique data) drives each at 32 connections for
+``--duration`` seconds, in turn, ``--runs`` times; the medians of the runs are reported:
+requests/s, p50/p99 latency, the API's share of the bare endpoint's rate. Then more API
+load follows until ``--requests`` submissions (20,000) were answered in all, and the RSS of
+each web worker is compared before the first and after the last. No Celery worker runs: each
+submission's route job stays pending in the outbox, but its message is still sent to the
+broker after the commit.
+
+Results are printed and appended to bench/RESULTS.md (``--no-write``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import http.client
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+
+from bench.mailsink import free_port
+from bench.processes import KIB_PER_MIB, Child, children_of, cpu_seconds, wait_for
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+RESULTS_FILE = BENCH_DIR / "RESULTS.md"
+LUA_SCRIPT = BENCH_DIR / "submit.lua"
+NEXT_YEAR = datetime.now(UTC).year + 1
+RATIO_TARGET = 0.15
+P99_TARGET = 0.250  # seconds
+WEB_WORKERS = 4
+REDIS_DB = 11  # flushed: the only Redis database this benchmark touches
+
+
+@dataclass(frozen=True)
+class Options:
+    requests: int
+    duration: int
+    runs: int
+    connections: int
+    threads: int
+    warm_up: int
+    write: bool
+    keep_logs: bool
+    postgres_url: str
+    redis_url: str
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.api",
+        description="API submit (gunicorn, 4 sync workers, PostgreSQL, Redis) against a bare "
+        "Flask endpoint on the same gunicorn settings, driven by wrk.",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=20_000,
+        help="API submissions answered in all (default 20,000): after the timed runs, more "
+        "load until this many; web worker memory is compared before and after",
+    )
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run (20)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 submissions in all, 5-second runs"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="runs (API then bare); medians")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--warm-up", type=int, default=3, help="unmeasured seconds, each app")
+    parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="a PostgreSQL server where bureau_apibench_* databases may be created and dropped",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_API_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}"),
+        help=f"broker and rate-limit store; this database (default {REDIS_DB}) is FLUSHED",
+    )
+    args = parser.parse_args(argv)
+    requests = 2_000 if args.quick else args.requests
+    duration = 5 if args.quick else args.duration
+    if min(requests, duration, args.runs, args.connections, args.threads) < 1:
+        parser.error("--requests, --duration, --runs, --connections, --threads must be positive")
+    if args.connections % args.threads:
+        parser.error("--connections must be a multiple of --threads")
+    return Options(
+        requests=requests,
+        duration=duration,
+        runs=args.runs,
+        connections=args.connections,
+        threads=args.threads,
+        warm_up=args.warm_up,
+        write=not args.no_write,
+        keep_logs=args.keep_logs,
+        postgres_url=args.postgres_url,
+        redis_url=args.redis_url,
+    )
+
+
+# --- wrk
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    seconds: float
+    p50: float
+    p90: float
+    p99: float
+    max: float
+    errors: dict[str, int]
+    cpu: float = 0.0  # CPU seconds of the web's process tree during the run
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def failed(self) -> int:
+        return sum(self.errors.values())
+
+
+def wrk_missing() -> str | None:
+    if shutil.which("wrk") is None:
+        return (
+            "wrk is not installed, and this benchmark needs it as its load generator "
+            "(Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)."
+        )
+    return None
+
+
+def run_wrk(port: int, seconds: int, options: Options, tag: str, log: Path) -> WrkResult:
+    """POST unique bodies for ``seconds`` at ``options.connections`` connections."""
+    command = [
+        "wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{seconds}s",
+        "--timeout", "30s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/api/v1/requests",
+        "--", tag, str(NEXT_YEAR),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            data = json.loads(line.removeprefix("BENCH-RESULT "))
+            break
+    else:
+        raise RuntimeError(f"no result line from wrk:\n{done.stdout}")
+    return WrkResult(
+        requests=data["requests"],
+        seconds=data["duration_us"] / 1e6,
+        p50=data["p50_us"] / 1e6,
+        p90=data["p90_us"] / 1e6,
+        p99=data["p99_us"] / 1e6,
+        max=data["max_us"] / 1e6,
+        errors={k: data[k] for k in ("connect", "read", "write", "status", "timeout") if data[k]},
+    )
+
+
+# --- gunicorn
+
+
+def gunicorn(name: str, app: str, port: int, env: dict[str, str], folder: Path) -> Child:
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "python:bureau.gunicorn_conf",
+        "--workers", str(WEB_WORKERS), "--bind", f"127.0.0.1:{port}",
+        # Workers are not replaced after max_requests during the benchmark: their memory
+        # after 20,000 requests is the point, and recycling would hide a leak.
+        "--max-requests", "0",
+        "--access-logfile", str(folder / f"{name}-access.log"),
+        app,
+    ]  # fmt: skip
+    return Child(name, command, env=env, cwd=ROOT, log=folder / f"{name}.log")
+
+
+def worker_rss(master: int) -> dict[int, int]:
+    """pid -> RSS in KiB of each gunicorn worker (the master's children)."""
+    found = {}
+    for pid in children_of(master):
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[pid] = int(line.split()[1])
+    return found
+
+
+def tree_cpu(master: int) -> float:
+    return cpu_seconds(master) + sum(cpu_seconds(pid) for pid in children_of(master))
+
+
+def get(port: int, path: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    except OSError:
+        return 0
+    finally:
+        connection.close()
+
+
+# --- results
+
+
+@dataclass
+class Results:
+    started: datetime
+    options: Options
+    machine: dict[str, str] = field(default_factory=dict)
+    api: list[WrkResult] = field(default_factory=list)
+    bare: list[WrkResult] = field(default_factory=list)
+    rss_before: dict[int, int] = field(default_factory=dict)
+    rss_after: dict[int, int] = field(default_factory=dict)
+    warm_up_requests: int = 0
+    api_answered: int = 0  # API requests answered between the two RSS readings
+    soak_failed: int = 0
+    bookings: int = 0
+    pending_jobs: int = 0
+    broker_messages: int = 0
+    load_before: str = ""
+    load_after: str = ""
+
+    @property
+    def ratios(self) -> list[float]:
+        return [a.per_second / b.per_second for a, b in zip(self.api, self.bare, strict=True)]
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        med = statistics.median
+        api_rate, bare_rate = (
+            med(r.per_second for r in self.api),
+            med(r.per_second for r in self.bare),
+        )
+        ratio = med(self.ratios)
+        api_p99 = med(r.p99 for r in self.api)
+        each = "; ".join(
+            f"{a.per_second:.0f}/s vs {b.per_second:.0f}/s = {a.per_second / b.per_second:.1%}"
+            for a, b in zip(self.api, self.bare, strict=True)
+        )
+        o = self.options
+        before = sum(self.rss_before.values())
+        after = sum(self.rss_after.values())
+        same = set(self.rss_before) == set(self.rss_after)
+        return [
+            (f"runs ({len(self.api)}: API, then bare)", each, ""),
+            (
+                "API submit requests/s (median)",
+                f"{api_rate:.0f} (p50 {_ms(med(r.p50 for r in self.api))}, "
+                f"p99 {_ms(api_p99)}, max {_ms(med(r.max for r in self.api))})",
+                f"p99 < {P99_TARGET * 1000:.0f} ms {_verdict(api_p99 < P99_TARGET)}",
+            ),
+            (
+                "bare Flask requests/s (median)",
+                f"{bare_rate:.0f} (p50 {_ms(med(r.p50 for r in self.bare))}, "
+                f"p99 {_ms(med(r.p99 for r in self.bare))})",
+                "",
+            ),
+            (
+                "ratio API/bare (median of the runs' ratios)",
+                f"{ratio:.1%}",
+                f"≥ {RATIO_TARGET:.0%} {_verdict(ratio >= RATIO_TARGET)}",
+            ),
+            (
+                "web CPU per request (gunicorn tree)",
+                f"API {_ms(med(r.cpu / r.requests for r in self.api))}, "
+                f"bare {_ms(med(r.cpu / r.requests for r in self.bare))}",
+                "",
+            ),
+            (
+                f"web worker RSS before → after {self.api_answered:,} API requests",
+                f"{_mib(before)} → {_mib(after)} ({(after - before) / KIB_PER_MIB:+.1f} MiB); "
+                + ", ".join(
+                    f"{_mib(self.rss_before[pid])} → {_mib(self.rss_after.get(pid, 0))}"
+                    for pid in sorted(self.rss_before)
+                )
+                + ("" if same else " (a worker was replaced)"),
+                "flat",
+            ),
+            (
+                "check",
+                f"{o.connections} connections, {o.threads} wrk threads; failed API requests "
+                f"{sum(r.failed for r in self.api) + self.soak_failed}, bare "
+                f"{sum(r.failed for r in self.bare)}; API answers "
+                f"{self.warm_up_requests + self.api_answered:,} (warm-up included), bookings "
+                f"stored {self.bookings:,}, jobs pending {self.pending_jobs:,}, "
+                f"messages on the broker {self.broker_messages:,}",
+                "",
+            ),
+        ]
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / KIB_PER_MIB:.1f} MiB"
+
+
+def _verdict(ok: bool) -> str:
+    return "(met)" if ok else "(MISSED)"
+
+
+def print_table(results: Results) -> None:
+    rows = [("measure", "value", "target"), *results.rows()]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    print()
+    for measure, value, target in rows:
+        print(f"{measure:<{widths[0]}}  {value:<{widths[1]}}  {target}".rstrip())
+    print()
+
+
+def write_results(results: Results) -> None:
+    m, o = results.machine, results.options
+    lines = [
+        "",
+        f"## API submit benchmark {results.started:%Y-%m-%d %H:%M} UTC (`python -m bench.api`)",
+        "",
+        f"- machine: {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}; "
+        f"PostgreSQL {m['postgresql']}; Redis {m['redis']}; {m['wrk']}; "
+        f"gunicorn {m['gunicorn']}, Flask {m['flask']}",
+        f"- code: {m['commit']}; {o.runs} runs of {o.duration} s each app, then API load up "
+        f"to {o.requests:,} submissions; load average before "
+        f"{results.load_before}, after {results.load_after}",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        *(
+            f"| {measure.replace('|', '/')} | {value.replace('|', '/')} | {target} |"
+            for measure, value, target in results.rows()
+        ),
+        "",
+    ]
+    with RESULTS_FILE.open("a") as out:
+        out.write("\n".join(lines))
+
+
+def machine_info(admin: Any, redis_client: Any) -> dict[str, str]:
+    from importlib.metadata import version
+
+    from sqlalchemy import text
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with admin.connect() as connection:
+        postgresql = str(connection.execute(text("SHOW server_version")).scalar_one())
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "postgresql": postgresql.split()[0],
+        "redis": str(redis_client.info("server").get("redis_version", "unknown")),
+        "wrk": " ".join((wrk.stdout or wrk.stderr).split()[:2]),
+        "gunicorn": version("gunicorn"),
+        "flask": version("flask"),
+        "commit": git_commit(),
+    }
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit} (with uncommitted changes)" if dirty else commit
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# --- the benchmark
+
+
+def run(options: Options) -> Results:
+    import redis
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    results = Results(started=datetime.now(UTC), options=options)
+    with contextlib.ExitStack() as cleanup:
+        folder = Path(tempfile.mkdtemp(prefix="bureau-apibench-"))
+        if options.keep_logs:
+            cleanup.callback(print, f"logs kept in {folder}", file=sys.stderr)
+        else:
+            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+
+        broker = redis.Redis.from_url(options.redis_url)
+        broker.flushdb()
+        cleanup.callback(broker.close)
+        cleanup.callback(broker.flushdb)
+
+        admin = create_engine(options.postgres_url, isolation_level="AUTOCOMMIT")
+        cleanup.callback(admin.dispose)
+        name = f"bureau_apibench_{secrets.token_hex(6)}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+        def drop() -> None:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+        cleanup.callback(drop)
+        database_url = (
+            make_url(options.postgres_url).set(database=name).render_as_string(hide_password=False)
+        )
+        results.machine = machine_info(admin, broker)
+        print(f"database {name}, broker and rate limits {options.redis_url}, folder {folder}")
+
+        api_port, bare_port = free_port(), free_port()
+        settings = {
+            "BUREAU_ENV": "development",
+            "BUREAU_INSTANCE_PATH": str(folder / "instance"),
+            "BUREAU_DATABASE_URL": database_url,
+            "BUREAU_BROKER_URL": options.redis_url,
+            "BUREAU_REDIS_URL": options.redis_url,
+            "BUREAU_BASE_URL": f"http://127.0.0.1:{api_port}",
+            "BUREAU_SUBMIT_RATE_LIMIT": "1000000 per minute",
+        }
+        prepare_database(settings)
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+        env |= settings | {"PYTHONUNBUFFERED": "1"}
+        api = gunicorn("api", "bureau:create_app()", api_port, env, folder)
+        bare = gunicorn("bare", "bench.bare_app:create_app()", bare_port, env, folder)
+        for child in (api, bare):
+            child.start()
+            cleanup.callback(child.stop)
+        for child, port in ((api, api_port), (bare, bare_port)):
+            wait_for(
+                lambda c=child, p=port: c.check() or get(p, "/healthz") == 200,
+                60,
+                f"{child.name} to answer /healthz",
+            )
+            wait_for(
+                lambda c=child: len(children_of(c.pid)) == WEB_WORKERS, 30, f"{child.name} workers"
+            )
+
+        wrk_log = folder / "wrk.log"
+        results.load_before = load_average()
+        if options.warm_up:
+            print(f"warm-up: {options.warm_up} s each")
+            results.warm_up_requests = run_wrk(
+                api_port, options.warm_up, options, "warm", wrk_log
+            ).requests
+            run_wrk(bare_port, options.warm_up, options, "warm", wrk_log)
+        results.rss_before = worker_rss(api.pid)
+        for number in range(1, options.runs + 1):
+            for child, port, into in (
+                (api, api_port, results.api),
+                (bare, bare_port, results.bare),
+            ):
+                cpu_before = tree_cpu(child.pid)
+                measured = run_wrk(port, options.duration, options, f"r{number}", wrk_log)
+                child.check()
+                measured = dataclasses.replace(measured, cpu=tree_cpu(child.pid) - cpu_before)
+                into.append(measured)
+                print(
+                    f"run {number} {child.name}: {measured.per_second:.0f} requests/s, "
+                    f"p50 {_ms(measured.p50)}, p99 {_ms(measured.p99)}, "
+                    f"{measured.requests} requests, errors {measured.errors or 'none'}"
+                )
+        # More API load until --requests submissions were answered since the first RSS.
+        answered = sum(r.requests for r in results.api)
+        soak = 0
+        while answered < options.requests:
+            soak += 1
+            rate = max(1.0, answered / (options.duration * options.runs))
+            seconds = min(120, max(2, round((options.requests - answered) / rate) + 1))
+            print(f"more API load: {seconds} s ({answered:,} of {options.requests:,} answered)")
+            extra = run_wrk(api_port, seconds, options, f"s{soak}", wrk_log)
+            api.check()
+            results.soak_failed += extra.failed
+            answered += extra.requests
+        results.api_answered = answered
+        results.rss_after = worker_rss(api.pid)
+        results.load_after = load_average()
+
+        check = create_engine(database_url)
+        with check.connect() as connection:
+            results.bookings = connection.execute(
+                text("SELECT count(*) FROM booking_requests")
+            ).scalar_one()
+            results.pending_jobs = connection.execute(
+                text("SELECT count(*) FROM jobs WHERE state = 'pending'")
+            ).scalar_one()
+        check.dispose()
+        results.broker_messages = int(broker.llen("bureau"))
+    return results
+
+
+def prepare_database(settings: dict[str, str]) -> None:
+    from flask_migrate import upgrade
+
+    from bureau import create_app
+    from bureau.catalogue.demo import load_demo_catalogue
+    from bureau.config import SETTING_NAMES
+    from bureau.extensions import db
+    from bureau.staff.demo import load_demo_staff
+
+    config: dict[str, Any] = dict.fromkeys(SETTING_NAMES, "") | settings
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        load_demo_catalogue(db.session)
+        load_demo_staff(db.session)
+        db.session.commit()
+        db.engine.dispose()
+
+
+def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parse_args(argv)
+    problem = wrk_missing()
+    if problem:
+        print(f"bench.api: {problem}", file=sys.stderr)
+        return 2
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        results = run(options)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print_table(results)
+    if options.write:
+        write_results(results)
+        print(f"appended to {RESULTS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
