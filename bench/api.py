@@ -24,7 +24,6 @@ import dataclasses
 import http.client
 import json
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -363,30 +362,19 @@ def write_results(results: Results) -> None:
 
 
 def machine_info(admin: Any, redis_client: Any) -> dict[str, str]:
+    """The pipeline benchmark's machine facts, plus the load generator and web stack."""
     from importlib.metadata import version
 
-    from sqlalchemy import text
+    from bench.pipeline import machine_info as common_machine_info
 
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with admin.connect() as connection:
-        postgresql = str(connection.execute(text("SHOW server_version")).scalar_one())
+    info = common_machine_info(admin, redis_client)
     wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "postgresql": postgresql.split()[0],
-        "redis": str(redis_client.info("server").get("redis_version", "unknown")),
-        "wrk": " ".join((wrk.stdout or wrk.stderr).split()[:2]),
-        "gunicorn": version("gunicorn"),
-        "flask": version("flask"),
-        "commit": git_commit(),
-    }
+    info.update(
+        wrk=" ".join((wrk.stdout or wrk.stderr).split()[:2]),
+        gunicorn=version("gunicorn"),
+        flask=version("flask"),
+    )
+    return info
 
 
 def git_commit() -> str:
