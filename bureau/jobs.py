@@ -48,6 +48,7 @@ _SESSION_KEY = "bureau.jobs_to_enqueue"
 # instead of going back through the broker (fewer, fuller tasks; see execute()).
 _INLINE_KEY = "bureau.run_follow_ups_inline"
 _FOLLOW_UPS_KEY = "bureau.follow_ups"
+_LOADED_KEY = "bureau.loaded_by_jobs"
 
 
 class JobState(StrEnum):
@@ -119,28 +120,49 @@ def record_job(
     key = Job.key_for(kind, booking_id, recipient, sequence)
     # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
     # add and a flush: the unique key decides, also between two racing transactions.
+    values: dict[str, Any] = {
+        "task": task,
+        "kind": kind,
+        "booking_id": booking_id,
+        "recipient": recipient,
+        "sequence": sequence,
+        "dedupe_key": key,
+        "payload": payload or {},
+        "request_id": current_request_id(),
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "locked_until": None,
+    }
+    # In a worker running follow-ups inline (execute()), the job is claimed by this very
+    # insert: it commits as running, under a lease, so no second UPDATE is needed to take it.
+    # If the worker dies before running it, the lease lapses and the sweeper sends it again.
+    run_inline = session.info.get(_INLINE_KEY) and task in HANDLERS
+    if run_inline:
+        values |= {"state": JobState.RUNNING, "attempts": 1, "locked_until": _lease_end(utcnow())}
     job: Job | None = session.scalars(
-        _record_job_statement(session.get_bind().dialect.name),
-        {
-            "task": task,
-            "kind": kind,
-            "booking_id": booking_id,
-            "recipient": recipient,
-            "sequence": sequence,
-            "dedupe_key": key,
-            "payload": payload or {},
-            "request_id": current_request_id(),
-        },
+        _record_job_statement(session.get_bind().dialect.name), values
     ).one_or_none()
     if job is None:
         return None
-    session.info.setdefault(_SESSION_KEY, []).append((job.id, task))
+    session.info.setdefault(_SESSION_KEY, []).append(
+        Recorded(job.id, task, job if run_inline else None)
+    )
     return job
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A job recorded in the open transaction: sent to the broker, or run inline (``claimed``
+    is then the job, already taken by this worker), once the transaction commits."""
+
+    job_id: int
+    task: str
+    claimed: Job | None = None
 
 
 _JOB_VALUES = (
     *("task", "kind", "booking_id", "recipient", "sequence", "dedupe_key", "payload"),
-    "request_id",
+    *("request_id", "state", "attempts", "locked_until"),
 )
 
 
@@ -162,8 +184,18 @@ def _enqueue_after_commit(session: Session) -> None:
     if session.info.get(_INLINE_KEY):
         session.info.setdefault(_FOLLOW_UPS_KEY, []).extend(jobs)
         return
-    for job_id, task in jobs:
-        enqueue(task, job_id)
+    for recorded in jobs:
+        enqueue(recorded.task, recorded.job_id)
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _keep_loaded(session: Session, instance: object) -> None:
+    """While a worker runs a job and its follow-ups, keep what they load (the booking, its
+    speakers and staff): the identity map holds objects weakly, and each follow-up would
+    otherwise load them all again."""
+    kept = session.info.get(_LOADED_KEY)
+    if kept is not None:
+        kept.append(instance)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -193,7 +225,6 @@ def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
 def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job | None:
     """Take the job for this worker, or None if it is done, failed or held by another."""
     now = now or utcnow()
-    lease = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].job_lease)
     claimed = session.scalars(
         update(Job)
         .where(
@@ -206,7 +237,7 @@ def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job 
         .values(
             state=JobState.RUNNING,
             attempts=Job.attempts + 1,
-            locked_until=now + lease,
+            locked_until=_lease_end(now),
             updated_at=now,
         )
         .returning(Job)
@@ -214,6 +245,10 @@ def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job 
     ).one_or_none()
     session.commit()
     return claimed
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=current_app.config["BUREAU_SETTINGS"].job_lease)
 
 
 def retry_delay(attempt: int, base: float) -> float:
@@ -232,15 +267,18 @@ class Outcome:
 Handler = Callable[[AnySession, Job], None]
 
 
-def run_job(session: AnySession, job_id: int, handler: Handler) -> Outcome | None:
+def run_job(
+    session: AnySession, job_id: int, handler: Handler, *, claimed: Job | None = None
+) -> Outcome | None:
     """Claim and run a job; None when there was nothing to do (done, or held elsewhere).
+    ``claimed`` is the job when this worker holds it already (recorded inline).
 
     The handler does the work and may change rows and record further jobs; its changes
     commit together with the job's ``done`` state. It raises TransientError to be retried
     later and PermanentError to give up; any other exception counts as transient, so a bug
     fixed in time does not lose the job, yet it cannot loop forever (MAX_ATTEMPTS).
     """
-    job = claim(session, job_id)
+    job = claimed if claimed is not None else claim(session, job_id)
     if job is None:
         logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
         return None
@@ -312,7 +350,9 @@ def retry_failed(session: AnySession, job_ids: list[int] | None = None) -> list[
             locked_until=None,
         ).returning(Job.id, Job.task)
     ).all()
-    session.info.setdefault(_SESSION_KEY, []).extend((job_id, task) for job_id, task in reset)
+    session.info.setdefault(_SESSION_KEY, []).extend(
+        Recorded(job_id, task) for job_id, task in reset
+    )
     return [job_id for job_id, _ in reset]
 
 
@@ -369,23 +409,52 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
 
     session = db.session
     session.info[_INLINE_KEY] = True
+    session.info[_LOADED_KEY] = []
+    # One queue for the whole task: the commit of each job appends the jobs it recorded.
+    follow_ups: list[Recorded] = session.info.setdefault(_FOLLOW_UPS_KEY, [])
     try:
         with reuse_smtp_connections():
             outcome = run_job(session, job_id, handler)
             _schedule_retry(task, job_id, outcome)
-            while follow_ups := session.info.pop(_FOLLOW_UPS_KEY, []):
-                for next_id, next_task in follow_ups:
-                    next_handler = HANDLERS.get(next_task)
-                    if next_handler is None:
-                        enqueue(next_task, next_id)
-                        continue
-                    _schedule_retry(next_task, next_id, run_job(session, next_id, next_handler))
+            while follow_ups:
+                recorded = follow_ups[0]
+                next_handler = HANDLERS.get(recorded.task)
+                if next_handler is None or recorded.claimed is None:
+                    enqueue(recorded.task, recorded.job_id)
+                else:
+                    next_outcome = run_job(
+                        session, recorded.job_id, next_handler, claimed=recorded.claimed
+                    )
+                    _schedule_retry(recorded.task, recorded.job_id, next_outcome)
+                follow_ups.pop(0)  # only once handled: a crash above leaves it to _release
         return outcome.state if outcome is not None else "skipped"
     finally:
         session.info.pop(_INLINE_KEY, None)
-        for leftover_id, leftover_task in session.info.pop(_FOLLOW_UPS_KEY, []):
-            enqueue(leftover_task, leftover_id)
+        session.info.pop(_LOADED_KEY, None)
+        _release(session, session.info.pop(_FOLLOW_UPS_KEY, []))
         db.session.remove()
+
+
+def _release(session: AnySession, leftovers: list[Recorded]) -> None:
+    """Hand follow-ups this worker claimed but did not run (it is failing) back to pending,
+    and send them to the broker, rather than let them wait for their lease to lapse."""
+    if not leftovers:
+        return
+    claimed = [r.job_id for r in leftovers if r.claimed is not None]
+    try:
+        session.rollback()
+        if claimed:
+            session.execute(
+                update(Job)
+                .where(Job.id.in_(claimed), Job.state == JobState.RUNNING)
+                .values(state=JobState.PENDING, attempts=Job.attempts - 1, locked_until=None)
+            )
+            session.commit()
+    except Exception as error:  # the database is away: the leases lapse, the sweeper acts
+        logger.warning("could not release jobs %s (%s); they wait for the sweeper", claimed, error)
+        return
+    for recorded in leftovers:
+        enqueue(recorded.task, recorded.job_id)
 
 
 def _schedule_retry(task: str, job_id: int, outcome: Outcome | None) -> None:

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from bureau.bookings.services import ROUTE_TASK
 from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
+from bureau.jobs import HANDLERS, Job, execute, run_job
 from bureau.mail.compose import Mail, build_message
 from bureau.mail.models import Notification
 from bureau.mail.tasks import send_notification
@@ -79,6 +80,63 @@ def test_acknowledgement_and_staff_notice(mail_app: Flask, inbox: Any) -> None:
     assert stored["acknowledgement"].message_id == ack["Message-ID"]
     assert stored["acknowledgement"].sent_at is not None
     assert stored["acknowledgement"].state == "done"
+
+
+def submit_and_run_task(app: Flask, **changes: Any) -> int:
+    """Submit through the API, then run the routing job as the worker's task does."""
+    response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+    assert response.status_code == 201
+    route_job = db.session.scalars(select(Job).where(Job.kind == "route")).one()
+    db.session.remove()  # the task starts from an empty session, as in a worker
+    return route_job.id
+
+
+def test_the_routing_task_sends_its_emails_itself_claiming_each_by_its_insert(
+    mail_app: Flask, inbox: Any
+) -> None:
+    route_id = submit_and_run_task(mail_app)
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert execute(ROUTE_TASK, route_id, route_new_booking) == "done"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+    assert len(inbox.to("li.na@example.com")) == 1
+    assert len(inbox.to("china.desk@bureau.localhost")) == 1
+    jobs = db.session.scalars(select(Job)).all()
+    assert {(job.kind, job.state, job.attempts) for job in jobs} == {
+        ("route", "done", 1),
+        ("mail.acknowledgement", "done", 1),
+        ("mail.assigned", "done", 1),
+    }
+    # One claiming UPDATE (the routing job's); the emails' jobs were inserted claimed.
+    assert sum("attempts + " in sql and sql.startswith("UPDATE jobs") for sql in statements) == 1
+    # The booking is loaded once for the three jobs, not again by each email.
+    assert sum(sql.startswith("SELECT booking_requests.id,") for sql in statements) == 1
+
+
+def test_emails_a_stopped_task_did_not_send_go_back_to_pending_and_the_broker(
+    mail_app: Flask, inbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    route_id = submit_and_run_task(mail_app)
+    sent: list[int] = []
+    monkeypatch.setattr(
+        "bureau.jobs.enqueue", lambda task, job_id, countdown=None: sent.append(job_id)
+    )
+
+    def shutting_down(session: Any, job: Job) -> None:
+        raise SystemExit("worker stopping")  # not an error of the job: no attempt is used
+
+    monkeypatch.setitem(HANDLERS, "bureau.mail.send", shutting_down)
+    with pytest.raises(SystemExit):
+        execute(ROUTE_TASK, route_id, route_new_booking)
+
+    assert inbox.messages == []
+    mails = db.session.scalars(select(Job).where(Job.task == "bureau.mail.send")).all()
+    assert {(job.state, job.attempts, job.locked_until) for job in mails} == {("pending", 0, None)}
+    assert sorted(sent) == sorted(job.id for job in mails)
 
 
 def test_user_text_is_escaped_in_html_and_cannot_add_headers(mail_app: Flask, inbox: Any) -> None:
