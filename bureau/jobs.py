@@ -92,6 +92,9 @@ class Job(Base):
     # The web request (X-Request-ID) that caused the job, directly or through other jobs:
     # the worker's log lines about the job carry it.
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Not a column: True on a job this very task inserted and runs (execute()), so no earlier
+    # attempt of it can have left anything behind for the handler to look for.
+    fresh = False
 
     @staticmethod
     def key_for(kind: str, booking_id: int | None, recipient: str | None, sequence: int) -> str:
@@ -144,6 +147,7 @@ def record_job(
     ).one_or_none()
     if job is None:
         return None
+    job.fresh = bool(run_inline)
     session.info.setdefault(_SESSION_KEY, []).append(
         Recorded(job.id, task, job if run_inline else None)
     )

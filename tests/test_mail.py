@@ -115,6 +115,8 @@ def test_the_routing_task_sends_its_emails_itself_claiming_each_by_its_insert(
     assert sum("attempts + " in sql and sql.startswith("UPDATE jobs") for sql in statements) == 1
     # The booking is loaded once for the three jobs, not again by each email.
     assert sum(sql.startswith("SELECT booking_requests.id,") for sql in statements) == 1
+    # Fresh jobs: no earlier attempt can have composed their emails, so nobody looks.
+    assert not any(sql.startswith("SELECT notifications.") for sql in statements)
 
 
 def test_emails_a_stopped_task_did_not_send_go_back_to_pending_and_the_broker(

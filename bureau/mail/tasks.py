@@ -33,9 +33,13 @@ def send_mail(*, job_id: int) -> str:
 @handles(TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
-    # Always look: an earlier attempt may have composed it, also before an admin's retry
-    # reset the attempt count (jobs.retry_failed).
-    notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
+    # Look unless the job is fresh: an earlier attempt may have composed it, also before an
+    # admin's retry reset the attempt count (jobs.retry_failed).
+    notification = (
+        None
+        if job.fresh
+        else session.scalar(select(Notification).where(Notification.job_id == job.id))
+    )
     if notification is None:
         notification = compose_notification(session, job)
     settings = current_app.config["BUREAU_SETTINGS"]
