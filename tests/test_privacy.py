@@ -24,8 +24,8 @@ from bureau.catalogue.models import Speaker
 from bureau.cli import cli
 from bureau.db import Base, utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, run_job
-from bureau.mail.models import Notification
+from bureau.jobs import Job, JobState, retry_failed, run_job
+from bureau.mail.models import ERASED_EMAIL, Notification
 from bureau.mail.tasks import send_notification
 from bureau.privacy.services import apply_retention
 from bureau.privacy.tasks import apply_retention_task
@@ -390,6 +390,30 @@ def test_erasure_removes_the_organizer_from_every_table_and_mail_file(
     assert feed.status_code == 200
     assert "Vanderbrook" not in feed.get_data(as_text=True)
     assert "[erased] Retail Summit" in feed.get_data(as_text=True)
+
+
+def test_an_erased_email_cannot_be_sent_again(app: Flask, world: dict[str, Any]) -> None:
+    """An admin retrying a failed email after the erasure (Operations, Mail log) sends
+    nothing: neither the placeholder to the organizer's erased address nor to staff."""
+    assert erase(admin(app)).status_code == 303
+    with app.app_context():
+        erased = db.session.scalars(
+            select(Notification).where(Notification.booking_id == world["completed"])
+        ).all()
+        to_organizer = next(n for n in erased if n.recipient == ERASED_EMAIL)
+        to_staff = next(n for n in erased if n.recipient != ERASED_EMAIL)
+        ids = [to_organizer.job_id, to_staff.job_id]
+        # As if the SMTP server had refused both before the erasure.
+        db.session.execute(update(Job).where(Job.id.in_(ids)).values(state=JobState.FAILED))
+        assert sorted(retry_failed(db.session, ids)) == sorted(ids)
+        db.session.commit()
+        files_before = sorted(world["mail"].iterdir())
+        for job_id in ids:
+            outcome = run_job(db.session, job_id, send_notification)
+            assert outcome is not None
+            assert outcome.state == JobState.FAILED
+            assert "erased" in (outcome.error or "")
+        assert sorted(world["mail"].iterdir()) == files_before
 
 
 def test_erasing_again_changes_nothing(app: Flask, world: dict[str, Any]) -> None:

@@ -10,6 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from bureau.db import Base, utcnow
 from bureau.jobs import Job
 
+# What erasure (bureau/privacy/) leaves of an email and of an erased person's address.
+# RFC 2606: .invalid never resolves, so nothing can ever be delivered to it.
+ERASED_EMAIL = "erased@erased.invalid"
+ERASED_MESSAGE = (
+    "Subject: [erased]\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "This email was erased together with the organizer's personal data.\r\n"
+)
+
 
 class Notification(Base):
     """One email. Composed on the first attempt and stored whole, so a retry sends the very

@@ -17,7 +17,7 @@ from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.jobs import Job, PermanentError, execute, handles
 from bureau.mail.compose import build_message, render_booking_mail
-from bureau.mail.models import Notification
+from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.transport import deliver
 from bureau.urls import public_url
 
@@ -41,7 +41,12 @@ def send_notification(session: AnySession, job: Job) -> None:
         else session.scalar(select(Notification).where(Notification.job_id == job.id))
     )
     if notification is None:
+        if job.recipient == ERASED_EMAIL:
+            raise PermanentError("not sent: the recipient's personal data was erased")
         notification = compose_notification(session, job)
+    elif notification.raw_message == ERASED_MESSAGE:
+        # An admin's retry of an email whose content erasure replaced: nothing left to send.
+        raise PermanentError("not sent: this email was erased with the personal data it held")
     settings = current_app.config["BUREAU_SETTINGS"]
     where = deliver(
         notification.raw_message.encode(),

@@ -30,18 +30,12 @@ from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.jobs import Job, JobState
-from bureau.mail.models import Notification
+from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
 
 logger = logging.getLogger(__name__)
 
 ERASED = "[erased]"
-# RFC 2606: .invalid never resolves, so nothing can ever be delivered to it.
-ERASED_EMAIL = "erased@erased.invalid"
-ERASED_MESSAGE = (
-    "Subject: [erased]\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-    "This email was erased together with the organizer's personal data.\r\n"
-)
 RETENTION_BATCH = 200
 # Requests that ended without ever becoming a booking. A cancelled one may have been
 # confirmed first; such a request converted and keeps its details (see stale_unconverted).
