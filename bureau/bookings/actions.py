@@ -338,20 +338,8 @@ def confirm(
         action="confirmed",
         public_message="Your booking is confirmed; calendar invitations are on their way.",
     )
-    engagement = Engagement(
-        booking_id=booking.id,
-        speaker_id=offer.speaker_id,
-        uid=f"{uuid.uuid4()}@{_mail_domain()}",
-        sequence=0,
-        title=f"{offer.speaker.name} at {booking.event_name}",
-        timezone=offer.timezone,
-        starts_at=offer.starts_at,
-        ends_at=offer.ends_at,
-        location=_location(offer),
-        city=offer.city,
-        country=offer.country,
-        is_virtual=offer.is_virtual,
-    )
+    engagement = engagement_for(booking, offer, uid=f"{uuid.uuid4()}@{_mail_domain()}")
+    engagement.booking_id = booking.id
     session.add(engagement)
     session.flush()
     send_invites(session, booking, engagement, "REQUEST")
@@ -607,6 +595,24 @@ def _mail_domain() -> str:
 
     address = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[1]
     return address.rpartition("@")[2] or "bureau.localhost"
+
+
+def engagement_for(booking: BookingRequest, offer: Offer, *, uid: str) -> Engagement:
+    """The calendar entry a confirmed offer becomes (the first version of its invites)."""
+    return Engagement(
+        speaker_id=offer.speaker_id,
+        uid=uid,
+        sequence=0,
+        is_cancelled=False,
+        title=f"{offer.speaker.name} at {booking.event_name}",
+        timezone=offer.timezone,
+        starts_at=offer.starts_at,
+        ends_at=offer.ends_at,
+        location=_location(offer),
+        city=offer.city,
+        country=offer.country,
+        is_virtual=offer.is_virtual,
+    )
 
 
 def _location(offer: Offer | OfferTerms) -> str:

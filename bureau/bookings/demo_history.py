@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD, _location, _mail_domain
+from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD, _mail_domain, engagement_for
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -846,22 +846,9 @@ class _History:
         story.check(at)
         booking = story.booking
         hold.state, hold.updated_at = HoldState.CONFIRMED, at
-        story.engagement = Engagement(
-            speaker_id=offer.speaker_id,
-            uid=f"{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{self.domain}",
-            sequence=0,
-            is_cancelled=False,
-            title=f"{offer.speaker.name} at {booking.event_name}",
-            timezone=offer.timezone,
-            starts_at=offer.starts_at,
-            ends_at=offer.ends_at,
-            location=_location(offer),
-            city=offer.city,
-            country=offer.country,
-            is_virtual=offer.is_virtual,
-            created_at=at,
-            updated_at=at,
-        )
+        uid = f"{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{self.domain}"
+        story.engagement = engagement_for(booking, offer, uid=uid)
+        story.engagement.created_at = story.engagement.updated_at = at
         story.add(
             at,
             me,
