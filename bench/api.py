@@ -39,6 +39,16 @@ from typing import Any, NoReturn
 
 from bench.mailsink import free_port
 from bench.processes import KIB_PER_MIB, Child, children_of, cpu_seconds, wait_for
+from bench.report import (
+    load_average,
+    machine_info,
+    markdown_table,
+    mib,
+    ms,
+    print_table,
+    verdict,
+    web_stack,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -271,32 +281,32 @@ class Results:
             (f"runs ({len(self.api)}: API, then bare)", each, ""),
             (
                 "API submit requests/s (median)",
-                f"{api_rate:.0f} (p50 {_ms(med(r.p50 for r in self.api))}, "
-                f"p99 {_ms(api_p99)}, max {_ms(med(r.max for r in self.api))})",
-                f"p99 < {P99_TARGET * 1000:.0f} ms {_verdict(api_p99 < P99_TARGET)}",
+                f"{api_rate:.0f} (p50 {ms(med(r.p50 for r in self.api))}, "
+                f"p99 {ms(api_p99)}, max {ms(med(r.max for r in self.api))})",
+                f"p99 < {P99_TARGET * 1000:.0f} ms {verdict(api_p99 < P99_TARGET)}",
             ),
             (
                 "bare Flask requests/s (median)",
-                f"{bare_rate:.0f} (p50 {_ms(med(r.p50 for r in self.bare))}, "
-                f"p99 {_ms(med(r.p99 for r in self.bare))})",
+                f"{bare_rate:.0f} (p50 {ms(med(r.p50 for r in self.bare))}, "
+                f"p99 {ms(med(r.p99 for r in self.bare))})",
                 "",
             ),
             (
                 "ratio API/bare (median of the runs' ratios)",
                 f"{ratio:.1%}",
-                f"≥ {RATIO_TARGET:.0%} {_verdict(ratio >= RATIO_TARGET)}",
+                f"≥ {RATIO_TARGET:.0%} {verdict(ratio >= RATIO_TARGET)}",
             ),
             (
                 "web CPU per request (gunicorn tree)",
-                f"API {_ms(med(r.cpu / r.requests for r in self.api))}, "
-                f"bare {_ms(med(r.cpu / r.requests for r in self.bare))}",
+                f"API {ms(med(r.cpu / r.requests for r in self.api))}, "
+                f"bare {ms(med(r.cpu / r.requests for r in self.bare))}",
                 "",
             ),
             (
                 f"web worker RSS before → after {self.api_answered:,} API requests",
-                f"{_mib(before)} → {_mib(after)} ({(after - before) / KIB_PER_MIB:+.1f} MiB); "
+                f"{mib(before)} → {mib(after)} ({(after - before) / KIB_PER_MIB:+.1f} MiB); "
                 + ", ".join(
-                    f"{_mib(self.rss_before[pid])} → {_mib(self.rss_after.get(pid, 0))}"
+                    f"{mib(self.rss_before[pid])} → {mib(self.rss_after.get(pid, 0))}"
                     for pid in sorted(self.rss_before)
                 )
                 + ("" if same else " (a worker was replaced)"),
@@ -315,28 +325,8 @@ class Results:
         ]
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
-
-
-def _mib(kib: int) -> str:
-    return f"{kib / KIB_PER_MIB:.1f} MiB"
-
-
-def _verdict(ok: bool) -> str:
-    return "(met)" if ok else "(MISSED)"
-
-
-def print_table(results: Results) -> None:
-    rows = [("measure", "value", "target"), *results.rows()]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    print()
-    for measure, value, target in rows:
-        print(f"{measure:<{widths[0]}}  {value:<{widths[1]}}  {target}".rstrip())
-    print()
-
-
-def write_results(results: Results) -> None:
+def write_results(results: Results) -> str:
+    """Append the results; return the section's heading."""
     m, o = results.machine, results.options
     lines = [
         "",
@@ -349,50 +339,12 @@ def write_results(results: Results) -> None:
         f"to {o.requests:,} submissions; load average before "
         f"{results.load_before}, after {results.load_after}",
         "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        *(
-            f"| {measure.replace('|', '/')} | {value.replace('|', '/')} | {target} |"
-            for measure, value, target in results.rows()
-        ),
+        *markdown_table(("measure", "value", "target"), results.rows()),
         "",
     ]
     with RESULTS_FILE.open("a") as out:
         out.write("\n".join(lines))
-
-
-def machine_info(admin: Any, redis_client: Any) -> dict[str, str]:
-    """The pipeline benchmark's machine facts, plus the load generator and web stack."""
-    from importlib.metadata import version
-
-    from bench.pipeline import machine_info as common_machine_info
-
-    info = common_machine_info(admin, redis_client)
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    info.update(
-        wrk=" ".join((wrk.stdout or wrk.stderr).split()[:2]),
-        gunicorn=version("gunicorn"),
-        flask=version("flask"),
-    )
-    return info
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return lines[1]
 
 
 # --- the benchmark
@@ -430,7 +382,7 @@ def run(options: Options) -> Results:
         database_url = (
             make_url(options.postgres_url).set(database=name).render_as_string(hide_password=False)
         )
-        results.machine = machine_info(admin, broker)
+        results.machine = machine_info(admin, broker) | web_stack()
         print(f"database {name}, broker and rate limits {options.redis_url}, folder {folder}")
 
         api_port, bare_port = free_port(), free_port()
@@ -483,7 +435,7 @@ def run(options: Options) -> Results:
                 into.append(measured)
                 print(
                     f"run {number} {child.name}: {measured.per_second:.0f} requests/s, "
-                    f"p50 {_ms(measured.p50)}, p99 {_ms(measured.p99)}, "
+                    f"p50 {ms(measured.p50)}, p99 {ms(measured.p99)}, "
                     f"{measured.requests} requests, errors {measured.errors or 'none'}"
                 )
         # More API load until --requests submissions were answered since the first RSS.
@@ -553,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    print_table(results)
+    print_table(results.rows())
     if options.write:
         write_results(results)
         print(f"appended to {RESULTS_FILE}")
