@@ -46,6 +46,8 @@ class BookingRequest(Base):
         ),
         CheckConstraint("is_virtual OR (city IS NOT NULL AND country IS NOT NULL)", name="place"),
         Index("ix_booking_requests_queue", "status", "created_at", "id"),
+        # The dashboard's default order (newest first) over queues of many states at once.
+        Index("ix_booking_requests_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
