@@ -91,6 +91,7 @@ class Options:
     ref: str | None
     postgres_url: str
     redis_url: str
+    json: Path | None = None
 
     def as_args(self) -> list[str]:
         """The command line for these options, without --ref."""
@@ -102,6 +103,7 @@ class Options:
         ]
         flags = {"--no-write": not self.write, "--demo-capacity": self.demo_capacity}
         flags["--keep-logs"] = self.keep_logs
+        args += ["--json", str(self.json.resolve())] if self.json else []
         return args + [flag for flag, on in flags.items() if on]
 
 
@@ -138,6 +140,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the temporary folder with the logs"
     )
+    parser.add_argument("--json", type=Path, help="write the summary rows to this file")
     parser.add_argument(
         "--ref",
         help="benchmark this git revision (e.g. HEAD), exported with git archive into a "
@@ -174,6 +177,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ref=args.ref,
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
+        json=args.json,
     )
 
 
@@ -428,6 +432,30 @@ class Results:
             )
         )
         return rows
+
+
+def summary(results: Results) -> list[report.Summary]:
+    idle = results.idle_median
+    return [
+        report.Summary(
+            "pipeline",
+            f"fully processed requests/s ({results.submitted} requests)",
+            f"{results.processed_per_s:.1f}/s",
+            f"{results.noop_per_s:.0f} no-op tasks/s",
+            f"{results.ratio:.1%}",
+            f"≥ {RATIO_TARGET:.0%}",
+            results.ratio >= RATIO_TARGET,
+        ),
+        report.Summary(
+            "pipeline",
+            "201 → acknowledgement, idle (median)",
+            "—" if idle is None else _ms(idle),
+            "",
+            "",
+            f"< {IDLE_TARGET:.0f} s",
+            None if idle is None else idle < IDLE_TARGET,
+        ),
+    ]
 
 
 # What phases A and B measure (each run anew); the rest is set once.
@@ -1020,9 +1048,12 @@ def main(argv: list[str] | None = None) -> int:
             )
         raise
     print_table(results.rows())
+    section = ""
     if options.write:
-        write_results(results)
+        section = write_results(results)
         print(f"appended to {RESULTS_FILE}")
+    if options.json:
+        report.write_json(options.json, section, summary(results))
     return 0
 
 

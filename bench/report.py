@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
+import logging
 import os
 import platform
 import re
+import signal
 import subprocess
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn, TypeVar
 
 from bench.processes import KIB_PER_MIB
 
 ROOT = Path(__file__).resolve().parent.parent
 Row = tuple[str, str, str]  # (measure, value, target)
+R = TypeVar("R")
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One line of the summary table that ``python -m bench`` writes."""
+
+    benchmark: str
+    measure: str
+    value: str
+    baseline: str  # the ceiling or baseline measured in the same run
+    ratio: str
+    target: str
+    met: bool | None  # None: no target
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.met is None else "met" if self.met else "MISSED"
+
+
+def write_json(path: Path, section: str, summary: Sequence[Summary]) -> None:
+    """What ``python -m bench`` reads back: the heading of the section appended to
+    RESULTS.md (empty when nothing was written) and the summary rows."""
+    path.write_text(json.dumps({"section": section, "summary": [asdict(s) for s in summary]}))
+
+
+def read_json(path: Path) -> tuple[str, list[Summary]]:
+    data = json.loads(path.read_text())
+    return data["section"], [Summary(**row) for row in data["summary"]]
 
 
 def ms(seconds: float) -> str:
@@ -120,3 +157,49 @@ def web_stack() -> dict[str, str]:
     from importlib.metadata import version
 
     return {"wrk": wrk_version(), "gunicorn": version("gunicorn"), "flask": version("flask")}
+
+
+def add_postgres_url(parser: argparse.ArgumentParser, databases: str) -> None:
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help=f"a PostgreSQL server where {databases} databases may be created and dropped",
+    )
+
+
+def exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
+    raise SystemExit(128 + signum)
+
+
+def run_and_report(
+    prog: str,
+    options: Any,
+    run: Callable[[Any], R],
+    *,
+    rows: Callable[[R], Sequence[Row]],
+    write: Callable[[R], str],
+    summary: Callable[[R], Sequence[Summary]],
+) -> int:
+    """A wrk benchmark's main: run it, print its table, append it to RESULTS.md unless
+    ``options.write`` is false, and write its summary to ``options.json`` when given."""
+    from bench import wrk
+
+    problem = wrk.missing()
+    if problem:
+        print(f"{prog}: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, exit_on_signal)
+    try:
+        results = run(options)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print_table(rows(results))
+    section = ""
+    if options.write:
+        section = write(results)
+        print(f"appended to {ROOT / 'bench' / 'RESULTS.md'}")
+    if options.json:
+        write_json(options.json, section, summary(results))
+    return 0

@@ -50,6 +50,17 @@ def counting_queries(app: Flask) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def dutch_request(app: Flask) -> Any:
+    return submit_and_route(
+        app,
+        timezone="Europe/Amsterdam",
+        country="NL",
+        city="Utrecht",
+        speakers=["rupert-hoogewerf"],
+        organization="Dutch Events",
+    )
+
+
 def test_queries_per_page_do_not_grow_with_rows(app: Flask, admin: FlaskClient) -> None:
     submit_and_route(app)
     admin.get("/staff/")  # warm up
@@ -65,14 +76,7 @@ def test_queries_per_page_do_not_grow_with_rows(app: Flask, admin: FlaskClient) 
 
 def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
     china = submit_and_route(app)  # CN → Greater China desk
-    europe = submit_and_route(
-        app,
-        timezone="Europe/Amsterdam",
-        country="NL",
-        city="Utrecht",
-        speakers=["rupert-hoogewerf"],
-        organization="Dutch Events",
-    )
+    europe = dutch_request(app)
     with app.app_context():
         db.session.execute(
             update(BookingRequest).where(BookingRequest.id == europe.id).values(status="declined")
@@ -167,14 +171,7 @@ def test_request_totals_match_the_queue_counts_and_the_filters(
     what it shows."""
     for _ in range(2):
         submit_and_route(app)
-    dutch = submit_and_route(
-        app,
-        timezone="Europe/Amsterdam",
-        country="NL",
-        city="Utrecht",
-        speakers=["rupert-hoogewerf"],
-        organization="Dutch Events",
-    )
+    dutch = dutch_request(app)
     with app.app_context():
         db.session.execute(
             update(BookingRequest).where(BookingRequest.id == dutch.id).values(status="withdrawn")
