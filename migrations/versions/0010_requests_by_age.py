@@ -1,4 +1,5 @@
-"""booking_requests index on (created_at, id) for the dashboard's newest-first lists
+"""booking_requests indexes for the dashboard: (created_at, id) for newest-first lists, and one
+covering what the queue counts read
 
 Revision ID: 0010_requests_by_age
 Revises: 0009_ops
@@ -18,8 +19,10 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('booking_requests', schema=None) as batch_op:
         batch_op.create_index('ix_booking_requests_created_at_id', ['created_at', 'id'], unique=False)
+        batch_op.create_index('ix_booking_requests_queue_counts', ['status', 'assigned_staff_id', 'created_at', 'starts_at'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('booking_requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_booking_requests_queue_counts')
         batch_op.drop_index('ix_booking_requests_created_at_id')
