@@ -22,23 +22,32 @@ import argparse
 import contextlib
 import dataclasses
 import http.client
-import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any, NoReturn
+from typing import Any
 
+from bench import wrk
 from bench.mailsink import free_port
 from bench.processes import KIB_PER_MIB, Child, children_of, cpu_seconds, wait_for
+from bench.report import (
+    Summary,
+    add_postgres_url,
+    load_average,
+    machine_info,
+    markdown_table,
+    mib,
+    ms,
+    run_and_report,
+    verdict,
+    web_stack,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -63,6 +72,7 @@ class Options:
     keep_logs: bool
     postgres_url: str
     redis_url: str
+    json: Path | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -88,13 +98,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument("--warm-up", type=int, default=3, help="unmeasured seconds, each app")
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temporary folder")
-    parser.add_argument(
-        "--postgres-url",
-        default=os.environ.get(
-            "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-        help="a PostgreSQL server where bureau_apibench_* databases may be created and dropped",
-    )
+    parser.add_argument("--json", type=Path, help="write the summary rows to this file")
+    add_postgres_url(parser, "bureau_apibench_*")
     parser.add_argument(
         "--redis-url",
         default=os.environ.get("BENCH_API_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}"),
@@ -118,68 +123,21 @@ def parse_args(argv: list[str] | None = None) -> Options:
         keep_logs=args.keep_logs,
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
+        json=args.json,
     )
 
 
 # --- wrk
 
 
-@dataclass(frozen=True)
-class WrkResult:
-    requests: int
-    seconds: float
-    p50: float
-    p90: float
-    p99: float
-    max: float
-    errors: dict[str, int]
-    cpu: float = 0.0  # CPU seconds of the web's process tree during the run
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    @property
-    def failed(self) -> int:
-        return sum(self.errors.values())
-
-
-def wrk_missing() -> str | None:
-    if shutil.which("wrk") is None:
-        return (
-            "wrk is not installed, and this benchmark needs it as its load generator "
-            "(Debian/Ubuntu: apt-get install wrk; macOS: brew install wrk)."
-        )
-    return None
-
-
-def run_wrk(port: int, seconds: int, options: Options, tag: str, log: Path) -> WrkResult:
+def run_wrk(port: int, seconds: int, options: Options, tag: str, log: Path) -> wrk.WrkResult:
     """POST unique bodies for ``seconds`` at ``options.connections`` connections."""
     command = [
         "wrk", f"-t{options.threads}", f"-c{options.connections}", f"-d{seconds}s",
         "--timeout", "30s", "-s", str(LUA_SCRIPT), f"http://127.0.0.1:{port}/api/v1/requests",
         "--", tag, str(NEXT_YEAR),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}\n")
-    if done.returncode != 0:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH-RESULT "):
-            data = json.loads(line.removeprefix("BENCH-RESULT "))
-            break
-    else:
-        raise RuntimeError(f"no result line from wrk:\n{done.stdout}")
-    return WrkResult(
-        requests=data["requests"],
-        seconds=data["duration_us"] / 1e6,
-        p50=data["p50_us"] / 1e6,
-        p90=data["p90_us"] / 1e6,
-        p99=data["p99_us"] / 1e6,
-        max=data["max_us"] / 1e6,
-        errors={k: data[k] for k in ("connect", "read", "write", "status", "timeout") if data[k]},
-    )
+    return wrk.run(command, log)
 
 
 # --- gunicorn
@@ -234,8 +192,8 @@ class Results:
     started: datetime
     options: Options
     machine: dict[str, str] = field(default_factory=dict)
-    api: list[WrkResult] = field(default_factory=list)
-    bare: list[WrkResult] = field(default_factory=list)
+    api: list[wrk.WrkResult] = field(default_factory=list)
+    bare: list[wrk.WrkResult] = field(default_factory=list)
     rss_before: dict[int, int] = field(default_factory=dict)
     rss_after: dict[int, int] = field(default_factory=dict)
     warm_up_requests: int = 0
@@ -271,32 +229,32 @@ class Results:
             (f"runs ({len(self.api)}: API, then bare)", each, ""),
             (
                 "API submit requests/s (median)",
-                f"{api_rate:.0f} (p50 {_ms(med(r.p50 for r in self.api))}, "
-                f"p99 {_ms(api_p99)}, max {_ms(med(r.max for r in self.api))})",
-                f"p99 < {P99_TARGET * 1000:.0f} ms {_verdict(api_p99 < P99_TARGET)}",
+                f"{api_rate:.0f} (p50 {ms(med(r.p50 for r in self.api))}, "
+                f"p99 {ms(api_p99)}, max {ms(med(r.max for r in self.api))})",
+                f"p99 < {P99_TARGET * 1000:.0f} ms {verdict(api_p99 < P99_TARGET)}",
             ),
             (
                 "bare Flask requests/s (median)",
-                f"{bare_rate:.0f} (p50 {_ms(med(r.p50 for r in self.bare))}, "
-                f"p99 {_ms(med(r.p99 for r in self.bare))})",
+                f"{bare_rate:.0f} (p50 {ms(med(r.p50 for r in self.bare))}, "
+                f"p99 {ms(med(r.p99 for r in self.bare))})",
                 "",
             ),
             (
                 "ratio API/bare (median of the runs' ratios)",
                 f"{ratio:.1%}",
-                f"≥ {RATIO_TARGET:.0%} {_verdict(ratio >= RATIO_TARGET)}",
+                f"≥ {RATIO_TARGET:.0%} {verdict(ratio >= RATIO_TARGET)}",
             ),
             (
                 "web CPU per request (gunicorn tree)",
-                f"API {_ms(med(r.cpu / r.requests for r in self.api))}, "
-                f"bare {_ms(med(r.cpu / r.requests for r in self.bare))}",
+                f"API {ms(med(r.cpu / r.requests for r in self.api))}, "
+                f"bare {ms(med(r.cpu / r.requests for r in self.bare))}",
                 "",
             ),
             (
                 f"web worker RSS before → after {self.api_answered:,} API requests",
-                f"{_mib(before)} → {_mib(after)} ({(after - before) / KIB_PER_MIB:+.1f} MiB); "
+                f"{mib(before)} → {mib(after)} ({(after - before) / KIB_PER_MIB:+.1f} MiB); "
                 + ", ".join(
-                    f"{_mib(self.rss_before[pid])} → {_mib(self.rss_after.get(pid, 0))}"
+                    f"{mib(self.rss_before[pid])} → {mib(self.rss_after.get(pid, 0))}"
                     for pid in sorted(self.rss_before)
                 )
                 + ("" if same else " (a worker was replaced)"),
@@ -315,28 +273,34 @@ class Results:
         ]
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
+def summary(results: Results) -> list[Summary]:
+    med = statistics.median
+    ratio = med(results.ratios)
+    p99 = med(r.p99 for r in results.api)
+    return [
+        Summary(
+            "api",
+            "API submit requests/s (gunicorn, 4 workers)",
+            f"{med(r.per_second for r in results.api):.0f}/s",
+            f"{med(r.per_second for r in results.bare):.0f}/s bare Flask",
+            f"{ratio:.1%}",
+            f"≥ {RATIO_TARGET:.0%}",
+            ratio >= RATIO_TARGET,
+        ),
+        Summary(
+            "api",
+            "API submit p99",
+            ms(p99),
+            f"{ms(med(r.p99 for r in results.bare))} bare Flask",
+            "",
+            f"< {P99_TARGET * 1000:.0f} ms",
+            p99 < P99_TARGET,
+        ),
+    ]
 
 
-def _mib(kib: int) -> str:
-    return f"{kib / KIB_PER_MIB:.1f} MiB"
-
-
-def _verdict(ok: bool) -> str:
-    return "(met)" if ok else "(MISSED)"
-
-
-def print_table(results: Results) -> None:
-    rows = [("measure", "value", "target"), *results.rows()]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    print()
-    for measure, value, target in rows:
-        print(f"{measure:<{widths[0]}}  {value:<{widths[1]}}  {target}".rstrip())
-    print()
-
-
-def write_results(results: Results) -> None:
+def write_results(results: Results) -> str:
+    """Append the results; return the section's heading."""
     m, o = results.machine, results.options
     lines = [
         "",
@@ -349,50 +313,12 @@ def write_results(results: Results) -> None:
         f"to {o.requests:,} submissions; load average before "
         f"{results.load_before}, after {results.load_after}",
         "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        *(
-            f"| {measure.replace('|', '/')} | {value.replace('|', '/')} | {target} |"
-            for measure, value, target in results.rows()
-        ),
+        *markdown_table(("measure", "value", "target"), results.rows()),
         "",
     ]
     with RESULTS_FILE.open("a") as out:
         out.write("\n".join(lines))
-
-
-def machine_info(admin: Any, redis_client: Any) -> dict[str, str]:
-    """The pipeline benchmark's machine facts, plus the load generator and web stack."""
-    from importlib.metadata import version
-
-    from bench.pipeline import machine_info as common_machine_info
-
-    info = common_machine_info(admin, redis_client)
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
-    info.update(
-        wrk=" ".join((wrk.stdout or wrk.stderr).split()[:2]),
-        gunicorn=version("gunicorn"),
-        flask=version("flask"),
-    )
-    return info
-
-
-def git_commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return lines[1]
 
 
 # --- the benchmark
@@ -430,7 +356,7 @@ def run(options: Options) -> Results:
         database_url = (
             make_url(options.postgres_url).set(database=name).render_as_string(hide_password=False)
         )
-        results.machine = machine_info(admin, broker)
+        results.machine = machine_info(admin, broker) | web_stack()
         print(f"database {name}, broker and rate limits {options.redis_url}, folder {folder}")
 
         api_port, bare_port = free_port(), free_port()
@@ -483,7 +409,7 @@ def run(options: Options) -> Results:
                 into.append(measured)
                 print(
                     f"run {number} {child.name}: {measured.per_second:.0f} requests/s, "
-                    f"p50 {_ms(measured.p50)}, p99 {_ms(measured.p99)}, "
+                    f"p50 {ms(measured.p50)}, p99 {ms(measured.p99)}, "
                     f"{measured.requests} requests, errors {measured.errors or 'none'}"
                 )
         # More API load until --requests submissions were answered since the first RSS.
@@ -534,30 +460,15 @@ def prepare_database(settings: dict[str, str]) -> None:
         db.engine.dispose()
 
 
-def _exit_on_signal(signum: int, _frame: FrameType | None) -> NoReturn:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
-    problem = wrk_missing()
-    if problem:
-        print(f"bench.api: {problem}", file=sys.stderr)
-        return 2
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    try:
-        results = run(options)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print_table(results)
-    if options.write:
-        write_results(results)
-        print(f"appended to {RESULTS_FILE}")
-    return 0
+    return run_and_report(
+        "bench.api",
+        parse_args(argv),
+        run,
+        rows=Results.rows,
+        write=write_results,
+        summary=summary,
+    )
 
 
 if __name__ == "__main__":

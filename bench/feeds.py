@@ -22,6 +22,7 @@ from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
 from sqlalchemy import insert, select, update
 
+from bench.report import Summary, write_json
 from bureau import create_app
 from bureau.calendar.feeds import engagement_event
 from bureau.calendar.ics import PRODID
@@ -133,11 +134,12 @@ def timed(action: object, repeat: int = 1) -> tuple[float, object]:
     return statistics.median(durations), result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, help="write the summary rows to this file")
+    args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="bureau-feed-bench-"))
     app = create_app(
         {
@@ -191,15 +193,44 @@ def main() -> None:
     lines = [f"| {a} | {b} | {c} |" for a, b, c in rows]
     for a, b, c in rows:
         print(f"{a:<52} {b:<40} {c}")
+    heading = ""
     if not args.no_write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        heading = f"## Feed benchmark {stamp} (`python -m bench.feeds`)"
         with RESULTS.open("a") as out:
-            out.write(f"\n## Feed benchmark {stamp} (`python -m bench.feeds`)\n\n")
+            out.write(f"\n{heading}\n\n")
             out.write(
                 f"- machine: {platform.processor() or platform.machine()}, Python "
                 f"{platform.python_version()}; SQLite, Flask test client\n\n"
             )
             out.write("| measure | value | target |\n|---|---|---|\n" + "\n".join(lines) + "\n")
+
+    if args.json:
+        events = f"{args.events:,} events"
+        write_json(
+            args.json,
+            heading,
+            [
+                Summary(
+                    "feeds",
+                    f"served feed after one change ({events})",
+                    f"{warm_s:.3f} s",
+                    f"{scratch_s:.2f} s from scratch (icalendar)",
+                    f"{ratio:.2f}x",
+                    "≤ 0.2x",
+                    ratio <= 0.2,
+                ),
+                Summary(
+                    "feeds",
+                    f"repeat answered 304 ({events})",
+                    f"{repeat_s * 1000:.1f} ms",
+                    "",
+                    "",
+                    "< 20 ms",
+                    repeat_s < 0.02,
+                ),
+            ],
+        )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import http.client
 import json
 import logging
 import os
-import platform
 import secrets
 import shutil
 import signal
@@ -46,6 +45,7 @@ from subprocess import PIPE
 from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
+from bench import report
 from bench.mailsink import SMTPSink, free_port
 from bench.processes import (
     KIB_PER_MIB,
@@ -58,6 +58,9 @@ from bench.processes import (
     process_tree,
     wait_for,
 )
+from bench.report import load_average, machine_info, print_table
+from bench.report import ms as _ms
+from bench.report import verdict as _verdict
 from bench.tasks import NOOP_COUNTER, NOOP_FIRST, NOOP_LAST, READY_KEY
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -88,6 +91,7 @@ class Options:
     ref: str | None
     postgres_url: str
     redis_url: str
+    json: Path | None = None
 
     def as_args(self) -> list[str]:
         """The command line for these options, without --ref."""
@@ -99,6 +103,7 @@ class Options:
         ]
         flags = {"--no-write": not self.write, "--demo-capacity": self.demo_capacity}
         flags["--keep-logs"] = self.keep_logs
+        args += ["--json", str(self.json.resolve())] if self.json else []
         return args + [flag for flag, on in flags.items() if on]
 
 
@@ -135,6 +140,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the temporary folder with the logs"
     )
+    parser.add_argument("--json", type=Path, help="write the summary rows to this file")
     parser.add_argument(
         "--ref",
         help="benchmark this git revision (e.g. HEAD), exported with git archive into a "
@@ -171,6 +177,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ref=args.ref,
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
+        json=args.json,
     )
 
 
@@ -427,6 +434,30 @@ class Results:
         return rows
 
 
+def summary(results: Results) -> list[report.Summary]:
+    idle = results.idle_median
+    return [
+        report.Summary(
+            "pipeline",
+            f"fully processed requests/s ({results.submitted} requests)",
+            f"{results.processed_per_s:.1f}/s",
+            f"{results.noop_per_s:.0f} no-op tasks/s",
+            f"{results.ratio:.1%}",
+            f"≥ {RATIO_TARGET:.0%}",
+            results.ratio >= RATIO_TARGET,
+        ),
+        report.Summary(
+            "pipeline",
+            "201 → acknowledgement, idle (median)",
+            "—" if idle is None else _ms(idle),
+            "",
+            "",
+            f"< {IDLE_TARGET:.0f} s",
+            None if idle is None else idle < IDLE_TARGET,
+        ),
+    ]
+
+
 # What phases A and B measure (each run anew); the rest is set once.
 MEASURED_FIELDS = (
     *("noop_per_s", "noop_seconds", "noop_send_seconds", "noop_execution_per_s", "cpu_noop"),
@@ -434,10 +465,6 @@ MEASURED_FIELDS = (
     *("routed_seconds", "processed_seconds", "processed_per_s", "cpu_pipeline"),
     *("ack_median", "ack_p95", "ack_max", "duplicates"),
 )
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms" if seconds < 0.01 else f"{seconds * 1000:.0f} ms"
 
 
 OUR_PROCESSES = ("worker", "web", "postgres", "redis", "bench")
@@ -449,10 +476,6 @@ def _cpu(used: dict[str, float]) -> str:
     parts = [f"{name} {used[name]:.1f}" for name in OUR_PROCESSES]
     parts += [f"other processes {other:.1f}", f"idle {used['idle']:.1f}"]
     return ", ".join(parts) + f" CPU-s; iowait {used['iowait']:.1f}"
-
-
-def _verdict(ok: bool) -> str:
-    return "(met)" if ok else "(MISSED)"
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -474,15 +497,6 @@ def _memory(peaks: TreePeaks) -> str:
         f"{_mib(peaks.rss_total_kib)} RSS total (PSS {_mib(peaks.pss_total_kib)}); "
         f"per process: {per_process}"
     )
-
-
-def print_table(results: Results) -> None:
-    rows = [("measure", "value", "target"), *results.rows()]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    print()
-    for measure, value, target in rows:
-        print(f"{measure:<{widths[0]}}  {value:<{widths[1]}}  {target}".rstrip())
-    print()
 
 
 RESULTS_HEADER = """\
@@ -532,7 +546,8 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def write_results(results: Results) -> None:
+def write_results(results: Results) -> str:
+    """Append the results; return the section's heading."""
     if not RESULTS_FILE.exists():
         RESULTS_FILE.write_text(RESULTS_HEADER)
     m = results.machine
@@ -556,57 +571,14 @@ def write_results(results: Results) -> None:
     ]
     with RESULTS_FILE.open("a") as out:
         out.write("\n".join(lines))
+    return lines[1]
 
 
 # --- machine
 
 
-def machine_info(admin_engine: Any, redis_client: Any) -> dict[str, str]:
-    from sqlalchemy import text
-
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    memory = "unknown"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    with admin_engine.connect() as connection:
-        postgresql = str(connection.execute(text("SHOW server_version")).scalar_one())
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "memory": memory,
-        "python": platform.python_version(),
-        "postgresql": postgresql,
-        "redis": str(redis_client.info("server").get("redis_version", "unknown")),
-        "commit": git_commit(),
-    }
-
-
 def git_commit() -> str:
-    if SOURCE_LABEL:
-        return SOURCE_LABEL
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "--short", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{commit} (with uncommitted changes)" if dirty else commit
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return SOURCE_LABEL or report.git_commit(ROOT)
 
 
 # --- the benchmark
@@ -677,7 +649,7 @@ class Bench:
         self.database_url = (
             make_url(o.postgres_url).set(database=name).render_as_string(hide_password=False)
         )
-        self.results.machine = machine_info(self.admin, self.redis)
+        self.results.machine = machine_info(self.admin, self.redis, git_commit())
         print(f"database {name}, broker {o.redis_url}, folder {self.folder}")
 
         self.smtp = SMTPSink()
@@ -1075,10 +1047,13 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         raise
-    print_table(results)
+    print_table(results.rows())
+    section = ""
     if options.write:
-        write_results(results)
+        section = write_results(results)
         print(f"appended to {RESULTS_FILE}")
+    if options.json:
+        report.write_json(options.json, section, summary(results))
     return 0
 
 

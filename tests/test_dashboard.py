@@ -50,6 +50,17 @@ def counting_queries(app: Flask) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", count)
 
 
+def dutch_request(app: Flask) -> Any:
+    return submit_and_route(
+        app,
+        timezone="Europe/Amsterdam",
+        country="NL",
+        city="Utrecht",
+        speakers=["rupert-hoogewerf"],
+        organization="Dutch Events",
+    )
+
+
 def test_queries_per_page_do_not_grow_with_rows(app: Flask, admin: FlaskClient) -> None:
     submit_and_route(app)
     admin.get("/staff/")  # warm up
@@ -65,14 +76,7 @@ def test_queries_per_page_do_not_grow_with_rows(app: Flask, admin: FlaskClient) 
 
 def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
     china = submit_and_route(app)  # CN → Greater China desk
-    europe = submit_and_route(
-        app,
-        timezone="Europe/Amsterdam",
-        country="NL",
-        city="Utrecht",
-        speakers=["rupert-hoogewerf"],
-        organization="Dutch Events",
-    )
+    europe = dutch_request(app)
     with app.app_context():
         db.session.execute(
             update(BookingRequest).where(BookingRequest.id == europe.id).values(status="declined")
@@ -158,3 +162,29 @@ def test_mail_log_shows_failures_and_resends_once(
     assert sent == [job_id]  # not failed any more: nothing to resend
     page = admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
     assert "email resent" in page
+
+
+def test_request_totals_match_the_queue_counts_and_the_filters(
+    app: Flask, admin: FlaskClient
+) -> None:
+    """A whole queue's total is its count (no second count query); a filtered list counts
+    what it shows."""
+    for _ in range(2):
+        submit_and_route(app)
+    dutch = dutch_request(app)
+    with app.app_context():
+        db.session.execute(
+            update(BookingRequest).where(BookingRequest.id == dutch.id).values(status="withdrawn")
+        )
+        db.session.commit()
+    with counting_queries(app) as whole_queue:
+        page = admin.get("/staff/?queue=open").get_data(as_text=True)
+    assert 'data-queue-count="open">2<' in page
+    assert ">2 requests</p>" in page
+    assert not [s for s in whole_queue if "count(*) AS count_1 \nFROM (SELECT" in s]
+    closed = admin.get("/staff/?queue=closed").get_data(as_text=True)
+    assert 'data-queue-count="closed">1<' in closed
+    assert ">1 request</p>" in closed
+    narrowed = admin.get("/staff/?queue=open&country=NL").get_data(as_text=True)
+    assert ">0 requests</p>" in narrowed
+    assert 'data-queue-count="open">2<' in narrowed

@@ -138,17 +138,22 @@ def password() -> ResponseReturnValue:
 @bp.get("/")
 def dashboard() -> ResponseReturnValue:
     filters = Filters.from_args(request.args)
+    now = utcnow()
+    counts = queue_counts(db.session, current_user.id, now)
     page = db.paginate(
-        request_list(filters, current_user.id),
+        request_list(filters, current_user.id, now),
         per_page=PER_PAGE,
         max_per_page=PER_PAGE,
         error_out=False,
+        count=filters.narrowed,
     )
+    if not filters.narrowed:  # the whole queue: its count is already known
+        page.total = counts[filters.queue]
     return render_template(
         "staff/dashboard.html",
         page=page,
         filters=filters,
-        counts=queue_counts(db.session, current_user.id),
+        counts=counts,
         queues=QUEUES,
         sorts=SORTS,
         statuses=list(Status),

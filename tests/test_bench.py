@@ -1,0 +1,146 @@
+"""The benchmarks' pure parts: wrk's result line, anchors, verdicts, the summary table."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bench import wrk
+from bench.__main__ import MARKER, Outcome, command, insert_summary, parse_args, summary_section
+from bench.pages import OPEN_DAYS, Options, Page, Results, history, status_for
+from bench.report import Summary, anchor, read_json, write_json
+
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:5000/speakers
+  Latency Distribution
+     50%    5.00ms
+BENCH-RESULT {"requests":1000,"duration_us":2000000,"p50_us":5000,"p90_us":9000,\
+"p95_us":12000,"p99_us":30000,"max_us":45000,"mean_us":6.5,"connect":0,"read":0,"write":0,\
+"status":3,"timeout":0}
+"""
+
+
+def test_wrk_result_line_is_read_in_seconds() -> None:
+    result = wrk.parse(WRK_OUTPUT)
+    assert result.requests == 1000
+    assert result.per_second == 500
+    assert (result.p50, result.p95, result.p99) == (0.005, 0.012, 0.030)
+    assert result.errors == {"status": 3}
+    assert result.failed == 3
+    with pytest.raises(RuntimeError, match="no result line"):
+        wrk.parse("Running 2s test\n")
+
+
+def test_anchor_follows_github_headings() -> None:
+    heading = "## Pages benchmark 2026-11-30 02:40 UTC (`python -m bench.pages`)"
+    assert anchor(heading) == "#pages-benchmark-2026-11-30-0240-utc-python--m-benchpages"
+    assert anchor("## 2026-11-29 20:26 UTC — 1000 requests, 3000 no-op tasks") == (
+        "#2026-11-29-2026-utc--1000-requests-3000-no-op-tasks"
+    )
+
+
+def fake(p95: float, runs: int = 3) -> list[wrk.WrkResult]:
+    return [wrk.WrkResult(100, 1.0, p95 / 2, p95, p95 * 2, p95 * 3, p95=p95)] * runs
+
+
+def pages_results(small_p95: float, large_p95: float) -> Results:
+    options = Options(1000, 1000, 100_000, 3, 10, 8, 2, 0, False, None, False, "")
+    results = Results(started=datetime.now(UTC), options=options)
+    results.pages = [Page("catalogue", "/speakers", "public", "x")]
+    results.measured = {
+        1000: {"catalogue": fake(small_p95)},
+        100_000: {"catalogue": fake(large_p95)},
+    }
+    return results
+
+
+@pytest.mark.parametrize(
+    ("small", "large", "met"),
+    [
+        (0.010, 0.015, True),  # 1.5x exactly, under 50 ms
+        (0.010, 0.016, False),  # grows too much
+        (0.040, 0.055, False),  # flat enough but over 50 ms
+    ],
+)
+def test_pages_verdict_needs_the_ratio_and_the_ceiling(
+    small: float, large: float, met: bool
+) -> None:
+    results = pages_results(small, large)
+    assert results.met("catalogue") is met
+    (row,) = results.summary()
+    assert row.met is met
+    assert row.ratio == f"{large / small:.2f}x"
+    assert "MISSED" in results.rows()[0][2] if not met else "(met)" in results.rows()[0][2]
+
+
+def test_generated_requests_follow_the_workflow_by_age() -> None:
+    rng = random.Random(3)
+    now = datetime.now(UTC)
+    old = now - timedelta(days=400)
+    for _ in range(200):
+        status = status_for(rng, old, old + timedelta(days=30), now)
+        assert status in {"completed", "declined", "withdrawn", "cancelled", "expired"}
+        assert history(status)[-1] == status
+        assert history(status)[0] == "new"
+    young = now - timedelta(days=OPEN_DAYS - 1)
+    seen = {status_for(rng, young, now + timedelta(days=30), now) for _ in range(300)}
+    assert "completed" not in seen
+    assert {"new", "assigned", "confirmed"} <= seen
+
+
+def test_summary_json_round_trip(tmp_path: Path) -> None:
+    rows = [Summary("pages", "catalogue p95", "9 ms", "8 ms at 1,000", "1.12x", "≤ 1.5x", True)]
+    write_json(tmp_path / "s.json", "## Heading", rows)
+    assert json.loads((tmp_path / "s.json").read_text())["section"] == "## Heading"
+    assert read_json(tmp_path / "s.json") == ("## Heading", rows)
+    assert rows[0].verdict == "met"
+
+
+def test_summary_section_and_its_place_in_the_results_file() -> None:
+    facts = {
+        "nproc": "2", "cpu": "EPYC", "memory": "8 GiB", "python": "3.11", "postgresql": "15",
+        "redis": "7", "wrk": "wrk 4.2", "commit": "abc1234", "flask": "3", "sqlalchemy": "2.1",
+        "flask-sqlalchemy": "3.1", "celery": "5", "gunicorn": "23", "psycopg": "3", "redis-py": "",
+    }  # fmt: skip
+    outcomes = [
+        Outcome(
+            "pages",
+            0,
+            60,
+            "## Pages benchmark x",
+            [Summary("pages", "m", "v", "b", "r", "t", False)],
+        ),
+        Outcome("api", 1, 5),
+    ]
+    section = summary_section(
+        datetime(2026, 11, 30, 3, 0, tzinfo=UTC), "python -m bench", facts, outcomes, ("1", "2")
+    )
+    assert section.startswith("## Summary 2026-11-30 03:00 UTC (`python -m bench`)")
+    assert "| pages | m | v | b | r | t | MISSED |" in section
+    assert "FAILED (exit 1)" in section
+    assert "[bench.pages](#pages-benchmark-x)" in section
+    assert "bench.api (not written)" in section
+    intro = f"# Results\n\nintro\n\n{MARKER}\n\n## older run\n"
+    updated = insert_summary(intro, section)
+    assert updated.index(MARKER) < updated.index("## Summary") < updated.index("## older run")
+    assert insert_summary("# Results\n", section).endswith(section)
+
+
+def test_quick_runs_each_benchmark_once_and_smaller() -> None:
+    options = parse_args(["--quick", "--only", "pages,pipeline,feeds"])
+    assert options.runs == 1
+    assert options.only == ("pages", "pipeline", "feeds")
+    assert "--quick" in command("pages", options, Path("p.json"))
+    pipeline = command("pipeline", options, Path("q.json"))
+    assert pipeline[pipeline.index("--requests") + 1] == "300"
+    assert command("feeds", options, Path("f.json"))[-4:] == [
+        "--events",
+        "2000",
+        "--json",
+        "f.json",
+    ]
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "nothing"])
