@@ -64,7 +64,13 @@ class ReassignForm(VersionedForm):
 
 
 class CandidateForm(Form):
-    speaker = SelectField("Speaker", validate_choice=False)
+    # A text field with the catalogue as its datalist, not a select: four selects of a
+    # thousand speakers made most of the request page. shortlist() checks the slug.
+    speaker = StringField(
+        "Speaker",
+        validators=[Optional(), Length(max=200)],
+        render_kw={"list": "speaker-list", "autocomplete": "off", "placeholder": "speaker"},
+    )
     fee_quote = IntegerField("Fee quote", validators=[Optional(), NumberRange(0, 10_000_000)])
     home_city = StringField("Home city", validators=[Optional(), Length(max=120)])
     note = StringField("Note", validators=[Optional(), Length(max=500)])

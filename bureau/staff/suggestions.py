@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, select, true
 
 from bureau.bookings.models import BookingRequest
 from bureau.calendar.models import Hold, HoldState
-from bureau.catalogue.models import Speaker
+from bureau.catalogue.models import Speaker, SpeakerLanguage, speaker_topics
 from bureau.db import AnySession
+
+REQUESTED_WEIGHT = 5
 
 
 @dataclass
@@ -26,51 +28,80 @@ def suggest_speakers(
     session: AnySession, booking: BookingRequest, limit: int = 8
 ) -> list[Suggestion]:
     """Requested speakers first, then shared topics, the event's language, a fee band that
-    fits the budget; a speaker holding or booked for an overlapping date is marked busy."""
-    requested = {s.id for s in booking.speakers}
-    wanted_topics = {t.slug for s in booking.speakers for t in s.topics}
-    busy = set(
-        session.scalars(
-            select(Hold.speaker_id).where(
-                Hold.state.in_([HoldState.ACTIVE, HoldState.CONFIRMED]),
-                Hold.booking_id != booking.id,
-                Hold.starts_at < booking.ends_at,
-                Hold.ends_at > booking.starts_at,
-            )
-        )
+    fits the budget; a speaker holding or booked for an overlapping date is marked busy.
+
+    The database ranks every active speaker and returns the best ``limit``: a catalogue of
+    a thousand speakers is not loaded to show eight.
+    """
+    requested = [s.id for s in booking.speakers]
+    wanted_topics = list({t.id for s in booking.speakers for t in s.topics})
+    budget_high = booking.budget_max
+    is_requested = Speaker.id.in_(requested) if requested else false()
+    shared = (
+        select(func.count())
+        .select_from(speaker_topics)
+        .where(speaker_topics.c.speaker_id == Speaker.id)
+        .where(speaker_topics.c.topic_id.in_(wanted_topics) if wanted_topics else false())
+        .scalar_subquery()
     )
-    speakers = session.scalars(
-        select(Speaker)
+    speaks = exists().where(
+        SpeakerLanguage.speaker_id == Speaker.id, SpeakerLanguage.code == booking.language
+    )
+    fits: ColumnElement[bool] = (
+        Speaker.fee_min <= budget_high if budget_high is not None else true()
+    )
+    busy = exists().where(
+        Hold.speaker_id == Speaker.id,
+        Hold.state.in_([HoldState.ACTIVE, HoldState.CONFIRMED]),
+        Hold.booking_id != booking.id,
+        Hold.starts_at < booking.ends_at,
+        Hold.ends_at > booking.starts_at,
+    )
+    score = (
+        case((is_requested, REQUESTED_WEIGHT), else_=0)
+        + shared
+        + case((speaks, 1), else_=0)
+        + case((and_(fits, literal(budget_high is not None)), 1), else_=0)
+    )
+    rows = session.execute(
+        select(Speaker, is_requested, shared, speaks, fits, busy)
         .where(Speaker.is_active)
-        .options(selectinload(Speaker.topics), selectinload(Speaker.language_rows))
+        .order_by(busy, score.desc(), Speaker.name)
+        .limit(limit)
     ).all()
+    return [_suggestion(booking, *row) for row in rows]
+
+
+def _suggestion(
+    booking: BookingRequest,
+    speaker: Speaker,
+    requested: Any,
+    shared: int,
+    speaks: Any,
+    fits: Any,
+    busy: Any,
+) -> Suggestion:
+    """The score the database ranked by, with its reasons in words, and a fee to quote."""
+    reasons: list[str] = []
+    score = 0
+    if requested:
+        score += REQUESTED_WEIGHT
+        reasons.append("requested")
+    if shared:
+        score += shared
+        reasons.append(f"{shared} shared topic{'s' if shared > 1 else ''}")
+    if speaks:
+        score += 1
+        reasons.append(f"speaks {booking.language}")
     budget_low = booking.budget_min if booking.budget_min is not None else 0
     budget_high = booking.budget_max
-    results = []
-    for speaker in speakers:
-        reasons: list[str] = []
-        score = 0
-        if speaker.id in requested:
-            score += 5
-            reasons.append("requested")
-        shared = wanted_topics & {t.slug for t in speaker.topics}
-        if shared:
-            score += len(shared)
-            reasons.append(f"{len(shared)} shared topic{'s' if len(shared) > 1 else ''}")
-        if booking.language in speaker.languages:
-            score += 1
-            reasons.append(f"speaks {booking.language}")
-        fits = budget_high is None or speaker.fee_min <= budget_high
-        if budget_high is not None and fits:
-            score += 1
-            reasons.append("fee fits the budget")
-        elif not fits:
-            reasons.append("fee above the budget")
-        available = speaker.id not in busy
-        if not available:
-            reasons.append("busy on that date")
-        quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
-        quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
-        results.append(Suggestion(speaker, score, quote, available, reasons))
-    results.sort(key=lambda s: (not s.available, -s.score, s.speaker.name))
-    return results[:limit]
+    if budget_high is not None and fits:
+        score += 1
+        reasons.append("fee fits the budget")
+    elif not fits:
+        reasons.append("fee above the budget")
+    if busy:
+        reasons.append("busy on that date")
+    quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
+    quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
+    return Suggestion(speaker, score, quote, not busy, reasons)

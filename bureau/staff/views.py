@@ -291,10 +291,9 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
                 entry.speaker.data = pick.speaker.slug
                 entry.fee_quote.data = pick.fee_quote
                 entry.home_city.data = pick.speaker.home_city
-        for entry in form.candidates:
-            entry.speaker.choices = choices(speakers, blank="—")
         form.version.data = version
         made["shortlist"] = form
+        made["speaker_list"] = speakers
         made["suggestions"] = suggestions
     if actions.can(booking, Status.OFFER_RECEIVED):
         made["offer_speakers"] = speakers
