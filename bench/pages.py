@@ -98,7 +98,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--quick", action="store_true", help="20,000 requests as the large size, 1 run of 3 s"
     )
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=2,
+        help="wrk connections (2: one per core, so p95 is the page's own latency; with more, "
+        "requests queue for the CPUs and p95 grows with the connections)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warm-up", type=int, default=2, help="unmeasured seconds per page")
     parser.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")

@@ -181,10 +181,29 @@ def test_request_totals_match_the_queue_counts_and_the_filters(
         page = admin.get("/staff/?queue=open").get_data(as_text=True)
     assert 'data-queue-count="open">2<' in page
     assert ">2 requests</p>" in page
-    assert not [s for s in whole_queue if "count(*) AS count_1 \nFROM (SELECT" in s]
+    page_counts = [s for s in whole_queue if "count(*) AS count_1 \nFROM (SELECT" in s]
+    assert [s for s in page_counts if "closed_requests" not in s] == []  # the badge's only
     closed = admin.get("/staff/?queue=closed").get_data(as_text=True)
     assert 'data-queue-count="closed">1<' in closed
     assert ">1 request</p>" in closed
     narrowed = admin.get("/staff/?queue=open&country=NL").get_data(as_text=True)
     assert ">0 requests</p>" in narrowed
     assert 'data-queue-count="open">2<' in narrowed
+
+
+def test_the_closed_badge_stops_counting_past_its_cap_but_the_closed_queue_is_exact(
+    app: Flask, admin: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for _ in range(3):
+        submit_and_route(app)
+    with app.app_context():
+        db.session.execute(update(BookingRequest).values(status="withdrawn"))
+        db.session.commit()
+    monkeypatch.setattr("bureau.staff.views.CLOSED_COUNT_CAP", 2)
+    monkeypatch.setattr("bureau.staff.queries.CLOSED_COUNT_CAP", 2)
+    elsewhere = admin.get("/staff/?queue=open").get_data(as_text=True)
+    assert 'data-queue-count="closed">2+<' in elsewhere
+    closed = admin.get("/staff/?queue=closed").get_data(as_text=True)
+    assert 'data-queue-count="closed">3<' in closed
+    assert ">3 requests</p>" in closed
+    assert closed.count('href="/staff/requests/') == 3

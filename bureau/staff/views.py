@@ -50,7 +50,14 @@ from bureau.staff.auth import (
     set_password,
 )
 from bureau.staff.models import StaffMember
-from bureau.staff.queries import QUEUES, SORTS, Filters, queue_counts, request_list
+from bureau.staff.queries import (
+    CLOSED_COUNT_CAP,
+    QUEUES,
+    SORTS,
+    Filters,
+    queue_counts,
+    request_list,
+)
 from bureau.staff.suggestions import suggest_speakers
 from bureau.urls import public_url
 
@@ -139,7 +146,7 @@ def password() -> ResponseReturnValue:
 def dashboard() -> ResponseReturnValue:
     filters = Filters.from_args(request.args)
     now = utcnow()
-    counts = queue_counts(db.session, current_user.id, now)
+    counts = queue_counts(db.session, current_user.id, now, exact_closed=filters.queue == "closed")
     page = db.paginate(
         request_list(filters, current_user.id, now),
         per_page=PER_PAGE,
@@ -154,6 +161,7 @@ def dashboard() -> ResponseReturnValue:
         page=page,
         filters=filters,
         counts=counts,
+        count_cap=CLOSED_COUNT_CAP,
         queues=QUEUES,
         sorts=SORTS,
         statuses=list(Status),
