@@ -172,11 +172,24 @@ def test_the_gunicorn_config_sets_only_real_gunicorn_settings() -> None:
 
     known = Config().settings
     ours = {name for name in vars(gunicorn_conf) if not name.startswith("_") and name.islower()}
-    ours -= {"annotations", "os", "sys", "load_settings"}
+    ours -= {"annotations", "gc", "os", "sys", "load_settings"}
     assert "bind" in ours
     assert ours <= set(known), ours - set(known)
     assert gunicorn_conf.preload_app is False
     assert gunicorn_conf.workers >= 1
+
+
+def test_each_web_worker_freezes_what_building_its_app_allocated() -> None:
+    import gc
+
+    from bureau import gunicorn_conf
+
+    gc.unfreeze()
+    try:
+        gunicorn_conf.post_worker_init(None)
+        assert gc.get_freeze_count() > 10_000  # the interpreter, Flask, SQLAlchemy, the app
+    finally:
+        gc.unfreeze()
 
 
 def free_port() -> int:

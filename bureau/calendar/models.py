@@ -24,6 +24,8 @@ class Hold(Base):
     __table_args__ = (
         CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         Index("ix_holds_state_expires_at", "state", "expires_at"),
+        # Who is held on a date (shortlist suggestions): the holds ending after it, not all.
+        Index("ix_holds_state_ends_at", "state", "ends_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

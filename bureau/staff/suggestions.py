@@ -50,23 +50,33 @@ def suggest_speakers(
     fits: ColumnElement[bool] = (
         Speaker.fee_min <= budget_high if budget_high is not None else true()
     )
-    busy = exists().where(
-        Hold.speaker_id == Speaker.id,
-        Hold.state.in_([HoldState.ACTIVE, HoldState.CONFIRMED]),
-        Hold.booking_id != booking.id,
-        Hold.starts_at < booking.ends_at,
-        Hold.ends_at > booking.starts_at,
+    # Read once (the holds ending after the event starts, by index), not per speaker.
+    busy_ids = set(
+        session.scalars(
+            select(Hold.speaker_id).where(
+                Hold.state.in_([HoldState.ACTIVE, HoldState.CONFIRMED]),
+                Hold.ends_at > booking.starts_at,
+                Hold.starts_at < booking.ends_at,
+                Hold.booking_id != booking.id,
+            )
+        )
     )
+    busy = Speaker.id.in_(busy_ids) if busy_ids else literal(False)
     score = (
         case((is_requested, REQUESTED_WEIGHT), else_=0)
         + shared
         + case((speaks, 1), else_=0)
         + case((and_(fits, literal(budget_high is not None)), 1), else_=0)
     )
+    # Free before busy: the first sort key only when someone is busy (SQLite would read a
+    # constant there as a column number).
+    order = [score.desc(), Speaker.name]
+    if busy_ids:
+        order.insert(0, busy)
     rows = session.execute(
         select(Speaker, is_requested, shared, speaks, fits, busy)
         .where(Speaker.is_active)
-        .order_by(busy, score.desc(), Speaker.name)
+        .order_by(*order)
         .limit(limit)
     ).all()
     return [_suggestion(booking, *row) for row in rows]
