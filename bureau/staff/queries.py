@@ -64,14 +64,12 @@ def queue_condition(queue: str, staff_id: int, now: datetime) -> Any:
     return BookingRequest.status.in_(_OPEN)
 
 
-def queue_counts(
-    session: AnySession, staff_id: int, now: datetime | None = None, *, exact_closed: bool = False
-) -> dict[str, int]:
+def queue_counts(session: AnySession, staff_id: int, now: datetime | None = None) -> dict[str, int]:
     """Every queue's count: one aggregate over the open requests only (the status index
     finds them without reading the closed ones, which pile up over the years), and one
-    count of the closed ones that stops past CLOSED_COUNT_CAP unless ``exact_closed`` (the
-    closed queue itself is shown): counting years of closed requests on every dashboard
-    view made it slower as the bureau grew, for a badge that then reads "1,000+"."""
+    count of the closed ones that stops past CLOSED_COUNT_CAP: counting years of closed
+    requests on every dashboard view made it slower as the bureau grew, for a number that
+    now reads "1,000+" (the closed queue then lists the newest; filters find older ones)."""
     now = now or utcnow()
     open_queues = [q for q in QUEUES if q != "closed"]
     columns = [
@@ -80,9 +78,11 @@ def queue_counts(
     ]
     row = session.execute(select(*columns).where(BookingRequest.status.in_(_OPEN))).one()
     counts = {q: int(row._mapping[q]) for q in open_queues}
-    closed = select(BookingRequest.id).where(queue_condition("closed", staff_id, now))
-    if not exact_closed:
-        closed = closed.limit(CLOSED_COUNT_CAP + 1)
+    closed = (
+        select(BookingRequest.id)
+        .where(queue_condition("closed", staff_id, now))
+        .limit(CLOSED_COUNT_CAP + 1)
+    )
     counts["closed"] = session.execute(
         select(func.count()).select_from(closed.subquery("closed_requests"))
     ).scalar_one()

@@ -146,7 +146,7 @@ def password() -> ResponseReturnValue:
 def dashboard() -> ResponseReturnValue:
     filters = Filters.from_args(request.args)
     now = utcnow()
-    counts = queue_counts(db.session, current_user.id, now, exact_closed=filters.queue == "closed")
+    counts = queue_counts(db.session, current_user.id, now)
     page = db.paginate(
         request_list(filters, current_user.id, now),
         per_page=PER_PAGE,
@@ -162,6 +162,7 @@ def dashboard() -> ResponseReturnValue:
         filters=filters,
         counts=counts,
         count_cap=CLOSED_COUNT_CAP,
+        total_capped=not filters.narrowed and page.total > CLOSED_COUNT_CAP,
         queues=QUEUES,
         sorts=SORTS,
         statuses=list(Status),
