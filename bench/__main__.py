@@ -89,6 +89,7 @@ def command(name: str, options: Options, json_path: Path) -> list[str]:
     args: list[str] = []
     if name == "feeds":
         args = ["--events", "2000"] if options.quick else []
+        args += ["--runs", str(options.runs)]
     elif name == "pages":
         args = ["--quick"] if options.quick else ["--runs", str(options.runs)]
     elif name == "api":

@@ -136,9 +136,11 @@ def test_quick_runs_each_benchmark_once_and_smaller() -> None:
     assert "--quick" in command("pages", options, Path("p.json"))
     pipeline = command("pipeline", options, Path("q.json"))
     assert pipeline[pipeline.index("--requests") + 1] == "300"
-    assert command("feeds", options, Path("f.json"))[-4:] == [
+    assert command("feeds", options, Path("f.json"))[-6:] == [
         "--events",
         "2000",
+        "--runs",
+        "1",
         "--json",
         "f.json",
     ]
