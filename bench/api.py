@@ -23,11 +23,8 @@ import contextlib
 import dataclasses
 import http.client
 import os
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +42,10 @@ from bench.report import (
     mib,
     ms,
     run_and_report,
+    scratch_database,
     verdict,
     web_stack,
+    work_folder,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -154,6 +153,19 @@ def gunicorn(name: str, app: str, port: int, env: dict[str, str], folder: Path) 
         app,
     ]  # fmt: skip
     return Child(name, command, env=env, cwd=ROOT, log=folder / f"{name}.log")
+
+
+def serve(
+    cleanup: contextlib.ExitStack, name: str, app: str, port: int, env: dict[str, str], folder: Path
+) -> Child:
+    """gunicorn started (and stopped with ``cleanup``), answering /healthz with all its
+    workers up."""
+    child = gunicorn(name, app, port, env, folder)
+    child.start()
+    cleanup.callback(child.stop)
+    wait_for(lambda: child.check() or get(port, "/healthz") == 200, 60, f"{name} to answer")
+    wait_for(lambda: len(children_of(child.pid)) == WEB_WORKERS, 30, f"the {name} workers")
+    return child
 
 
 def worker_rss(master: int) -> dict[int, int]:
@@ -327,34 +339,18 @@ def write_results(results: Results) -> str:
 def run(options: Options) -> Results:
     import redis
     from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
     results = Results(started=datetime.now(UTC), options=options)
     with contextlib.ExitStack() as cleanup:
-        folder = Path(tempfile.mkdtemp(prefix="bureau-apibench-"))
-        if options.keep_logs:
-            cleanup.callback(print, f"logs kept in {folder}", file=sys.stderr)
-        else:
-            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+        folder = work_folder(cleanup, "bureau-apibench-", keep=options.keep_logs)
 
         broker = redis.Redis.from_url(options.redis_url)
         broker.flushdb()
         cleanup.callback(broker.close)
         cleanup.callback(broker.flushdb)
 
-        admin = create_engine(options.postgres_url, isolation_level="AUTOCOMMIT")
-        cleanup.callback(admin.dispose)
-        name = f"bureau_apibench_{secrets.token_hex(6)}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-        cleanup.callback(drop)
-        database_url = (
-            make_url(options.postgres_url).set(database=name).render_as_string(hide_password=False)
+        admin, name, database_url = cleanup.enter_context(
+            scratch_database(options.postgres_url, "bureau_apibench_")
         )
         results.machine = machine_info(admin, broker) | web_stack()
         print(f"database {name}, broker and rate limits {options.redis_url}, folder {folder}")
@@ -373,20 +369,8 @@ def run(options: Options) -> Results:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
         env |= settings | {"PYTHONUNBUFFERED": "1"}
-        api = gunicorn("api", "bureau:create_app()", api_port, env, folder)
-        bare = gunicorn("bare", "bench.bare_app:create_app()", bare_port, env, folder)
-        for child in (api, bare):
-            child.start()
-            cleanup.callback(child.stop)
-        for child, port in ((api, api_port), (bare, bare_port)):
-            wait_for(
-                lambda c=child, p=port: c.check() or get(p, "/healthz") == 200,
-                60,
-                f"{child.name} to answer /healthz",
-            )
-            wait_for(
-                lambda c=child: len(children_of(c.pid)) == WEB_WORKERS, 30, f"{child.name} workers"
-            )
+        api = serve(cleanup, "api", "bureau:create_app()", api_port, env, folder)
+        bare = serve(cleanup, "bare", "bench.bare_app:create_app()", bare_port, env, folder)
 
         wrk_log = folder / "wrk.log"
         results.load_before = load_average()

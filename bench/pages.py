@@ -26,12 +26,10 @@ import os
 import random
 import re
 import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookies import SimpleCookie
@@ -40,9 +38,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench import wrk
-from bench.api import WEB_WORKERS, get, gunicorn, prepare_database
+from bench.api import prepare_database, serve
 from bench.mailsink import free_port
-from bench.processes import children_of, wait_for
 from bench.report import (
     Summary,
     add_postgres_url,
@@ -51,8 +48,10 @@ from bench.report import (
     markdown_table,
     ms,
     run_and_report,
+    scratch_database,
     verdict,
     web_stack,
+    work_folder,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -680,25 +679,6 @@ def write_results(results: Results) -> str:
 # --- the benchmark
 
 
-@contextlib.contextmanager
-def database(postgres_url: str) -> Iterator[tuple[Any, str]]:
-    """A fresh database on the server: (admin engine, its URL); dropped on the way out."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"bureau_bench_pages_{secrets.token_hex(6)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        yield admin, url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def measure(
     results: Results, size: int, port: int, cookies: dict[str, str], folder: Path, web: Any
 ) -> None:
@@ -758,12 +738,10 @@ def run(options: Options) -> Results:
 
     results = Results(started=datetime.now(UTC), options=options)
     with contextlib.ExitStack() as cleanup:
-        folder = Path(tempfile.mkdtemp(prefix="bureau-pagesbench-"))
-        if options.keep_logs:
-            cleanup.callback(print, f"logs kept in {folder}", file=sys.stderr)
-        else:
-            cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
-        admin, database_url = cleanup.enter_context(database(options.postgres_url))
+        folder = work_folder(cleanup, "bureau-pagesbench-", keep=options.keep_logs)
+        admin, _, database_url = cleanup.enter_context(
+            scratch_database(options.postgres_url, "bureau_bench_pages_")
+        )
         results.machine = machine_info(admin, None) | web_stack()
         port = free_port()
         settings = {
@@ -785,11 +763,7 @@ def run(options: Options) -> Results:
         results.pages = pages_for(engine)
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
-        web = gunicorn("web", "bureau:create_app()", port, env | settings, folder)
-        web.start()
-        cleanup.callback(web.stop)
-        wait_for(lambda: web.check() or get(port, "/healthz") == 200, 60, "web")
-        wait_for(lambda: len(children_of(web.pid)) == WEB_WORKERS, 30, "the web workers")
+        web = serve(cleanup, "web", "bureau:create_app()", port, env | settings, folder)
         cookies = {"admin": login(port, ADMIN), "agent": login(port, AGENT)}
 
         results.load[f"at {options.small:,}"] = load_average()

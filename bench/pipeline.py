@@ -28,7 +28,6 @@ import http.client
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import statistics
@@ -623,15 +622,9 @@ class Bench:
 
     def setup(self) -> None:
         import redis
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
 
         o = self.options
-        self.folder = Path(tempfile.mkdtemp(prefix="bureau-bench-"))
-        if o.keep_logs:
-            self.cleanup.callback(print, f"logs kept in {self.folder}", file=sys.stderr)
-        else:
-            self.cleanup.callback(shutil.rmtree, self.folder, ignore_errors=True)
+        self.folder = report.work_folder(self.cleanup, "bureau-bench-", keep=o.keep_logs)
 
         # Broker: a Redis database of our own, empty at start and end.
         self.redis = redis.Redis.from_url(o.redis_url)
@@ -640,16 +633,10 @@ class Bench:
         self.cleanup.callback(self.redis.flushdb)
 
         # Database: fresh, dropped at the end (after every process using it has stopped).
-        self.admin = create_engine(o.postgres_url, isolation_level="AUTOCOMMIT")
-        self.cleanup.callback(self.admin.dispose)
-        name = f"bureau_bench_{secrets.token_hex(6)}"
-        with self.admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        self.cleanup.callback(self._drop_database, name)
-        self.database_url = (
-            make_url(o.postgres_url).set(database=name).render_as_string(hide_password=False)
+        admin, name, self.database_url = self.cleanup.enter_context(
+            report.scratch_database(o.postgres_url, "bureau_bench_")
         )
-        self.results.machine = machine_info(self.admin, self.redis, git_commit())
+        self.results.machine = machine_info(admin, self.redis, git_commit())
         print(f"database {name}, broker {o.redis_url}, folder {self.folder}")
 
         self.smtp = SMTPSink()
@@ -731,12 +718,6 @@ class Bench:
 
         with self.app.app_context():
             db.engine.dispose()
-
-    def _drop_database(self, name: str) -> None:
-        from sqlalchemy import text
-
-        with self.admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     def _worker_ready(self) -> bool:
         self.worker.check()

@@ -9,10 +9,13 @@ import logging
 import os
 import platform
 import re
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -157,6 +160,36 @@ def web_stack() -> dict[str, str]:
     from importlib.metadata import version
 
     return {"wrk": wrk_version(), "gunicorn": version("gunicorn"), "flask": version("flask")}
+
+
+def work_folder(cleanup: contextlib.ExitStack, prefix: str, *, keep: bool) -> Path:
+    """A temporary folder for logs and the instance: removed at the end, unless kept."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    if keep:
+        cleanup.callback(print, f"logs kept in {folder}", file=sys.stderr)
+    else:
+        cleanup.callback(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+@contextlib.contextmanager
+def scratch_database(postgres_url: str, prefix: str) -> Iterator[tuple[Any, str, str]]:
+    """A fresh database on the server: (admin engine, its name, its URL); dropped, with
+    whatever is still connected to it, on the way out."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}{secrets.token_hex(6)}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+        yield admin, name, url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def add_postgres_url(parser: argparse.ArgumentParser, databases: str) -> None:
