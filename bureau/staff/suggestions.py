@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, select, true
+from sqlalchemy import ColumnElement, case, exists, false, func, literal, select, true
 
 from bureau.bookings.models import BookingRequest
 from bureau.calendar.models import Hold, HoldState
@@ -66,15 +66,15 @@ def suggest_speakers(
         case((is_requested, REQUESTED_WEIGHT), else_=0)
         + shared
         + case((speaks, 1), else_=0)
-        + case((and_(fits, literal(budget_high is not None)), 1), else_=0)
+        # A point for a fee that fits only when there is a budget to fit.
+        + (case((fits, 1), else_=0) if budget_high is not None else literal(0))
     )
     # Free before busy: the first sort key only when someone is busy (SQLite would read a
     # constant there as a column number).
-    order = [score.desc(), Speaker.name]
-    if busy_ids:
-        order.insert(0, busy)
+    order: list[Any] = [busy] if busy_ids else []
+    order += [score.desc(), Speaker.name]
     rows = session.execute(
-        select(Speaker, is_requested, shared, speaks, fits, busy)
+        select(Speaker, score, is_requested, shared, speaks, fits, busy)
         .where(Speaker.is_active)
         .order_by(*order)
         .limit(limit)
@@ -85,28 +85,24 @@ def suggest_speakers(
 def _suggestion(
     booking: BookingRequest,
     speaker: Speaker,
+    score: int,
     requested: Any,
     shared: int,
     speaks: Any,
     fits: Any,
     busy: Any,
 ) -> Suggestion:
-    """The score the database ranked by, with its reasons in words, and a fee to quote."""
+    """The score the database ranked by, its reasons in words, and a fee to quote."""
     reasons: list[str] = []
-    score = 0
     if requested:
-        score += REQUESTED_WEIGHT
         reasons.append("requested")
     if shared:
-        score += shared
         reasons.append(f"{shared} shared topic{'s' if shared > 1 else ''}")
     if speaks:
-        score += 1
         reasons.append(f"speaks {booking.language}")
     budget_low = booking.budget_min if booking.budget_min is not None else 0
     budget_high = booking.budget_max
     if budget_high is not None and fits:
-        score += 1
         reasons.append("fee fits the budget")
     elif not fits:
         reasons.append("fee above the budget")
@@ -114,4 +110,4 @@ def _suggestion(
         reasons.append("busy on that date")
     quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
     quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
-    return Suggestion(speaker, score, quote, not busy, reasons)
+    return Suggestion(speaker, int(score), quote, not busy, reasons)
