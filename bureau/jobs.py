@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     bindparam,
     event,
+    false,
     or_,
     select,
     update,
@@ -360,23 +361,32 @@ def retry_failed(session: AnySession, job_ids: list[int] | None = None) -> list[
     return [job_id for job_id, _ in reset]
 
 
-def sweep(session: AnySession, now: datetime | None = None) -> int:
+def sweep(session: AnySession, now: datetime | None = None, *, queued: int | None = None) -> int:
     """Re-enqueue jobs that wait past their time or whose worker vanished; returns how many.
 
     A pending job is due ``sweep_interval`` after its ``run_after`` (the normal path has sent
     it by then); a running job is due when its claim lapsed. Sending one twice is harmless:
-    only one worker can claim it.
+    only one worker can claim it, but under a backlog it is wasted work for the very workers
+    that are behind. So when the broker says ``queued`` messages wait, the newest that many
+    pending jobs are taken to be those messages (the queue is first in, first out) and only
+    older ones are sent again; ``None`` (unknown) sends every due one.
     """
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].sweep_interval)
+    pending_due = (Job.state == JobState.PENDING) & (Job.run_after <= now - grace)
+    if queued:
+        newest_queued = session.scalar(
+            select(Job.run_after)
+            .where(Job.state == JobState.PENDING, Job.run_after <= now)
+            .order_by(Job.run_after.desc())
+            .offset(queued - 1)
+            .limit(1)
+        )
+        # Fewer pending jobs than messages: all of them may be in the queue.
+        pending_due &= Job.run_after < newest_queued if newest_queued else false()
     due = session.execute(
         select(Job.id, Job.task)
-        .where(
-            or_(
-                (Job.state == JobState.PENDING) & (Job.run_after <= now - grace),
-                (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
-            )
-        )
+        .where(or_(pending_due, (Job.state == JobState.RUNNING) & (Job.locked_until <= now)))
         .order_by(Job.run_after)
         .limit(1000)
     ).all()

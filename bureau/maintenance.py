@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from celery import shared_task
+from flask import current_app
 
 from bureau.extensions import db
 from bureau.jobs import sweep
+from bureau.ops.queries import queue_depth
 
 
 @shared_task(name="bureau.jobs.sweep")
 def sweep_jobs() -> int:
-    """Re-enqueue outbox jobs left pending (broker was down) or orphaned (worker died)."""
+    """Re-enqueue outbox jobs left pending (broker was down) or orphaned (worker died),
+    leaving alone those still waiting on the broker's queue behind a backlog."""
+    settings = current_app.config["BUREAU_SETTINGS"]
+    queue = current_app.extensions["celery"].conf.task_default_queue
     try:
-        return sweep(db.session)
+        return sweep(db.session, queued=queue_depth(settings.broker_url, queue).messages)
     finally:
         db.session.remove()

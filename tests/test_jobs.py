@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bureau.db import utcnow
 from bureau.extensions import db
@@ -139,14 +140,20 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert len({round(retry_delay(3, 10.0), 6) for _ in range(20)}) > 1  # jittered
 
 
-def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, monkeypatch: Any) -> None:
-    sent: list[tuple[str, int]] = []
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ids of the jobs sent to the broker, which is not there."""
+    ids: list[int] = []
 
     def fake_enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-        sent.append((task, job_id))
+        ids.append(job_id)
         return True
 
     monkeypatch.setattr("bureau.jobs.enqueue", fake_enqueue)
+    return ids
+
+
+def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, sent: list[int]) -> None:
     fresh = new_job(session, sequence=1)
     overdue = new_job(session, sequence=2)
     orphan = new_job(session, sequence=3)
@@ -159,8 +166,62 @@ def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, monkeypatch
     session.commit()
     sent.clear()  # forget the sends that followed each commit
     assert sweep(session, now=now) == 2
-    assert sorted(job_id for _, job_id in sent) == sorted([overdue.id, orphan.id])
-    assert fresh.id not in [job_id for _, job_id in sent]
+    assert sorted(sent) == sorted([overdue.id, orphan.id])
+    assert fresh.id not in sent
+
+
+def test_sweeper_leaves_alone_what_waits_on_a_backlogged_queue(
+    session: Any, sent: list[int]
+) -> None:
+    jobs = [new_job(session, sequence=n) for n in range(6)]
+    now = utcnow()
+    for age, job in zip(range(60, 0, -10), jobs, strict=True):  # oldest first, all overdue
+        job.run_after = now - timedelta(minutes=age)
+    session.commit()
+    sent.clear()  # forget the sends that followed each commit
+    # Four messages wait on the queue: the newest four jobs; the two older ones were lost.
+    assert sweep(session, now=now, queued=4) == 2
+    assert sent == [jobs[0].id, jobs[1].id]
+    sent.clear()
+    assert sweep(session, now=now, queued=6) == 0  # every pending job may be queued
+    assert sweep(session, now=now, queued=9) == 0  # more messages than pending jobs
+    assert sweep(session, now=now, queued=0) == 6  # an empty queue: every overdue job
+    sent.clear()
+    assert sweep(session, now=now, queued=None) == 6  # the broker did not say: likewise
+
+
+def test_beat_sweep_reads_the_real_queue_and_resends_only_lost_jobs(
+    app: Flask, tmp_path: Any, redis_url: str
+) -> None:
+    """On Redis with no worker: jobs sent after commit wait on the queue; jobs recorded while
+    the broker was away were never sent. The sweep task sends those, and only those."""
+    import redis
+
+    from bureau.maintenance import sweep_jobs
+    from tests.conftest import make_app
+
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    broker = redis.Redis.from_url(redis_url)
+    broker.flushdb()
+    away = make_app(tmp_path / "away", database, BUREAU_BROKER_URL="redis://127.0.0.1:1/0")
+    up = make_app(tmp_path / "up", database, BUREAU_BROKER_URL=redis_url)
+    with away.app_context():
+        lost = [new_job(db.session, sequence=n).id for n in range(3)]
+    with up.app_context():
+        queued = [new_job(db.session, sequence=n).id for n in range(3, 8)]
+        queue = up.extensions["celery"].conf.task_default_queue
+        assert broker.llen(queue) == len(queued)
+        # An hour passes; the queue is still as long (the workers are behind).
+        hour_ago = utcnow() - timedelta(hours=1)
+        for ids, at in ((lost, hour_ago - timedelta(minutes=1)), (queued, hour_ago)):
+            db.session.execute(update(Job).where(Job.id.in_(ids)).values(run_after=at))
+        db.session.commit()
+        assert sweep_jobs() == len(lost)
+        waiting = [json.loads(m)["headers"]["kwargsrepr"] for m in broker.lrange(queue, 0, -1)]
+        assert len(waiting) == len(lost) + len(queued)
+        assert sorted(waiting[: len(lost)]) == sorted(f"{{'job_id': {i}}}" for i in lost)
+        assert sweep_jobs() == 0  # now every pending job is on the queue
+    broker.flushdb()
 
 
 def test_enqueue_failure_keeps_the_job_pending(app: Flask, tmp_path: Any) -> None:
