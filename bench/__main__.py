@@ -24,6 +24,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bench.report import (
+    RESULTS_FILE,
+    ROOT,
     Summary,
     add_postgres_url,
     anchor,
@@ -34,8 +36,6 @@ from bench.report import (
     wrk_version,
 )
 
-RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
-ROOT = RESULTS_FILE.parent.parent
 MARKER = "<!-- python -m bench writes its summaries below this line, newest first -->"
 BENCHMARKS = ("feeds", "pages", "api", "pipeline")
 PACKAGES = ("flask", "sqlalchemy", "flask-sqlalchemy", "celery", "gunicorn", "psycopg", "redis")

@@ -36,9 +36,9 @@ from bench.processes import KIB_PER_MIB, Child, children_of, cpu_seconds, wait_f
 from bench.report import (
     Summary,
     add_postgres_url,
+    append_section,
     load_average,
     machine_info,
-    markdown_table,
     mib,
     ms,
     run_and_report,
@@ -50,7 +50,6 @@ from bench.report import (
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-RESULTS_FILE = BENCH_DIR / "RESULTS.md"
 LUA_SCRIPT = BENCH_DIR / "submit.lua"
 NEXT_YEAR = datetime.now(UTC).year + 1
 RATIO_TARGET = 0.15
@@ -314,23 +313,18 @@ def summary(results: Results) -> list[Summary]:
 def write_results(results: Results) -> str:
     """Append the results; return the section's heading."""
     m, o = results.machine, results.options
-    lines = [
-        "",
-        f"## API submit benchmark {results.started:%Y-%m-%d %H:%M} UTC (`python -m bench.api`)",
-        "",
-        f"- machine: {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}; "
-        f"PostgreSQL {m['postgresql']}; Redis {m['redis']}; {m['wrk']}; "
-        f"gunicorn {m['gunicorn']}, Flask {m['flask']}",
-        f"- code: {m['commit']}; {o.runs} runs of {o.duration} s each app, then API load up "
-        f"to {o.requests:,} submissions; load average before "
-        f"{results.load_before}, after {results.load_after}",
-        "",
-        *markdown_table(("measure", "value", "target"), results.rows()),
-        "",
-    ]
-    with RESULTS_FILE.open("a") as out:
-        out.write("\n".join(lines))
-    return lines[1]
+    return append_section(
+        f"API submit benchmark {results.started:%Y-%m-%d %H:%M} UTC (`python -m bench.api`)",
+        [
+            f"machine: {m['nproc']} CPUs ({m['cpu']}); Python {m['python']}; "
+            f"PostgreSQL {m['postgresql']}; Redis {m['redis']}; {m['wrk']}; "
+            f"gunicorn {m['gunicorn']}, Flask {m['flask']}",
+            f"code: {m['commit']}; {o.runs} runs of {o.duration} s each app, then API load up "
+            f"to {o.requests:,} submissions; load average before "
+            f"{results.load_before}, after {results.load_after}",
+        ],
+        results.rows(),
+    )
 
 
 # --- the benchmark

@@ -17,6 +17,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from ical.calendar_stream import IcsCalendarStream
 from icalendar import Calendar
 from sqlalchemy import insert, select, update
 
-from bench.report import Summary, write_json
+from bench.report import Row, Summary, append_section, write_json
 from bureau import create_app
 from bureau.calendar.feeds import engagement_event
 from bureau.calendar.ics import PRODID
@@ -32,7 +33,6 @@ from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 ZONES = ["Europe/Amsterdam", "Asia/Shanghai", "America/New_York", "Asia/Hong_Kong"]
 
 
@@ -136,6 +136,18 @@ def timed(action: object, repeat: int = 1) -> tuple[float, object]:
     return statistics.median(durations), result
 
 
+def write_results(rows: Sequence[Row]) -> str:
+    """Append the results; return the section's heading."""
+    return append_section(
+        f"Feed benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (`python -m bench.feeds`)",
+        [
+            f"machine: {platform.processor() or platform.machine()}, Python "
+            f"{platform.python_version()}; SQLite, Flask test client"
+        ],
+        rows,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000)
@@ -206,20 +218,9 @@ def main(argv: list[str] | None = None) -> None:
         ),
         ("fast feed parses strictly, equals from-scratch", "yes" if same else "NO", ""),
     ]
-    lines = [f"| {a} | {b} | {c} |" for a, b, c in rows]
     for a, b, c in rows:
         print(f"{a:<52} {b:<40} {c}")
-    heading = ""
-    if not args.no_write:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        heading = f"## Feed benchmark {stamp} (`python -m bench.feeds`)"
-        with RESULTS.open("a") as out:
-            out.write(f"\n{heading}\n\n")
-            out.write(
-                f"- machine: {platform.processor() or platform.machine()}, Python "
-                f"{platform.python_version()}; SQLite, Flask test client\n\n"
-            )
-            out.write("| measure | value | target |\n|---|---|---|\n" + "\n".join(lines) + "\n")
+    heading = "" if args.no_write else write_results(rows)
 
     if args.json:
         events = f"{args.events:,} events"

@@ -43,9 +43,9 @@ from bench.mailsink import free_port
 from bench.report import (
     Summary,
     add_postgres_url,
+    append_section,
     load_average,
     machine_info,
-    markdown_table,
     ms,
     run_and_report,
     scratch_database,
@@ -56,7 +56,6 @@ from bench.report import (
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
-RESULTS_FILE = BENCH_DIR / "RESULTS.md"
 LUA_SCRIPT = BENCH_DIR / "pages.lua"
 RATIO_TARGET = 1.5  # p95 at the large size over p95 at the small one
 P95_TARGET = 0.050  # seconds, at the large size
@@ -656,24 +655,20 @@ class Results:
 def write_results(results: Results) -> str:
     """Append the results; return the section's heading."""
     m, o = results.machine, results.options
-    heading = f"## Pages benchmark {results.started:%Y-%m-%d %H:%M} UTC (`python -m bench.pages`)"
-    lines = [
-        "",
-        heading,
-        "",
-        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM; Python {m['python']}; "
-        f"PostgreSQL {m['postgresql']}; {m['wrk']}; gunicorn {m['gunicorn']}, Flask {m['flask']}",
-        f"- code: {m['commit']}; {o.speakers:,} speakers; {o.small:,} then {o.large:,} "
-        f"requests; each page {o.runs} runs of {o.duration} s at {o.connections} connections "
-        f"({o.threads} wrk threads), medians; load average "
-        + ", ".join(f"{k} {v}" for k, v in results.load.items()),
-        "",
-        *markdown_table(("page", "p95 small → large (ratio; details)", "target"), results.rows()),
-        "",
-    ]
-    with RESULTS_FILE.open("a") as out:
-        out.write("\n".join(lines))
-    return heading
+    return append_section(
+        f"Pages benchmark {results.started:%Y-%m-%d %H:%M} UTC (`python -m bench.pages`)",
+        [
+            f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM; Python {m['python']}; "
+            f"PostgreSQL {m['postgresql']}; {m['wrk']}; gunicorn {m['gunicorn']}, "
+            f"Flask {m['flask']}",
+            f"code: {m['commit']}; {o.speakers:,} speakers; {o.small:,} then {o.large:,} "
+            f"requests; each page {o.runs} runs of {o.duration} s at {o.connections} "
+            f"connections ({o.threads} wrk threads), medians; load average "
+            + ", ".join(f"{k} {v}" for k, v in results.load.items()),
+        ],
+        results.rows(),
+        header=("page", "p95 small → large (ratio; details)", "target"),
+    )
 
 
 # --- the benchmark

@@ -11,6 +11,10 @@ B. the pipeline: N requests POSTed to /api/v1/requests by a few client threads, 
    fully processed requests per second, and the 201 → acknowledgement latency under load;
 C. idle latency: requests submitted one at a time, 201 → acknowledgement.
 
+After a warm-up (``--warm-up`` requests through the whole pipeline, not counted), A and B run
+``--runs`` times in turn on the same deployment; the table shows the run with the median
+ratio, and a first row lists every run.
+
 Throughout, the RSS of the worker's process tree is sampled every 0.2 s. Everything it
 started (processes, database, broker contents, temporary folder) is removed on exit, also on
 Ctrl-C or an error. Results are printed and appended to bench/RESULTS.md (``--no-write``).
@@ -57,16 +61,15 @@ from bench.processes import (
     process_tree,
     wait_for,
 )
-from bench.report import load_average, machine_info, print_table
+from bench.report import RESULTS_FILE, load_average, machine_info, print_table
 from bench.report import ms as _ms
 from bench.report import verdict as _verdict
 from bench.tasks import NOOP_COUNTER, NOOP_FIRST, NOOP_LAST, READY_KEY
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent  # the code under test: the working tree, or a --ref export
-# With --ref the benchmark runs from an exported copy and is told where to write and what
-# it is measuring by these two variables.
-RESULTS_FILE = Path(os.environ.get("BENCH_RESULTS_FILE") or BENCH_DIR / "RESULTS.md")
+# With --ref the benchmark runs from an exported copy and is told what it is measuring by
+# this variable (and where to write by BENCH_RESULTS_FILE: report.RESULTS_FILE).
 SOURCE_LABEL = os.environ.get("BENCH_SOURCE", "")
 NEXT_YEAR = datetime.now(UTC).year + 1
 IDLE_TARGET = 1.0  # seconds, median 201 → acknowledgement on an idle system
@@ -498,79 +501,20 @@ def _memory(peaks: TreePeaks) -> str:
     )
 
 
-RESULTS_HEADER = """\
-# Pipeline benchmark results
-
-Run from the repository root: `python -m bench.pipeline` (flags: `--requests N` (1000),
-`--noop N` (3000), `--runs N` (3), `--warm-up N` (50), `--idle N` (20), `--clients N` (4),
-`--no-write`, `--demo-capacity`,
-`--keep-logs`, and `--ref REV` to measure a commit — exported with `git archive` into a
-temporary folder — instead of the working tree, e.g. while someone is mid-edit).
-It needs PostgreSQL (creates and drops a `bureau_bench_*` database; `--postgres-url`) and
-Redis (uses and **flushes** database 13 as broker; `--redis-url`). Nothing else is touched.
-
-What runs: gunicorn `bureau:create_app()` with 2 sync workers, one Celery worker
-(`--pool prefork --concurrency 2`, the project's Celery settings), an SMTP sink (aiosmtpd in
-the benchmark process, counting messages), no beat. `BUREAU_ENV=development`, rate limit
-raised. Staff capacities are raised so that every request is assigned (normal path); with
-`--demo-capacity` most requests end up unassigned with an admin alert instead.
-
-What is measured: after a warm-up (`--warm-up` requests through the whole pipeline, not
-counted), phases A and B run `--runs` times in turn on the same deployment; the table shows
-the run with the median ratio, and a first row lists every run.
-
-- **no-op tasks/s** — `bench.noop` tasks (one Redis round trip: a counter and timestamps)
-  sent through the same broker to the same worker; first send to last execution. The
-  sending (in the benchmark process, ~0.4 ms a task on an idle machine) competes with the
-  worker for the CPUs; the rate between the first and the last execution is shown too.
-- **fully processed requests/s** — N requests POSTed to `/api/v1/requests` by 4 client
-  threads (4 routes through the demo rules, unique contact emails); time from the first POST
-  until both emails of every request (acknowledgement + staff notice) reached the sink.
-  Each request costs 3 tasks (route + 2 emails), so the ratio to no-op tasks/s cannot
-  exceed ~33 %. "Routed after" is when no booking is `new` any more (polled every 0.2 s).
-- **201 → ack** — per request, from its 201 answer to its acknowledgement email's arrival;
-  under load (the bulk run) and idle (after the bulk run, one request at a time: the next
-  one is sent when both emails of the previous one arrived and the outbox is empty).
-- **CPU used in phase B** — CPU seconds of the worker and web process trees, of all
-  `postgres` and `redis-server` processes on the machine (other users' queries included),
-  of the benchmark process itself, of other processes, and the machine's idle time.
-- **peak worker memory** — RSS of the worker's process tree (parent + pool children),
-  sampled every 0.2 s; RSS counts shared copy-on-write pages once per process, PSS does not.
-
-Figures depend on whatever else runs on the machine; the load average is recorded.
-"""
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def write_results(results: Results) -> str:
     """Append the results; return the section's heading."""
-    if not RESULTS_FILE.exists():
-        RESULTS_FILE.write_text(RESULTS_HEADER)
     m = results.machine
     o = results.options
-    lines = [
-        "",
-        f"## {results.started:%Y-%m-%d %H:%M} UTC — {o.requests} requests, {o.noop} no-op tasks",
-        "",
-        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM; Python {m['python']}; "
-        f"PostgreSQL {m['postgresql']}; Redis {m['redis']}",
-        f"- code: {m['commit']}; load average before {results.load_before}, "
-        f"after {results.load_after}",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        *(
-            f"| {_cell(measure)} | {_cell(value)} | {_cell(target)} |"
-            for measure, value, target in results.rows()
-        ),
-        "",
-    ]
-    with RESULTS_FILE.open("a") as out:
-        out.write("\n".join(lines))
-    return lines[1]
+    return report.append_section(
+        f"{results.started:%Y-%m-%d %H:%M} UTC — {o.requests} requests, {o.noop} no-op tasks",
+        [
+            f"machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM; Python {m['python']}; "
+            f"PostgreSQL {m['postgresql']}; Redis {m['redis']}",
+            f"code: {m['commit']}; load average before {results.load_before}, "
+            f"after {results.load_after}",
+        ],
+        results.rows(),
+    )
 
 
 # --- machine

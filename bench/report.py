@@ -24,6 +24,10 @@ from typing import Any, NoReturn, TypeVar
 from bench.processes import KIB_PER_MIB
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where every benchmark appends its section and python -m bench writes its summary.
+# BENCH_RESULTS_FILE overrides it: python -m bench.pipeline --ref sets it for the copy it
+# exports, so that the copy appends to this checkout's file.
+RESULTS_FILE = Path(os.environ.get("BENCH_RESULTS_FILE") or ROOT / "bench" / "RESULTS.md")
 Row = tuple[str, str, str]  # (measure, value, target)
 R = TypeVar("R")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -89,6 +93,24 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
         "|" + "---|" * len(header),
         *("| " + " | ".join(cell(value) for value in row) + " |" for row in rows),
     ]
+
+
+def append_section(
+    heading: str,
+    facts: Sequence[str],
+    rows: Sequence[Row],
+    *,
+    header: Sequence[str] = ("measure", "value", "target"),
+    results_file: Path = RESULTS_FILE,
+) -> str:
+    """Append a benchmark's detailed section to RESULTS.md: ``## heading``, the facts as a
+    list, the table. Return the heading line, which ``python -m bench`` links to."""
+    line = f"## {heading}"
+    listed = [f"- {fact}" for fact in facts]
+    text = "\n".join(["", line, "", *listed, "", *markdown_table(header, rows), ""])
+    with results_file.open("a") as out:
+        out.write(text)
+    return line
 
 
 def anchor(heading: str) -> str:
@@ -232,7 +254,7 @@ def run_and_report(
     section = ""
     if options.write:
         section = write(results)
-        print(f"appended to {ROOT / 'bench' / 'RESULTS.md'}")
+        print(f"appended to {RESULTS_FILE}")
     if options.json:
         write_json(options.json, section, summary(results))
     return 0

@@ -12,7 +12,7 @@ import pytest
 from bench import wrk
 from bench.__main__ import MARKER, Outcome, command, insert_summary, parse_args, summary_section
 from bench.pages import OPEN_DAYS, Options, Page, Results, history, status_for
-from bench.report import Summary, anchor, read_json, write_json
+from bench.report import Summary, anchor, append_section, read_json, write_json
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:5000/speakers
   Latency Distribution
@@ -99,12 +99,15 @@ def test_summary_json_round_trip(tmp_path: Path) -> None:
     assert rows[0].verdict == "met"
 
 
+FACTS = {
+    "nproc": "2", "cpu": "EPYC", "memory": "8 GiB", "python": "3.11", "postgresql": "15",
+    "redis": "7", "wrk": "wrk 4.2", "commit": "abc1234", "flask": "3", "sqlalchemy": "2.1",
+    "flask-sqlalchemy": "3.1", "celery": "5", "gunicorn": "23", "psycopg": "3", "redis-py": "",
+}  # fmt: skip
+STARTED = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+
+
 def test_summary_section_and_its_place_in_the_results_file() -> None:
-    facts = {
-        "nproc": "2", "cpu": "EPYC", "memory": "8 GiB", "python": "3.11", "postgresql": "15",
-        "redis": "7", "wrk": "wrk 4.2", "commit": "abc1234", "flask": "3", "sqlalchemy": "2.1",
-        "flask-sqlalchemy": "3.1", "celery": "5", "gunicorn": "23", "psycopg": "3", "redis-py": "",
-    }  # fmt: skip
     outcomes = [
         Outcome(
             "pages",
@@ -115,9 +118,7 @@ def test_summary_section_and_its_place_in_the_results_file() -> None:
         ),
         Outcome("api", 1, 5),
     ]
-    section = summary_section(
-        datetime(2026, 11, 30, 3, 0, tzinfo=UTC), "python -m bench", facts, outcomes, ("1", "2")
-    )
+    section = summary_section(STARTED, "python -m bench", FACTS, outcomes, ("1", "2"))
     assert section.startswith("## Summary 2026-11-30 03:00 UTC (`python -m bench`)")
     assert "| pages | m | v | b | r | t | MISSED |" in section
     assert "FAILED (exit 1)" in section
@@ -127,6 +128,36 @@ def test_summary_section_and_its_place_in_the_results_file() -> None:
     updated = insert_summary(intro, section)
     assert updated.index(MARKER) < updated.index("## Summary") < updated.index("## older run")
     assert insert_summary("# Results\n", section).endswith(section)
+
+
+def test_append_section_writes_the_markdown_that_the_summary_links_to(tmp_path: Path) -> None:
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# Results\n")
+    heading = append_section(
+        "Pages benchmark 2026-11-30 02:40 UTC (`python -m bench.pages`)",
+        ["machine: 2 CPUs", "code: abc1234"],
+        [("catalogue `/speakers`", "p95 9 ms | 10 ms", "≤ 1.5x (met)"), ("check", "ok", "")],
+        results_file=results,
+    )
+    assert heading == "## Pages benchmark 2026-11-30 02:40 UTC (`python -m bench.pages`)"
+    assert results.read_text() == (
+        "# Results\n"
+        "\n"
+        f"{heading}\n"
+        "\n"
+        "- machine: 2 CPUs\n"
+        "- code: abc1234\n"
+        "\n"
+        "| measure | value | target |\n"
+        "|---|---|---|\n"
+        "| catalogue `/speakers` | p95 9 ms \\| 10 ms | ≤ 1.5x (met) |\n"
+        "| check | ok |  |\n"
+    )
+    outcome = Outcome("pages", 0, 60, heading)
+    section = summary_section(STARTED, "python -m bench", FACTS, [outcome], ("1", "2"))
+    link = "[bench.pages](#pages-benchmark-2026-11-30-0240-utc-python--m-benchpages)"
+    assert link in section
+    assert link == f"[bench.pages]({anchor(heading)})"
 
 
 def test_quick_runs_each_benchmark_once_and_smaller() -> None:
