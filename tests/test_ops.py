@@ -32,8 +32,8 @@ from bureau.jobs import Job, JobState
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox, queue_depth
 from bureau.staff.models import Role
-from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request, worker_stack
-from tests.test_pipeline import ROOT, CeleryProcess, wait_until
+from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request
+from tests.stack import ROOT, Stack, detached, running_stack, wait_until
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
 ADMIN = "management@bureau.localhost"
@@ -210,17 +210,6 @@ def bureau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-class Stack:
-    def __init__(self, app: Flask, env: dict[str, str], worker: CeleryProcess) -> None:
-        self.app, self.env, self.worker = app, env, worker
-
-    def jobs(self, **where: Any) -> list[Job]:
-        with self.app.app_context():
-            rows = list(db.session.scalars(select(Job).filter_by(**where)))
-            db.session.expunge_all()
-            return rows
-
-
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -232,40 +221,22 @@ def stack(
     folder = tmp_path_factory.mktemp("ops")
     # Not db 14 (test_pipeline's): the two modules may run at the same time.
     broker = redis_url.rsplit("/", 1)[0] + "/12"
-    app, env = worker_stack(
-        folder, postgres_database_factory(), broker, smtp_server.url, BUREAU_LOG_FORMAT="json"
-    )
-    worker = CeleryProcess(
-        "worker",
-        env,
+    with running_stack(
         folder,
-        "--concurrency",
-        "1",
-        "--pool",
-        "prefork",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    )
-    beat = CeleryProcess("beat", env, folder, "--schedule", str(folder / "beat-schedule"))
-    worker.start()
-    beat.start()
-    try:
-        yield Stack(app, env, worker)
-    finally:
-        beat.stop()
-        worker.stop()
+        postgres_database_factory(),
+        broker,
+        smtp_server.url,
+        concurrency=1,
+        BUREAU_LOG_FORMAT="json",
+    ) as running:
+        yield running
 
 
 @pytest.fixture
 def flow(stack: Stack, inbox: Any) -> Iterator[Stack]:
     yield stack
     inbox.release()
-    wait_until(
-        lambda: not any(j.state in ("pending", "running") for j in stack.jobs()),
-        60,
-        "the worker to finish this test's jobs",
-    )
+    stack.wait_for_quiet()
     reset_bookings(stack.app)
 
 
@@ -277,10 +248,7 @@ def admin_client(app: Flask) -> FlaskClient:
 
 
 def heartbeat_rows(app: Flask) -> dict[str, Heartbeat]:
-    with app.app_context():
-        rows = {b.name: b for b in db.session.scalars(select(Heartbeat))}
-        db.session.expunge_all()
-        return rows
+    return {b.name: b for b in detached(app, select(Heartbeat))}
 
 
 def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:

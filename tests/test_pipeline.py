@@ -4,86 +4,24 @@ broker away at submit, worker killed mid-job, SMTP 421 and 550, a task delivered
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.extensions import db
 from bureau.jobs import Job
-from tests.conftest import make_app, reset_bookings, valid_request, worker_stack
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.conftest import make_app, reset_bookings, valid_request
+from tests.stack import Stack, detached, running_stack, wait_until
 
 
-class CeleryProcess:
-    """`celery -A workers.celery_app worker|beat` as a child process with its own log."""
-
-    def __init__(self, role: str, env: dict[str, str], folder: Path, *args: str) -> None:
-        self.role, self.env, self.args = role, env, args
-        self.log = folder / f"{role}-{uuid.uuid4().hex[:6]}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log.write_text("")
-        command = [sys.executable, "-m", "celery", "-A", "workers.celery_app", self.role]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [*command, "--loglevel", "INFO", *self.args],
-                env=self.env,
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        ready = "ready." if self.role == "worker" else "beat: Starting"
-        wait_until(lambda: ready in self.log.read_text() or self._died(), 60, f"{self.role}")
-        assert not self._died(), self.log.read_text()[-3000:]
-
-    def _died(self) -> bool:
-        return self.process is not None and self.process.poll() is not None
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: no warm shutdown, no acknowledgements."""
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-class Pipeline:
-    def __init__(self, app: Flask, env: dict[str, str], worker: CeleryProcess) -> None:
-        self.app, self.env, self.worker = app, env, worker
-
+class Pipeline(Stack):
     def submit(self, **changes: Any) -> dict[str, Any]:
         response = self.app.test_client().post("/api/v1/requests", json=valid_request(**changes))
         assert response.status_code == 201, response.get_json()
@@ -91,18 +29,10 @@ class Pipeline:
         return body
 
     def booking(self, reference: str) -> BookingRequest:
-        with self.app.app_context():
-            found = db.session.scalars(
-                select(BookingRequest).where(BookingRequest.reference == reference)
-            ).one()
-            db.session.expunge_all()
-            return found
-
-    def jobs(self, **where: Any) -> list[Job]:
-        with self.app.app_context():
-            jobs = list(db.session.scalars(select(Job).filter_by(**where)))
-            db.session.expunge_all()
-            return jobs
+        [found] = detached(
+            self.app, select(BookingRequest).where(BookingRequest.reference == reference)
+        )
+        return found
 
 
 @pytest.fixture(scope="module")
@@ -115,40 +45,22 @@ def pipeline(
 
     folder = tmp_path_factory.mktemp("pipeline")
     broker = redis_url.rsplit("/", 1)[0] + "/14"
-    app, env = worker_stack(
-        folder, postgres_database_factory(), broker, smtp_server.url, BUREAU_JOB_LEASE="3"
-    )
-    worker = CeleryProcess(
-        "worker",
-        env,
+    with running_stack(
         folder,
-        "--concurrency",
-        "2",
-        "--pool",
-        "prefork",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    )
-    beat = CeleryProcess("beat", env, folder, "--schedule", str(folder / "beat-schedule"))
-    worker.start()
-    beat.start()
-    try:
-        yield Pipeline(app, env, worker)
-    finally:
-        beat.stop()
-        worker.stop()
+        postgres_database_factory(),
+        broker,
+        smtp_server.url,
+        concurrency=2,
+        BUREAU_JOB_LEASE="3",
+    ) as stack:
+        yield Pipeline(stack.app, stack.env, stack.worker)
 
 
 @pytest.fixture
 def flow(pipeline: Pipeline, inbox: Any) -> Iterator[Pipeline]:
     yield pipeline
     inbox.release()
-
-    def quiet() -> bool:
-        return not any(job.state in ("pending", "running") for job in pipeline.jobs())
-
-    wait_until(quiet, 60, "the worker to finish this test's jobs")
+    pipeline.wait_for_quiet()
     reset_bookings(pipeline.app)
 
 
@@ -285,9 +197,7 @@ def test_concurrent_routing_spreads_the_load(flow: Pipeline, inbox: Any) -> None
     ]
 
     def routed() -> list[BookingRequest] | None:
-        with flow.app.app_context():
-            rows = list(db.session.scalars(select(BookingRequest)))
-            db.session.expunge_all()
+        rows = detached(flow.app, select(BookingRequest))
         done = [b for b in rows if b.reference in references and b.status != Status.NEW]
         return done if len(done) == len(references) else None
 
