@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -165,11 +166,14 @@ def build_message(
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(mail.text)
-    message.add_alternative(mail.html, subtype="html")
+    message.set_content(mail.text, cte=_transfer_encoding(mail.text))
+    message.add_alternative(mail.html, subtype="html", cte=_transfer_encoding(mail.html))
     if calendar is not None:
         ics, method = calendar
-        message.add_alternative(ics.decode("utf-8"), subtype="calendar", params={"method": method})
+        text = ics.decode("utf-8")
+        message.add_alternative(
+            text, subtype="calendar", params={"method": method}, cte=_transfer_encoding(text)
+        )
         message.add_attachment(
             ics,
             maintype="text",
@@ -177,4 +181,17 @@ def build_message(
             params={"method": method},
             filename="invite.ics",
         )
+    for part in message.walk():
+        if part.is_multipart():
+            # Chosen here, the generator does not: its boundary is checked against the whole
+            # text with a regular expression compiled anew for every message. 96 random bits
+            # cannot occur in the text by chance, and nobody can know them in advance.
+            part.set_boundary(f"=_{secrets.token_hex(12)}")
     return message
+
+
+def _transfer_encoding(text: str) -> str | None:
+    """Quoted-printable for text that is not plain ASCII (readable in the raw message, 7-bit
+    safe), the library's own choice otherwise. Left to the library, non-ASCII text is stored
+    as 8bit and turned into base64 again, on a deep copy, each time it is written out."""
+    return None if text.isascii() else "quoted-printable"
