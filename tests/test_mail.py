@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -158,6 +159,31 @@ def test_user_text_is_escaped_in_html_and_cannot_add_headers(mail_app: Flask, in
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert parsed["Bcc"] is None
     assert parsed["To"].addresses[0].display_name == "Eve Bcc: victim@example.com"
+
+
+def test_non_ascii_parts_are_quoted_printable_and_ascii_ones_plain(mail_app: Flask) -> None:
+    text = "Dear Zoë,\n\nthank you — we received your request.\n"
+    message = build_message(
+        Mail(subject="Hi", text=text, html="<p>plain ASCII</p>"),
+        to_name="Zoë",
+        to_email="zoe@example.com",
+        calendar=(b"BEGIN:VCALENDAR\r\nSUMMARY:Caf\xc3\xa9\r\nEND:VCALENDAR\r\n", "REQUEST"),
+    )
+    raw = message.as_bytes()
+    assert raw.isascii()  # 7-bit safe on the wire and in the stored text
+    parsed = message_from_bytes(raw, policy=policy.default)
+    parts = {p.get_content_type(): p for p in parsed.walk() if not p.is_multipart()}
+    plain, html = parts["text/plain"], parts["text/html"]
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert "=E2=80=94" in raw.decode()  # readable raw text, not base64
+    assert plain.get_content().replace("\r\n", "\n") == text
+    assert html["Content-Transfer-Encoding"] == "7bit"
+    invite = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
+    assert "Café" in invite.get_content()
+    boundaries = [p.get_boundary() for p in parsed.walk() if p.is_multipart()]
+    assert len(boundaries) == 2
+    assert len(set(boundaries)) == 2
+    assert all(re.fullmatch(r"=_[0-9a-f]{24}", b or "") for b in boundaries)
 
 
 def test_smtp_421_is_retried_with_the_same_message_id(mail_app: Flask, inbox: Any) -> None:
