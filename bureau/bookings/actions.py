@@ -338,7 +338,7 @@ def confirm(
         action="confirmed",
         public_message="Your booking is confirmed; calendar invitations are on their way.",
     )
-    engagement = engagement_for(booking, offer, uid=f"{uuid.uuid4()}@{_mail_domain()}")
+    engagement = engagement_for(booking, offer)
     engagement.booking_id = booking.id
     session.add(engagement)
     session.flush()
@@ -597,11 +597,17 @@ def _mail_domain() -> str:
     return address.rpartition("@")[2] or "bureau.localhost"
 
 
-def engagement_for(booking: BookingRequest, offer: Offer, *, uid: str) -> Engagement:
-    """The calendar entry a confirmed offer becomes (the first version of its invites)."""
+def engagement_for(
+    booking: BookingRequest, offer: Offer, *, random_bits: int | None = None
+) -> Engagement:
+    """The calendar entry a confirmed offer becomes (the first version of its invites).
+
+    Its UID is a random UUID at the bureau's mail domain; ``random_bits`` (128 of them)
+    makes it reproducible, for the demo history."""
+    unique = uuid.uuid4() if random_bits is None else uuid.UUID(int=random_bits, version=4)
     return Engagement(
         speaker_id=offer.speaker_id,
-        uid=uid,
+        uid=f"{unique}@{_mail_domain()}",
         sequence=0,
         is_cancelled=False,
         title=f"{offer.speaker.name} at {booking.event_name}",

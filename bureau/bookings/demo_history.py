@@ -20,7 +20,6 @@ import logging
 import random
 import secrets
 import statistics
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD, _mail_domain, engagement_for
+from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD, engagement_for
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -327,7 +326,6 @@ class _History:
         self.stories: list[_Story] = []
         # Every slot a speaker was held or booked for: a new hold keeps clear of them all.
         self.busy: dict[int, list[datetime]] = {}
-        self.domain = _mail_domain()
 
     # --- the request as the organizer filed it
 
@@ -846,8 +844,7 @@ class _History:
         story.check(at)
         booking = story.booking
         hold.state, hold.updated_at = HoldState.CONFIRMED, at
-        uid = f"{uuid.UUID(int=self.rng.getrandbits(128), version=4)}@{self.domain}"
-        story.engagement = engagement_for(booking, offer, uid=uid)
+        story.engagement = engagement_for(booking, offer, random_bits=self.rng.getrandbits(128))
         story.engagement.created_at = story.engagement.updated_at = at
         story.add(
             at,
