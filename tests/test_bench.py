@@ -177,3 +177,28 @@ def test_quick_runs_each_benchmark_once_and_smaller() -> None:
     ]
     with pytest.raises(SystemExit):
         parse_args(["--only", "nothing"])
+
+
+def test_sampler_reads_pss_at_new_rss_peaks_and_periodically(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bench import processes
+
+    rss = iter([1000, 1000, 2000, 1500, 1500])
+    pss_reads: list[int] = []
+    monkeypatch.setattr(processes, "process_tree", lambda root: [root])
+    monkeypatch.setattr(processes, "_status_kib", lambda pid, field: next(rss))
+
+    def pss_kib(pid: int) -> int:
+        pss_reads.append(pid)
+        return 700
+
+    monkeypatch.setattr(processes, "_pss_kib", pss_kib)
+    sampler = processes.TreeSampler({"worker": 42}, pss_every=4)
+    for _ in range(5):
+        sampler.sample()
+    # Sample 1 (periodic), 3 (new RSS peak) and 5 (periodic again); not 2 nor 4.
+    assert len(pss_reads) == 3
+    peaks = sampler.snapshot("worker")
+    assert peaks.rss_total_kib == 2000
+    assert peaks.pss_total_kib == 700
