@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
+    case,
     event,
     false,
     or_,
@@ -364,37 +365,53 @@ def retry_failed(session: AnySession, job_ids: list[int] | None = None) -> list[
 def sweep(session: AnySession, now: datetime | None = None, *, queued: int | None = None) -> int:
     """Re-enqueue jobs that wait past their time or whose worker vanished; returns how many.
 
-    A pending job is due ``sweep_interval`` after its ``run_after`` (the normal path has sent
+    A pending job is due ``sweep_interval`` after it was last sent (the normal path has run
     it by then); a running job is due when its claim lapsed. Sending one twice is harmless:
     only one worker can claim it, but under a backlog it is wasted work for the very workers
-    that are behind. So when the broker says ``queued`` messages wait, the newest that many
-    pending jobs are taken to be those messages (the queue is first in, first out) and only
-    older ones are sent again; ``None`` (unknown) sends every due one.
+    that are behind. So when the broker says ``queued`` messages wait, the pending jobs sent
+    last, that many, are taken to be those messages (the queue is first in, first out) and
+    only those sent before are sent again; ``None`` (unknown) sends every due one.
     """
     now = now or utcnow()
     grace = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].sweep_interval)
-    pending_due = (Job.state == JobState.PENDING) & (Job.run_after <= now - grace)
+    pending = Job.state == JobState.PENDING
+    sent_at = _last_sent()
+    pending_due = pending & (Job.run_after <= now - grace) & (sent_at <= now - grace)
     if queued:
         newest_queued = session.scalar(
-            select(Job.run_after)
-            .where(Job.state == JobState.PENDING, Job.run_after <= now)
-            .order_by(Job.run_after.desc())
+            select(sent_at)
+            .where(pending, Job.run_after <= now)
+            .order_by(sent_at.desc())
             .offset(queued - 1)
             .limit(1)
         )
         # Fewer pending jobs than messages: all of them may be in the queue.
-        pending_due &= Job.run_after < newest_queued if newest_queued else false()
+        pending_due &= sent_at < newest_queued if newest_queued else false()
     due = session.execute(
-        select(Job.id, Job.task)
+        select(Job.id, Job.task, Job.state)
         .where(or_(pending_due, (Job.state == JobState.RUNNING) & (Job.locked_until <= now)))
         .order_by(Job.run_after)
         .limit(1000)
     ).all()
     session.rollback()
-    sent = sum(enqueue(task, job_id) for job_id, task in due)
+    sent = [(job_id, state) for job_id, task, state in due if enqueue(task, job_id)]
+    resent = [job_id for job_id, state in sent if state == JobState.PENDING]
+    if resent:
+        # They are now at the back of the queue: the next sweep counts them as queued.
+        session.execute(
+            update(Job).where(Job.id.in_(resent), pending).values(updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        session.commit()
     if due:
-        logger.info("sweeper: %d of %d overdue jobs re-enqueued", sent, len(due))
-    return sent
+        logger.info("sweeper: %d of %d overdue jobs re-enqueued", len(sent), len(due))
+    return len(sent)
+
+
+def _last_sent() -> Any:
+    """When a pending job last went to the broker: recorded (``run_after`` = ``updated_at``),
+    scheduled for a retry (due at ``run_after``), or sent again by the sweeper (``updated_at``)."""
+    return case((Job.updated_at > Job.run_after, Job.updated_at), else_=Job.run_after)
 
 
 HANDLERS: dict[str, Handler] = {}

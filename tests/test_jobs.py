@@ -159,7 +159,7 @@ def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, sent: list[
     orphan = new_job(session, sequence=3)
     finished = new_job(session, sequence=4)
     now = utcnow()
-    overdue.run_after = now - timedelta(minutes=5)
+    overdue.run_after = overdue.updated_at = now - timedelta(minutes=5)
     claim(session, orphan.id, now=now - timedelta(hours=2))  # claimed, lease long gone
     finished.state = JobState.DONE
     finished.run_after = now - timedelta(minutes=5)
@@ -176,18 +176,22 @@ def test_sweeper_leaves_alone_what_waits_on_a_backlogged_queue(
     jobs = [new_job(session, sequence=n) for n in range(6)]
     now = utcnow()
     for age, job in zip(range(60, 0, -10), jobs, strict=True):  # oldest first, all overdue
-        job.run_after = now - timedelta(minutes=age)
+        job.run_after = job.updated_at = now - timedelta(minutes=age)  # recorded and sent then
     session.commit()
     sent.clear()  # forget the sends that followed each commit
-    # Four messages wait on the queue: the newest four jobs; the two older ones were lost.
+    assert sweep(session, now=now, queued=6) == 0  # every pending job may be queued
+    assert sweep(session, now=now, queued=9) == 0  # more messages than pending jobs
+    # Four messages wait on the queue: the four jobs sent last; the two sent before were lost.
     assert sweep(session, now=now, queued=4) == 2
     assert sent == [jobs[0].id, jobs[1].id]
     sent.clear()
-    assert sweep(session, now=now, queued=6) == 0  # every pending job may be queued
-    assert sweep(session, now=now, queued=9) == 0  # more messages than pending jobs
-    assert sweep(session, now=now, queued=0) == 6  # an empty queue: every overdue job
+    # Those two are at the back of the queue now, sent again a moment ago: even a sweep that
+    # finds the queue empty leaves them alone for a sweep interval, and sends the four others.
+    assert sweep(session, now=now, queued=0) == 4
+    assert sorted(sent) == sorted(job.id for job in jobs[2:])
     sent.clear()
-    assert sweep(session, now=now, queued=None) == 6  # the broker did not say: likewise
+    later = now + timedelta(minutes=5)
+    assert sweep(session, now=later, queued=None) == 6  # the broker did not say: every due one
 
 
 def test_beat_sweep_reads_the_real_queue_and_resends_only_lost_jobs(
@@ -214,7 +218,9 @@ def test_beat_sweep_reads_the_real_queue_and_resends_only_lost_jobs(
         # An hour passes; the queue is still as long (the workers are behind).
         hour_ago = utcnow() - timedelta(hours=1)
         for ids, at in ((lost, hour_ago - timedelta(minutes=1)), (queued, hour_ago)):
-            db.session.execute(update(Job).where(Job.id.in_(ids)).values(run_after=at))
+            db.session.execute(
+                update(Job).where(Job.id.in_(ids)).values(run_after=at, updated_at=at)
+            )
         db.session.commit()
         assert sweep_jobs() == len(lost)
         waiting = [json.loads(m)["headers"]["kwargsrepr"] for m in broker.lrange(queue, 0, -1)]
