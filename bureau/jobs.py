@@ -376,6 +376,7 @@ def sweep(session: AnySession, now: datetime | None = None, *, queued: int | Non
     grace = timedelta(seconds=current_app.config["BUREAU_SETTINGS"].sweep_interval)
     pending = Job.state == JobState.PENDING
     sent_at = _last_sent()
+    # run_after is implied by sent_at, but lets the (state, run_after) index narrow the scan.
     pending_due = pending & (Job.run_after <= now - grace) & (sent_at <= now - grace)
     if queued:
         newest_queued = session.scalar(
@@ -449,10 +450,10 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
             _schedule_retry(task, job_id, outcome)
             while follow_ups:
                 recorded = follow_ups[0]
-                next_handler = HANDLERS.get(recorded.task)
-                if next_handler is None or recorded.claimed is None:
+                if recorded.claimed is None:  # not claimed by its insert: no handler here
                     enqueue(recorded.task, recorded.job_id)
                 else:
+                    next_handler = HANDLERS[recorded.task]
                     next_outcome = run_job(
                         session, recorded.job_id, next_handler, claimed=recorded.claimed
                     )

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -23,22 +22,13 @@ import pytest
 
 from tests.conftest import IN_CI, NEXT_YEAR
 from tests.smtp import free_port
+from tests.stack import wait_until
 from tests.workflow_helpers import PASSWORD
 
 DESK = "china.desk@bureau.localhost"
 
 CHROMIUM = os.environ.get("BUREAU_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BUREAU_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-
-
-def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: _answers(f"{base}/healthz"), "bureau run to serve")
+        wait_until(lambda: _answers(f"{base}/healthz"), 60, "bureau run to serve")
         created = subprocess.run(
             [
                 *bureau,
@@ -194,7 +184,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
         browser.get(f"{base}/staff/?queue=mine")
         return reference in text(browser)
 
-    wait_for(routed_to_me, "the worker to route the request")
+    wait_until(routed_to_me, 60, "the worker to route the request")
     click(browser, "a[href*='/staff/requests/']")
     assert reference in text(browser)
     click(browser, "#shortlist-step button[type=submit]")
@@ -214,8 +204,9 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     click(browser, "a[href*='/staff/requests/']")
     click(browser, "#availability-step button[type=submit]")
     assert "Availability check sent" in text(browser)
-    [eml] = wait_for(
+    [eml] = wait_until(
         lambda: list((instance / "mail").glob("*availability_request.eml")),
+        60,
         "the worker to email the speaker",
     )
     message = message_from_bytes(eml.read_bytes(), policy=policy.default)
@@ -244,7 +235,9 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     assert "Status: Confirmed" in text(browser)
     browser.save_screenshot(str(instance / "confirmed.png"))
     # …and the worker sends the calendar invitations.
-    wait_for(lambda: len(list((instance / "mail").glob("*invite.eml"))) >= 3, "the invitations")
+    wait_until(
+        lambda: len(list((instance / "mail").glob("*invite.eml"))) >= 3, 60, "the invitations"
+    )
 
 
 # Where screenshots go (README "Development"); CI keeps the folder as an artefact.

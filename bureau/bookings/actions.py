@@ -339,7 +339,6 @@ def confirm(
         public_message="Your booking is confirmed; calendar invitations are on their way.",
     )
     engagement = engagement_for(booking, offer)
-    engagement.booking_id = booking.id
     session.add(engagement)
     session.flush()
     send_invites(session, booking, engagement, "REQUEST")
@@ -606,6 +605,7 @@ def engagement_for(
     makes it reproducible, for the demo history."""
     unique = uuid.uuid4() if random_bits is None else uuid.UUID(int=random_bits, version=4)
     return Engagement(
+        booking_id=booking.id,  # None until a new booking is flushed (the demo sets it then)
         speaker_id=offer.speaker_id,
         uid=f"{unique}@{_mail_domain()}",
         sequence=0,

@@ -162,6 +162,7 @@ def dashboard() -> ResponseReturnValue:
         filters=filters,
         counts=counts,
         count_cap=CLOSED_COUNT_CAP,
+        capped_label=f"{CLOSED_COUNT_CAP:,}+",
         total_capped=not filters.narrowed and (page.total or 0) > CLOSED_COUNT_CAP,
         queues=QUEUES,
         sorts=SORTS,
