@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
@@ -240,7 +241,7 @@ def test_without_smtp_each_email_is_one_eml_file(
     ("subject", "to_name", "reply_to", "calendar"),
     [
         ("We received your request BR-2027-00001: Retail Summit", "Li Na", None, None),
-        ("Retail — 2027 ✓ " * 3, "李娜 Zoë", ("Greater China desk", "desk@x.test"), None),
+        ("Retail 2027 " * 8, "李娜 Zoë", ("Greater China desk", "desk@x.test"), None),
         ("x" * 120, 'O\'Brien, "Jo" (CEO)', ("A; B", "a@x.test"), None),
         ("Invitation: Summit, 10 Mar 2027", "Li Na", None, (b"BEGIN:VCALENDAR\r\n", "REQUEST")),
         ("", "", None, None),
@@ -250,11 +251,37 @@ def test_quick_header_folding_writes_the_same_bytes_as_policy_smtp(
     mail_app: Flask, subject: str, to_name: str, reply_to: Any, calendar: Any
 ) -> None:
     """build_message writes with a shortcut for short ASCII headers; the bytes must be the
-    ones policy.SMTP writes for the very same message."""
+    ones policy.SMTP writes for the very same message (a non-ASCII subject aside: below)."""
     mail = Mail(subject=subject, text="Dear Li Na,\n" + "é" * 100, html="<p>Dear Li Na</p>")
     message = build_message(
         mail, to_name=to_name, to_email="li.na@example.com", reply_to=reply_to, calendar=calendar
     )
-    quick = message.as_bytes()
-    assert quick == message.as_bytes(policy=policy.SMTP)
-    assert quick.count(b"\r\n") > 10
+    quick = message.as_string()  # what is stored and sent
+    assert quick == message.as_string(policy=policy.SMTP)
+    assert quick.count("\r\n") > 10
+    assert message.as_bytes() == quick.encode()
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        # policy.SMTP folds this one as "Handels \r\n =?utf-8?b?4oCU?= Gipfel": two spaces.
+        "We received your request BR-2027-00001: Internationaler Handels — Gipfel der Zukunft",
+        "Retail — 2027 ✓ " * 3,
+        "Wir haben Ihre Anfrage erhalten: 上海零售未来峰会 2027 — Retail Summit in Shanghai",
+        "Kurz — ok",
+        "Große  Konferenz: doppelte Leerzeichen bleiben, auch über einen Umbruch hinweg " * 2,
+    ],
+)
+def test_a_non_ascii_subject_reads_back_exactly_as_written(mail_app: Flask, subject: str) -> None:
+    mail = Mail(subject=subject, text="Dear Li Na", html="<p>Dear Li Na</p>")
+    raw = build_message(mail, to_name="Li Na", to_email="li.na@example.com").as_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert head.isascii()
+    assert max(len(line) for line in head.split(b"\r\n")) <= 78
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == subject
+    # What a client shows after unfolding by RFC 5322 and decoding by RFC 2047:
+    unfolded = re.search(rb"^Subject: (.*?)\r\n(?!\s)", raw, re.M | re.S)
+    assert unfolded is not None
+    shown = str(make_header(decode_header(unfolded[1].replace(b"\r\n", b"").decode())))
+    assert shown == subject
