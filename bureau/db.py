@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
@@ -9,6 +11,8 @@ from sqlalchemy import DateTime, MetaData
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 from sqlalchemy.types import TypeDecorator
+
+logger = logging.getLogger(__name__)
 
 # Stable constraint names let Alembic compare, alter and drop them on every backend.
 NAMING_CONVENTION = {
@@ -57,3 +61,18 @@ AnySession: TypeAlias = Session | scoped_session[Any]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def without_raising(app: Any, what: str, action: Callable[[Any], object]) -> None:
+    """``action(db.session)`` in an app context, for processes that must outlive a database
+    outage (a worker's main process, beat): an error is rolled back and logged, not raised."""
+    from bureau.extensions import db
+
+    with app.app_context():
+        try:
+            action(db.session)
+        except Exception as error:
+            db.session.rollback()
+            logger.warning("%s: not done (%s)", what, error)
+        finally:
+            db.session.remove()

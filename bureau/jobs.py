@@ -11,7 +11,9 @@ and records the outcome — done, a retry with exponential backoff and jitter, o
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,6 +53,7 @@ _SESSION_KEY = "bureau.jobs_to_enqueue"
 _INLINE_KEY = "bureau.run_follow_ups_inline"
 _FOLLOW_UPS_KEY = "bureau.follow_ups"
 _LOADED_KEY = "bureau.loaded_by_jobs"
+_HOLDER_KEY = "bureau.job_holder"  # holder(), worked out once per task
 
 
 class JobState(StrEnum):
@@ -85,8 +88,10 @@ class Job(Base):
     state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     run_after: Mapped[datetime] = mapped_column(default=utcnow)
-    # While running: when the claim lapses and another worker may take the job over.
+    # While running: when the claim lapses and another worker may take the job over, and
+    # who holds it (holder()), so that a worker seeing that process die releases it at once.
     locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -137,13 +142,19 @@ def record_job(
         "state": JobState.PENDING,
         "attempts": 0,
         "locked_until": None,
+        "locked_by": None,
     }
     # In a worker running follow-ups inline (execute()), the job is claimed by this very
     # insert: it commits as running, under a lease, so no second UPDATE is needed to take it.
     # If the worker dies before running it, the lease lapses and the sweeper sends it again.
     run_inline = session.info.get(_INLINE_KEY) and task in HANDLERS
     if run_inline:
-        values |= {"state": JobState.RUNNING, "attempts": 1, "locked_until": _lease_end(utcnow())}
+        values |= {
+            "state": JobState.RUNNING,
+            "attempts": 1,
+            "locked_until": _lease_end(utcnow()),
+            "locked_by": session.info.get(_HOLDER_KEY) or holder(),
+        }
     job: Job | None = session.scalars(
         _record_job_statement(session.get_bind().dialect.name), values
     ).one_or_none()
@@ -168,7 +179,7 @@ class Recorded:
 
 _JOB_VALUES = (
     *("task", "kind", "booking_id", "recipient", "sequence", "dedupe_key", "payload"),
-    *("request_id", "state", "attempts", "locked_until"),
+    *("request_id", "state", "attempts", "locked_until", "locked_by"),
 )
 
 
@@ -228,6 +239,17 @@ def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
     return True
 
 
+def holder() -> str:
+    """Who claims a job: the Celery node name and this process, ``worker@host:1234``; outside
+    a worker, the host name. The worker's main process knows both for each task it hands to a
+    pool process (release_held_by)."""
+    from celery import current_task
+
+    request = current_task.request if current_task else None
+    node = getattr(request, "hostname", None) or socket.gethostname()
+    return f"{node}:{os.getpid()}"
+
+
 def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job | None:
     """Take the job for this worker, or None if it is done, failed or held by another."""
     now = now or utcnow()
@@ -244,6 +266,7 @@ def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job 
             state=JobState.RUNNING,
             attempts=Job.attempts + 1,
             locked_until=_lease_end(now),
+            locked_by=session.info.get(_HOLDER_KEY) or holder(),
             updated_at=now,
         )
         .returning(Job)
@@ -312,7 +335,7 @@ def _run_claimed(session: AnySession, job: Job, handler: Handler) -> Outcome:
         return _finish(session, job_id, JobState.PENDING, error=message, retry_in=delay)
     job.state = JobState.DONE
     job.finished_at = utcnow()
-    job.locked_until = None
+    job.locked_until = job.locked_by = None
     session.commit()
     return Outcome(JobState.DONE)
 
@@ -326,7 +349,12 @@ def _finish(
     retry_in: float | None = None,
 ) -> Outcome:
     now = utcnow()
-    values: dict[str, Any] = {"state": state, "last_error": error[:2000], "locked_until": None}
+    values: dict[str, Any] = {
+        "state": state,
+        "last_error": error[:2000],
+        "locked_until": None,
+        "locked_by": None,
+    }
     if retry_in is not None:
         values["run_after"] = now + timedelta(seconds=retry_in)
     else:
@@ -442,6 +470,7 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
     session = db.session
     session.info[_INLINE_KEY] = True
     session.info[_LOADED_KEY] = []
+    session.info[_HOLDER_KEY] = holder()
     # One queue for the whole task: the commit of each job appends the jobs it recorded.
     follow_ups: list[Recorded] = session.info.setdefault(_FOLLOW_UPS_KEY, [])
     try:
@@ -463,6 +492,7 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
     finally:
         session.info.pop(_INLINE_KEY, None)
         session.info.pop(_LOADED_KEY, None)
+        session.info.pop(_HOLDER_KEY, None)
         _release(session, session.info.pop(_FOLLOW_UPS_KEY, []))
         db.session.remove()
 
@@ -479,7 +509,12 @@ def _release(session: AnySession, leftovers: list[Recorded]) -> None:
             session.execute(
                 update(Job)
                 .where(Job.id.in_(claimed), Job.state == JobState.RUNNING)
-                .values(state=JobState.PENDING, attempts=Job.attempts - 1, locked_until=None)
+                .values(
+                    state=JobState.PENDING,
+                    attempts=Job.attempts - 1,
+                    locked_until=None,
+                    locked_by=None,
+                )
             )
             session.commit()
     except Exception as error:  # the database is away: the leases lapse, the sweeper acts
@@ -487,6 +522,44 @@ def _release(session: AnySession, leftovers: list[Recorded]) -> None:
         return
     for recorded in leftovers:
         enqueue(recorded.task, recorded.job_id)
+
+
+def release_held_by(
+    session: AnySession,
+    *,
+    holder: str | None = None,
+    node: str | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """End now the claims of a worker process known to be dead (``holder``), or of every
+    process of a node name that is starting afresh (``node``), and send those jobs to the
+    broker again: they run in seconds instead of when their lease lapses. Their state stays
+    running with the lease ended, so the attempt that died counts, and only one of the
+    deliveries that may follow can claim each. Commits; returns the job ids.
+    """
+    if (holder is None) == (node is None):
+        raise ValueError("give a holder or a node name")
+    now = now or utcnow()
+    held = (
+        Job.locked_by == holder
+        if holder is not None
+        else Job.locked_by.startswith(f"{node}:", autoescape=True)
+    )
+    released = session.execute(
+        update(Job)
+        .where(Job.state == JobState.RUNNING, held)
+        .values(locked_until=now, updated_at=now)
+        .returning(Job.id, Job.task),
+        execution_options={"synchronize_session": False},
+    ).all()
+    session.commit()
+    for job_id, task in released:
+        enqueue(task, job_id)
+    if released:
+        whose = f"{holder}, which died" if holder else f"an earlier run of {node}"
+        ids = ", ".join(str(job_id) for job_id, _ in released)
+        logger.warning("released %d jobs of %s: %s", len(released), whose, ids)
+    return [job_id for job_id, _ in released]
 
 
 def _schedule_retry(task: str, job_id: int, outcome: Outcome | None) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.exceptions import WorkerLostError
+from celery.worker.request import Request
 from flask import Flask
 
-from bureau.jobs import MAX_RETRY_DELAY
+from bureau.db import without_raising
+from bureau.jobs import MAX_RETRY_DELAY, release_held_by
 
 # Feature modules whose tasks the worker registers.
 TASK_MODULES = (
@@ -36,7 +39,28 @@ def _transport_options(broker_url: str) -> dict[str, Any]:
 def init_celery(app: Flask) -> Celery:
     settings = app.config["BUREAU_SETTINGS"]
 
+    class JobRequest(Request):  # type: ignore[misc]
+        """A task as the worker's main process sees it. When the pool process running it
+        dies (SIGKILL, the OOM killer), the jobs that process held are released at once,
+        not when their lease lapses (BUREAU_JOB_LEASE, minutes): Celery gives the message
+        back to the broker (task_reject_on_worker_lost), but the email jobs that process
+        had claimed for itself have no message of their own."""
+
+        def on_failure(self, exc_info: Any, send_failed_event: bool = True, **kwargs: Any) -> Any:
+            error = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrapped
+            if isinstance(error, WorkerLostError) and self.worker_pid:
+                holder = f"{self.hostname}:{self.worker_pid}"
+                # Never raises: with the database away, the leases lapse as before.
+                without_raising(
+                    app,
+                    f"releasing the jobs of {holder}",
+                    lambda session: release_held_by(session, holder=holder),
+                )
+            return super().on_failure(exc_info, send_failed_event, **kwargs)
+
     class FlaskTask(Task):  # type: ignore[misc]
+        Request = JobRequest
+
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
+import subprocess
 from datetime import timedelta
 from typing import Any
 
@@ -19,11 +23,15 @@ from bureau.jobs import (
     PermanentError,
     TransientError,
     claim,
+    holder,
     record_job,
+    release_held_by,
     retry_delay,
     run_job,
     sweep,
 )
+from bureau.ops.heartbeat import record_heartbeat, release_previous_claims
+from bureau.ops.models import Heartbeat
 
 
 @pytest.fixture
@@ -241,3 +249,95 @@ def test_enqueue_failure_keeps_the_job_pending(app: Flask, tmp_path: Any) -> Non
         assert job is not None
         db.session.commit()  # the after-commit send fails; the commit does not
         assert db.session.get(Job, job.id).state == "pending"
+
+
+def held_by(session: Any, who: str, sequence: int) -> Job:
+    job = new_job(session, sequence=sequence)
+    claimed = claim(session, job.id)
+    assert claimed is not None
+    claimed.locked_by = who
+    session.commit()
+    return claimed
+
+
+def test_a_claim_says_who_holds_it_until_the_job_ends(session: Any) -> None:
+    job = new_job(session)
+    assert job.locked_by is None
+    claimed = claim(session, job.id)
+    assert claimed is not None
+    assert claimed.locked_by == holder()
+    assert holder().endswith(f":{os.getpid()}")
+    assert run_job(session, job.id, lambda s, j: None, claimed=claimed) is not None
+    done = session.get(Job, job.id)
+    assert (done.state, done.locked_by, done.locked_until) == (JobState.DONE, None, None)
+
+
+def test_the_claims_of_a_dead_process_are_released_and_sent_again(
+    session: Any, sent: list[int]
+) -> None:
+    dead = held_by(session, "worker@a:100", 1)
+    alive = held_by(session, "worker@a:101", 2)
+    other_node = held_by(session, "worker@b:100", 3)
+    sent.clear()
+    assert release_held_by(session, holder="worker@a:100") == [dead.id]
+    assert sent == [dead.id]
+    # The lease has ended: the next delivery claims it, and the attempt that died counts.
+    again = claim(session, dead.id)
+    assert again is not None
+    assert again.attempts == 2
+    assert claim(session, alive.id) is None
+    assert claim(session, other_node.id) is None
+
+
+def test_a_restarted_node_releases_only_its_own_running_jobs(session: Any, sent: list[int]) -> None:
+    mine = [held_by(session, "w%1_x@a:7", 1), held_by(session, "w%1_x@a:8", 2)]
+    lookalike = held_by(session, "w%1yx@a:9", 3)  # "_" and "%" are not wildcards
+    finished = held_by(session, "w%1_x@a:7", 4)
+    run_job(session, finished.id, lambda s, j: None, claimed=finished)
+    pending = new_job(session, sequence=5)
+    sent.clear()
+    released = release_held_by(session, node="w%1_x@a")
+    assert sorted(released) == sorted(job.id for job in mine)
+    assert sorted(sent) == sorted(released)
+    assert claim(session, lookalike.id) is None
+    assert session.get(Job, pending.id).state == JobState.PENDING
+    with pytest.raises(ValueError, match="holder or a node"):
+        release_held_by(session)
+
+
+@pytest.mark.parametrize(
+    ("beat", "released"),
+    [
+        (None, True),  # first start under this name
+        ({"stopped": True}, True),  # a warm shutdown (nothing should be held, but still)
+        ({"age": 600}, True),  # silent for long: dead
+        ({"pid": "dead"}, True),  # fresh, this machine, the process is gone
+        ({"pid": "self"}, True),  # a restarted container: the same pid as before
+        ({"pid": "alive"}, False),  # another live worker using the same name
+        ({"hostname": "elsewhere", "pid": "dead"}, False),  # another machine: cannot tell
+    ],
+)
+def test_a_starting_worker_releases_what_its_earlier_run_held(
+    session: Any, sent: list[int], beat: dict[str, Any] | None, released: bool
+) -> None:
+    node = f"worker@case-{secrets.token_hex(4)}"
+    job = held_by(session, f"{node}:4242", 1)
+    if beat is not None:
+        record_heartbeat(session, f"worker:{node}", "worker")
+        row = session.get(Heartbeat, f"worker:{node}")
+        row.pid = {"dead": _dead_pid(), "self": os.getpid(), "alive": os.getppid()}.get(
+            beat.get("pid", "alive"), row.pid
+        )
+        row.hostname = beat.get("hostname", socket.gethostname())
+        row.last_seen = utcnow() - timedelta(seconds=beat.get("age", 0))
+        row.stopped_at = utcnow() if beat.get("stopped") else None
+        session.commit()
+    sent.clear()
+    assert release_previous_claims(session, node) == ([job.id] if released else [])
+    assert (sent == [job.id]) is released
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

@@ -4,6 +4,8 @@ broker away at submit, worker killed mid-job, SMTP 421 and 550, a task delivered
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -50,8 +52,7 @@ def pipeline(
         postgres_database_factory(),
         broker,
         smtp_server.url,
-        concurrency=2,
-        BUREAU_JOB_LEASE="3",
+        concurrency=2,  # and the default job lease, 5 minutes: no test here waits for it
     ) as stack:
         yield Pipeline(stack.app, stack.env, stack.worker)
 
@@ -113,8 +114,9 @@ def test_worker_killed_mid_job_sends_once_after_restart(flow: Pipeline, inbox: A
     inbox.release()
     time.sleep(0.5)
     assert inbox.messages == []
-    flow.worker.start()
+    flow.worker.start()  # under the same node name: it releases what its dead run held
     inbox.wait_for(lambda i: i.to("li.na@example.com") and i.to("china.desk@bureau.localhost"))
+    assert "jobs of an earlier run of celery@" in flow.worker.log.read_text()
     time.sleep(3)  # a duplicate would arrive by now
     assert len(inbox.to("li.na@example.com")) == 1
     assert len(inbox.to("china.desk@bureau.localhost")) == 1
@@ -122,6 +124,34 @@ def test_worker_killed_mid_job_sends_once_after_restart(flow: Pipeline, inbox: A
     mails = flow.jobs(booking_id=booking.id, task="bureau.mail.send")
     assert {job.state for job in mails} == {"done"}
     assert max(job.attempts for job in mails) >= 2  # the killed attempt counted
+
+
+def test_a_pool_process_killed_mid_job_is_replaced_and_sends_once(
+    flow: Pipeline, inbox: Any
+) -> None:
+    """The OOM killer's usual victim: one pool process, not the worker. Its main process
+    releases the jobs the dead process held; another process sends them, in seconds."""
+    inbox.stall()
+    created = flow.submit()
+    wait_until(inbox.stalled.is_set, what="the worker to start talking SMTP")
+    booking = flow.booking(created["reference"])
+    holders = {job.locked_by for job in flow.jobs(booking_id=booking.id, state="running")}
+    [holder] = holders  # the routing's two emails, claimed by the process that routed it
+    node, _, pid = (holder or "").rpartition(":")
+    assert node.startswith("celery@")
+    assert flow.worker.process is not None
+    assert int(pid) != flow.worker.process.pid
+    os.kill(int(pid), signal.SIGKILL)
+    inbox.release()
+    inbox.wait_for(lambda i: i.to("li.na@example.com") and i.to("china.desk@bureau.localhost"))
+    time.sleep(3)  # a duplicate would arrive by now
+    assert len(inbox.to("li.na@example.com")) == 1
+    assert len(inbox.to("china.desk@bureau.localhost")) == 1
+    assert flow.worker.process.poll() is None  # the worker itself lives on
+    assert f"jobs of {holder}, which died" in flow.worker.log.read_text()
+    mails = flow.jobs(booking_id=booking.id, task="bureau.mail.send")
+    assert {(job.state, job.locked_by) for job in mails} == {("done", None)}
+    assert max(job.attempts for job in mails) >= 2
 
 
 def test_smtp_421_is_retried_then_sent(flow: Pipeline, inbox: Any) -> None:

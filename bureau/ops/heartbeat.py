@@ -18,7 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bureau.config import Settings
-from bureau.db import AnySession, utcnow
+from bureau.db import AnySession, utcnow, without_raising
+from bureau.jobs import release_held_by
 from bureau.ops.models import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -85,18 +86,55 @@ def fresh_heartbeats(
     )
 
 
+def release_previous_claims(
+    session: AnySession, node: str, now: datetime | None = None
+) -> list[int]:
+    """At a worker's start, before it consumes: running jobs held under its node name were
+    claimed by an earlier run of it that died without a warm shutdown (SIGKILL, a crash of
+    the host or container); release them now instead of after their lease. Unless the
+    heartbeats show another live worker using the very same name (names must be unique:
+    Celery warns about duplicates): its jobs are left to their leases then."""
+    now = now or utcnow()
+    previous = session.get(Heartbeat, f"worker:{node}")
+    if previous is not None and _still_running(previous, now):
+        logger.warning(
+            "another worker runs as %s (pid %s on %s): its jobs are not released; "
+            "give each worker its own name (--hostname)",
+            node,
+            previous.pid,
+            previous.hostname,
+        )
+        session.rollback()
+        return []
+    return release_held_by(session, node=node, now=now)
+
+
+def _still_running(beat: Heartbeat, now: datetime) -> bool:
+    if beat.stopped_at is not None or beat.last_seen < now - timedelta(seconds=WORKER_STALE_AFTER):
+        return False
+    if beat.hostname != socket.gethostname():
+        return True  # another machine: nothing here can tell whether it is alive
+    # In a restarted container the earlier run may have had the very pid this one has.
+    return beat.pid != os.getpid() and _pid_alive(beat.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def _write(flask_app: Flask, name: str, kind: str, *, starting: bool = False) -> None:
     """A heartbeat must never take its process down: a database away is logged, not raised."""
-    from bureau.extensions import db
-
-    with flask_app.app_context():
-        try:
-            record_heartbeat(db.session, name, kind, starting=starting)
-        except Exception as error:
-            db.session.rollback()
-            logger.warning("heartbeat %s not written: %s", name, error)
-        finally:
-            db.session.remove()
+    without_raising(
+        flask_app,
+        f"heartbeat {name}",
+        lambda session: record_heartbeat(session, name, kind, starting=starting),
+    )
 
 
 def install(celery: Celery, flask_app: Flask) -> None:
@@ -114,7 +152,15 @@ def install(celery: Celery, flask_app: Flask) -> None:
             self.heartbeat_name = ""
 
         def start(self, worker: Any) -> None:
-            self.heartbeat_name = f"worker:{worker.hostname}"
+            # Before the consumer starts (it is the blueprint's last step): nothing of this
+            # run holds a job yet.
+            node = worker.hostname
+            without_raising(
+                flask_app,
+                f"releasing the jobs an earlier {node} held",
+                lambda session: release_previous_claims(session, node),
+            )
+            self.heartbeat_name = f"worker:{node}"
             _write(flask_app, self.heartbeat_name, "worker", starting=True)
             self.tref = worker.timer.call_repeatedly(
                 WORKER_INTERVAL, _write, (flask_app, self.heartbeat_name, "worker"), priority=10
@@ -125,15 +171,10 @@ def install(celery: Celery, flask_app: Flask) -> None:
                 self.tref.cancel()
                 self.tref = None
             if self.heartbeat_name:
-                from bureau.extensions import db
-
-                with flask_app.app_context():
-                    try:
-                        mark_stopped(db.session, self.heartbeat_name)
-                    except Exception as error:
-                        logger.warning("heartbeat %s not closed: %s", self.heartbeat_name, error)
-                    finally:
-                        db.session.remove()
+                name = self.heartbeat_name
+                without_raising(
+                    flask_app, f"closing heartbeat {name}", lambda s: mark_stopped(s, name)
+                )
 
     celery.steps["worker"].add(WorkerHeartbeat)
     last_write = [0.0]

@@ -471,7 +471,7 @@ def _redact_mail(
             if job.state in (JobState.PENDING, JobState.RUNNING):
                 job.state = JobState.FAILED
                 job.last_error = "not sent: the recipient's personal data was erased"
-                job.locked_until = None
+                job.locked_until = job.locked_by = None
                 job.finished_at = now
             changed = True
         if job.last_error:
