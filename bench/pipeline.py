@@ -411,6 +411,7 @@ class Results:
                     "",
                 )
             )
+            rows += self._ceiling_row(cpus)
         idle = self.idle_median
         if idle is not None:
             rows.append(
@@ -434,6 +435,23 @@ class Results:
             )
         )
         return rows
+
+    def _ceiling_row(self, cpus: int) -> list[tuple[str, str, str]]:
+        """The ratio the run could reach if the worker used no CPU at all: what the other
+        parts (web, PostgreSQL, Redis, the benchmark's own clients and SMTP sink) used per
+        request, on every CPU the machine has. A bound on what any worker could achieve."""
+        rest = sum(self.cpu_pipeline[name] for name in OUR_PROCESSES if name != "worker")
+        if rest <= 0 or not self.noop_per_s:
+            return []
+        per_s = cpus * self.submitted / rest
+        return [
+            (
+                "ratio if the worker cost nothing",
+                f"{per_s / self.noop_per_s:.1%} ({per_s:.0f} requests/s: the rest used"
+                f" {_ms(rest / self.submitted)} of CPU per request, on {cpus} CPUs)",
+                "",
+            )
+        ]
 
 
 def summary(results: Results) -> list[report.Summary]:

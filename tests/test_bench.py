@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import wrk
+from bench import pipeline, wrk
 from bench.__main__ import MARKER, Outcome, command, insert_summary, parse_args, summary_section
 from bench.pages import OPEN_DAYS, Options, Page, Results, history, status_for
 from bench.report import Summary, anchor, append_section, read_json, write_json
@@ -202,3 +202,17 @@ def test_sampler_reads_pss_at_new_rss_peaks_and_periodically(
     peaks = sampler.snapshot("worker")
     assert peaks.rss_total_kib == 2000
     assert peaks.pss_total_kib == 700
+
+
+def test_the_pipeline_reports_the_ratio_a_worker_that_cost_nothing_could_reach() -> None:
+    results = pipeline.Results(started=datetime.now(UTC), options=pipeline.parse_args([]))
+    results.machine = {"nproc": "2"}
+    results.submitted, results.noop_per_s, results.processed_seconds = 1000, 600.0, 30.0
+    results.processed_per_s, results.submit_seconds = 1000 / 30, 15.0
+    results.cpu_noop = {"worker": 5.0}
+    # 20 CPU-s outside the worker for 1,000 requests: 20 ms each, 100/s on 2 CPUs.
+    results.cpu_pipeline = {"worker": 30.0, "web": 10.0, "postgres": 5.0, "redis": 0.5}
+    results.cpu_pipeline |= {"bench": 4.5, "busy": 52.0, "idle": 8.0, "iowait": 0.0}
+    rows = {measure: value for measure, value, _ in results.rows()}
+    assert rows["ratio if the worker cost nothing"].startswith("16.7% (100 requests/s:")
+    assert "20 ms of CPU per request, on 2 CPUs" in rows["ratio if the worker cost nothing"]
