@@ -53,7 +53,9 @@ _SESSION_KEY = "bureau.jobs_to_enqueue"
 _INLINE_KEY = "bureau.run_follow_ups_inline"
 _FOLLOW_UPS_KEY = "bureau.follow_ups"
 _LOADED_KEY = "bureau.loaded_by_jobs"
-_HOLDER_KEY = "bureau.job_holder"  # holder(), worked out once per task
+_HOLDER_KEY = "bureau.job_holder"
+# A claim ended: the job is no longer held by anyone (done, failed, back to pending).
+_UNCLAIMED: dict[str, Any] = {"locked_until": None, "locked_by": None}
 
 
 class JobState(StrEnum):
@@ -153,7 +155,7 @@ def record_job(
             "state": JobState.RUNNING,
             "attempts": 1,
             "locked_until": _lease_end(utcnow()),
-            "locked_by": session.info.get(_HOLDER_KEY) or holder(),
+            "locked_by": _holder_in(session),
         }
     job: Job | None = session.scalars(
         _record_job_statement(session.get_bind().dialect.name), values
@@ -246,8 +248,16 @@ def holder() -> str:
     from celery import current_task
 
     request = current_task.request if current_task else None
-    node = getattr(request, "hostname", None) or socket.gethostname()
-    return f"{node}:{os.getpid()}"
+    return holder_name(getattr(request, "hostname", None) or socket.gethostname(), os.getpid())
+
+
+def holder_name(node: str, pid: int | str = "") -> str:
+    """``locked_by`` for a process of a node; without a pid, what all of the node's share."""
+    return f"{node}:{pid}"
+
+
+def _holder_in(session: AnySession) -> str:
+    return session.info.get(_HOLDER_KEY) or holder()  # worked out once per task (execute())
 
 
 def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job | None:
@@ -266,7 +276,7 @@ def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job 
             state=JobState.RUNNING,
             attempts=Job.attempts + 1,
             locked_until=_lease_end(now),
-            locked_by=session.info.get(_HOLDER_KEY) or holder(),
+            locked_by=_holder_in(session),
             updated_at=now,
         )
         .returning(Job)
@@ -349,12 +359,7 @@ def _finish(
     retry_in: float | None = None,
 ) -> Outcome:
     now = utcnow()
-    values: dict[str, Any] = {
-        "state": state,
-        "last_error": error[:2000],
-        "locked_until": None,
-        "locked_by": None,
-    }
+    values: dict[str, Any] = {"state": state, "last_error": error[:2000], **_UNCLAIMED}
     if retry_in is not None:
         values["run_after"] = now + timedelta(seconds=retry_in)
     else:
@@ -509,12 +514,7 @@ def _release(session: AnySession, leftovers: list[Recorded]) -> None:
             session.execute(
                 update(Job)
                 .where(Job.id.in_(claimed), Job.state == JobState.RUNNING)
-                .values(
-                    state=JobState.PENDING,
-                    attempts=Job.attempts - 1,
-                    locked_until=None,
-                    locked_by=None,
-                )
+                .values(state=JobState.PENDING, attempts=Job.attempts - 1, **_UNCLAIMED)
             )
             session.commit()
     except Exception as error:  # the database is away: the leases lapse, the sweeper acts
@@ -543,7 +543,7 @@ def release_held_by(
     held = (
         Job.locked_by == holder
         if holder is not None
-        else Job.locked_by.startswith(f"{node}:", autoescape=True)
+        else Job.locked_by.startswith(holder_name(node or ""), autoescape=True)
     )
     released = session.execute(
         update(Job)

@@ -14,7 +14,7 @@ from celery.worker.request import Request
 from flask import Flask
 
 from bureau.db import without_raising
-from bureau.jobs import MAX_RETRY_DELAY, release_held_by
+from bureau.jobs import MAX_RETRY_DELAY, holder_name, release_held_by
 
 # Feature modules whose tasks the worker registers.
 TASK_MODULES = (
@@ -49,7 +49,7 @@ def init_celery(app: Flask) -> Celery:
         def on_failure(self, exc_info: Any, send_failed_event: bool = True, **kwargs: Any) -> Any:
             error = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrapped
             if isinstance(error, WorkerLostError) and self.worker_pid:
-                holder = f"{self.hostname}:{self.worker_pid}"
+                holder = holder_name(self.hostname, self.worker_pid)
                 # Never raises: with the database away, the leases lapse as before.
                 without_raising(
                     app,
