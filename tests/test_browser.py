@@ -110,6 +110,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         options.add_argument(flag)
+    # The console, where chromium says what the content security policy refused.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     yield driver
@@ -149,6 +151,29 @@ def text(driver: Any) -> str:
     return body
 
 
+def csp_violations(driver: Any) -> list[str]:
+    """What the content security policy refused since the last call, on any page."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry["message"]
+    ]
+
+
+def test_the_browser_reports_what_the_policy_refuses(site: tuple[str, Path], browser: Any) -> None:
+    """The check the tests below end with can fail: an inline style is refused, and said."""
+    base, _ = site
+    browser.get(f"{base}/")
+    assert csp_violations(browser) == []
+    browser.execute_script(
+        "document.querySelector('main').insertAdjacentHTML('beforeend', "
+        '\'<p id="injected" style="color: rgb(255, 0, 0)">injected</p>\')'
+    )
+    injected = browser.find_element("id", "injected")
+    assert injected.value_of_css_property("color") != "rgba(255, 0, 0, 1)"
+    assert any("style" in v for v in wait_until(lambda: csp_violations(browser), 10, "the log"))
+
+
 def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) -> None:
     base, instance = site
 
@@ -167,6 +192,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
         "contact_name": "Li Na",
         "organization": "Acme Events",
         "contact_email": "li.na@example.com",
+        "message": "Outlook for the year ahead.\nQ&A after the talk.",  # shown with its line breaks
     }.items():
         fill(browser, field, value)
     click(browser, "form button[type=submit]")
@@ -196,6 +222,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     fill(browser, "offer-speaker", "kaiser-kuo")
     fill(browser, "offer-fee", "12500")
     fill(browser, "offer-venue", "Expo Centre")
+    fill(browser, "offer-logistics", "Two hotel nights.\nOne lapel microphone.")
     click(browser, "form[action$='/offer'] button[type=submit]")
     assert "your firm offer is recorded" in text(browser)
 
@@ -238,6 +265,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     wait_until(
         lambda: len(list((instance / "mail").glob("*invite.eml"))) >= 3, 60, "the invitations"
     )
+    assert csp_violations(browser) == []  # on every page the story went through
 
 
 # Where screenshots go (README "Development"); CI keeps the folder as an artefact.
@@ -314,5 +342,6 @@ def test_the_organizers_path_on_a_narrow_and_a_wide_window(
         assert "Thank you! We received your request" in text(browser)
         assert fits_the_window(browser)
         shoot(browser, f"{window}-5-status")
+        assert csp_violations(browser) == []
     finally:
         browser.set_window_size(1280, 2000)
