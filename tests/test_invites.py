@@ -97,6 +97,7 @@ def calendar_of(message: Any, expected_method: str) -> Calendar:
     assert inline.get_content_charset() == "utf-8"
     assert attachment.get_filename() == "invite.ics"
     assert attachment.get_param("method") == expected_method
+    assert attachment.get_content_charset() == "utf-8"
     assert attachment.get_content() == inline.get_content().encode() or attachment.get_content()
     return Calendar.from_ical(inline.get_content())
 
