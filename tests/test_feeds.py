@@ -3,6 +3,7 @@ rotation revokes the old address."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor
+from bureau.calendar.models import Hold
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.staff.models import Role, StaffMember
@@ -47,6 +49,12 @@ def test_speaker_feed_shows_engagements_and_holds(app: Flask) -> None:
     assert calendar["METHOD"] == "PUBLISH"
     statuses = sorted(str(e["STATUS"]) for e in calendar.walk("VEVENT"))
     assert statuses == ["CONFIRMED", "TENTATIVE"]
+    # The hold's UID: random at the bureau's domain (never its row id), kept on its row.
+    [hold_event] = [e for e in calendar.walk("VEVENT") if str(e["STATUS"]) == "TENTATIVE"]
+    with app.app_context():
+        [hold_uid] = db.session.scalars(select(Hold.uid).where(Hold.state == "active")).all()
+    assert str(hold_event["UID"]) == hold_uid
+    assert re.fullmatch(r"[0-9a-f-]{36}@bureau\.localhost", hold_uid)
     again = client.get(
         "/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token",
         headers={"If-None-Match": response.headers["ETag"]},

@@ -126,7 +126,7 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
         title = f"Hold: {booking.event_name if booking else 'request'}"
         hold_events.append(
             event_for(
-                f"hold-{hold.id}@bureau",
+                hold.uid,
                 title,
                 "",
                 "UTC",

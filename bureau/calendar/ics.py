@@ -7,10 +7,12 @@ current SEQUENCE; times carry their TZID with the zone's VTIMEZONE; ORGANIZER is
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from icalendar import Calendar, Event, vCalAddress, vText
 
 from bureau.calendar.models import Engagement
@@ -18,6 +20,20 @@ from bureau.db import utcnow
 from bureau.text import clean_line, clean_text
 
 PRODID = "-//Bureau//Speaker bookings//EN"
+
+
+def mail_domain() -> str:
+    """The domain of the bureau's mailbox (BUREAU_MAIL_FROM), which every UID carries."""
+    address = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[1]
+    return address.rpartition("@")[2] or "bureau.localhost"
+
+
+def new_uid(random_bits: int | None = None) -> str:
+    """A calendar UID: a random UUID at the bureau's mail domain, unique across bureaus and
+    restored databases (Google merges or drops events whose UIDs collide). ``random_bits``
+    (128 of them) makes it reproducible, for the demo history."""
+    unique = uuid.uuid4() if random_bits is None else uuid.UUID(int=random_bits, version=4)
+    return f"{unique}@{mail_domain()}"
 
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:
