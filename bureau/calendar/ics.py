@@ -3,6 +3,7 @@
 One VEVENT per message, for one attendee: METHOD:REQUEST for a new or changed event and
 METHOD:CANCEL with STATUS:CANCELLED for a cancellation, always the engagement's UID and its
 current SEQUENCE; times carry their TZID with the zone's VTIMEZONE; ORGANIZER is the bureau.
+RSVP=FALSE: nothing reads iTIP REPLYs yet, so none is asked for.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def invitation(
             attendee_name,
             role="REQ-PARTICIPANT",
             partstat="NEEDS-ACTION",
-            rsvp="TRUE",
+            rsvp="FALSE",  # TRUE once the bureau reads REPLYs (a later issue)
         ),
     )
     calendar.add_component(event)
