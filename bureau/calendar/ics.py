@@ -45,6 +45,12 @@ def _address(email: str, name: str, **params: str) -> vCalAddress:
     return address
 
 
+def organizer_address(sender: str) -> vCalAddress:
+    """ORGANIZER for a From-style address (the bureau's mailbox)."""
+    name, email = parseaddr(sender)
+    return _address(email, name or "Bureau")
+
+
 def invitation(
     engagement: Engagement,
     *,
@@ -59,7 +65,6 @@ def invitation(
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported iTIP method {method!r}")
     zone = ZoneInfo(engagement.timezone)
-    organizer_name, organizer_email = parseaddr(organizer)
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -75,7 +80,7 @@ def invitation(
     event.add("description", clean_text(description))
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
-    event.add("organizer", _address(organizer_email, organizer_name or "Bureau"))
+    event.add("organizer", organizer_address(organizer))
     event.add(
         "attendee",
         _address(
