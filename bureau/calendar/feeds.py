@@ -3,7 +3,7 @@
 Engagements appear confirmed and active holds tentative, each with the bureau as
 ORGANIZER (RFC 5546 §3.2.1) and a random UID at its domain. A feed is assembled from each
 engagement's VEVENT text, rendered once per change and kept on its row, and from one
-VTIMEZONE per zone computed once per process: building thousands of
+VTIMEZONE per zone computed once per process (calendar/zones.py): building thousands of
 events with icalendar on every poll would cost seconds. Each answer carries an ETag from
 one aggregate query, so a client polling an unchanged feed gets 304 Not Modified without
 any event being read.
@@ -15,17 +15,17 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
-from icalendar import Event, Timezone
+from icalendar import Event
 from sqlalchemy import Select, Table, bindparam, func, select, update
 
 from bureau.bookings.models import BookingRequest
 from bureau.calendar.ics import PRODID, organizer_address
 from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.calendar.zones import vtimezone
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.staff.models import StaffMember
@@ -129,12 +129,6 @@ def engagement_texts(engagements: list[Engagement]) -> list[str]:
     return texts
 
 
-@cache
-def timezone_text(zone: str) -> str:
-    text: str = Timezone.from_tzid(zone).to_ical().decode()
-    return text
-
-
 def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) -> bytes:
     hold_events = []
     organizer = _organizer()
@@ -157,7 +151,11 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
             .to_ical()
             .decode()
         )
-    zones = sorted({e.timezone for e in engagements})
+    # Each zone's VTIMEZONE is right from its earliest event on.
+    earliest: dict[str, datetime] = {}
+    for engagement in engagements:
+        zone, starts = engagement.timezone, engagement.starts_at
+        earliest[zone] = min(starts, earliest.get(zone, starts))
     head = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
         f"PRODID:{PRODID}\r\nMETHOD:PUBLISH\r\n"
@@ -167,7 +165,7 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
         .split("\r\n")[1]
         + "\r\n"
     )
-    parts = [head, *(timezone_text(z) for z in zones)]
+    parts = [head, *(vtimezone(zone, earliest[zone]) for zone in sorted(earliest))]
     parts += engagement_texts(engagements)
     parts += hold_events
     parts.append("END:VCALENDAR\r\n")

@@ -2,8 +2,8 @@
 
 One VEVENT per message, for one attendee: METHOD:REQUEST for a new or changed event and
 METHOD:CANCEL with STATUS:CANCELLED for a cancellation, always the engagement's UID and its
-current SEQUENCE; times carry their TZID with the zone's VTIMEZONE; ORGANIZER is the bureau.
-RSVP=FALSE: nothing reads iTIP REPLYs yet, so none is asked for.
+current SEQUENCE; times carry their TZID with the zone's VTIMEZONE (calendar/zones.py);
+ORGANIZER is the bureau. RSVP=FALSE: nothing reads iTIP REPLYs yet, so none is asked for.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from icalendar import Calendar, Event, vCalAddress, vText
+from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 
 from bureau.calendar.models import Engagement
+from bureau.calendar.zones import vtimezone
 from bureau.db import utcnow
 from bureau.text import clean_line, clean_text
 
@@ -91,7 +92,7 @@ def invitation(
             rsvp="FALSE",  # TRUE once the bureau reads REPLYs (a later issue)
         ),
     )
+    calendar.add_component(Timezone.from_ical(vtimezone(engagement.timezone, engagement.starts_at)))
     calendar.add_component(event)
-    calendar.add_missing_timezones()
     ics: bytes = calendar.to_ical()
     return ics
