@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from tests.smtp import free_port
 from tests.test_ics import engagement, render
 
 
-@pytest.fixture(scope="module")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("radicale")
+@contextmanager
+def running_radicale(folder: Path) -> Iterator[str]:
+    """A Radicale server of its own (no auth) on a free port; yields its URL.
+
+    Its vobject keeps the first VTIMEZONE it reads for each TZID for the life of the
+    process, so a test about zones wants a server of its own."""
     config = folder / "config"
     port = free_port()
     config.write_text(
@@ -42,9 +46,17 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             break
         except OSError:
             time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_radicale(tmp_path_factory.mktemp("radicale")) as url:
+        yield url
 
 
 def store(calendar: object, ics: bytes) -> None:

@@ -3,15 +3,17 @@ rotation revokes the old address."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Flask
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor
+from bureau.calendar.models import Hold
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.staff.models import Role, StaffMember
@@ -47,6 +49,15 @@ def test_speaker_feed_shows_engagements_and_holds(app: Flask) -> None:
     assert calendar["METHOD"] == "PUBLISH"
     statuses = sorted(str(e["STATUS"]) for e in calendar.walk("VEVENT"))
     assert statuses == ["CONFIRMED", "TENTATIVE"]
+    # The hold's UID: random at the bureau's domain (never its row id), kept on its row.
+    [hold_event] = [e for e in calendar.walk("VEVENT") if str(e["STATUS"]) == "TENTATIVE"]
+    with app.app_context():
+        [hold_uid] = db.session.scalars(select(Hold.uid).where(Hold.state == "active")).all()
+    assert str(hold_event["UID"]) == hold_uid
+    assert re.fullmatch(r"[0-9a-f-]{36}@bureau\.localhost", hold_uid)
+    # RFC 5546 §3.2.1: PUBLISH needs an ORGANIZER on every event.
+    for event in calendar.walk("VEVENT"):
+        assert str(event["ORGANIZER"]) == "mailto:bookings@bureau.localhost"
     again = client.get(
         "/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token",
         headers={"If-None-Match": response.headers["ETag"]},
@@ -104,3 +115,28 @@ def test_kept_event_texts_follow_changes(app: Flask) -> None:
     assert second.status_code == 200
     assert b"renamed summit" in second.data
     assert second.headers["ETag"] != first.headers["ETag"]
+
+
+def test_texts_kept_before_organizer_was_added_are_rendered_again(app: Flask) -> None:
+    from bureau.calendar.models import Engagement
+
+    with app.app_context():
+        confirmed_booking(app)
+        speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
+        speaker.feed_token = "speaker-secret-token"
+        engagement = db.session.scalars(select(Engagement)).one()
+        # As the previous release kept it: its key, a VEVENT without ORGANIZER (and
+        # updated_at as it was, which an ORM change would move).
+        db.session.execute(
+            update(Engagement)
+            .where(Engagement.id == engagement.id)
+            .values(
+                ics_cache_key=f"{engagement.sequence}:{engagement.updated_at.isoformat()}",
+                ics_text=f"BEGIN:VEVENT\r\nUID:{engagement.uid}\r\nEND:VEVENT\r\n",
+                updated_at=Engagement.updated_at,
+            )
+        )
+        db.session.commit()
+    feed = app.test_client().get("/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token")
+    [event] = Calendar.from_ical(feed.data).walk("VEVENT")
+    assert str(event["ORGANIZER"]) == "mailto:bookings@bureau.localhost"

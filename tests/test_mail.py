@@ -179,8 +179,12 @@ def test_non_ascii_parts_are_quoted_printable_and_ascii_ones_plain(mail_app: Fla
     assert "=E2=80=94" in raw.decode()  # readable raw text, not base64
     assert plain.get_content().replace("\r\n", "\n") == text
     assert html["Content-Transfer-Encoding"] == "7bit"
-    invite = next(p for p in parsed.walk() if p.get_content_type() == "text/calendar")
-    assert "Café" in invite.get_content()
+    invites = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
+    assert [p.get_content_disposition() for p in invites] == [None, "attachment"]
+    for invite in invites:  # read as UTF-8, not as MIME's default US-ASCII
+        assert invite.get_content_charset() == "utf-8"
+        assert invite.get_param("method") == "REQUEST"
+        assert "Café" in invite.get_content()
     boundaries = [p.get_boundary() for p in parsed.walk() if p.is_multipart()]
     assert len(boundaries) == 2
     assert len(set(boundaries)) == 2

@@ -88,3 +88,43 @@ def test_requests_filed_before_the_worker_existed_get_routed(tmp_path: Path) -> 
         ).all()
         assert (task, kind, state) == ("bureau.bookings.route", "route", "pending")
         assert key == Job.key_for("route", 7, None, 0)
+
+
+def test_holds_get_random_uids_at_the_mail_domain_when_the_column_arrives(tmp_path: Path) -> None:
+    """0013 backfills holds.uid: random UUIDs at BUREAU_MAIL_FROM's domain, all different."""
+    import re
+
+    from sqlalchemy import select
+
+    from bureau.bookings import actions
+    from bureau.bookings.models import BookingRequest
+    from bureau.bookings.workflow import Actor
+    from bureau.calendar.models import Hold
+    from tests.conftest import NEXT_YEAR, migrate_and_seed
+    from tests.workflow_helpers import offer_terms, submit_and_route
+
+    app = make_app(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'holds.db'}",
+        BUREAU_MAIL_FROM="Bureau <desk@speakers.example>",
+    )
+    migrate_and_seed(app)
+    for month in ("05", "09"):
+        with app.app_context():
+            booking = db.session.get(BookingRequest, submit_and_route(app).id)
+            terms = offer_terms(
+                starts_at=f"{NEXT_YEAR}-{month}-10T09:00", ends_at=f"{NEXT_YEAR}-{month}-10T10:00"
+            )
+            staff = Actor("staff", "Desk")
+            actions.record_offer(db.session, booking, terms, actor=staff, expected_version=None)
+            actions.request_availability(db.session, booking, actor=staff, expected_version=None)
+            db.session.commit()
+    with app.app_context():
+        before = set(db.session.scalars(select(Hold.uid)))
+        downgrade(revision="0012_job_holder")
+        upgrade()
+        db.session.expire_all()
+        after = set(db.session.scalars(select(Hold.uid)))
+    assert len(after) == 2
+    assert after.isdisjoint(before)  # made afresh, randomly
+    assert all(re.fullmatch(r"[0-9a-f-]{36}@speakers\.example", uid) for uid in after)

@@ -8,7 +8,6 @@ concurrent commit in between still fails, at flush, on the version column.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -20,6 +19,7 @@ from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
+from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
@@ -215,6 +215,7 @@ def request_availability(
         booking_id=booking.id,
         offer_id=offer.id,
         speaker_id=offer.speaker_id,
+        uid=new_uid(),
         starts_at=offer.starts_at,
         ends_at=offer.ends_at,
         expires_at=utcnow() + hold_for,
@@ -597,27 +598,16 @@ def reschedule(
     return engagement
 
 
-def _mail_domain() -> str:
-    from email.utils import parseaddr
-
-    from flask import current_app
-
-    address = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[1]
-    return address.rpartition("@")[2] or "bureau.localhost"
-
-
 def engagement_for(
     booking: BookingRequest, offer: Offer, *, random_bits: int | None = None
 ) -> Engagement:
     """The calendar entry a confirmed offer becomes (the first version of its invites).
 
-    Its UID is a random UUID at the bureau's mail domain; ``random_bits`` (128 of them)
-    makes it reproducible, for the demo history."""
-    unique = uuid.uuid4() if random_bits is None else uuid.UUID(int=random_bits, version=4)
+    Its UID is ``new_uid(random_bits)``: reproducible bits for the demo history."""
     return Engagement(
         booking_id=booking.id,  # None until a new booking is flushed (the demo sets it then)
         speaker_id=offer.speaker_id,
-        uid=f"{unique}@{_mail_domain()}",
+        uid=new_uid(random_bits),
         sequence=0,
         is_cancelled=False,
         title=f"{offer.speaker.name} at {booking.event_name}",

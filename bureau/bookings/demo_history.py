@@ -43,6 +43,7 @@ from bureau.bookings.routing import BookingFacts, Decision, RoutingRule
 from bureau.bookings.services import next_reference
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.workflow import ALLOWED, SYSTEM, Actor
+from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, WORKDAY_END, WORKDAY_START, working_time
 from bureau.catalogue.models import Speaker
@@ -306,6 +307,9 @@ class _History:
         self.session = session
         self.now = now
         self.rng = rng
+        # The holds' UIDs: reproducible from the seed, without drawing from ``rng`` (which
+        # would change every figure drawn after the first hold).
+        self.uid_rng = random.Random(str(rng.getstate()))  # noqa: S311 - demo, not secrets
         self.speakers = list(
             session.scalars(
                 select(Speaker)
@@ -755,6 +759,7 @@ class _History:
         story.check(at)
         hold = Hold(
             speaker_id=offer.speaker_id,
+            uid=new_uid(self.uid_rng.getrandbits(128)),
             starts_at=offer.starts_at,
             ends_at=offer.ends_at,
             expires_at=at + DEFAULT_HOLD,

@@ -1,10 +1,12 @@
 """Calendar subscription feeds (METHOD:PUBLISH) for speakers and staff, by secret token.
 
-Engagements appear confirmed and active holds tentative. A feed is assembled from each
+Engagements appear confirmed and active holds tentative, each with the bureau as
+ORGANIZER (RFC 5546 §3.2.1) and a random UID at its domain. A feed is assembled from each
 engagement's VEVENT text, rendered once per change and kept on its row, and from one
-VTIMEZONE per zone computed once per process: building thousands of events with icalendar
-on every poll would cost seconds. Each answer carries an ETag from one aggregate query, so
-a client polling an unchanged feed gets 304 Not Modified without any event being read.
+VTIMEZONE per zone computed once per process (calendar/zones.py): building thousands of
+events with icalendar on every poll would cost seconds. Each answer carries an ETag from
+one aggregate query, so a client polling an unchanged feed gets 304 Not Modified without
+any event being read.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
-from functools import cache
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
-from icalendar import Event, Timezone
+from icalendar import Event
 from sqlalchemy import Select, Table, bindparam, func, select, update
 
 from bureau.bookings.models import BookingRequest
-from bureau.calendar.ics import PRODID
+from bureau.calendar.ics import PRODID, organizer_address
 from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.calendar.zones import vtimezone
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.staff.models import StaffMember
@@ -51,6 +53,7 @@ def event_for(
     status: str,
     sequence: int,
     stamp: datetime,
+    organizer: str,
 ) -> Event:
     event = Event()
     event.add("uid", uid)
@@ -63,7 +66,13 @@ def event_for(
         event.add("location", clean_line(location))
     event.add("status", status)
     event.add("transp", "OPAQUE")
+    event.add("organizer", organizer_address(organizer))
     return event
+
+
+def _organizer() -> str:
+    sender: str = current_app.config["BUREAU_SETTINGS"].mail_from
+    return sender
 
 
 def engagement_event(engagement: Engagement) -> Event:
@@ -78,18 +87,25 @@ def engagement_event(engagement: Engagement) -> Event:
         "CONFIRMED",
         engagement.sequence,
         engagement.updated_at,
+        _organizer(),
     )
 
 
-def _cache_key(engagement: Engagement) -> str:
-    return f"{engagement.sequence}:{engagement.updated_at.isoformat()}"
+# Raised when the kept texts' form changes (2: ORGANIZER), so rows re-render once.
+TEXT_FORM = 2
+
+
+def _cache_key(engagement: Engagement, form: str) -> str:
+    return f"{form}:{engagement.sequence}:{engagement.updated_at.isoformat()}"
 
 
 def engagement_texts(engagements: list[Engagement]) -> list[str]:
     """Each engagement's VEVENT: kept on its row, rendered again only after it changed."""
     texts, stale = [], []
+    # The organizer is in the key too: a new BUREAU_MAIL_FROM re-renders the kept texts.
+    form = f"{TEXT_FORM}:{hashlib.sha256(_organizer().encode()).hexdigest()[:12]}"
     for engagement in engagements:
-        key = _cache_key(engagement)
+        key = _cache_key(engagement, form)
         if engagement.ics_text is not None and engagement.ics_cache_key == key:
             texts.append(engagement.ics_text)
             continue
@@ -113,20 +129,15 @@ def engagement_texts(engagements: list[Engagement]) -> list[str]:
     return texts
 
 
-@cache
-def timezone_text(zone: str) -> str:
-    text: str = Timezone.from_tzid(zone).to_ical().decode()
-    return text
-
-
 def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) -> bytes:
     hold_events = []
+    organizer = _organizer()
     for hold in holds:
         booking = db.session.get(BookingRequest, hold.booking_id)
         title = f"Hold: {booking.event_name if booking else 'request'}"
         hold_events.append(
             event_for(
-                f"hold-{hold.id}@bureau",
+                hold.uid,
                 title,
                 "",
                 "UTC",
@@ -135,11 +146,16 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
                 "TENTATIVE",
                 0,
                 hold.updated_at,
+                organizer,
             )
             .to_ical()
             .decode()
         )
-    zones = sorted({e.timezone for e in engagements})
+    # Each zone's VTIMEZONE is right from its earliest event on.
+    earliest: dict[str, datetime] = {}
+    for engagement in engagements:
+        zone, starts = engagement.timezone, engagement.starts_at
+        earliest[zone] = min(starts, earliest.get(zone, starts))
     head = (
         "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
         f"PRODID:{PRODID}\r\nMETHOD:PUBLISH\r\n"
@@ -149,7 +165,7 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
         .split("\r\n")[1]
         + "\r\n"
     )
-    parts = [head, *(timezone_text(z) for z in zones)]
+    parts = [head, *(vtimezone(zone, earliest[zone]) for zone in sorted(earliest))]
     parts += engagement_texts(engagements)
     parts += hold_events
     parts.append("END:VCALENDAR\r\n")

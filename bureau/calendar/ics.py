@@ -2,22 +2,40 @@
 
 One VEVENT per message, for one attendee: METHOD:REQUEST for a new or changed event and
 METHOD:CANCEL with STATUS:CANCELLED for a cancellation, always the engagement's UID and its
-current SEQUENCE; times carry their TZID with the zone's VTIMEZONE; ORGANIZER is the bureau.
+current SEQUENCE; times carry their TZID with the zone's VTIMEZONE (calendar/zones.py);
+ORGANIZER is the bureau. RSVP=FALSE: nothing reads iTIP REPLYs yet, so none is asked for.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
+from flask import current_app
+from icalendar import Calendar, Event, Timezone, vCalAddress, vText
 
 from bureau.calendar.models import Engagement
+from bureau.calendar.zones import vtimezone
 from bureau.db import utcnow
 from bureau.text import clean_line, clean_text
 
 PRODID = "-//Bureau//Speaker bookings//EN"
+
+
+def mail_domain() -> str:
+    """The domain of the bureau's mailbox (BUREAU_MAIL_FROM), which every UID carries."""
+    address = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[1]
+    return address.rpartition("@")[2] or "bureau.localhost"
+
+
+def new_uid(random_bits: int | None = None) -> str:
+    """A calendar UID: a random UUID at the bureau's mail domain, unique across bureaus and
+    restored databases (Google merges or drops events whose UIDs collide). ``random_bits``
+    (128 of them) makes it reproducible, for the demo history."""
+    unique = uuid.uuid4() if random_bits is None else uuid.UUID(int=random_bits, version=4)
+    return f"{unique}@{mail_domain()}"
 
 
 def _address(email: str, name: str, **params: str) -> vCalAddress:
@@ -26,6 +44,12 @@ def _address(email: str, name: str, **params: str) -> vCalAddress:
     for key, value in params.items():
         address.params[key.upper().replace("_", "-")] = value
     return address
+
+
+def organizer_address(sender: str) -> vCalAddress:
+    """ORGANIZER for a From-style address (the bureau's mailbox)."""
+    name, email = parseaddr(sender)
+    return _address(email, name or "Bureau")
 
 
 def invitation(
@@ -42,7 +66,6 @@ def invitation(
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported iTIP method {method!r}")
     zone = ZoneInfo(engagement.timezone)
-    organizer_name, organizer_email = parseaddr(organizer)
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
@@ -58,7 +81,7 @@ def invitation(
     event.add("description", clean_text(description))
     event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
-    event.add("organizer", _address(organizer_email, organizer_name or "Bureau"))
+    event.add("organizer", organizer_address(organizer))
     event.add(
         "attendee",
         _address(
@@ -66,10 +89,10 @@ def invitation(
             attendee_name,
             role="REQ-PARTICIPANT",
             partstat="NEEDS-ACTION",
-            rsvp="TRUE",
+            rsvp="FALSE",  # TRUE once the bureau reads REPLYs (a later issue)
         ),
     )
+    calendar.add_component(Timezone.from_ical(vtimezone(engagement.timezone, engagement.starts_at)))
     calendar.add_component(event)
-    calendar.add_missing_timezones()
     ics: bytes = calendar.to_ical()
     return ics

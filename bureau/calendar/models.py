@@ -34,6 +34,9 @@ class Hold(Base):
     )
     offer_id: Mapped[int] = mapped_column(ForeignKey("offers.id", ondelete="CASCADE"))
     speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
+    # The feed's UID: random at the bureau's domain (calendar.ics.new_uid), never the row id,
+    # which another bureau or a restored database reuses.
+    uid: Mapped[str] = mapped_column(String(120), unique=True)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -204,7 +204,9 @@ def build_message(
             ics,
             maintype="text",
             subtype="calendar",
-            params={"method": method},
+            # Bytes get no charset of their own, and MIME reads text/* without one as
+            # US-ASCII: the .ics is UTF-8 ("Zoë", 人工智能).
+            params={"method": method, "charset": "utf-8"},
             filename="invite.ics",
         )
     for part in message.walk():
