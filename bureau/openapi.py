@@ -20,6 +20,7 @@ from bureau.bookings.validation import CURRENCIES, MAX_AUDIENCE, MAX_BUDGET, TEX
 from bureau.catalogue.api import MAX_PER_PAGE, MAX_QUERY
 from bureau.catalogue.models import SPEAKER_FORMATS
 from bureau.catalogue.queries import FEE_BANDS
+from bureau.params import MAX_PAGE
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -239,7 +240,7 @@ def document() -> dict[str, Any]:
         {
             "name": "page",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
         },
         {
             "name": "per_page",

@@ -101,8 +101,30 @@ def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
     assert china.reference not in by_country
     by_speaker = admin.get("/staff/?queue=open&speaker=winston-ma").get_data(as_text=True)
     assert china.reference in by_speaker
-    bad_date = admin.get("/staff/?starts_from=soon").get_data(as_text=True)
-    assert "starts from: use YYYY-MM-DD" in bad_date
+    bad_date = admin.get("/staff/?starts_from=soon")
+    assert bad_date.status_code == 422
+    assert "starts from: “soon” is not a date; use YYYY-MM-DD" in bad_date.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("starts_until=9999-12-31", "starts until: choose a date between 1900 and 2999."),
+        ("starts_from=0001-01-01", "starts from: choose a date between 1900 and 2999."),
+        ("staff=" + "9" * 25, "staff: “9999999999999999999999999” is not a staff member."),
+        ("staff=%C2%B2", "staff: “²” is not a staff member."),
+    ],
+)
+def test_out_of_range_filters_get_a_message_not_an_error(
+    admin: FlaskClient, query: str, message: str
+) -> None:
+    page = admin.get(f"/staff/?{query}")
+    assert page.status_code == 422
+    assert message in page.get_data(as_text=True)
+    export = admin.get(f"/staff/requests.csv?{query}")  # not every request instead
+    assert export.status_code == 422
+    assert export.mimetype == "text/plain"
+    assert message in export.get_data(as_text=True)
 
 
 def test_csv_export_follows_the_filters_and_defuses_formulas(

@@ -30,6 +30,7 @@ from wtforms.validators import (
 
 from bureau.bookings.forms import choices
 from bureau.bookings.validation import CURRENCIES
+from bureau.params import MAX_INT, whole_number
 
 
 class LoginForm(FlaskForm):
@@ -51,8 +52,7 @@ class VersionedForm(FlaskForm):
 
     @property
     def expected_version(self) -> int | None:
-        value = self.version.data or ""
-        return int(value) if value.isdigit() else None
+        return whole_number(self.version.data or "", MAX_INT)
 
 
 class NoteForm(VersionedForm):
