@@ -127,6 +127,19 @@ def test_out_of_range_filters_get_a_message_not_an_error(
     assert message in export.get_data(as_text=True)
 
 
+def test_search_finds_percent_and_underscore_as_written(app: Flask, admin: FlaskClient) -> None:
+    percent = submit_and_route(app, organization="100% Events")
+    plain = submit_and_route(app, organization="1000 Events")
+    underscore = submit_and_route(app, event_name="Retail_Summit")
+    spaced = submit_and_route(app, event_name="Retail-Summit")
+    by_percent = admin.get("/staff/?q=100%25").get_data(as_text=True)
+    assert percent.reference in by_percent
+    assert plain.reference not in by_percent
+    by_underscore = admin.get("/staff/?q=retail_").get_data(as_text=True)
+    assert underscore.reference in by_underscore
+    assert spaced.reference not in by_underscore
+
+
 def test_csv_export_follows_the_filters_and_defuses_formulas(
     app: Flask, admin: FlaskClient
 ) -> None:

@@ -184,14 +184,20 @@ def request_list(filters: Filters, staff_id: int, now: datetime | None = None) -
             < datetime.combine(filters.starts_until + timedelta(days=1), datetime.min.time())
         )
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        # autoescape, as the catalogue's search: % and _ are letters to look for, not wildcards.
+        words = filters.q.lower()
         stmt = stmt.where(
             or_(
-                func.lower(BookingRequest.reference).like(pattern),
-                func.lower(BookingRequest.organization).like(pattern),
-                func.lower(BookingRequest.contact_name).like(pattern),
-                func.lower(BookingRequest.contact_email).like(pattern),
-                func.lower(BookingRequest.event_name).like(pattern),
+                *(
+                    func.lower(column).contains(words, autoescape=True)
+                    for column in (
+                        BookingRequest.reference,
+                        BookingRequest.organization,
+                        BookingRequest.contact_name,
+                        BookingRequest.contact_email,
+                        BookingRequest.event_name,
+                    )
+                )
             )
         )
     return stmt.options(
