@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from bureau.bookings.api import MAX_IDEMPOTENCY_KEY
+from bureau.bookings.api import MAX_IDEMPOTENCY_KEY, MAX_JSON_DEPTH
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.bookings.states import Status
 from bureau.bookings.validation import CURRENCIES, MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
@@ -306,7 +306,9 @@ def document() -> dict[str, Any]:
                         "409": _json(error, "Idempotency-Key reused with a different body"),
                         "413": _json(error, "Body larger than 1 MiB"),
                         "422": _json(error, "Invalid input; nothing was stored"),
-                        "400": not_understood,
+                        "400": _json(
+                            error, f"JSON nested deeper than {MAX_JSON_DEPTH} levels, or a NUL"
+                        ),
                         "429": too_many,
                     },
                 }

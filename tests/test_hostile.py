@@ -89,6 +89,34 @@ def test_oversized_bodies_are_refused_and_nothing_is_stored(
     assert stored_requests(app) == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[" * 100_000 + "]" * 100_000,  # past the decoder's recursion: a RecursionError
+        '{"message": ' + '{"a": ' * 50_000 + "1" + "}" * 50_001,
+        json.dumps(valid_request(speakers=[[[[[[[[[[[[[[[[["winston-ma"]]]]]]]]]]]]]]]]])),
+    ],
+)
+def test_deeply_nested_json_is_refused_and_nothing_is_stored(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture, body: str
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        response = client.post("/api/v1/requests", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.get_json() == {"errors": {"body": ["Nest the JSON at most 16 levels deep."]}}
+    assert stored_requests(app) == 0
+    assert not caplog.records
+
+
+def test_json_at_the_depth_limit_is_read(client: FlaskClient) -> None:
+    nested: Any = "x"
+    for _ in range(15):  # in the body object: 16 levels
+        nested = [nested]
+    response = client.post("/api/v1/requests", json=valid_request(message=nested))
+    assert response.status_code == 422  # read, and its message is not text
+    assert set(response.get_json()["errors"]) == {"message"}
+
+
 def test_posts_without_a_csrf_token_change_nothing(app: Flask) -> None:
     staff_member(app, DESK)
     booking = submit_and_route(app)
