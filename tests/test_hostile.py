@@ -117,6 +117,23 @@ def test_json_at_the_depth_limit_is_read(client: FlaskClient) -> None:
     assert set(response.get_json()["errors"]) == {"message"}
 
 
+@pytest.mark.parametrize(
+    ("starts_at", "zone"),
+    [
+        ("9999-12-31T23:00", "America/Los_Angeles"),  # past 9999-12-31 in UTC
+        ("0001-01-01T00:00", "Asia/Tokyo"),  # before year 1 in UTC
+    ],
+)
+def test_event_times_at_the_end_of_the_calendar_get_a_message(
+    app: Flask, client: FlaskClient, starts_at: str, zone: str
+) -> None:
+    body = valid_request(starts_at=starts_at, ends_at=starts_at[:-5] + "23:59", timezone=zone)
+    response = client.post("/api/v1/requests", json=body)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["starts_at"] == ["Give a date in the years 1900 to 2999."]
+    assert stored_requests(app) == 0
+
+
 def test_posts_without_a_csrf_token_change_nothing(app: Flask) -> None:
     staff_member(app, DESK)
     booking = submit_and_route(app)
