@@ -286,6 +286,8 @@ HOSTILE = (
     "0001-01-01",
     "2026-02-30",
     "abc",
+    "sNaN",  # a Decimal that cannot be compared
+    "1e999999999",
     "\x00",
     "x" * 5000,
     "²",  # a digit to str.isdigit(), not to int()
@@ -436,3 +438,48 @@ def test_no_route_fails_on_hostile_numbers_dates_or_text(
     assert not failures, "\n".join(failures)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert admin.get("/staff/").status_code == 200  # the sweep ran signed in throughout
+
+
+def test_no_workflow_form_fails_on_hostile_values(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every field the request page's and the status page's forms read, each hostile value
+    in all of them at once (a form checks every field), on a fresh request each time."""
+    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
+    admin = app.test_client()
+    sign_in(admin, "hostile.admin@bureau.localhost")
+    rules = [
+        r
+        for r in app.url_map.iter_rules()
+        if "POST" in (r.methods or set())
+        and r.arguments in ({"booking_id"}, {"token"})
+        and r.endpoint != "bookings.availability"  # a signed link; its form is two buttons
+    ]
+    failures = []
+    names: set[str] = set()
+    for value in ("", *HOSTILE):
+        booking = submit_and_route(app)
+        organizer = app.test_client()
+        status_page = f"/requests/{booking.tracking_token}"
+        tokens = {
+            admin: csrf_from(admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True)),
+            organizer: csrf_from(organizer.get(status_page).get_data(as_text=True)),
+        }
+        for rule in rules:
+            client = admin if "booking_id" in rule.arguments else organizer
+            argument = str(booking.id) if client is admin else booking.tracking_token
+            path = re.sub(r"<[^>]+>", argument, rule.rule)
+            data = dict.fromkeys(names, value) | {"csrf_token": tokens[client]}
+            ReadArgs.read = set()
+            app.request_class = RecordingRequest
+            try:
+                with caplog.at_level(logging.ERROR):
+                    response = client.post(path, data=data)
+            finally:
+                app.request_class = Request
+            names |= ReadArgs.read - {"csrf_token"}  # the first round only learns the names
+            if response.status_code >= 500:
+                failures.append(f"POST {rule.rule} all fields = {value!r:.40}")
+    assert {"version", "text", "fee", "commission_pct", "starts_at"} <= names
+    assert not failures, "\n".join(failures)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
