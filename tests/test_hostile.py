@@ -371,6 +371,14 @@ def sweep(app: Flask, client: FlaskClient, *, csrf: str = "") -> list[str]:
 BIG = "9" * 25
 
 
+@pytest.fixture
+def admin(app: Flask) -> FlaskClient:
+    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
+    client = app.test_client()
+    assert sign_in(client, "hostile.admin@bureau.localhost").status_code == 302
+    return client
+
+
 @pytest.mark.parametrize(
     ("path", "status"),
     [
@@ -396,19 +404,13 @@ BIG = "9" * 25
     ],
 )
 def test_out_of_range_numbers_and_dates_are_refused_plainly(
-    app: Flask, path: str, status: int
+    admin: FlaskClient, path: str, status: int
 ) -> None:
-    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
-    admin = app.test_client()
-    sign_in(admin, "hostile.admin@bureau.localhost")
     assert admin.get(path).status_code == status
 
 
-def test_hidden_numbers_in_forms_are_checked(app: Flask) -> None:
-    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
+def test_hidden_numbers_in_forms_are_checked(app: Flask, admin: FlaskClient) -> None:
     booking = submit_and_route(app)
-    admin = app.test_client()
-    sign_in(admin, "hostile.admin@bureau.localhost")
     page = f"/staff/requests/{booking.id}"
     csrf = csrf_from(admin.get(page).get_data(as_text=True))
     for action, data in (
@@ -426,12 +428,9 @@ def test_hidden_numbers_in_forms_are_checked(app: Flask) -> None:
 
 
 def test_no_route_fails_on_hostile_numbers_dates_or_text(
-    app: Flask, caplog: pytest.LogCaptureFixture
+    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
     booking = submit_and_route(app)  # a real request, so pages have something to list
-    admin = app.test_client()
-    sign_in(admin, "hostile.admin@bureau.localhost")
     csrf = csrf_from(admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True))
     with caplog.at_level(logging.ERROR):
         failures = sweep(app, app.test_client()) + sweep(app, admin, csrf=csrf)
@@ -441,13 +440,10 @@ def test_no_route_fails_on_hostile_numbers_dates_or_text(
 
 
 def test_no_workflow_form_fails_on_hostile_values(
-    app: Flask, caplog: pytest.LogCaptureFixture
+    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every field the request page's and the status page's forms read, each hostile value
     in all of them at once (a form checks every field), on a fresh request each time."""
-    staff_member(app, "hostile.admin@bureau.localhost", role=Role.ADMIN)
-    admin = app.test_client()
-    sign_in(admin, "hostile.admin@bureau.localhost")
     rules = [
         r
         for r in app.url_map.iter_rules()
@@ -483,3 +479,28 @@ def test_no_workflow_form_fails_on_hostile_values(
     assert {"version", "text", "fee", "commission_pct", "starts_at"} <= names
     assert not failures, "\n".join(failures)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_the_longest_withdrawal_reason_is_kept_and_shown_shortened(postgres_app: Flask) -> None:
+    """PostgreSQL refused "The request was withdrawn: " + a 1,000-character reason in the
+    timeline's 500-character public message: a 500 the form sweep found."""
+    booking = submit_and_route(postgres_app)
+    organizer = postgres_app.test_client()
+    status_page = f"/requests/{booking.tracking_token}"
+    token = csrf_from(organizer.get(status_page).get_data(as_text=True))
+    reason = "plans changed " * 71 + "end."  # 998 characters
+    response = organizer.post(
+        f"{status_page}/withdraw",
+        data={"csrf_token": token, "version": str(booking.version), "reason": reason},
+    )
+    assert response.status_code == 303
+    with postgres_app.app_context():
+        fresh = db.session.get(BookingRequest, booking.id)
+        assert fresh is not None
+        assert fresh.status == "withdrawn"
+        assert fresh.closed_reason == reason.strip()
+        shown = fresh.events[-1].public_message or ""
+        assert len(shown) == 500
+        assert shown.startswith("The request was withdrawn: plans changed")
+        assert shown.endswith("…")
+        assert fresh.events[-1].details["reason"] == reason.strip()
