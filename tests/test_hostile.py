@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -300,7 +302,7 @@ SAMPLE_ARGS = {"slug": "winston-ma", "filename": "app.css"}
 
 
 class ReadArgs(ImmutableMultiDict[str, str]):
-    """Query arguments that note the names a view reads, to sweep only those."""
+    """Query and form arguments that note the names a view reads, to sweep only those."""
 
     read: set[str] = set()
 
@@ -332,14 +334,21 @@ def path_for(rule: Rule, hostile: dict[str, str]) -> str:
     return re.sub(r"<([^>]+)>", fill, rule.rule)
 
 
-def params_read(app: Flask, client: FlaskClient, rule: Rule) -> set[str]:
+@contextmanager
+def reads_recorded(app: Flask) -> Iterator[set[str]]:
+    """The names of the query and form arguments the app reads meanwhile."""
     ReadArgs.read = set()
     app.request_class = RecordingRequest
     try:
-        client.get(path_for(rule, {}), query_string={"_": "1"})
+        yield ReadArgs.read
     finally:
         app.request_class = Request
-    return ReadArgs.read - {"_"}
+
+
+def params_read(app: Flask, client: FlaskClient, rule: Rule) -> set[str]:
+    with reads_recorded(app) as read:
+        client.get(path_for(rule, {}), query_string={"_": "1"})
+    return read - {"_"}
 
 
 def sweep(app: Flask, client: FlaskClient, *, csrf: str = "") -> list[str]:
@@ -463,17 +472,11 @@ def test_no_workflow_form_fails_on_hostile_values(
         }
         for rule in rules:
             client = admin if "booking_id" in rule.arguments else organizer
-            argument = str(booking.id) if client is admin else booking.tracking_token
-            path = re.sub(r"<[^>]+>", argument, rule.rule)
+            path = path_for(rule, {"booking_id": str(booking.id), "token": booking.tracking_token})
             data = dict.fromkeys(names, value) | {"csrf_token": tokens[client]}
-            ReadArgs.read = set()
-            app.request_class = RecordingRequest
-            try:
-                with caplog.at_level(logging.ERROR):
-                    response = client.post(path, data=data)
-            finally:
-                app.request_class = Request
-            names |= ReadArgs.read - {"csrf_token"}  # the first round only learns the names
+            with reads_recorded(app) as read, caplog.at_level(logging.ERROR):
+                response = client.post(path, data=data)
+            names |= read - {"csrf_token"}  # the first round (value "") learns the names
             if response.status_code >= 500:
                 failures.append(f"POST {rule.rule} all fields = {value!r:.40}")
     assert {"version", "text", "fee", "commission_pct", "starts_at"} <= names
