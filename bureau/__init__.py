@@ -10,6 +10,7 @@ from flask import Flask
 
 from bureau.config import SETTING_NAMES, load_settings
 from bureau.logs import RequestIdMiddleware, configure_logging
+from bureau.params import IdConverter
 from bureau.resources import resource_dir
 
 __all__ = ["create_app"]
@@ -34,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings.flask_config())
     app.config.update({k: v for k, v in overrides.items() if k not in SETTING_NAMES})
+    app.url_map.converters["id"] = IdConverter  # every route's row id: see bureau/params.py
     # Leaves alone a host process (pytest, a logging config) that configured logging itself.
     configure_logging(settings.log_format)
     app.wsgi_app = RequestIdMiddleware(  # type: ignore[method-assign]

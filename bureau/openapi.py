@@ -13,13 +13,14 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
-from bureau.bookings.api import MAX_IDEMPOTENCY_KEY
+from bureau.bookings.api import MAX_IDEMPOTENCY_KEY, MAX_JSON_DEPTH
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.bookings.states import Status
 from bureau.bookings.validation import CURRENCIES, MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
 from bureau.catalogue.api import MAX_PER_PAGE, MAX_QUERY
 from bureau.catalogue.models import SPEAKER_FORMATS
 from bureau.catalogue.queries import FEE_BANDS
+from bureau.params import MAX_PAGE
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
@@ -239,7 +240,7 @@ def document() -> dict[str, Any]:
         {
             "name": "page",
             "in": "query",
-            "schema": {"type": "integer", "minimum": 1, "maximum": 1_000_000},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
         },
         {
             "name": "per_page",
@@ -305,7 +306,9 @@ def document() -> dict[str, Any]:
                         "409": _json(error, "Idempotency-Key reused with a different body"),
                         "413": _json(error, "Body larger than 1 MiB"),
                         "422": _json(error, "Invalid input; nothing was stored"),
-                        "400": not_understood,
+                        "400": _json(
+                            error, f"JSON nested deeper than {MAX_JSON_DEPTH} levels, or a NUL"
+                        ),
                         "429": too_many,
                     },
                 }

@@ -101,8 +101,43 @@ def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
     assert china.reference not in by_country
     by_speaker = admin.get("/staff/?queue=open&speaker=winston-ma").get_data(as_text=True)
     assert china.reference in by_speaker
-    bad_date = admin.get("/staff/?starts_from=soon").get_data(as_text=True)
-    assert "starts from: use YYYY-MM-DD" in bad_date
+    bad_date = admin.get("/staff/?starts_from=soon")
+    assert bad_date.status_code == 422
+    assert "starts from: “soon” is not a date; use YYYY-MM-DD" in bad_date.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("starts_until=9999-12-31", "starts until: choose a date between 1900 and 2999."),
+        ("starts_from=0001-01-01", "starts from: choose a date between 1900 and 2999."),
+        ("staff=" + "9" * 25, "staff: “9999999999999999999999999” is not a staff member."),
+        ("staff=%C2%B2", "staff: “²” is not a staff member."),
+    ],
+)
+def test_out_of_range_filters_get_a_message_not_an_error(
+    admin: FlaskClient, query: str, message: str
+) -> None:
+    page = admin.get(f"/staff/?{query}")
+    assert page.status_code == 422
+    assert message in page.get_data(as_text=True)
+    export = admin.get(f"/staff/requests.csv?{query}")  # not every request instead
+    assert export.status_code == 422
+    assert export.mimetype == "text/plain"
+    assert message in export.get_data(as_text=True)
+
+
+def test_search_finds_percent_and_underscore_as_written(app: Flask, admin: FlaskClient) -> None:
+    percent = submit_and_route(app, organization="100% Events")
+    plain = submit_and_route(app, organization="1000 Events")
+    underscore = submit_and_route(app, event_name="Retail_Summit")
+    spaced = submit_and_route(app, event_name="Retail-Summit")
+    by_percent = admin.get("/staff/?q=100%25").get_data(as_text=True)
+    assert percent.reference in by_percent
+    assert plain.reference not in by_percent
+    by_underscore = admin.get("/staff/?q=retail_").get_data(as_text=True)
+    assert underscore.reference in by_underscore
+    assert spaced.reference not in by_underscore
 
 
 def test_csv_export_follows_the_filters_and_defuses_formulas(

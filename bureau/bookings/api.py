@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
@@ -22,15 +23,48 @@ from bureau.urls import public_url
 
 bp = Blueprint("bookings_api", __name__, url_prefix="/api/v1")
 MAX_IDEMPOTENCY_KEY = 200
+MAX_JSON_DEPTH = 16  # the deepest a request goes is 2: {"speakers": ["…"]}
+
+
+class TooDeep(ValueError):
+    pass
 
 
 def _errors(errors: dict[str, list[str]], status: int) -> ResponseReturnValue:
     return jsonify({"errors": errors}), status
 
 
+def json_body() -> Any:
+    """The body as JSON, None when it is none (not JSON, or invalid), TooDeep when
+    nested past MAX_JSON_DEPTH. ``get_json(silent=True)`` swallows only ValueError: a
+    deeply nested body raised RecursionError from the decoder, a 500. The body's size is
+    MAX_CONTENT_LENGTH's (a JSON 413)."""
+    if not request.is_json:
+        return None
+    try:
+        value = json.loads(request.get_data(cache=True))
+    except RecursionError:
+        raise TooDeep() from None
+    except ValueError:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # no recursion of our own either
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > MAX_JSON_DEPTH:
+                raise TooDeep()
+            stack.extend((child, depth + 1) for child in item)
+    return value
+
+
 @bp.post("/requests")
 def create_request() -> ResponseReturnValue:
-    raw = request.get_json(silent=True)
+    try:
+        raw = json_body()
+    except TooDeep:
+        return _errors({"body": [f"Nest the JSON at most {MAX_JSON_DEPTH} levels deep."]}, 400)
     if not isinstance(raw, dict):
         return _errors({"body": ["Send a JSON object (Content-Type: application/json)."]}, 422)
     key = request.headers.get("Idempotency-Key", "").strip() or None

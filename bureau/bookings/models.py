@@ -149,6 +149,9 @@ class RequestedSpeaker(Base):
     speaker: Mapped[Speaker] = relationship(lazy="joined")
 
 
+PUBLIC_MESSAGE_MAX = 500  # characters of a timeline entry the organizer reads
+
+
 class BookingEvent(Base):
     """One entry of a booking's timeline. Rows are only ever added, never changed."""
 
@@ -166,7 +169,7 @@ class BookingEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(30))
     to_status: Mapped[str | None] = mapped_column(String(30))
     # What the organizer reads on the status page; None keeps the entry staff-only.
-    public_message: Mapped[str | None] = mapped_column(String(500))
+    public_message: Mapped[str | None] = mapped_column(String(PUBLIC_MESSAGE_MAX))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     booking: Mapped[BookingRequest] = relationship(back_populates="events")

@@ -19,6 +19,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.catalogue.models import SPEAKER_FORMATS
+from bureau.params import FIRST_YEAR, LAST_YEAR
 from bureau.text import clean_line, clean_text
 
 CURRENCIES = ("USD", "EUR", "CNY", "GBP", "HKD", "SGD", "JPY", "AUD", "CAD", "CHF")
@@ -298,9 +299,13 @@ def _local_time(raw: Mapping[str, Any], name: str, errors: Errors) -> datetime |
     value = value.strip()
     for pattern in LOCAL_TIME_FORMATS:
         try:
-            return datetime.strptime(value, pattern)  # noqa: DTZ007 - a local wall time
+            local = datetime.strptime(value, pattern)  # noqa: DTZ007 - a local wall time
         except ValueError:
             continue
+        if not FIRST_YEAR <= local.year <= LAST_YEAR:  # 9999-12-31 in a zone west of UTC
+            errors.add(name, f"Give a date in the years {FIRST_YEAR} to {LAST_YEAR}.")
+            return None
+        return local
     if len(value) > 19 and value[19:20] in ("+", "-", "Z"):
         errors.add(name, "Give the local time without a UTC offset; the zone goes in timezone.")
     else:

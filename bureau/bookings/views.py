@@ -22,6 +22,7 @@ from bureau.bookings.validation import validate_offer, validate_request
 from bureau.bookings.workflow import Actor, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
+from bureau.params import MAX_INT, whole_number
 from bureau.text import clean_line
 
 bp = Blueprint("bookings", __name__)
@@ -116,8 +117,7 @@ class OrganizerForm(FlaskForm):  # type: ignore[misc]
 
     @property
     def expected_version(self) -> int | None:
-        value = self.version.data or ""
-        return int(value) if value.isdigit() else None
+        return whole_number(self.version.data or "", MAX_INT)
 
 
 def organizer_actor(booking: BookingRequest) -> Actor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequest
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.db import AnySession, utcnow
 
@@ -93,7 +93,14 @@ def note(
     public_message: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> BookingEvent:
-    """Add a timeline entry without a state change (e.g. a reassignment)."""
+    """Add a timeline entry without a state change (e.g. a reassignment).
+
+    A public message longer than its column (a 1,000-character reason after "The request
+    was withdrawn: ") is cut with an ellipsis: PostgreSQL refuses it whole, and the full
+    text stays in ``details``.
+    """
+    if public_message is not None and len(public_message) > PUBLIC_MESSAGE_MAX:
+        public_message = public_message[: PUBLIC_MESSAGE_MAX - 1] + "…"
     entry = BookingEvent(
         booking=booking,
         at=utcnow(),

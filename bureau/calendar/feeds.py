@@ -211,7 +211,7 @@ def speaker_feed(slug: str) -> ResponseReturnValue:
     )
 
 
-@bp.get("/staff/<int:staff_id>.ics")
+@bp.get("/staff/<id:staff_id>.ics")
 def staff_feed(staff_id: int) -> ResponseReturnValue:
     member = db.session.get(StaffMember, staff_id)
     if member is None or not _token_matches(member.feed_token):

@@ -44,7 +44,7 @@ def speakers() -> ResponseReturnValue:
 
 
 @bp.route("/speakers/new", methods=["GET", "POST"])
-@bp.route("/speakers/<int:speaker_id>/edit", methods=["GET", "POST"])
+@bp.route("/speakers/<id:speaker_id>/edit", methods=["GET", "POST"])
 def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
     speaker = db.session.get(Speaker, speaker_id) if speaker_id else None
     if speaker_id and speaker is None:
@@ -120,7 +120,7 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
     return render_template("staff/speaker_form.html", form=form, speaker=speaker), status
 
 
-@bp.post("/speakers/<int:speaker_id>/active")
+@bp.post("/speakers/<id:speaker_id>/active")
 def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
     form = forms.ResendForm()
     speaker = db.session.get(Speaker, speaker_id)
@@ -134,7 +134,7 @@ def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
     return redirect(url_for("catalogue_admin.speakers")), 303
 
 
-@bp.post("/speakers/<int:speaker_id>/feed")
+@bp.post("/speakers/<id:speaker_id>/feed")
 def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
     form = forms.ResendForm()
     speaker = db.session.get(Speaker, speaker_id)
@@ -175,7 +175,7 @@ def posts() -> ResponseReturnValue:
 
 
 @bp.route("/posts/new", methods=["GET", "POST"])
-@bp.route("/posts/<int:post_id>/edit", methods=["GET", "POST"])
+@bp.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
 def post_form(post_id: int | None = None) -> ResponseReturnValue:
     post = db.session.get(Post, post_id) if post_id else None
     if post_id and post is None:

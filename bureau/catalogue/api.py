@@ -11,6 +11,7 @@ from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
 from bureau.catalogue.queries import FEE_BANDS, speaker_by_slug, speaker_search
 from bureau.catalogue.views import filters_from_args
 from bureau.extensions import db
+from bureau.params import MAX_PAGE, page_number, whole_number
 from bureau.urls import public_url
 
 bp = Blueprint("catalogue_api", __name__, url_prefix="/api/v1")
@@ -57,9 +58,7 @@ def list_errors() -> dict[str, list[str]]:
         errors["fee"] = [f"Use one of {', '.join(sorted(FEE_BANDS))}."]
     for name, highest in (("page", None), ("per_page", MAX_PER_PAGE)):
         raw = args.get(name)
-        if raw is not None and not (
-            raw.isascii() and raw.isdigit() and 1 <= int(raw) <= (highest or 1_000_000)
-        ):
+        if raw is not None and not whole_number(raw, highest or MAX_PAGE):
             limit = f"from 1 to {highest}" if highest else "from 1"
             errors[name] = [f"Use a whole number {limit}."]
     return errors
@@ -72,7 +71,8 @@ def speakers() -> ResponseReturnValue:
         return jsonify({"errors": errors}), 422
     page = db.paginate(
         speaker_search(filters_from_args(), db.engine.dialect.name),
-        per_page=request.args.get("per_page", 50, type=int),
+        page=page_number(),
+        per_page=whole_number(request.args.get("per_page", "50"), MAX_PER_PAGE),
         max_per_page=MAX_PER_PAGE,
         error_out=False,
     )

@@ -19,6 +19,7 @@ from bureau.catalogue.queries import (
 )
 from bureau.extensions import db
 from bureau.languages import language_name
+from bureau.params import page_number
 
 bp = Blueprint("catalogue", __name__)
 
@@ -59,6 +60,7 @@ def speakers() -> str:
     filters = filters_from_args()
     page = db.paginate(
         speaker_search(filters, db.engine.dialect.name),
+        page=page_number(),
         per_page=SPEAKERS_PER_PAGE,
         max_per_page=SPEAKERS_PER_PAGE,
         error_out=False,
@@ -85,7 +87,11 @@ def speaker(slug: str) -> str:
 @bp.get("/news")
 def news() -> str:
     page = db.paginate(
-        posts_newest_first(), per_page=POSTS_PER_PAGE, max_per_page=POSTS_PER_PAGE, error_out=False
+        posts_newest_first(),
+        page=page_number(),
+        per_page=POSTS_PER_PAGE,
+        max_per_page=POSTS_PER_PAGE,
+        error_out=False,
     )
     return render_template("catalogue/news.html", page=page)
 

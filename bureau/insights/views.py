@@ -21,6 +21,7 @@ from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Insights, Scope, insights
+from bureau.params import BadParam, parse_day, row_id
 from bureau.staff.auth import guard_staff_pages
 from bureau.staff.models import StaffMember
 
@@ -62,14 +63,10 @@ class Filters:
 
 def _date(raw: str, name: str, errors: list[str]) -> date | None:
     try:
-        value = date.fromisoformat(raw)
-    except ValueError:
-        errors.append(f"{name}: “{raw[:40]}” is not a date; use YYYY-MM-DD, e.g. 2026-03-02.")
+        return parse_day(raw, FIRST_YEAR, LAST_YEAR)
+    except BadParam as error:
+        errors.append(f"{name}: {error}")
         return None
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        errors.append(f"{name}: choose a date between {FIRST_YEAR} and {LAST_YEAR}.")
-        return None
-    return value
 
 
 def parse_filters(args: Any, today: date) -> Filters:
@@ -96,12 +93,9 @@ def parse_filters(args: Any, today: date) -> Filters:
                 errors.append("The period must start on or before the day it ends.")
             elif end - start > LONGEST:
                 errors.append("Choose a period of at most three years.")
-    staff_id = None
-    if raw["staff"]:
-        if not raw["staff"].isdigit() or len(raw["staff"]) > 12:
-            errors.append(f"Staff: “{raw['staff'][:40]}” is not a staff member.")
-        else:
-            staff_id = int(raw["staff"])
+    staff_id = row_id(raw["staff"])
+    if raw["staff"] and staff_id is None:
+        errors.append(f"Staff: “{raw['staff'][:40]}” is not a staff member.")
     return Filters(start or today, end or today, staff_id, preset, errors, raw)
 
 

@@ -154,20 +154,23 @@ def is_fresh(beat: Heartbeat, settings: Settings, now: datetime | None = None) -
     return beat.stopped_at is None and age <= stale_after
 
 
-def readiness_checks(session: AnySession, settings: Settings) -> tuple[dict[str, Any], list[str]]:
-    """The ``checks`` of /readyz and the reasons it is degraded (none: all well)."""
+def readiness_checks(
+    session: AnySession, settings: Settings
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``checks`` of /readyz and the reasons it is degraded by the part that is (none:
+    all well)."""
     now = utcnow()
-    reasons: list[str] = []
+    reasons: dict[str, str] = {}
     workers = fresh_heartbeats(session, "worker", WORKER_STALE_AFTER, now)
     if not workers:
-        reasons.append(f"no worker heartbeat in the last {WORKER_STALE_AFTER:.0f} s")
+        reasons["workers"] = f"no worker heartbeat in the last {WORKER_STALE_AFTER:.0f} s"
     beat = session.get(Heartbeat, BEAT_NAME)
     beat_age = (now - beat.last_seen).total_seconds() if beat is not None else None
     if beat is None or beat.stopped_at is not None or (beat_age or 0) > beat_stale_after(settings):
-        reasons.append(f"beat has not run in the last {beat_stale_after(settings):.0f} s")
+        reasons["beat"] = f"beat has not run in the last {beat_stale_after(settings):.0f} s"
     box = outbox_counts(session, now)
     if box.oldest_due_age is not None and box.oldest_due_age > outbox_stale_after(settings):
-        reasons.append(f"the oldest due outbox job has waited {box.oldest_due_age:.0f} s")
+        reasons["outbox"] = f"the oldest due outbox job has waited {box.oldest_due_age:.0f} s"
     checks = {
         "workers": {"fresh": len(workers), "names": [w.name for w in workers]},
         "beat": {"last_run_age": round(beat_age, 1) if beat_age is not None else None},

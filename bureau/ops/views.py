@@ -53,7 +53,7 @@ def overview() -> ResponseReturnValue:
     )
 
 
-@bp.post("/jobs/<int:job_id>/retry")
+@bp.post("/jobs/<id:job_id>/retry")
 def retry(job_id: int) -> ResponseReturnValue:
     if not ResendForm().validate_on_submit():
         abort(400)

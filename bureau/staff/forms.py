@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -30,6 +33,20 @@ from wtforms.validators import (
 
 from bureau.bookings.forms import choices
 from bureau.bookings.validation import CURRENCIES
+from bureau.params import MAX_INT, whole_number
+
+
+class FiniteDecimalField(DecimalField):
+    """A DecimalField that refuses NaN and Infinity as not a number: NumberRange cannot
+    compare "sNaN" (a ValueError, so a 500)."""
+
+    data: Any  # untyped, as every WTForms field's
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        if isinstance(self.data, Decimal) and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.gettext("Not a valid decimal value."))
 
 
 class LoginForm(FlaskForm):
@@ -51,8 +68,7 @@ class VersionedForm(FlaskForm):
 
     @property
     def expected_version(self) -> int | None:
-        value = self.version.data or ""
-        return int(value) if value.isdigit() else None
+        return whole_number(self.version.data or "", MAX_INT)
 
 
 class NoteForm(VersionedForm):
@@ -91,7 +107,7 @@ class ContractForm(VersionedForm):
     currency = SelectField(
         "Currency", choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
     )
-    commission_pct = DecimalField(
+    commission_pct = FiniteDecimalField(
         "Commission %", places=2, validators=[InputRequired(), NumberRange(0, 100)]
     )
     deposit_amount = IntegerField(

@@ -17,6 +17,7 @@ from bureau.bookings.models import BookingRequest, RequestedSpeaker
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.params import BadParam, parse_day, row_id
 
 QUEUES = {
     "mine": "Mine",
@@ -115,14 +116,16 @@ class Filters:
             sort=args.get("sort", "newest") if args.get("sort") in SORTS else "newest",
         )
         staff = args.get("staff", "")
-        filters.staff = int(staff) if staff.isdigit() else None
+        filters.staff = row_id(staff)
+        if staff and filters.staff is None:
+            filters.errors.append(f"staff: “{staff[:40]}” is not a staff member.")
         for name in ("starts_from", "starts_until"):
             raw = args.get(name, "")
             if raw:
                 try:
-                    setattr(filters, name, date.fromisoformat(raw))
-                except ValueError:
-                    filters.errors.append(f"{name.replace('_', ' ')}: use YYYY-MM-DD")
+                    setattr(filters, name, parse_day(raw))
+                except BadParam as error:
+                    filters.errors.append(f"{name.replace('_', ' ')}: {error}")
         return filters
 
     @property
@@ -181,14 +184,20 @@ def request_list(filters: Filters, staff_id: int, now: datetime | None = None) -
             < datetime.combine(filters.starts_until + timedelta(days=1), datetime.min.time())
         )
     if filters.q:
-        pattern = f"%{filters.q.lower()}%"
+        # autoescape, as the catalogue's search: % and _ are letters to look for, not wildcards.
+        words = filters.q.lower()
         stmt = stmt.where(
             or_(
-                func.lower(BookingRequest.reference).like(pattern),
-                func.lower(BookingRequest.organization).like(pattern),
-                func.lower(BookingRequest.contact_name).like(pattern),
-                func.lower(BookingRequest.contact_email).like(pattern),
-                func.lower(BookingRequest.event_name).like(pattern),
+                *(
+                    func.lower(column).contains(words, autoescape=True)
+                    for column in (
+                        BookingRequest.reference,
+                        BookingRequest.organization,
+                        BookingRequest.contact_name,
+                        BookingRequest.contact_email,
+                        BookingRequest.event_name,
+                    )
+                )
             )
         )
     return stmt.options(

@@ -40,6 +40,7 @@ from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
 from bureau.mail.redaction import redacted
 from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.params import page_number, row_id
 from bureau.staff import forms
 from bureau.staff.auth import (
     LoginRefused,
@@ -150,6 +151,7 @@ def dashboard() -> ResponseReturnValue:
     counts = queue_counts(db.session, current_user.id, now)
     page = db.paginate(
         request_list(filters, current_user.id, now),
+        page=page_number(),
         per_page=PER_PAGE,
         max_per_page=PER_PAGE,
         error_out=False,
@@ -157,7 +159,7 @@ def dashboard() -> ResponseReturnValue:
     )
     if not filters.narrowed:  # the whole queue: its count is already known
         page.total = counts[filters.queue]
-    return render_template(
+    html = render_template(
         "staff/dashboard.html",
         page=page,
         filters=filters,
@@ -171,6 +173,7 @@ def dashboard() -> ResponseReturnValue:
         staff=db.session.scalars(select(StaffMember).order_by(StaffMember.name)).all(),
         speakers=active_speaker_choices(db.session),
     )
+    return html, 422 if filters.errors else 200
 
 
 CSV_COLUMNS = (
@@ -198,6 +201,8 @@ def _csv_cell(value: Any) -> str:
 @bp.get("/requests.csv")
 def export_csv() -> ResponseReturnValue:
     filters = Filters.from_args(request.args)
+    if filters.errors:  # never the whole list instead of the one asked for
+        return Response("\n".join(filters.errors) + "\n", 422, mimetype="text/plain")
     rows = db.session.scalars(request_list(filters, current_user.id)).unique()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -335,7 +340,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     return made
 
 
-@bp.get("/requests/<int:booking_id>")
+@bp.get("/requests/<id:booking_id>")
 def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseReturnValue:
     booking = load_booking(booking_id)
     return (
@@ -396,7 +401,7 @@ def act(
     return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
 
 
-@bp.post("/requests/<int:booking_id>/note")
+@bp.post("/requests/<id:booking_id>/note")
 def add_note(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.NoteForm) -> str:
         actions.check_version(booking, form.expected_version)
@@ -413,7 +418,7 @@ def add_note(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "note", forms.NoteForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/reassign")
+@bp.post("/requests/<id:booking_id>/reassign")
 def reassign(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.ReassignForm) -> str:
         choice = form.staff_id.data or "rules"
@@ -423,7 +428,8 @@ def reassign(booking_id: int) -> ResponseReturnValue:
             return f"Routed by the rules: {decision.reason}"
         if not current_user.is_admin:
             abort(403)
-        member = db.session.get(StaffMember, int(choice)) if choice.isdigit() else None
+        staff_id = row_id(choice)
+        member = db.session.get(StaffMember, staff_id) if staff_id else None
         if member is None:
             raise actions.ActionError("Choose a staff member.")
         actions.reassign_to(
@@ -434,7 +440,7 @@ def reassign(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "reassign", forms.ReassignForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/shortlist")
+@bp.post("/requests/<id:booking_id>/shortlist")
 def shortlist(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.ShortlistForm) -> str:
         candidates = []
@@ -493,7 +499,7 @@ def act_on_terms(
     return act(booking_id, name, None, perform)
 
 
-@bp.post("/requests/<int:booking_id>/offer")
+@bp.post("/requests/<id:booking_id>/offer")
 def offer(booking_id: int) -> ResponseReturnValue:
     return act_on_terms(booking_id, "offer", actions.record_offer, "Firm offer recorded.")
 
@@ -507,7 +513,7 @@ def _current_terms(booking: BookingRequest) -> dict[str, str]:
     }
 
 
-@bp.post("/requests/<int:booking_id>/reschedule")
+@bp.post("/requests/<id:booking_id>/reschedule")
 def reschedule(booking_id: int) -> ResponseReturnValue:
     return act_on_terms(
         booking_id,
@@ -518,7 +524,7 @@ def reschedule(booking_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/requests/<int:booking_id>/availability")
+@bp.post("/requests/<id:booking_id>/availability")
 def availability(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.AvailabilityForm) -> str:
         hold = actions.request_availability(
@@ -535,7 +541,7 @@ def availability(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "availability", forms.AvailabilityForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/contract")
+@bp.post("/requests/<id:booking_id>/contract")
 def contract(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.ContractForm) -> str:
         terms = actions.ContractTerms(
@@ -554,7 +560,7 @@ def contract(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "contract", forms.ContractForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/confirm")
+@bp.post("/requests/<id:booking_id>/confirm")
 def confirm(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.ConfirmForm) -> str:
         actions.confirm(
@@ -565,7 +571,7 @@ def confirm(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "confirm", forms.ConfirmForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/complete")
+@bp.post("/requests/<id:booking_id>/complete")
 def complete(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.CompleteForm) -> str:
         actions.complete(
@@ -580,7 +586,7 @@ def complete(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "complete", forms.CompleteForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/close")
+@bp.post("/requests/<id:booking_id>/close")
 def close(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.CloseForm) -> str:
         to = Status(form.to.data)
@@ -597,7 +603,7 @@ def close(booking_id: int) -> ResponseReturnValue:
     return act(booking_id, "close", forms.CloseForm, perform)
 
 
-@bp.post("/requests/<int:booking_id>/correct")
+@bp.post("/requests/<id:booking_id>/correct")
 @admin_required
 def correct(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.CorrectStateForm) -> str:
@@ -662,7 +668,7 @@ def mail_log() -> ResponseReturnValue:
     if not current_user.is_admin:  # an agent sees the emails of the requests they act on
         mine = select(BookingRequest.id).where(BookingRequest.assigned_staff_id == current_user.id)
         stmt = stmt.where(Notification.booking_id.in_(mine))
-    page = db.paginate(stmt, per_page=50, max_per_page=50, error_out=False)
+    page = db.paginate(stmt, page=page_number(), per_page=50, max_per_page=50, error_out=False)
     return render_template("staff/mail.html", page=page, state=state, resend=forms.ResendForm())
 
 
@@ -672,7 +678,7 @@ def booking_of(notification: Notification) -> BookingRequest | None:
     )
 
 
-@bp.get("/mail/<int:notification_id>")
+@bp.get("/mail/<id:notification_id>")
 def mail_message(notification_id: int) -> ResponseReturnValue:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
@@ -688,7 +694,7 @@ def mail_message(notification_id: int) -> ResponseReturnValue:
     return Response(shown, mimetype="text/plain")
 
 
-@bp.post("/mail/<int:notification_id>/resend")
+@bp.post("/mail/<id:notification_id>/resend")
 def resend(notification_id: int) -> ResponseReturnValue:
     form = forms.ResendForm()
     if not form.validate_on_submit():
