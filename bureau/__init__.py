@@ -10,6 +10,7 @@ from flask import Flask
 
 from bureau.config import SETTING_NAMES, load_settings
 from bureau.logs import RequestIdMiddleware, configure_logging
+from bureau.private_files import private_sqlite
 from bureau.resources import resource_dir
 
 __all__ = ["create_app"]
@@ -25,6 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     environ = dict(os.environ)
     environ.update({k: str(v) for k, v in overrides.items() if k in SETTING_NAMES})
     settings = load_settings(environ)
+    private_sqlite(settings.database_url)
+    private_sqlite(settings.broker_url)
 
     app = Flask(
         __name__,

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bureau.private_files import private_folder
+
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 PRODUCTION_BROKERS = ("redis", "rediss", "amqp", "amqps")
@@ -124,7 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     instance_path = Path(get("BUREAU_INSTANCE_PATH") or "instance").resolve()
     try:
-        instance_path.mkdir(parents=True, exist_ok=True)
+        private_folder(instance_path)  # 0700: it holds the database, key and mail
     except OSError as exc:
         raise ConfigError(
             f"BUREAU_INSTANCE_PATH: cannot create folder {instance_path}: {exc.strerror}"
