@@ -22,7 +22,7 @@ from bureau.catalogue.models import (
 from bureau.jobs import Job
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
-from bureau.staff.models import StaffMember
+from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [
     "BookingEvent",
@@ -40,6 +40,7 @@ __all__ = [
     "RequestedSpeaker",
     "RoutingRule",
     "ShortlistEntry",
+    "SignInFailure",
     "Speaker",
     "SpeakerFormat",
     "SpeakerLanguage",

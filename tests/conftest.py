@@ -12,7 +12,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +294,25 @@ def valid_request(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+class Clock:
+    """The time sign-in and staff sessions read (bureau.staff.auth.clock), moved by tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    import bureau.staff.auth
+
+    settable = Clock(datetime.now(UTC))
+    monkeypatch.setattr(bureau.staff.auth, "clock", settable)
+    return settable

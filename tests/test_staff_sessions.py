@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import select
 
-from bureau.db import utcnow
-from bureau.extensions import db
-from bureau.staff.models import Role, StaffMember
+from bureau.staff.auth import MAX_FAILED_LOGINS
+from bureau.staff.models import Role
 from tests.conftest import make_app
 from tests.workflow_helpers import PASSWORD, csrf_from, sign_in, staff_member
 
@@ -57,10 +54,11 @@ def test_resetting_a_password_from_the_command_line_unlocks(tmp_path: Path) -> N
         create, env=env, input=PASSWORD + "\n", text=True, check=True, capture_output=True
     )
     app = make_app(tmp_path, f"sqlite:///{tmp_path / 'bureau.db'}")
-    with app.app_context():
-        member = db.session.scalars(select(StaffMember)).one()
-        member.locked_until = utcnow() + timedelta(minutes=10)
-        db.session.commit()
+    for _ in range(MAX_FAILED_LOGINS):
+        assert sign_in(app.test_client(), "desk@bureau.localhost", "wrong").status_code == 401
+    assert "Too many failed sign-ins" in sign_in(
+        app.test_client(), "desk@bureau.localhost"
+    ).get_data(as_text=True)
     subprocess.run(
         create, env=env, input=PASSWORD + "\n", text=True, check=True, capture_output=True
     )

@@ -44,8 +44,10 @@ from bureau.staff.auth import (
     LoginRefused,
     admin_required,
     authenticate,
+    client_address,
     guard_staff_pages,
     password_problem,
+    password_problem_for_current,
     safe_next,
     set_password,
 )
@@ -94,7 +96,12 @@ def login() -> ResponseReturnValue:
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
         try:
-            member = authenticate(db.session, form.email.data or "", form.password.data or "")
+            member = authenticate(
+                db.session,
+                form.email.data or "",
+                form.password.data or "",
+                client=client_address(),
+            )
         except LoginRefused as refused:
             form.form_errors.append(str(refused))
             return render_template("staff/login.html", form=form), 401
@@ -120,10 +127,9 @@ def logout() -> ResponseReturnValue:
 def password() -> ResponseReturnValue:
     form = forms.PasswordChangeForm()
     if form.validate_on_submit():
-        try:
-            authenticate(db.session, current_user.email, form.current.data or "")
-        except LoginRefused:
-            form.current.errors = ["That is not your current password."]
+        refused = password_problem_for_current(form.current.data or "")
+        if refused:
+            form.current.errors = [refused]
             return render_template("staff/password.html", form=form), 422
         problem = password_problem(form.new.data or "")
         if problem:
