@@ -95,7 +95,11 @@ class Settings:
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "BOOTSTRAP_SERVE_LOCAL": True,
             "BOOTSTRAP_BOOTSWATCH_THEME": None,
-            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            # Without Redis, limits are counted in the database every process shares.
+            "RATELIMIT_STORAGE_URI": self.redis_url or "bureau+database://",
+            "RATELIMIT_STORAGE_OPTIONS": (
+                {} if self.redis_url else {"database_url": self.database_url}
+            ),
             # Redis away (restarting, failing over) must not turn submissions into 500s:
             # each process counts in memory meanwhile and returns to Redis when it answers.
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,

@@ -20,6 +20,7 @@ from bureau.catalogue.models import (
     Topic,
 )
 from bureau.jobs import Job
+from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
 from bureau.staff.models import SignInFailure, StaffMember
@@ -36,6 +37,7 @@ __all__ = [
     "Offer",
     "Post",
     "PostSpeaker",
+    "RateLimitHit",
     "ReferenceCounter",
     "RequestedSpeaker",
     "RoutingRule",

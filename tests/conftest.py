@@ -101,6 +101,10 @@ def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
     config.update(overrides)
     application = create_app(config)
     _APPS.append(application)
+    if config["RATELIMIT_ENABLED"] and not config.get("BUREAU_REDIS_URL"):
+        # Without Redis the counts live in the (shared) test database: start from none.
+        with application.app_context():
+            application.extensions["bureau.limiter"].reset()
     return application
 
 

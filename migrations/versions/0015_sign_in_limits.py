@@ -1,5 +1,5 @@
 """sign_in_failures: wrong passwords per (email, client address), replacing the per-account
-lock-out columns
+lock-out columns; rate_limit_hits: rate limits every web process shares without Redis
 
 Revision ID: 0015
 Revises: 0012_job_holder
@@ -30,6 +30,18 @@ def upgrade():
         batch_op.create_index('ix_sign_in_failures_email_client', ['email', 'client', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sign_in_failures_at'), ['at'], unique=False)
 
+    op.create_table(
+        'rate_limit_hits',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('key', sa.String(length=500), nullable=False),
+        sa.Column('expires', sa.Float(), nullable=False),
+        sa.Column('amount', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_rate_limit_hits')),
+    )
+    with op.batch_alter_table('rate_limit_hits', schema=None) as batch_op:
+        batch_op.create_index('ix_rate_limit_hits_key_expires', ['key', 'expires'], unique=False)
+        batch_op.create_index(batch_op.f('ix_rate_limit_hits_expires'), ['expires'], unique=False)
+
     with op.batch_alter_table('staff_members', schema=None) as batch_op:
         batch_op.drop_column('locked_until')
         batch_op.drop_column('failed_logins')
@@ -39,6 +51,11 @@ def downgrade():
     with op.batch_alter_table('staff_members', schema=None) as batch_op:
         batch_op.add_column(sa.Column('failed_logins', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True))
+
+    with op.batch_alter_table('rate_limit_hits', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rate_limit_hits_expires'))
+        batch_op.drop_index('ix_rate_limit_hits_key_expires')
+    op.drop_table('rate_limit_hits')
 
     with op.batch_alter_table('sign_in_failures', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sign_in_failures_at'))
