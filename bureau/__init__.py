@@ -53,12 +53,14 @@ def _init_extensions(app: Flask) -> None:
     from bureau.extensions import bootstrap, csrf, db, migrate
     from bureau.queue import init_celery
     from bureau.staff.auth import login_manager
+    from bureau.staff.sessions import init_sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     bootstrap.init_app(app)
     login_manager.init_app(app)
+    init_sessions(app)
     _sqlite_pragmas(app)
     init_celery(app)
 

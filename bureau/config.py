@@ -37,6 +37,8 @@ SETTING_NAMES = (
     "BUREAU_PROXIES",
     "BUREAU_RETENTION_DAYS",
     "BUREAU_LOG_FORMAT",
+    "BUREAU_SESSION_HOURS",
+    "BUREAU_SESSION_IDLE_MINUTES",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
@@ -45,6 +47,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_SUBMIT_RATE_LIMIT = "10 per minute;100 per day"
 DEFAULT_RETENTION_DAYS = 730
 MAX_RETENTION_DAYS = 36_500
+DEFAULT_SESSION_HOURS = 12
+DEFAULT_SESSION_IDLE_MINUTES = 30
 
 
 class ConfigError(Exception):
@@ -78,6 +82,9 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     # Log lines as text, or one JSON object per line (for log collectors).
     log_format: str = "text"
+    # A staff session ends this long after sign-in, and after this long without a request.
+    session_hours: int = DEFAULT_SESSION_HOURS
+    session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
 
     @property
     def is_production(self) -> bool:
@@ -110,6 +117,7 @@ class Settings:
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.is_production,
+            "PERMANENT_SESSION_LIFETIME": timedelta(hours=self.session_hours),
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "TESTING": self.env == "testing",
             "BUREAU_SETTINGS": self,
@@ -198,6 +206,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxies=_proxies(get("BUREAU_PROXIES")),
         retention_days=_retention_days(get("BUREAU_RETENTION_DAYS")),
         log_format=_log_format(get("BUREAU_LOG_FORMAT")),
+        session_hours=_whole(get, "BUREAU_SESSION_HOURS", DEFAULT_SESSION_HOURS, 168, "hours"),
+        session_idle_minutes=_whole(
+            get, "BUREAU_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES, 1440, "minutes"
+        ),
     )
 
 
@@ -238,6 +250,15 @@ def _seconds(get: Callable[[str], str | None], name: str, default: float) -> flo
     if not 0 < value <= 86_400:
         raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, not {raw!r}")
     return value
+
+
+def _whole(get: Callable[[str], str | None], name: str, default: int, most: int, unit: str) -> int:
+    raw = get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name} must be a number of {unit} from 1 to {most}, not {raw!r}")
+    return int(raw)
 
 
 def _proxies(raw: str | None) -> int:

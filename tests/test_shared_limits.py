@@ -30,6 +30,12 @@ from tests.workflow_helpers import csrf_from
 ALLOWED = min(item.amount for item in parse_many(LOGIN_LIMIT))
 
 
+def test_the_documented_sign_in_limit() -> None:
+    assert LOGIN_LIMIT == "20 per 10 minutes"
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "20 sign-in attempts per 10 minutes" in readme
+
+
 def fresh_database(folder: Path) -> str:
     url = f"sqlite:///{folder / 'shared.db'}"
     with make_app(folder, url).app_context():

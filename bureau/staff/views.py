@@ -60,6 +60,7 @@ from bureau.staff.queries import (
     queue_counts,
     request_list,
 )
+from bureau.staff.sessions import start_session
 from bureau.staff.suggestions import suggest_speakers
 from bureau.urls import public_url
 
@@ -106,6 +107,7 @@ def login() -> ResponseReturnValue:
             form.form_errors.append(str(refused))
             return render_template("staff/login.html", form=form), 401
         login_user(member)
+        start_session()
         return redirect(safe_next(form.next.data) or url_for("staff.dashboard"))
     return render_template("staff/login.html", form=form), 400 if form.errors else 200
 
@@ -140,6 +142,7 @@ def password() -> ResponseReturnValue:
         set_password(member, form.new.data or "")
         db.session.commit()
         login_user(member)  # this session stays; the others end
+        start_session()
         flash("Your password is changed; other sessions are signed out.", "success")
         return redirect(url_for("staff.dashboard"))
     return render_template("staff/password.html", form=form), 422 if form.errors else 200
@@ -610,6 +613,9 @@ def correct(booking_id: int) -> ResponseReturnValue:
             to = Status(form.status.data)
         except ValueError:
             raise actions.ActionError("Choose a status.") from None
+        refused = password_problem_for_current(form.password.data or "")
+        if refused:
+            raise actions.ActionError(f"{refused} Nothing was changed.")
         actions.correct_state(
             db.session,
             booking,
