@@ -106,11 +106,12 @@ class DatabaseStorage(Storage, MovingWindowSupport):
             row = sql_select(literal(key[:MAX_KEY]), literal(expires), literal(amount))
             if limit is not None:
                 row = row.where(self._count(key, now) + amount <= limit)
+            # RETURNING, not rowcount: psycopg reports -1 for an INSERT ... SELECT.
             added = connection.execute(
-                insert(_hits).from_select(["key", "expires", "amount"], row)
-            ).rowcount
+                insert(_hits).from_select(["key", "expires", "amount"], row).returning(_hits.c.id)
+            ).first()
             connection.execute(delete(_hits).where(_hits.c.expires <= now))
-        return bool(added)
+        return added is not None
 
     # --- moving window (the strategy Bureau uses)
 

@@ -36,26 +36,36 @@ def test_the_documented_sign_in_limit() -> None:
     assert "20 sign-in attempts per 10 minutes" in readme
 
 
-def fresh_database(folder: Path) -> str:
-    url = f"sqlite:///{folder / 'shared.db'}"
-    with make_app(folder, url).app_context():
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database of either kind (the storage serialises differently)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        url = request.getfixturevalue("postgres_database_factory")()
+    with make_app(tmp_path, url).app_context():
         upgrade()
     return url
 
 
-def test_two_apps_on_one_database_share_the_sign_in_limit(tmp_path: Path) -> None:
-    url = fresh_database(tmp_path)
-    first = make_app(tmp_path, url, RATELIMIT_ENABLED=True)
-    second = make_app(tmp_path, url, RATELIMIT_ENABLED=True)
-    assert isinstance(first.extensions["bureau.limiter"].storage, DatabaseStorage)
-    clients = [first.test_client(), second.test_client()]
-    tokens = [csrf_from(client.get("/staff/login").get_data(as_text=True)) for client in clients]
-    codes = []
-    for number in range(ALLOWED + 4):
-        client, token = clients[number % 2], tokens[number % 2]
-        attempt = {"email": f"guess{number}@bureau.test", "password": "x", "csrf_token": token}
-        codes.append(client.post("/staff/login", data=attempt).status_code)
-    assert codes == [401] * ALLOWED + [429] * 4
+def test_apps_on_one_database_share_the_sign_in_limit(tmp_path: Path, fresh_database: str) -> None:
+    """Two apps (as two processes would), attempts from four threads at once."""
+    apps = [make_app(tmp_path, fresh_database, RATELIMIT_ENABLED=True) for _ in range(2)]
+    assert isinstance(apps[0].extensions["bureau.limiter"].storage, DatabaseStorage)
+
+    def attempt(number: int) -> int:
+        client = apps[number % 2].test_client()
+        token = csrf_from(client.get("/staff/login").get_data(as_text=True))
+        data = {"email": f"guess{number}@bureau.test", "password": "x", "csrf_token": token}
+        return client.post("/staff/login", data=data).status_code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = Counter(pool.map(attempt, range(ALLOWED + 6)))
+    assert codes == {401: ALLOWED, 429: 6}, codes
+    after = apps[1].test_client()
+    token = csrf_from(after.get("/staff/login").get_data(as_text=True))
+    data = {"email": "late@bureau.test", "password": "x", "csrf_token": token}
+    assert after.post("/staff/login", data=data).status_code == 429
 
 
 def sign_in_attempt(base: str, number: int) -> int:
