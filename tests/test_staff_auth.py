@@ -232,7 +232,8 @@ def test_an_unknown_address_costs_the_same_password_check(app: Flask, agent: str
 
     seconds("warm.up@bureau.test")
     known, unknown = seconds(agent), seconds("nobody.timed@bureau.test")
-    assert 0.5 < unknown / known < 2, (known, unknown)
+    # Without an argon2 check an unknown address would answer many times faster.
+    assert 1 / 3 < unknown / known < 3, (known, unknown)
 
 
 def test_an_inactive_account_cannot_sign_in_and_is_signed_out(app: Flask, agent: str) -> None:
