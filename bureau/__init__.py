@@ -11,6 +11,7 @@ from flask import Flask
 from bureau.config import SETTING_NAMES, load_settings
 from bureau.logs import RequestIdMiddleware, configure_logging
 from bureau.params import IdConverter
+from bureau.private_files import private_sqlite
 from bureau.resources import resource_dir
 
 __all__ = ["create_app"]
@@ -26,6 +27,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     environ = dict(os.environ)
     environ.update({k: str(v) for k, v in overrides.items() if k in SETTING_NAMES})
     settings = load_settings(environ)
+    private_sqlite(settings.database_url)
+    private_sqlite(settings.broker_url)
 
     app = Flask(
         __name__,
@@ -52,12 +55,14 @@ def _init_extensions(app: Flask) -> None:
     from bureau.extensions import bootstrap, csrf, db, migrate
     from bureau.queue import init_celery
     from bureau.staff.auth import login_manager
+    from bureau.staff.sessions import init_sessions
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     csrf.init_app(app)
     bootstrap.init_app(app)
     login_manager.init_app(app)
+    init_sessions(app)
     _sqlite_pragmas(app)
     init_celery(app)
 

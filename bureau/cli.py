@@ -96,7 +96,12 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
     """Create a staff account (or set the password, name and role of an existing one)."""
     from bureau.config import is_mailbox
     from bureau.extensions import db
-    from bureau.staff.auth import find_by_email, password_problem, set_password
+    from bureau.staff.auth import (
+        find_by_email,
+        forget_failures,
+        password_problem,
+        set_password,
+    )
     from bureau.staff.models import StaffMember
 
     email = email.strip()
@@ -116,7 +121,7 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
         member = StaffMember(email=email, name=name, role=role)
         db.session.add(member)
     member.name, member.role, member.is_active = name, role, True
-    member.failed_logins, member.locked_until = 0, None  # a reset also unlocks
+    forget_failures(db.session, email)  # a reset also lifts any pause on sign-in
     set_password(member, password)
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} {role} {name} <{email}>.")

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bureau.private_files import private_folder
+
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 PRODUCTION_BROKERS = ("redis", "rediss", "amqp", "amqps")
@@ -35,6 +37,8 @@ SETTING_NAMES = (
     "BUREAU_PROXIES",
     "BUREAU_RETENTION_DAYS",
     "BUREAU_LOG_FORMAT",
+    "BUREAU_SESSION_HOURS",
+    "BUREAU_SESSION_IDLE_MINUTES",
 )
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
@@ -43,6 +47,8 @@ DEFAULT_BASE_URL = "http://127.0.0.1:5000"
 DEFAULT_SUBMIT_RATE_LIMIT = "10 per minute;100 per day"
 DEFAULT_RETENTION_DAYS = 730
 MAX_RETENTION_DAYS = 36_500
+DEFAULT_SESSION_HOURS = 12
+DEFAULT_SESSION_IDLE_MINUTES = 30
 
 
 class ConfigError(Exception):
@@ -76,6 +82,9 @@ class Settings:
     retention_days: int = DEFAULT_RETENTION_DAYS
     # Log lines as text, or one JSON object per line (for log collectors).
     log_format: str = "text"
+    # A staff session ends this long after sign-in, and after this long without a request.
+    session_hours: int = DEFAULT_SESSION_HOURS
+    session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
 
     @property
     def is_production(self) -> bool:
@@ -93,7 +102,11 @@ class Settings:
             "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
             "BOOTSTRAP_SERVE_LOCAL": True,
             "BOOTSTRAP_BOOTSWATCH_THEME": None,
-            "RATELIMIT_STORAGE_URI": self.redis_url or "memory://",
+            # Without Redis, limits are counted in the database every process shares.
+            "RATELIMIT_STORAGE_URI": self.redis_url or "bureau+database://",
+            "RATELIMIT_STORAGE_OPTIONS": (
+                {} if self.redis_url else {"database_url": self.database_url}
+            ),
             # Redis away (restarting, failing over) must not turn submissions into 500s:
             # each process counts in memory meanwhile and returns to Redis when it answers.
             "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
@@ -104,6 +117,7 @@ class Settings:
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.is_production,
+            "PERMANENT_SESSION_LIFETIME": timedelta(hours=self.session_hours),
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "TESTING": self.env == "testing",
             "BUREAU_SETTINGS": self,
@@ -124,7 +138,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
     instance_path = Path(get("BUREAU_INSTANCE_PATH") or "instance").resolve()
     try:
-        instance_path.mkdir(parents=True, exist_ok=True)
+        private_folder(instance_path)  # 0700: it holds the database, key and mail
     except OSError as exc:
         raise ConfigError(
             f"BUREAU_INSTANCE_PATH: cannot create folder {instance_path}: {exc.strerror}"
@@ -192,6 +206,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         proxies=_proxies(get("BUREAU_PROXIES")),
         retention_days=_retention_days(get("BUREAU_RETENTION_DAYS")),
         log_format=_log_format(get("BUREAU_LOG_FORMAT")),
+        session_hours=_whole(get, "BUREAU_SESSION_HOURS", DEFAULT_SESSION_HOURS, 168, "hours"),
+        session_idle_minutes=_whole(
+            get, "BUREAU_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES, 1440, "minutes"
+        ),
     )
 
 
@@ -232,6 +250,15 @@ def _seconds(get: Callable[[str], str | None], name: str, default: float) -> flo
     if not 0 < value <= 86_400:
         raise ConfigError(f"{name} must be a number of seconds from 0 to 86400, not {raw!r}")
     return value
+
+
+def _whole(get: Callable[[str], str | None], name: str, default: int, most: int, unit: str) -> int:
+    raw = get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise ConfigError(f"{name} must be a number of {unit} from 1 to {most}, not {raw!r}")
+    return int(raw)
 
 
 def _proxies(raw: str | None) -> int:

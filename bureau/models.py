@@ -20,9 +20,10 @@ from bureau.catalogue.models import (
     Topic,
 )
 from bureau.jobs import Job
+from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
-from bureau.staff.models import StaffMember
+from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [
     "BookingEvent",
@@ -36,10 +37,12 @@ __all__ = [
     "Offer",
     "Post",
     "PostSpeaker",
+    "RateLimitHit",
     "ReferenceCounter",
     "RequestedSpeaker",
     "RoutingRule",
     "ShortlistEntry",
+    "SignInFailure",
     "Speaker",
     "SpeakerFormat",
     "SpeakerLanguage",

@@ -1,5 +1,8 @@
 """Per-client rate limits on the endpoints that create requests.
 
+Counted in Redis when BUREAU_REDIS_URL is set, else in the application's database
+(bureau/limitstore.py): either way every web process shares the counts.
+
 Each app gets its own Limiter: Flask-Limiter keeps its storage on the Limiter object, so a
 module-level one would be shared (and re-pointed) by every app in a process.
 """
@@ -9,6 +12,8 @@ from __future__ import annotations
 from flask import Flask
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+
+import bureau.limitstore  # noqa: F401 - registers the bureau+database:// storage
 
 # endpoint -> the methods that count (None: all)
 LIMITED_ENDPOINTS: dict[str, list[str] | None] = {

@@ -12,7 +12,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,10 @@ def make_app(instance: Path, database_url: str, **overrides: Any) -> Flask:
     config.update(overrides)
     application = create_app(config)
     _APPS.append(application)
+    if config["RATELIMIT_ENABLED"] and not config.get("BUREAU_REDIS_URL"):
+        # Without Redis the counts live in the (shared) test database: start from none.
+        with application.app_context():
+            application.extensions["bureau.limiter"].reset()
     return application
 
 
@@ -294,3 +298,25 @@ def valid_request(**changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return {k: v for k, v in body.items() if v is not ...}
+
+
+class Clock:
+    """The time sign-in and staff sessions read (bureau.staff.auth.clock), moved by tests."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    import bureau.staff.auth
+
+    settable = Clock(datetime.now(UTC))
+    monkeypatch.setattr(bureau.staff.auth, "clock", settable)
+    return settable

@@ -25,7 +25,7 @@ def test_embedded_defaults(tmp_path: Path) -> None:
     assert settings.smtp_url is None
     assert settings.mail_from == "Bureau <bookings@bureau.localhost>"
     assert settings.base_url == "http://127.0.0.1:5000"
-    assert settings.flask_config()["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert settings.flask_config()["RATELIMIT_STORAGE_URI"] == "bureau+database://"
     assert settings.log_format == "text"
 
 

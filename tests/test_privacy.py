@@ -31,6 +31,7 @@ from bureau.privacy.services import apply_retention
 from bureau.privacy.tasks import apply_retention_task
 from bureau.staff.models import Role
 from tests.workflow_helpers import (
+    PASSWORD,
     csrf_from,
     offer_terms,
     sign_in,
@@ -191,11 +192,18 @@ def lookup(client: FlaskClient, address: str = EMAIL) -> str:
     return response.get_data(as_text=True)
 
 
-def erase(client: FlaskClient, confirm: str = ADDRESS, address: str = EMAIL) -> Any:
+def erase(
+    client: FlaskClient, confirm: str = ADDRESS, address: str = EMAIL, password: str = PASSWORD
+) -> Any:
     page = lookup(client, address)
     return client.post(
         "/staff/privacy/erase",
-        data={"csrf_token": csrf_from(page), "email": address, "confirm": confirm},
+        data={
+            "csrf_token": csrf_from(page),
+            "email": address,
+            "confirm": confirm,
+            "password": password,
+        },
     )
 
 
@@ -437,6 +445,21 @@ def test_a_mistyped_confirmation_changes_nothing(app: Flask, world: dict[str, An
     assert response.status_code == 422
     assert "Nothing was erased" in response.get_data(as_text=True)
     assert snapshot(app) == before
+
+
+def test_erasing_asks_for_the_password_again(app: Flask, world: dict[str, Any]) -> None:
+    """Issue 15.6: a session left open is not enough to erase an organizer's data."""
+    signed_in = admin(app)
+    assert 'name="password"' in lookup(signed_in)
+    before = snapshot(app)
+    for password in ("", "not my password"):
+        response = erase(signed_in, password=password)
+        assert response.status_code == 422
+        assert "Nothing was erased" in response.get_data(as_text=True)
+        # Only the wrong password's record (kept for the sign-in pause) is new.
+        assert [row for row in snapshot(app) if row[0] != "sign_in_failures"] == before
+    assert erase(signed_in).status_code == 303
+    assert snapshot(app) != before
 
 
 def test_an_erasure_without_csrf_token_changes_nothing(app: Flask, world: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from bureau.bookings.tasks import route_new_booking
 from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.extensions import db
 from bureau.jobs import Job, run_job
-from bureau.staff.auth import set_password
+from bureau.staff.auth import forget_failures, set_password
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
 
@@ -38,7 +38,7 @@ def staff_member(app: Flask, email: str, *, name: str = "", role: str = Role.AGE
             member = StaffMember(email=email, name=name or email.split("@")[0], role=role)
             db.session.add(member)
         member.role = role
-        member.failed_logins, member.locked_until = 0, None
+        forget_failures(db.session, email)
         set_password(member, PASSWORD)
         db.session.commit()
         return member.id

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from bureau.config import Settings
 from bureau.jobs import PermanentError, TransientError
+from bureau.private_files import private_folder
 
 SMTP_TIMEOUT = 30
 
@@ -116,8 +117,9 @@ def send_smtp(raw: bytes, *, sender: str, recipients: list[str], url: str) -> No
 
 
 def write_eml(raw: bytes, folder: Path, name: str) -> Path:
-    """Write atomically under a stable name: a retry replaces the file, never adds one."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write atomically under a stable name: a retry replaces the file, never adds one.
+    The folder is 0700 and the file 0600 (mkstemp's mode): emails carry personal data."""
+    private_folder(folder)
     target = folder / f"{name}.eml"
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:

@@ -1,9 +1,10 @@
-"""The privacy pages' forms: export and erase carry the address; erasing asks for it again."""
+"""The privacy pages' forms: export and erase carry the address; erasing asks for it and
+the admin's password again."""
 
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 
@@ -15,4 +16,7 @@ class EraseForm(FlaskForm):
     email = HiddenField(validators=[DataRequired(), Length(max=254)])
     confirm = StringField(
         "Type the address to confirm", validators=[DataRequired(), Length(max=254)]
+    )
+    password = PasswordField(
+        "Your password", validators=[DataRequired("Your password, again."), Length(max=1024)]
     )

@@ -23,7 +23,7 @@ from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.privacy import services
 from bureau.privacy.forms import EraseForm, ExportForm
-from bureau.staff.auth import guard_staff_pages
+from bureau.staff.auth import guard_staff_pages, password_problem_for_current
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("privacy", __name__, url_prefix="/staff/privacy")
@@ -91,6 +91,10 @@ def erase() -> ResponseReturnValue:
             "The address you typed does not match the one looked up. Nothing was erased.",
             "danger",
         )
+        return _page(address, status=422, erase_form=form)
+    refused = password_problem_for_current(form.password.data or "")
+    if refused:
+        flash(f"{refused} Nothing was erased.", "danger")
         return _page(address, status=422, erase_form=form)
     done = services.erase(
         db.session,

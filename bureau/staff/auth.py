@@ -1,10 +1,13 @@
-"""Staff sign-in: argon2 passwords, lock-out after repeated failures, role checks."""
+"""Staff sign-in: argon2 passwords, a pause after repeated failures per (email, client
+address), role checks."""
 
 from __future__ import annotations
 
 import functools
+import math
+import secrets
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -13,15 +16,18 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import LoginManager, current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bureau.db import AnySession, utcnow
 from bureau.extensions import db
-from bureau.staff.models import Role, StaffMember
+from bureau.staff.models import Role, SignInFailure, StaffMember
 
+# Five wrong passwords for one email from one client address within LOCKOUT pause that pair
+# until the oldest of the five is LOCKOUT old; other addresses keep signing in.
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
+WRONG = "Email or password is not right."
 
 hasher = PasswordHasher()
 login_manager = LoginManager()
@@ -65,44 +71,95 @@ class LoginRefused(Exception):
     pass
 
 
-def authenticate(session: AnySession, email: str, password: str) -> StaffMember:
+class Throttled(LoginRefused):
+    """Too many recent failures for this email from this client address."""
+
+
+# The clock sign-in and sessions read: tests move it instead of sleeping.
+clock: Callable[[], datetime] = utcnow
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown addresses: the same argon2 work as a real check."""
+    return hasher.hash(secrets.token_urlsafe(32))
+
+
+def _throttle_wait(session: AnySession, email: str, client: str, now: datetime) -> timedelta:
+    """How long (email, client) must wait before the next try; zero when it may try now."""
+    recent = session.scalars(
+        select(SignInFailure.at)
+        .where(
+            SignInFailure.email == email,
+            SignInFailure.client == client,
+            SignInFailure.at > now - LOCKOUT,
+        )
+        .order_by(SignInFailure.at.desc())
+        .limit(MAX_FAILED_LOGINS)
+    ).all()
+    if len(recent) < MAX_FAILED_LOGINS:
+        return timedelta(0)
+    return recent[-1] + LOCKOUT - now
+
+
+def authenticate(session: AnySession, email: str, password: str, *, client: str) -> StaffMember:
     """The staff member with these credentials, or LoginRefused with a message to show.
 
-    Five failures lock the account for 15 minutes (counted even while locked, so guessing
-    on stays locked). The message never tells whether the address exists.
+    Failures are counted per (email, client address), for unknown addresses too, so every
+    answer is the same whether the account exists, and guessing from one place does not lock
+    the owner out from another. While paused, no password is checked.
     """
+    now = clock()
+    email, client = email.strip().lower()[:254], (client or "unknown")[:64]
+    wait = _throttle_wait(session, email, client, now)
+    if wait > timedelta(0):
+        minutes = math.ceil(wait.total_seconds() / 60)
+        raise Throttled(
+            "Too many failed sign-ins with this email from your address; "
+            f"try again in {minutes} minute{'' if minutes == 1 else 's'}."
+        )
     member = find_by_email(session, email)
-    now = utcnow()
-    wrong = LoginRefused("Email or password is not right.")
-    if member is None or not member.is_active or member.password_hash is None:
-        hasher.hash(password)  # the same work either way: no timing hint
-        raise wrong
+    stored = member.password_hash if member is not None and member.is_active else None
     try:
-        hasher.verify(member.password_hash, password)
-        right = True
+        # Unknown addresses verify against a dummy hash: the same work, no timing hint.
+        hasher.verify(stored or _dummy_hash(), password)
+        right = stored is not None
     except (VerificationError, InvalidHashError):
         right = False
-    if member.locked_until is not None and member.locked_until > now:
-        if not right:  # guessing on while locked keeps the account locked
-            member.locked_until = now + LOCKOUT
-            session.commit()
-        minutes = max(1, int((member.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginRefused(
-            f"Too many failed sign-ins. This account is locked; try again in {minutes} minutes."
-        )
-    if not right:
-        member.failed_logins += 1
-        if member.failed_logins >= MAX_FAILED_LOGINS:
-            member.locked_until = now + LOCKOUT
-            member.failed_logins = 0
+    if not right or member is None or stored is None:
+        session.add(SignInFailure(email=email, client=client, at=now))
+        session.execute(delete(SignInFailure).where(SignInFailure.at <= now - LOCKOUT))
         session.commit()
-        raise wrong from None
-    member.failed_logins = 0
-    member.locked_until = None
-    if hasher.check_needs_rehash(member.password_hash):
+        raise LoginRefused(WRONG)
+    session.execute(
+        delete(SignInFailure).where(SignInFailure.email == email, SignInFailure.client == client)
+    )
+    if hasher.check_needs_rehash(stored):
         member.password_hash = hash_password(password)
     session.commit()
     return member
+
+
+def forget_failures(session: AnySession, email: str) -> None:
+    """Lift every pause on this email (a password reset by an operator)."""
+    session.execute(delete(SignInFailure).where(SignInFailure.email == email.strip().lower()))
+
+
+def client_address() -> str:
+    """The requesting client's address (behind BUREAU_PROXIES, the forwarded one)."""
+    return request.remote_addr or "unknown"
+
+
+def password_problem_for_current(password: str) -> str | None:
+    """None when ``password`` is the signed-in member's; else what to tell them. Asked again
+    before the gravest actions, so a session left open is not enough to take them."""
+    try:
+        authenticate(db.session, current_user.email, password, client=client_address())
+    except Throttled as refused:
+        return str(refused)
+    except LoginRefused:
+        return "That is not your password."
+    return None
 
 
 def set_password(member: StaffMember, password: str) -> None:

@@ -143,6 +143,9 @@ class CloseForm(VersionedForm):
 class CorrectStateForm(VersionedForm):
     status = SelectField("Set status to", validate_choice=False)
     reason = StringField("Why", validators=[DataRequired(), Length(max=1000)])
+    password = PasswordField(
+        "Your password", validators=[DataRequired("Your password, again."), Length(max=1024)]
+    )
 
 
 class SpeakerForm(FlaskForm):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, CheckConstraint, String
+from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bureau.db import Base, utcnow
@@ -37,8 +37,6 @@ class StaffMember(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     last_assigned_at: Mapped[datetime | None]
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[datetime | None]
     # Changing the password ends every other session (it is part of the session id).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -62,3 +60,19 @@ class StaffMember(Base):
 
     def __repr__(self) -> str:
         return f"<StaffMember {self.id} {self.email}>"
+
+
+class SignInFailure(Base):
+    """One wrong password for an address (known or not) from one client address.
+
+    Counted per (email, client) so that guessing from one place never locks the account's
+    owner out elsewhere; rows older than the lock-out window are deleted as new ones come.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_email_client", "email", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)

@@ -46,8 +46,10 @@ from bureau.staff.auth import (
     LoginRefused,
     admin_required,
     authenticate,
+    client_address,
     guard_staff_pages,
     password_problem,
+    password_problem_for_current,
     safe_next,
     set_password,
 )
@@ -60,6 +62,7 @@ from bureau.staff.queries import (
     queue_counts,
     request_list,
 )
+from bureau.staff.sessions import start_session
 from bureau.staff.suggestions import suggest_speakers
 from bureau.urls import public_url
 
@@ -96,11 +99,17 @@ def login() -> ResponseReturnValue:
         form.next.data = safe_next(request.args.get("next")) or ""
     if form.validate_on_submit():
         try:
-            member = authenticate(db.session, form.email.data or "", form.password.data or "")
+            member = authenticate(
+                db.session,
+                form.email.data or "",
+                form.password.data or "",
+                client=client_address(),
+            )
         except LoginRefused as refused:
             form.form_errors.append(str(refused))
             return render_template("staff/login.html", form=form), 401
         login_user(member)
+        start_session()
         return redirect(safe_next(form.next.data) or url_for("staff.dashboard"))
     return render_template("staff/login.html", form=form), 400 if form.errors else 200
 
@@ -122,10 +131,9 @@ def logout() -> ResponseReturnValue:
 def password() -> ResponseReturnValue:
     form = forms.PasswordChangeForm()
     if form.validate_on_submit():
-        try:
-            authenticate(db.session, current_user.email, form.current.data or "")
-        except LoginRefused:
-            form.current.errors = ["That is not your current password."]
+        refused = password_problem_for_current(form.current.data or "")
+        if refused:
+            form.current.errors = [refused]
             return render_template("staff/password.html", form=form), 422
         problem = password_problem(form.new.data or "")
         if problem:
@@ -136,6 +144,7 @@ def password() -> ResponseReturnValue:
         set_password(member, form.new.data or "")
         db.session.commit()
         login_user(member)  # this session stays; the others end
+        start_session()
         flash("Your password is changed; other sessions are signed out.", "success")
         return redirect(url_for("staff.dashboard"))
     return render_template("staff/password.html", form=form), 422 if form.errors else 200
@@ -611,6 +620,9 @@ def correct(booking_id: int) -> ResponseReturnValue:
             to = Status(form.status.data)
         except ValueError:
             raise actions.ActionError("Choose a status.") from None
+        refused = password_problem_for_current(form.password.data or "")
+        if refused:
+            raise actions.ActionError(f"{refused} Nothing was changed.")
         actions.correct_state(
             db.session,
             booking,
