@@ -239,14 +239,23 @@ def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
 
 
 def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-    """Send a job's task to the broker; False (and a log line) when the broker is away."""
+    """Send a job's task to the broker; False (and a log line) when the broker is away.
+
+    After a failure the process's breaker (bureau.breaker) skips sending for a few seconds:
+    the row is committed, the sweeper sends it, and a request does not wait on the broker.
+    """
     celery = current_app.extensions.get("celery")
     if celery is None:
         logger.warning("no Celery app; job %s (%s) waits for the sweeper", job_id, task)
         return False
+    breaker = current_app.extensions["broker_breaker"]
+    if not breaker.allow():
+        logger.info("broker away: job %s (%s) waits for the sweeper", job_id, task)
+        return False
     try:
         celery.send_task(task, kwargs={"job_id": job_id}, countdown=countdown, retry=False)
     except Exception as error:
+        breaker.failed()
         logger.warning(
             "broker unreachable (%s); job %s (%s) stays pending for the sweeper",
             error,
@@ -254,6 +263,7 @@ def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
             task,
         )
         return False
+    breaker.succeeded()
     return True
 
 
