@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import create_engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from bureau import jobs
 from bureau.extensions import db
@@ -48,7 +49,7 @@ def drop_connection(session: Any) -> None:
 
 
 def stored(session: Any, job_id: int) -> Job:
-    job = session.get(Job, job_id, populate_existing=True)
+    job: Job | None = session.get(Job, job_id, populate_existing=True)
     assert job is not None
     return job
 
@@ -121,11 +122,11 @@ def test_an_effect_recorded_late_is_written_before_the_next_job(
         drop_connection(s)
 
     def broken_write(s: Any, job_id: int, write: Any) -> None:
-        raise jobs.DBAPIError("UPDATE", {}, Exception("server closed the connection"))
+        raise DBAPIError("UPDATE", {}, Exception("server closed the connection"))
 
     with monkeypatch.context() as patched:
         patched.setattr(jobs, "_write_effect", broken_write)
-        with pytest.raises(jobs.DBAPIError):
+        with pytest.raises(DBAPIError):
             run_job(session, job.id, handler)
     assert stored(session, job.id).state == "running"
     assert set(jobs._unwritten) == {job.id}
