@@ -421,8 +421,8 @@ def record_effect(session: AnySession, write: Callable[[AnySession], object]) ->
     the job done then fails, the job is not run again; this record and the done mark are
     written on a fresh connection (retrying()), and if the database stays away, before this
     process's next task. ``write`` must be repeatable (UPDATEs, not ORM changes)."""
+    session.info[_EFFECT_KEY] = write  # first: the write itself may fail
     write(session)
-    session.info[_EFFECT_KEY] = write
 
 
 def _write_unwritten(session: AnySession) -> None:
@@ -471,7 +471,11 @@ def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool)
             lambda: _finish(session, job_id, JobState.FAILED, error=reason),
         )
     except Exception as error:
+        effect = session.info.pop(_EFFECT_KEY, None)
         _rollback(session)
+        if effect is not None:  # it failed after the effect: record that, never redo it
+            logger.warning("job %s: error after its effect: %s", job_id, error)
+            return _record(session, job_id, effect)
         if isinstance(error, DBAPIError) and not last:
             logger.warning("job %s: database error, run again: %s", job_id, _short(error))
             return _RUN_AGAIN
@@ -490,21 +494,28 @@ def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool)
         session.commit()
     except DBAPIError as error:
         _rollback(session)
-        if effect is None:  # all the handler did was rolled back with the mark
-            if last:
-                raise
-            logger.warning("job %s: its commit failed, run again: %s", job_id, _short(error))
-            return _RUN_AGAIN
-        try:
-            retrying(
-                session,
-                f"recording job {job_id}'s effect",
-                lambda: _write_effect(session, job_id, effect),
-            )
-        except DBAPIError:
-            _unwritten[job_id] = effect
-            logger.error("job %s: done, but not recorded yet; this process tries again", job_id)
+        if effect is not None:
+            return _record(session, job_id, effect)
+        if last:  # all the handler did was rolled back with the mark
             raise
+        logger.warning("job %s: its commit failed, run again: %s", job_id, _short(error))
+        return _RUN_AGAIN
+    return Outcome(JobState.DONE)
+
+
+def _record(session: AnySession, job_id: int, effect: Callable[[AnySession], object]) -> Outcome:
+    """Write an effect's record and the job's done mark, on fresh connections; if the
+    database stays away, keep it for this process's next task (and raise)."""
+    try:
+        retrying(
+            session,
+            f"recording job {job_id}'s effect",
+            lambda: _write_effect(session, job_id, effect),
+        )
+    except DBAPIError:
+        _unwritten[job_id] = effect
+        logger.error("job %s: done, but not recorded yet; this process tries again", job_id)
+        raise
     return Outcome(JobState.DONE)
 
 

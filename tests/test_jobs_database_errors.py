@@ -54,19 +54,23 @@ def stored(session: Any, job_id: int) -> Job:
     return job
 
 
-def test_a_sent_email_is_recorded_when_the_done_commit_loses_its_connection(
-    session: Any,
+@pytest.mark.parametrize("dropped", ["before the record", "before the done commit"])
+def test_a_sent_email_is_recorded_when_the_connection_drops_after_it(
+    session: Any, dropped: str
 ) -> None:
-    job = new_job(session, 1)
+    job = new_job(session, 1 if dropped == "before the record" else 6)
     sent: list[int] = []
 
     def handler(s: Any, j: Job) -> None:
         sent.append(j.id)  # the SMTP server's 250: cannot be taken back
         job_id = j.id
+        if dropped == "before the record":
+            drop_connection(s)  # the record's own UPDATE fails, inside the handler
         record_effect(
             s, lambda t: t.execute(update(Job).where(Job.id == job_id).values(payload={"sent": 1}))
         )
-        drop_connection(s)  # before the commit that marks it done
+        if dropped == "before the done commit":
+            drop_connection(s)
 
     outcome = run_job(session, job.id, handler)
     assert outcome is not None
