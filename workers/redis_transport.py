@@ -39,7 +39,8 @@ class QoS(redis.QoS):
             if not (_closed(self.channel) or isinstance(error, self.channel.connection_errors)):
                 raise
             logger.warning(
-                "broker connection lost: %d unacknowledged messages left in Redis (%s)",
+                "broker connection lost: %d unacknowledged messages not restored (%s); "
+                "the sweeper sends their jobs again",
                 len(self._delivered),
                 error,
             )
