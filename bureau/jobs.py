@@ -458,7 +458,7 @@ _RUN_AGAIN = _RunAgain("running")
 
 
 def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool) -> Outcome:
-    job_id = job.id
+    job_id, kind = job.id, job.kind  # read before a rollback expires them
     session.info.pop(_EFFECT_KEY, None)
     try:
         handler(session, job)
@@ -479,7 +479,7 @@ def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool)
         if isinstance(error, DBAPIError) and not last:
             logger.warning("job %s: database error, run again: %s", job_id, _short(error))
             return _RUN_AGAIN
-        logger.warning("job %s (%s) attempt failed: %s", job_id, job.kind, error)
+        logger.warning("job %s (%s) attempt failed: %s", job_id, kind, error)
         message = f"{type(error).__name__}: {error}"
         return retrying(
             session,
