@@ -18,6 +18,7 @@ from bureau.config import ConfigError
 from bureau.extensions import db
 from bureau.logs import configure_logging
 from bureau.ops.heartbeat import install as install_heartbeats
+from workers.reconnect import ReconnectingConnection
 from workers.schedule import beat_schedule
 
 try:
@@ -39,6 +40,8 @@ app.conf.update(
 )
 if flask_app.config["BUREAU_SETTINGS"].broker_url.startswith("redis://"):
     app.conf.broker_transport = "workers.redis_transport:Transport"
+# Once the broker is back, reconnect within seconds (kombu's default waits up to 30 s).
+app.amqp.Connection = ReconnectingConnection
 install_heartbeats(app, flask_app)
 
 
