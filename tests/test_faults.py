@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.load, pytest.mark.postgres]
 
 WAVES = 10  # one redis-server restart in each; AOF from the sixth on
 PER_WAVE = 30
-CLIENTS = 12
+CLIENTS = 12  # per wave
 LEASE = 300.0  # the default: the test shows nothing waits for it
 DROP_IN_WAVES = (2, 5, 8)
 SETTINGS = {
@@ -122,7 +122,7 @@ def test_database_drops_redis_restarts_and_a_lost_worker(deployment: Deployment)
     note("settled")
 
     print("\nfaults: " + "\n  ".join(events))
-    print(f"faults: {figures(run)}; retries: {retries(deployment, tag) or 'none'}")
+    print(f"faults: {figures(run, CLIENTS)}; retries: {retries(deployment, tag) or 'none'}")
     check_failed_only_at_drops(run, drops)
     # Exactly once: no copy of any message, not even after a drop between SMTP's 250 and
     # the job's commit (jobs.record_effect) — but for the one window left (docs/architecture.md):

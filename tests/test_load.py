@@ -522,13 +522,13 @@ def check_unanswered(
     return complete
 
 
-def figures(run: Run) -> str:
+def figures(run: Run, clients: int = CONCURRENCY) -> str:
     accepted = run.accepted
     http = sorted(s.answered_at - s.sent_at for s in accepted)
     submit_seconds = run.answered - run.started
     statuses = Counter(s.status or "connection error" for s in run.submissions)
     return (
-        f"{len(run.submissions)} submissions at concurrency {CONCURRENCY}: {dict(statuses)}; "
+        f"{len(run.submissions)} submissions from {clients} clients: {dict(statuses)}; "
         f"{len(run.submissions) / submit_seconds:.1f}/s over {submit_seconds:.1f} s; "
         f"201 latency p50 {statistics.median(http) * 1000:.0f} ms, "
         f"p99 {percentile(http, 99) * 1000:.0f} ms; "
