@@ -229,13 +229,19 @@ def _celery(*arguments: str) -> None:
     os.execv(sys.executable, command)  # noqa: S606 - our own interpreter, fixed arguments
 
 
+# Celery's gossip, mingle and event heartbeats talk to the other workers over the broker;
+# nothing here uses them (our heartbeats are in the database), and their channels are the
+# ones closed after a Redis restart dropped the connection (celery/kombu#582, issue 22).
+WORKER_OPTIONS = ("--without-gossip", "--without-mingle", "--without-heartbeat")
+
+
 @cli.command("worker", context_settings={"ignore_unknown_options": True})
 @click.option("--concurrency", "-c", type=int, help="Worker processes (default: CPU count).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 def worker_command(concurrency: int | None, celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker (celery -A workers.celery_app worker); extra options go to Celery."""
     extra = ["--concurrency", str(concurrency)] if concurrency else []
-    _celery("worker", "--loglevel", "INFO", *extra, *celery_args)
+    _celery("worker", "--loglevel", "INFO", *WORKER_OPTIONS, *extra, *celery_args)
 
 
 @cli.command("beat", context_settings={"ignore_unknown_options": True})

@@ -14,12 +14,13 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import (
@@ -38,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bureau.db import AnySession, Base, utcnow
@@ -56,6 +58,20 @@ _LOADED_KEY = "bureau.loaded_by_jobs"
 _HOLDER_KEY = "bureau.job_holder"
 # A claim ended: the job is no longer held by anyone (done, failed, back to pending).
 _UNCLAIMED: dict[str, Any] = {"locked_until": None, "locked_by": None}
+# Set by a handler right after an effect that cannot be undone (record_effect).
+_EFFECT_KEY = "bureau.effect_record"
+# Seconds to wait before each try of an outbox write after a database error; each try runs
+# on a fresh connection (the pool drops the dead one). About 10 s in all: a dropped
+# connection costs one retry, a PostgreSQL restart a few.
+DB_RETRY_DELAYS = (0.0, 0.1, 0.4, 1.0, 2.0, 3.0, 4.0)
+# How many times a job is run again at once, after a database error, before it is left to
+# its ordinary retry with backoff.
+DB_RERUNS = 3
+# Effects this process carried out whose record it could not write (the database stayed
+# away through DB_RETRY_DELAYS): job id → the write. Tried again before each next task, so
+# the job is marked done rather than run a second time (see record_effect()).
+_unwritten: dict[int, Callable[[AnySession], object]] = {}
+T = TypeVar("T")
 
 
 class JobState(StrEnum):
@@ -223,14 +239,23 @@ def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
 
 
 def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-    """Send a job's task to the broker; False (and a log line) when the broker is away."""
+    """Send a job's task to the broker; False (and a log line) when the broker is away.
+
+    After a failure the process's breaker (bureau.breaker) skips sending for a few seconds:
+    the row is committed, the sweeper sends it, and a request does not wait on the broker.
+    """
     celery = current_app.extensions.get("celery")
     if celery is None:
         logger.warning("no Celery app; job %s (%s) waits for the sweeper", job_id, task)
         return False
+    breaker = current_app.extensions["broker_breaker"]
+    if not breaker.allow():
+        logger.info("broker away: job %s (%s) waits for the sweeper", job_id, task)
+        return False
     try:
         celery.send_task(task, kwargs={"job_id": job_id}, countdown=countdown, retry=False)
     except Exception as error:
+        breaker.failed()
         logger.warning(
             "broker unreachable (%s); job %s (%s) stays pending for the sweeper",
             error,
@@ -238,6 +263,7 @@ def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
             task,
         )
         return False
+    breaker.succeeded()
     return True
 
 
@@ -260,23 +286,30 @@ def _holder_in(session: AnySession) -> str:
     return session.info.get(_HOLDER_KEY) or holder()  # worked out once per task (execute())
 
 
-def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job | None:
-    """Take the job for this worker, or None if it is done, failed or held by another."""
+def claim(
+    session: AnySession, job_id: int, now: datetime | None = None, *, again: bool = False
+) -> Job | None:
+    """Take the job for this worker, or None if it is done, failed or held by another.
+
+    ``again``: after a database error, when this process may hold the job already (the
+    claim, or a run of it, committed on the server and only the answer was lost).
+    """
     now = now or utcnow()
+    me = _holder_in(session)
+    takeable = or_(
+        Job.state == JobState.PENDING,
+        (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
+    )
+    if again:
+        takeable |= (Job.state == JobState.RUNNING) & (Job.locked_by == me)
     claimed = session.scalars(
         update(Job)
-        .where(
-            Job.id == job_id,
-            or_(
-                Job.state == JobState.PENDING,
-                (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
-            ),
-        )
+        .where(Job.id == job_id, takeable)
         .values(
             state=JobState.RUNNING,
             attempts=Job.attempts + 1,
             locked_until=_lease_end(now),
-            locked_by=_holder_in(session),
+            locked_by=me,
             updated_at=now,
         )
         .returning(Job)
@@ -284,6 +317,31 @@ def claim(session: AnySession, job_id: int, now: datetime | None = None) -> Job 
     ).one_or_none()
     session.commit()
     return claimed
+
+
+def retrying(session: AnySession, what: str, action: Callable[[], T]) -> T:
+    """``action()`` (which commits), tried again after a database error on a fresh connection,
+    with short pauses (DB_RETRY_DELAYS); the last error is raised."""
+    for delay in DB_RETRY_DELAYS:
+        time.sleep(delay)
+        try:
+            return action()
+        except DBAPIError as error:
+            failure = error
+            _rollback(session)
+            logger.warning("%s: database error, trying again: %s", what, _short(error))
+    raise failure
+
+
+def _rollback(session: AnySession) -> None:
+    try:
+        session.rollback()
+    except DBAPIError as error:  # the connection is gone: the pool replaces it
+        logger.debug("rollback after a database error failed: %s", error)
+
+
+def _short(error: DBAPIError) -> str:
+    return str(error.orig or error).splitlines()[0][:200]
 
 
 def _lease_end(now: datetime) -> datetime:
@@ -316,38 +374,157 @@ def run_job(
     commit together with the job's ``done`` state. It raises TransientError to be retried
     later and PermanentError to give up; any other exception counts as transient, so a bug
     fixed in time does not lose the job, yet it cannot loop forever (MAX_ATTEMPTS).
+
+    A database error (a dropped connection) runs the job again at once on a fresh
+    connection, up to DB_RERUNS times, rather than leaving it to its lease or a backoff;
+    once the handler recorded an effect that cannot be undone (record_effect), the job is
+    not run again: only its record is written, retried likewise.
     """
-    job = claimed if claimed is not None else claim(session, job_id)
+    _write_unwritten(session)
+    job = claimed if claimed is not None else _claim_retrying(session, job_id)
     if job is None:
         logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
         return None
     # The job's log lines, and the jobs it records, carry the request that caused it.
     with log_context(request_id=job.request_id, job_id=job_id, task=job.task):
-        logger.info("job %s (%s) attempt %s", job_id, job.kind, job.attempts)
-        return _run_claimed(session, job, handler)
+        for rerun in range(DB_RERUNS + 1):
+            logger.info("job %s (%s) attempt %s", job_id, job.kind, job.attempts)
+            outcome = _run_claimed(session, job, handler, last=rerun == DB_RERUNS)
+            if outcome is not _RUN_AGAIN:
+                return outcome
+            again = _claim_retrying(session, job_id, again=True)
+            if again is None:  # the run committed after all, or the job was taken over
+                logger.info("job %s: nothing to do after the database error", job_id)
+                return None
+            job = again
+            job.fresh = False  # the earlier run may have left rows (a composed email)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _run_claimed(session: AnySession, job: Job, handler: Handler) -> Outcome:
-    job_id = job.id
+def _claim_retrying(session: AnySession, job_id: int, *, again: bool = False) -> Job | None:
+    """claim(), retried after a database error: then as ``again``, for the claim may have
+    committed with only its answer lost."""
+    tried = [again]
+
+    def attempt() -> Job | None:
+        try:
+            return claim(session, job_id, again=tried[0])
+        finally:
+            tried[0] = True
+
+    return retrying(session, f"claiming job {job_id}", attempt)
+
+
+def record_effect(session: AnySession, write: Callable[[AnySession], object]) -> None:
+    """Called by a handler right after an effect that cannot be undone (the SMTP server
+    accepted the email): ``write`` records it in the session now. If the commit that marks
+    the job done then fails, the job is not run again; this record and the done mark are
+    written on a fresh connection (retrying()), and if the database stays away, before this
+    process's next task. ``write`` must be repeatable (UPDATEs, not ORM changes)."""
+    session.info[_EFFECT_KEY] = write  # first: the write itself may fail
+    write(session)
+
+
+def _write_unwritten(session: AnySession) -> None:
+    """Write the records of effects an earlier task of this process could not record."""
+    for job_id, write in list(_unwritten.items()):
+        try:
+            _write_effect(session, job_id, write)
+        except DBAPIError as error:
+            _rollback(session)
+            logger.warning("job %s: its record is still not written: %s", job_id, _short(error))
+            return
+        del _unwritten[job_id]
+        logger.info("job %s: the record of its effect was written late", job_id)
+
+
+def _write_effect(session: AnySession, job_id: int, write: Callable[[AnySession], object]) -> None:
+    write(session)
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.RUNNING)
+        .values(state=JobState.DONE, finished_at=utcnow(), **_UNCLAIMED),
+        execution_options={"synchronize_session": False},
+    )
+    session.commit()
+
+
+class _RunAgain(Outcome):
+    pass
+
+
+# A database error before anything irrevocable happened: claim the job again and rerun it.
+_RUN_AGAIN = _RunAgain("running")
+
+
+def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool) -> Outcome:
+    job_id, kind = job.id, job.kind  # read before a rollback expires them
+    session.info.pop(_EFFECT_KEY, None)
     try:
         handler(session, job)
     except PermanentError as error:
-        session.rollback()
-        return _finish(session, job_id, JobState.FAILED, error=str(error))
+        _rollback(session)
+        reason = str(error)
+        return retrying(
+            session,
+            f"recording job {job_id}'s failure",
+            lambda: _finish(session, job_id, JobState.FAILED, error=reason),
+        )
     except Exception as error:
-        session.rollback()
-        logger.warning("job %s (%s) attempt failed: %s", job_id, job.kind, error)
+        effect = session.info.pop(_EFFECT_KEY, None)
+        _rollback(session)
+        if effect is not None:  # it failed after the effect: record that, never redo it
+            logger.warning("job %s: error after its effect: %s", job_id, error)
+            return _record(session, job_id, effect)
+        if isinstance(error, DBAPIError) and not last:
+            logger.warning("job %s: database error, run again: %s", job_id, _short(error))
+            return _RUN_AGAIN
+        logger.warning("job %s (%s) attempt failed: %s", job_id, kind, error)
         message = f"{type(error).__name__}: {error}"
-        attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
-        if attempts >= MAX_ATTEMPTS:
-            return _finish(session, job_id, JobState.FAILED, error=f"gave up: {message}")
-        delay = retry_delay(attempts, current_app.config["BUREAU_SETTINGS"].job_retry_base)
-        return _finish(session, job_id, JobState.PENDING, error=message, retry_in=delay)
+        return retrying(
+            session,
+            f"recording job {job_id}'s failed attempt",
+            lambda: _after_error(session, job_id, message),
+        )
+    effect = session.info.pop(_EFFECT_KEY, None)
     job.state = JobState.DONE
     job.finished_at = utcnow()
     job.locked_until = job.locked_by = None
-    session.commit()
+    try:
+        session.commit()
+    except DBAPIError as error:
+        _rollback(session)
+        if effect is not None:
+            return _record(session, job_id, effect)
+        if last:  # all the handler did was rolled back with the mark
+            raise
+        logger.warning("job %s: its commit failed, run again: %s", job_id, _short(error))
+        return _RUN_AGAIN
     return Outcome(JobState.DONE)
+
+
+def _record(session: AnySession, job_id: int, effect: Callable[[AnySession], object]) -> Outcome:
+    """Write an effect's record and the job's done mark, on fresh connections; if the
+    database stays away, keep it for this process's next task (and raise)."""
+    try:
+        retrying(
+            session,
+            f"recording job {job_id}'s effect",
+            lambda: _write_effect(session, job_id, effect),
+        )
+    except DBAPIError:
+        _unwritten[job_id] = effect
+        logger.error("job %s: done, but not recorded yet; this process tries again", job_id)
+        raise
+    return Outcome(JobState.DONE)
+
+
+def _after_error(session: AnySession, job_id: int, message: str) -> Outcome:
+    attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
+    if attempts >= MAX_ATTEMPTS:
+        return _finish(session, job_id, JobState.FAILED, error=f"gave up: {message}")
+    delay = retry_delay(attempts, current_app.config["BUREAU_SETTINGS"].job_retry_base)
+    return _finish(session, job_id, JobState.PENDING, error=message, retry_in=delay)
 
 
 def _finish(

@@ -13,6 +13,7 @@ from celery.exceptions import WorkerLostError
 from celery.worker.request import Request
 from flask import Flask
 
+from bureau.breaker import CircuitBreaker
 from bureau.db import without_raising
 from bureau.jobs import MAX_RETRY_DELAY, holder_name, release_held_by
 
@@ -31,7 +32,12 @@ def _transport_options(broker_url: str) -> dict[str, Any]:
         # Redis re-delivers a message nobody acknowledged after this long. Retries are sent
         # with a countdown of up to MAX_RETRY_DELAY and held unacknowledged by the worker
         # until due; a shorter timeout would deliver them twice.
-        return {"visibility_timeout": int(MAX_RETRY_DELAY * 2)}
+        return {
+            "visibility_timeout": int(MAX_RETRY_DELAY * 2),
+            # A broker that does not answer costs a request at most this, once: then the
+            # breaker (bureau.breaker) skips publishing for a while.
+            "socket_connect_timeout": 1.0,
+        }
     # kombu's SQLAlchemy transport hands its options to create_engine(): give it none.
     return {}
 
@@ -90,6 +96,7 @@ def init_celery(app: Flask) -> Celery:
     )
     celery.set_default()
     app.extensions["celery"] = celery
+    app.extensions["broker_breaker"] = CircuitBreaker()
     for module in TASK_MODULES:
         __import__(module)
     return celery

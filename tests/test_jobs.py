@@ -30,7 +30,13 @@ from bureau.jobs import (
     run_job,
     sweep,
 )
-from bureau.ops.heartbeat import record_heartbeat, release_previous_claims
+from bureau.ops.heartbeat import (
+    WORKER_INTERVAL,
+    WORKER_STALE_AFTER,
+    record_heartbeat,
+    release_previous_claims,
+    release_silent_workers,
+)
 from bureau.ops.models import Heartbeat
 
 
@@ -345,3 +351,28 @@ def _dead_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+def test_a_silent_workers_claims_are_released_by_the_sweep(session: Any, sent: list[int]) -> None:
+    tag = secrets.token_hex(4)
+    silent, alive = f"worker@silent-{tag}", f"worker@alive-{tag}"
+    held = {
+        "silent": held_by(session, f"{silent}:11", 1),
+        "alive": held_by(session, f"{alive}:12", 2),
+        "no heartbeat": held_by(session, f"web-{tag}:13", 3),  # not a worker: left to its lease
+    }
+    for node, age in ((silent, WORKER_STALE_AFTER + 5), (alive, WORKER_INTERVAL)):
+        record_heartbeat(session, f"worker:{node}", "worker")
+        session.get(Heartbeat, f"worker:{node}").last_seen = utcnow() - timedelta(seconds=age)
+    session.commit()
+    sent.clear()
+    try:
+        assert release_silent_workers(session) == [held["silent"].id]
+        assert sent == [held["silent"].id]
+        assert claim(session, held["silent"].id) is not None  # taken over, long before the lease
+        assert claim(session, held["alive"].id) is None
+        assert claim(session, held["no heartbeat"].id) is None
+        assert release_silent_workers(session) == []  # nothing held by it any more
+    finally:
+        session.execute(delete(Heartbeat).where(Heartbeat.name.like(f"worker:%-{tag}")))
+        session.commit()

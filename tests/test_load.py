@@ -72,7 +72,9 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """A redis-server of the test's own, without persistence: a restart loses every message."""
+    """A redis-server of the test's own, without persistence (a restart loses every message)
+    unless started with ``appendonly`` (AOF, fsync every second: a SIGKILL loses about the
+    last second)."""
 
     def __init__(self, folder: Path) -> None:
         self.binary = redis_server_binary()
@@ -80,6 +82,7 @@ class RedisServer:
         self.port = free_port()
         self.child: Child | None = None
         self.starts = 0
+        self.appendonly = False
 
     @property
     def url(self) -> str:
@@ -88,7 +91,8 @@ class RedisServer:
     def start(self) -> None:
         self.starts += 1
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        aof = ["yes", "--appendfsync", "everysec"] if self.appendonly else ["no"]
+        command += ["--save", "", "--appendonly", *aof, "--dir", str(self.folder)]
         self.child = Child(
             "redis", command, env=os.environ, cwd=self.folder, log=self.folder / "redis.log"
         )
@@ -138,10 +142,9 @@ class Deployment:
         self.started += 1
         worker = Child(
             f"worker{self.started}",
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "--hostname", f"load{self.started}@%h", "--concurrency", "2", "--pool", "prefork",
-             "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel", "WARNING"],
+            # `bureau worker`: the production command and the options it gives Celery.
+            [sys.executable, "-m", "bureau", "worker", "--hostname", f"load{self.started}@%h",
+             "--concurrency", "2", "--pool", "prefork", "--loglevel", "WARNING"],
             env=self.env, cwd=ROOT, log=self.folder / f"worker{self.started}.log",
         )  # fmt: skip
         worker.start()
@@ -186,12 +189,21 @@ class Deployment:
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres_database_factory: Callable[[], str]
 ) -> Iterator[Deployment]:
+    with deployed(
+        tmp_path_factory.mktemp("load"), postgres_database_factory(), OUTBOX_SETTINGS
+    ) as d:
+        yield d
+
+
+@contextlib.contextmanager
+def deployed(
+    folder: Path, database_url: str, outbox_settings: dict[str, str]
+) -> Iterator[Deployment]:
+    """The production shape on a fresh database, with these outbox settings; two workers."""
     from sqlalchemy import update
     from sqlalchemy.engine import make_url
 
-    folder = tmp_path_factory.mktemp("load")
     redis_server = RedisServer(folder)
-    database_url = postgres_database_factory()
     name = make_url(database_url).database
     assert name is not None
     smtp = SMTPSink(keep_headers=True)
@@ -209,7 +221,7 @@ def deployment(
         "BUREAU_BASE_URL": f"http://127.0.0.1:{web_port}",
         # The clients all come from 127.0.0.1: the per-client limit must not be what is tested.
         "BUREAU_SUBMIT_RATE_LIMIT": "1000000 per minute",
-        **OUTBOX_SETTINGS,
+        **outbox_settings,
     }
     app = make_app(folder / "instance", database_url, BUREAU_BASE_URL=settings["BUREAU_BASE_URL"])
     migrate_and_seed(app)
@@ -465,13 +477,58 @@ def check_complete(
     return stored, received, extra
 
 
-def figures(run: Run) -> str:
+def check_failed_only_at_drops(run: Run, drops: list[tuple[float, float]]) -> None:
+    """A failed answer (5xx or connection error) is allowed only around a PostgreSQL drop
+    (``drops``: seconds into the run), and never a 4xx."""
+    window = 5.0  # seconds after a drop that a request may still fail on a dead connection
+    outside = [
+        s
+        for s in run.refused
+        if not any(
+            start - 0.5 <= s.answered_at - run.started <= end + window for start, end in drops
+        )
+    ]
+    assert not outside, [f"{s.answered_at - run.started:.1f} s: {s.error}" for s in outside[:5]]
+    assert not [s for s in run.refused if 400 <= s.status < 500], [s.error for s in run.refused][:5]
+
+
+def check_unanswered(
+    run: Run, stored: dict[str, Stored], received: dict[str, list[tuple[str, str]]]
+) -> int:
+    """No 201, yet perhaps committed (the connection died after COMMIT reached the server):
+    then it must be complete, routed and acknowledged once; otherwise nothing is stored.
+    Returns how many were stored completely."""
+    half: list[str] = []
+    complete = absent = 0
+    for s in run.refused:
+        entry = stored.get(s.email)
+        if entry is None:
+            absent += 1
+            assert s.email not in received, f"{s.email}: acknowledged, yet nothing stored"
+        elif (
+            entry.requests == 1
+            and (entry.routes, entry.routes_done, entry.acks, entry.acks_sent) == (1, 1, 1, 1)
+            and len(received.get(s.email, [])) == 1
+        ):
+            complete += 1
+        else:
+            half.append(f"{s.email}: {entry} received {received.get(s.email)}")
+    print(
+        f"{run.tag}: {len(run.refused)} submissions without a 201 "
+        f"({Counter((s.error or '')[:60] for s in run.refused).most_common(3)}): "
+        f"{absent} left nothing stored, {complete} stored completely (committed, answer lost)"
+    )
+    assert not half, half[:5]
+    return complete
+
+
+def figures(run: Run, clients: int = CONCURRENCY) -> str:
     accepted = run.accepted
     http = sorted(s.answered_at - s.sent_at for s in accepted)
     submit_seconds = run.answered - run.started
     statuses = Counter(s.status or "connection error" for s in run.submissions)
     return (
-        f"{len(run.submissions)} submissions at concurrency {CONCURRENCY}: {dict(statuses)}; "
+        f"{len(run.submissions)} submissions from {clients} clients: {dict(statuses)}; "
         f"{len(run.submissions) / submit_seconds:.1f}/s over {submit_seconds:.1f} s; "
         f"201 latency p50 {statistics.median(http) * 1000:.0f} ms, "
         f"p99 {percentile(http, 99) * 1000:.0f} ms; "
@@ -560,46 +617,13 @@ def test_faults_under_load(deployment: Deployment) -> None:
 
     print("\nfaults:\n  " + "\n  ".join(events))
     print(f"faults: {figures(run)}")
-    # A failed answer (5xx or connection error) is allowed only around a PostgreSQL drop.
-    failed = run.refused
-    window = 5.0  # seconds after a drop that a request may still fail on a dead connection
-    outside = [
-        s
-        for s in failed
-        if not any(
-            start - 0.5 <= s.answered_at - run.started <= end + window for start, end in drops
-        )
-    ]
-    assert not outside, [f"{s.answered_at - run.started:.1f} s: {s.error}" for s in outside[:5]]
-    assert not [s for s in failed if 400 <= s.status < 500], [s.error for s in failed][:5]
+    check_failed_only_at_drops(run, drops)
 
-    # A crash (SIGKILL, a dropped connection) after the SMTP server's 250 and before the
-    # job's commit resends the same stored message, same Message-ID: at most one copy per
-    # job in flight at a fault — the killed worker's 2 processes, 4 at each of 3 drops.
-    stored, received, extra = check_complete(deployment, run, allowed_copies=2 + 3 * 4)
-    # No 201, yet perhaps committed (the connection died after COMMIT reached the server):
-    # then it must be complete, routed and acknowledged once; otherwise nothing is stored.
-    half: list[str] = []
-    complete = absent = 0
-    for s in failed:
-        entry = stored.get(s.email)
-        if entry is None:
-            absent += 1
-            assert s.email not in received, f"{s.email}: acknowledged, yet nothing stored"
-        elif (
-            entry.requests == 1
-            and (entry.routes, entry.routes_done, entry.acks, entry.acks_sent) == (1, 1, 1, 1)
-            and len(received.get(s.email, [])) == 1
-        ):
-            complete += 1
-        else:
-            half.append(f"{s.email}: {entry} received {received.get(s.email)}")
-    print(
-        f"faults: {len(failed)} submissions without a 201 "
-        f"({Counter((s.error or '')[:60] for s in failed).most_common(3)}): "
-        f"{absent} left nothing stored, {complete} stored completely (committed, answer lost)"
-    )
-    assert not half, half[:5]
+    # A SIGKILL after the SMTP server's 250 and before the record of it resends the same
+    # stored message, same Message-ID: at most one copy per process of the killed worker.
+    # A dropped connection no longer does (jobs.record_effect; tests/test_faults.py).
+    stored, received, extra = check_complete(deployment, run, allowed_copies=2)
+    complete = check_unanswered(run, stored, received)
     emails = sink.count() - mail_before
     distinct = len({m.message_id for m in sink.received_messages()[kept_before:]})
     print(

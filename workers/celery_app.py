@@ -18,6 +18,7 @@ from bureau.config import ConfigError
 from bureau.extensions import db
 from bureau.logs import configure_logging
 from bureau.ops.heartbeat import install as install_heartbeats
+from workers.reconnect import ReconnectingConnection
 from workers.schedule import beat_schedule
 
 try:
@@ -28,6 +29,19 @@ except ConfigError as error:
     raise SystemExit(2) from None
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
+# Survive a broker restart or a long outage (issue 22; docs/deploy.md, "Broker outages"):
+app.conf.update(
+    # Reconnect for as long as it takes; the default gives up after 100 tries (about 50
+    # minutes) and the worker exits.
+    broker_connection_max_retries=None,
+    # Tasks running when the connection drops finish; their jobs are in the outbox, and
+    # cancelling them has killed workers (celery/celery#7185).
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+)
+if flask_app.config["BUREAU_SETTINGS"].broker_url.startswith("redis://"):
+    app.conf.broker_transport = "workers.redis_transport:Transport"
+# Once the broker is back, reconnect within seconds (kombu's default waits up to 30 s).
+app.amqp.Connection = ReconnectingConnection
 install_heartbeats(app, flask_app)
 
 

@@ -8,14 +8,14 @@ from typing import Any
 
 from celery import shared_task
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, PermanentError, execute, handles
+from bureau.jobs import Job, PermanentError, execute, handles, record_effect
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.recipients import MAIL_TASK, links_for, role_of, speakers_offer
@@ -55,7 +55,14 @@ def send_notification(session: AnySession, job: Job) -> None:
         settings=settings,
         name=eml_name(notification),
     )
-    notification.sent_at = utcnow()
+    # Accepted by the SMTP server: recorded even if the job's commit fails, never sent again.
+    notification_id, sent_at = notification.id, utcnow()
+    record_effect(
+        session,
+        lambda s: s.execute(
+            update(Notification).where(Notification.id == notification_id).values(sent_at=sent_at)
+        ),
+    )
     logger.info("sent %s to %s via %s", notification.template, notification.recipient, where)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bureau.config import Settings
 from bureau.db import AnySession, utcnow, without_raising
-from bureau.jobs import release_held_by
+from bureau.jobs import Job, JobState, release_held_by
 from bureau.ops.models import Heartbeat
 
 logger = logging.getLogger(__name__)
@@ -107,6 +107,38 @@ def release_previous_claims(
         session.rollback()
         return []
     return release_held_by(session, node=node, now=now)
+
+
+def release_silent_workers(session: AnySession, now: datetime | None = None) -> list[int]:
+    """Run by each sweep: the claims of a worker whose heartbeat stopped (WORKER_STALE_AFTER,
+    three missed beats) end now, and those jobs go back to the broker, instead of waiting for
+    their lease (BUREAU_JOB_LEASE, minutes) — a worker killed and never restarted (a host
+    lost, a container not restarted). Jobs held by a process without a heartbeat row (not a
+    worker) are left to their leases. Commits; returns the job ids."""
+    now = now or utcnow()
+    holders = session.scalars(
+        select(Job.locked_by)
+        .where(Job.state == JobState.RUNNING, Job.locked_until > now, Job.locked_by.is_not(None))
+        .distinct()
+    ).all()
+    names = {f"worker:{holder.rpartition(':')[0]}" for holder in holders if holder}
+    cutoff = now - timedelta(seconds=WORKER_STALE_AFTER)
+    silent = (
+        session.scalars(
+            select(Heartbeat)
+            .where(Heartbeat.name.in_(names), Heartbeat.kind == "worker")
+            .where(Heartbeat.last_seen < cutoff)
+        ).all()
+        if names
+        else []
+    )
+    found = [(beat.name.removeprefix("worker:"), beat.last_seen) for beat in silent]
+    session.rollback()
+    released: list[int] = []
+    for node, last_seen in found:
+        logger.warning("worker %s silent since %s: releasing its jobs", node, last_seen)
+        released += release_held_by(session, node=node, now=now)
+    return released
 
 
 def _still_running(beat: Heartbeat, now: datetime) -> bool:
