@@ -172,7 +172,7 @@ def test_the_gunicorn_config_sets_only_real_gunicorn_settings() -> None:
 
     known = Config().settings
     ours = {name for name in vars(gunicorn_conf) if not name.startswith("_") and name.islower()}
-    ours -= {"annotations", "gc", "os", "sys", "load_settings"}
+    ours -= {"annotations", "gc", "os", "load_settings", "refuse"}
     assert "bind" in ours
     assert ours <= set(known), ours - set(known)
     assert gunicorn_conf.preload_app is False

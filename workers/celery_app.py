@@ -8,7 +8,6 @@ workers and beat write heartbeats (bureau/ops/heartbeat.py).
 from __future__ import annotations
 
 import gc
-import sys
 from typing import Any
 
 from celery.signals import setup_logging, worker_process_init
@@ -18,14 +17,14 @@ from bureau.config import ConfigError
 from bureau.extensions import db
 from bureau.logs import configure_logging
 from bureau.ops.heartbeat import install as install_heartbeats
+from bureau.refusal import refuse
 from workers.schedule import beat_schedule
 
 try:
     flask_app = create_app()
 except ConfigError as error:
     # Celery would print a traceback and carry on importing; say it in one line and stop.
-    print(f"bureau: configuration error: {error}", file=sys.stderr)
-    raise SystemExit(2) from None
+    refuse(error)
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
 install_heartbeats(app, flask_app)
