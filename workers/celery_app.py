@@ -8,9 +8,10 @@ workers and beat write heartbeats (bureau/ops/heartbeat.py).
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_process_init
 
 from bureau import create_app
 from bureau.config import ConfigError
@@ -27,6 +28,26 @@ except ConfigError as error:
     refuse(error)
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
+
+
+@beat_init.connect
+def _only_beat(**_: Any) -> None:
+    """Exactly one beat: refuse to start while another holds the lock (connected before the
+    heartbeats, so a refused beat writes none)."""
+    from bureau.ops.beat_lock import BeatLockHeld, take_beat_lock
+
+    try:
+        take_beat_lock(flask_app.config["BUREAU_SETTINGS"])
+    except BeatLockHeld as held:
+        reason = f"{held}; run exactly one beat per deployment"
+    except Exception as error:  # the database is away: the restart policy tries again
+        reason = f"cannot take the beat lock ({type(error).__name__})"
+    else:
+        return
+    print(f"bureau: beat: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 install_heartbeats(app, flask_app)
 
 
