@@ -1,13 +1,15 @@
-# First stage builds the wheels; the second installs them for an unprivileged user.
+# First stage installs Bureau and its dependencies into a virtualenv; the second copies only
+# that virtualenv (no wheels, no sources, no pip cache in any layer) for an unprivileged user.
 FROM python:3.11-slim AS build
+RUN python -m venv /opt/bureau
 WORKDIR /src
 COPY . .
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN /opt/bureau/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 bureau && mkdir -p /var/lib/bureau && chown bureau /var/lib/bureau
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+COPY --from=build /opt/bureau /opt/bureau
+ENV PATH=/opt/bureau/bin:$PATH PYTHONUNBUFFERED=1
 USER bureau
 WORKDIR /home/bureau
 EXPOSE 8000

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from bureau.config import SETTING_NAMES, load_settings
+from bureau.config import SETTING_NAMES, ConfigError, load_settings
 from bureau.logs import RequestIdMiddleware, configure_logging
 from bureau.params import IdConverter
 from bureau.private_files import private_sqlite
@@ -26,7 +26,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(config or {})
     environ = dict(os.environ)
     environ.update({k: str(v) for k, v in overrides.items() if k in SETTING_NAMES})
-    settings = load_settings(environ)
+    try:
+        settings = load_settings(environ)
+    except ConfigError as error:
+        from bureau.refusal import GUNICORN_APP_LOAD_ERROR, in_gunicorn, refuse
+
+        if in_gunicorn():  # one line, and the master stops instead of restarting the worker
+            refuse(error, GUNICORN_APP_LOAD_ERROR)
+        raise
     private_sqlite(settings.database_url)
     private_sqlite(settings.broker_url)
 

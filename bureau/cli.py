@@ -12,6 +12,7 @@ from flask.cli import FlaskGroup, routes_command, shell_command, with_appcontext
 from flask_migrate.cli import db as db_group
 
 from bureau.config import ConfigError
+from bureau.refusal import refuse
 
 
 def _create_app() -> Flask:
@@ -322,8 +323,7 @@ def main() -> None:
     try:
         cli.main(prog_name="bureau")
     except ConfigError as exc:
-        click.echo(f"bureau: configuration error: {exc}", err=True)
-        sys.exit(2)
+        refuse(exc)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from bureau.private_files import private_folder
 
@@ -40,6 +40,17 @@ SETTING_NAMES = (
     "BUREAU_SESSION_HOURS",
     "BUREAU_SESSION_IDLE_MINUTES",
 )
+# Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
+# credentials), so they need not sit in the environment of every process.
+SECRET_FILE_SETTINGS = (
+    "BUREAU_SECRET_KEY",
+    "BUREAU_DATABASE_URL",
+    "BUREAU_BROKER_URL",
+    "BUREAU_REDIS_URL",
+    "BUREAU_SMTP_URL",
+)
+# A file holding only the database password, put into BUREAU_DATABASE_URL (which then has none).
+DATABASE_PASSWORD_FILE = "BUREAU_DATABASE_PASSWORD_FILE"  # noqa: S105 - a name
 DEFAULT_TRAVEL_BUFFERS = "same_city=1,same_country=6,same_area=12,elsewhere=24"
 _MAILBOX = re.compile(r"[^@\s<>]+@[^@\s<>]+\.?[^@\s<>]*")
 DEFAULT_MAIL_FROM = "Bureau <bookings@bureau.localhost>"
@@ -126,7 +137,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and check every setting; raise ConfigError naming the first bad variable."""
-    env_vars = dict(os.environ if environ is None else environ)
+    env_vars = _read_secret_files(dict(os.environ if environ is None else environ))
 
     def get(name: str) -> str | None:
         value = env_vars.get(name, "").strip()
@@ -145,19 +156,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ) from exc
 
     database_url = get("BUREAU_DATABASE_URL") or f"sqlite:///{instance_path / 'bureau.db'}"
-    _check_database_url(database_url)
+    database_url = _check_database_url(database_url, env_vars.get(DATABASE_PASSWORD_FILE))
 
     broker_url = get("BUREAU_BROKER_URL") or f"sqla+sqlite:///{instance_path / 'broker.db'}"
-    if "://" not in broker_url:
-        raise ConfigError(
-            f"BUREAU_BROKER_URL must be a URL such as redis://host:6379/0, not {broker_url!r}"
-        )
+    _check_broker_url(broker_url)
 
     redis_url = get("BUREAU_REDIS_URL")
-    if redis_url is not None and urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError(
-            f"BUREAU_REDIS_URL must be a redis://, rediss:// or unix:// URL, not {redis_url!r}"
-        )
+    if redis_url is not None:
+        _check_redis_url("BUREAU_REDIS_URL", redis_url)
 
     secret_key = get("BUREAU_SECRET_KEY")
     if secret_key is None:
@@ -175,7 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     _check_mail_from(mail_from)
 
     base_url = (get("BUREAU_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    parts = urlsplit(base_url)
+    parts = _split_url("BUREAU_BASE_URL", base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"BUREAU_BASE_URL must be an absolute http(s) URL such as "
@@ -308,37 +314,127 @@ def _travel_buffers(text: str) -> str:
     return text
 
 
-def _check_database_url(url: str) -> None:
+def _read_secret_files(env_vars: dict[str, str]) -> dict[str, str]:
+    """NAME_FILE's content (trailing newline removed) becomes NAME; setting both is refused."""
+    for name in SECRET_FILE_SETTINGS:
+        path = env_vars.get(f"{name}_FILE", "").strip()
+        if not path:
+            continue
+        if env_vars.get(name, "").strip():
+            raise ConfigError(f"{name} and {name}_FILE are both set; set only one of them")
+        env_vars[name] = _secret_file(f"{name}_FILE", path)
+    return env_vars
+
+
+def _secret_file(variable: str, path: str) -> str:
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{variable}: cannot read {path}: {reason}") from None
+    if not value:
+        raise ConfigError(f"{variable}: {path} is empty")
+    return value
+
+
+def _split_url(name: str, url: str) -> SplitResult:
+    """The URL's parts, with a port from 1 to 65535 if it names one."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ConfigError(f"{name} is not a URL (unbalanced [ ] around an IPv6 address?)") from None
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{name}: port must be a number from 1 to 65535 (got {_raw_port(url)!r})")
+    return parts
+
+
+def _raw_port(url: str) -> str:
+    """The text after the host's colon, for a message (never the password before the @)."""
+    host = url.partition("://")[2].rpartition("@")[2].split("/", 1)[0].split("?", 1)[0]
+    return host.rpartition(":")[2] if ":" in host else ""
+
+
+def _check_database_url(url: str, password_file: str | None) -> str:
+    """Check the URL, its port and its driver (installed); return it with the password file's
+    password put in."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    name = "BUREAU_DATABASE_URL"
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise ConfigError(
-            f"BUREAU_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://user@host/db): "
-            f"{url!r}"
+            f"{name} is not a database URL (e.g. postgresql+psycopg://user@host/db)"
         ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    except ValueError:
+        _split_url(name, url)  # names the bad port, or the unbalanced brackets
+        raise ConfigError(f"{name} is not a database URL") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"{name}: port must be a number from 1 to 65535 (got '{parsed.port}')")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"{name} must name PostgreSQL or SQLite, not {backend!r}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (ArgumentError, ImportError):
         raise ConfigError(
-            f"BUREAU_DATABASE_URL must name PostgreSQL or SQLite, not {parsed.get_backend_name()!r}"
+            f"{name}: driver {parsed.drivername!r} is unknown or not installed "
+            f"(use postgresql+psycopg:// or sqlite://)"
+        ) from None
+    if password_file and password_file.strip():
+        if parsed.password is not None:
+            raise ConfigError(
+                f"{name} has a password and {DATABASE_PASSWORD_FILE} is set; set only one"
+            )
+        password = _secret_file(DATABASE_PASSWORD_FILE, password_file.strip())
+        url = parsed.set(password=password).render_as_string(hide_password=False)
+    return url
+
+
+def _check_broker_url(url: str) -> None:
+    from kombu.transport import resolve_transport
+
+    name = "BUREAU_BROKER_URL"
+    if "://" not in url:
+        raise ConfigError(f"{name} must be a URL such as redis://host:6379/0")
+    parts = _split_url(name, url)
+    transport = parts.scheme.partition("+")[0]
+    try:
+        resolve_transport(transport)
+    except (KeyError, ImportError):
+        raise ConfigError(
+            f"{name}: {transport!r} is not a Celery transport (e.g. redis://host:6379/0)"
+        ) from None
+    if transport in ("redis", "rediss"):
+        _check_redis_url(name, url)
+
+
+def _check_redis_url(name: str, url: str) -> None:
+    parts = _split_url(name, url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(f"{name} must be a redis://, rediss:// or unix:// URL")
+    database = parts.path.strip("/")
+    if parts.scheme != "unix" and database and not database.isdigit():
+        raise ConfigError(
+            f"{name}: the database after the host must be a number, e.g. redis://host:6379/0 "
+            f"(got {database!r})"
         )
 
 
 def _check_smtp_url(url: str) -> None:
-    parts = urlsplit(url)
+    parts = _split_url("BUREAU_SMTP_URL", url)
     if parts.scheme not in SMTP_SCHEMES:
         raise ConfigError(
             f"BUREAU_SMTP_URL must start with {', '.join(s + '://' for s in SMTP_SCHEMES)}; "
             f"got {parts.scheme or 'no scheme'!r}"
         )
-    try:
-        port = parts.port
-    except ValueError:
-        raise ConfigError("BUREAU_SMTP_URL has a port that is not a number") from None
     if not parts.hostname:
         raise ConfigError("BUREAU_SMTP_URL must name a host, e.g. smtp://mail.example.com:587")
-    del port
 
 
 def is_mailbox(address: str) -> bool:

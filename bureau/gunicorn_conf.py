@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 from typing import Any
 
 from bureau.config import ConfigError, load_settings
+from bureau.refusal import refuse
 
 # Check the settings once in the master, before any worker forks: a bad deployment stops here
 # with one line instead of every worker failing to boot in a loop.
 try:
     _settings = load_settings()
 except ConfigError as _error:
-    print(f"bureau: configuration error: {_error}", file=sys.stderr)
-    sys.exit(2)
+    refuse(_error)
 
 bind = ["0.0.0.0:8000"]  # inside a container; --bind or GUNICORN_CMD_ARGS to change
 # Sync workers: every request is short (no streaming, no websockets) and a reverse proxy in

@@ -56,6 +56,37 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ({"BUREAU_SECRET_KEY": "short"}, "BUREAU_SECRET_KEY", "16 characters"),
         ({"BUREAU_DATABASE_URL": "not a url"}, "BUREAU_DATABASE_URL", "database URL"),
         ({"BUREAU_DATABASE_URL": "mysql://x/y"}, "BUREAU_DATABASE_URL", "PostgreSQL or SQLite"),
+        (
+            {"BUREAU_DATABASE_URL": "postgresql+psycopg://u@db:abc/b"},
+            "BUREAU_DATABASE_URL",
+            "'abc'",
+        ),
+        (
+            {"BUREAU_DATABASE_URL": "postgresql+psycopg://db:99999/b"},
+            "BUREAU_DATABASE_URL",
+            "65535",
+        ),
+        ({"BUREAU_DATABASE_URL": "postgresql+psycopg://u@[::1/b"}, "BUREAU_DATABASE_URL", "IPv6"),
+        (
+            {"BUREAU_DATABASE_URL": "postgresql+nodrv://db/b"},
+            "BUREAU_DATABASE_URL",
+            "'postgresql+nodrv'",
+        ),
+        (
+            {"BUREAU_DATABASE_URL": "postgresql+psycopg2://db/b"},
+            "BUREAU_DATABASE_URL",
+            "not installed",
+        ),
+        (
+            {"BUREAU_BROKER_URL": "redis://redis:abc/0"},
+            "BUREAU_BROKER_URL",
+            "port must be a number",
+        ),
+        ({"BUREAU_BROKER_URL": "redis://redis:6379/zero"}, "BUREAU_BROKER_URL", "'zero'"),
+        ({"BUREAU_BROKER_URL": "rabbit://mq/"}, "BUREAU_BROKER_URL", "Celery transport"),
+        ({"BUREAU_REDIS_URL": "redis://redis:0/1"}, "BUREAU_REDIS_URL", "got '0'"),
+        ({"BUREAU_REDIS_URL": "redis://redis/one"}, "BUREAU_REDIS_URL", "must be a number"),
+        ({"BUREAU_BASE_URL": "https://b.example:x"}, "BUREAU_BASE_URL", "port must be a number"),
         ({"BUREAU_BROKER_URL": "localhost"}, "BUREAU_BROKER_URL", "redis://"),
         ({"BUREAU_REDIS_URL": "http://x"}, "BUREAU_REDIS_URL", "redis://"),
         ({"BUREAU_SMTP_URL": "http://mail"}, "BUREAU_SMTP_URL", "smtp://"),
@@ -80,6 +111,73 @@ def test_bad_setting_names_the_variable(
     assert message.startswith(variable)
     assert hint in message
     assert "\n" not in message
+
+
+def test_a_bad_url_is_named_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_for(tmp_path, BUREAU_BROKER_URL="redis://:hunter2-secret@redis:63x9/0")
+    assert "63x9" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secrets_can_come_from_files(tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("k" * 40 + "\n")
+    smtp = tmp_path / "smtp"
+    smtp.write_text("smtps://user:p%40ss@mail.example.com:465")
+    password = tmp_path / "db-password"
+    password.write_text("s3cret/:@pass\n")
+    settings = load_settings(
+        {
+            "BUREAU_INSTANCE_PATH": str(tmp_path),
+            "BUREAU_SECRET_KEY_FILE": str(key),
+            "BUREAU_SMTP_URL_FILE": str(smtp),
+            "BUREAU_DATABASE_URL": "postgresql+psycopg://bureau@db:5432/bureau",
+            "BUREAU_DATABASE_PASSWORD_FILE": str(password),
+        }
+    )
+    assert settings.secret_key == "k" * 40
+    assert settings.smtp_url == "smtps://user:p%40ss@mail.example.com:465"
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url)
+    assert (database.password, database.host, database.port) == ("s3cret/:@pass", "db", 5432)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BUREAU_SECRET_KEY_FILE": "/nonexistent/key"}, "BUREAU_SECRET_KEY_FILE: cannot read"),
+        ({"BUREAU_BROKER_URL_FILE": "{empty}"}, "BUREAU_BROKER_URL_FILE: {empty} is empty"),
+        ({"BUREAU_REDIS_URL_FILE": "{dir}"}, "BUREAU_REDIS_URL_FILE: cannot read {dir}"),
+        (
+            {"BUREAU_SMTP_URL": "smtp://a", "BUREAU_SMTP_URL_FILE": "{empty}"},
+            "BUREAU_SMTP_URL and BUREAU_SMTP_URL_FILE are both set",
+        ),
+        (
+            {
+                "BUREAU_DATABASE_URL": "postgresql+psycopg://u:pw@db/b",
+                "BUREAU_DATABASE_PASSWORD_FILE": "{empty}",
+            },
+            "BUREAU_DATABASE_URL has a password and BUREAU_DATABASE_PASSWORD_FILE is set",
+        ),
+        (
+            {"BUREAU_DATABASE_URL_FILE": "{bad_url}"},
+            "BUREAU_DATABASE_URL: port must be a number from 1 to 65535 (got 'x')",
+        ),
+    ],
+)
+def test_a_bad_secret_file_names_the_variable(
+    tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    places = {"empty": tmp_path / "empty", "dir": tmp_path, "bad_url": tmp_path / "url"}
+    places["empty"].write_text("\n")
+    places["bad_url"].write_text("postgresql+psycopg://db:x/b\n")
+    env = {key: value.format(**places) for key, value in env.items()}
+    with pytest.raises(ConfigError) as caught:
+        settings_for(tmp_path, **env)
+    assert str(caught.value).startswith(message.format(**places))
+    assert "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

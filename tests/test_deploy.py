@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -33,7 +34,28 @@ DEPLOYER_ENV = {
     "BUREAU_SECRET_KEY": "s" * 48,
     "BUREAU_SMTP_URL": "smtp://mailcatcher:1025",
     "POSTGRES_PASSWORD": "a-strong-password",
+    "REDIS_PASSWORD": "another-strong-password",
 }
+# The settings docker-compose.yml fixes itself (its own services, the image's folder).
+COMPOSE_FIXED = {
+    "BUREAU_ENV",
+    "BUREAU_INSTANCE_PATH",
+    "BUREAU_DATABASE_URL",
+    "BUREAU_BROKER_URL",
+    "BUREAU_REDIS_URL",
+}
+
+
+def env_example() -> dict[str, str]:
+    """The variables .env.example sets (comments and blank lines left out)."""
+    pairs = (
+        line.split("=", 1)
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
+    return {name.strip(): value for name, value in pairs}
+
+
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -77,11 +99,85 @@ def test_every_long_running_service_has_a_health_check() -> None:
     assert SERVICES["migrate"]["restart"] == "no"
 
 
+def redis_arguments() -> list[str]:
+    shell, option, script = SERVICES["redis"]["command"]
+    assert (shell, option) == ("sh", "-c")
+    words = shlex.split(interpolate(script, DEPLOYER_ENV))
+    assert words[:2] == ["exec", "redis-server"]
+    return words[2:]
+
+
 def test_redis_keeps_the_queue_across_restarts_and_never_evicts() -> None:
-    command = SERVICES["redis"]["command"]
-    assert command[command.index("--appendonly") + 1] == "yes"
-    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    arguments = redis_arguments()
+    assert arguments[arguments.index("--appendonly") + 1] == "yes"
+    # A broker must not evict: at its memory cap Redis refuses writes instead.
+    assert arguments[arguments.index("--maxmemory") + 1] == "256mb"
+    assert arguments[arguments.index("--maxmemory-policy") + 1] == "noeviction"
     assert "redis-data:/data" in SERVICES["redis"]["volumes"]
+
+
+def test_redis_needs_a_password_that_the_bureau_urls_carry() -> None:
+    arguments = redis_arguments()
+    # From the container's environment at start, not written into its command.
+    assert arguments[arguments.index("--requirepass") + 1] == "$REDIS_PASSWORD"
+    assert SERVICES["redis"]["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    assert "REDISCLI_AUTH" in SERVICES["redis"]["healthcheck"]["test"][1]
+    environment = COMPOSE["x-bureau-env"]
+    for name in ("BUREAU_BROKER_URL", "BUREAU_REDIS_URL"):
+        url = interpolate(environment[name], DEPLOYER_ENV)
+        assert url.startswith("redis://:another-strong-password@redis:6379/"), name
+
+
+def test_passwords_have_no_default() -> None:
+    """Compose stops, naming the variable, instead of starting with a well-known password."""
+    postgres = SERVICES["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    for value in (postgres, COMPOSE["x-bureau-env"]["BUREAU_DATABASE_URL"]):
+        with pytest.raises(AssertionError, match=r"set POSTGRES_PASSWORD in \.env"):
+            interpolate(value, {})
+    with pytest.raises(AssertionError, match=r"set REDIS_PASSWORD in \.env"):
+        interpolate(COMPOSE["x-bureau-env"]["BUREAU_BROKER_URL"], {})
+
+
+def test_every_setting_reaches_every_bureau_process() -> None:
+    """One source of truth: each BUREAU_* setting the code reads is passed by the compose file,
+    from .env under its own name unless the compose file fixes it; .env.example sets them."""
+    environment = COMPOSE["x-bureau-env"]
+    assert set(environment) == set(SETTING_NAMES)
+    example = {name for name in env_example() if name.startswith("BUREAU_")}
+    assert example == set(SETTING_NAMES) - COMPOSE_FIXED
+    for name in example:
+        assert str(environment[name]).startswith(f"${{{name}:"), name
+    for name in BUREAU_PROCESSES:
+        assert SERVICES[name]["environment"] == environment, name
+    # What compose itself reads from .env is in .env.example too.
+    used = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    assert used - COMPOSE_FIXED <= set(env_example()), used - set(env_example())
+
+
+def test_the_web_is_published_for_the_local_proxy_only() -> None:
+    assert SERVICES["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    assert interpolate(COMPOSE["x-bureau-env"]["BUREAU_PROXIES"], {}) == "1"
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), name
+
+
+def test_every_service_rotates_its_logs_and_has_limits() -> None:
+    for name, service in SERVICES.items():
+        logging = service["logging"]
+        assert logging["driver"] == "json-file", name
+        assert {"max-size", "max-file"} <= set(logging["options"]), name
+        limits = service["deploy"]["resources"]["limits"]
+        assert {"cpus", "memory"} <= set(limits), name
+
+
+def test_the_image_keeps_no_wheels_and_the_build_no_secrets() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "wheel" not in final_stage.lower()
+    assert "COPY --from=build /opt/bureau /opt/bureau" in final_stage
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {".env", ".env.*", ".git"} <= set(ignored)
 
 
 def test_migrations_run_once_before_the_bureau_processes() -> None:
@@ -156,9 +252,9 @@ def test_the_compose_settings_are_bureau_settings_and_start_production() -> None
     settings = load_settings(resolved)
     assert settings.is_production
     assert settings.database_url.startswith("postgresql+psycopg://bureau:a-strong-password@")
-    assert settings.broker_url.startswith("redis://redis:")
+    assert settings.broker_url.startswith("redis://:another-strong-password@redis:")
     assert settings.redis_url
-    assert settings.redis_url.startswith("redis://redis:")
+    assert settings.redis_url.startswith("redis://:another-strong-password@redis:")
     # The required secrets have no default: compose stops with a message when they are unset.
     for required in ("BUREAU_SECRET_KEY", "BUREAU_SMTP_URL"):
         with pytest.raises(AssertionError, match=r"set \w+ in \.env"):
@@ -172,7 +268,7 @@ def test_the_gunicorn_config_sets_only_real_gunicorn_settings() -> None:
 
     known = Config().settings
     ours = {name for name in vars(gunicorn_conf) if not name.startswith("_") and name.islower()}
-    ours -= {"annotations", "gc", "os", "sys", "load_settings"}
+    ours -= {"annotations", "gc", "os", "load_settings", "refuse"}
     assert "bind" in ours
     assert ours <= set(known), ours - set(known)
     assert gunicorn_conf.preload_app is False
@@ -268,17 +364,26 @@ def test_docker_compose_accepts_the_file(env_file: str | None, tmp_path: Path) -
     web_env = resolved["services"]["web"]["environment"]
     assert web_env["BUREAU_ENV"] == "production"
     assert web_env["BUREAU_DATABASE_URL"].startswith("postgresql+psycopg://")
+    if env_file:  # every setting of the env file reaches every Bureau process as written
+        for name in BUREAU_PROCESSES:
+            environment = resolved["services"][name]["environment"]
+            for setting, value in env_example().items():
+                if setting.startswith("BUREAU_"):
+                    assert environment[setting] == value, (name, setting)
 
 
-def test_compose_stops_when_a_required_secret_is_missing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("missing", sorted(DEPLOYER_ENV))
+def test_compose_stops_when_a_required_secret_is_missing(tmp_path: Path, missing: str) -> None:
     client = compose_client()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **DEPLOYER_ENV}
+    del env[missing]
     result = subprocess.run(
         [*client, "--project-directory", str(ROOT), "config"],
         cwd=ROOT,
-        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert result.returncode != 0
-    assert "BUREAU_SECRET_KEY" in result.stderr or "BUREAU_SMTP_URL" in result.stderr
+    assert f"set {missing} in .env" in result.stderr

@@ -11,13 +11,14 @@ import gc
 import sys
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import beat_init, setup_logging, worker_process_init
 
 from bureau import create_app
 from bureau.config import ConfigError
 from bureau.extensions import db
 from bureau.logs import configure_logging
 from bureau.ops.heartbeat import install as install_heartbeats
+from bureau.refusal import refuse
 from workers.reconnect import ReconnectingConnection
 from workers.schedule import beat_schedule
 
@@ -25,8 +26,7 @@ try:
     flask_app = create_app()
 except ConfigError as error:
     # Celery would print a traceback and carry on importing; say it in one line and stop.
-    print(f"bureau: configuration error: {error}", file=sys.stderr)
-    raise SystemExit(2) from None
+    refuse(error)
 app = celery = flask_app.extensions["celery"]
 app.conf.beat_schedule = beat_schedule(flask_app.config["BUREAU_SETTINGS"])
 # Survive a broker restart or a long outage (issue 22; docs/deploy.md, "Broker outages"):
@@ -42,6 +42,26 @@ if flask_app.config["BUREAU_SETTINGS"].broker_url.startswith("redis://"):
     app.conf.broker_transport = "workers.redis_transport:Transport"
 # Once the broker is back, reconnect within seconds (kombu's default waits up to 30 s).
 app.amqp.Connection = ReconnectingConnection
+
+
+@beat_init.connect
+def _only_beat(**_: Any) -> None:
+    """Exactly one beat: refuse to start while another holds the lock (connected before the
+    heartbeats, so a refused beat writes none)."""
+    from bureau.ops.beat_lock import BeatLockHeld, take_beat_lock
+
+    try:
+        take_beat_lock(flask_app.config["BUREAU_SETTINGS"])
+    except BeatLockHeld as held:
+        reason = f"{held}; run exactly one beat per deployment"
+    except Exception as error:  # the database is away: the restart policy tries again
+        reason = f"cannot take the beat lock ({type(error).__name__})"
+    else:
+        return
+    print(f"bureau: beat: {reason}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
 install_heartbeats(app, flask_app)
 
 
