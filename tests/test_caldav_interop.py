@@ -4,10 +4,6 @@ exactly one entry, at the new time, then cancelled."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,36 +11,14 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from tests.smtp import free_port
+from tests.radicale import radicale_server
 from tests.test_ics import engagement, render
 
 
 @pytest.fixture(scope="module")
 def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("radicale")
-    config = folder / "config"
-    port = free_port()
-    config.write_text(
-        f"[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = none\n"
-        f"[storage]\nfilesystem_folder = {folder / 'collections'}\n[rights]\ntype = owner_only\n"
-        "[logging]\nlevel = warning\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with radicale_server(tmp_path_factory.mktemp("radicale")) as url:
+        yield url
 
 
 def store(calendar: object, ics: bytes) -> None:
