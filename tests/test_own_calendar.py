@@ -6,8 +6,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from time import sleep
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -137,6 +139,7 @@ class Served:
 
     def __init__(self) -> None:
         self.status, self.headers, self.body = 200, {"ETag": '"v1"'}, b""
+        self.drip = 0.0  # seconds between the body's bytes
         self.seen: list[dict[str, str]] = []
         served = self
 
@@ -155,7 +158,13 @@ class Served:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(served.body)))
                 self.end_headers()
-                self.wfile.write(served.body)
+                if not served.drip:
+                    self.wfile.write(served.body)
+                    return
+                for byte in served.body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    sleep(served.drip)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -493,3 +502,66 @@ def test_busy_intervals_are_merged_and_clipped_to_the_window() -> None:
     )
     # The same calendar twice gives each busy time once, cut at the window's start.
     assert intervals == [(start, datetime.combine(WEEK1, time(16), amsterdam))]
+
+
+def test_confirm_and_reschedule_count_blackouts_too(app: Flask, admin: FlaskClient) -> None:
+    from bureau.calendar.busy import add_blackout
+    from tests.test_invites import confirmed_booking
+
+    day = WEEK2 + timedelta(days=2)
+    with app.app_context():
+        kaiser = db.session.get(Speaker, kaiser_id(app))
+        booking = db.session.get(BookingRequest, submit_and_route(app).id)
+        actions.record_offer(
+            db.session,
+            booking,
+            offer_terms(**slot(day, "10:00", "11:00")),
+            actor=STAFF,
+            expected_version=None,
+        )
+        actions.request_availability(db.session, booking, actor=STAFF, expected_version=None)
+        db.session.commit()
+        # The speaker blocks the day after the hold was placed: confirming is refused.
+        add_blackout(
+            db.session,
+            kaiser,
+            first=day,
+            last=None,
+            start=None,
+            end=None,
+            note=None,
+            entered_by="speaker",
+        )
+        actions.speaker_answer(db.session, booking, booking.offer, accept=True, reason=None)
+        actions.record_contract(
+            db.session,
+            booking,
+            actions.ContractTerms(12000, "USD", Decimal("20"), 6000, TODAY, None),
+            actor=STAFF,
+            expected_version=None,
+        )
+        # Beijing's whole day, said in the slot's zone.
+        with pytest.raises(actions.ActionError, match=r"blackout period .*\(Amsterdam time\)"):
+            actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
+        db.session.commit()  # the blackout stays; the booking is not confirmed
+
+        confirmed = db.session.get(BookingRequest, confirmed_booking(app))
+        into = offer_terms(**slot(day, "15:00", "16:00", timezone="Asia/Shanghai"))
+        with pytest.raises(actions.ActionError, match="blackout period"):
+            actions.reschedule(db.session, confirmed, into, actor=STAFF, expected_version=None)
+        db.session.rollback()
+
+
+def test_a_calendar_that_drips_past_the_deadline_is_refused(
+    app: Flask, admin: FlaskClient, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "DEADLINE", 0.3)
+    served.status, served.headers, served.body = 200, {}, OWN_CALENDAR.encode()[:200]
+    served.drip = 0.01
+    try:
+        page = connect(admin, app, "ics", served.url)
+    finally:
+        served.drip = 0.0
+    assert "The calendar was not connected: The calendar took longer than 0 s" in page
+    with app.app_context():
+        assert db.session.scalars(select(CalendarSource)).all() == []
