@@ -258,6 +258,12 @@ def test_holds_over_the_speakers_own_calendar_are_refused_travel_time_included(
     page = connect(admin, app, kind, own_calendar, username="kaiser", password=PASSWORD)
     assert "calendar is connected" in page
     assert PASSWORD not in page  # never shown back
+    # Saved again without the password (it is never shown): the stored one is kept.
+    assert "calendar is connected" in connect(admin, app, kind, own_calendar, username="kaiser")
+    # A bad address then changes nothing.
+    assert "not connected" in connect(admin, app, kind, own_calendar + "nothing-here/")
+    with app.app_context():
+        assert db.session.scalars(select(CalendarSource.url)).one() == own_calendar
     booking_id = submit_and_route(app).id
 
     over = hold_refusal(app, booking_id, **slot(WEEK1, "14:30", "15:30"))
@@ -383,6 +389,8 @@ def test_bad_calendars_are_refused_with_a_reason_and_change_nothing(
     cases: list[tuple[dict[str, str], str]] = [
         ({"kind": "ics", "url": f"http://127.0.0.1:{free_port()}/x.ics"}, "cannot be reached"),
         ({"kind": "ics", "url": "ftp://example.com/cal.ics"}, "http://, https:// or webcal://"),
+        # webcal:// is https://; nothing answers there on this port.
+        ({"kind": "ics", "url": f"webcal://127.0.0.1:{free_port()}/x"}, "cannot be reached"),
         (
             {"kind": "ics", "url": own_calendar, "username": "kaiser", "password": "wrong"},
             "refused the user name or password",

@@ -288,22 +288,30 @@ def fetch(
 
 def connect(session: AnySession, speaker: Speaker, connection: Connection) -> CalendarSource:
     """Fetch the calendar now; only when that works is it saved, with its busy intervals.
+    An empty password keeps the stored one (it is never shown, so never re-entered) as long
+    as the user name stays the same.
 
     CalendarProblem, and nothing changed, for an address or password that does not work."""
-    connection = Connection(
-        connection.kind, normalise_url(connection.url), connection.username, connection.password
-    )
-    now = utcnow()
-    secret = seal(connection.password) if connection.password else None
-    fetched, intervals = fetch(connection, speaker.home_timezone, now)
     source = session.scalars(
         select(CalendarSource).where(CalendarSource.speaker_id == speaker.id)
     ).one_or_none()
+    password, secret = connection.password, None
+    if password:
+        secret = seal(password)
+    elif source is not None and source.password_secret and source.username == connection.username:
+        secret = source.password_secret
+        password = unseal(secret)
+    connection = Connection(
+        connection.kind, normalise_url(connection.url), connection.username, password
+    )
+    now = utcnow()
+    fetched, intervals = fetch(connection, speaker.home_timezone, now)
     if source is None:
         source = CalendarSource(speaker_id=speaker.id)
         session.add(source)
     source.kind, source.url, source.username = connection.kind, connection.url, connection.username
     source.password_secret = secret
+    source.etag = source.last_modified = None
     _record_success(session, source, speaker.id, fetched, intervals or [], now)
     return source
 
