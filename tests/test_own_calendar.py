@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select, text, update
 
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
@@ -573,3 +573,43 @@ def test_a_calendar_that_drips_past_the_deadline_is_refused(
     assert "The calendar was not connected: The calendar took longer than 0 s" in page
     with app.app_context():
         assert db.session.scalars(select(CalendarSource)).all() == []
+
+
+def test_beat_sends_one_fetch_per_due_calendar_and_a_failure_stays_its_own(
+    app: Flask, admin: FlaskClient, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bureau.calendar import tasks
+
+    served.status, served.headers, served.body = 200, {}, OWN_CALENDAR.encode()
+    with app.app_context():
+        speakers = {
+            s.slug: s
+            for s in db.session.scalars(
+                select(Speaker).where(Speaker.slug.in_(["kaiser-kuo", "winston-ma"]))
+            )
+        }
+        for speaker in speakers.values():
+            sources.connect(db.session, speaker, sources.Connection("ics", served.url, None, None))
+        db.session.execute(update(CalendarSource).values(next_fetch_at=datetime.now(UTC)))
+        db.session.commit()
+    sent: list[int] = []
+    monkeypatch.setattr(tasks.fetch_calendar, "delay", sent.append)
+    assert tasks.fetch_due_calendars() == 2
+    assert tasks.fetch_due_calendars() == 0  # claimed: not sent twice
+    with app.app_context():
+        owner = dict(db.session.execute(select(CalendarSource.id, CalendarSource.speaker_id)).all())
+        by_slug = {slug: s.id for slug, s in speakers.items()}
+    # Kaiser Kuo's server goes away; Winston Ma's answers.
+    with app.app_context():
+        db.session.execute(
+            update(CalendarSource)
+            .where(CalendarSource.speaker_id == by_slug["kaiser-kuo"])
+            .values(url=f"http://127.0.0.1:{free_port()}/gone.ics")
+        )
+        db.session.commit()
+    outcomes = {owner[source_id]: tasks.fetch_calendar(source_id) for source_id in sent}
+    assert outcomes[by_slug["kaiser-kuo"]].startswith("failed: The calendar's server cannot")
+    assert outcomes[by_slug["winston-ma"]] == "6 busy interval(s) kept"
+    with app.app_context():
+        kept = db.session.scalars(select(BusyInterval.speaker_id)).all()
+        assert kept.count(by_slug["kaiser-kuo"]) == kept.count(by_slug["winston-ma"]) == 6
