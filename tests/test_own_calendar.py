@@ -613,3 +613,16 @@ def test_beat_sends_one_fetch_per_due_calendar_and_a_failure_stays_its_own(
     with app.app_context():
         kept = db.session.scalars(select(BusyInterval.speaker_id)).all()
         assert kept.count(by_slug["kaiser-kuo"]) == kept.count(by_slug["winston-ma"]) == 6
+
+
+def test_without_a_calendar_key_no_password_is_stored(
+    app: Flask, admin: FlaskClient, own_calendar: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    keyless = replace(app.config["BUREAU_SETTINGS"], calendar_keys=())
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", keyless)
+    page = connect(admin, app, "caldav", own_calendar, username="kaiser", password=PASSWORD)
+    assert "not connected: BUREAU_CALENDAR_KEY is not set" in page
+    with app.app_context():
+        assert db.session.scalars(select(CalendarSource)).all() == []
