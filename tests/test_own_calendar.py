@@ -362,6 +362,10 @@ def test_blackout_periods_from_staff_and_the_speakers_link_refuse_holds(
     refused = speaker.post(f"/speaker/blackouts/{token}", data=backwards)
     assert refused.status_code == 422
     assert "must end after it starts" in refused.get_data(as_text=True)
+    far = {**fields, "first_day": "9999-12-31", "start_time": "", "end_time": ""}
+    refused = speaker.post(f"/speaker/blackouts/{token}", data=far)
+    assert refused.status_code == 422
+    assert "five years ahead" in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(text("count(*)")).select_from(Blackout)) == 2
     assert speaker.get(f"/speaker/blackouts/{token}x").status_code == 404
@@ -389,6 +393,7 @@ def test_bad_calendars_are_refused_with_a_reason_and_change_nothing(
     cases: list[tuple[dict[str, str], str]] = [
         ({"kind": "ics", "url": f"http://127.0.0.1:{free_port()}/x.ics"}, "cannot be reached"),
         ({"kind": "ics", "url": "ftp://example.com/cal.ics"}, "http://, https:// or webcal://"),
+        ({"kind": "ics", "url": "http://[::1/cal.ics"}, "http://, https:// or webcal://"),
         # webcal:// is https://; nothing answers there on this port.
         ({"kind": "ics", "url": f"webcal://127.0.0.1:{free_port()}/x"}, "cannot be reached"),
         (

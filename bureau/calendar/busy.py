@@ -170,6 +170,7 @@ class BlackoutProblem(Exception):
 
 
 MAX_BLACKOUT = timedelta(days=400)
+MAX_AHEAD = timedelta(days=5 * 366)
 
 
 def add_blackout(
@@ -187,6 +188,13 @@ def add_blackout(
     saved, for a period that ends before it starts or is longer than 400 days."""
     if (start is None) != (end is None):
         raise BlackoutProblem("Give both times, or neither for whole days.")
+    today = utcnow().date()
+    if not today - timedelta(days=366) <= first <= today + MAX_AHEAD or (
+        last is not None and not first <= last <= today + MAX_AHEAD
+    ):
+        raise BlackoutProblem(
+            "Give days from the past year to five years ahead, the last not before the first."
+        )
     begins, ends, all_day = blackout_span(speaker.home_timezone, first, last or first, start, end)
     if ends <= begins:
         raise BlackoutProblem("The period must end after it starts.")

@@ -79,8 +79,12 @@ def unseal(secret: str) -> str:
 
 def normalise_url(raw: str) -> str:
     """An http(s) URL; webcal:// becomes https://. CalendarProblem for anything else."""
-    parts = urlsplit(raw.strip())
-    if parts.scheme.lower() not in SCHEMES or not parts.hostname:
+    try:
+        parts = urlsplit(raw.strip())
+        hostname = parts.hostname
+    except ValueError:  # a broken [IPv6] part or port
+        hostname = None
+    if not hostname or parts.scheme.lower() not in SCHEMES:
         raise CalendarProblem("Give an http://, https:// or webcal:// address of a calendar.")
     return urlunsplit(parts._replace(scheme=SCHEMES[parts.scheme.lower()]))
 
