@@ -387,7 +387,11 @@ def test_blackout_periods_from_staff_and_the_speakers_link_refuse_holds(
 
 
 def test_bad_calendars_are_refused_with_a_reason_and_change_nothing(
-    app: Flask, admin: FlaskClient, own_calendar: str, served: Served
+    app: Flask,
+    admin: FlaskClient,
+    own_calendar: str,
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     served.status, served.headers = 200, {"Content-Type": "text/html"}
     cases: list[tuple[dict[str, str], str]] = [
@@ -413,6 +417,21 @@ def test_bad_calendars_are_refused_with_a_reason_and_change_nothing(
     served.body = b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:not a date\r\nEND:VEVENT\r\n"
     page = connect(admin, app, "ics", served.url)
     assert "The calendar is malformed" in page
+    served.body = calendar_of(
+        [
+            "BEGIN:VEVENT",
+            "UID:endless@own.test",
+            "DTSTAMP:20260101T000000Z",
+            f"DTSTART:{_stamp(WEEK1, 9)}Z",
+            "DURATION:PT1S",
+            "RRULE:FREQ=SECONDLY",
+            "END:VEVENT",
+        ]
+    ).encode()
+    assert "repeating every second or minute" in connect(admin, app, "ics", served.url)
+    served.body = served.body.replace(b"SECONDLY", b"HOURLY")
+    monkeypatch.setattr(sources, "MAX_OCCURRENCES", 100)  # an endless rule stops there
+    assert "more than 100 events" in connect(admin, app, "ics", served.url)
     served.body = b"BEGIN:VCALENDAR\r\n" + b"X" * (sources.MAX_BYTES + 10)
     page = connect(admin, app, "ics", served.url)
     assert "larger than 5 MB" in page

@@ -33,6 +33,7 @@ from bureau.db import AnySession, utcnow
 
 MAX_BYTES = 5 * 1024 * 1024  # a calendar larger than this is refused
 MAX_INTERVALS = 20_000
+MAX_OCCURRENCES = 20_000  # about 35 a day for 19 months
 CONNECT_TIMEOUT, READ_TIMEOUT = 5.0, 15.0
 DEADLINE = 30.0  # seconds for a whole fetch, however slowly the server drips
 WINDOW_BEFORE, WINDOW_AFTER = timedelta(days=30), timedelta(days=548)
@@ -225,9 +226,16 @@ def busy_from(
             )
         try:
             calendar = Calendar.from_ical(document.decode("utf-8", errors="replace"))
-            occurrences: list[Any] = list(
-                recurring_ical_events.of(calendar, skip_bad_series=True).between(start, end)
-            )
+            _refuse_dense_rules(calendar)
+            # Dense rules are refused above, so the window holds a bounded number.
+            occurrences: list[Any] = recurring_ical_events.of(
+                calendar, skip_bad_series=True
+            ).between(start, end)
+            if len(occurrences) > MAX_OCCURRENCES:
+                raise CalendarProblem(
+                    f"The calendar has more than {MAX_OCCURRENCES} events in "
+                    "the 19 months the bureau looks at."
+                )
             for event in occurrences:
                 if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                     continue
@@ -241,6 +249,20 @@ def busy_from(
         except Exception as error:  # icalendar and the expansion raise many kinds
             raise CalendarProblem(f"The calendar is malformed ({_reason(error)}).") from None
     return _merged(spans)
+
+
+def _refuse_dense_rules(calendar: Calendar) -> None:
+    """Rules repeating every second or minute would expand to millions of occurrences in
+    the window before they could be counted; no busy time needs them."""
+    for event in calendar.walk("VEVENT"):
+        rules = event.get("RRULE")
+        for rule in rules if isinstance(rules, list) else [rules] if rules else []:
+            dense = str(rule.get("FREQ", [""])[0]).upper() in ("SECONDLY", "MINUTELY")
+            if dense or "BYSECOND" in rule or len(rule.get("BYMINUTE", [])) > 4:
+                raise CalendarProblem(
+                    "The calendar has an event repeating every second or minute; "
+                    "remove it, or give another calendar."
+                )
 
 
 def _merged(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
