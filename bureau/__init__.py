@@ -98,7 +98,9 @@ def _register_blueprints(app: Flask) -> None:
     from bureau import errors, health, openapi, templating
     from bureau.bookings import api as bookings_api
     from bureau.bookings import views as bookings_views
+    from bureau.calendar import admin as own_calendar_admin
     from bureau.calendar import feeds as calendar_feeds
+    from bureau.calendar import views as own_calendar_views
     from bureau.catalogue import admin as catalogue_admin
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
@@ -119,6 +121,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(catalogue_admin.bp)
     app.register_blueprint(calendar_feeds.bp)
+    app.register_blueprint(own_calendar_admin.bp)
+    app.register_blueprint(own_calendar_views.bp)
     app.register_blueprint(privacy_views.bp)
     app.register_blueprint(ops_views.bp)
     app.register_blueprint(insights_views.bp)

@@ -39,6 +39,8 @@ SETTING_NAMES = (
     "BUREAU_LOG_FORMAT",
     "BUREAU_SESSION_HOURS",
     "BUREAU_SESSION_IDLE_MINUTES",
+    "BUREAU_CALENDAR_KEY",
+    "BUREAU_CALENDAR_INTERVAL",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -96,6 +98,11 @@ class Settings:
     # A staff session ends this long after sign-in, and after this long without a request.
     session_hours: int = DEFAULT_SESSION_HOURS
     session_idle_minutes: int = DEFAULT_SESSION_IDLE_MINUTES
+    # Fernet keys for the speakers' calendar passwords: the first encrypts, all decrypt
+    # (rotation). Empty: none set in production, so no password can be stored.
+    calendar_keys: tuple[str, ...] = ()
+    # Seconds between two fetches of a speaker's own calendar.
+    calendar_interval: float = 900.0
 
     @property
     def is_production(self) -> bool:
@@ -169,7 +176,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if secret_key is None:
         if env == "production":
             raise ConfigError("BUREAU_SECRET_KEY is required when BUREAU_ENV=production")
-        secret_key = _instance_secret_key(instance_path)
+        secret_key = _instance_key(instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
     elif len(secret_key) < 16:
         raise ConfigError("BUREAU_SECRET_KEY must be at least 16 characters long")
 
@@ -216,6 +223,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         session_idle_minutes=_whole(
             get, "BUREAU_SESSION_IDLE_MINUTES", DEFAULT_SESSION_IDLE_MINUTES, 1440, "minutes"
         ),
+        calendar_keys=_calendar_keys(get("BUREAU_CALENDAR_KEY"), env, instance_path),
+        calendar_interval=_seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
     )
 
 
@@ -463,19 +472,46 @@ def _check_rate_limit(value: str) -> None:
         ) from None
 
 
-def _instance_secret_key(instance_path: Path) -> str:
-    """The signing key generated on first start and kept (mode 0600) in the instance folder."""
-    key_file = instance_path / "secret_key"
+def _calendar_keys(raw: str | None, env: str, instance_path: Path) -> tuple[str, ...]:
+    """Comma-separated Fernet keys; outside production one is made and kept in the instance
+    folder when none is set."""
+    from cryptography.fernet import Fernet
+
+    if raw is None:
+        if env == "production":
+            return ()
+        raw = _instance_key(
+            instance_path, "calendar_key", lambda: Fernet.generate_key().decode(), "Fernet "
+        )
+    keys = tuple(key.strip() for key in raw.split(",") if key.strip())
+    for key in keys:
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "BUREAU_CALENDAR_KEY must be one or more Fernet keys (32 url-safe base64-encoded "
+                'bytes each, comma-separated; make one with `python -c "from cryptography.fernet '
+                'import Fernet; print(Fernet.generate_key().decode())"`)'
+            ) from None
+    return keys
+
+
+def _instance_key(
+    instance_path: Path, name: str, generate: Callable[[], str], kind: str = ""
+) -> str:
+    """A key generated on first start and kept (mode 0600) in the instance folder."""
+    key_file = instance_path / name
+    setting = f"BUREAU_{name.upper()}"
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         key = key_file.read_text().strip()
         if len(key) < 16:
             raise ConfigError(
-                f"BUREAU_SECRET_KEY is unset and {key_file} is damaged; delete it to make a new one"
+                f"{setting} is unset and {key_file} is damaged; delete it to make a new {kind}key"
             ) from None
         return key
-    key = secrets.token_urlsafe(48)
+    key = generate()
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     return key

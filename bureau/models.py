@@ -10,6 +10,7 @@ from bureau.bookings.models import (
     ShortlistEntry,
 )
 from bureau.bookings.routing import RoutingRule
+from bureau.calendar.busy import Blackout, BusyInterval, CalendarSource
 from bureau.calendar.models import Engagement, Hold
 from bureau.catalogue.models import (
     Post,
@@ -26,8 +27,11 @@ from bureau.ops.models import Heartbeat
 from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [
+    "Blackout",
     "BookingEvent",
     "BookingRequest",
+    "BusyInterval",
+    "CalendarSource",
     "Contract",
     "Engagement",
     "Heartbeat",

@@ -4,58 +4,20 @@ exactly one entry, at the new time, then cancelled."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from icalendar import Calendar
 
-from tests.smtp import free_port
+from tests.radicale import radicale_server
 from tests.test_ics import engagement, render
-
-
-@contextmanager
-def running_radicale(folder: Path) -> Iterator[str]:
-    """A Radicale server of its own (no auth) on a free port; yields its URL.
-
-    Its vobject keeps the first VTIMEZONE it reads for each TZID for the life of the
-    process, so a test about zones wants a server of its own."""
-    config = folder / "config"
-    port = free_port()
-    config.write_text(
-        f"[server]\nhosts = 127.0.0.1:{port}\n[auth]\ntype = none\n"
-        f"[storage]\nfilesystem_folder = {folder / 'collections'}\n[rights]\ntype = owner_only\n"
-        "[logging]\nlevel = warning\n"
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "radicale", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
 def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_radicale(tmp_path_factory.mktemp("radicale")) as url:
+    with radicale_server(tmp_path_factory.mktemp("radicale")) as url:
         yield url
 
 

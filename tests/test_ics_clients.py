@@ -36,7 +36,8 @@ from bureau.calendar.zones import vtimezone
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from tests.conftest import IN_CI
-from tests.test_caldav_interop import as_calendar_object, running_radicale
+from tests.radicale import radicale_server
+from tests.test_caldav_interop import as_calendar_object
 from tests.test_ics import engagement, render
 from tests.workflow_helpers import offer_terms, submit_and_route
 
@@ -374,7 +375,7 @@ def assert_found_at_booked_instants(
 @pytest.fixture
 def radicale(tmp_path: Path) -> Iterator[str]:
     """A fresh server per test: vobject keeps the first VTIMEZONE it read for a TZID."""
-    with running_radicale(tmp_path) as url:
+    with radicale_server(tmp_path) as url:
         yield url
 
 

@@ -25,6 +25,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 60.0,
             "options": {"expires": 60.0},
         },
+        # Speakers' own calendars: each is fetched when due (BUREAU_CALENDAR_INTERVAL).
+        "fetch-calendars": {
+            "task": "bureau.calendar.fetch_due",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        },
         # Contact details of requests that never became bookings, past BUREAU_RETENTION_DAYS.
         "privacy-retention": {
             "task": "bureau.privacy.apply_retention",

@@ -20,6 +20,7 @@ from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
 from bureau.calendar.ics import new_uid
+from bureau.calendar.busy import own_time_clashes
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
@@ -462,9 +463,11 @@ def conflicts(
     *,
     booking_id: int,
     place: Place,
+    zone: str = "UTC",
 ) -> list[str]:
-    """The speaker's other engagements and active holds too close to this time, counting
-    the travel time between the two places (BUREAU_TRAVEL_BUFFERS)."""
+    """The speaker's other engagements and active holds, blackout periods and own-calendar
+    busy times too close to this time, counting the travel time between the two places
+    (BUREAU_TRAVEL_BUFFERS); own times are said in ``zone``, the slot's."""
     from flask import current_app
 
     buffers = parse_buffers(current_app.config["BUREAU_SETTINGS"].travel_buffers)
@@ -502,7 +505,10 @@ def conflicts(
         )
         if too_close(h.starts_at, h.ends_at, Place.of(offer))
     ]
-    return found
+    own = own_time_clashes(
+        session, starts_at, ends_at, place=place, zone=zone, buffers=buffers, speaker_id=speaker_id
+    )
+    return found + own.get(speaker_id, [])
 
 
 # pg_advisory_xact_lock(SPEAKER_CALENDAR_LOCK, speaker id): one calendar change per speaker
@@ -531,6 +537,7 @@ def _refuse_conflicts(
         slot.ends_at,
         booking_id=booking.id,
         place=Place.of(slot),
+        zone=slot.timezone,
     )
     if clashes:
         free = [
@@ -547,6 +554,7 @@ def _refuse_conflicts(
                 slot.ends_at,
                 booking_id=booking.id,
                 place=Place.of(slot),
+                zone=slot.timezone,
             )
         ]
         alternatives = f" Free then: {', '.join(free)}." if free else ""

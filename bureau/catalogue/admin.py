@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from bureau.bookings.validation import country_names, event_languages
+from bureau.calendar.admin import panel as own_calendar_panel
 from bureau.calendar.feeds import new_feed_token
 from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
 from bureau.extensions import db
@@ -117,7 +118,12 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
             flash(f"Saved {speaker.name}.", "success")
             return redirect(url_for("catalogue_admin.speakers")), 303
     status = 422 if form.is_submitted() else 200
-    return render_template("staff/speaker_form.html", form=form, speaker=speaker), status
+    return render_template(
+        "staff/speaker_form.html",
+        form=form,
+        speaker=speaker,
+        **own_calendar_panel(db.session, speaker),
+    ), status
 
 
 @bp.post("/speakers/<id:speaker_id>/active")

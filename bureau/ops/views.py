@@ -13,6 +13,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
+from bureau.calendar.sources import failing as failing_calendars
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, retry_failed
@@ -49,6 +50,7 @@ def overview() -> ResponseReturnValue:
         box=box,
         outbox_stale_after=queries.outbox_stale_after(settings),
         references=queries.references(db.session, jobs),
+        failing_calendars=failing_calendars(db.session),
         form=ResendForm(),
     )
 

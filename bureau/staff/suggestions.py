@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import ColumnElement, case, exists, false, func, literal, select, true
 
 from bureau.bookings.models import BookingRequest
+from bureau.calendar.busy import own_time_clashes
 from bureau.calendar.models import Hold, HoldState
+from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker, SpeakerLanguage, speaker_topics
 from bureau.db import AnySession
 
@@ -28,7 +31,8 @@ def suggest_speakers(
     session: AnySession, booking: BookingRequest, limit: int = 8
 ) -> list[Suggestion]:
     """Requested speakers first, then shared topics, the event's language, a fee band that
-    fits the budget; a speaker holding or booked for an overlapping date is marked busy.
+    fits the budget; a speaker holding or booked for an overlapping date, or whose blackout
+    periods or own calendar are too close to it (travel time included), is marked busy.
 
     The database ranks every active speaker and returns the best ``limit``: a catalogue of
     a thousand speakers is not loaded to show eight.
@@ -61,6 +65,15 @@ def suggest_speakers(
             )
         )
     )
+    own = own_time_clashes(
+        session,
+        booking.starts_at,
+        booking.ends_at,
+        place=Place.of(booking),
+        zone=booking.timezone,
+        buffers=parse_buffers(current_app.config["BUREAU_SETTINGS"].travel_buffers),
+    )
+    busy_ids |= set(own)
     busy = Speaker.id.in_(busy_ids) if busy_ids else literal(False)
     score = (
         case((is_requested, REQUESTED_WEIGHT), else_=0)
@@ -79,7 +92,7 @@ def suggest_speakers(
         .order_by(*order)
         .limit(limit)
     ).all()
-    return [_suggestion(booking, *row) for row in rows]
+    return [_suggestion(booking, *row, own=own.get(row[0].id, [])) for row in rows]
 
 
 def _suggestion(
@@ -91,6 +104,8 @@ def _suggestion(
     speaks: Any,
     fits: Any,
     busy: Any,
+    *,
+    own: list[str],
 ) -> Suggestion:
     """The score the database ranked by, its reasons in words, and a fee to quote."""
     reasons: list[str] = []
@@ -106,7 +121,9 @@ def _suggestion(
         reasons.append("fee fits the budget")
     elif not fits:
         reasons.append("fee above the budget")
-    if busy:
+    if own:
+        reasons += own
+    elif busy:
         reasons.append("busy on that date")
     quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
     quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote

@@ -1,7 +1,7 @@
 """holds.uid: each hold's feed UID, random at the bureau's mail domain (was hold-<id>@bureau,
 which collides across bureaus and restored databases); existing holds get random ones
 
-Revision ID: 0013
+Revision ID: 0013_hold_uid
 Revises: 0012_job_holder
 Create Date: 2026-12-06 00:10:00.000000
 
@@ -15,7 +15,7 @@ from flask import current_app
 
 
 # revision identifiers, used by Alembic.
-revision = '0013'
+revision = '0013_hold_uid'
 down_revision = '0012_job_holder'
 branch_labels = None
 depends_on = None

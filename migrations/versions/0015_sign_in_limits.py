@@ -1,8 +1,8 @@
 """sign_in_failures: wrong passwords per (email, client address), replacing the per-account
 lock-out columns; rate_limit_hits: rate limits every web process shares without Redis
 
-Revision ID: 0015
-Revises: 0012_job_holder
+Revision ID: 0015_sign_in_limits
+Revises: 0014_own_calendars
 Create Date: 2026-12-06 00:10:00.000000
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0015'
-down_revision = '0012_job_holder'
+revision = '0015_sign_in_limits'
+down_revision = '0014_own_calendars'
 branch_labels = None
 depends_on = None
 
