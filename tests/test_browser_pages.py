@@ -190,12 +190,18 @@ def test_the_organizer_asks_for_a_speaker_with_the_keyboard_alone(
 ) -> None:
     from selenium.webdriver.common.keys import Keys
 
+    axe = axe_source()
     browser.delete_all_cookies()
     browser.set_window_size(*SIZES["phone"])
     try:
         browser.get(f"{served}/")
         tab_to(browser, "main a[href$='/request']")  # "Request a speaker" on the home page
         enter_and_wait(browser)
+        # Sent empty first: the errors are announced next to their fields, and pass axe.
+        tab_to(browser, "form button[type=submit]")
+        enter_and_wait(browser)
+        assert browser.find_elements("css selector", ".is-invalid")
+        assert axe_violations(browser, axe) == []
         type_into(browser, "#speaker_1", "Winston Ma")  # a select: typing picks the option
         type_into(browser, "#event_name", "Keyboard Summit")
         type_into(browser, "#format", "Keynote")
@@ -213,6 +219,7 @@ def test_the_organizer_asks_for_a_speaker_with_the_keyboard_alone(
         enter_and_wait(browser)
         assert "Thank you! We received your request" in body_text(browser), body_text(browser)
         assert "Keyboard Summit" in body_text(browser)
+        assert axe_violations(browser, axe) == []  # the status page, with its message
     finally:
         browser.set_window_size(1280, 2000)
 
@@ -222,6 +229,7 @@ def test_the_agent_signs_in_opens_a_request_and_acts_with_the_keyboard_alone(
 ) -> None:
     from selenium.webdriver.common.keys import Keys
 
+    axe = axe_source()
     booking = assigned_to_someone(demo_site)
     browser.delete_all_cookies()
     browser.set_window_size(*SIZES["phone"])
@@ -240,6 +248,7 @@ def test_the_agent_signs_in_opens_a_request_and_acts_with_the_keyboard_alone(
         enter_and_wait(browser)
         assert "Shortlist of" in body_text(browser), body_text(browser)
         assert browser.find_element("id", "status").text == "shortlisted"
+        assert axe_violations(browser, axe) == []  # an agent's view, with its message
     finally:
         browser.delete_all_cookies()
         browser.set_window_size(1280, 2000)
