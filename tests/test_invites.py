@@ -106,9 +106,16 @@ def test_confirmation_then_cancellation(mail_app: Flask, inbox: Any) -> None:
     engagement = db.session.scalars(select(Engagement)).one()
     assert engagement.sequence == 0
     send_invites()
+    token = db.session.get(BookingRequest, booking_id).tracking_token
+    links = {  # each reader's own page: status page, offer page, dashboard page
+        ORGANIZER: f"https://bureau.test/requests/{token}",
+        SPEAKER: "https://bureau.test/availability/",
+        DESK: f"https://bureau.test/staff/requests/{booking_id}",
+    }
     for address in (ORGANIZER, SPEAKER, DESK):
         [message] = inbox.to(address)
         assert str(message["Subject"]).startswith("Invitation: ")
+        assert links[address] in message.get_body(("plain",)).get_content()
         calendar = calendar_of(message, "REQUEST")
         assert calendar["METHOD"] == "REQUEST"
         [event] = calendar.walk("VEVENT")
@@ -127,7 +134,8 @@ def test_confirmation_then_cancellation(mail_app: Flask, inbox: Any) -> None:
         assert event["DTSTART"].params["TZID"] == "Europe/Amsterdam"
         assert [str(z["TZID"]) for z in calendar.walk("VTIMEZONE")] == ["Europe/Amsterdam"]
         assert "RAI" in str(event["LOCATION"])
-        assert "/requests/" in str(event["DESCRIPTION"])
+        assert links[address] in str(event["DESCRIPTION"])
+        assert (token in message.as_string()) == (address == ORGANIZER)
 
     # Sending again sends nothing: one invite per recipient per SEQUENCE.
     send_invites()

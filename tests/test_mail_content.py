@@ -16,7 +16,8 @@ from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
-from bureau.mail.compose import SUBJECTS, render_booking_mail
+from bureau.mail.compose import SUBJECTS, Mail, render_booking_mail
+from bureau.mail.recipients import Recipient, links_for
 from tests.conftest import NEXT_YEAR
 from tests.workflow_helpers import offer_terms, submit_and_route
 
@@ -28,6 +29,13 @@ def booking(app: Flask) -> Iterator[BookingRequest]:
     booking_id = submit_and_route(app, message="Please <b>no</b> slides").id
     with app.app_context():
         yield db.session.get(BookingRequest, booking_id)
+
+
+def render(template: str, booking: BookingRequest, role: Recipient, **extra: Any) -> Mail:
+    """The email as the worker renders it for a reader in ``role`` (a speaker's link is
+    their latest offer's page)."""
+    links = links_for(role, booking, booking.offer)
+    return render_booking_mail(template, booking, role=role, links=links, **extra)
 
 
 def offer() -> Any:
@@ -50,7 +58,7 @@ def test_every_template_has_a_subject_and_both_parts() -> None:
 
 
 def test_acknowledgement_assigned_and_alert(booking: BookingRequest) -> None:
-    ack = render_booking_mail("acknowledgement", booking, to_name="Li Na")
+    ack = render("acknowledgement", booking, Recipient.ORGANIZER, to_name="Li Na")
     both(
         ack,
         "Dear Li Na",
@@ -60,11 +68,11 @@ def test_acknowledgement_assigned_and_alert(booking: BookingRequest) -> None:
         "With a booking agent",
         "Greater China desk",
     )
-    assigned = render_booking_mail("assigned", booking, to_name="Desk")
+    assigned = render("assigned", booking, Recipient.STAFF, to_name="Desk")
     both(assigned, booking.reference, f"/staff/requests/{booking.id}", "Acme Events")
     assert "Please <b>no</b> slides" in assigned.text
     assert "Please &lt;b&gt;no&lt;/b&gt; slides" in assigned.html
-    alert = render_booking_mail("unassigned_alert", booking, to_name="Boss")
+    alert = render("unassigned_alert", booking, Recipient.STAFF, to_name="Boss")
     both(alert, booking.reference, "could not be assigned", f"/staff/requests/{booking.id}")
     assert alert.subject == f"Action needed: no one could be assigned request {booking.reference}"
 
@@ -77,7 +85,7 @@ def test_the_workflows_emails(booking: BookingRequest) -> None:
         actions.Candidate("ashley-dudarenok", 14000, "Hong Kong"),
     ]
     actions.shortlist(session, booking, picks, actor=STAFF, expected_version=None)
-    proposal = render_booking_mail("proposal", booking, to_name="Li Na")
+    proposal = render("proposal", booking, Recipient.ORGANIZER, to_name="Li Na")
     both(
         proposal,
         "Kaiser Kuo",
@@ -92,7 +100,7 @@ def test_the_workflows_emails(booking: BookingRequest) -> None:
     actions.record_offer(
         session, booking, offer(), actor=Actor("organizer", "Li Na"), expected_version=None
     )
-    received = render_booking_mail("offer_received", booking, to_name="Desk")
+    received = render("offer_received", booking, Recipient.STAFF, to_name="Desk")
     both(
         received,
         "Acme Events",
@@ -103,29 +111,29 @@ def test_the_workflows_emails(booking: BookingRequest) -> None:
     )
 
     actions.request_availability(session, booking, actor=STAFF, expected_version=None)
-    ask = render_booking_mail(
+    ask = render(
         "availability_request",
         booking,
+        Recipient.SPEAKER,
         to_name="Kaiser Kuo",
-        availability_url="https://bureau.test/availability/signed",
     )
     both(
         ask,
         "Dear Kaiser Kuo",
         "USD 12,500",
         "Asia/Shanghai",
-        "availability/signed",
+        "https://bureau.test/availability/",
         "opening it changes nothing",
     )
     assert ask.subject == f"Are you available? Future of Retail Summit, 10 Mar {NEXT_YEAR}"
 
     session.commit()
     actions.speaker_answer(session, booking, booking.offer, accept=False, reason="Travelling")
-    answered = render_booking_mail("speaker_answered", booking, to_name="Desk")
+    answered = render("speaker_answered", booking, Recipient.STAFF, to_name="Desk")
     both(answered, "Kaiser Kuo declined", "Travelling", "alternatives")
     assert answered.subject.startswith("Kaiser Kuo declined")
 
-    expired = render_booking_mail("hold_expired", booking, to_name="Li Na")
+    expired = render("hold_expired", booking, Recipient.ORGANIZER, to_name="Li Na")
     both(expired, "Dear Li Na", "hold on Kaiser Kuo", "released", booking.reference)
 
     actions.close(
@@ -136,7 +144,7 @@ def test_the_workflows_emails(booking: BookingRequest) -> None:
         actor=STAFF,
         expected_version=None,
     )
-    update = render_booking_mail("status_update", booking, to_name="Li Na")
+    update = render("status_update", booking, Recipient.ORGANIZER, to_name="Li Na")
     both(update, "Declined", "No alternative fits the date", f"/requests/{booking.tracking_token}")
     assert update.subject == f"Your request {booking.reference}: Declined"
     session.rollback()
@@ -156,9 +164,10 @@ def test_invitation_wording(booking: BookingRequest) -> None:
     )
     actions.confirm(session, booking, actor=STAFF, expected_version=None)
     engagement = session.query(Engagement).one()
-    invite = render_booking_mail(
+    invite = render(
         "invite",
         booking,
+        Recipient.ORGANIZER,
         to_name="Li Na",
         engagement=engagement,
         method="REQUEST",
@@ -166,8 +175,14 @@ def test_invitation_wording(booking: BookingRequest) -> None:
     )
     both(invite, "Kaiser Kuo at Future of Retail Summit", "is confirmed", "09:00", "Expo Centre")
     assert invite.subject == f"Invitation: Future of Retail Summit, 10 Mar {NEXT_YEAR}"
-    cancel = render_booking_mail(
-        "invite", booking, to_name="Li Na", engagement=engagement, method="CANCEL", verb="Cancelled"
+    cancel = render(
+        "invite",
+        booking,
+        Recipient.ORGANIZER,
+        to_name="Li Na",
+        engagement=engagement,
+        method="CANCEL",
+        verb="Cancelled",
     )
     both(cancel, "is cancelled", "removes it from your calendar")
     session.rollback()

@@ -45,7 +45,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests.csv", "GET"): STAFF,
     ("/staff/requests/<int:booking_id>", "GET"): STAFF,
     ("/staff/mail", "GET"): STAFF,
-    ("/staff/mail/<int:notification_id>", "GET"): STAFF,
+    ("/staff/mail/<int:notification_id>", "GET"): ACT,
     ("/staff/mail/<int:notification_id>/resend", "POST"): ACT,
     ("/staff/requests/<int:booking_id>/note", "POST"): ACT,
     ("/staff/requests/<int:booking_id>/reassign", "POST"): ACT,

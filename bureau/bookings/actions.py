@@ -24,12 +24,11 @@ from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import record_job
+from bureau.mail.recipients import Recipient, record_mail
 from bureau.staff.models import StaffMember
 
 DEFAULT_HOLD = timedelta(days=7)
 MIN_SHORTLIST, MAX_SHORTLIST = 3, 4
-MAIL_TASK = "bureau.mail.send"
 
 
 class Conflict(Exception):
@@ -64,31 +63,41 @@ def mail(
     session: AnySession,
     booking: BookingRequest,
     template: str,
+    role: Recipient,
     to_email: str,
     to_name: str,
     **extra: Any,
 ) -> None:
-    record_job(
+    record_mail(
         session,
-        MAIL_TASK,
-        f"mail.{template}",
-        booking_id=booking.id,
-        recipient=to_email,
+        booking.id,
+        template,
+        role,
+        to_email,
+        to_name,
         sequence=_sequence(session, booking),
-        payload={"template": template, "to_email": to_email, "to_name": to_name, **extra},
+        **extra,
     )
 
 
 def mail_organizer(
     session: AnySession, booking: BookingRequest, template: str, **extra: Any
 ) -> None:
-    mail(session, booking, template, booking.contact_email, booking.contact_name, **extra)
+    mail(
+        session,
+        booking,
+        template,
+        Recipient.ORGANIZER,
+        booking.contact_email,
+        booking.contact_name,
+        **extra,
+    )
 
 
 def mail_staff(session: AnySession, booking: BookingRequest, template: str, **extra: Any) -> None:
     staff = booking.assigned_staff
     if staff is not None:
-        mail(session, booking, template, staff.email, staff.name, **extra)
+        mail(session, booking, template, Recipient.STAFF, staff.email, staff.name, **extra)
 
 
 @dataclass(frozen=True)
@@ -224,6 +233,7 @@ def request_availability(
         session,
         booking,
         "availability_request",
+        Recipient.SPEAKER,
         offer.speaker.email,
         offer.speaker.name,
         offer_id=offer.id,
@@ -642,27 +652,31 @@ def send_invites(
 ) -> None:
     """One invitation email per attendee (speaker, organizer contact, assigned staff),
     deduplicated per recipient and SEQUENCE: a change is sent once to each."""
-    people = [(booking.contact_email, booking.contact_name)]
-    if engagement.speaker.email:
-        people.append((engagement.speaker.email, engagement.speaker.name))
+    people = engagement_people(booking, engagement)
     if booking.assigned_staff is not None:
-        people.append((booking.assigned_staff.email, booking.assigned_staff.name))
-    for email, name in people:
-        record_job(
+        people.append((Recipient.STAFF, booking.assigned_staff.email, booking.assigned_staff.name))
+    for role, email, name in people:
+        record_mail(
             session,
-            MAIL_TASK,
-            "mail.invite",
-            booking_id=booking.id,
-            recipient=email,
+            booking.id,
+            "invite",
+            role,
+            email,
+            name,
             sequence=engagement.sequence,
-            payload={
-                "template": "invite",
-                "to_email": email,
-                "to_name": name,
-                "engagement_id": engagement.id,
-                "method": method,
-            },
+            engagement_id=engagement.id,
+            method=method,
         )
+
+
+def engagement_people(
+    booking: BookingRequest, engagement: Engagement
+) -> list[tuple[Recipient, str, str]]:
+    """The organizer's contact and the speaker (when the bureau has their address)."""
+    people = [(Recipient.ORGANIZER, booking.contact_email, booking.contact_name)]
+    if engagement.speaker.email:
+        people.append((Recipient.SPEAKER, engagement.speaker.email, engagement.speaker.name))
+    return people
 
 
 def expire_holds(session: AnySession, now: datetime | None = None) -> int:
@@ -750,4 +764,4 @@ def reassign_to(
                 "reason": f"chosen by {actor.label}",
             },
         )
-    mail(session, booking, "assigned", staff.email, staff.name)
+    mail(session, booking, "assigned", Recipient.STAFF, staff.email, staff.name)

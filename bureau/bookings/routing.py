@@ -21,7 +21,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import OPEN_STATES, Status
 from bureau.bookings.workflow import Actor, note, transition
 from bureau.db import AnySession, Base, utcnow
-from bureau.jobs import record_job
+from bureau.mail.recipients import Recipient, record_mail
 from bureau.staff.models import Role, StaffMember
 
 # Serialises routing decisions on PostgreSQL, so concurrent workers see each other's loads.
@@ -225,7 +225,7 @@ def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Deci
         else:
             note(session, booking, actor=actor, action="reassigned", details=details)
         if previous != staff.id:
-            _record_mail(session, booking, "assigned", staff.email, staff.name)
+            _record_mail(session, booking, "assigned", Recipient.STAFF, staff.email, staff.name)
     else:
         if booking.status == Status.NEW:
             transition(
@@ -243,20 +243,26 @@ def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Deci
             select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
         ).all()
         for admin in admins:
-            _record_mail(session, booking, "unassigned_alert", admin.email, admin.name)
-    _record_mail(session, booking, "acknowledgement", booking.contact_email, booking.contact_name)
+            _record_mail(
+                session, booking, "unassigned_alert", Recipient.STAFF, admin.email, admin.name
+            )
+    _record_mail(
+        session,
+        booking,
+        "acknowledgement",
+        Recipient.ORGANIZER,
+        booking.contact_email,
+        booking.contact_name,
+    )
     return decision
 
 
 def _record_mail(
-    session: AnySession, booking: BookingRequest, template: str, email: str, name: str
+    session: AnySession,
+    booking: BookingRequest,
+    template: str,
+    role: Recipient,
+    email: str,
+    name: str,
 ) -> None:
-    record_job(
-        session,
-        "bureau.mail.send",
-        f"mail.{template}",
-        booking_id=booking.id,
-        recipient=email,
-        sequence=0,
-        payload={"template": template, "to_name": name, "to_email": email},
-    )
+    record_mail(session, booking.id, template, role, email, name, sequence=0)

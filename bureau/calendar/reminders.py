@@ -12,13 +12,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 
-from bureau.bookings.actions import MAIL_TASK
+from bureau.bookings.actions import engagement_people
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import SYSTEM, note
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.db import AnySession, utcnow
-from bureau.jobs import record_job
+from bureau.mail.recipients import Recipient, record_mail
 from bureau.staff.models import Role, StaffMember
 
 REMINDERS = {"reminder_7d": timedelta(days=7), "reminder_1d": timedelta(days=1)}
@@ -32,23 +32,14 @@ def _mail(
     session: AnySession,
     booking_id: int,
     template: str,
+    role: Recipient,
     email: str,
     name: str,
     sequence: int,
     **extra: int,
 ) -> bool:
-    return (
-        record_job(
-            session,
-            MAIL_TASK,
-            f"mail.{template}",
-            booking_id=booking_id,
-            recipient=email,
-            sequence=sequence,
-            payload={"template": template, "to_email": email, "to_name": name, **extra},
-        )
-        is not None
-    )
+    job = record_mail(session, booking_id, template, role, email, name, sequence=sequence, **extra)
+    return job is not None
 
 
 def send_event_reminders(session: AnySession, now: datetime | None = None) -> int:
@@ -65,19 +56,18 @@ def send_event_reminders(session: AnySession, now: datetime | None = None) -> in
         booking = session.get(BookingRequest, engagement.booking_id)
         if booking is None or booking.status != Status.CONFIRMED:
             continue
-        people = [(booking.contact_email, booking.contact_name)]
-        if engagement.speaker.email:
-            people.append((engagement.speaker.email, engagement.speaker.name))
+        people = engagement_people(booking, engagement)
         for template, lead in REMINDERS.items():
             if engagement.starts_at - lead > now:
                 continue
             if template == "reminder_7d" and engagement.starts_at - now <= REMINDERS["reminder_1d"]:
                 continue  # confirmed late: the 1-day reminder says it all
-            for email, name in people:
+            for role, email, name in people:
                 sent += _mail(
                     session,
                     booking.id,
                     template,
+                    role,
                     email,
                     name,
                     engagement.sequence,
@@ -102,7 +92,15 @@ def warn_expiring_holds(session: AnySession, now: datetime | None = None) -> int
         booking = session.get(BookingRequest, hold.booking_id)
         staff = booking.assigned_staff if booking is not None else None
         if booking is not None and staff is not None:
-            sent += _mail(session, booking.id, "hold_expiring", staff.email, staff.name, hold.id)
+            sent += _mail(
+                session,
+                booking.id,
+                "hold_expiring",
+                Recipient.STAFF,
+                staff.email,
+                staff.name,
+                hold.id,
+            )
     session.commit()
     return sent
 
@@ -153,7 +151,10 @@ def escalate_slow_first_responses(session: AnySession, now: datetime | None = No
         elapsed = working_time(booking.assigned_at, now, ZoneInfo(staff.timezone))
         if elapsed <= FIRST_RESPONSE_SLA:
             continue
-        recorded = [_mail(session, booking.id, "sla_breach", a.email, a.name, 0) for a in admins]
+        recorded = [
+            _mail(session, booking.id, "sla_breach", Recipient.STAFF, a.email, a.name, 0)
+            for a in admins
+        ]
         if any(recorded):
             note(
                 session,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address, UnstructuredHeader
@@ -17,8 +18,8 @@ from flask import current_app, render_template
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import organizer_label, organizer_next_step
 from bureau.db import utcnow
+from bureau.mail.recipients import AUDIENCES, Recipient
 from bureau.text import clean_line
-from bureau.urls import public_url
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,20 @@ OFFER_TEMPLATES = frozenset(
 )
 
 
-def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) -> Mail:
+def render_booking_mail(
+    template: str,
+    booking: BookingRequest,
+    *,
+    role: Recipient,
+    links: Mapping[str, str],
+    **extra: Any,
+) -> Mail:
+    """The email ``template`` for a reader in ``role``, whose links (recipients.links_for)
+    are all it can show: the templates get no other URL."""
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
+    if role not in AUDIENCES[template]:
+        raise ValueError(f"the {template!r} email is not meant for the {role.value}")
     offer = booking.offer if template in OFFER_TEMPLATES else None
     engagement = extra.get("engagement")
     date_source = (
@@ -65,11 +77,9 @@ def render_booking_mail(template: str, booking: BookingRequest, **extra: Any) ->
         "booking": booking,
         "status_label": organizer_label(booking.status),
         "next_step": organizer_next_step(booking.status),
-        "status_url": public_url("bookings.status", token=booking.tracking_token),
-        # The staff dashboard's page for this request.
-        "staff_url": current_app.config["BUREAU_SETTINGS"].base_url
-        + f"/staff/requests/{booking.id}",
+        "request_url": None,
         **extra,
+        **links,
     }
     subject = SUBJECTS[template].format(
         ref=booking.reference,

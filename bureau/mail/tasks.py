@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from email.utils import parseaddr
+from typing import Any
 
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
@@ -18,11 +18,11 @@ from bureau.db import AnySession, utcnow
 from bureau.jobs import Job, PermanentError, execute, handles
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
+from bureau.mail.recipients import MAIL_TASK, links_for, role_of, speakers_offer
 from bureau.mail.transport import deliver
-from bureau.urls import public_url
 
 logger = logging.getLogger(__name__)
-TASK = "bureau.mail.send"
+TASK = MAIL_TASK
 
 
 @shared_task(name=TASK)
@@ -80,23 +80,27 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
     if booking is None:
         raise PermanentError("the booking of this email no longer exists")
     template = job.payload["template"]
-    extra = {"to_name": job.payload["to_name"]}
+    role = role_of(session, job, booking)
+    extra: dict[str, Any] = {"to_name": job.payload["to_name"]}
+    offer = None
     if "offer_id" in job.payload:
         offer = session.get(Offer, job.payload["offer_id"])
         if offer is None:
             raise PermanentError("the offer of this email no longer exists")
-        token = availability_token(offer.id, offer.speaker_id)
-        extra["availability_url"] = public_url("bookings.availability", token=token)
+    engagement_id = job.payload.get("engagement_id", job.payload.get("about_engagement"))
+    engagement = session.get(Engagement, engagement_id) if engagement_id else None
+    if engagement is not None and offer is None:
+        offer = speakers_offer(booking, engagement.speaker_id)
+    links = links_for(role, booking, offer)
     calendar = None
     if "about_engagement" in job.payload:
-        extra["engagement"] = session.get(Engagement, job.payload["about_engagement"])
+        extra["engagement"] = engagement
     if "engagement_id" in job.payload:
-        engagement = session.get(Engagement, job.payload["engagement_id"])
         if engagement is None:
             raise PermanentError("the engagement of this invitation no longer exists")
         method = job.payload["method"]
-        status_url = public_url("bookings.status", token=booking.tracking_token)
-        description = f"{booking.event_name} ({booking.reference})\n{status_url}"
+        # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
+        description = "\n".join([f"{booking.event_name} ({booking.reference})", *links.values()])
         calendar = (
             invitation(
                 engagement,
@@ -117,7 +121,7 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             if engagement.sequence
             else "Invitation"
         )
-    mail = render_booking_mail(template, booking, **extra)
+    mail = render_booking_mail(template, booking, role=role, links=links, **extra)
     staff = booking.assigned_staff
     reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
     message = build_message(

@@ -39,6 +39,7 @@ from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
+from bureau.mail.redaction import redacted
 from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.staff import forms
 from bureau.staff.auth import (
@@ -679,8 +680,17 @@ def mail_log() -> ResponseReturnValue:
     )
     if state in {s.value for s in JobState}:
         stmt = stmt.where(Job.state == state)
+    if not current_user.is_admin:  # an agent sees the emails of the requests they act on
+        mine = select(BookingRequest.id).where(BookingRequest.assigned_staff_id == current_user.id)
+        stmt = stmt.where(Notification.booking_id.in_(mine))
     page = db.paginate(stmt, per_page=50, max_per_page=50, error_out=False)
     return render_template("staff/mail.html", page=page, state=state, resend=forms.ResendForm())
+
+
+def booking_of(notification: Notification) -> BookingRequest | None:
+    return (
+        db.session.get(BookingRequest, notification.booking_id) if notification.booking_id else None
+    )
 
 
 @bp.get("/mail/<int:notification_id>")
@@ -689,7 +699,14 @@ def mail_message(notification_id: int) -> ResponseReturnValue:
     if notification is None:
         abort(404)
     # Shown as plain text: the stored message is never rendered as HTML here.
-    return Response(notification.raw_message, mimetype="text/plain")
+    if current_user.is_admin:
+        return Response(notification.raw_message, mimetype="text/plain")
+    booking = booking_of(notification)
+    if booking is None or not may_act(booking):
+        abort(403)
+    # Its reader's private links would let an agent act as that reader: hidden.
+    shown = redacted(notification.raw_message, [booking.tracking_token])
+    return Response(shown, mimetype="text/plain")
 
 
 @bp.post("/mail/<int:notification_id>/resend")
@@ -700,9 +717,7 @@ def resend(notification_id: int) -> ResponseReturnValue:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         abort(404)
-    booking = (
-        db.session.get(BookingRequest, notification.booking_id) if notification.booking_id else None
-    )
+    booking = booking_of(notification)
     if booking is not None and not may_act(booking):
         abort(403)
     if not retry_failed(db.session, [notification.job_id]):

@@ -1,0 +1,123 @@
+"""Who each email is for, and the one place that chooses the links its reader gets.
+
+An email carries only its own reader's links: the organizer their private status page, a
+speaker their own offer's page (the signed availability link), staff the request's page on
+the dashboard. Templates see nothing but ``request_url``, built here from the recipient's
+role, so no template can reach another reader's private link.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+
+from bureau.bookings.links import availability_token
+from bureau.bookings.models import BookingRequest, Offer
+from bureau.db import AnySession
+from bureau.jobs import Job, record_job
+from bureau.staff.models import StaffMember
+from bureau.urls import public_url
+
+MAIL_TASK = "bureau.mail.send"
+
+
+class Recipient(StrEnum):
+    ORGANIZER = "organizer"
+    SPEAKER = "speaker"
+    STAFF = "staff"  # agents and admins alike
+
+
+ORGANIZER, SPEAKER, STAFF = Recipient.ORGANIZER, Recipient.SPEAKER, Recipient.STAFF
+
+# Every email template and the readers it goes to. record_mail refuses any other pairing,
+# and tests/test_mail_links.py renders each template for each of its readers.
+AUDIENCES: dict[str, frozenset[Recipient]] = {
+    "acknowledgement": frozenset({ORGANIZER}),
+    "proposal": frozenset({ORGANIZER}),
+    "status_update": frozenset({ORGANIZER, STAFF}),
+    "hold_expired": frozenset({ORGANIZER, STAFF}),
+    "invite": frozenset({ORGANIZER, SPEAKER, STAFF}),
+    "reminder_7d": frozenset({ORGANIZER, SPEAKER}),
+    "reminder_1d": frozenset({ORGANIZER, SPEAKER}),
+    "availability_request": frozenset({SPEAKER}),
+    "assigned": frozenset({STAFF}),
+    "unassigned_alert": frozenset({STAFF}),
+    "offer_received": frozenset({STAFF}),
+    "speaker_answered": frozenset({STAFF}),
+    "hold_expiring": frozenset({STAFF}),
+    "sla_breach": frozenset({STAFF}),
+}
+
+
+def record_mail(
+    session: AnySession,
+    booking_id: int,
+    template: str,
+    role: Recipient,
+    to_email: str,
+    to_name: str,
+    *,
+    sequence: int,
+    **extra: Any,
+) -> Job | None:
+    """Queue one email (an outbox job) for a reader in ``role``; None if already queued."""
+    if role not in AUDIENCES[template]:
+        raise ValueError(f"the {template!r} email is not meant for the {role.value}")
+    return record_job(
+        session,
+        MAIL_TASK,
+        f"mail.{template}",
+        booking_id=booking_id,
+        recipient=to_email,
+        sequence=sequence,
+        payload={
+            "template": template,
+            "role": role.value,
+            "to_email": to_email,
+            "to_name": to_name,
+            **extra,
+        },
+    )
+
+
+def role_of(session: AnySession, job: Job, booking: BookingRequest) -> Recipient:
+    """The reader's role: as recorded, or for a job queued before roles were, inferred from
+    the template and the address (an address we cannot place gets the staff page, which
+    needs a sign-in)."""
+    if "role" in job.payload:
+        return Recipient(job.payload["role"])
+    audience = AUDIENCES[job.payload["template"]]
+    email = job.payload["to_email"]
+    if len(audience) == 1:
+        return next(iter(audience))
+    if ORGANIZER in audience and email == booking.contact_email:
+        return ORGANIZER
+    if STAFF in audience and (
+        SPEAKER not in audience
+        or session.scalar(select(StaffMember.id).where(StaffMember.email == email)) is not None
+    ):
+        return STAFF
+    return SPEAKER
+
+
+def links_for(
+    role: Recipient, booking: BookingRequest, offer: Offer | None = None
+) -> dict[str, str]:
+    """The links an email to ``role`` about ``booking`` may carry: ``request_url``, the
+    reader's own page for this request (a speaker's needs their ``offer``; without one,
+    none)."""
+    if role is ORGANIZER:
+        return {"request_url": public_url("bookings.status", token=booking.tracking_token)}
+    if role is STAFF:
+        return {"request_url": public_url("staff.request_page", booking_id=booking.id)}
+    if offer is None:
+        return {}
+    token = availability_token(offer.id, offer.speaker_id)
+    return {"request_url": public_url("bookings.availability", token=token)}
+
+
+def speakers_offer(booking: BookingRequest, speaker_id: int) -> Offer | None:
+    """The latest offer on ``booking`` made for this speaker."""
+    return next((o for o in reversed(booking.offers) if o.speaker_id == speaker_id), None)
