@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,15 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IN_CI, NEXT_YEAR
+from tests.browser import browser, csp_violations, fits_the_window, shoot
+from tests.conftest import NEXT_YEAR
 from tests.smtp import free_port
 from tests.stack import wait_until
 from tests.workflow_helpers import PASSWORD
 
 DESK = "china.desk@bureau.localhost"
-
-CHROMIUM = os.environ.get("BUREAU_TEST_CHROMIUM", "/usr/bin/chromium")
-CHROMEDRIVER = os.environ.get("BUREAU_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+__all__ = ["browser"]  # a fixture: pytest finds it by name
 
 
 @pytest.fixture(scope="module")
@@ -84,40 +82,6 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
-        message = f"chromium ({CHROMIUM}) and chromedriver ({CHROMEDRIVER}) are needed"
-        if IN_CI:
-            pytest.fail(f"{message}; .ci/run installs them with apt", pytrace=False)
-        pytest.skip(f"{message}: apt-get install chromium chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,2000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    # The console, where chromium says what the content security policy refused.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
-
-
 def fill(driver: Any, field_id: str, value: str) -> None:
     element = driver.find_element("id", field_id)
     if element.tag_name == "select":
@@ -149,15 +113,6 @@ def click(driver: Any, selector: str) -> None:
 def text(driver: Any) -> str:
     body: str = driver.find_element("tag name", "body").text
     return body
-
-
-def csp_violations(driver: Any) -> list[str]:
-    """What the content security policy refused since the last call, on any page."""
-    return [
-        entry["message"]
-        for entry in driver.get_log("browser")
-        if "Content Security Policy" in entry["message"]
-    ]
 
 
 def test_the_browser_reports_what_the_policy_refuses(site: tuple[str, Path], browser: Any) -> None:
@@ -268,27 +223,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     assert csp_violations(browser) == []  # on every page the story went through
 
 
-# Where screenshots go (README "Development"); CI keeps the folder as an artefact.
-SCREENSHOTS = Path(
-    os.environ.get(
-        "BUREAU_TEST_SCREENSHOTS", Path(__file__).resolve().parent.parent / "artifacts/screenshots"
-    )
-)
 WINDOWS = {"mobile": (390, 844), "wide": (1440, 900)}
-
-
-def shoot(driver: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
-
-
-def fits_the_window(driver: Any) -> bool:
-    """Nothing sticks out sideways: no horizontal scrolling."""
-    return bool(
-        driver.execute_script(
-            "return document.documentElement.scrollWidth <= window.innerWidth + 1"
-        )
-    )
 
 
 @pytest.mark.parametrize("window", sorted(WINDOWS))

@@ -121,6 +121,22 @@ def test_seeding_twice_adds_once_and_sends_nothing(history: tuple[Flask, History
         ] == counts
 
 
+def test_every_completed_booking_was_completed_after_its_event(
+    history: tuple[Flask, HistorySummary],
+) -> None:
+    """What transition()'s guard asks of real bookings (issue 16.2), the history obeys too."""
+    app, _ = history
+    with app.app_context():
+        rows = db.session.execute(
+            select(BookingEvent.at, Engagement.ends_at)
+            .join(Engagement, Engagement.booking_id == BookingEvent.booking_id)
+            .where(BookingEvent.to_status == Status.COMPLETED)
+        ).all()
+    assert rows
+    early = [(at, ends_at) for at, ends_at in rows if at < ends_at]
+    assert not early
+
+
 def test_the_same_seed_and_moment_give_the_same_history_on_both_backends(
     history: tuple[Flask, HistorySummary],
 ) -> None:

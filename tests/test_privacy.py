@@ -17,7 +17,7 @@ from sqlalchemy import Table, select, update
 from bureau.bookings import actions
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
-from bureau.bookings.workflow import Actor, note
+from bureau.bookings.workflow import Actor, event_end, note
 from bureau.calendar.feeds import new_feed_token
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
@@ -131,7 +131,12 @@ def completed_booking(app: Flask) -> int:
             db.session, booking, actor=STAFF, action="note", details={"text": WRITTEN["staff_note"]}
         )
         actions.complete(
-            db.session, booking, actor=STAFF, expected_version=None, feedback=WRITTEN["feedback"]
+            db.session,
+            booking,
+            actor=STAFF,
+            expected_version=None,
+            feedback=WRITTEN["feedback"],
+            now=event_end(db.session, booking)[0] + timedelta(hours=1),  # the day after
         )
         db.session.commit()
         send_pending_mail()

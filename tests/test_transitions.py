@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import product
 from typing import Any
@@ -49,6 +49,8 @@ CONTRACT = actions.ContractTerms(
     travel_terms="Economy plus",
 )
 Session = AnySession
+# A clock after every event these tests book (in NEXT_YEAR): completing is allowed then.
+AFTER_THE_EVENTS = datetime(NEXT_YEAR + 1, 12, 31, tzinfo=UTC)
 
 
 # --- building a booking in any state
@@ -128,7 +130,12 @@ def confirm(session: Session, booking: BookingRequest) -> None:
 
 def complete(session: Session, booking: BookingRequest) -> None:
     actions.complete(
-        session, booking, actor=desk(session), expected_version=booking.version, feedback="Great"
+        session,
+        booking,
+        actor=desk(session),
+        expected_version=booking.version,
+        feedback="Great",
+        now=AFTER_THE_EVENTS,
     )
 
 
@@ -281,7 +288,15 @@ def test_transition_follows_the_table(db_session: Session, start: Status, to: St
     actor = desk(session)
 
     if to in ALLOWED[start]:
-        entry = transition(session, booking, to, actor=actor, action="test step", details={"n": 1})
+        entry = transition(
+            session,
+            booking,
+            to,
+            actor=actor,
+            action="test step",
+            details={"n": 1},
+            now=AFTER_THE_EVENTS,
+        )
         session.commit()
         after = snapshot(session, booking.id)
         assert after["status"] == to
@@ -388,7 +403,12 @@ def _confirm(session: Session, booking: BookingRequest, version: int | None) -> 
 
 def _complete(session: Session, booking: BookingRequest, version: int | None) -> None:
     actions.complete(
-        session, booking, actor=desk(session), expected_version=version, feedback="Superb"
+        session,
+        booking,
+        actor=desk(session),
+        expected_version=version,
+        feedback="Superb",
+        now=AFTER_THE_EVENTS,
     )
 
 

@@ -364,8 +364,15 @@ def complete(
     actor: Actor,
     expected_version: int | None,
     feedback: str | None,
+    early_reason: str | None = None,
+    actor_is_admin: bool = False,
+    now: datetime | None = None,
 ) -> None:
+    """Record that the event took place, once it has ended; before that only an admin,
+    giving ``early_reason`` (kept on the timeline), may."""
     check_version(booking, expected_version)
+    if early_reason and early_reason.strip() and not actor_is_admin:
+        raise ActionError("Only an admin can complete a booking before its event ends.")
     booking.feedback = feedback
     transition(
         session,
@@ -375,6 +382,8 @@ def complete(
         action="completed",
         public_message="The event took place. Thank you!",
         details={"feedback": feedback},
+        now=now,
+        overriding=early_reason,
     )
 
 

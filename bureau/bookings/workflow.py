@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequest
 from bureau.bookings.states import CLOSED_STATES, Status
+from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 
 S = Status
@@ -46,6 +52,43 @@ class TransitionNotAllowed(Exception):
     pass
 
 
+def event_end(session: AnySession, booking: BookingRequest) -> tuple[datetime, str]:
+    """When the event ends (UTC) and its zone: the engagement's (it follows reschedules),
+    else the latest offer's, else the request's."""
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
+    dated = engagement or booking.offer or booking
+    return dated.ends_at, dated.timezone
+
+
+def _after_the_event(session: AnySession, booking: BookingRequest, now: datetime) -> str | None:
+    ends_at, zone = event_end(session, booking)
+    if now >= ends_at:
+        return None
+    local = ends_at.astimezone(ZoneInfo(zone))
+    return (
+        f"{booking.reference} cannot be completed before its event ends "
+        f"({local:%a %-d %b %Y, %H:%M} {zone})."
+    )
+
+
+# What must be true, beyond the table, to enter a state: a refusal's reason, or None.
+Guard = Callable[[AnySession, BookingRequest, datetime], str | None]
+GUARDS: dict[Status, Guard] = {S.COMPLETED: _after_the_event}
+
+
+def refusal(
+    session: AnySession, booking: BookingRequest, to: Status, now: datetime | None = None
+) -> str | None:
+    """Why ``booking`` cannot move to ``to`` now (None when it can)."""
+    current = Status(booking.status)
+    if to not in ALLOWED[current]:
+        return f"{booking.reference}: {current} → {to} is not allowed"
+    guard = GUARDS.get(to)
+    return guard(session, booking, now or utcnow()) if guard else None
+
+
 def transition(
     session: AnySession,
     booking: BookingRequest,
@@ -55,8 +98,15 @@ def transition(
     action: str,
     public_message: str | None = None,
     details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+    overriding: str | None = None,
 ) -> BookingEvent:
-    """Move a booking to ``to`` if the table allows it, and write its timeline entry.
+    """Move a booking to ``to`` if the table and the state's guard allow it, and write its
+    timeline entry.
+
+    ``overriding`` is an admin's reason for taking the step before the guard allows it
+    (the caller checks the admin); it is written to the timeline entry. The table is never
+    overridden: that is ``correct_state``'s job.
 
     Side effects: the status changes; a BookingEvent is added; on flush the ``version``
     column rises (SQLAlchemy's optimistic lock: a concurrent change makes the flush fail
@@ -66,6 +116,11 @@ def transition(
     current = Status(booking.status)
     if to not in ALLOWED[current]:
         raise TransitionNotAllowed(f"{booking.reference}: {current} → {to} is not allowed")
+    refused = refusal(session, booking, to, now)
+    if refused and not (overriding and overriding.strip()):
+        raise TransitionNotAllowed(refused)
+    if refused:
+        details = {**(details or {}), "override": overriding, "refused": refused}
     booking.status = to
     # Always write the row, so the version moves even when the status stays the same
     # (a second shortlist): a concurrent stale change then fails.

@@ -123,6 +123,10 @@ class ConfirmForm(VersionedForm):
 
 class CompleteForm(VersionedForm):
     feedback = TextAreaField("Feedback", validators=[Optional(), Length(max=4000)])
+    # Only shown to an admin, before the event has ended; kept on the timeline.
+    early_reason = StringField(
+        "Why complete it before the event ends", validators=[Optional(), Length(max=1000)]
+    )
 
 
 class CloseForm(VersionedForm):

@@ -30,9 +30,10 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.routing import route
 from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import validate_offer
-from bureau.bookings.workflow import Actor, TransitionNotAllowed, note
+from bureau.bookings.workflow import Actor, TransitionNotAllowed, note, refusal
 from bureau.calendar.feeds import new_feed_token
 from bureau.calendar.models import Engagement
+from bureau.catalogue.models import Speaker
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
@@ -278,6 +279,20 @@ def timeline(booking: BookingRequest) -> list[dict[str, Any]]:
     return sorted(items, key=lambda item: item["at"])
 
 
+def shortlisted_names(booking: BookingRequest) -> dict[str, str]:
+    """Names of the speakers every shortlist on the timeline proposed, by slug."""
+    slugs = {
+        candidate.get("speaker_slug")
+        for e in booking.events
+        if e.action == "shortlisted"
+        for candidate in e.details.get("candidates", [])
+    }
+    if not slugs:
+        return {}
+    rows = db.session.execute(select(Speaker.slug, Speaker.name).where(Speaker.slug.in_(slugs)))
+    return dict(rows.all())
+
+
 def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     """A form per step the booking can take now (bound ones keep the staff's input)."""
     version = str(booking.version)
@@ -338,7 +353,10 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     if booking.status == Status.CONTRACTED:
         make("confirm", forms.ConfirmForm)
     if actions.can(booking, Status.COMPLETED):
-        make("complete", forms.CompleteForm)
+        # Before the event ends, say when it can be completed; only an admin may, with a reason.
+        made["complete_wait"] = refusal(db.session, booking, Status.COMPLETED)
+        if not made["complete_wait"] or current_user.is_admin:
+            make("complete", forms.CompleteForm)
     if current_user.is_admin:
         correct = bound.get("correct") or forms.CorrectStateForm(formdata=None, version=version)
         correct.status.choices = choices(
@@ -357,6 +375,7 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             "staff/request.html",
             booking=booking,
             timeline=timeline(booking),
+            speaker_names=shortlisted_names(booking),
             may_act=may_act(booking),
             forms=build_forms(booking, **bound),
             is_closed=booking.status in CLOSED_STATES,
@@ -589,6 +608,8 @@ def complete(booking_id: int) -> ResponseReturnValue:
             actor=staff_actor(),
             expected_version=form.expected_version,
             feedback=form.feedback.data or None,
+            early_reason=form.early_reason.data or None,
+            actor_is_admin=current_user.is_admin,
         )
         return "Marked as completed."
 

@@ -1,0 +1,116 @@
+"""Every page of a site with the demo data: an app with the catalogue, the demo booking
+history (every state), an admin and one request with its emails, and the URL of each GET
+page from the URL map (with argument values for the rules that take some). Used by the
+CSP test and the browser's every-page test, so a new page is covered by both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask, url_for
+from sqlalchemy import select
+
+from bureau.bookings.demo_history import load_demo_history
+from bureau.bookings.links import availability_token
+from bureau.bookings.models import BookingRequest, Offer
+from bureau.catalogue.models import Post, Speaker
+from bureau.extensions import db
+from bureau.jobs import Job, run_job
+from bureau.mail.models import Notification
+from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.mail.tasks import send_notification
+from bureau.staff.models import Role
+from tests.conftest import BACKEND, make_app, migrate_and_seed
+from tests.workflow_helpers import staff_member, submit_and_route
+
+ADMIN = "pages.admin@bureau.localhost"
+# Files and calendar feeds, not pages.
+NOT_PAGES = {"static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"}
+# Error pages (with their status) and other states of pages, beyond what the URL map names.
+ERROR_PATHS = {
+    "/nothing-here": 404,
+    "/?q=%00": 400,
+    "/staff/mail/1/resend": 405,  # the route answers POST only
+    "/availability/not-a-valid-link": 404,  # the link's problem, said on the page
+}
+OTHER_STATES = ("/speakers?q=zzzzunmatched", "/staff/?page=2", "/staff/?queue=mine")
+
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Flask:
+    """On its own database: the demo catalogue and booking history (every state), an admin,
+    and one request with a multi-line message whose emails were written."""
+    folder = tmp_path_factory.mktemp("csp")
+    if BACKEND == "postgresql":
+        url: str = request.getfixturevalue("postgres_database_factory")()
+    else:
+        url = f"sqlite:///{folder / 'bureau.db'}"
+    app = make_app(folder, url)
+    migrate_and_seed(app)
+    with app.app_context():
+        load_demo_history(db.session)
+        db.session.commit()
+    staff_member(app, ADMIN, role=Role.ADMIN)
+    submit_and_route(app, message="First line of the brief.\n  Second line, indented.")
+    with app.app_context():
+        for job_id in db.session.scalars(select(Job.id).where(Job.task == MAIL_TASK)).all():
+            run_job(db.session, job_id, send_notification)
+    return app
+
+
+def argument_values() -> dict[str, list[dict[str, Any]]]:
+    """url_for arguments for each page whose rule has some: every speaker and post, each
+    booking state's newest request, an offer's speaker link, an email."""
+    session = db.session
+    by_state: dict[str, int] = {}
+    for booking_id, status in session.execute(
+        select(BookingRequest.id, BookingRequest.status).order_by(BookingRequest.id.desc())
+    ):
+        by_state.setdefault(status, booking_id)  # the newest: the request with a message
+    offer = session.scalars(select(Offer).where(Offer.logistics.is_not(None))).first()
+    assert offer is not None
+    slugs = [{"slug": s} for s in session.scalars(select(Speaker.slug))]
+    ids = {
+        "speaker": session.scalars(select(Speaker.id)).first(),
+        "post": session.scalars(select(Post.id)).first(),
+        "notification": session.scalars(select(Notification.id)).first(),
+    }
+    assert all(ids.values()), ids
+    tokens = [
+        {"token": token}
+        for token in session.scalars(
+            select(BookingRequest.tracking_token).where(BookingRequest.id.in_(by_state.values()))
+        )
+    ]
+    return {
+        "catalogue.speaker": slugs,
+        "catalogue_api.speaker": slugs,
+        "catalogue.post": [{"slug": s} for s in session.scalars(select(Post.slug))],
+        "bookings.status": tokens,
+        "bookings_api.read_request": tokens,
+        "bookings.availability": [{"token": availability_token(offer.id, offer.speaker_id)}],
+        "staff.request_page": [{"booking_id": i} for i in by_state.values()],
+        "staff.mail_message": [{"notification_id": ids["notification"]}],
+        "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
+        "catalogue_admin.post_form": [{"post_id": ids["post"]}],
+    }
+
+
+def every_page(app: Flask) -> Iterator[str]:
+    """Each GET rule's URL (once per set of values when it takes arguments), then extras. A
+    new page with arguments fails here until argument_values() gives it some."""
+    with app.test_request_context():
+        values = argument_values()
+        for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+            if "GET" not in (rule.methods or ()) or rule.endpoint in NOT_PAGES:
+                continue
+            if not rule.arguments:
+                yield url_for(rule.endpoint)
+                continue
+            assert rule.endpoint in values, f"give {rule.rule} values in argument_values()"
+            for arguments in values[rule.endpoint]:
+                yield url_for(rule.endpoint, **arguments)
+    yield from ERROR_PATHS
+    yield from OTHER_STATES
