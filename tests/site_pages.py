@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bureau.bookings.demo_history import load_demo_history
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
+from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
 from bureau.extensions import db
 from bureau.jobs import Job, run_job
@@ -95,6 +96,7 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "staff.mail_message": [{"notification_id": ids["notification"]}],
         "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
         "catalogue_admin.post_form": [{"post_id": ids["post"]}],
+        "own_calendar.blackouts": [{"token": blackout_token(ids["speaker"])}],
     }
 
 

@@ -618,8 +618,12 @@ def test_beat_sends_one_fetch_per_due_calendar_and_a_failure_stays_its_own(
         db.session.commit()
     sent: list[int] = []
     monkeypatch.setattr(tasks.fetch_calendar, "delay", sent.append)
-    assert tasks.fetch_due_calendars() == 2
-    assert tasks.fetch_due_calendars() == 0  # claimed: not sent twice
+    # .run() in this app's context: the task proxy would run under whichever Flask app's
+    # Celery was made last in this test process.
+    with app.app_context():
+        assert tasks.fetch_due_calendars.run() == 2
+    with app.app_context():
+        assert tasks.fetch_due_calendars.run() == 0  # claimed: not sent twice
     with app.app_context():
         owner = dict(db.session.execute(select(CalendarSource.id, CalendarSource.speaker_id)).all())
         by_slug = {slug: s.id for slug, s in speakers.items()}

@@ -19,8 +19,8 @@ from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
-from bureau.calendar.ics import new_uid
 from bureau.calendar.busy import own_time_clashes
+from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
