@@ -635,7 +635,8 @@ def test_beat_sends_one_fetch_per_due_calendar_and_a_failure_stays_its_own(
             .values(url=f"http://127.0.0.1:{free_port()}/gone.ics")
         )
         db.session.commit()
-    outcomes = {owner[source_id]: tasks.fetch_calendar(source_id) for source_id in sent}
+    with app.app_context():
+        outcomes = {owner[source_id]: tasks.fetch_calendar.run(source_id) for source_id in sent}
     assert outcomes[by_slug["kaiser-kuo"]].startswith("failed: The calendar's server cannot")
     assert outcomes[by_slug["winston-ma"]] == "6 busy interval(s) kept"
     with app.app_context():

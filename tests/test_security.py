@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bureau.config import SETTING_NAMES, ConfigError, load_settings
+from bureau.config import ConfigError, load_settings
 from tests.conftest import make_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,12 +52,3 @@ def test_client_address_behind_a_proxy(tmp_path: Path, database_url: str, app: F
 def test_bad_proxy_count_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"^BUREAU_PROXIES"):
         load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), "BUREAU_PROXIES": "many"})
-
-
-def test_env_example_names_every_setting() -> None:
-    names = {
-        line.split("=", 1)[0]
-        for line in (ROOT / ".env.example").read_text().splitlines()
-        if line and not line.startswith("#")
-    }
-    assert set(SETTING_NAMES) <= names

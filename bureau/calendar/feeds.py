@@ -40,7 +40,8 @@ def new_feed_token() -> str:
 
 def _token_matches(expected: str | None) -> bool:
     given = request.args.get("token", "")
-    return bool(expected) and secrets.compare_digest(given, expected or "")
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    return bool(expected) and secrets.compare_digest(given.encode(), (expected or "").encode())
 
 
 def event_for(
