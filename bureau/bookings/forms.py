@@ -150,7 +150,7 @@ class FeedbackForm(FlaskForm):
 
     rating = RatingField(
         "How would you rate the booking?",
-        choices=[(str(n), f"{n} ({RATING_WORDS[n]})") for n in RATINGS],
+        choices=[SelectChoice(str(n), f"{n} ({RATING_WORDS[n]})") for n in RATINGS],
     )
     comments = TextAreaField(
         "Comments (optional)",
