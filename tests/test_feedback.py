@@ -29,11 +29,10 @@ from bureau.staff.models import Role
 from tests.test_completion import signed_in
 from tests.test_transitions import (
     ADMIN_EMAIL,
-    AFTER_THE_EVENTS,
     DESK_EMAIL,
     admin,
     booking_in,
-    desk,
+    complete,
     forced_into,
 )
 from tests.workflow_helpers import csrf_from
@@ -82,14 +81,7 @@ def stored(booking_id: int) -> OrganizerFeedback | None:
 def test_completion_asks_the_organizer_once(db_session: AnySession) -> None:
     booking = booking_in(db_session, Status.CONFIRMED)
     assert feedback_requests(db_session, booking.id) == []  # no earlier step asks
-    actions.complete(
-        db_session,
-        booking,
-        actor=desk(db_session),
-        expected_version=booking.version,
-        feedback=None,
-        now=AFTER_THE_EVENTS,
-    )
+    complete(db_session, booking)  # the staff step, after the event
     db_session.commit()
     [job] = feedback_requests(db_session, booking.id)
     assert job.recipient == booking.contact_email
@@ -105,14 +97,7 @@ def test_completion_asks_the_organizer_once(db_session: AnySession) -> None:
         actor_is_admin=True,
         expected_version=booking.version,
     )
-    actions.complete(
-        db_session,
-        booking,
-        actor=desk(db_session),
-        expected_version=booking.version,
-        feedback=None,
-        now=AFTER_THE_EVENTS,
-    )
+    complete(db_session, booking)  # the staff step, after the event
     db_session.commit()
     assert len(feedback_requests(db_session, booking.id)) == 1
 
