@@ -187,6 +187,22 @@ def _status() -> dict[str, Any]:
                     "properties": {"at": {"type": "string"}, "message": NULLABLE_STRING},
                 },
             },
+            "feedback": {
+                "description": "the organizer's rating and comments once the booking is "
+                "completed and they sent them on the status page; null before",
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["rating", "comments", "at"],
+                        "properties": {
+                            "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                            "comments": NULLABLE_STRING,
+                            "at": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                ],
+            },
         },
     }
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bureau.bookings.demo_history import load_demo_history
 from bureau.bookings.links import availability_token
-from bureau.bookings.models import BookingRequest, Offer
+from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
 from bureau.extensions import db
@@ -70,6 +70,13 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         select(BookingRequest.id, BookingRequest.status).order_by(BookingRequest.id.desc())
     ):
         by_state.setdefault(status, booking_id)  # the newest: the request with a message
+    # A completed booking with the organizer's feedback (thank-you) and one without (form).
+    rated = select(OrganizerFeedback.booking_id)
+    completed = select(BookingRequest.id).where(BookingRequest.status == "completed")
+    for which in (BookingRequest.id.in_(rated), BookingRequest.id.not_in(rated)):
+        found = session.scalar(completed.where(which).order_by(BookingRequest.id.desc()))
+        assert found is not None, "the demo history has completed bookings with and without"
+        by_state[f"completed {found}"] = found
     offer = session.scalars(select(Offer).where(Offer.logistics.is_not(None))).first()
     assert offer is not None
     slugs = [{"slug": s} for s in session.scalars(select(Speaker.slug))]

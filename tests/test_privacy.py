@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Table, select, update
 
 from bureau.bookings import actions
-from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.models import BookingEvent, BookingRequest, OrganizerFeedback
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor, event_end, note
 from bureau.calendar.feeds import new_feed_token
@@ -60,6 +60,7 @@ WRITTEN = {
     "travel": "Business class, Vanderbrook pays",
     "staff_note": "Phoned +49 30 5555 0199, spoke to Ottilie",
     "speaker": "Happy to speak for the Vanderbrook crowd",
+    "comments": "Ottilie's team loved it; Vanderbrook will book again",
 }
 PERSONAL = [NAME, ADDRESS, PHONE, ORGANIZATION, *WRITTEN.values()]
 
@@ -138,6 +139,8 @@ def completed_booking(app: Flask) -> int:
             feedback=WRITTEN["feedback"],
             now=event_end(db.session, booking)[0] + timedelta(hours=1),  # the day after
         )
+        db.session.commit()
+        actions.leave_feedback(db.session, booking, 4, WRITTEN["comments"])
         db.session.commit()
         send_pending_mail()
     return booking_id
@@ -301,6 +304,9 @@ def test_export_holds_every_personal_datum_and_nothing_of_others(
     assert completed["offers"][0]["logistics"] == WRITTEN["logistics"]
     assert withdrawn["closed_reason"] == WRITTEN["reason"]
     assert WRITTEN["staff_note"] in json.dumps(completed["timeline"])
+    assert completed["organizer_feedback"]["rating"] == 4
+    assert completed["organizer_feedback"]["comments"] == WRITTEN["comments"]
+    assert withdrawn["organizer_feedback"] is None
     kinds = {e["kind"] for e in data["emails"]}
     assert {"mail.acknowledgement", "mail.invite", "mail.proposal"} <= kinds
     assert all(e["recipient"].lower() == ADDRESS for e in data["emails"])
@@ -347,6 +353,9 @@ def test_erasure_removes_the_organizer_from_every_table_and_mail_file(
 
     assert where_stored(app, PERSONAL) == []
     assert mail_files_mentioning(world["mail"], PERSONAL) == []
+    with app.app_context():  # the rating stays (it names no one); the comments go
+        kept = db.session.scalars(select(OrganizerFeedback)).one()
+        assert (kept.rating, kept.comments) == (4, "[erased]")
     # The other organizer is untouched, in the tables and in the mail folder.
     assert {needle for _, _, needle in where_stored(app, list(OTHER.values()))} == {
         v.lower() for v in OTHER.values()

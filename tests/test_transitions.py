@@ -565,7 +565,13 @@ ACTIONS = [
         holds_after=HoldState.CONFIRMED,
         extra=_check_engagement,
     ),
-    Action("complete", S.COMPLETED, _complete, (), home=S.CONFIRMED),
+    Action(
+        "complete",
+        S.COMPLETED,
+        _complete,
+        (("mail.feedback_request", "organizer"),),
+        home=S.CONFIRMED,
+    ),
     Action(
         "decline by staff",
         S.DECLINED,

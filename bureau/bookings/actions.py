@@ -15,7 +15,15 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
-from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer, ShortlistEntry
+from bureau.bookings.models import (
+    RATINGS,
+    BookingEvent,
+    BookingRequest,
+    Contract,
+    Offer,
+    OrganizerFeedback,
+    ShortlistEntry,
+)
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
@@ -25,6 +33,7 @@ from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.jobs import Job
 from bureau.mail.recipients import Recipient, record_mail
 from bureau.staff.models import StaffMember
 
@@ -369,7 +378,8 @@ def complete(
     now: datetime | None = None,
 ) -> None:
     """Record that the event took place, once it has ended; before that only an admin,
-    giving ``early_reason`` (kept on the timeline), may."""
+    giving ``early_reason`` (kept on the timeline), may. ``feedback`` is staff's completion
+    note. The organizer is asked for their own feedback (one email per booking, ever)."""
     check_version(booking, expected_version)
     if early_reason and early_reason.strip() and not actor_is_admin:
         raise ActionError("Only an admin can complete a booking before its event ends.")
@@ -385,6 +395,51 @@ def complete(
         now=now,
         overriding=early_reason,
     )
+    if not _feedback_requested(session, booking):
+        mail_organizer(session, booking, "feedback_request")
+
+
+FEEDBACK_REQUEST = "mail.feedback_request"
+
+
+def _feedback_requested(session: AnySession, booking: BookingRequest) -> bool:
+    """Whether the organizer was asked already or answered: a booking an admin corrected
+    back to confirmed and completed again is not asked twice (the outbox's own key differs
+    per timeline step)."""
+    if booking.organizer_feedback is not None:
+        return True
+    asked = session.scalar(
+        select(Job.id).where(Job.booking_id == booking.id, Job.kind == FEEDBACK_REQUEST).limit(1)
+    )
+    return asked is not None
+
+
+def leave_feedback(
+    session: AnySession, booking: BookingRequest, rating: int, comments: str | None
+) -> OrganizerFeedback:
+    """The organizer's rating (1-5) and comments on a completed booking, given once: a
+    second is refused (the unique booking_id refuses a racing one at flush). A timeline
+    entry says the rating; the comments stay in their own row (personal data)."""
+    if booking.status != Status.COMPLETED:
+        raise ActionError("Feedback can be given once the event has taken place.")
+    if booking.organizer_feedback is not None:
+        raise ActionError("You already sent your feedback for this booking; thank you.")
+    if rating not in RATINGS:
+        raise ActionError("Choose a rating from 1 to 5.")
+    entry = OrganizerFeedback(booking_id=booking.id, rating=rating, comments=comments or None)
+    booking.organizer_feedback = entry
+    session.add(entry)
+    note(
+        session,
+        booking,
+        actor=Actor("organizer", booking.contact_name),
+        action="left feedback",
+        public_message=f"Organizer left feedback: {rating}/5.",
+        details={"rating": rating},
+    )
+    # The timeline entry is a change: the version rises, so a stale form elsewhere fails.
+    booking.updated_at = utcnow()
+    return entry
 
 
 CLOSINGS = {

@@ -126,7 +126,15 @@ def status_json(booking: BookingRequest) -> dict[str, Any]:
             for e in booking.events
             if e.is_public
         ],
+        "feedback": _feedback_json(booking),
     }
+
+
+def _feedback_json(booking: BookingRequest) -> dict[str, Any] | None:
+    given = booking.organizer_feedback
+    if given is None:
+        return None
+    return {"rating": given.rating, "comments": given.comments, "at": given.created_at.isoformat()}
 
 
 @bp.get("/requests/<token>")

@@ -36,6 +36,7 @@ from bureau.bookings.models import (
     BookingRequest,
     Contract,
     Offer,
+    OrganizerFeedback,
     RequestedSpeaker,
     ShortlistEntry,
 )
@@ -123,6 +124,16 @@ FEEDBACK = ["Excellent talk; the audience stayed an hour for questions.",
             "Very well prepared and on time. We would book again.",
             "Good session, a little long on the introduction.",
             "Our members rated it the best talk of the year."]  # fmt: skip
+ORGANIZER_COMMENTS = {
+    5: ["Outstanding: our audience is still talking about it.",
+        "Everything went smoothly, from the first call to the last slide."],
+    4: ["Very good talk; the Q&A could have been longer.",
+        "Well prepared and friendly; travel details came a little late."],
+    3: ["Solid content, but it ran over time.",
+        "Good, though the talk was less tailored to our audience than we hoped."],
+    2: ["The speaker arrived late and the talk felt generic."],
+    1: ["Not what we agreed: the topic changed at short notice."],
+}  # fmt: skip
 TRAVEL_TERMS = "Business-class flights and two hotel nights paid by the organizer."
 COMMISSIONS = [Decimal("15"), Decimal("20"), Decimal("17.5"), Decimal("12.5"), Decimal("25")]
 
@@ -255,6 +266,7 @@ class _Story:
         self.staff: StaffMember | None = None
         self.breached = False
         self.closed_at: datetime | None = None
+        self.feedback: OrganizerFeedback | None = None
         self.last = booking.created_at
 
     def active_hold(self) -> Hold | None:
@@ -310,6 +322,8 @@ class _History:
         # The holds' UIDs: reproducible from the seed, without drawing from ``rng`` (which
         # would change every figure drawn after the first hold).
         self.uid_rng = random.Random(str(rng.getstate()))  # noqa: S311 - demo, not secrets
+        # The organizers' ratings, likewise apart (added later than the other figures).
+        self.feedback_rng = random.Random(f"feedback {rng.getstate()}")  # noqa: S311
         self.speakers = list(
             session.scalars(
                 select(Speaker)
@@ -626,8 +640,28 @@ class _History:
                 public="The event took place. Thank you!",
                 details={"feedback": feedback},
             )
+            self.organizer_feedback(story, organizer)
         except _Stop:
             return
+
+    def organizer_feedback(self, story: _Story, organizer: Actor) -> None:
+        """Most organizers rate a completed booking within a few days; some add a comment."""
+        rng = self.feedback_rng
+        if rng.random() >= 0.65:
+            return
+        at = _minute(story.last + timedelta(minutes=rng.randint(30, 5 * 24 * 60)), after=story.last)
+        if at >= self.now:
+            return
+        rating = rng.choices([5, 4, 3, 2, 1], weights=[45, 30, 14, 7, 4])[0]
+        comments = rng.choice(ORGANIZER_COMMENTS[rating]) if rng.random() < 0.7 else None
+        story.add(
+            at,
+            organizer,
+            "left feedback",
+            public=f"Organizer left feedback: {rating}/5.",
+            details={"rating": rating},
+        )
+        story.feedback = OrganizerFeedback(rating=rating, comments=comments, created_at=at)
 
     def later(self, story: _Story, *, hours: tuple[int, int]) -> datetime:
         """A moment some hours after the story's last step (before the event starts, else
@@ -923,6 +957,9 @@ class _History:
                         details=entry.details(),
                     )
                 )
+            if story.feedback is not None:
+                story.feedback.booking_id = story.booking.id
+                session.add(story.feedback)
 
 
 def _minute(moment: datetime, *, after: datetime) -> datetime:

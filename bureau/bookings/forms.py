@@ -10,13 +10,15 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Optional
+from wtforms.validators import Length, Optional, StopValidation
 
+from bureau.bookings.models import FEEDBACK_COMMENTS_MAX, RATINGS
 from bureau.bookings.validation import (
     CURRENCIES,
     FIELDS,
@@ -130,3 +132,34 @@ class RequestForm(FlaskForm):
             field = getattr(self, target, None)
             if field is not None:
                 field.errors = [*field.errors, *messages]
+
+
+RATING_WORDS = {1: "poor", 2: "fair", 3: "good", 4: "very good", 5: "excellent"}
+
+
+class RatingField(RadioField):
+    """1 to 5; anything else, or nothing, gets one plain message (not WTForms' own)."""
+
+    def pre_validate(self, form: Any) -> None:
+        if self.data not in {str(n) for n in RATINGS}:
+            raise StopValidation("Choose a rating from 1 to 5.")
+
+
+class FeedbackForm(FlaskForm):
+    """The organizer's rating and comments after a completed booking (CSRF-protected)."""
+
+    rating = RatingField(
+        "How would you rate the booking?",
+        choices=[SelectChoice(str(n), f"{n} ({RATING_WORDS[n]})") for n in RATINGS],
+    )
+    comments = TextAreaField(
+        "Comments (optional)",
+        validators=[
+            Optional(),
+            Length(
+                max=FEEDBACK_COMMENTS_MAX,
+                message=f"Keep your comments to {FEEDBACK_COMMENTS_MAX:,} characters.",
+            ),
+        ],
+        render_kw={"maxlength": FEEDBACK_COMMENTS_MAX, "rows": 4},
+    )

@@ -95,7 +95,8 @@ class BookingRequest(Base):
         ForeignKey("staff_members.id", ondelete="SET NULL"), index=True
     )
     assigned_at: Mapped[datetime | None]
-    # Why the request was declined, withdrawn or cancelled; the organizer's feedback.
+    # Why the request was declined, withdrawn or cancelled; staff's completion note (the
+    # organizer's own rating and comments are OrganizerFeedback).
     closed_reason: Mapped[str | None] = mapped_column(String(1000))
     feedback: Mapped[str | None] = mapped_column(Text)
     # When the organizer's personal data was erased (bureau/privacy/): by an admin or by
@@ -119,6 +120,9 @@ class BookingRequest(Base):
     )
     offers: Mapped[list[Offer]] = relationship(order_by="Offer.id")
     contract: Mapped[Contract | None] = relationship()
+    organizer_feedback: Mapped[OrganizerFeedback | None] = relationship(
+        back_populates="booking", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -272,3 +276,26 @@ class Contract(Base):
     @property
     def commission(self) -> int:
         return int(self.fee * self.commission_pct / 100)
+
+
+RATINGS = range(1, 6)  # 1 (poor) to 5 (excellent)
+FEEDBACK_COMMENTS_MAX = 2000
+
+
+class OrganizerFeedback(Base):
+    """The organizer's rating (1-5) and comments after a completed booking: one per booking,
+    given once on the status page. Staff's own completion note is ``BookingRequest.feedback``.
+    The comments are personal data (exported and erased by bureau/privacy/)."""
+
+    __tablename__ = "organizer_feedback"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("booking_requests.id", ondelete="CASCADE"), unique=True
+    )
+    rating: Mapped[int]
+    comments: Mapped[str | None] = mapped_column(String(FEEDBACK_COMMENTS_MAX))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    booking: Mapped[BookingRequest] = relationship(back_populates="organizer_feedback")

@@ -9,11 +9,12 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
 from bureau.bookings import actions
-from bureau.bookings.forms import RequestForm
+from bureau.bookings.forms import RATING_WORDS, FeedbackForm, RequestForm
 from bureau.bookings.links import LinkProblem, read_availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.bookings.services import ActiveSpeakers, find_by_token, submit_request
@@ -23,7 +24,7 @@ from bureau.bookings.workflow import Actor, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
 from bureau.params import MAX_INT, whole_number
-from bureau.text import clean_line
+from bureau.text import clean_line, clean_text
 
 bp = Blueprint("bookings", __name__)
 _TOKEN = re.compile(r"^[0-9a-f]{32}$")
@@ -104,6 +105,8 @@ def status_page(booking: BookingRequest, code: int = 200, **extra: Any) -> Respo
             form=OrganizerForm(formdata=None, version=str(booking.version)),
             offer_errors=extra.get("offer_errors", {}),
             offer_input=extra.get("offer_input", {}),
+            feedback_form=extra.get("feedback_form") or FeedbackForm(formdata=None),
+            rating_words=RATING_WORDS,
         ),
         code,
         {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
@@ -177,6 +180,37 @@ def withdraw(token: str) -> ResponseReturnValue:
         flash(f"The request was not withdrawn: {error}", "danger")
         return redirect(url_for("bookings.status", token=token)), 303
     flash("Your request is withdrawn.", "info")
+    return redirect(url_for("bookings.status", token=token)), 303
+
+
+@bp.post("/requests/<token>/feedback")
+def feedback(token: str) -> ResponseReturnValue:
+    """The organizer's rating and comments, once the booking is completed; given once (a
+    second is refused, and so is a racing double submission, by the table's unique key)."""
+    booking = find_by_token(db.session, token)
+    if booking is None:
+        abort(404)
+    form = FeedbackForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        form.form_errors.append("Your feedback was not sent: please correct the fields marked.")
+        return status_page(booking, 422, feedback_form=form)
+    comments = clean_text(form.comments.data or "") or None
+    try:
+        actions.leave_feedback(db.session, booking, int(form.rating.data), comments)
+        db.session.commit()
+    except (actions.ActionError, IntegrityError, StaleDataError) as error:
+        db.session.rollback()
+        if isinstance(error, actions.ActionError):
+            message = str(error)
+        elif isinstance(error, IntegrityError):  # a double submission, a moment apart
+            message = "You already sent your feedback for this booking; thank you."
+        else:
+            message = "Please try again."
+        flash(f"Your feedback was not saved: {message}", "warning")
+        return redirect(url_for("bookings.status", token=token)), 303
+    flash("Thank you for your feedback!", "success")
     return redirect(url_for("bookings.status", token=token)), 303
 
 

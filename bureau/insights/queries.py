@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, desc, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bureau.bookings.models import BookingEvent, BookingRequest, Contract, RequestedSpeaker
+from bureau.bookings.models import (
+    RATINGS,
+    BookingEvent,
+    BookingRequest,
+    Contract,
+    OrganizerFeedback,
+    RequestedSpeaker,
+)
 from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker, Topic, speaker_topics
@@ -373,6 +380,79 @@ def revenue_by_month(session: AnySession, scope: Scope) -> dict[str, dict[str, M
     return result
 
 
+# --- organizers' feedback
+
+RECENT_COMMENTS = 10
+
+
+@dataclass(frozen=True)
+class Comment:
+    booking_id: int
+    reference: str
+    event_name: str
+    rating: int
+    comments: str
+    at: datetime
+
+
+@dataclass
+class Ratings:
+    """The organizers' ratings given in the period: how many of each (1 to 5), and the
+    latest comments."""
+
+    counts: dict[int, int]
+    recent: list[Comment]
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def average(self) -> Decimal | None:
+        if not self.count:
+            return None
+        total = sum(rating * n for rating, n in self.counts.items())
+        return (Decimal(total) / self.count).quantize(Decimal("0.1"))
+
+
+def ratings(session: AnySession, scope: Scope, recent: int = RECENT_COMMENTS) -> Ratings:
+    """Feedback by when it was given (like revenue, not by the request's submission), for
+    the requests in the staff filter; erased comments are not shown."""
+    conditions = [
+        OrganizerFeedback.created_at >= scope.since,
+        OrganizerFeedback.created_at < scope.until,
+    ]
+    if scope.staff_id is not None:
+        conditions.append(BookingRequest.assigned_staff_id == scope.staff_id)
+    joined = select(OrganizerFeedback.rating, func.count()).join(
+        BookingRequest, BookingRequest.id == OrganizerFeedback.booking_id
+    )
+    counts = dict.fromkeys(RATINGS, 0)
+    for rating, n in session.execute(joined.where(*conditions).group_by(OrganizerFeedback.rating)):
+        counts[rating] = n
+    rows = session.execute(
+        select(
+            BookingRequest.id,
+            BookingRequest.reference,
+            BookingRequest.event_name,
+            OrganizerFeedback.rating,
+            OrganizerFeedback.comments,
+            OrganizerFeedback.created_at,
+        )
+        .join(BookingRequest, BookingRequest.id == OrganizerFeedback.booking_id)
+        .where(
+            *conditions,
+            OrganizerFeedback.comments.is_not(None),
+            BookingRequest.erased_at.is_(None),
+        )
+        .order_by(desc(OrganizerFeedback.created_at), desc(OrganizerFeedback.id))
+        .limit(recent)
+    ).all()
+    return Ratings(
+        counts, [Comment(i, ref, name, r, text or "", at) for i, ref, name, r, text, at in rows]
+    )
+
+
 @dataclass
 class Insights:
     scope: Scope
@@ -381,6 +461,7 @@ class Insights:
     speakers: list[SpeakerCount]
     topics: list[tuple[str, int]]
     revenue: dict[str, dict[str, Money]]
+    ratings: Ratings
 
 
 def insights(session: AnySession, scope: Scope) -> Insights:
@@ -391,4 +472,5 @@ def insights(session: AnySession, scope: Scope) -> Insights:
         speakers=busiest_speakers(session, scope),
         topics=busiest_topics(session, scope),
         revenue=revenue_by_month(session, scope),
+        ratings=ratings(session, scope),
     )

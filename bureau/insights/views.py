@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from bureau.bookings.models import RATINGS
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
@@ -171,7 +172,17 @@ def build_charts(figures: Insights) -> dict[str, Any]:
             for k, m in months.items()
         ]
         revenue.append(chart)
+    ratings = charts.horizontal_bars(
+        "chart-ratings",
+        "Organizers' ratings",
+        "How many organizers gave each rating, from 5 (excellent) down to 1 (poor), "
+        "for feedback given in the period.",
+        [(f"{n} out of 5", figures.ratings.counts[n]) for n in reversed(RATINGS)],
+        value_name="Ratings",
+    )
+    ratings.head = ["Rating", "Ratings"]
     return {
+        "ratings": ratings,
         "weekly": weekly,
         "funnel": funnel,
         "speakers": speakers,

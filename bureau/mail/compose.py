@@ -39,6 +39,7 @@ SUBJECTS = {
     "speaker_answered": "{speaker} {answer} {ref}: {event}",
     "hold_expired": "Hold expired for {ref}: {event}",
     "status_update": "Your request {ref}: {status}",
+    "feedback_request": "How was {event}? Your feedback on {ref}",
     "invite": "{verb}: {event}, {date}",
     "reminder_7d": "In one week: {event}, {date}",
     "reminder_1d": "Tomorrow: {event}, {date}",

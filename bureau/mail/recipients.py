@@ -37,6 +37,7 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "acknowledgement": frozenset({ORGANIZER}),
     "proposal": frozenset({ORGANIZER}),
     "status_update": frozenset({ORGANIZER, STAFF}),
+    "feedback_request": frozenset({ORGANIZER}),
     "hold_expired": frozenset({ORGANIZER, STAFF}),
     "invite": frozenset({ORGANIZER, SPEAKER, STAFF}),
     "reminder_7d": frozenset({ORGANIZER, SPEAKER}),

@@ -79,6 +79,7 @@ def _everything() -> list[Any]:
         selectinload(BookingRequest.offers),
         selectinload(BookingRequest.shortlist),
         selectinload(BookingRequest.contract),
+        selectinload(BookingRequest.organizer_feedback),
         selectinload(BookingRequest.requested),
     ]
 
@@ -173,6 +174,13 @@ def _booking_data(b: BookingRequest) -> dict[str, Any]:
         "message": b.message,
         "feedback": b.feedback,
         "closed_reason": b.closed_reason,
+        "organizer_feedback": None
+        if b.organizer_feedback is None
+        else {
+            "rating": b.organizer_feedback.rating,
+            "comments": b.organizer_feedback.comments,
+            "created_at": b.organizer_feedback.created_at,
+        },
         "requested_speakers": [r.speaker.name for r in b.requested],
         "shortlist": [
             {
@@ -322,6 +330,8 @@ def anonymise(
         entry.note = _placeholder(entry.note)
     if booking.contract is not None:
         booking.contract.travel_terms = _placeholder(booking.contract.travel_terms)
+    if booking.organizer_feedback is not None:  # the rating stays: it names no one
+        booking.organizer_feedback.comments = _placeholder(booking.organizer_feedback.comments)
 
     # The feed's kept VEVENT text is dropped (re-rendered on the next poll); the new
     # updated_at changes the feed's ETag, so subscribed calendars fetch it again.
@@ -373,6 +383,8 @@ def _personal_strings(booking: BookingRequest) -> list[str]:
     found += [entry.note for entry in booking.shortlist]
     if booking.contract is not None:
         found.append(booking.contract.travel_terms)
+    if booking.organizer_feedback is not None:
+        found.append(booking.organizer_feedback.comments)
     for event in booking.events:
         found += list(_written(event.action, event.details))
     return [s for s in found if s and s != ERASED]

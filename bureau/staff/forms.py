@@ -122,7 +122,8 @@ class ConfirmForm(VersionedForm):
 
 
 class CompleteForm(VersionedForm):
-    feedback = TextAreaField("Feedback", validators=[Optional(), Length(max=4000)])
+    # Staff's own note on how it went (the organizer's rating is OrganizerFeedback).
+    feedback = TextAreaField("Completion note", validators=[Optional(), Length(max=4000)])
     # Only shown to an admin, before the event has ended; kept on the timeline.
     early_reason = StringField(
         "Why complete it before the event ends", validators=[Optional(), Length(max=1000)]
