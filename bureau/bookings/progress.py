@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest, Contract, Offer
 from bureau.bookings.states import Status, organizer_label, organizer_next_step
-from bureau.bookings.workflow import ALLOWED, event_end
+from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.busy import zone_label
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
@@ -202,10 +202,14 @@ def next_step(
 def organizer_status(session: AnySession, booking: BookingRequest) -> dict[str, Any]:
     """Everything the organizer's status page shows, as JSON-ready values: machine fields
     (codes, ISO times) beside the words a person reads (labels, times in the event's zone)."""
-    _, zone = event_end(session, booking)
     engagement = session.scalars(
-        select(Engagement).where(Engagement.booking_id == booking.id, ~Engagement.is_cancelled)
+        select(Engagement).where(Engagement.booking_id == booking.id)
     ).one_or_none()
+    # The event's zone: the engagement's (it follows reschedules), else the offer's, else
+    # the request's, as workflow.event_end has it.
+    zone = (engagement or booking.offer or booking).timezone
+    if engagement is not None and engagement.is_cancelled:
+        engagement = None
     hold = active_hold(session, booking.id) if booking.status in HOLDING_STATES else None
     offer, contract = booking.offer, booking.contract
     return {
