@@ -354,3 +354,24 @@ def test_every_state_of_the_demo_keeps_the_document(demo_site: Flask) -> None:
             assert body["deadlines"][0]["kind"] == "speaker_answer"
         if status == Status.CONTRACTED:
             assert "deposit_due" in [d["kind"] for d in body["deadlines"]]
+
+
+def test_a_lapsed_hold_not_yet_released_is_not_promised(app: Flask, desk: int) -> None:
+    """Between a hold's expiry and the sweeper's run, the page does not promise the date."""
+    booking = submit_and_route(app)
+    staff = app.test_client()
+    sign_in(staff, DESK)
+    page = f"/staff/requests/{booking.id}"
+    assert post_form(staff, f"{page}/offer", page, offer_data()).status_code == 303
+    assert post_form(staff, f"{page}/availability", page, {"hold_days": "1"}).status_code == 303
+    with app.app_context():
+        hold = db.session.scalars(select(Hold).where(Hold.booking_id == booking.id)).one()
+        hold.expires_at = hold.created_at
+        db.session.commit()
+        until = words(hold.expires_at, "Asia/Shanghai")
+    body, _ = look(app.test_client(), booking.tracking_token)
+    assert body["status"] == "awaiting_speaker"
+    assert body["next_step"] == (
+        f"Kaiser Kuo did not answer by {until}; we are releasing the date, and your agent "
+        "will suggest what to do next."
+    )

@@ -17,7 +17,7 @@ from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.busy import zone_label
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
-from bureau.db import AnySession
+from bureau.db import AnySession, utcnow
 from bureau.templating import (
     country_name,
     day_words,
@@ -167,6 +167,11 @@ def next_step(
             f"will then ask {name} about {when}."
         )
     if status == Status.AWAITING_SPEAKER and offer is not None and hold is not None:
+        if hold.expires_at <= utcnow():  # the sweeper has not released it yet
+            return (
+                f"{name} did not answer by {time_in_zone(hold.expires_at, zone)}; we are "
+                "releasing the date, and your agent will suggest what to do next."
+            )
         return (
             f"We have asked {name}; they have until {time_in_zone(hold.expires_at, zone)} to "
             "answer. We hold the date until then."
