@@ -145,46 +145,145 @@ def _speaker(full: bool) -> dict[str, Any]:
 
 
 def _status() -> dict[str, Any]:
+    """GET /api/v1/requests/<token>: what the organizer's status page shows (machine fields
+    beside the words a person reads; times in words are in the event's zone, named)."""
+    text = {"type": "string"}
+    words = {"type": "string", "description": "in words, as the status page says it"}
+    money = {"type": "integer", "minimum": 0}
+    speaker = {
+        "type": "object",
+        "required": ["slug", "name"],
+        "properties": {"slug": text, "name": text, "url": {"type": "string", "format": "uri"}},
+    }
     event = {
         "type": "object",
         "required": ["name", "organization", "format", "virtual", "timezone", "starts_at"],
         "properties": {
-            "name": {"type": "string"},
-            "organization": {"type": "string"},
-            "format": {"type": "string"},
+            "name": text,
+            "organization": text,
+            "format": text,
+            "format_label": words,
             "virtual": {"type": "boolean"},
             "city": NULLABLE_STRING,
             "country": NULLABLE_STRING,
-            "timezone": {"type": "string"},
+            "timezone": text,
             "starts_at": LOCAL_TIME,
             "ends_at": LOCAL_TIME,
+            "when": words,
+            "where": words,
             "audience_size": {"type": "integer"},
-            "language": {"type": "string"},
+            "language": text,
+        },
+    }
+    shortlist_entry = {
+        "type": "object",
+        "required": ["speaker", "fee_quote", "currency", "fee_text", "home_city", "note"],
+        "properties": {
+            "speaker": speaker,
+            "headline": text,
+            "fee_quote": money,
+            "currency": text,
+            "fee_text": words,
+            "home_city": text,
+            "note": {"type": ["string", "null"], "description": "the agent's note"},
+        },
+    }
+    offer = {
+        "type": ["object", "null"],
+        "description": "the latest firm offer; null before one is made",
+        "required": ["speaker", "fee", "currency", "format", "timezone", "starts_at", "when"],
+        "properties": {
+            "speaker": speaker,
+            "fee": money,
+            "currency": text,
+            "fee_text": words,
+            "format": text,
+            "format_label": words,
+            "timezone": text,
+            "starts_at": LOCAL_TIME,
+            "ends_at": LOCAL_TIME,
+            "when": words,
+            "virtual": {"type": "boolean"},
+            "venue": NULLABLE_STRING,
+            "city": NULLABLE_STRING,
+            "country": NULLABLE_STRING,
+            "where": words,
+            "logistics": NULLABLE_STRING,
+            "speaker_answer": {"type": ["string", "null"], "enum": ["accepted", "declined", None]},
+            "speaker_answer_text": NULLABLE_STRING,
+        },
+    }
+    contract = {
+        "type": ["object", "null"],
+        "description": "the terms the organizer agrees to; null before the contract",
+        "required": ["fee", "currency", "deposit_amount", "deposit_due", "travel_terms"],
+        "properties": {
+            "fee": money,
+            "currency": text,
+            "fee_text": words,
+            "deposit_amount": money,
+            "deposit_text": words,
+            "deposit_due": {"type": "string", "format": "date"},
+            "deposit_due_text": words,
+            "travel_terms": NULLABLE_STRING,
+        },
+    }
+    deadline = {
+        "type": "object",
+        "required": ["kind", "label", "at", "text"],
+        "properties": {
+            "kind": {"type": "string", "enum": ["speaker_answer", "hold_expires", "deposit_due"]},
+            "label": words,
+            "at": {
+                "type": "string",
+                "description": "ISO 8601: a time with the event zone's offset, or a date",
+            },
+            "text": words,
         },
     }
     return {
         "type": "object",
-        "required": ["reference", "status", "status_label", "event", "speakers", "timeline"],
+        "required": [
+            "reference",
+            "status",
+            "status_label",
+            "next_step",
+            "event",
+            "speakers",
+            "shortlist",
+            "offer",
+            "contract",
+            "deadlines",
+            "timeline",
+        ],
         "properties": {
-            "reference": {"type": "string"},
+            "reference": text,
             "status": {"type": "string", "enum": [s.value for s in Status]},
-            "status_label": {"type": "string"},
-            "next_step": NULLABLE_STRING,
-            "event": event,
-            "speakers": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["slug", "name"],
-                    "properties": {"slug": {"type": "string"}, "name": {"type": "string"}},
-                },
+            "status_label": words,
+            "next_step": {
+                "type": ["string", "null"],
+                "description": "what happens next, and by when, in words",
             },
+            "timezone": {"type": "string", "description": "the event's zone: the page's times"},
+            "timezone_label": words,
+            "event": event,
+            "speakers": {"type": "array", "items": speaker},
+            "shortlist": {"type": "array", "items": shortlist_entry},
+            "offer": offer,
+            "contract": contract,
+            "deadlines": {"type": "array", "items": deadline},
+            "closed_reason": NULLABLE_STRING,
             "timeline": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["at"],
-                    "properties": {"at": {"type": "string"}, "message": NULLABLE_STRING},
+                    "properties": {
+                        "at": {"type": "string", "description": "ISO 8601, UTC"},
+                        "at_local": {"type": "string", "description": "in the event's zone"},
+                        "when": words,
+                        "message": NULLABLE_STRING,
+                    },
                 },
             },
             "feedback": {

@@ -56,6 +56,12 @@ def test_status_json_matches_the_page(client: FlaskClient) -> None:
     assert body["speakers"] == [{"slug": "winston-ma", "name": "Winston Ma"}]
     assert [e["message"] for e in body["timeline"]] == ["We received your request."]
     assert body["event"]["starts_at"].endswith("T09:00")
+    # Nothing proposed, offered or agreed yet; no deadline; times named in the event's zone.
+    assert body["shortlist"] == []
+    assert body["offer"] is None
+    assert body["contract"] is None
+    assert body["deadlines"] == []
+    assert body["timeline"][0]["when"].endswith("(Shanghai time)")
 
 
 def test_wrong_token_is_404(client: FlaskClient) -> None:

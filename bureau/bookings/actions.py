@@ -27,7 +27,7 @@ from bureau.bookings.models import (
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
-from bureau.calendar.busy import own_time_clashes
+from bureau.calendar.busy import own_time_clashes, zone_label
 from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
@@ -196,7 +196,7 @@ def record_offer(
         action="offer",
         public_message=(
             f"Firm offer for {speaker.name}: {terms.currency} {terms.fee:,} on "
-            f"{terms.starts_local:%d %b %Y %H:%M} ({terms.timezone})."
+            f"{terms.starts_local:%d %b %Y %H:%M} ({zone_label(terms.timezone)})."
         ),
         details={"speaker": speaker.slug, "fee": terms.fee, "currency": terms.currency},
     )
@@ -661,7 +661,7 @@ def reschedule(
         actor=actor,
         action="rescheduled",
         public_message=(
-            f"Rescheduled to {terms.starts_local:%d %b %Y %H:%M} ({terms.timezone}), "
+            f"Rescheduled to {terms.starts_local:%d %b %Y %H:%M} ({zone_label(terms.timezone)}), "
             f"{engagement.location}; updated invitations are on their way."
         ),
         details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.progress import organizer_status
 from bureau.bookings.services import (
     ActiveSpeakers,
     IdempotencyConflict,
@@ -16,7 +17,6 @@ from bureau.bookings.services import (
     fingerprint,
     submit_request,
 )
-from bureau.bookings.states import organizer_label, organizer_next_step
 from bureau.bookings.validation import validate_request
 from bureau.extensions import db
 from bureau.urls import public_url
@@ -102,32 +102,8 @@ def create_request() -> ResponseReturnValue:
 
 
 def status_json(booking: BookingRequest) -> dict[str, Any]:
-    return {
-        "reference": booking.reference,
-        "status": booking.status,
-        "status_label": organizer_label(booking.status),
-        "next_step": organizer_next_step(booking.status),
-        "event": {
-            "name": booking.event_name,
-            "organization": booking.organization,
-            "format": booking.format,
-            "virtual": booking.is_virtual,
-            "city": booking.city,
-            "country": booking.country,
-            "timezone": booking.timezone,
-            "starts_at": booking.starts_local.isoformat(timespec="minutes"),
-            "ends_at": booking.ends_local.isoformat(timespec="minutes"),
-            "audience_size": booking.audience_size,
-            "language": booking.language,
-        },
-        "speakers": [{"slug": s.slug, "name": s.name} for s in booking.speakers],
-        "timeline": [
-            {"at": e.at.isoformat(), "message": e.public_message}
-            for e in booking.events
-            if e.is_public
-        ],
-        "feedback": _feedback_json(booking),
-    }
+    """The status page as JSON (bookings/progress.py builds both)."""
+    return {**organizer_status(db.session, booking), "feedback": _feedback_json(booking)}
 
 
 def _feedback_json(booking: BookingRequest) -> dict[str, Any] | None:

@@ -44,6 +44,7 @@ from bureau.bookings.routing import BookingFacts, Decision, RoutingRule
 from bureau.bookings.services import next_reference
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.workflow import ALLOWED, SYSTEM, Actor
+from bureau.calendar.busy import zone_label
 from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, WORKDAY_END, WORKDAY_START, working_time
@@ -776,7 +777,7 @@ class _History:
             to=S.OFFER_RECEIVED,
             public=(
                 f"Firm offer for {entry.speaker.name}: {booking.currency} {fee:,} on "
-                f"{booking.starts_local:%d %b %Y %H:%M} ({booking.timezone})."
+                f"{booking.starts_local:%d %b %Y %H:%M} ({zone_label(booking.timezone)})."
             ),
             details={"speaker": entry.speaker.slug, "fee": fee, "currency": booking.currency},
         )

@@ -17,8 +17,14 @@ from bureau.bookings import actions
 from bureau.bookings.forms import RATING_WORDS, FeedbackForm, RequestForm
 from bureau.bookings.links import LinkProblem, read_availability_token
 from bureau.bookings.models import BookingRequest, Offer
+from bureau.bookings.progress import (
+    active_hold,
+    answer_deadline,
+    organizer_can_offer,
+    organizer_status,
+)
 from bureau.bookings.services import ActiveSpeakers, find_by_token, submit_request
-from bureau.bookings.states import Status, organizer_label, organizer_next_step
+from bureau.bookings.states import Status
 from bureau.bookings.validation import validate_offer, validate_request
 from bureau.bookings.workflow import Actor, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
@@ -90,16 +96,12 @@ def status(token: str) -> ResponseReturnValue:
 
 
 def status_page(booking: BookingRequest, code: int = 200, **extra: Any) -> ResponseReturnValue:
-    timeline = [event for event in booking.events if event.is_public]
-    can_offer = actions.can(booking, Status.OFFER_RECEIVED) and bool(booking.shortlist)
     return (
         render_template(
             "bookings/status.html",
             booking=booking,
-            label=organizer_label(booking.status),
-            next_step=organizer_next_step(booking.status),
-            timeline=timeline,
-            can_offer=can_offer,
+            view=organizer_status(db.session, booking),
+            can_offer=organizer_can_offer(booking),
             offer_speakers=[(e.speaker.slug, e.speaker.name) for e in booking.shortlist],
             can_withdraw=actions.can(booking, Status.WITHDRAWN),
             form=OrganizerForm(formdata=None, version=str(booking.version)),
@@ -252,9 +254,16 @@ def availability(token: str) -> ResponseReturnValue:
         else:
             flash("Thank you, your answer is recorded.", "success")
         return redirect(url_for("bookings.availability", token=token)), 303
+    hold = active_hold(db.session, booking.id, offer.id) if offer.response is None else None
+    deadline = answer_deadline(hold, offer.timezone, offer.speaker.home_timezone) if hold else None
     return (
         render_template(
-            "bookings/availability.html", offer=offer, booking=booking, form=form, problem=None
+            "bookings/availability.html",
+            offer=offer,
+            booking=booking,
+            form=form,
+            problem=None,
+            deadline=deadline,
         ),
         200,
         headers,

@@ -116,7 +116,9 @@ def home_of(speaker: Speaker) -> Place:
 
 
 def zone_label(zone: str) -> str:
-    """'Europe/Amsterdam' → 'Amsterdam time'."""
+    """'Europe/Amsterdam' → 'Amsterdam time'; 'UTC' stays 'UTC'."""
+    if zone in ("UTC", "Etc/UTC"):
+        return "UTC"
     return f"{zone.rsplit('/', 1)[-1].replace('_', ' ')} time"
 
 

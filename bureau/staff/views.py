@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bureau.bookings import actions
 from bureau.bookings.forms import choices
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.progress import active_hold
 from bureau.bookings.routing import route
 from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import validate_offer
@@ -65,6 +66,7 @@ from bureau.staff.queries import (
 )
 from bureau.staff.sessions import start_session
 from bureau.staff.suggestions import suggest_speakers
+from bureau.templating import time_in_zone
 from bureau.urls import public_url
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -386,6 +388,7 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             ).one_or_none(),
             reschedule_errors=bound.get("reschedule_errors", {}),
             reschedule_input=bound.get("reschedule_input", {}),
+            hold=active_hold(db.session, booking.id),
         ),
         status,
     )
@@ -562,9 +565,8 @@ def availability(booking_id: int) -> ResponseReturnValue:
             expected_version=form.expected_version,
             hold_for=timedelta(days=form.hold_days.data or 7),
         )
-        return (
-            f"Availability check sent; the date is held until {hold.expires_at:%d %b %Y %H:%M} UTC."
-        )
+        until = time_in_zone(hold.expires_at, current_user.timezone)
+        return f"Availability check sent; the date is held until {until}."
 
     return act(booking_id, "availability", forms.AvailabilityForm, perform)
 

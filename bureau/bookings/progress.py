@@ -1,0 +1,273 @@
+"""What the organizer is told about a request: the facts of each step (shortlist, firm offer,
+contract terms), the deadlines, and what happens next, in words and in the event's zone.
+
+One builder feeds both the status page and its JSON, so the two cannot disagree. The
+bureau's commission never appears here: it is between the bureau and the speaker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingRequest, Contract, Offer
+from bureau.bookings.states import Status, organizer_label, organizer_next_step
+from bureau.bookings.workflow import ALLOWED
+from bureau.calendar.busy import zone_label
+from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
+from bureau.db import AnySession, utcnow
+from bureau.templating import (
+    country_name,
+    day_words,
+    iso_in_zone,
+    money,
+    span_in_zone,
+    time_in_zone,
+)
+from bureau.urls import public_url
+
+# While a hold is active the date is kept for the organizer; its expiry is the deadline.
+HOLDING_STATES = (Status.AWAITING_SPEAKER, Status.SPEAKER_ACCEPTED, Status.CONTRACTED)
+
+
+def active_hold(session: AnySession, booking_id: int, offer_id: int | None = None) -> Hold | None:
+    """The hold keeping the speaker's date for this booking (for this offer), if any."""
+    query = select(Hold).where(Hold.booking_id == booking_id, Hold.state == HoldState.ACTIVE)
+    if offer_id is not None:
+        query = query.where(Hold.offer_id == offer_id)
+    return session.scalars(query.order_by(Hold.id.desc()).limit(1)).first()
+
+
+def organizer_can_offer(booking: BookingRequest) -> bool:
+    """The organizer may make a firm offer now: there is a shortlist to choose from."""
+    return Status.OFFER_RECEIVED in ALLOWED[Status(booking.status)] and bool(booking.shortlist)
+
+
+def _speaker(speaker: Speaker) -> dict[str, str]:
+    return {
+        "slug": speaker.slug,
+        "name": speaker.name,
+        "url": public_url("catalogue.speaker", slug=speaker.slug),
+    }
+
+
+def _where(is_virtual: bool, venue: str | None, city: str | None, country: str | None) -> str:
+    if is_virtual:
+        return "Online" + (f" ({venue})" if venue else "")
+    return ", ".join(p for p in (venue, city, country_name(country) if country else None) if p)
+
+
+def _shortlist(booking: BookingRequest) -> list[dict[str, Any]]:
+    return [
+        {
+            "speaker": _speaker(entry.speaker),
+            "headline": entry.speaker.headline,
+            "fee_quote": entry.fee_quote,
+            "currency": entry.currency,
+            "fee_text": money(entry.fee_quote, entry.currency),
+            "home_city": entry.home_city,
+            "note": entry.note,
+        }
+        for entry in booking.shortlist
+    ]
+
+
+def _offer(offer: Offer) -> dict[str, Any]:
+    answer = {"accepted": "accepted", "declined": "is not available"}.get(offer.response or "")
+    return {
+        "speaker": _speaker(offer.speaker),
+        "fee": offer.fee,
+        "currency": offer.currency,
+        "fee_text": money(offer.fee, offer.currency),
+        "format": offer.format,
+        "format_label": SPEAKER_FORMATS.get(offer.format, offer.format),
+        "timezone": offer.timezone,
+        "starts_at": offer.starts_local.isoformat(timespec="minutes"),
+        "ends_at": offer.ends_local.isoformat(timespec="minutes"),
+        "when": span_in_zone(offer.starts_local, offer.ends_local, offer.timezone),
+        "virtual": offer.is_virtual,
+        "venue": offer.venue,
+        "city": offer.city,
+        "country": offer.country,
+        "where": _where(offer.is_virtual, offer.venue, offer.city, offer.country),
+        "logistics": offer.logistics,
+        "speaker_answer": offer.response,
+        "speaker_answer_text": f"{offer.speaker.name} {answer}" if answer else None,
+    }
+
+
+def _contract(contract: Contract) -> dict[str, Any]:
+    """The terms that concern the organizer: what they pay and when. Not the commission."""
+    return {
+        "fee": contract.fee,
+        "currency": contract.currency,
+        "fee_text": money(contract.fee, contract.currency),
+        "deposit_amount": contract.deposit_amount,
+        "deposit_text": money(contract.deposit_amount, contract.currency),
+        "deposit_due": contract.deposit_due.isoformat(),
+        "deposit_due_text": day_words(contract.deposit_due),
+        "travel_terms": contract.travel_terms,
+    }
+
+
+def _deadlines(
+    booking: BookingRequest, hold: Hold | None, zone: str
+) -> list[dict[str, str | None]]:
+    deadlines: list[dict[str, str | None]] = []
+    status = Status(booking.status)
+    if hold is not None and status in HOLDING_STATES:
+        asking = status == Status.AWAITING_SPEAKER
+        deadlines.append(
+            {
+                "kind": "speaker_answer" if asking else "hold_expires",
+                "label": "The speaker answers by" if asking else "The speaker's date is held until",
+                "at": iso_in_zone(hold.expires_at, zone),
+                "text": time_in_zone(hold.expires_at, zone),
+            }
+        )
+    contract = booking.contract
+    if contract is not None and status == Status.CONTRACTED:
+        deposit = money(contract.deposit_amount, contract.currency)
+        deadlines.append(
+            {
+                "kind": "deposit_due",
+                "label": f"Pay the deposit of {deposit} by",
+                "at": contract.deposit_due.isoformat(),
+                "text": day_words(contract.deposit_due),
+            }
+        )
+    return deadlines
+
+
+def next_step(
+    booking: BookingRequest,
+    *,
+    hold: Hold | None,
+    zone: str,
+    engagement: Engagement | None,
+    can_offer: bool,
+) -> str:
+    """What happens next, and by when, in words: specific where the facts exist, else the
+    state's general words."""
+    status = Status(booking.status)
+    offer, contract = booking.offer, booking.contract
+    name = offer.speaker.name if offer is not None else "The speaker"
+    held = f" We hold the date until {time_in_zone(hold.expires_at, zone)}." if hold else ""
+    if status == Status.SHORTLISTED and booking.shortlist:
+        return (
+            f"Choose one of the {len(booking.shortlist)} speakers on your shortlist and make a "
+            "firm offer (fee, date and logistics). Only then do we ask the speaker."
+        )
+    if status == Status.OFFER_RECEIVED and offer is not None:
+        when = span_in_zone(offer.starts_local, offer.ends_local, offer.timezone)
+        return (
+            f"We are checking your offer for {name} ({money(offer.fee, offer.currency)}) and "
+            f"will then ask {name} about {when}."
+        )
+    if status == Status.AWAITING_SPEAKER and offer is not None and hold is not None:
+        if hold.expires_at <= utcnow():  # the sweeper has not released it yet
+            return (
+                f"{name} did not answer by {time_in_zone(hold.expires_at, zone)}; we are "
+                "releasing the date, and your agent will suggest what to do next."
+            )
+        return (
+            f"We have asked {name}; they have until {time_in_zone(hold.expires_at, zone)} to "
+            "answer. We hold the date until then."
+        )
+    if status == Status.SPEAKER_DECLINED and offer is not None:
+        alternatives = (
+            " You can also make a firm offer for another speaker on your shortlist below."
+            if can_offer
+            else ""
+        )
+        return (
+            f"{name} is not available for your date. Your agent will suggest alternatives "
+            f"from the shortlist.{alternatives}"
+        )
+    if status == Status.SPEAKER_ACCEPTED and offer is not None:
+        return (
+            f"{name} is available for your date. Your agent will send the contract and the "
+            f"deposit details.{held}"
+        )
+    if status == Status.CONTRACTED and contract is not None:
+        deposit = money(contract.deposit_amount, contract.currency)
+        return (
+            f"Please pay the deposit of {deposit} by {day_words(contract.deposit_due)}. Once "
+            f"the contract is signed and the deposit received, the booking is confirmed.{held}"
+        )
+    if status == Status.CONFIRMED and offer is not None:
+        dated = engagement if engagement is not None else offer
+        when = span_in_zone(dated.starts_at, dated.ends_at, dated.timezone)
+        return f"{name} is booked for {when}. Calendar invitations went to you and the speaker."
+    return organizer_next_step(status)
+
+
+def organizer_status(session: AnySession, booking: BookingRequest) -> dict[str, Any]:
+    """Everything the organizer's status page shows, as JSON-ready values: machine fields
+    (codes, ISO times) beside the words a person reads (labels, times in the event's zone)."""
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
+    # The event's zone: the engagement's (it follows reschedules), else the offer's, else
+    # the request's, as workflow.event_end has it.
+    zone = (engagement or booking.offer or booking).timezone
+    if engagement is not None and engagement.is_cancelled:
+        engagement = None
+    hold = active_hold(session, booking.id) if booking.status in HOLDING_STATES else None
+    offer, contract = booking.offer, booking.contract
+    return {
+        "reference": booking.reference,
+        "status": booking.status,
+        "status_label": organizer_label(booking.status),
+        "next_step": next_step(
+            booking,
+            hold=hold,
+            zone=zone,
+            engagement=engagement,
+            can_offer=organizer_can_offer(booking),
+        ),
+        "timezone": zone,
+        "timezone_label": zone_label(zone),
+        "event": {
+            "name": booking.event_name,
+            "organization": booking.organization,
+            "format": booking.format,
+            "format_label": SPEAKER_FORMATS.get(booking.format, booking.format),
+            "virtual": booking.is_virtual,
+            "city": booking.city,
+            "country": booking.country,
+            "timezone": booking.timezone,
+            "starts_at": booking.starts_local.isoformat(timespec="minutes"),
+            "ends_at": booking.ends_local.isoformat(timespec="minutes"),
+            "when": span_in_zone(booking.starts_local, booking.ends_local, booking.timezone),
+            "where": _where(booking.is_virtual, None, booking.city, booking.country),
+            "audience_size": booking.audience_size,
+            "language": booking.language,
+        },
+        "speakers": [{"slug": s.slug, "name": s.name} for s in booking.speakers],
+        "shortlist": _shortlist(booking),
+        "offer": _offer(offer) if offer is not None else None,
+        "contract": _contract(contract) if contract is not None else None,
+        "deadlines": _deadlines(booking, hold, zone),
+        "closed_reason": booking.closed_reason,
+        "timeline": [
+            {
+                "at": e.at.isoformat(),
+                "at_local": iso_in_zone(e.at, zone),
+                "when": time_in_zone(e.at, zone),
+                "message": e.public_message,
+            }
+            for e in booking.events
+            if e.is_public
+        ],
+    }
+
+
+def answer_deadline(hold: Hold, event_zone: str, own_zone: str | None) -> str:
+    """The speaker's answer deadline in the event's zone, and in their own when it differs."""
+    words = time_in_zone(hold.expires_at, event_zone)
+    if own_zone and own_zone != event_zone:
+        words += f", which is {time_in_zone(hold.expires_at, own_zone)} where you are"
+    return words
