@@ -128,3 +128,20 @@ def _suggestion(
     quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
     quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
     return Suggestion(speaker, int(score), quote, not busy, reasons)
+
+
+def first_choice(booking: BookingRequest) -> Speaker | None:
+    """The speaker a firm offer is most likely for: the organizer's wishes in their order,
+    among the shortlist when there is one (else the shortlist's first); never a speaker who
+    already declined this request, nor one no longer active."""
+    declined = {o.speaker_id for o in booking.offers if o.response == "declined"}
+
+    def open_to(speaker: Speaker) -> bool:
+        return speaker.is_active and speaker.id not in declined
+
+    wished = [s for s in booking.speakers if open_to(s)]
+    shortlisted = [e.speaker for e in booking.shortlist if open_to(e.speaker)]
+    if not shortlisted:
+        return wished[0] if wished else None
+    ids = {s.id for s in shortlisted}
+    return next((s for s in wished if s.id in ids), shortlisted[0])
