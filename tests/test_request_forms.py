@@ -103,7 +103,7 @@ def test_the_picker_offers_names_with_fee_band_home_city_and_reasons(
     page = text_of(desk.get(f"/staff/requests/{booking.id}"))
     datalist = re.search(r'<datalist id="speaker-list">(.*?)</datalist>', page, re.S)
     assert datalist is not None
-    options = dict(re.findall(r'<option value="([^"]*)">([^<]*)</option>', datalist.group(1)))
+    options = dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', datalist.group(1)))
     with app.app_context():
         kaiser = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
         active = db.session.scalar(select(func.count()).where(Speaker.is_active))
@@ -113,6 +113,9 @@ def test_the_picker_offers_names_with_fee_band_home_city_and_reasons(
     assert f"{kaiser.fee_currency} {kaiser.fee_min:,}\u2013{kaiser.fee_max:,}" in detail
     assert kaiser.home_city in detail
     assert "suggested: requested" in detail  # the suggestions' reasons
+    # What the page's script puts in a row given this name: the band met with the budget
+    # (5,000 to 15,000), and the city as the hint.
+    assert '<option value="Kaiser Kuo" data-city="Beijing" data-quote="15000">' in page
     # The rows start from the suggestions, by name: the first is the requested speaker.
     first = re.search(r'id="candidates-0-speaker"[^>]*value="([^"]*)"', page)
     assert first is not None
@@ -200,9 +203,9 @@ def test_an_ambiguous_name_is_refused_and_the_list_tells_them_apart(
     booking = submit_and_route(app)
     path = f"/staff/requests/{booking.id}"
     page = text_of(desk.get(path))
-    assert '<option value="Kaiser Kuo (Berlin)">' in page
-    assert '<option value="Kaiser Kuo (Beijing)">' in page
-    assert '<option value="Kaiser Kuo">' not in page
+    assert '<option value="Kaiser Kuo (Berlin)" ' in page
+    assert '<option value="Kaiser Kuo (Beijing)" ' in page
+    assert '<option value="Kaiser Kuo" ' not in page
 
     response = post_form(desk, f"{path}/shortlist", path, THREE)
     assert response.status_code == 422
@@ -260,13 +263,18 @@ def test_the_form_shows_what_was_sent_and_replacing_it_needs_a_tick(
     # The form starts from what was sent, by name.
     assert re.search(r'id="candidates-1-speaker"[^>]*value="Winston Ma"', page)
     assert re.search(r'id="candidates-1-note"[^>]*value="Finance and tech"', page)
+    # The catalogue's city is the city field's hint, not its value (a blank city is it).
+    city = re.search(r'<input[^>]*id="candidates-1-home_city"[^>]*>', page)
+    assert city is not None
+    assert 'placeholder="New York"' in city.group(0)
+    assert 'value=""' in city.group(0)
 
     entries = timeline_entries(app, booking.id)
     again = THREE | {"candidates-2-speaker": "Fons Tuinstra"}
     refused = post_form(desk, f"{path}/shortlist", path, again)
     assert refused.status_code == 422
     message = text_of(refused)
-    assert "Li Na already has a shortlist (sent " in message
+    assert "Li Na already has a shortlist, sent " in message
     assert "this one would replace it. Tick “Replace the shortlist the organizer has”" in message
     assert shortlisted(app, booking.id) == first
     assert timeline_entries(app, booking.id) == entries

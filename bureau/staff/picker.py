@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from bureau.bookings.models import BookingRequest
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession
-from bureau.staff.suggestions import Suggestion
+from bureau.staff.suggestions import Suggestion, fee_quote
 
 
 class NotASpeaker(Exception):
@@ -38,6 +39,7 @@ class Pick:
     home_city: str
     fee_band: str
     reasons: str = ""  # why the suggestions rank them, for the suggested few
+    quote: int | None = None  # the fee to quote for the request, its band met with the budget
 
     @property
     def detail(self) -> str:
@@ -52,7 +54,12 @@ class Picker:
     """Every active speaker, labelled by name; two speakers of one name are told apart by
     their home city (and, failing that, their web address)."""
 
-    def __init__(self, session: AnySession, suggestions: Iterable[Suggestion] = ()) -> None:
+    def __init__(
+        self,
+        session: AnySession,
+        suggestions: Iterable[Suggestion] = (),
+        booking: BookingRequest | None = None,
+    ) -> None:
         rows = list(
             session.execute(
                 select(
@@ -87,6 +94,7 @@ class Picker:
                 row.home_city,
                 fee_band(row.fee_min, row.fee_max, row.fee_currency),
                 f"suggested: {why[row.id]}" if why.get(row.id) else "",
+                fee_quote(booking, row.fee_min, row.fee_max) if booking else None,
             )
             for row in rows
         ]
@@ -101,14 +109,18 @@ class Picker:
         pick = self._by_id.get(speaker_id)
         return pick.label if pick else None
 
+    def find(self, typed: str) -> Pick | None:
+        """The speaker a typed name means, or None (say why with ``resolve``)."""
+        key = normalized(typed)
+        return self._by_label.get(key) or self._by_slug.get(key)
+
     def resolve(self, typed: str) -> Pick:
         """The speaker a typed name means: its label as the picker shows it, in any case and
         spacing; or, as before the picker spoke names, its web address (slug)."""
-        key = normalized(typed)
-        found = self._by_label.get(key) or self._by_slug.get(key)
+        found = self.find(typed)
         if found is not None:
             return found
-        shared = self._by_name.get(key, [])
+        shared = self._by_name.get(normalized(typed), [])
         if shared:
             options = "; ".join(f"“{p.label}”" for p in shared)
             raise NotASpeaker(

@@ -115,7 +115,6 @@ def _suggestion(
         reasons.append(f"{shared} shared topic{'s' if shared > 1 else ''}")
     if speaks:
         reasons.append(f"speaks {booking.language}")
-    budget_low = booking.budget_min if booking.budget_min is not None else 0
     budget_high = booking.budget_max
     if budget_high is not None and fits:
         reasons.append("fee fits the budget")
@@ -125,9 +124,16 @@ def _suggestion(
         reasons += own
     elif busy:
         reasons.append("busy on that date")
-    quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
-    quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
+    quote = fee_quote(booking, speaker.fee_min, speaker.fee_max)
     return Suggestion(speaker, int(score), quote, not busy, reasons)
+
+
+def fee_quote(booking: BookingRequest, fee_min: int, fee_max: int) -> int:
+    """The fee to quote: the speaker's band met with the budget (its top when the band
+    allows, never below the budget's floor the band reaches)."""
+    budget_low = booking.budget_min if booking.budget_min is not None else 0
+    quote = max(fee_min, min(fee_max, booking.budget_max or fee_min))
+    return max(quote, budget_low) if budget_low <= fee_max else quote
 
 
 def first_choice(booking: BookingRequest) -> Speaker | None:

@@ -318,12 +318,19 @@ def prefill_shortlist(
     suggestions: list[Suggestion],
     picker: Picker,
 ) -> None:
-    """The shortlist the organizer has, to amend; else the best four free suggestions."""
-    rows: list[tuple[str, int | None, str, str | None]] = [
-        (picker.label_of(e.speaker_id) or e.speaker.name, e.fee_quote, e.home_city, e.note)
+    """The shortlist the organizer has, to amend; else the best four free suggestions. A
+    home city is filled in only where it is not the catalogue's (blank means the catalogue's):
+    a row given another name must not keep the previous speaker's city."""
+    rows: list[tuple[str, int | None, str | None, str | None]] = [
+        (
+            picker.label_of(e.speaker_id) or e.speaker.name,
+            e.fee_quote,
+            None if e.home_city == e.speaker.home_city else e.home_city,
+            e.note,
+        )
         for e in booking.shortlist
     ] or [
-        (picker.label_of(s.speaker.id) or s.speaker.name, s.fee_quote, s.speaker.home_city, None)
+        (picker.label_of(s.speaker.id) or s.speaker.name, s.fee_quote, None, None)
         for s in suggestions
         if s.available
     ]
@@ -382,7 +389,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     made["reassign"] = reassign
     if actions.can(booking, Status.SHORTLISTED):
         suggestions = suggest_speakers(db.session, booking)
-        picker = Picker(db.session, suggestions)
+        picker = Picker(db.session, suggestions, booking)
         form = make("shortlist", forms.ShortlistForm)
         if "shortlist" not in bound:
             prefill_shortlist(form, booking, suggestions, picker)
@@ -537,7 +544,7 @@ def shortlist(booking_id: int) -> ResponseReturnValue:
             sent = sent_shortlist(booking) or {}
             raise actions.ActionError(
                 f"{booking.contact_name} already has a shortlist"
-                + (f" (sent {sent['when']})" if sent.get("when") else "")
+                + (f", sent {sent['when']}" if sent.get("when") else "")
                 + f"; this one would replace it. Tick “{box}” to send it. Nothing was sent."
             )
         actions.shortlist(
