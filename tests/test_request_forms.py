@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 
 from bureau.bookings import actions
-from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.models import BookingEvent, BookingRequest, RequestedSpeaker
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.workflow import ALLOWED
 from bureau.catalogue.models import Speaker
@@ -340,6 +340,28 @@ def test_without_a_wished_speaker_on_the_shortlist_its_first_is_chosen(
     assert sent.status_code == 303
     _, chosen = offer_select(text_of(desk.get(path)))
     assert chosen == ["ashley-dudarenok"]
+
+
+def test_after_a_decline_the_shortlist_comes_first_and_not_the_speaker_who_declined(
+    app: Flask, desk: FlaskClient
+) -> None:
+    # Shortlist Winston Ma, Kaiser Kuo, Ashley Dudarenok; Kaiser Kuo was offered and said no.
+    with app.app_context():
+        booking = booking_in(db.session, Status.SPEAKER_DECLINED)
+        booking_id = booking.id
+        assert booking.offer is not None
+        assert booking.offer.speaker.slug == "kaiser-kuo"
+        # The organizer had wished for Kaiser Kuo first.
+        db.session.execute(
+            update(RequestedSpeaker)
+            .where(RequestedSpeaker.booking_id == booking_id)
+            .values(speaker_id=booking.offer.speaker_id)
+        )
+        db.session.commit()
+    options, chosen = offer_select(text_of(desk.get(f"/staff/requests/{booking_id}")))
+    assert options[:3] == ["winston-ma", "kaiser-kuo", "ashley-dudarenok"]
+    assert len(options) > 3  # another speaker may be offered now
+    assert chosen == ["winston-ma"]
 
 
 # --- closing
