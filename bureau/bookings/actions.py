@@ -24,7 +24,7 @@ from bureau.bookings.models import (
     OrganizerFeedback,
     ShortlistEntry,
 )
-from bureau.bookings.states import CLOSED_STATES, Status
+from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
 from bureau.calendar.busy import own_time_clashes, zone_label
@@ -462,6 +462,15 @@ def close(
     check_version(booking, expected_version)
     if to not in CLOSINGS:
         raise ActionError("Choose decline, withdraw or cancel.")
+    if not can(booking, to):
+        allowed = [s.value for s in CLOSINGS if can(booking, s)]
+        state = organizer_label(booking.status).lower()
+        raise ActionError(
+            f"{booking.reference} is {state}: it can be {' or '.join(allowed)}, not "
+            f"{to.value}. Nothing was changed."
+            if allowed
+            else f"{booking.reference} is {state} and cannot be closed. Nothing was changed."
+        )
     if not reason.strip():
         raise ActionError("Give a reason.")
     booking.closed_reason = reason

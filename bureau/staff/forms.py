@@ -80,20 +80,25 @@ class ReassignForm(VersionedForm):
 
 
 class CandidateForm(Form):
-    # A text field with the catalogue as its datalist, not a select: four selects of a
-    # thousand speakers made most of the request page. shortlist() checks the slug.
+    # A text field with the catalogue's names as its datalist, not a select: four selects of
+    # a thousand speakers made most of the request page. The view resolves the typed name
+    # (bureau/staff/picker.py).
     speaker = StringField(
-        "Speaker",
+        "Speaker (type a name)",
         validators=[Optional(), Length(max=200)],
-        render_kw={"list": "speaker-list", "autocomplete": "off", "placeholder": "speaker"},
+        render_kw={"list": "speaker-list", "autocomplete": "off"},
     )
     fee_quote = IntegerField("Fee quote", validators=[Optional(), NumberRange(0, 10_000_000)])
-    home_city = StringField("Home city", validators=[Optional(), Length(max=120)])
+    home_city = StringField(
+        "Home city (blank: the catalogue's)", validators=[Optional(), Length(max=120)]
+    )
     note = StringField("Note", validators=[Optional(), Length(max=500)])
 
 
 class ShortlistForm(VersionedForm):
     candidates = FieldList(FormField(CandidateForm), min_entries=4, max_entries=4)
+    # Shown once the organizer has a shortlist: sending another replaces it.
+    replace = BooleanField("Replace the shortlist the organizer has")
 
 
 class AvailabilityForm(VersionedForm):
@@ -130,17 +135,18 @@ class CompleteForm(VersionedForm):
     )
 
 
+CLOSE_AS = {
+    "declined": "Declined by the bureau",
+    "withdrawn": "Withdrawn by the organizer",
+    "cancelled": "Cancelled",
+}
+
+
 class CloseForm(VersionedForm):
+    # The choices are the closings the request's state allows (the view sets them); any
+    # other value is answered by actions.close with a message, not by the field.
     to = SelectField(
-        "Close as",
-        choices=choices(
-            [
-                ("declined", "Declined by the bureau"),
-                ("withdrawn", "Withdrawn by the organizer"),
-                ("cancelled", "Cancelled"),
-            ],
-            blank=None,
-        ),
+        "Close as", choices=choices(CLOSE_AS.items(), blank=None), validate_choice=False
     )
     reason = StringField("Reason", validators=[DataRequired(), Length(max=1000)])
 

@@ -115,7 +115,6 @@ def _suggestion(
         reasons.append(f"{shared} shared topic{'s' if shared > 1 else ''}")
     if speaks:
         reasons.append(f"speaks {booking.language}")
-    budget_low = booking.budget_min if booking.budget_min is not None else 0
     budget_high = booking.budget_max
     if budget_high is not None and fits:
         reasons.append("fee fits the budget")
@@ -125,6 +124,30 @@ def _suggestion(
         reasons += own
     elif busy:
         reasons.append("busy on that date")
-    quote = max(speaker.fee_min, min(speaker.fee_max, budget_high or speaker.fee_min))
-    quote = max(quote, budget_low) if budget_low <= speaker.fee_max else quote
+    quote = fee_quote(booking, speaker.fee_min, speaker.fee_max)
     return Suggestion(speaker, int(score), quote, not busy, reasons)
+
+
+def fee_quote(booking: BookingRequest, fee_min: int, fee_max: int) -> int:
+    """The fee to quote: the speaker's band met with the budget (its top when the band
+    allows, never below the budget's floor the band reaches)."""
+    budget_low = booking.budget_min if booking.budget_min is not None else 0
+    quote = max(fee_min, min(fee_max, booking.budget_max or fee_min))
+    return max(quote, budget_low) if budget_low <= fee_max else quote
+
+
+def first_choice(booking: BookingRequest) -> Speaker | None:
+    """The speaker a firm offer is most likely for: the organizer's wishes in their order,
+    among the shortlist when there is one (else the shortlist's first); never a speaker who
+    already declined this request, nor one no longer active."""
+    declined = {o.speaker_id for o in booking.offers if o.response == "declined"}
+
+    def open_to(speaker: Speaker) -> bool:
+        return speaker.is_active and speaker.id not in declined
+
+    wished = [s for s in booking.speakers if open_to(s)]
+    shortlisted = [e.speaker for e in booking.shortlist if open_to(e.speaker)]
+    if not shortlisted:
+        return wished[0] if wished else None
+    ids = {s.id for s in shortlisted}
+    return next((s for s in wished if s.id in ids), shortlisted[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import (
@@ -56,6 +56,7 @@ from bureau.staff.auth import (
     set_password,
 )
 from bureau.staff.models import StaffMember
+from bureau.staff.picker import NotASpeaker, Picker
 from bureau.staff.queries import (
     CLOSED_COUNT_CAP,
     QUEUES,
@@ -65,7 +66,7 @@ from bureau.staff.queries import (
     request_list,
 )
 from bureau.staff.sessions import start_session
-from bureau.staff.suggestions import suggest_speakers
+from bureau.staff.suggestions import Suggestion, first_choice, suggest_speakers
 from bureau.templating import time_in_zone
 from bureau.urls import public_url
 
@@ -295,19 +296,78 @@ def shortlisted_names(booking: BookingRequest) -> dict[str, str]:
     return dict(rows.all())
 
 
+def staff_time(at: datetime) -> str:
+    """A moment in the signed-in staff member's own time zone, the zone named."""
+    return time_in_zone(at, current_user.timezone or "UTC")
+
+
+def sent_shortlist(booking: BookingRequest) -> dict[str, Any] | None:
+    """The shortlist the organizer has now, and when it was sent."""
+    if not booking.shortlist:
+        return None
+    sent = [e.at for e in booking.events if e.action == "shortlisted"]
+    return {"entries": booking.shortlist, "when": staff_time(sent[-1]) if sent else None}
+
+
+def prefill_shortlist(
+    form: forms.ShortlistForm,
+    booking: BookingRequest,
+    suggestions: list[Suggestion],
+    picker: Picker,
+) -> None:
+    """The shortlist the organizer has, to amend; else the best four free suggestions. A
+    home city is filled in only where it is not the catalogue's (blank means the catalogue's):
+    a row given another name must not keep the previous speaker's city."""
+    rows: list[tuple[str, int | None, str | None, str | None]] = [
+        (
+            picker.label_of(e.speaker_id) or e.speaker.name,
+            e.fee_quote,
+            None if e.home_city == e.speaker.home_city else e.home_city,
+            e.note,
+        )
+        for e in booking.shortlist
+    ] or [
+        (picker.label_of(s.speaker.id) or s.speaker.name, s.fee_quote, None, None)
+        for s in suggestions
+        if s.available
+    ]
+    for entry, (label, fee, city, note_text) in zip(form.candidates, rows, strict=False):
+        entry.speaker.data = label
+        entry.fee_quote.data = fee
+        entry.home_city.data = city
+        entry.note.data = note_text
+
+
+def offer_choices(
+    booking: BookingRequest, speakers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """Whom a firm offer may name: only the shortlist while the organizer chooses from it
+    (actions.record_offer refuses others); otherwise the shortlist first, then the rest."""
+    listed = [(e.speaker.slug, e.speaker.name) for e in booking.shortlist if e.speaker.is_active]
+    if booking.status == Status.SHORTLISTED:
+        return listed
+    slugs = {slug for slug, _ in listed}
+    marked = [(slug, f"{name} (shortlisted)") for slug, name in listed]
+    return marked + [(slug, name) for slug, name in speakers if slug not in slugs]
+
+
 def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     """A form per step the booking can take now (bound ones keep the staff's input)."""
     version = str(booking.version)
     made: dict[str, Any] = {}
 
-    def make(name: str, cls: type[Any], **data: Any) -> None:
+    def make(name: str, cls: type[Any], **data: Any) -> Any:
         form = bound.get(name) or cls(formdata=None, version=version, **data)
         form.version.data = version
         made[name] = form
+        return form
 
-    speakers = active_speaker_choices(db.session)
     make("note", forms.NoteForm)
-    make("close", forms.CloseForm)
+    close = make("close", forms.CloseForm)
+    close.to.choices = choices(
+        [(to, label) for to, label in forms.CLOSE_AS.items() if actions.can(booking, Status(to))],
+        blank=None,
+    )
     reassign = bound.get("reassign") or forms.ReassignForm(formdata=None, version=version)
     people = (
         [
@@ -325,20 +385,18 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     reassign.version.data = version
     made["reassign"] = reassign
     if actions.can(booking, Status.SHORTLISTED):
-        form = bound.get("shortlist") or forms.ShortlistForm(formdata=None, version=version)
         suggestions = suggest_speakers(db.session, booking)
+        picker = Picker(db.session, suggestions, booking)
+        form = make("shortlist", forms.ShortlistForm)
         if "shortlist" not in bound:
-            picks = [s for s in suggestions if s.available][:4]
-            for entry, pick in zip(form.candidates, picks, strict=False):
-                entry.speaker.data = pick.speaker.slug
-                entry.fee_quote.data = pick.fee_quote
-                entry.home_city.data = pick.speaker.home_city
-        form.version.data = version
-        made["shortlist"] = form
-        made["speaker_list"] = speakers
+            prefill_shortlist(form, booking, suggestions, picker)
+        made["picker"] = picker
         made["suggestions"] = suggestions
+        made["sent_shortlist"] = sent_shortlist(booking)
     if actions.can(booking, Status.OFFER_RECEIVED):
-        made["offer_speakers"] = speakers
+        made["offer_speakers"] = offer_choices(booking, active_speaker_choices(db.session))
+        pick = first_choice(booking)
+        made["offer_preselect"] = {"speaker": pick.slug} if pick else {}
     if actions.can(booking, Status.AWAITING_SPEAKER) and booking.offer is not None:
         make("availability", forms.AvailabilityForm)
     if actions.can(booking, Status.CONTRACTED) and booking.status == Status.SPEAKER_ACCEPTED:
@@ -372,6 +430,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
 @bp.get("/requests/<id:booking_id>")
 def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseReturnValue:
     booking = load_booking(booking_id)
+    made = build_forms(booking, **bound)
     return (
         render_template(
             "staff/request.html",
@@ -379,10 +438,10 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             timeline=timeline(booking),
             speaker_names=shortlisted_names(booking),
             may_act=may_act(booking),
-            forms=build_forms(booking, **bound),
+            forms=made,
             is_closed=booking.status in CLOSED_STATES,
             offer_errors=bound.get("offer_errors", {}),
-            offer_input=bound.get("offer_input", {}),
+            offer_input=bound.get("offer_input") or made.get("offer_preselect", {}),
             engagement=db.session.scalars(
                 select(Engagement).where(Engagement.booking_id == booking.id)
             ).one_or_none(),
@@ -474,19 +533,17 @@ def reassign(booking_id: int) -> ResponseReturnValue:
 @bp.post("/requests/<id:booking_id>/shortlist")
 def shortlist(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.ShortlistForm) -> str:
-        candidates = []
-        for entry in form.candidates:
-            if not entry.speaker.data:
-                continue
-            if entry.fee_quote.data is None or not entry.home_city.data:
-                raise actions.ActionError("Give each candidate a fee quote and a home city.")
-            candidates.append(
-                actions.Candidate(
-                    entry.speaker.data,
-                    entry.fee_quote.data,
-                    entry.home_city.data,
-                    entry.note.data or None,
-                )
+        actions.check_version(booking, form.expected_version)
+        candidates = shortlist_candidates(form)
+        replacing = bool(booking.shortlist)
+        if replacing and not form.replace.data:
+            box = form.replace.label.text
+            form.replace.errors = [f"Tick “{box}” to send this one in its place."]
+            sent = sent_shortlist(booking) or {}
+            raise actions.ActionError(
+                f"{booking.contact_name} already has a shortlist"
+                + (f", sent {sent['when']}" if sent.get("when") else "")
+                + f"; this one would replace it. Tick “{box}” to send it. Nothing was sent."
             )
         actions.shortlist(
             db.session,
@@ -495,9 +552,48 @@ def shortlist(booking_id: int) -> ResponseReturnValue:
             actor=staff_actor(),
             expected_version=form.expected_version,
         )
-        return f"Shortlist of {len(candidates)} sent to {booking.contact_name}."
+        instead = ", in place of the previous one" if replacing else ""
+        return f"Shortlist of {len(candidates)} sent to {booking.contact_name}{instead}."
 
     return act(booking_id, "shortlist", forms.ShortlistForm, perform)
+
+
+def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
+    """The candidates the rows name, each typed name resolved to one active speaker; a row
+    that cannot be is marked on its field and nothing is sent."""
+    picker = Picker(db.session)
+    candidates: list[actions.Candidate] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(form.candidates, start=1):
+        if not (entry.speaker.data or "").strip():
+            continue
+        try:
+            pick = picker.resolve(entry.speaker.data)
+        except NotASpeaker as refused:
+            entry.speaker.errors = [str(refused)]
+            problems.append(f"Candidate {number}: {refused}")
+            continue
+        if pick.slug in seen:
+            entry.speaker.errors = [f"{pick.label} is already on this shortlist."]
+            problems.append(f"Candidate {number}: {pick.label} is on the shortlist twice.")
+            continue
+        seen.add(pick.slug)
+        if entry.fee_quote.data is None:
+            entry.fee_quote.errors = [f"Give {pick.name}'s fee quote."]
+            problems.append(f"Candidate {number}: give {pick.name}'s fee quote.")
+            continue
+        candidates.append(
+            actions.Candidate(
+                pick.slug,
+                entry.fee_quote.data,
+                (entry.home_city.data or "").strip() or pick.home_city,
+                entry.note.data or None,
+            )
+        )
+    if problems:
+        raise actions.ActionError(" ".join(problems) + " Nothing was sent.")
+    return candidates
 
 
 def act_on_terms(
@@ -621,7 +717,10 @@ def complete(booking_id: int) -> ResponseReturnValue:
 @bp.post("/requests/<id:booking_id>/close")
 def close(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.CloseForm) -> str:
-        to = Status(form.to.data)
+        try:
+            to = Status(form.to.data)
+        except ValueError:
+            raise actions.ActionError("Choose how to close the request.") from None
         actions.close(
             db.session,
             booking,
