@@ -8,9 +8,10 @@ hold, an escalation per booking.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy.orm import joinedload
 
 from bureau.bookings.actions import engagement_people
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -126,19 +127,66 @@ def working_time(start: datetime, end: datetime, zone: ZoneInfo) -> timedelta:
     return total
 
 
+def awaiting_first_action() -> ColumnElement[bool]:
+    """Assigned and nobody on the staff has acted on it yet (routing and escalation notes
+    are the system's, not an action)."""
+    staff_acted = exists().where(
+        BookingEvent.booking_id == BookingRequest.id, BookingEvent.actor_kind == "staff"
+    )
+    return and_(
+        BookingRequest.status == Status.ASSIGNED,
+        BookingRequest.assigned_staff_id.is_not(None),
+        BookingRequest.assigned_at.is_not(None),
+        ~staff_acted,
+    )
+
+
+def first_response_breaches(
+    session: AnySession, now: datetime | None = None
+) -> dict[int, timedelta]:
+    """The one definition of "overdue": requests still waiting for their assignee's first
+    action after FIRST_RESPONSE_SLA of the assignee's working hours (their own zone), with
+    the working time elapsed, by request id. Used by the escalation and the dashboard's
+    Overdue queue alike.
+
+    Working hours are not SQL arithmetic, so SQL only narrows the candidates: any breach
+    was assigned at least FIRST_RESPONSE_SLA of wall-clock time ago (working time never
+    runs faster than the clock); the exact rule is then applied to each candidate here.
+    """
+    now = now or utcnow()
+    candidates = session.execute(
+        select(BookingRequest.id, BookingRequest.assigned_at, StaffMember.timezone)
+        .join(StaffMember, StaffMember.id == BookingRequest.assigned_staff_id)
+        .where(awaiting_first_action(), BookingRequest.assigned_at <= now - FIRST_RESPONSE_SLA)
+    ).all()
+    breaches: dict[int, timedelta] = {}
+    for booking_id, assigned_at, zone in candidates:
+        if assigned_at is None:  # excluded by the query; here for the type
+            continue
+        elapsed = working_time(assigned_at, now, staff_zone(zone))
+        if elapsed > FIRST_RESPONSE_SLA:
+            breaches[booking_id] = elapsed
+    return breaches
+
+
+def staff_zone(name: str) -> ZoneInfo:
+    """A staff member's zone; UTC if the stored name is not one this system knows."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def escalate_slow_first_responses(session: AnySession, now: datetime | None = None) -> int:
     """Requests still waiting for their assignee's first action after the SLA's working
     hours (in the assignee's zone) are escalated to the admins, once."""
     now = now or utcnow()
-    staff_acted = exists().where(
-        BookingEvent.booking_id == BookingRequest.id, BookingEvent.actor_kind == "staff"
-    )
+    breaches = first_response_breaches(session, now)
     waiting = session.scalars(
-        select(BookingRequest).where(
-            BookingRequest.status == Status.ASSIGNED,
-            BookingRequest.assigned_at.is_not(None),
-            ~staff_acted,
-        )
+        select(BookingRequest)
+        .where(BookingRequest.id.in_(breaches))
+        .options(joinedload(BookingRequest.assigned_staff))
+        .order_by(BookingRequest.id)
     ).all()
     admins = session.scalars(
         select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
@@ -146,11 +194,9 @@ def escalate_slow_first_responses(session: AnySession, now: datetime | None = No
     escalated = 0
     for booking in waiting:
         staff = booking.assigned_staff
-        if staff is None or booking.assigned_at is None:
+        if staff is None:
             continue
-        elapsed = working_time(booking.assigned_at, now, ZoneInfo(staff.timezone))
-        if elapsed <= FIRST_RESPONSE_SLA:
-            continue
+        elapsed = breaches[booking.id]
         recorded = [
             _mail(session, booking.id, "sla_breach", Recipient.STAFF, a.email, a.name, 0)
             for a in admins
