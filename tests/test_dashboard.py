@@ -300,6 +300,9 @@ def test_overdue_is_the_escalations_rule_in_each_assignees_working_hours(
         assert badge in page, (moment, shown)
         return escalated, shown
 
+    assert "no first action after 8 working hours of the assignee" in admin.get(
+        "/staff/?queue=overdue"
+    ).get_data(as_text=True)
     saturday = datetime(2027, 3, 27, 12, 0, tzinfo=SHANGHAI)
     assert at(saturday) == (0, set())
     china_due = datetime(2027, 3, 29, 16, 0, tzinfo=SHANGHAI)  # 8 working hours, not more
@@ -325,6 +328,7 @@ def test_event_soon_is_its_own_queue(app: Flask, admin: FlaskClient) -> None:
     later = submit_and_route(app)
     page = admin.get("/staff/?queue=soon").get_data(as_text=True)
     assert 'data-queue-count="soon">1<' in page
+    assert "the event is less than 14 days away or already past" in page
     assert close.reference in page
     assert later.reference not in page
     assert 'data-queue-count="overdue">0<' in page  # just routed: not late for anyone

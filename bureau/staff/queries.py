@@ -17,7 +17,12 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, RequestedSpeaker
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
-from bureau.calendar.reminders import first_response_breaches
+from bureau.calendar.reminders import (
+    FIRST_RESPONSE_SLA,
+    WORKDAY_END,
+    WORKDAY_START,
+    first_response_breaches,
+)
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.params import BadParam, parse_day, row_id
@@ -41,6 +46,18 @@ _OPEN = [s.value for s in OPEN_STATES]
 _CLOSED = [s.value for s in CLOSED_STATES]
 CLOSED_COUNT_CAP = 1000  # the closed badge counts this far, then shows "1,000+"
 EVENT_SOON = timedelta(days=14)
+# What each queue holds, said under the tabs.
+QUEUE_HINTS = {
+    "mine": "Open requests assigned to you.",
+    "unassigned": "Open requests no one is assigned to.",
+    "open": "Every open request.",
+    "overdue": f"Assigned, and no first action after {FIRST_RESPONSE_SLA // timedelta(hours=1)} "
+    f"working hours of the assignee (Monday to Friday, {WORKDAY_START:%H:%M} to "
+    f"{WORKDAY_END:%H:%M} in their own time zone); the admins are emailed about each.",
+    "soon": f"Not confirmed, and the event is less than {EVENT_SOON.days} days away or "
+    "already past.",
+    "closed": "Completed, declined, withdrawn, cancelled or expired.",
+}
 # The clock the queues read: tests move it instead of waiting for a Monday.
 clock: Callable[[], datetime] = utcnow
 

@@ -57,6 +57,7 @@ from bureau.staff.auth import (
 from bureau.staff.models import StaffMember
 from bureau.staff.queries import (
     CLOSED_COUNT_CAP,
+    QUEUE_HINTS,
     QUEUES,
     SORTS,
     Filters,
@@ -180,6 +181,7 @@ def dashboard() -> ResponseReturnValue:
         capped_label=f"{CLOSED_COUNT_CAP:,}+",
         total_capped=not filters.narrowed and (page.total or 0) > CLOSED_COUNT_CAP,
         queues=QUEUES,
+        queue_hint=QUEUE_HINTS[filters.queue],
         sorts=SORTS,
         statuses=list(Status),
         staff=db.session.scalars(select(StaffMember).order_by(StaffMember.name)).all(),
