@@ -1,11 +1,13 @@
-"""Error pages and JSON errors: plain words, no stack traces, JSON under /api/."""
+"""Error pages and JSON errors: plain words, no stack traces, JSON under /api/; inside the
+staff area the staff layout and what to do next."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -21,8 +23,69 @@ MESSAGES = {
 }
 
 
+# Why a staff member was refused: the description admin-only pages abort with.
+ADMINS_ONLY = "Only admins can see or do this."
+
+# In the staff area (/staff/…) a signed-in staff member keeps the staff navigation and is
+# told what to do next: (headline, advice) by status code and by what refused or what the
+# address names.
+STAFF_MESSAGES: dict[tuple[int, str], tuple[str, str]] = {
+    (404, "booking_id"): (
+        "No request with that number.",
+        "Check the address, or search for the request by its reference or organization.",
+    ),
+    (404, "notification_id"): (
+        "No email with that number in the mail log.",
+        "The mail log lists every email the bureau sent.",
+    ),
+    (404, ""): ("There is nothing at this address in the staff area.", ""),
+    (403, ADMINS_ONLY): (ADMINS_ONLY, "Ask an admin, or sign out and sign in as an admin."),
+    (403, "booking_id"): (
+        "Only the agent assigned to this request, or an admin, can do that.",
+        "Ask an admin to reassign the request to you.",
+    ),
+    (403, "notification_id"): (
+        "Only the agent assigned to this email's request, or an admin, can see it.",
+        "Ask an admin, or sign out and sign in as the assigned agent.",
+    ),
+    (403, ""): (ADMINS_ONLY, "Ask an admin, or sign out and sign in as an admin."),
+}
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
+
+
+def _in_staff_area() -> bool:
+    return request.path == "/staff" or request.path.startswith("/staff/")
+
+
+def _staff_words(code: int, message: str, reason: str) -> tuple[str, str]:
+    """What a staff error page says: why it was refused, else about the request or email
+    the address names, else about the page."""
+    names = request.view_args or {}
+    named = [name for name in ("booking_id", "notification_id") if name in names]
+    for subject in (reason, *named, ""):
+        if (code, subject) in STAFF_MESSAGES:
+            return STAFF_MESSAGES[(code, subject)]
+    return message, ""
+
+
+def error_page(code: int, message: str, reason: str = "") -> Response:
+    """The HTML error page: inside the staff area, for a signed-in staff member, with the
+    staff navigation and what to do next; elsewhere (and for a 500, when the database may
+    be what failed) the public page."""
+    if code != 500 and _in_staff_area():
+        try:
+            if current_user.is_authenticated:
+                headline, advice = _staff_words(code, message, reason)
+                html = render_template("errors/staff.html", message=headline, advice=advice)
+                response = make_response(html, code)
+                response.headers["Cache-Control"] = "no-store"
+                return response
+        except Exception:  # the staff page failed: the public one still answers
+            logger.exception("staff error page failed on %s", request.path)
+    return make_response(render_template("errors/error.html", code=code, message=message), code)
 
 
 def register(app: Flask) -> None:
@@ -36,9 +99,7 @@ def register(app: Flask) -> None:
             response = jsonify({"errors": {"_": [message]}})
             response.status_code = code
         else:
-            response = app.make_response(
-                (render_template("errors/error.html", code=code, message=message), code)
-            )
+            response = error_page(code, message, str(error.description or ""))
         for name, value in error.get_headers():
             if name in ("Retry-After", "Allow"):
                 response.headers[name] = value
@@ -47,7 +108,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError) -> ResponseReturnValue:
         message = "Your form expired or came from elsewhere. Please reload the page and try again."
-        return render_template("errors/error.html", code=400, message=message), 400
+        return error_page(400, message)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> ResponseReturnValue:

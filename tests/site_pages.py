@@ -34,9 +34,17 @@ ERROR_PATHS = {
     "/nothing-here": 404,
     "/?q=%00": 400,
     "/staff/mail/1/resend": 405,  # the route answers POST only
+    "/staff/no-such-page": 404,  # the staff error page, in the staff layout
+    "/staff/requests/987654321": 404,
     "/availability/not-a-valid-link": 404,  # the link's problem, said on the page
 }
-OTHER_STATES = ("/speakers?q=zzzzunmatched", "/staff/?page=2", "/staff/?queue=mine")
+OTHER_STATES = (
+    "/speakers?q=zzzzunmatched",
+    "/staff/?page=2",
+    "/staff/?queue=mine",
+    "/staff/?queue=overdue",
+    "/staff/?queue=soon",
+)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import csv
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -16,14 +17,31 @@ from flask.testing import FlaskClient
 from sqlalchemy import event, select, update
 
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.workflow import Actor, note
+from bureau.calendar.reminders import escalate_slow_first_responses, first_response_breaches
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.jobs import Job, JobState
 from bureau.mail.tasks import send_notification
 from bureau.staff.models import Role
+from tests.conftest import NEXT_YEAR
+from tests.test_invites import confirmed_booking
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
 ADMIN = "boss@bureau.test"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+TERMS = (
+    "booked_speaker",
+    "fee",
+    "currency",
+    "commission_pct",
+    "commission",
+    "deposit",
+    "deposit_due",
+    "event_date",
+    "event_timezone",
+)
 
 
 @pytest.fixture
@@ -84,13 +102,16 @@ def test_queues_count_and_filter(app: Flask, admin: FlaskClient) -> None:
         db.session.execute(
             update(BookingRequest)
             .where(BookingRequest.id == china.id)
-            .values(created_at=utcnow() - timedelta(days=3))
+            .values(
+                created_at=utcnow() - timedelta(days=7), assigned_at=utcnow() - timedelta(days=7)
+            )
         )
         db.session.commit()
     page = admin.get("/staff/").get_data(as_text=True)
     assert 'data-queue-count="open">1<' in page
     assert 'data-queue-count="closed">1<' in page
-    assert 'data-queue-count="overdue">1<' in page  # routed three days ago, not answered
+    assert 'data-queue-count="overdue">1<' in page  # assigned a week ago, not answered
+    assert 'data-queue-count="soon">0<' in page  # its event is months away
     assert 'data-queue-count="mine">0<' in page
     closed = admin.get("/staff/?queue=closed").get_data(as_text=True)
     assert europe.reference in closed
@@ -149,6 +170,7 @@ def test_csv_export_follows_the_filters_and_defuses_formulas(
     assert response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:3] == ["reference", "status", "received"]
+    assert "booked_speaker" in rows[0]
     assert [row[4] for row in rows[1:]] == ["Plain Events"]
     everything = admin.get("/staff/requests.csv?queue=open").get_data(as_text=True)
     assert "'=HYPERLINK" in everything
@@ -244,3 +266,125 @@ def test_the_closed_count_stops_past_its_cap_and_filters_still_count_exactly(
     assert closed.count('href="/staff/requests/') == 3  # the page lists them all the same
     filtered = admin.get("/staff/?queue=closed&country=CN").get_data(as_text=True)
     assert ">3 requests</p>" in filtered
+
+
+def assigned_on(app: Flask, booking_id: int, local: datetime) -> None:
+    with app.app_context():
+        db.session.execute(
+            update(BookingRequest)
+            .where(BookingRequest.id == booking_id)
+            .values(assigned_at=local.astimezone(UTC), created_at=local.astimezone(UTC))
+        )
+        db.session.commit()
+
+
+def test_overdue_is_the_escalations_rule_in_each_assignees_working_hours(
+    app: Flask, admin: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Assigned Friday 16:00 in the agent's own zone: not overdue over the weekend, overdue
+    from the moment the escalation fires (one working hour Friday, seven on Monday), in the
+    badge and the list alike; the Shanghai desk's Monday comes before the Amsterdam desk's."""
+    china = submit_and_route(app)  # Greater China desk, Asia/Shanghai
+    europe = dutch_request(app)  # Europe desk, Europe/Amsterdam
+    assigned_on(app, china.id, datetime(2027, 3, 26, 16, 0, tzinfo=SHANGHAI))
+    assigned_on(app, europe.id, datetime(2027, 3, 26, 16, 0, tzinfo=AMSTERDAM))
+
+    def at(moment: datetime) -> tuple[int, set[str]]:
+        """(escalated now, what the Overdue queue shows then)."""
+        monkeypatch.setattr("bureau.staff.queries.clock", lambda: moment)
+        with app.app_context():
+            escalated = escalate_slow_first_responses(db.session, now=moment)
+        page = admin.get("/staff/?queue=overdue").get_data(as_text=True)
+        shown = {b.reference for b in (china, europe) if b.reference in page}
+        badge = f'data-queue-count="overdue">{len(shown)}<'
+        assert badge in page, (moment, shown)
+        return escalated, shown
+
+    assert "no first action after 8 working hours of the assignee" in admin.get(
+        "/staff/?queue=overdue"
+    ).get_data(as_text=True)
+    saturday = datetime(2027, 3, 27, 12, 0, tzinfo=SHANGHAI)
+    assert at(saturday) == (0, set())
+    china_due = datetime(2027, 3, 29, 16, 0, tzinfo=SHANGHAI)  # 8 working hours, not more
+    assert at(china_due) == (0, set())
+    assert at(china_due + timedelta(minutes=1)) == (1, {china.reference})
+    europe_due = datetime(2027, 3, 29, 16, 0, tzinfo=AMSTERDAM)
+    assert at(europe_due) == (0, {china.reference})
+    assert at(europe_due + timedelta(minutes=1)) == (1, {china.reference, europe.reference})
+    # A first action by the assignee ends it, for the queue as for the escalation.
+    with app.app_context():
+        booking = db.session.get(BookingRequest, china.id)
+        note(db.session, booking, actor=Actor("staff", "Desk"), action="note")
+        db.session.commit()
+        assert set(first_response_breaches(db.session, europe_due + timedelta(hours=1))) == {
+            europe.id
+        }
+    assert at(europe_due + timedelta(hours=1)) == (0, {europe.reference})
+
+
+def test_event_soon_is_its_own_queue(app: Flask, admin: FlaskClient) -> None:
+    soon = (utcnow() + timedelta(days=5)).strftime("%Y-%m-%dT09:00")
+    close = submit_and_route(app, starts_at=soon, ends_at=soon[:11] + "10:00")
+    later = submit_and_route(app)
+    page = admin.get("/staff/?queue=soon").get_data(as_text=True)
+    assert 'data-queue-count="soon">1<' in page
+    assert "the event is less than 14 days away or already past" in page
+    assert close.reference in page
+    assert later.reference not in page
+    assert 'data-queue-count="overdue">0<' in page  # just routed: not late for anyone
+
+
+def test_agents_land_on_their_own_queue_and_admins_on_all_open(
+    app: Flask, admin: FlaskClient
+) -> None:
+    staff_member(app, "agent@bureau.test", name="Agent")
+    agent = app.test_client()
+    signed_in = sign_in(agent, "agent@bureau.test")
+    assert signed_in.headers["Location"] == "/staff/"
+    landing = agent.get("/staff/").get_data(as_text=True)
+    assert 'aria-current="page" href="/staff/?queue=mine' in landing
+    unknown = agent.get("/staff/?queue=everything").get_data(as_text=True)
+    assert 'aria-current="page" href="/staff/?queue=mine' in unknown
+    mine_only = agent.get("/staff/requests.csv").get_data(as_text=True)
+    assert mine_only.count("\n") == 1  # the header: nothing is assigned to this agent
+    submit_and_route(app)
+    overview = admin.get("/staff/").get_data(as_text=True)
+    assert 'aria-current="page" href="/staff/?queue=open' in overview
+    assert admin.get("/staff/requests.csv").get_data(as_text=True).count("\n") == 2
+
+
+def csv_rows(client: FlaskClient, query: str) -> list[dict[str, str]]:
+    text = client.get(f"/staff/requests.csv?{query}").get_data(as_text=True)
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_csv_export_has_the_terms_once_known_in_constant_queries(
+    app: Flask, admin: FlaskClient
+) -> None:
+    with app.app_context():
+        booked_id = confirmed_booking(app)
+        booked = db.session.get(BookingRequest, booked_id).reference
+    waiting = submit_and_route(app, organization="-Minus Events").reference
+    rows = {row["reference"]: row for row in csv_rows(admin, "queue=open")}
+    terms = {k: v for k, v in rows[booked].items() if k in TERMS}
+    assert terms == {
+        "booked_speaker": "Kaiser Kuo",
+        "fee": "12000",
+        "currency": "USD",
+        "commission_pct": "20.00",
+        "commission": "2400",
+        "deposit": "6000",
+        "deposit_due": f"{NEXT_YEAR}-01-10",
+        "event_date": f"{NEXT_YEAR}-03-28 09:00",
+        "event_timezone": "Europe/Amsterdam",
+    }
+    assert {k: v for k, v in rows[waiting].items() if k in TERMS} == dict.fromkeys(TERMS, "")
+    assert rows[waiting]["organization"] == "'-Minus Events"
+    with counting_queries(app) as two:
+        assert len(csv_rows(admin, "queue=open")) == 2
+    for day in (10, 12, 14):  # each on its own day: the speaker is booked on the others
+        with app.app_context():
+            confirmed_booking(app, start=f"04-{day}T09:00")
+    with counting_queries(app) as five:
+        assert len(csv_rows(admin, "queue=open")) == 5
+    assert len(five) == len(two), five

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.calendar.models import Engagement, Hold
 from bureau.calendar.reminders import (
+    FIRST_RESPONSE_SLA,
     escalate_slow_first_responses,
+    first_response_overdue,
     send_event_reminders,
     warn_expiring_holds,
     working_time,
@@ -52,6 +54,28 @@ def test_working_time(start: datetime, end: datetime, hours: float) -> None:
         start.replace(tzinfo=AMSTERDAM), end.replace(tzinfo=AMSTERDAM), AMSTERDAM
     )
     assert elapsed == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Asia/Shanghai", "America/New_York"])
+def test_overdue_is_more_than_the_slas_working_hours_counted_to_now(zone: str) -> None:
+    """The bounded check (the due moment, then at most four days counted) answers as
+    counting every working hour up to now would: at closing time with exactly 8 hours (not
+    yet), over weekends and the spring DST change, and for requests assigned years ago."""
+    local = ZoneInfo(zone)
+    starts = [
+        datetime(2027, 3, 22, 9, 0, tzinfo=local) + timedelta(hours=7 * i + 0.5 * (i % 3))
+        for i in range(24)  # Monday 22 March onwards, every hour of the day in turn
+    ]
+    for start in starts:
+        for step in range(0, 10 * 48):
+            now = start + timedelta(minutes=30 * step + 1)
+            expected = working_time(start, now, local) > FIRST_RESPONSE_SLA
+            assert first_response_overdue(start, now, local) == expected, (start, now)
+    stale = datetime(2024, 1, 5, 16, 0, tzinfo=local)
+    assert first_response_overdue(stale, datetime(2027, 3, 27, tzinfo=local), local)
+    thursday = datetime(2027, 3, 25, 9, 0, tzinfo=local)  # 8 hours by 17:00, none after
+    assert not first_response_overdue(thursday, thursday.replace(hour=23), local)
+    assert first_response_overdue(thursday, thursday + timedelta(days=1, minutes=1), local)
 
 
 def test_reminders_go_once_each_at_their_time(app: Flask) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
 from bureau.jobs import Job, JobState
 from bureau.mail.models import Notification
@@ -119,6 +120,18 @@ def send(client: FlaskClient, method: str, path: str, **data: str) -> Any:
     if method == "GET":
         return client.get(path)
     return client.post(path, data={"csrf_token": token(client), **data})
+
+
+STAFF_NAV = 'aria-label="Staff"'  # the staff layout's navigation (staff/_layout.html)
+
+
+def staff_error(response: Any, says: str) -> None:
+    """An error page inside the staff layout: its navigation, what happened, the way back."""
+    page = response.get_data(as_text=True)
+    assert STAFF_NAV in page
+    assert says in page
+    assert 'href="/staff/">Back to your queue</a>' in page
+    assert "no-store" in response.headers.get("Cache-Control", "")
 
 
 def sent_to_sign_in(response: Any) -> bool:
@@ -270,6 +283,7 @@ def test_agents_are_refused_admin_pages(
         name="Agent made",
     )
     assert response.status_code == 403
+    staff_error(response, ADMINS_ONLY)
     assert snapshot(app, ids["booking_id"]) == before
 
 
@@ -289,6 +303,7 @@ def test_agents_cannot_act_on_a_request_assigned_to_someone_else(
         hold_days="7",
     )
     assert response.status_code == 403
+    staff_error(response, "Only the agent assigned to this")
     assert snapshot(app, ids["booking_id"]) == before
 
 
@@ -436,6 +451,40 @@ def test_unknown_ids_are_not_found_for_admins(
     missing = dict.fromkeys(ids, 987_654)
     response = send(clients["admin"], method, fill(rule, missing), version="1")
     assert response.status_code == 404
+    about = {"booking_id": "No request with that number.", "notification_id": "No email with"}
+    named = PARAMETER.search(rule)
+    staff_error(response, about.get(named.group(1) if named else "", "There is nothing at"))
+
+
+def test_error_pages_keep_the_staff_navigation_in_the_staff_area_only(
+    clients: dict[str, FlaskClient], anonymous: FlaskClient, people: dict[str, int]
+) -> None:
+    missing = clients["agent"].get("/staff/no-such-page")
+    assert missing.status_code == 404
+    staff_error(missing, "There is nothing at this address in the staff area.")
+    for odd in ("/staff/requests/abc", "/staff/requests/" + "9" * 30, "/staff/mail/x1"):
+        response = clients["agent"].get(odd)
+        assert response.status_code == 404, odd
+        staff_error(response, "There is nothing at this address in the staff area.")
+    wrong_method = clients["agent"].get("/staff/logout")
+    assert wrong_method.status_code == 405
+    staff_error(wrong_method, "This address does not accept that method.")
+    others = clients["agent"].get(f"/staff/insights?staff={people['other']}")
+    assert others.status_code == 403
+    staff_error(others, ADMINS_ONLY)
+    assert "sign out and sign in as an admin" in others.get_data(as_text=True)
+    # Public pages keep the public error page, signed in or not; so does a visitor who is
+    # not signed in at a staff address (no staff navigation to keep).
+    for response in (
+        clients["agent"].get("/no-such-page"),
+        clients["agent"].get("/speakers/no-such-speaker"),
+        anonymous.get("/staff/no-such-page"),
+    ):
+        assert response.status_code == 404
+        page = response.get_data(as_text=True)
+        assert "There is nothing at this address." in page
+        assert STAFF_NAV not in page
+        assert "Back to the home page" in page
 
 
 # --- caching

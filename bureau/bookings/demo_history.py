@@ -47,7 +47,13 @@ from bureau.bookings.workflow import ALLOWED, SYSTEM, Actor
 from bureau.calendar.busy import zone_label
 from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
-from bureau.calendar.reminders import FIRST_RESPONSE_SLA, WORKDAY_END, WORKDAY_START, working_time
+from bureau.calendar.reminders import (
+    FIRST_RESPONSE_SLA,
+    WORKDAY_END,
+    WORKDAY_START,
+    add_working_time,
+    working_time,
+)
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.staff.models import StaffMember
@@ -192,23 +198,6 @@ class HistorySummary:
 
 
 # --- working hours
-
-
-def add_working_time(start: datetime, amount: timedelta, zone: ZoneInfo) -> datetime:
-    """The instant when ``amount`` of working time (Monday to Friday, 09:00 to 17:00 in
-    ``zone``) has passed since ``start``; the inverse of reminders.working_time."""
-    day = start.astimezone(zone).date()
-    left = amount
-    while True:
-        if day.weekday() < 5:
-            opens = datetime.combine(day, WORKDAY_START, tzinfo=zone)
-            closes = datetime.combine(day, WORKDAY_END, tzinfo=zone)
-            begin = max(opens, start)
-            if closes > begin:
-                if begin + left <= closes:
-                    return (begin + left).astimezone(UTC)
-                left -= closes - begin
-        day += timedelta(days=1)
 
 
 def escalation_time(assigned_at: datetime, zone: ZoneInfo) -> datetime:

@@ -7,10 +7,11 @@ hold, an escalation per booking.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy.orm import joinedload
 
 from bureau.bookings.actions import engagement_people
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -126,19 +127,91 @@ def working_time(start: datetime, end: datetime, zone: ZoneInfo) -> timedelta:
     return total
 
 
+def add_working_time(start: datetime, amount: timedelta, zone: ZoneInfo) -> datetime:
+    """The instant when ``amount`` of working time (Monday to Friday, 09:00 to 17:00 in
+    ``zone``) has passed since ``start``; the inverse of working_time."""
+    day = start.astimezone(zone).date()
+    left = amount
+    while True:
+        if day.weekday() < 5:
+            opens = datetime.combine(day, WORKDAY_START, tzinfo=zone)
+            closes = datetime.combine(day, WORKDAY_END, tzinfo=zone)
+            begin = max(opens, start)
+            if closes > begin:
+                if begin + left <= closes:
+                    return (begin + left).astimezone(UTC)
+                left -= closes - begin
+        day += timedelta(days=1)
+
+
+def first_response_overdue(assigned_at: datetime, now: datetime, zone: ZoneInfo) -> bool:
+    """More than FIRST_RESPONSE_SLA of working time between the assignment and ``now``.
+
+    Work bounded whatever the age: nothing before the due moment is overdue; past it, the
+    working time is counted up to four days after it at most (a weekday's hours always fall
+    in between, so the answer is the same as counting up to ``now``)."""
+    due = add_working_time(assigned_at, FIRST_RESPONSE_SLA, zone)
+    if now <= due:
+        return False
+    counted_until = min(now, due + timedelta(days=4))
+    return working_time(assigned_at, counted_until, zone) > FIRST_RESPONSE_SLA
+
+
+def awaiting_first_action() -> ColumnElement[bool]:
+    """Assigned and nobody on the staff has acted on it yet (routing and escalation notes
+    are the system's, not an action)."""
+    staff_acted = exists().where(
+        BookingEvent.booking_id == BookingRequest.id, BookingEvent.actor_kind == "staff"
+    )
+    return and_(
+        BookingRequest.status == Status.ASSIGNED,
+        BookingRequest.assigned_staff_id.is_not(None),
+        BookingRequest.assigned_at.is_not(None),
+        ~staff_acted,
+    )
+
+
+def first_response_breaches(session: AnySession, now: datetime | None = None) -> set[int]:
+    """The one definition of "overdue": requests still waiting for their assignee's first
+    action after FIRST_RESPONSE_SLA of the assignee's working hours (their own zone), by
+    request id. Used by the escalation and the dashboard's Overdue queue alike.
+
+    Working hours are not SQL arithmetic, so SQL only narrows the candidates: any breach
+    was assigned at least FIRST_RESPONSE_SLA of wall-clock time ago (working time never
+    runs faster than the clock); the exact rule is then applied to each candidate here.
+    """
+    now = now or utcnow()
+    candidates = session.execute(
+        select(BookingRequest.id, BookingRequest.assigned_at, StaffMember.timezone)
+        .join(StaffMember, StaffMember.id == BookingRequest.assigned_staff_id)
+        .where(awaiting_first_action(), BookingRequest.assigned_at <= now - FIRST_RESPONSE_SLA)
+    ).all()
+    return {
+        booking_id
+        for booking_id, assigned_at, zone in candidates
+        if assigned_at is not None  # excluded by the query; here for the type
+        and first_response_overdue(assigned_at, now, staff_zone(zone))
+    }
+
+
+def staff_zone(name: str) -> ZoneInfo:
+    """A staff member's zone; UTC if the stored name is not one this system knows."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def escalate_slow_first_responses(session: AnySession, now: datetime | None = None) -> int:
     """Requests still waiting for their assignee's first action after the SLA's working
     hours (in the assignee's zone) are escalated to the admins, once."""
     now = now or utcnow()
-    staff_acted = exists().where(
-        BookingEvent.booking_id == BookingRequest.id, BookingEvent.actor_kind == "staff"
-    )
+    breaches = first_response_breaches(session, now)
     waiting = session.scalars(
-        select(BookingRequest).where(
-            BookingRequest.status == Status.ASSIGNED,
-            BookingRequest.assigned_at.is_not(None),
-            ~staff_acted,
-        )
+        select(BookingRequest)
+        .where(BookingRequest.id.in_(breaches))
+        .options(joinedload(BookingRequest.assigned_staff))
+        .order_by(BookingRequest.id)
     ).all()
     admins = session.scalars(
         select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
@@ -148,14 +221,12 @@ def escalate_slow_first_responses(session: AnySession, now: datetime | None = No
         staff = booking.assigned_staff
         if staff is None or booking.assigned_at is None:
             continue
-        elapsed = working_time(booking.assigned_at, now, ZoneInfo(staff.timezone))
-        if elapsed <= FIRST_RESPONSE_SLA:
-            continue
         recorded = [
             _mail(session, booking.id, "sla_breach", Recipient.STAFF, a.email, a.name, 0)
             for a in admins
         ]
         if any(recorded):
+            elapsed = working_time(booking.assigned_at, now, staff_zone(staff.timezone))
             note(
                 session,
                 booking,

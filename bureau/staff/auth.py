@@ -19,6 +19,7 @@ from flask_login import LoginManager, current_user, login_required
 from sqlalchemy import delete, func, select
 
 from bureau.db import AnySession, utcnow
+from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
 from bureau.staff.models import Role, SignInFailure, StaffMember
 
@@ -182,7 +183,7 @@ def admin_required(view: F) -> F:
     @login_required
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if current_user.role != Role.ADMIN:
-            abort(403)
+            abort(403, ADMINS_ONLY)
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -201,7 +202,7 @@ def guard_staff_pages(
         if not current_user.is_authenticated:
             return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
         if admins_only and not current_user.is_admin:
-            abort(403)
+            abort(403, ADMINS_ONLY)
         return None
 
     @bp.after_request

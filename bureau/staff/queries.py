@@ -1,11 +1,13 @@
 """Dashboard queries: queues with their counts, filters, search, sorting, pagination.
 
-A page costs a constant number of queries whatever its size: one for all queue counts, one
-count and one select for the page, and one per eagerly loaded collection.
+A page costs a constant number of queries whatever its size: one for the requests past the
+first-response SLA (the Overdue queue), one for all queue counts, one count and one select
+for the page, and one per eagerly loaded collection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -15,6 +17,12 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, RequestedSpeaker
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
+from bureau.calendar.reminders import (
+    FIRST_RESPONSE_SLA,
+    WORKDAY_END,
+    WORKDAY_START,
+    first_response_breaches,
+)
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.params import BadParam, parse_day, row_id
@@ -24,6 +32,7 @@ QUEUES = {
     "unassigned": "Unassigned",
     "open": "All open",
     "overdue": "Overdue",
+    "soon": "Event soon",
     "closed": "Closed",
 }
 SORTS: dict[str, tuple[Any, ...]] = {
@@ -35,53 +44,85 @@ SORTS: dict[str, tuple[Any, ...]] = {
 }
 _OPEN = [s.value for s in OPEN_STATES]
 _CLOSED = [s.value for s in CLOSED_STATES]
-_WAITING = [Status.NEW.value, Status.UNASSIGNED.value, Status.ASSIGNED.value]
-RESPONSE_DUE = timedelta(hours=48)
 CLOSED_COUNT_CAP = 1000  # the closed badge counts this far, then shows "1,000+"
 EVENT_SOON = timedelta(days=14)
+# What each queue holds, said under the tabs.
+QUEUE_HINTS = {
+    "mine": "Open requests assigned to you.",
+    "unassigned": "Open requests no one is assigned to.",
+    "open": "Every open request.",
+    "overdue": f"Assigned, and no first action after {FIRST_RESPONSE_SLA // timedelta(hours=1)} "
+    f"working hours of the assignee (Monday to Friday, {WORKDAY_START:%H:%M} to "
+    f"{WORKDAY_END:%H:%M} in their own time zone); the admins are emailed about each.",
+    "soon": f"Not confirmed, and the event is less than {EVENT_SOON.days} days away or "
+    "already past.",
+    "closed": "Completed, declined, withdrawn, cancelled or expired.",
+}
+# The clock the queues read: tests move it instead of waiting for a Monday.
+clock: Callable[[], datetime] = utcnow
 
 
-def queue_condition(queue: str, staff_id: int, now: datetime) -> Any:
+def default_queue(is_admin: bool) -> str:
+    """Where the dashboard opens: an agent on their own requests; an admin, who oversees
+    every desk and is told of SLA breaches by email, on all open requests."""
+    return "open" if is_admin else "mine"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is looking and when: what the queues are relative to. ``overdue`` holds the
+    ids the SLA rule finds breached now (reminders.first_response_breaches), computed once
+    per page so the Overdue badge and the Overdue list agree."""
+
+    staff_id: int
+    now: datetime
+    overdue: frozenset[int]
+
+    @classmethod
+    def of(cls, session: AnySession, staff_id: int, now: datetime | None = None) -> Scope:
+        now = now or clock()
+        return cls(staff_id, now, frozenset(first_response_breaches(session, now)))
+
+
+def queue_condition(queue: str, scope: Scope) -> Any:
     """The WHERE clause of a queue."""
     if queue == "mine":
-        return and_(BookingRequest.assigned_staff_id == staff_id, BookingRequest.status.in_(_OPEN))
+        return and_(
+            BookingRequest.assigned_staff_id == scope.staff_id, BookingRequest.status.in_(_OPEN)
+        )
     if queue == "unassigned":
         return and_(BookingRequest.assigned_staff_id.is_(None), BookingRequest.status.in_(_OPEN))
     if queue == "closed":
         return BookingRequest.status.in_(_CLOSED)
     if queue == "overdue":
-        # Open and either not answered within 48 hours, or the event is close and not confirmed.
+        # No first action within the assignee's working hours: the escalation's rule.
+        return and_(BookingRequest.status.in_(_OPEN), BookingRequest.id.in_(sorted(scope.overdue)))
+    if queue == "soon":
+        # The event is within EVENT_SOON (or already past) and not confirmed yet.
         return and_(
             BookingRequest.status.in_(_OPEN),
             BookingRequest.status != Status.CONFIRMED,
-            or_(
-                and_(
-                    BookingRequest.status.in_(_WAITING),
-                    BookingRequest.created_at < now - RESPONSE_DUE,
-                ),
-                BookingRequest.starts_at < now + EVENT_SOON,
-            ),
+            BookingRequest.starts_at < scope.now + EVENT_SOON,
         )
     return BookingRequest.status.in_(_OPEN)
 
 
-def queue_counts(session: AnySession, staff_id: int, now: datetime | None = None) -> dict[str, int]:
+def queue_counts(session: AnySession, scope: Scope) -> dict[str, int]:
     """Every queue's count: one aggregate over the open requests only (the status index
     finds them without reading the closed ones, which pile up over the years), and one
     count of the closed ones that stops past CLOSED_COUNT_CAP: counting years of closed
     requests on every dashboard view made it slower as the bureau grew, for a number that
     now reads "1,000+" (the closed queue then lists the newest; filters find older ones)."""
-    now = now or utcnow()
     open_queues = [q for q in QUEUES if q != "closed"]
     columns = [
-        func.coalesce(func.sum(case((queue_condition(q, staff_id, now), 1), else_=0)), 0).label(q)
+        func.coalesce(func.sum(case((queue_condition(q, scope), 1), else_=0)), 0).label(q)
         for q in open_queues
     ]
     row = session.execute(select(*columns).where(BookingRequest.status.in_(_OPEN))).one()
     counts = {q: int(row._mapping[q]) for q in open_queues}
     closed = (
         select(BookingRequest.id)
-        .where(queue_condition("closed", staff_id, now))
+        .where(queue_condition("closed", scope))
         .limit(CLOSED_COUNT_CAP + 1)
     )
     counts["closed"] = session.execute(
@@ -104,9 +145,10 @@ class Filters:
     errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_args(cls, args: Any) -> Filters:
+    def from_args(cls, args: Any, default: str = "open") -> Filters:
+        """The filters of a query string; without a known queue, ``default`` (default_queue)."""
         filters = cls(
-            queue=args.get("queue", "open") if args.get("queue") in QUEUES else "open",
+            queue=args["queue"] if args.get("queue") in QUEUES else default,
             status=args.get("status", "")
             if args.get("status") in Status._value2member_map_
             else "",
@@ -158,9 +200,8 @@ class Filters:
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
-def request_list(filters: Filters, staff_id: int, now: datetime | None = None) -> Select[Any]:
-    now = now or utcnow()
-    stmt = select(BookingRequest).where(queue_condition(filters.queue, staff_id, now))
+def request_list(filters: Filters, scope: Scope) -> Select[Any]:
+    stmt = select(BookingRequest).where(queue_condition(filters.queue, scope))
     if filters.status:
         stmt = stmt.where(BookingRequest.status == filters.status)
     if filters.speaker:

@@ -59,9 +59,12 @@ from bureau.staff.models import StaffMember
 from bureau.staff.picker import NotASpeaker, Picker
 from bureau.staff.queries import (
     CLOSED_COUNT_CAP,
+    QUEUE_HINTS,
     QUEUES,
     SORTS,
     Filters,
+    Scope,
+    default_queue,
     queue_counts,
     request_list,
 )
@@ -159,11 +162,11 @@ def password() -> ResponseReturnValue:
 
 @bp.get("/")
 def dashboard() -> ResponseReturnValue:
-    filters = Filters.from_args(request.args)
-    now = utcnow()
-    counts = queue_counts(db.session, current_user.id, now)
+    filters = Filters.from_args(request.args, default_queue(current_user.is_admin))
+    scope = Scope.of(db.session, current_user.id)
+    counts = queue_counts(db.session, scope)
     page = db.paginate(
-        request_list(filters, current_user.id, now),
+        request_list(filters, scope),
         page=page_number(),
         per_page=PER_PAGE,
         max_per_page=PER_PAGE,
@@ -181,6 +184,7 @@ def dashboard() -> ResponseReturnValue:
         capped_label=f"{CLOSED_COUNT_CAP:,}+",
         total_capped=not filters.narrowed and (page.total or 0) > CLOSED_COUNT_CAP,
         queues=QUEUES,
+        queue_hint=QUEUE_HINTS[filters.queue],
         sorts=SORTS,
         statuses=list(Status),
         staff=db.session.scalars(select(StaffMember).order_by(StaffMember.name)).all(),
@@ -202,6 +206,16 @@ CSV_COLUMNS = (
     "timezone",
     "speakers",
     "assigned_to",
+    # The terms, once there are some: the standing offer's, the contract's from the contract.
+    "booked_speaker",
+    "fee",
+    "currency",
+    "commission_pct",
+    "commission",
+    "deposit",
+    "deposit_due",
+    "event_date",
+    "event_timezone",
 )
 
 
@@ -211,12 +225,38 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _terms_cells(b: BookingRequest) -> tuple[Any, ...]:
+    """The booked speaker, fee, commission, deposit and the agreed date: from the latest
+    offer unless the speaker declined it, the money from the contract once there is one;
+    empty where not known yet."""
+    offer = b.offer if b.offer is not None and b.offer.response != "declined" else None
+    contract = b.contract
+    money = contract if contract is not None else offer
+    if money is None:
+        return ("",) * 9
+    return (
+        offer.speaker.name if offer else "",
+        money.fee,
+        money.currency,
+        contract.commission_pct if contract else "",
+        contract.commission if contract else "",
+        contract.deposit_amount if contract else "",
+        contract.deposit_due.isoformat() if contract else "",
+        offer.starts_local.strftime("%Y-%m-%d %H:%M") if offer else "",
+        offer.timezone if offer else "",
+    )
+
+
 @bp.get("/requests.csv")
 def export_csv() -> ResponseReturnValue:
-    filters = Filters.from_args(request.args)
+    filters = Filters.from_args(request.args, default_queue(current_user.is_admin))
     if filters.errors:  # never the whole list instead of the one asked for
         return Response("\n".join(filters.errors) + "\n", 422, mimetype="text/plain")
-    rows = db.session.scalars(request_list(filters, current_user.id)).unique()
+    # The terms load with the list: one query per collection, not one per row.
+    listed = request_list(filters, Scope.of(db.session, current_user.id)).options(
+        selectinload(BookingRequest.offers), selectinload(BookingRequest.contract)
+    )
+    rows = db.session.scalars(listed).unique()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -236,6 +276,7 @@ def export_csv() -> ResponseReturnValue:
                 b.timezone,
                 "; ".join(s.name for s in b.speakers),
                 b.assigned_staff.name if b.assigned_staff else "",
+                *_terms_cells(b),
             )
         )
     return Response(
