@@ -36,6 +36,9 @@ PAYLOADS: dict[str, Any] = {
         {"engagement_id": e.id, "method": "REQUEST"},
         {"engagement_id": e.id, "method": "CANCEL"},
     ],
+    "confirmed": lambda b, e: [{"about_engagement": e.id}],
+    "rescheduled": lambda b, e: [{"about_engagement": e.id}],
+    "cancelled": lambda b, e: [{"about_engagement": e.id}, {}],
     "reminder_7d": lambda b, e: [{"about_engagement": e.id}],
     "reminder_1d": lambda b, e: [{"about_engagement": e.id}],
 }
@@ -119,8 +122,8 @@ def test_no_email_carries_another_readers_link(confirmed: BookingRequest) -> Non
                         offer = (booking.offer.id, booking.offer.speaker_id)
                         assert read_availability_token(signed.split("\\")[0]) == offer
                 checked.append(case)
-    # Each invitation twice, once per method.
-    assert len(checked) == sum(len(r) for r in AUDIENCES.values()) + len(AUDIENCES["invite"])
+    # Each invitation twice, once per method; a cancellation with and without its entry.
+    assert len(checked) == sum(len(r) for r in AUDIENCES.values()) + len(AUDIENCES["invite"]) + 1
 
 
 def test_each_invitation_copy_differs_only_in_its_readers_link(
