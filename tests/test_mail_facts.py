@@ -4,22 +4,17 @@ Everything here goes through the real outbox, the worker's task and an SMTP serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from flask import Flask
 from icalendar import Calendar
 from sqlalchemy import select
 
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.states import Status
-from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Hold
 from bureau.calendar.reminders import warn_expiring_holds
@@ -28,21 +23,23 @@ from bureau.jobs import Job, record_job, run_job
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.templating import local_time
-from tests.conftest import NEXT_YEAR, make_app
-from tests.test_invites import DESK, ORGANIZER, SPEAKER, confirmed_booking
+from tests import test_invites
+from tests.conftest import NEXT_YEAR
+from tests.test_invites import (
+    DESK,
+    ORGANIZER,
+    SPEAKER,
+    cancel_booking,
+    confirmed_booking,
+    moved_terms,
+)
 from tests.workflow_helpers import offer_terms, submit_and_route
 
+mail_app = test_invites.mail_app  # the app sending to the test's SMTP server
 ADMIN = Actor("staff", "Management desk")
 STAFF = Actor("staff", "Greater China desk")
 # What no reader should meet: state codes, bare UTC, internal numbering.
 RAW = ("offer_received", "speaker_accepted", "awaiting_speaker", "UTC", "sequence", "None")
-
-
-@pytest.fixture
-def mail_app(tmp_path: Path, database_url: str, app: Flask, smtp_server: Any) -> Iterator[Flask]:
-    application = make_app(tmp_path, database_url, BUREAU_SMTP_URL=smtp_server.url)
-    with application.app_context():
-        yield application
 
 
 def send_all() -> None:
@@ -80,24 +77,6 @@ def no_raw_codes(message: EmailMessage) -> None:
     for text in (str(message["Subject"]), plain(message), html(message)):
         for code in RAW:
             assert code not in text, (code, message["Subject"], text)
-
-
-def moved_terms() -> Any:
-    terms, errors = validate_offer(
-        {
-            "speaker": "kaiser-kuo",
-            "fee": "12000",
-            "format": "keynote",
-            "starts_at": f"{NEXT_YEAR}-04-02T14:00",
-            "ends_at": f"{NEXT_YEAR}-04-02T15:00",
-            "timezone": "Europe/Amsterdam",
-            "venue": "Beurs",
-            "city": "Amsterdam",
-            "country": "NL",
-        }
-    )
-    assert terms is not None, errors
-    return terms
 
 
 def test_confirmed_then_completed_each_email_tells_its_own_step(
@@ -169,15 +148,7 @@ def test_a_reschedule_then_a_cancellation_each_keep_their_dates(
     assert booking is not None
     actions.reschedule(db.session, booking, moved_terms(), actor=STAFF, expected_version=None)
     db.session.commit()
-    actions.close(
-        db.session,
-        booking,
-        Status.CANCELLED,
-        reason="Venue closed",
-        actor=STAFF,
-        expected_version=None,
-    )
-    db.session.commit()
+    cancel_booking(booking)
     send_all()
 
     invites = [m for m in inbox.to(ORGANIZER) if m.get_content_type() == "multipart/mixed"]
