@@ -85,9 +85,11 @@ def mail_facts(
     event_zone = offer.timezone if offer is not None else booking.timezone
     zone = event_zone
     if role == "staff":
-        member = session.scalars(
-            select(StaffMember).where(StaffMember.email == to_email)
-        ).one_or_none() or (booking.assigned_staff if to_email is None else None)
+        member = booking.assigned_staff
+        if to_email is not None and (member is None or member.email != to_email):
+            member = session.scalars(
+                select(StaffMember).where(StaffMember.email == to_email)
+            ).one_or_none()
         zone = member.timezone if member is not None else event_zone
     elif role == "speaker" and offer is not None:
         zone = offer.speaker.home_timezone or event_zone
