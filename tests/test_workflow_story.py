@@ -124,7 +124,7 @@ def test_the_whole_story(app: Flask) -> None:
         assert db.session.get(Hold, hold.id).state == "confirmed"
     status_page = organizer.get(status_path).get_data(as_text=True)
     assert "Status: Confirmed" in status_page
-    assert ("mail.status_update", "li.na@example.com") in mail_kinds(app, booking.id)
+    assert ("mail.confirmed", "li.na@example.com") in mail_kinds(app, booking.id)
 
     # The staff page shows one timeline of every step and every email.
     timeline = staff.get(page).get_data(as_text=True)
