@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask
+from flask import Flask, has_request_context
+from flask_login import current_user
 
+from bureau.bookings.states import staff_label
 from bureau.bookings.validation import country_names
+from bureau.describe import action_label, job_kind_label, job_state_label
 from bureau.languages import language_name
+from bureau.mail.recipients import mail_name
 
 
 def money(amount: int | None, currency: str = "") -> str:
@@ -33,6 +37,52 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+def _zone_or_utc(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def viewer_zone() -> ZoneInfo:
+    """The signed-in staff member's own zone (StaffMember.timezone); UTC for anyone else."""
+    signed_in = has_request_context() and current_user.is_authenticated
+    return _zone_or_utc(current_user.timezone if signed_in else None)
+
+
+def zone_label(place: ZoneInfo) -> str:
+    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"."""
+    if place.key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"):
+        return "UTC"
+    return place.key.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
+    """An instant in ``zone_name`` (by default the reader's own zone), named:
+    "Tue 8 Dec 2026, 09:15 (Amsterdam)". Every time a staff page shows goes through here."""
+    if value is None:
+        return "—"
+    place = _zone_or_utc(zone_name) if zone_name else viewer_zone()
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(place)
+    return f"{local:%a %-d %b %Y, %H:%M} ({zone_label(place)})"
+
+
+def event_time(value: datetime | None, zone_name: str) -> str:
+    """An event's instant in the event's zone and, where the reader's clock differs, in the
+    reader's too: "Wed 10 Mar 2027, 09:00 (Shanghai); Wed 10 Mar 2027, 02:00 (Amsterdam)"."""
+    if value is None:
+        return "—"
+    shown = staff_time(value, zone_name)
+    instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+    mine = viewer_zone()
+    if (
+        instant.astimezone(_zone_or_utc(zone_name)).utcoffset()
+        == instant.astimezone(mine).utcoffset()
+    ):
+        return shown
+    return f"{shown}; {staff_time(instant, mine.key)}"
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(zone)
     app.add_template_filter(money)
@@ -40,3 +90,10 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time)
     app.add_template_filter(country_name)
     app.add_template_filter(language_name)
+    app.add_template_filter(staff_time)
+    app.add_template_filter(event_time)
+    app.add_template_filter(staff_label)
+    app.add_template_filter(mail_name)
+    app.add_template_filter(action_label)
+    app.add_template_filter(job_state_label)
+    app.add_template_filter(job_kind_label)
