@@ -91,6 +91,8 @@ def register(app: Flask) -> None:
     app.add_template_filter(country_name)
     app.add_template_filter(language_name)
     app.add_template_filter(staff_time)
+    app.add_template_filter(zone_label)
+    app.add_template_global(viewer_zone)
     app.add_template_filter(event_time)
     app.add_template_filter(staff_label)
     app.add_template_filter(mail_name)
