@@ -46,7 +46,9 @@ RAW = re.compile(
     r"|\bsequence\b|\bversion \d"  # the calendar's and the row's counters
     r"|\b[0-9a-f]{8,}\b"  # hex ids (invitation uids, hashes)
     r"|\d\d:\d\d(?::\d\d)? ?UTC\b"  # a bare UTC time
+    r"|\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d"  # a time with no zone at all
 )
+TIMELINE_STEP = re.compile(r"<strong>([^<]*)</strong>")
 
 
 class VisibleText(HTMLParser):
@@ -86,6 +88,7 @@ def test_the_checker_finds_raw_codes() -> None:
         "invitations a9e3c0ffee12…, sequence 0",
         "<time>2026-12-08 09:15:00 UTC</time>",
         "<td>reminder_7d</td>",
+        "<td>2026-12-08 09:15</td>",
     ):
         assert RAW.search(visible_text(raw)), raw
 
@@ -247,6 +250,11 @@ def test_every_page_after_a_whole_story_reads_in_words_and_local_time(demo_site:
         text = visible_text(response.get_data(as_text=True))
         if found := sorted(set(RAW.findall(text))):
             raw[path] = found
+        if path.startswith("/staff/requests/"):  # each timeline step in words
+            timeline = response.get_data(as_text=True).partition('id="timeline"')[2]
+            steps = set(TIMELINE_STEP.findall(timeline))
+            assert steps, path
+            assert steps <= set(ACTION_WORDS.values()), (path, steps - set(ACTION_WORDS.values()))
         checked += 1
     assert not raw, "\n".join(f"{p}: {f}" for p, f in raw.items())
     assert checked > 30
