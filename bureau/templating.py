@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from bureau.bookings.states import staff_label
 from bureau.bookings.validation import country_names
+from bureau.calendar.busy import place_name
 from bureau.describe import action_label, job_kind_label, job_state_label
 from bureau.languages import language_name
 from bureau.mail.recipients import mail_name
@@ -52,9 +53,7 @@ def viewer_zone() -> ZoneInfo:
 
 def zone_label(place: ZoneInfo) -> str:
     """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"."""
-    if place.key in ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"):
-        return "UTC"
-    return place.key.rsplit("/", 1)[-1].replace("_", " ")
+    return place_name(place.key)
 
 
 def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
