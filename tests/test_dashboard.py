@@ -218,7 +218,7 @@ def test_mail_log_shows_failures_and_resends_once(
     assert again.status_code == 303
     assert sent == [job_id]  # not failed any more: nothing to resend
     page = admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
-    assert "email resent" in page
+    assert "Email resent" in page
 
 
 def test_request_totals_match_the_queue_counts_and_the_filters(

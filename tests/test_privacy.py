@@ -407,7 +407,7 @@ def test_erasure_removes_the_organizer_from_every_table_and_mail_file(
     staff_page = signed_in.get(f"/staff/requests/{world['completed']}")
     assert staff_page.status_code == 200
     assert "[erased]" in staff_page.get_data(as_text=True)
-    assert "personal data erased" in staff_page.get_data(as_text=True)
+    assert "Personal data erased" in staff_page.get_data(as_text=True)
     feed = client.get(world["feed"], headers={"If-None-Match": old_etag})
     assert feed.status_code == 200
     assert "Vanderbrook" not in feed.get_data(as_text=True)

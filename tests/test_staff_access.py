@@ -42,6 +42,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/logout", "POST"): STAFF,
     ("/staff/password", "GET"): STAFF,
     ("/staff/password", "POST"): STAFF,
+    ("/staff/timezone", "POST"): STAFF,
     ("/staff/", "GET"): STAFF,
     ("/staff/requests.csv", "GET"): STAFF,
     ("/staff/requests/<id:booking_id>", "GET"): STAFF,

@@ -129,16 +129,16 @@ def test_the_whole_story(app: Flask) -> None:
     # The staff page shows one timeline of every step and every email.
     timeline = staff.get(page).get_data(as_text=True)
     for action in (
-        "routed",
-        "shortlisted",
-        "offer",
-        "availability check",
-        "speaker accepted",
-        "contract",
-        "confirmed",
+        "Routed",
+        "Shortlist sent",
+        "Firm offer recorded",
+        "Speaker asked; date held",
+        "Speaker accepted",
+        "Contract recorded",
+        "Confirmed",
     ):
         assert f"<strong>{action}</strong>" in timeline, action
-    assert re.search(r"✉ proposal to li.na@example.com", timeline)
+    assert re.search(r"✉ Shortlist for the organizer to li.na@example.com", timeline)
 
     # Staff move the confirmed booking; the organizer's page and the timeline say so.
     assert "Reschedule and update the invitations" in timeline

@@ -59,6 +59,29 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "sla_breach": frozenset({STAFF}),
 }
 
+# Each email as staff read of it on the timeline, the mail log and the operations page.
+MAIL_NAMES: dict[str, str] = {
+    "acknowledgement": "Acknowledgement of the request",
+    "proposal": "Shortlist for the organizer",
+    "status_update": "Status update",
+    "hold_expired": "Hold expired",
+    "invite": "Calendar invitation",
+    "reminder_7d": "Reminder a week before",
+    "reminder_1d": "Reminder a day before",
+    "availability_request": "Availability question to the speaker",
+    "assigned": "New request assigned",
+    "unassigned_alert": "No agent could be assigned",
+    "offer_received": "Firm offer received",
+    "speaker_answered": "The speaker's answer",
+    "hold_expiring": "Hold ends within a day",
+    "sla_breach": "First response overdue",
+}
+
+
+def mail_name(template: str) -> str:
+    """An email template's name in words (one no longer known: its underscores spaced)."""
+    return MAIL_NAMES.get(template, template.replace("_", " ").capitalize())
+
 
 def record_mail(
     session: AnySession,
