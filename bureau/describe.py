@@ -26,6 +26,7 @@ ACTION_WORDS: dict[str, str] = {
     "confirmed": "Confirmed",
     "rescheduled": "Rescheduled",
     "completed": "Completed",
+    "left feedback": "Organizer left feedback",
     "declined": "Declined",
     "withdrawn": "Withdrawn",
     "cancelled": "Cancelled",
