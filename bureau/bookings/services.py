@@ -22,7 +22,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import record_job
+from bureau.outbox import record_job
 
 logger = logging.getLogger(__name__)
 ROUTE_TASK = "bureau.bookings.route"

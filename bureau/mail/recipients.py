@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.db import AnySession
-from bureau.jobs import Job, record_job
+from bureau.outbox import Job, record_job
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 

@@ -38,10 +38,10 @@ from bureau.catalogue.models import Speaker
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
 from bureau.mail.redaction import redacted
 from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.outbox import Job, JobState, retry_failed
 from bureau.params import page_number, row_id
 from bureau.staff import forms
 from bureau.staff.auth import (
