@@ -7,9 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
-from bureau.bookings.validation import country_names
 from bureau.calendar.busy import zone_label
-from bureau.languages import language_name
+from bureau.reference import country_names, language_name
 
 
 def money(amount: int | None, currency: str = "") -> str:

@@ -32,8 +32,8 @@ from wtforms.validators import (
 )
 
 from bureau.bookings.forms import choices
-from bureau.bookings.validation import CURRENCIES
 from bureau.params import MAX_INT, whole_number
+from bureau.reference import CURRENCIES
 
 
 class FiniteDecimalField(DecimalField):
