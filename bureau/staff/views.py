@@ -75,18 +75,6 @@ from bureau.urls import public_url
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PER_PAGE = 25
-OPEN_FORMS = (
-    "note",
-    "reassign",
-    "shortlist",
-    "offer",
-    "availability",
-    "contract",
-    "confirm",
-    "complete",
-    "close",
-    "correct",
-)
 
 
 guard_staff_pages(bp, open_endpoints=("staff.login",))
