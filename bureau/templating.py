@@ -9,12 +9,11 @@ from flask import Flask, has_request_context
 from flask_login import current_user
 
 from bureau.bookings.states import staff_label
-from bureau.bookings.validation import country_names
 from bureau.calendar import busy
 from bureau.calendar.busy import place_name
 from bureau.describe import action_label, job_kind_label, job_state_label
-from bureau.languages import language_name
 from bureau.mail.recipients import mail_name
+from bureau.reference import country_names, language_name
 
 
 def money(amount: int | None, currency: str = "") -> str:

@@ -22,8 +22,8 @@ from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, run_job
 from tests.conftest import NEXT_YEAR, make_app
 from tests.workflow_helpers import submit_and_route
 

@@ -19,9 +19,9 @@ from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Hold
 from bureau.calendar.reminders import warn_expiring_holds
 from bureau.extensions import db
-from bureau.jobs import Job, record_job, run_job
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, record_job, run_job
 from bureau.templating import local_time
 from tests import test_invites
 from tests.conftest import NEXT_YEAR

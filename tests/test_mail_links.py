@@ -21,10 +21,10 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
-from bureau.jobs import record_job
 from bureau.mail.compose import SUBJECTS
 from bureau.mail.recipients import AUDIENCES, MAIL_TASK, Recipient, record_mail, role_of
 from bureau.mail.tasks import compose_notification
+from bureau.outbox import record_job
 from tests.test_invites import confirmed_booking
 from tests.workflow_helpers import staff_member, submit_and_route
 

@@ -24,9 +24,9 @@ from bureau.catalogue.models import Speaker
 from bureau.cli import cli
 from bureau.db import Base, utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, retry_failed, run_job
 from bureau.mail.models import ERASED_EMAIL, Notification
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, JobState, retry_failed, run_job
 from bureau.privacy.services import apply_retention
 from bureau.privacy.tasks import apply_retention_task
 from bureau.staff.models import Role

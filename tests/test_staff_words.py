@@ -17,10 +17,10 @@ from bureau.bookings.models import BookingEvent
 from bureau.bookings.states import STAFF_LABELS, Status
 from bureau.describe import ACTION_WORDS, job_kind_label
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.mail.recipients import AUDIENCES, MAIL_NAMES
 from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, run_job
 from bureau.staff.models import Role, StaffMember
 from bureau.templating import event_time, staff_time
 from tests.conftest import NEXT_YEAR

@@ -23,7 +23,7 @@ from bureau.bookings.workflow import ALLOWED, Actor, TransitionNotAllowed, trans
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job
+from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
 from tests.workflow_helpers import offer_terms as shared_offer_terms

@@ -33,9 +33,9 @@ from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job
 from bureau.mail.facts import engagement_facts
 from bureau.mail.recipients import Recipient, record_mail
+from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 
 DEFAULT_HOLD = timedelta(days=7)

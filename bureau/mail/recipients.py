@@ -17,8 +17,8 @@ from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession
-from bureau.jobs import Job, record_job
 from bureau.mail.facts import Facts, mail_facts
+from bureau.outbox import Job, record_job
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 

@@ -15,12 +15,12 @@ from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, PermanentError, execute, handles, record_effect
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.recipients import MAIL_TASK, links_for, role_of, speakers_offer
 from bureau.mail.transport import deliver
+from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 
 logger = logging.getLogger(__name__)
 TASK = MAIL_TASK

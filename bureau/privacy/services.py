@@ -29,9 +29,9 @@ from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, JobState
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
+from bureau.outbox import Job, JobState
 
 logger = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from wtforms.validators import (
 )
 
 from bureau.bookings.forms import choices
-from bureau.bookings.validation import CURRENCIES, timezone_names
 from bureau.params import MAX_INT, whole_number
+from bureau.reference import CURRENCIES, timezone_names
 
 
 class FiniteDecimalField(DecimalField):

@@ -30,7 +30,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.progress import active_hold
 from bureau.bookings.routing import route
 from bureau.bookings.states import CLOSED_STATES, Status, staff_label
-from bureau.bookings.validation import timezone_names, validate_offer
+from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor, TransitionNotAllowed, note, refusal
 from bureau.calendar.feeds import new_feed_token
 from bureau.calendar.models import Engagement
@@ -38,11 +38,12 @@ from bureau.catalogue.models import Speaker
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
 from bureau.mail.redaction import redacted
 from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.outbox import Job, JobState, retry_failed
 from bureau.params import page_number, row_id
+from bureau.reference import timezone_names
 from bureau.staff import forms
 from bureau.staff.auth import (
     LoginRefused,
@@ -75,18 +76,6 @@ from bureau.urls import public_url
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PER_PAGE = 25
-OPEN_FORMS = (
-    "note",
-    "reassign",
-    "shortlist",
-    "offer",
-    "availability",
-    "contract",
-    "confirm",
-    "complete",
-    "close",
-    "correct",
-)
 
 
 guard_staff_pages(bp, open_endpoints=("staff.login",))
