@@ -109,6 +109,31 @@ def event_time(value: datetime | None, zone_name: str) -> str:
     return f"{shown}; {staff_time(instant, mine.key)}"
 
 
+def event_span(start: datetime, end: datetime, zone_name: str) -> str:
+    """An event's span in its zone and, where the reader's clock differs, in the reader's:
+    "Wed 24 Mar 2027, 11:00 to 14:00 (Amsterdam); 10:00 to 13:00 (UTC)", with en dashes."""
+    spans = [_span(start, end, _zone_or_utc(zone_name))]
+    mine = viewer_zone()
+    if start.astimezone(mine).utcoffset() != start.astimezone(_zone_or_utc(zone_name)).utcoffset():
+        spans.append(
+            _span(
+                start, end, mine, day=start.astimezone(mine).date() != _local_day(start, zone_name)
+            )
+        )
+    return "; ".join(spans)
+
+
+def _local_day(value: datetime, zone_name: str) -> date:
+    return value.astimezone(_zone_or_utc(zone_name)).date()
+
+
+def _span(start: datetime, end: datetime, place: ZoneInfo, *, day: bool = True) -> str:
+    first, last = start.astimezone(place), end.astimezone(place)
+    shown = f"{first:%a %-d %b %Y, %H:%M}" if day else f"{first:%H:%M}"
+    until = f"{last:%H:%M}" if first.date() == last.date() else f"{last:%a %-d %b %Y, %H:%M}"
+    return f"{shown} \N{EN DASH} {until} ({zone_label(place)})"
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(zone)
     app.add_template_filter(money)
@@ -123,6 +148,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(zone_label)
     app.add_template_global(viewer_zone)
     app.add_template_filter(event_time)
+    app.add_template_filter(event_span)
     app.add_template_filter(staff_label)
     app.add_template_filter(mail_name)
     app.add_template_filter(action_label)

@@ -4,7 +4,7 @@ and every time on the staff pages in the staff member's own zone (which they set
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, run_job
 from bureau.staff.models import Role, StaffMember
-from bureau.templating import event_time, staff_time
+from bureau.templating import event_span, event_time, staff_time
 from tests.conftest import NEXT_YEAR
 from tests.site_pages import demo_site, every_page
 from tests.test_workflow_story import shortlist_data
@@ -112,6 +112,23 @@ def test_times_are_named_in_the_readers_zone(app: Flask) -> None:
             "Tue 8 Dec 2026, 16:15 (Shanghai); Tue 8 Dec 2026, 08:15 (UTC)"
         )
         assert event_time(instant, "Europe/London") == "Tue 8 Dec 2026, 08:15 (London)"
+        # A span: its end's day only when it differs; the reader's day only when theirs does.
+        three_hours = instant + timedelta(hours=3)
+        assert event_span(instant, three_hours, "Europe/Amsterdam") == (
+            "Tue 8 Dec 2026, 09:15 \N{EN DASH} 12:15 (Amsterdam); 08:15 \N{EN DASH} 11:15 (UTC)"
+        )
+        assert event_span(instant, three_hours, "Pacific/Auckland") == (
+            "Tue 8 Dec 2026, 21:15 \N{EN DASH} Wed 9 Dec 2026, 00:15 (Auckland); "
+            "08:15 \N{EN DASH} 11:15 (UTC)"
+        )
+        morning = datetime(2026, 12, 8, 19, 0, tzinfo=UTC)  # Wed 08:00 in Auckland
+        assert event_span(morning, morning + timedelta(hours=1), "Pacific/Auckland") == (
+            "Wed 9 Dec 2026, 08:00 \N{EN DASH} 09:00 (Auckland); "
+            "Tue 8 Dec 2026, 19:00 \N{EN DASH} 20:00 (UTC)"
+        )
+        assert event_span(instant, three_hours, "Europe/London") == (
+            "Tue 8 Dec 2026, 08:15 \N{EN DASH} 11:15 (London)"
+        )
 
 
 def set_zone(client: FlaskClient, zone: str) -> tuple[int, str]:
@@ -257,6 +274,9 @@ def test_every_page_after_a_whole_story_reads_in_words_and_local_time(demo_site:
     assert checked > 30
 
 
+SHANGHAI_ZONE, AMS = "Asia/Shanghai", "Europe/Amsterdam"
+
+
 def test_an_event_time_is_also_shown_in_the_readers_zone(app: Flask) -> None:
     staff_member(app, SHANGHAI, role=Role.ADMIN)
     staff = app.test_client()
@@ -266,8 +286,10 @@ def test_an_event_time_is_also_shown_in_the_readers_zone(app: Flask) -> None:
     text = visible_text(staff.get(f"/staff/requests/{booking.id}").get_data(as_text=True))
     starts = booking.starts_at.astimezone(ZoneInfo("Asia/Shanghai"))
     mine = booking.starts_at.astimezone(ZoneInfo("Europe/Amsterdam"))
+    ends, mine_ends = (booking.ends_at.astimezone(ZoneInfo(z)) for z in (SHANGHAI_ZONE, AMS))
     assert (
-        f"{starts:%a %-d %b %Y, %H:%M} (Shanghai); {mine:%a %-d %b %Y, %H:%M} (Amsterdam)" in text
+        f"{starts:%a %-d %b %Y, %H:%M} \N{EN DASH} {ends:%H:%M} (Shanghai); "
+        f"{mine:%H:%M} \N{EN DASH} {mine_ends:%H:%M} (Amsterdam)" in text
     )
     dashboard = visible_text(staff.get("/staff/?queue=open").get_data(as_text=True))
     assert f"{mine:%a %-d %b %Y, %H:%M} (Amsterdam)" in dashboard
