@@ -52,6 +52,14 @@ class TransitionNotAllowed(Exception):
     pass
 
 
+class Conflict(Exception):
+    """Someone else changed the booking since the actor looked at it."""
+
+
+class ActionError(Exception):
+    """The step cannot be taken with this input; the message says why."""
+
+
 def event_end(session: AnySession, booking: BookingRequest) -> tuple[datetime, str]:
     """When the event ends (UTC) and its zone: the engagement's (it follows reschedules),
     else the latest offer's, else the request's."""
