@@ -24,6 +24,7 @@ from bureau.calendar.holds import expire_holds
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
@@ -224,7 +225,7 @@ def mail_jobs(session: Session, booking_id: int) -> dict[int, tuple[str, str]]:
     return {
         job.id: (job.kind, job.recipient or "")
         for job in session.scalars(
-            select(Job).where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
+            select(Job).where(Job.booking_id == booking_id, Job.task == MAIL_TASK)
         )
     }
 
