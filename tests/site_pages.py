@@ -19,7 +19,7 @@ from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
 from bureau.extensions import db
 from bureau.mail.models import Notification
-from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, run_job
 from bureau.staff.models import Role

@@ -13,6 +13,7 @@ from sqlalchemy import delete
 
 from bureau.db import utcnow
 from bureau.extensions import db
+from bureau.mail.recipients import MAIL_TASK
 from bureau.ops.heartbeat import BEAT_NAME, WORKER_STALE_AFTER, mark_stopped, record_heartbeat
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox_stale_after
@@ -107,7 +108,7 @@ def test_readyz_is_degraded_when_the_outbox_backlog_is_old(
         db.session.add_all(
             [
                 Job(
-                    task="bureau.mail.send",
+                    task=MAIL_TASK,
                     kind="mail.test",
                     dedupe_key=f"health:{n}",
                     run_after=utcnow() - timedelta(seconds=waited - n),
@@ -116,7 +117,7 @@ def test_readyz_is_degraded_when_the_outbox_backlog_is_old(
             ]
             + [
                 Job(
-                    task="bureau.mail.send",
+                    task=MAIL_TASK,
                     kind="mail.test",
                     dedupe_key="health:failed",
                     state=JobState.FAILED,

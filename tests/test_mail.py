@@ -18,6 +18,7 @@ from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
 from bureau.mail.compose import Mail, build_message
 from bureau.mail.models import Notification
+from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import HANDLERS, Job, execute, run_job
 from tests.conftest import make_app, valid_request
@@ -37,7 +38,7 @@ def submit_and_route(app: Flask, **changes: Any) -> dict[str, int]:
     assert response.status_code == 201
     route_job = db.session.scalars(select(Job).where(Job.kind == "route")).one()
     run_job(db.session, route_job.id, route_new_booking)
-    mails = db.session.scalars(select(Job).where(Job.task == "bureau.mail.send"))
+    mails = db.session.scalars(select(Job).where(Job.task == MAIL_TASK))
     return {job.kind: job.id for job in mails}
 
 
@@ -133,12 +134,12 @@ def test_emails_a_stopped_task_did_not_send_go_back_to_pending_and_the_broker(
     def shutting_down(session: Any, job: Job) -> None:
         raise SystemExit("worker stopping")  # not an error of the job: no attempt is used
 
-    monkeypatch.setitem(HANDLERS, "bureau.mail.send", shutting_down)
+    monkeypatch.setitem(HANDLERS, MAIL_TASK, shutting_down)
     with pytest.raises(SystemExit):
         execute(ROUTE_TASK, route_id, route_new_booking)
 
     assert inbox.messages == []
-    mails = db.session.scalars(select(Job).where(Job.task == "bureau.mail.send")).all()
+    mails = db.session.scalars(select(Job).where(Job.task == MAIL_TASK)).all()
     assert {(job.state, job.attempts, job.locked_until) for job in mails} == {("pending", 0, None)}
     assert sorted(sent) == sorted(job.id for job in mails)
 

@@ -28,6 +28,7 @@ from sqlalchemy import delete, select
 
 from bureau.db import utcnow
 from bureau.extensions import db
+from bureau.mail.recipients import MAIL_TASK
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox, queue_depth
 from bureau.outbox import Job, JobState
@@ -73,7 +74,7 @@ def made_rows(app: Flask) -> Iterator[dict[str, Any]]:
         db.session.execute(delete(Job))
 
         def job(key: str, **values: Any) -> Job:
-            row = Job(task="bureau.mail.send", dedupe_key=key, **{"kind": "mail.test", **values})
+            row = Job(task=MAIL_TASK, dedupe_key=key, **{"kind": "mail.test", **values})
             db.session.add(row)
             return row
 
@@ -411,7 +412,7 @@ def test_request_id_from_the_web_into_the_workers_json_lines(flow: Stack, inbox:
     assert for_route
     assert {r["request_id"] for r in for_route} == {"e2e-7f3a"}
     assert {r["task"] for r in for_route} == {"bureau.bookings.route"}
-    mails = flow.jobs(booking_id=route.booking_id, task="bureau.mail.send")
+    mails = flow.jobs(booking_id=route.booking_id, task=MAIL_TASK)
     assert mails
     assert {m.request_id for m in mails} == {"e2e-7f3a"}
     assert {r["request_id"] for r in worker_lines if r.get("job_id") in {m.id for m in mails}} == {

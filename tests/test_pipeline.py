@@ -18,6 +18,7 @@ from sqlalchemy import select
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.extensions import db
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
 from tests.conftest import make_app, reset_bookings, valid_request
 from tests.stack import Stack, detached, running_stack, wait_until
@@ -121,7 +122,7 @@ def test_worker_killed_mid_job_sends_once_after_restart(flow: Pipeline, inbox: A
     assert len(inbox.to("li.na@example.com")) == 1
     assert len(inbox.to("china.desk@bureau.localhost")) == 1
     booking = flow.booking(created["reference"])
-    mails = flow.jobs(booking_id=booking.id, task="bureau.mail.send")
+    mails = flow.jobs(booking_id=booking.id, task=MAIL_TASK)
     assert {job.state for job in mails} == {"done"}
     assert max(job.attempts for job in mails) >= 2  # the killed attempt counted
 
@@ -149,7 +150,7 @@ def test_a_pool_process_killed_mid_job_is_replaced_and_sends_once(
     assert len(inbox.to("china.desk@bureau.localhost")) == 1
     assert flow.worker.process.poll() is None  # the worker itself lives on
     assert f"jobs of {holder}, which died" in flow.worker.log.read_text()
-    mails = flow.jobs(booking_id=booking.id, task="bureau.mail.send")
+    mails = flow.jobs(booking_id=booking.id, task=MAIL_TASK)
     assert {(job.state, job.locked_by) for job in mails} == {("done", None)}
     assert max(job.attempts for job in mails) >= 2
 
@@ -191,7 +192,7 @@ def test_the_same_task_delivered_twice_sends_one_email(flow: Pipeline, inbox: An
     with flow.app.app_context():
         # A job written without the after-commit send, then delivered twice at once.
         job = Job(
-            task="bureau.mail.send",
+            task=MAIL_TASK,
             kind="mail.acknowledgement",
             booking_id=booking.id,
             recipient="twice@example.com",
@@ -207,7 +208,7 @@ def test_the_same_task_delivered_twice_sends_one_email(flow: Pipeline, inbox: An
         db.session.commit()
         celery = flow.app.extensions["celery"]
         for _ in range(2):
-            celery.send_task("bureau.mail.send", kwargs={"job_id": job.id})
+            celery.send_task(MAIL_TASK, kwargs={"job_id": job.id})
     inbox.wait_for(lambda i: i.to("twice@example.com"))
     time.sleep(2)
     assert len(inbox.to("twice@example.com")) == 1

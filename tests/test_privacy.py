@@ -25,6 +25,7 @@ from bureau.cli import cli
 from bureau.db import Base, utcnow
 from bureau.extensions import db
 from bureau.mail.models import ERASED_EMAIL, Notification
+from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, JobState, retry_failed, run_job
 from bureau.privacy.services import apply_retention
@@ -87,9 +88,7 @@ def mine(**changes: Any) -> dict[str, Any]:
 
 def send_pending_mail() -> None:
     for job_id in db.session.scalars(
-        select(Job.id)
-        .where(Job.task == "bureau.mail.send", Job.state == JobState.PENDING)
-        .order_by(Job.id)
+        select(Job.id).where(Job.task == MAIL_TASK, Job.state == JobState.PENDING).order_by(Job.id)
     ).all():
         run_job(db.session, job_id, send_notification)
 

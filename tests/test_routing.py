@@ -18,6 +18,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import validate_request
 from bureau.bookings.workflow import SYSTEM
 from bureau.extensions import db
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import make_app, migrate_and_seed, valid_request
@@ -170,8 +171,7 @@ def test_no_eligible_staff_leaves_the_request_unassigned_and_alerts_admins(sessi
     assert held.status == Status.UNASSIGNED
     assert held.assigned_staff_id is None
     kinds = sorted(
-        (j.kind, j.recipient)
-        for j in session.scalars(select(Job).where(Job.task == "bureau.mail.send"))
+        (j.kind, j.recipient) for j in session.scalars(select(Job).where(Job.task == MAIL_TASK))
     )
     assert kinds == [
         ("mail.acknowledgement", "li.na@example.com"),
@@ -218,8 +218,7 @@ def test_reassignment_uses_the_same_rules_and_keeps_one_acknowledgement(session:
     assert held.status == Status.ASSIGNED
     assert held.events[-1].action == "reassigned"
     mails = sorted(
-        (j.kind, j.recipient)
-        for j in session.scalars(select(Job).where(Job.task == "bureau.mail.send"))
+        (j.kind, j.recipient) for j in session.scalars(select(Job).where(Job.task == MAIL_TASK))
     )
     assert mails == [
         ("mail.acknowledgement", "li.na@example.com"),

@@ -22,6 +22,7 @@ from bureau.catalogue.models import Post, Speaker, Topic
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
 from bureau.mail.models import Notification
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
@@ -178,9 +179,7 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
         booking.assigned_staff_id = people["agent"]
         booking.status = Status.ASSIGNED
         job = db.session.scalars(
-            select(Job)
-            .where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
-            .order_by(Job.id)
+            select(Job).where(Job.booking_id == booking_id, Job.task == MAIL_TASK).order_by(Job.id)
         ).first()
         job.state = JobState.FAILED
         notification = Notification(

@@ -17,8 +17,7 @@ from bureau.bookings.models import BookingEvent
 from bureau.bookings.states import STAFF_LABELS, Status
 from bureau.describe import ACTION_WORDS, job_kind_label
 from bureau.extensions import db
-from bureau.mail.recipients import AUDIENCES, MAIL_NAMES
-from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.mail.recipients import AUDIENCES, MAIL_NAMES, MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, run_job
 from bureau.staff.models import Role, StaffMember

@@ -20,9 +20,11 @@ from bureau.bookings.services import submit_request
 from bureau.bookings.states import CLOSED_STATES, OPEN_STATES, Status
 from bureau.bookings.validation import OfferTerms, validate_request
 from bureau.bookings.workflow import ALLOWED, Actor, TransitionNotAllowed, transition
+from bureau.calendar.holds import expire_holds
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
@@ -155,7 +157,7 @@ def close_as(to: Status) -> Step:
 
 def let_hold_lapse(session: Session, booking: BookingRequest) -> None:
     hold = active_hold(session, booking.id)
-    assert actions.expire_holds(session, now=hold.expires_at + timedelta(minutes=1)) == 1
+    assert expire_holds(session, now=hold.expires_at + timedelta(minutes=1)) == 1
     session.refresh(booking)
 
 
@@ -223,7 +225,7 @@ def mail_jobs(session: Session, booking_id: int) -> dict[int, tuple[str, str]]:
     return {
         job.id: (job.kind, job.recipient or "")
         for job in session.scalars(
-            select(Job).where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
+            select(Job).where(Job.booking_id == booking_id, Job.task == MAIL_TASK)
         )
     }
 
@@ -835,10 +837,10 @@ def test_an_expired_hold_expires_the_booking_once(db_session: Session, start: St
     before = snapshot(session, booking_id)
     mails_before = mail_jobs(session, booking_id)
 
-    assert actions.expire_holds(session, now=expires_at - timedelta(minutes=1)) == 0
+    assert expire_holds(session, now=expires_at - timedelta(minutes=1)) == 0
     assert snapshot(session, booking_id) == before  # not yet
 
-    assert actions.expire_holds(session, now=expires_at + timedelta(seconds=1)) == 1
+    assert expire_holds(session, now=expires_at + timedelta(seconds=1)) == 1
     after = snapshot(session, booking_id)
     assert after["status"] == S.EXPIRED
     assert after["version"] == before["version"] + 1
@@ -858,7 +860,7 @@ def test_an_expired_hold_expires_the_booking_once(db_session: Session, start: St
     )
 
     # The next sweep finds nothing more to do.
-    assert actions.expire_holds(session, now=expires_at + timedelta(days=1)) == 0
+    assert expire_holds(session, now=expires_at + timedelta(days=1)) == 0
     assert snapshot(session, booking_id) == after
 
 
@@ -872,5 +874,5 @@ def test_holds_that_ended_are_not_expired(db_session: Session, start: Status) ->
     hold = session.scalars(select(Hold).where(Hold.booking_id == booking.id)).one()
     assert hold.state != HoldState.ACTIVE
     before = snapshot(session, booking.id)
-    assert actions.expire_holds(session, now=hold.expires_at + timedelta(days=1)) == 0
+    assert expire_holds(session, now=hold.expires_at + timedelta(days=1)) == 0
     assert snapshot(session, booking.id) == before

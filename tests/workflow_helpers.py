@@ -13,6 +13,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.tasks import route_new_booking
 from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.extensions import db
+from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, run_job
 from bureau.staff.auth import forget_failures, set_password
 from bureau.staff.models import Role, StaffMember
@@ -85,7 +86,7 @@ def mail_kinds(app: Flask, booking_id: int) -> list[tuple[str, str]]:
         return sorted(
             (job.kind, job.recipient or "")
             for job in db.session.scalars(
-                select(Job).where(Job.booking_id == booking_id, Job.task == "bureau.mail.send")
+                select(Job).where(Job.booking_id == booking_id, Job.task == MAIL_TASK)
             )
         )
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select
 
+from bureau.bookings import notifications as notify
 from bureau.bookings.models import (
     RATINGS,
-    BookingEvent,
     BookingRequest,
     Contract,
     Offer,
@@ -27,27 +26,21 @@ from bureau.bookings.models import (
 from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, Actor, note, transition
-from bureau.calendar.busy import own_time_clashes, zone_label
+from bureau.bookings.workflow import ActionError as ActionError
+from bureau.bookings.workflow import Conflict as Conflict
+from bureau.calendar.busy import zone_label
+from bureau.calendar.conflicts import refuse_conflicts
+from bureau.calendar.holds import end_holds
 from bureau.calendar.ics import new_uid
+from bureau.calendar.invites import engagement_for, location_of, send_invites
 from bureau.calendar.models import Engagement, Hold, HoldState
-from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.mail.facts import engagement_facts
-from bureau.mail.recipients import Recipient, record_mail
-from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 
 DEFAULT_HOLD = timedelta(days=7)
 MIN_SHORTLIST, MAX_SHORTLIST = 3, 4
-
-
-class Conflict(Exception):
-    """Someone else changed the booking since the actor looked at it."""
-
-
-class ActionError(Exception):
-    """The step cannot be taken with this input; the message says why."""
 
 
 def check_version(booking: BookingRequest, expected: int | None) -> None:
@@ -56,59 +49,6 @@ def check_version(booking: BookingRequest, expected: int | None) -> None:
             f"{booking.reference} was changed by someone else a moment ago "
             f"(now: {booking.status}). Nothing was saved; look at it again."
         )
-
-
-def _sequence(session: AnySession, booking: BookingRequest) -> int:
-    """A number unique to this step of this booking (its count of timeline entries)."""
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(BookingEvent)
-            .where(BookingEvent.booking_id == booking.id)
-        )
-        or 0
-    )
-
-
-def mail(
-    session: AnySession,
-    booking: BookingRequest,
-    template: str,
-    role: Recipient,
-    to_email: str,
-    to_name: str,
-    **extra: Any,
-) -> None:
-    record_mail(
-        session,
-        booking.id,
-        template,
-        role,
-        to_email,
-        to_name,
-        sequence=_sequence(session, booking),
-        **extra,
-    )
-
-
-def mail_organizer(
-    session: AnySession, booking: BookingRequest, template: str, **extra: Any
-) -> None:
-    mail(
-        session,
-        booking,
-        template,
-        Recipient.ORGANIZER,
-        booking.contact_email,
-        booking.contact_name,
-        **extra,
-    )
-
-
-def mail_staff(session: AnySession, booking: BookingRequest, template: str, **extra: Any) -> None:
-    staff = booking.assigned_staff
-    if staff is not None:
-        mail(session, booking, template, Recipient.STAFF, staff.email, staff.name, **extra)
 
 
 @dataclass(frozen=True)
@@ -163,7 +103,7 @@ def shortlist(
         public_message=f"We sent you a shortlist of {len(candidates)} speakers.",
         details={"candidates": [c.__dict__ for c in candidates]},
     )
-    mail_organizer(session, booking, "proposal")
+    notify.notify_shortlisted(session, booking)
 
 
 def record_offer(
@@ -201,8 +141,7 @@ def record_offer(
         ),
         details={"speaker": speaker.slug, "fee": terms.fee, "currency": terms.currency},
     )
-    if actor.kind == "organizer":
-        mail_staff(session, booking, "offer_received")
+    notify.notify_offer(session, booking, by_organizer=actor.kind == "organizer")
     return offer
 
 
@@ -221,7 +160,7 @@ def request_availability(
         raise ActionError("There is no firm offer to put to the speaker.")
     if not offer.speaker.email:
         raise ActionError(f"{offer.speaker.name} has no email address on file.")
-    _refuse_conflicts(session, booking, offer.speaker, offer)
+    refuse_conflicts(session, booking, offer.speaker, offer)
     hold = Hold(
         booking_id=booking.id,
         offer_id=offer.id,
@@ -241,15 +180,7 @@ def request_availability(
         public_message=f"We asked {offer.speaker.name} about your date; it is held meanwhile.",
         details={"hold_expires_at": hold.expires_at.isoformat(), "offer": offer.id},
     )
-    mail(
-        session,
-        booking,
-        "availability_request",
-        Recipient.SPEAKER,
-        offer.speaker.email,
-        offer.speaker.name,
-        offer_id=offer.id,
-    )
+    notify.notify_availability_request(session, booking, offer)
     return hold
 
 
@@ -281,7 +212,7 @@ def speaker_answer(
             details={"reason": reason},
         )
     else:
-        _end_holds(session, booking, HoldState.RELEASED)
+        end_holds(session, booking, HoldState.RELEASED)
         transition(
             session,
             booking,
@@ -291,8 +222,7 @@ def speaker_answer(
             public_message=f"{offer.speaker.name} is not available; we will suggest alternatives.",
             details={"reason": reason},
         )
-    mail_staff(session, booking, "speaker_answered")
-    mail_organizer(session, booking, "speaker_accepted" if accept else "speaker_declined")
+    notify.notify_speaker_answer(session, booking, accepted=accept)
 
 
 @dataclass(frozen=True)
@@ -339,7 +269,7 @@ def record_contract(
             "deposit_due": terms.deposit_due.isoformat(),
         },
     )
-    mail_organizer(session, booking, "contract_ready")
+    notify.notify_contract(session, booking)
     return contract
 
 
@@ -352,8 +282,8 @@ def confirm(
     offer = booking.offer
     if offer is None:
         raise ActionError("There is no firm offer to confirm.")
-    _refuse_conflicts(session, booking, offer.speaker, offer)
-    _end_holds(session, booking, HoldState.CONFIRMED)
+    refuse_conflicts(session, booking, offer.speaker, offer)
+    end_holds(session, booking, HoldState.CONFIRMED)
     transition(
         session,
         booking,
@@ -366,7 +296,7 @@ def confirm(
     session.add(engagement)
     session.flush()
     send_invites(session, booking, engagement, "REQUEST")
-    mail_organizer(session, booking, "confirmed", about_engagement=engagement.id)
+    notify.notify_confirmed(session, booking, engagement)
 
 
 def complete(
@@ -398,23 +328,7 @@ def complete(
         now=now,
         overriding=early_reason,
     )
-    if not _feedback_requested(session, booking):
-        mail_organizer(session, booking, "feedback_request")
-
-
-FEEDBACK_REQUEST = "mail.feedback_request"
-
-
-def _feedback_requested(session: AnySession, booking: BookingRequest) -> bool:
-    """Whether the organizer was asked already or answered: a booking an admin corrected
-    back to confirmed and completed again is not asked twice (the outbox's own key differs
-    per timeline step)."""
-    if booking.organizer_feedback is not None:
-        return True
-    asked = session.scalar(
-        select(Job.id).where(Job.booking_id == booking.id, Job.kind == FEEDBACK_REQUEST).limit(1)
-    )
-    return asked is not None
+    notify.notify_completed(session, booking)
 
 
 def leave_feedback(
@@ -477,7 +391,7 @@ def close(
     if not reason.strip():
         raise ActionError("Give a reason.")
     booking.closed_reason = reason
-    _end_holds(session, booking, HoldState.RELEASED)
+    end_holds(session, booking, HoldState.RELEASED)
     engagement = session.scalars(
         select(Engagement).where(Engagement.booking_id == booking.id)
     ).one_or_none()
@@ -495,14 +409,9 @@ def close(
         public_message=f"{CLOSINGS[to]}: {reason}",
         details={"reason": reason},
     )
-    # Whoever did not close it hears of it.
-    if actor.kind == "organizer":
-        mail_staff(session, booking, "status_update")
-    elif to == Status.CANCELLED:
-        about = {"about_engagement": engagement.id} if engagement is not None else {}
-        mail_organizer(session, booking, "cancelled", **about)
-    else:
-        mail_organizer(session, booking, "status_update")
+    notify.notify_closed(
+        session, booking, to, by_organizer=actor.kind == "organizer", engagement=engagement
+    )
 
 
 def correct_state(
@@ -534,117 +443,6 @@ def correct_state(
     )
 
 
-def conflicts(
-    session: AnySession,
-    speaker_id: int,
-    starts_at: datetime,
-    ends_at: datetime,
-    *,
-    booking_id: int,
-    place: Place,
-    zone: str = "UTC",
-) -> list[str]:
-    """The speaker's other engagements and active holds, blackout periods and own-calendar
-    busy times too close to this time, counting the travel time between the two places
-    (BUREAU_TRAVEL_BUFFERS); own times are said in ``zone``, the slot's."""
-    from flask import current_app
-
-    buffers = parse_buffers(current_app.config["BUREAU_SETTINGS"].travel_buffers)
-    start, end = starts_at - buffers.largest, ends_at + buffers.largest
-
-    def too_close(other_start: datetime, other_end: datetime, other: Place) -> bool:
-        gap = buffers.between(place, other)
-        return other_start < ends_at + gap and other_end > starts_at - gap
-
-    found = [
-        f"engagement “{e.title}” {e.starts_at:%Y-%m-%d %H:%M} UTC"
-        for e in session.scalars(
-            select(Engagement).where(
-                Engagement.speaker_id == speaker_id,
-                Engagement.booking_id != booking_id,
-                ~Engagement.is_cancelled,
-                Engagement.starts_at < end,
-                Engagement.ends_at > start,
-            )
-        )
-        if too_close(e.starts_at, e.ends_at, Place.of(e))
-    ]
-    found += [
-        f"hold for request #{h.booking_id} {h.starts_at:%Y-%m-%d %H:%M} UTC"
-        for h, offer in session.execute(
-            select(Hold, Offer)
-            .join(Offer, Offer.id == Hold.offer_id)
-            .where(
-                Hold.speaker_id == speaker_id,
-                Hold.booking_id != booking_id,
-                Hold.state == HoldState.ACTIVE,
-                Hold.starts_at < end,
-                Hold.ends_at > start,
-            )
-        )
-        if too_close(h.starts_at, h.ends_at, Place.of(offer))
-    ]
-    own = own_time_clashes(
-        session, starts_at, ends_at, place=place, zone=zone, buffers=buffers, speaker_id=speaker_id
-    )
-    return found + own.get(speaker_id, [])
-
-
-# pg_advisory_xact_lock(SPEAKER_CALENDAR_LOCK, speaker id): one calendar change per speaker
-# at a time, so two staff confirming the same slot at the same moment cannot both pass the
-# check (the second waits for the first's commit, then sees its engagement).
-SPEAKER_CALENDAR_LOCK = 7_245_002
-
-
-def lock_speaker_calendar(session: AnySession, speaker_id: int) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:kind, :speaker)"),
-            {"kind": SPEAKER_CALENDAR_LOCK, "speaker": speaker_id},
-        )
-
-
-def _refuse_conflicts(
-    session: AnySession, booking: BookingRequest, speaker: Speaker, slot: Offer | OfferTerms
-) -> None:
-    """Lock the speaker's calendar for this transaction and refuse a slot too close to it."""
-    lock_speaker_calendar(session, speaker.id)
-    clashes = conflicts(
-        session,
-        speaker.id,
-        slot.starts_at,
-        slot.ends_at,
-        booking_id=booking.id,
-        place=Place.of(slot),
-        zone=slot.timezone,
-    )
-    if clashes:
-        free = [
-            other.name
-            for other in session.scalars(
-                select(Speaker)
-                .where(Speaker.is_active, Speaker.id != speaker.id)
-                .order_by(Speaker.name)
-            )
-            if not conflicts(
-                session,
-                other.id,
-                slot.starts_at,
-                slot.ends_at,
-                booking_id=booking.id,
-                place=Place.of(slot),
-                zone=slot.timezone,
-            )
-        ]
-        alternatives = f" Free then: {', '.join(free)}." if free else ""
-        raise ActionError(
-            f"{speaker.name} is not free then (travel time included): "
-            + "; ".join(clashes)
-            + "."
-            + alternatives
-        )
-
-
 def reschedule(
     session: AnySession,
     booking: BookingRequest,
@@ -661,12 +459,12 @@ def reschedule(
     ).one_or_none()
     if booking.status != Status.CONFIRMED or engagement is None or engagement.is_cancelled:
         raise ActionError("Only a confirmed booking can be rescheduled.")
-    _refuse_conflicts(session, booking, engagement.speaker, terms)
+    refuse_conflicts(session, booking, engagement.speaker, terms)
     before = f"{engagement.starts_at:%Y-%m-%d %H:%M} UTC, {engagement.location}"
     previous = engagement_facts(engagement)
     engagement.timezone = terms.timezone
     engagement.starts_at, engagement.ends_at = terms.starts_at, terms.ends_at
-    engagement.location = _location(terms)
+    engagement.location = location_of(terms)
     engagement.city, engagement.country = terms.city, terms.country
     engagement.is_virtual = terms.is_virtual
     engagement.sequence += 1
@@ -683,117 +481,8 @@ def reschedule(
         details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},
     )
     send_invites(session, booking, engagement, "REQUEST")
-    mail_organizer(
-        session,
-        booking,
-        "rescheduled",
-        about_engagement=engagement.id,
-        facts={"previous": previous},
-    )
+    notify.notify_rescheduled(session, booking, engagement, previous)
     return engagement
-
-
-def engagement_for(
-    booking: BookingRequest, offer: Offer, *, random_bits: int | None = None
-) -> Engagement:
-    """The calendar entry a confirmed offer becomes (the first version of its invites).
-
-    Its UID is ``new_uid(random_bits)``: reproducible bits for the demo history."""
-    return Engagement(
-        booking_id=booking.id,  # None until a new booking is flushed (the demo sets it then)
-        speaker_id=offer.speaker_id,
-        uid=new_uid(random_bits),
-        sequence=0,
-        is_cancelled=False,
-        title=f"{offer.speaker.name} at {booking.event_name}",
-        timezone=offer.timezone,
-        starts_at=offer.starts_at,
-        ends_at=offer.ends_at,
-        location=_location(offer),
-        city=offer.city,
-        country=offer.country,
-        is_virtual=offer.is_virtual,
-    )
-
-
-def _location(offer: Offer | OfferTerms) -> str:
-    if offer.is_virtual:
-        return "Online" + (f" ({offer.venue})" if offer.venue else "")
-    parts = [offer.venue, offer.city, offer.country]
-    return ", ".join(p for p in parts if p)
-
-
-def send_invites(
-    session: AnySession, booking: BookingRequest, engagement: Engagement, method: str
-) -> None:
-    """One invitation email per attendee (speaker, organizer contact, assigned staff),
-    deduplicated per recipient and SEQUENCE: a change is sent once to each."""
-    people = engagement_people(booking, engagement)
-    if booking.assigned_staff is not None:
-        people.append((Recipient.STAFF, booking.assigned_staff.email, booking.assigned_staff.name))
-    for role, email, name in people:
-        record_mail(
-            session,
-            booking.id,
-            "invite",
-            role,
-            email,
-            name,
-            sequence=engagement.sequence,
-            engagement_id=engagement.id,
-            method=method,
-        )
-
-
-def engagement_people(
-    booking: BookingRequest, engagement: Engagement
-) -> list[tuple[Recipient, str, str]]:
-    """The organizer's contact and the speaker (when the bureau has their address)."""
-    people = [(Recipient.ORGANIZER, booking.contact_email, booking.contact_name)]
-    if engagement.speaker.email:
-        people.append((Recipient.SPEAKER, engagement.speaker.email, engagement.speaker.name))
-    return people
-
-
-def expire_holds(session: AnySession, now: datetime | None = None) -> int:
-    """Release holds past their expiry; their bookings expire; staff and organizer hear."""
-    now = now or utcnow()
-    due = session.scalars(
-        select(Hold).where(Hold.state == HoldState.ACTIVE, Hold.expires_at <= now).limit(200)
-    ).all()
-    expired = 0
-    for hold in due:
-        claimed = session.execute(
-            update(Hold)
-            .where(Hold.id == hold.id, Hold.state == HoldState.ACTIVE)
-            .values(state=HoldState.EXPIRED, updated_at=now)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue
-        booking = session.get(BookingRequest, hold.booking_id)
-        if booking is not None and Status.EXPIRED in ALLOWED[Status(booking.status)]:
-            transition(
-                session,
-                booking,
-                Status.EXPIRED,
-                actor=Actor("system", "Bureau"),
-                action="hold expired",
-                public_message="The hold on the speaker's date expired before confirmation.",
-                details={"hold": hold.id},
-            )
-            mail_organizer(session, booking, "hold_expired")
-            mail_staff(session, booking, "hold_expired")
-        session.commit()
-        expired += 1
-    return expired
-
-
-def _end_holds(session: AnySession, booking: BookingRequest, state: HoldState) -> None:
-    session.execute(
-        update(Hold)
-        .where(Hold.booking_id == booking.id, Hold.state == HoldState.ACTIVE)
-        .values(state=state, updated_at=utcnow())
-    )
 
 
 def can(booking: BookingRequest, to: Status) -> bool:
@@ -840,4 +529,4 @@ def reassign_to(
                 "reason": f"chosen by {actor.label}",
             },
         )
-    mail(session, booking, "assigned", Recipient.STAFF, staff.email, staff.name)
+    notify.notify_assigned(session, booking, staff)

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD, engagement_for
+from bureau.bookings.actions import CLOSINGS, DEFAULT_HOLD
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -46,6 +46,7 @@ from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.workflow import ALLOWED, SYSTEM, Actor
 from bureau.calendar.busy import zone_label
 from bureau.calendar.ics import new_uid
+from bureau.calendar.invites import engagement_for
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import (
     FIRST_RESPONSE_SLA,

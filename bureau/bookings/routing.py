@@ -18,11 +18,11 @@ from sqlalchemy import JSON, Column, ForeignKey, String, Table, func, select, te
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.notifications import notify_routed
 from bureau.bookings.states import OPEN_STATES, Status
 from bureau.bookings.workflow import Actor, note, transition
 from bureau.db import AnySession, Base, utcnow
-from bureau.mail.recipients import Recipient, record_mail
-from bureau.staff.models import Role, StaffMember
+from bureau.staff.models import StaffMember
 
 # Serialises routing decisions on PostgreSQL, so concurrent workers see each other's loads.
 ROUTING_LOCK = 7_245_001
@@ -206,9 +206,8 @@ def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Deci
     details = decision.as_details()
     previous = booking.assigned_staff_id
     now = utcnow()
-    if decision.staff_id is not None:
-        staff = session.get(StaffMember, decision.staff_id)
-        assert staff is not None
+    staff = session.get(StaffMember, decision.staff_id) if decision.staff_id is not None else None
+    if staff is not None:
         booking.assigned_staff_id = staff.id
         booking.assigned_at = now
         staff.last_assigned_at = now
@@ -224,8 +223,6 @@ def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Deci
             )
         else:
             note(session, booking, actor=actor, action="reassigned", details=details)
-        if previous != staff.id:
-            _record_mail(session, booking, "assigned", Recipient.STAFF, staff.email, staff.name)
     else:
         if booking.status == Status.NEW:
             transition(
@@ -239,30 +236,5 @@ def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Deci
             )
         else:
             note(session, booking, actor=actor, action="routing failed", details=details)
-        admins = session.scalars(
-            select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
-        ).all()
-        for admin in admins:
-            _record_mail(
-                session, booking, "unassigned_alert", Recipient.STAFF, admin.email, admin.name
-            )
-    _record_mail(
-        session,
-        booking,
-        "acknowledgement",
-        Recipient.ORGANIZER,
-        booking.contact_email,
-        booking.contact_name,
-    )
+    notify_routed(session, booking, staff, previous=previous)
     return decision
-
-
-def _record_mail(
-    session: AnySession,
-    booking: BookingRequest,
-    template: str,
-    role: Recipient,
-    email: str,
-    name: str,
-) -> None:
-    record_mail(session, booking.id, template, role, email, name, sequence=0)

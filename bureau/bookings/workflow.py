@@ -52,6 +52,14 @@ class TransitionNotAllowed(Exception):
     pass
 
 
+class Conflict(Exception):
+    """Someone else changed the booking since the actor looked at it."""
+
+
+class ActionError(Exception):
+    """The step cannot be taken with this input; the message says why."""
+
+
 def event_end(session: AnySession, booking: BookingRequest) -> tuple[datetime, str]:
     """When the event ends (UTC) and its zone: the engagement's (it follows reschedules),
     else the latest offer's, else the request's."""
@@ -111,7 +119,23 @@ def transition(
     Side effects: the status changes; a BookingEvent is added; on flush the ``version``
     column rises (SQLAlchemy's optimistic lock: a concurrent change makes the flush fail
     with StaleDataError and nothing is applied). The caller records the jobs the change
-    implies in the same transaction and commits.
+    implies in the same transaction and commits; per state entered (emails:
+    bookings/notifications.py, one ``notify_*`` per step):
+
+    - assigned / unassigned (bookings/routing.py): the new assignee is told, or every
+      admin alerted; the organizer's acknowledgement.
+    - shortlisted: the organizer gets the shortlist.
+    - offer_received: the assignee hears of an organizer's own offer.
+    - awaiting_speaker: a hold on the speaker's date; the speaker is asked (signed link).
+    - speaker_accepted / speaker_declined: assignee and organizer hear; a decline releases
+      the hold.
+    - contracted: the organizer gets the contract's terms.
+    - confirmed: the hold is confirmed, an engagement created, an invitation queued per
+      attendee (calendar/invites.py); the organizer is told.
+    - completed: the organizer is asked for feedback (once per booking, ever).
+    - declined / withdrawn / cancelled: holds released, a confirmed engagement cancelled
+      (invitations with METHOD:CANCEL); whoever did not close it hears.
+    - expired (beat, calendar/holds.py): organizer and assignee hear.
     """
     current = Status(booking.status)
     if to not in ALLOWED[current]:

@@ -8,19 +8,18 @@ hold, an escalation per booking.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import joinedload
 
-from bureau.bookings.actions import engagement_people
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import SYSTEM, note
+from bureau.calendar.invites import engagement_people
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.db import AnySession, utcnow
-from bureau.mail.recipients import Recipient, record_mail
+from bureau.mail.recipients import assignee_of, queue_mail, staff_member
 from bureau.staff.models import Role, StaffMember
 
 REMINDERS = {"reminder_7d": timedelta(days=7), "reminder_1d": timedelta(days=1)}
@@ -28,20 +27,6 @@ HOLD_WARNING = timedelta(hours=24)
 # First response within this many working hours of the assignee (Monday to Friday, 09:00 to 17:00).
 FIRST_RESPONSE_SLA = timedelta(hours=8)
 WORKDAY_START, WORKDAY_END = time(9), time(17)
-
-
-def _mail(
-    session: AnySession,
-    booking_id: int,
-    template: str,
-    role: Recipient,
-    email: str,
-    name: str,
-    sequence: int,
-    **extra: Any,
-) -> bool:
-    job = record_mail(session, booking_id, template, role, email, name, sequence=sequence, **extra)
-    return job is not None
 
 
 def send_event_reminders(session: AnySession, now: datetime | None = None) -> int:
@@ -64,17 +49,16 @@ def send_event_reminders(session: AnySession, now: datetime | None = None) -> in
                 continue
             if template == "reminder_7d" and engagement.starts_at - now <= REMINDERS["reminder_1d"]:
                 continue  # confirmed late: the 1-day reminder says it all
-            for role, email, name in people:
-                sent += _mail(
+            for to in people:
+                job = queue_mail(
                     session,
-                    booking.id,
+                    booking,
                     template,
-                    role,
-                    email,
-                    name,
-                    engagement.sequence,
+                    to,
+                    sequence=engagement.sequence,
                     about_engagement=engagement.id,
                 )
+                sent += job is not None
     session.commit()
     return sent
 
@@ -92,17 +76,11 @@ def warn_expiring_holds(session: AnySession, now: datetime | None = None) -> int
     ).all()
     for hold in holds:
         booking = session.get(BookingRequest, hold.booking_id)
-        staff = booking.assigned_staff if booking is not None else None
-        if booking is not None and staff is not None:
-            sent += _mail(
-                session,
-                booking.id,
-                "hold_expiring",
-                Recipient.STAFF,
-                staff.email,
-                staff.name,
-                hold.id,
+        if booking is not None:
+            job = queue_mail(
+                session, booking, "hold_expiring", assignee_of(booking), sequence=hold.id
             )
+            sent += job is not None
     session.commit()
     return sent
 
@@ -223,7 +201,7 @@ def escalate_slow_first_responses(session: AnySession, now: datetime | None = No
         if staff is None or booking.assigned_at is None:
             continue
         recorded = [
-            _mail(session, booking.id, "sla_breach", Recipient.STAFF, a.email, a.name, 0)
+            queue_mail(session, booking, "sla_breach", staff_member(a), sequence=0) is not None
             for a in admins
         ]
         if any(recorded):

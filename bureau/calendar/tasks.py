@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from bureau.bookings.actions import expire_holds
 from bureau.calendar import sources
+from bureau.calendar.holds import expire_holds
 from bureau.calendar.reminders import (
     escalate_slow_first_responses,
     send_event_reminders,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bureau.bookings.links import availability_token
-from bureau.bookings.models import BookingRequest, Offer
+from bureau.bookings.models import BookingEvent, BookingRequest, Offer
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession
 from bureau.mail.facts import Facts, mail_facts
@@ -138,6 +138,57 @@ def record_mail(
             **extra,
             **({"facts": facts} if facts is not None else {}),
         },
+    )
+
+
+# Who an email is for: the reader's role, address and name.
+Addressee = tuple[Recipient, str, str]
+
+
+def organizer_of(booking: BookingRequest) -> Addressee:
+    return (ORGANIZER, booking.contact_email, booking.contact_name)
+
+
+def staff_member(member: StaffMember) -> Addressee:
+    return (STAFF, member.email, member.name)
+
+
+def assignee_of(booking: BookingRequest) -> Addressee | None:
+    staff = booking.assigned_staff
+    return staff_member(staff) if staff is not None else None
+
+
+def timeline_step(session: AnySession, booking: BookingRequest) -> int:
+    """A number unique to this step of this booking (its count of timeline entries)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(BookingEvent)
+            .where(BookingEvent.booking_id == booking.id)
+        )
+        or 0
+    )
+
+
+def queue_mail(
+    session: AnySession,
+    booking: BookingRequest,
+    template: str,
+    to: Addressee | None,
+    *,
+    sequence: int | None = None,
+    facts: Facts | None = None,
+    **extra: Any,
+) -> Job | None:
+    """Queue ``template`` about ``booking`` for ``to`` (nobody: nothing is queued); None
+    if it was queued already. ``sequence`` tells repeats apart in the outbox's key; by
+    default the booking's timeline step, so each step's email goes once."""
+    if to is None:
+        return None
+    role, email, name = to
+    step = timeline_step(session, booking) if sequence is None else sequence
+    return record_mail(
+        session, booking.id, template, role, email, name, sequence=step, facts=facts, **extra
     )
 
 

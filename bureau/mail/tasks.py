@@ -23,15 +23,14 @@ from bureau.mail.transport import deliver
 from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 
 logger = logging.getLogger(__name__)
-TASK = MAIL_TASK
 
 
-@shared_task(name=TASK)
+@shared_task(name=MAIL_TASK)
 def send_mail(*, job_id: int) -> str:
-    return execute(TASK, job_id, send_notification)
+    return execute(MAIL_TASK, job_id, send_notification)
 
 
-@handles(TASK)
+@handles(MAIL_TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
     # Look unless the job is fresh: an earlier attempt may have composed it, also before an

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import ColumnElement, case, exists, false, func, literal, select, true
 
 from bureau.bookings.models import BookingRequest
-from bureau.calendar.busy import own_time_clashes
-from bureau.calendar.models import Hold, HoldState
-from bureau.calendar.travel import Place, parse_buffers
+from bureau.calendar.conflicts import busy as busy_speakers
+from bureau.calendar.travel import Place
 from bureau.catalogue.models import Speaker, SpeakerLanguage, speaker_topics
 from bureau.db import AnySession
 
@@ -31,8 +29,9 @@ def suggest_speakers(
     session: AnySession, booking: BookingRequest, limit: int = 8
 ) -> list[Suggestion]:
     """Requested speakers first, then shared topics, the event's language, a fee band that
-    fits the budget; a speaker holding or booked for an overlapping date, or whose blackout
-    periods or own calendar are too close to it (travel time included), is marked busy.
+    fits the budget; a speaker held or engaged elsewhere, or whose blackout periods or own
+    calendar are, too close to it (travel time included: calendar/conflicts.py, the check
+    confirmation makes) is marked busy.
 
     The database ranks every active speaker and returns the best ``limit``: a catalogue of
     a thousand speakers is not loaded to show eight.
@@ -54,26 +53,17 @@ def suggest_speakers(
     fits: ColumnElement[bool] = (
         Speaker.fee_min <= budget_high if budget_high is not None else true()
     )
-    # Read once (the holds ending after the event starts, by index), not per speaker.
-    busy_ids = set(
-        session.scalars(
-            select(Hold.speaker_id).where(
-                Hold.state.in_([HoldState.ACTIVE, HoldState.CONFIRMED]),
-                Hold.ends_at > booking.starts_at,
-                Hold.starts_at < booking.ends_at,
-                Hold.booking_id != booking.id,
-            )
-        )
-    )
-    own = own_time_clashes(
+    # One check of every speaker's calendar (a fixed number of queries), not one per speaker.
+    clashes = busy_speakers(
         session,
         booking.starts_at,
         booking.ends_at,
+        booking_id=booking.id,
         place=Place.of(booking),
         zone=booking.timezone,
-        buffers=parse_buffers(current_app.config["BUREAU_SETTINGS"].travel_buffers),
     )
-    busy_ids |= set(own)
+    busy_ids = clashes.speakers
+    own = clashes.own
     busy = Speaker.id.in_(busy_ids) if busy_ids else literal(False)
     score = (
         case((is_requested, REQUESTED_WEIGHT), else_=0)

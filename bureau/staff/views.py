@@ -39,8 +39,8 @@ from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.mail.models import Notification
+from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.redaction import redacted
-from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.outbox import Job, JobState, retry_failed
 from bureau.params import page_number, row_id
 from bureau.reference import timezone_names
