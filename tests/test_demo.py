@@ -66,18 +66,15 @@ def test_every_post_links_the_speakers_it_mentions(db_session: object) -> None:
 
 
 def test_seed_command_reports_what_it_added(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+    """`bureau db upgrade`, then `bureau seed` twice, through Flask's CLI runner on a fresh
+    database (tests/test_config.py runs the real `bureau` command once)."""
+    from bureau.cli import cli
 
-    env = {
-        "BUREAU_INSTANCE_PATH": str(tmp_path),
-        "PATH": "/usr/bin:/bin",
-    }
-    run = [sys.executable, "-m", "bureau"]
-    upgrade = subprocess.run([*run, "db", "upgrade"], env=env, capture_output=True, text=True)
-    assert upgrade.returncode == 0, upgrade.stderr
-    first = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
-    second = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
-    assert first.returncode == second.returncode == 0
-    assert "6 speakers" in first.stdout
-    assert "0 topics, 0 speakers and 0 posts added" in second.stdout
+    runner = make_app(tmp_path, f"sqlite:///{tmp_path / 'seed.db'}").test_cli_runner()
+    upgrade = runner.invoke(cli, ["db", "upgrade"])
+    assert upgrade.exit_code == 0, upgrade.output
+    first = runner.invoke(cli, ["seed"])
+    second = runner.invoke(cli, ["seed"])
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "6 speakers" in first.output
+    assert "0 topics, 0 speakers and 0 posts added" in second.output
