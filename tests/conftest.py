@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -57,13 +58,37 @@ def default_run(config: pytest.Config) -> bool:
     return all(Path(arg.split("::")[0]).is_dir() for arg in config.args)
 
 
+# Fixtures that make any test using them slow without a mark: a real Chromium.
+SLOW_FIXTURES = ("browser",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(name in SLOW_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
     if not default_run(config):
         return
     kept = [i for i in items if not any(i.get_closest_marker(m) for m in LONG_MARKERS)]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A default run on servers of its own runs on every core (pytest-xdist, when installed):
+    each worker has its own SQLite files, redis-server and PostgreSQL cluster. Not when the
+    settings name shared servers (workers would flush each other's Redis), nor for a chosen
+    selection or the load tests (their timings want the machine); `-n` chooses for itself."""
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("numprocesses", None) is None
+        and not hasattr(config, "workerinput")
+        and not (POSTGRES_SERVER_URL or REDIS_URL)
+        and default_run(config)
+        and not config.option.collectonly
+    ):
+        config.option.numprocesses = "auto"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -225,6 +250,14 @@ def worker_stack(
     migrate_and_seed(app)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
     return app, env
+
+
+def bureau_cli(app: Flask, *arguments: str, stdin: str = "") -> Result:
+    """`bureau ARGUMENTS` on this app through Flask's CLI runner (exit_code, stdout, stderr).
+    The real command runs once, in tests/test_config.py."""
+    from bureau.cli import cli
+
+    return app.test_cli_runner().invoke(cli, list(arguments), input=stdin)
 
 
 def migrate_and_seed(app: Flask, *, staff: bool = True) -> None:

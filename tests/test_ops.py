@@ -251,6 +251,7 @@ def heartbeat_rows(app: Flask) -> dict[str, Heartbeat]:
     return {b.name: b for b in detached(app, select(Heartbeat))}
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:
     # Beat writes as it starts, a moment after its "Starting" line.
     beats = wait_until(
@@ -271,6 +272,7 @@ def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:
     assert ready["checks"]["beat"]["last_run_age"] < 30
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_container_checks_see_the_heartbeats(flow: Stack) -> None:
     found = bureau(flow.env, "ops", "check", "worker")
     assert found.returncode == 0, found.stderr
@@ -341,6 +343,7 @@ def test_queue_depth_counts_messages_nobody_consumes(
         redis.Redis.from_url(broker).delete(queue)
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: Any) -> None:
     inbox.script("li.na@example.com", "550 5.1.1 No such user")
     reference = (
@@ -368,6 +371,7 @@ def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: 
     assert len(inbox.to("li.na@example.com")) == 1
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_request_id_from_the_web_into_the_workers_json_lines(flow: Stack, inbox: Any) -> None:
     port = free_port()
     web = subprocess.Popen(

@@ -22,6 +22,9 @@ from bureau.jobs import Job
 from tests.conftest import make_app, reset_bookings, valid_request
 from tests.stack import Stack, detached, running_stack, wait_until
 
+# A real worker and beat: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 
 class Pipeline(Stack):
     def submit(self, **changes: Any) -> dict[str, Any]:
