@@ -32,6 +32,7 @@ def test_the_guard_refuses_the_shared_ports_and_records_them() -> None:
     assert set(touched) == {"127.0.0.1:6379", "127.0.0.1:5432"}  # redis-py tries twice
 
 
+@pytest.mark.slow  # a second pytest: CI, where the settings name servers, runs it
 def test_a_plain_run_starts_its_own_postgres_and_redis() -> None:
     """The tests that need the servers, run as a newcomer would (no BUREAU_TEST_* settings):
     they run and pass on servers of their own, and nothing reached for the shared ports."""
