@@ -9,8 +9,8 @@ a worker is SIGKILLed and replaced, PostgreSQL drops every connection of the dat
 times and the SMTP server answers 421 for a while; then the same, and nothing half-stored for
 the submissions that got no 201.
 
-They take a few minutes (``-m "not load"`` leaves them out). Both print their figures (``-s``
-shows them; pytest's ``-rA`` too).
+They take a few minutes (a plain ``pytest`` leaves them out; ``-m load`` runs them). Both
+print their figures (``-s`` shows them; pytest's ``-rA`` too).
 """
 
 from __future__ import annotations
