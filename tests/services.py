@@ -115,11 +115,16 @@ def own_postgres() -> Iterator[str]:
     """A throwaway PostgreSQL cluster (initdb, then pg_ctl start) on a free port, trusting
     local connections, without fsync; its server URL; stopped and deleted at the end. As root
     (CI, containers) the server runs as the ``postgres`` user: PostgreSQL refuses root."""
+    remedy = "set BUREAU_TEST_POSTGRES_URL to a server the tests may use"
     binaries = postgres_binaries()
     folder = Path(tempfile.mkdtemp(prefix="bureau-test-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
+        try:
+            shutil.chown(folder, "postgres")
+        except LookupError:
+            shutil.rmtree(folder)
+            missing("PostgreSQL refuses root and there is no postgres user", remedy)
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", free_port()
 
@@ -128,7 +133,7 @@ def own_postgres() -> Iterator[str]:
             [*as_user, *arguments], capture_output=True, text=True, timeout=120, cwd=folder
         )
         if done.returncode:
-            raise RuntimeError(f"{arguments[0]} failed:\n{done.stdout}\n{done.stderr}")
+            missing(f"{Path(arguments[0]).name} failed: {done.stdout}{done.stderr}", remedy)
 
     try:
         pg(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
