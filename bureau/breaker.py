@@ -2,8 +2,9 @@
 seconds instead of blocking each request on a broker that is away.
 
 Skipping is safe because the outbox row is committed before anything is published: beat's
-sweeper sends whatever was skipped once the broker answers again (jobs.py). One breaker per
-process (``app.extensions["broker_breaker"]``, made by bureau.queue), shared by its threads.
+sweeper sends whatever was skipped once the broker answers again (bureau/outbox/). One
+breaker per process (``app.extensions["broker_breaker"]``, made by bureau.queue), shared by
+its threads.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 _SANE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 

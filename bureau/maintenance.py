@@ -6,9 +6,9 @@ from celery import shared_task
 from flask import current_app
 
 from bureau.extensions import db
-from bureau.jobs import sweep
 from bureau.ops.heartbeat import release_silent_workers
 from bureau.ops.queries import queue_depth
+from bureau.outbox import sweep
 
 
 @shared_task(name="bureau.jobs.sweep")

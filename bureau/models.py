@@ -20,10 +20,10 @@ from bureau.catalogue.models import (
     SpeakerLanguage,
     Topic,
 )
-from bureau.jobs import Job
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
+from bureau.outbox import Job
 from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [

@@ -16,11 +16,12 @@ from flask.typing import ResponseReturnValue
 from bureau.bookings.api import MAX_IDEMPOTENCY_KEY, MAX_JSON_DEPTH
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.bookings.states import Status
-from bureau.bookings.validation import CURRENCIES, MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
+from bureau.bookings.validation import MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
 from bureau.catalogue.api import MAX_PER_PAGE, MAX_QUERY
 from bureau.catalogue.models import SPEAKER_FORMATS
 from bureau.catalogue.queries import FEE_BANDS
 from bureau.params import MAX_PAGE
+from bureau.reference import CURRENCIES
 
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 

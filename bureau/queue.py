@@ -1,7 +1,7 @@
 """The Celery app bound to a Flask app: every task runs inside an app context.
 
 Created by ``create_app`` and kept in ``app.extensions["celery"]``; the web uses it only to
-send tasks (after commit, see jobs.py); ``workers/celery_app.py`` runs it.
+send tasks (after commit, see bureau/outbox/); ``workers/celery_app.py`` runs it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flask import Flask
 
 from bureau.breaker import CircuitBreaker
 from bureau.db import without_raising
-from bureau.jobs import MAX_RETRY_DELAY, holder_name, release_held_by
+from bureau.outbox import MAX_RETRY_DELAY, holder_name, release_held_by
 
 # Feature modules whose tasks the worker registers.
 TASK_MODULES = (

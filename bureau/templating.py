@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask
+from flask import Flask, has_request_context
+from flask_login import current_user
 
-from bureau.bookings.validation import country_names
-from bureau.calendar.busy import zone_label
-from bureau.languages import language_name
+from bureau.bookings.states import staff_label
+from bureau.calendar import busy
+from bureau.calendar.busy import place_name
+from bureau.describe import action_label, job_kind_label, job_state_label
+from bureau.mail.recipients import mail_name
+from bureau.reference import country_names, language_name
 
 
 def money(amount: int | None, currency: str = "") -> str:
@@ -31,34 +35,26 @@ def day_words(value: date) -> str:
     return f"{value:%a %-d %b %Y}"
 
 
-def _zone_or_utc(name: str) -> tuple[ZoneInfo, str]:
-    try:
-        return ZoneInfo(name), name
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC"), "UTC"
-
-
 def time_in_zone(value: datetime, zone_name: str) -> str:
     """An instant in words in a zone, the zone named: 'Tue 8 Dec 2026, 17:00 (Shanghai
     time)'. A naive value is taken as wall time in that zone already (``starts_local``)."""
-    tz, zone_name = _zone_or_utc(zone_name)
+    tz = _zone_or_utc(zone_name)
     local = value if value.tzinfo is None else value.astimezone(tz)
-    return f"{local_time(local)} ({zone_label(zone_name)})"
+    return f"{local_time(local)} ({busy.zone_label(tz.key)})"
 
 
 def span_in_zone(start: datetime, end: datetime, zone_name: str) -> str:
     """A span in words: 'Wed 10 Mar 2027, 09:00' en dash '10:00 (Shanghai time)'; the end's
     day too when it differs."""
-    tz, zone_name = _zone_or_utc(zone_name)
+    tz = _zone_or_utc(zone_name)
     start, end = (v if v.tzinfo is None else v.astimezone(tz) for v in (start, end))
     until = f"{end:%H:%M}" if start.date() == end.date() else local_time(end)
-    return f"{local_time(start)} \N{EN DASH} {until} ({zone_label(zone_name)})"
+    return f"{local_time(start)} \N{EN DASH} {until} ({busy.zone_label(tz.key)})"
 
 
 def iso_in_zone(value: datetime, zone_name: str) -> str:
     """The instant as ISO 8601 with the zone's offset: '2026-12-08T17:00:00+08:00'."""
-    tz, _ = _zone_or_utc(zone_name)
-    return value.astimezone(tz).isoformat(timespec="seconds")
+    return value.astimezone(_zone_or_utc(zone_name)).isoformat(timespec="seconds")
 
 
 def country_name(code: str | None) -> str:
@@ -67,6 +63,75 @@ def country_name(code: str | None) -> str:
 
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
+
+
+def _zone_or_utc(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def viewer_zone() -> ZoneInfo:
+    """The signed-in staff member's own zone (StaffMember.timezone); UTC for anyone else."""
+    signed_in = has_request_context() and current_user.is_authenticated
+    return _zone_or_utc(current_user.timezone if signed_in else None)
+
+
+def zone_label(place: ZoneInfo) -> str:
+    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"."""
+    return place_name(place.key)
+
+
+def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
+    """An instant in ``zone_name`` (by default the reader's own zone), named:
+    "Tue 8 Dec 2026, 09:15 (Amsterdam)". Every time a staff page shows goes through here."""
+    if value is None:
+        return "—"
+    place = _zone_or_utc(zone_name) if zone_name else viewer_zone()
+    local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(place)
+    return f"{local:%a %-d %b %Y, %H:%M} ({zone_label(place)})"
+
+
+def event_time(value: datetime | None, zone_name: str) -> str:
+    """An event's instant in the event's zone and, where the reader's clock differs, in the
+    reader's too: "Wed 10 Mar 2027, 09:00 (Shanghai); Wed 10 Mar 2027, 02:00 (Amsterdam)"."""
+    if value is None:
+        return "—"
+    shown = staff_time(value, zone_name)
+    instant = value if value.tzinfo else value.replace(tzinfo=UTC)
+    mine = viewer_zone()
+    if (
+        instant.astimezone(_zone_or_utc(zone_name)).utcoffset()
+        == instant.astimezone(mine).utcoffset()
+    ):
+        return shown
+    return f"{shown}; {staff_time(instant, mine.key)}"
+
+
+def event_span(start: datetime, end: datetime, zone_name: str) -> str:
+    """An event's span in its zone and, where the reader's clock differs, in the reader's:
+    "Wed 24 Mar 2027, 11:00 to 14:00 (Amsterdam); 10:00 to 13:00 (UTC)", with en dashes."""
+    spans = [_span(start, end, _zone_or_utc(zone_name))]
+    mine = viewer_zone()
+    if start.astimezone(mine).utcoffset() != start.astimezone(_zone_or_utc(zone_name)).utcoffset():
+        spans.append(
+            _span(
+                start, end, mine, day=start.astimezone(mine).date() != _local_day(start, zone_name)
+            )
+        )
+    return "; ".join(spans)
+
+
+def _local_day(value: datetime, zone_name: str) -> date:
+    return value.astimezone(_zone_or_utc(zone_name)).date()
+
+
+def _span(start: datetime, end: datetime, place: ZoneInfo, *, day: bool = True) -> str:
+    first, last = start.astimezone(place), end.astimezone(place)
+    shown = f"{first:%a %-d %b %Y, %H:%M}" if day else f"{first:%H:%M}"
+    until = f"{last:%H:%M}" if first.date() == last.date() else f"{last:%a %-d %b %Y, %H:%M}"
+    return f"{shown} \N{EN DASH} {until} ({zone_label(place)})"
 
 
 def register(app: Flask) -> None:
@@ -79,3 +144,13 @@ def register(app: Flask) -> None:
     app.add_template_filter(time_in_zone)
     app.add_template_filter(span_in_zone)
     app.add_template_filter(language_name)
+    app.add_template_filter(staff_time)
+    app.add_template_filter(zone_label)
+    app.add_template_global(viewer_zone)
+    app.add_template_filter(event_time)
+    app.add_template_filter(event_span)
+    app.add_template_filter(staff_label)
+    app.add_template_filter(mail_name)
+    app.add_template_filter(action_label)
+    app.add_template_filter(job_state_label)
+    app.add_template_filter(job_kind_label)

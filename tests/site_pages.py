@@ -18,10 +18,10 @@ from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.mail.models import Notification
 from bureau.mail.tasks import TASK as MAIL_TASK
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, run_job
 from bureau.staff.models import Role
 from tests.conftest import BACKEND, make_app, migrate_and_seed
 from tests.workflow_helpers import staff_member, submit_and_route

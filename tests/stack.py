@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import Select, select
 
 from bureau.extensions import db
-from bureau.jobs import Job
+from bureau.outbox import Job
 from tests.conftest import worker_stack
 
 ROOT = Path(__file__).resolve().parent.parent

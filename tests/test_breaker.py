@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 
 from bureau.breaker import CircuitBreaker
 from bureau.extensions import db
-from bureau.jobs import Job, record_job
+from bureau.outbox import Job, record_job
 from tests.conftest import make_app
 
 AWAY = "redis://127.0.0.1:1/0"  # nothing listens: connection refused

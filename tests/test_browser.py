@@ -209,7 +209,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     # 6. The agent records the contract (prefilled from the offer) and confirms.
     browser.get(f"{base}/staff/")
     click(browser, "a[href*='/staff/requests/']")
-    assert "speaker_accepted" in text(browser)
+    assert "Speaker accepted" in text(browser)
     click(browser, "#contract-step button[type=submit]")
     assert "Contract recorded" in text(browser)
     click(browser, "#confirm-step button[type=submit]")

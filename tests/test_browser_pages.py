@@ -250,7 +250,7 @@ def test_the_agent_signs_in_opens_a_request_and_acts_with_the_keyboard_alone(
         tab_to(browser, "#shortlist-step button[type=submit]", limit=60)
         enter_and_wait(browser)
         assert "Shortlist of" in body_text(browser), body_text(browser)
-        assert browser.find_element("id", "status").text == "shortlisted"
+        assert browser.find_element("id", "status").text == "Shortlist sent"
         assert axe_violations(browser, axe) == []  # an agent's view, with its message
     finally:
         browser.delete_all_cookies()

@@ -88,7 +88,7 @@ def test_an_agent_is_not_offered_mark_completed_before_the_event(app: Flask) -> 
         text = response.get_data(as_text=True)
         assert "before its event ends" in text or "Only an admin" in text
     page = agent.get(f"/staff/requests/{booking_id}").get_data(as_text=True)
-    assert re.search(r'id="status">confirmed<', page)
+    assert re.search(r'id="status">Confirmed<', page)
 
 
 def test_an_admin_completes_early_only_with_a_reason_kept_on_the_timeline(app: Flask) -> None:

@@ -21,8 +21,8 @@ from bureau.bookings.workflow import Actor, note
 from bureau.calendar.reminders import escalate_slow_first_responses, first_response_breaches
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
 from tests.conftest import NEXT_YEAR
 from tests.test_invites import confirmed_booking
@@ -184,10 +184,10 @@ def test_mail_log_shows_failures_and_resends_once(
         job = db.session.scalars(
             select(Job).where(Job.booking_id == booking.id, Job.kind == "mail.acknowledgement")
         ).one()
-        from bureau.jobs import run_job
+        from bureau.outbox import run_job
 
         def refuse(*args: Any, **kwargs: Any) -> str:
-            from bureau.jobs import PermanentError
+            from bureau.outbox import PermanentError
 
             raise PermanentError("550 5.1.1 No such user")
 
@@ -205,7 +205,7 @@ def test_mail_log_shows_failures_and_resends_once(
         return True
 
     # Resending goes through the outbox: the job is sent to the broker after the commit.
-    monkeypatch.setattr("bureau.jobs.enqueue", fake_enqueue)
+    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", fake_enqueue)
     notification_id = int(log.split("/staff/mail/")[1].split("/")[0].split('"')[0])
     response = admin.post(
         f"/staff/mail/{notification_id}/resend", data={"csrf_token": csrf_from(log)}
@@ -218,7 +218,7 @@ def test_mail_log_shows_failures_and_resends_once(
     assert again.status_code == 303
     assert sent == [job_id]  # not failed any more: nothing to resend
     page = admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
-    assert "email resent" in page
+    assert "Email resent" in page
 
 
 def test_request_totals_match_the_queue_counts_and_the_filters(

@@ -27,8 +27,8 @@ from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Scope, insights
 from bureau.insights.views import build_charts, duration
-from bureau.jobs import Job
 from bureau.mail.models import Notification
+from bureau.outbox import Job
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import make_app, migrate_and_seed, reset_bookings
 from tests.workflow_helpers import sign_in, staff_member

@@ -21,10 +21,10 @@ from bureau.bookings.states import Status
 from bureau.db import AnySession, utcnow
 from bureau.extensions import db
 from bureau.insights.queries import Scope, ratings
-from bureau.jobs import Job
 from bureau.mail.compose import render_booking_mail
 from bureau.mail.recipients import Recipient, links_for
 from bureau.openapi import document
+from bureau.outbox import Job
 from bureau.staff.models import Role
 from tests.test_completion import signed_in
 from tests.test_transitions import (

@@ -13,10 +13,10 @@ from sqlalchemy import delete
 
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState
 from bureau.ops.heartbeat import BEAT_NAME, WORKER_STALE_AFTER, mark_stopped, record_heartbeat
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox_stale_after
+from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
 from tests.conftest import make_app
 from tests.workflow_helpers import sign_in, staff_member

@@ -497,12 +497,12 @@ def test_the_page_shows_the_figures_as_svg_with_tables(
     weekly = [r.findtext(f"{NS}title") for r in found["chart-weekly"].iter(f"{NS}rect")]
     assert sorted(weekly) == sorted(
         [
-            "3 Mar 2025: completed 1",
-            "3 Mar 2025: confirmed 1",
-            "10 Mar 2025: cancelled 1",
-            "17 Mar 2025: assigned 1",
-            "17 Mar 2025: contracted 1",
-            "24 Mar 2025: unassigned 1",
+            "3 Mar 2025: Completed 1",
+            "3 Mar 2025: Confirmed 1",
+            "10 Mar 2025: Cancelled 1",
+            "17 Mar 2025: Assigned 1",
+            "17 Mar 2025: Contracted 1",
+            "24 Mar 2025: Waiting for an agent 1",
         ]
     )
     funnel = [r.findtext(f"{NS}title") for r in found["chart-funnel"].iter(f"{NS}rect")]

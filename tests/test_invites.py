@@ -18,12 +18,12 @@ from sqlalchemy import select
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
-from bureau.bookings.validation import validate_offer
+from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, run_job
 from tests.conftest import NEXT_YEAR, make_app
 from tests.workflow_helpers import submit_and_route
 
@@ -76,6 +76,39 @@ def confirmed_booking(
     actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
     db.session.commit()
     return booking_id
+
+
+def moved_terms() -> OfferTerms:
+    """The confirmed booking moved to 2 April, 14:00 to 15:00, at the Beurs."""
+    terms, errors = validate_offer(
+        {
+            "speaker": "kaiser-kuo",
+            "fee": "12000",
+            "format": "keynote",
+            "starts_at": f"{NEXT_YEAR}-04-02T14:00",
+            "ends_at": f"{NEXT_YEAR}-04-02T15:00",
+            "timezone": "Europe/Amsterdam",
+            "venue": "Beurs",
+            "city": "Amsterdam",
+            "country": "NL",
+        }
+    )
+    assert terms is not None, errors
+    return terms
+
+
+def cancel_booking(booking: BookingRequest | None) -> None:
+    """Staff cancel the booking ("Venue closed") and commit."""
+    assert booking is not None
+    actions.close(
+        db.session,
+        booking,
+        Status.CANCELLED,
+        reason="Venue closed",
+        actor=STAFF,
+        expected_version=None,
+    )
+    db.session.commit()
 
 
 def send_invites() -> None:
@@ -142,16 +175,7 @@ def test_confirmation_then_cancellation(mail_app: Flask, inbox: Any) -> None:
     send_invites()
     assert len(inbox.to(ORGANIZER)) == 1
 
-    booking = db.session.get(BookingRequest, booking_id)
-    actions.close(
-        db.session,
-        booking,
-        Status.CANCELLED,
-        reason="Venue closed",
-        actor=STAFF,
-        expected_version=None,
-    )
-    db.session.commit()
+    cancel_booking(db.session.get(BookingRequest, booking_id))
     send_invites()
     for address in (ORGANIZER, SPEAKER, DESK):
         _, cancel = inbox.to(address)
@@ -189,20 +213,7 @@ def test_reschedule_updates_every_invitation(mail_app: Flask, inbox: Any) -> Non
     booking_id = confirmed_booking(mail_app)
     send_invites()
     booking = db.session.get(BookingRequest, booking_id)
-    moved = validate_offer(
-        {
-            "speaker": "kaiser-kuo",
-            "fee": "12000",
-            "format": "keynote",
-            "starts_at": f"{NEXT_YEAR}-04-02T14:00",
-            "ends_at": f"{NEXT_YEAR}-04-02T15:00",
-            "timezone": "Europe/Amsterdam",
-            "venue": "Beurs",
-            "city": "Amsterdam",
-            "country": "NL",
-        }
-    )[0]
-    actions.reschedule(db.session, booking, moved, actor=STAFF, expected_version=None)
+    actions.reschedule(db.session, booking, moved_terms(), actor=STAFF, expected_version=None)
     db.session.commit()
     send_invites()
     engagement = db.session.scalars(select(Engagement)).one()

@@ -7,6 +7,8 @@ import os
 import secrets
 import socket
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -16,20 +18,7 @@ from sqlalchemy import delete, select, update
 
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import (
-    MAX_ATTEMPTS,
-    Job,
-    JobState,
-    PermanentError,
-    TransientError,
-    claim,
-    holder,
-    record_job,
-    release_held_by,
-    retry_delay,
-    run_job,
-    sweep,
-)
+from bureau.mail.transport import reuse_smtp_connections
 from bureau.ops.heartbeat import (
     WORKER_INTERVAL,
     WORKER_STALE_AFTER,
@@ -38,6 +27,23 @@ from bureau.ops.heartbeat import (
     release_silent_workers,
 )
 from bureau.ops.models import Heartbeat
+from bureau.outbox import (
+    HANDLERS,
+    MAX_ATTEMPTS,
+    Job,
+    JobState,
+    PermanentError,
+    TransientError,
+    claim,
+    execute,
+    holder,
+    record_job,
+    release_held_by,
+    retry_delay,
+    run_job,
+    sweep,
+)
+from bureau.outbox.hooks import AROUND_TASKS
 
 
 @pytest.fixture
@@ -94,6 +100,33 @@ def test_success_marks_done_and_keeps_the_handlers_changes(session: Any) -> None
     assert calls == [job.id]
     stored = session.get(Job, job.id, populate_existing=True)
     assert (stored.state, stored.payload, stored.attempts) == ("done", {"seen": True}, 1)
+
+
+def test_a_task_and_its_follow_ups_run_inside_what_features_register(
+    session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hooks.around_tasks: the outbox knows no feature, yet the mail feature's one SMTP
+    connection per task surrounds a job and the follow-ups it records, and ends after them."""
+    assert reuse_smtp_connections in AROUND_TASKS  # registered by the mail feature
+    events: list[str] = []
+
+    @contextmanager
+    def around() -> Iterator[None]:
+        events.append("enter")
+        yield
+        events.append("exit")
+
+    def first(s: Any, j: Job) -> None:
+        events.append("first")
+        record_job(s, "bureau.test.second", "test-follow-up", recipient="y@example.com")
+
+    monkeypatch.setitem(HANDLERS, "bureau.test.second", lambda s, j: events.append("second"))
+    monkeypatch.setattr("bureau.outbox.worker.AROUND_TASKS", [*AROUND_TASKS, around])
+    job = new_job(session)
+    assert execute("bureau.test.noop", job.id, first) == "done"
+    assert events == ["enter", "first", "second", "exit"]
+    states = db.session.scalars(select(Job.state).where(Job.kind.startswith("test"))).all()
+    assert set(states) == {"done"}
 
 
 def test_transient_error_schedules_a_retry_and_rolls_back(session: Any) -> None:
@@ -163,7 +196,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         ids.append(job_id)
         return True
 
-    monkeypatch.setattr("bureau.jobs.enqueue", fake_enqueue)
+    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", fake_enqueue)
     return ids
 
 

@@ -12,9 +12,9 @@ from flask import Flask
 from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from bureau import jobs
 from bureau.extensions import db
-from bureau.jobs import Job, claim, record_effect, record_job, run_job
+from bureau.outbox import Job, claim, record_effect, record_job, run_job
+from bureau.outbox import run as outbox_run
 
 pytestmark = pytest.mark.postgres
 
@@ -24,7 +24,7 @@ def session(postgres_app: Flask) -> Iterator[Any]:
     with postgres_app.app_context():
         yield db.session
         db.session.rollback()
-        jobs._unwritten.clear()
+        outbox_run._unwritten.clear()
 
 
 def new_job(session: Any, sequence: int) -> Job:
@@ -115,7 +115,7 @@ def test_an_effect_recorded_late_is_written_before_the_next_job(
 ) -> None:
     job = new_job(session, 4)
     sent: list[int] = []
-    monkeypatch.setattr(jobs, "DB_RETRY_DELAYS", (0.0,))  # the database stays away: one try
+    monkeypatch.setattr(outbox_run, "DB_RETRY_DELAYS", (0.0,))  # the database stays away: one try
 
     def handler(s: Any, j: Job) -> None:
         sent.append(j.id)
@@ -129,15 +129,15 @@ def test_an_effect_recorded_late_is_written_before_the_next_job(
         raise DBAPIError("UPDATE", {}, Exception("server closed the connection"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(jobs, "_write_effect", broken_write)
+        patched.setattr(outbox_run, "_write_effect", broken_write)
         with pytest.raises(DBAPIError):
             run_job(session, job.id, handler)
     assert stored(session, job.id).state == "running"
-    assert set(jobs._unwritten) == {job.id}
+    assert set(outbox_run._unwritten) == {job.id}
     # The process's next job first writes the record: the email is done, not sent again.
     other = new_job(session, 5)
     run_job(session, other.id, lambda s, j: None)
-    assert jobs._unwritten == {}
+    assert outbox_run._unwritten == {}
     row = stored(session, job.id)
     assert (row.state, row.payload) == ("done", {"sent": 2})
     assert run_job(session, job.id, handler) is None

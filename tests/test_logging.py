@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.logs import BureauHandler, log_context
+from bureau.outbox import Job, run_job
 from tests.conftest import make_app, valid_request
 
 GENERATED = re.compile(r"[0-9a-f]{32}")

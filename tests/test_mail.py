@@ -16,10 +16,10 @@ from sqlalchemy import event, select
 from bureau.bookings.services import ROUTE_TASK
 from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
-from bureau.jobs import HANDLERS, Job, execute, run_job
 from bureau.mail.compose import Mail, build_message
 from bureau.mail.models import Notification
 from bureau.mail.tasks import send_notification
+from bureau.outbox import HANDLERS, Job, execute, run_job
 from tests.conftest import make_app, valid_request
 
 
@@ -127,7 +127,7 @@ def test_emails_a_stopped_task_did_not_send_go_back_to_pending_and_the_broker(
     route_id = submit_and_run_task(mail_app)
     sent: list[int] = []
     monkeypatch.setattr(
-        "bureau.jobs.enqueue", lambda task, job_id, countdown=None: sent.append(job_id)
+        "bureau.outbox.dispatch.enqueue", lambda task, job_id, countdown=None: sent.append(job_id)
     )
 
     def shutting_down(session: Any, job: Job) -> None:

@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from bureau.bookings.links import read_availability_token
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
-from bureau.jobs import record_job
 from bureau.mail.compose import SUBJECTS
 from bureau.mail.recipients import AUDIENCES, MAIL_TASK, Recipient, record_mail, role_of
 from bureau.mail.tasks import compose_notification
+from bureau.outbox import record_job
 from tests.test_invites import confirmed_booking
 from tests.workflow_helpers import staff_member, submit_and_route
 
@@ -36,6 +37,9 @@ PAYLOADS: dict[str, Any] = {
         {"engagement_id": e.id, "method": "REQUEST"},
         {"engagement_id": e.id, "method": "CANCEL"},
     ],
+    "confirmed": lambda b, e: [{"about_engagement": e.id}],
+    "rescheduled": lambda b, e: [{"about_engagement": e.id}],
+    "cancelled": lambda b, e: [{"about_engagement": e.id}, {}],
     "reminder_7d": lambda b, e: [{"about_engagement": e.id}],
     "reminder_1d": lambda b, e: [{"about_engagement": e.id}],
 }
@@ -119,8 +123,26 @@ def test_no_email_carries_another_readers_link(confirmed: BookingRequest) -> Non
                         offer = (booking.offer.id, booking.offer.speaker_id)
                         assert read_availability_token(signed.split("\\")[0]) == offer
                 checked.append(case)
-    # Each invitation twice, once per method.
-    assert len(checked) == sum(len(r) for r in AUDIENCES.values()) + len(AUDIENCES["invite"])
+    # Each invitation twice, once per method; a cancellation with and without its entry.
+    assert len(checked) == sum(len(r) for r in AUDIENCES.values()) + len(AUDIENCES["invite"]) + 1
+
+
+def test_no_email_shows_bare_utc_or_a_state_code(confirmed: BookingRequest) -> None:
+    """Times are in a named zone of the reader's or the event's; states are words. (The
+    .ics is for machines: its DTSTAMP is UTC by the standard.)"""
+    booking = confirmed
+    engagement = db.session.scalars(select(Engagement)).one()
+    codes = [s.value for s in Status if "_" in s.value]
+    n = 3000
+    for template, roles in sorted(AUDIENCES.items()):
+        for role in sorted(roles):
+            for extra in PAYLOADS.get(template, lambda b, e: [{}])(booking, engagement):
+                n += 1
+                for where, text in texts(compose(booking, template, role, n, **extra)).items():
+                    if where.endswith(("text/plain", "text/html")):
+                        assert "UTC" not in text, (template, role, where)
+                        for code in codes:
+                            assert code not in text, (template, role, code)
 
 
 def test_each_invitation_copy_differs_only_in_its_readers_link(

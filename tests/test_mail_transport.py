@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from bureau.config import load_settings
-from bureau.jobs import PermanentError
 from bureau.mail.transport import deliver
+from bureau.outbox import PermanentError
 from tests.smtp import Inbox, free_port
 
 RAW = b"From: a@bureau.test\r\nTo: b@example.com\r\nSubject: TLS check\r\n\r\nHello\r\n"

@@ -63,7 +63,7 @@ def test_check_fails_when_a_model_drifts(tmp_path: Path) -> None:
 def test_requests_filed_before_the_worker_existed_get_routed(tmp_path: Path) -> None:
     from sqlalchemy import text
 
-    from bureau.jobs import Job
+    from bureau.outbox import Job
 
     app = make_app(tmp_path, f"sqlite:///{tmp_path / 'old.db'}")
     with app.app_context():

@@ -28,9 +28,9 @@ from sqlalchemy import delete, select
 
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState
 from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox, queue_depth
+from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
 from tests.conftest import bureau_cli, make_app, migrate_and_seed, reset_bookings, valid_request
 from tests.stack import ROOT, Stack, detached, running_stack, wait_until

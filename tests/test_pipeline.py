@@ -18,7 +18,7 @@ from sqlalchemy import select
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.extensions import db
-from bureau.jobs import Job
+from bureau.outbox import Job
 from tests.conftest import make_app, reset_bookings, valid_request
 from tests.stack import Stack, detached, running_stack, wait_until
 

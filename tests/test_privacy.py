@@ -24,9 +24,9 @@ from bureau.catalogue.models import Speaker
 from bureau.cli import cli
 from bureau.db import Base, utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, retry_failed, run_job
 from bureau.mail.models import ERASED_EMAIL, Notification
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, JobState, retry_failed, run_job
 from bureau.privacy.services import apply_retention
 from bureau.privacy.tasks import apply_retention_task
 from bureau.staff.models import Role
@@ -407,7 +407,7 @@ def test_erasure_removes_the_organizer_from_every_table_and_mail_file(
     staff_page = signed_in.get(f"/staff/requests/{world['completed']}")
     assert staff_page.status_code == 200
     assert "[erased]" in staff_page.get_data(as_text=True)
-    assert "personal data erased" in staff_page.get_data(as_text=True)
+    assert "Personal data erased" in staff_page.get_data(as_text=True)
     feed = client.get(world["feed"], headers={"If-None-Match": old_etag})
     assert feed.status_code == 200
     assert "Vanderbrook" not in feed.get_data(as_text=True)

@@ -21,8 +21,8 @@ from bureau.calendar.reminders import (
     working_time,
 )
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
 from bureau.mail.tasks import send_notification
+from bureau.outbox import Job, run_job
 from bureau.staff.models import Role
 from tests.test_invites import confirmed_booking
 from tests.workflow_helpers import staff_member, submit_and_route

@@ -254,7 +254,7 @@ def test_the_form_shows_what_was_sent_and_replacing_it_needs_a_tick(
     sent = re.search(r'<div class="mb-3" id="shortlist-sent">(.*?)</div>', page, re.S)
     assert sent is not None
     assert re.search(
-        r"Sent to the organizer on \w{3} \d+ \w{3} \d{4}, \d\d:\d\d \(Berlin time\)", sent[1]
+        r"Sent to the organizer on \w{3} \d+ \w{3} \d{4}, \d\d:\d\d \(Berlin\)", sent[1]
     )
     assert "Winston Ma · USD 15,000 · New York · “Finance and tech”" in sent[1]
     assert "Kaiser Kuo · USD 12,000" in sent[1]

@@ -18,7 +18,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import validate_request
 from bureau.bookings.workflow import SYSTEM
 from bureau.extensions import db
-from bureau.jobs import Job
+from bureau.outbox import Job
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import make_app, migrate_and_seed, valid_request
 

@@ -21,8 +21,8 @@ from bureau.bookings.states import Status
 from bureau.catalogue.models import Post, Speaker, Topic
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
-from bureau.jobs import Job, JobState
 from bureau.mail.models import Notification
+from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
@@ -42,6 +42,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/logout", "POST"): STAFF,
     ("/staff/password", "GET"): STAFF,
     ("/staff/password", "POST"): STAFF,
+    ("/staff/timezone", "POST"): STAFF,
     ("/staff/", "GET"): STAFF,
     ("/staff/requests.csv", "GET"): STAFF,
     ("/staff/requests/<id:booking_id>", "GET"): STAFF,

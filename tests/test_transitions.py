@@ -23,7 +23,7 @@ from bureau.bookings.workflow import ALLOWED, Actor, TransitionNotAllowed, trans
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job
+from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
 from tests.workflow_helpers import offer_terms as shared_offer_terms
@@ -527,7 +527,7 @@ ACTIONS = [
         "speaker accepts",
         S.SPEAKER_ACCEPTED,
         _answer(True),
-        (("mail.speaker_answered", "desk"),),
+        (("mail.speaker_answered", "desk"), ("mail.speaker_accepted", "organizer")),
         actor_kind="speaker",
         versioned=False,
         home=S.AWAITING_SPEAKER,
@@ -539,7 +539,7 @@ ACTIONS = [
         "speaker declines",
         S.SPEAKER_DECLINED,
         _answer(False),
-        (("mail.speaker_answered", "desk"),),
+        (("mail.speaker_answered", "desk"), ("mail.speaker_declined", "organizer")),
         actor_kind="speaker",
         versioned=False,
         home=S.AWAITING_SPEAKER,
@@ -551,7 +551,7 @@ ACTIONS = [
         "contract",
         S.CONTRACTED,
         _contract,
-        (),
+        (("mail.contract_ready", "organizer"),),
         home=S.SPEAKER_ACCEPTED,
         holds_after=HoldState.ACTIVE,
         extra=_check_contract,
@@ -560,7 +560,7 @@ ACTIONS = [
         "confirm",
         S.CONFIRMED,
         _confirm,
-        (("mail.status_update", "organizer"), *INVITES),
+        (("mail.confirmed", "organizer"), *INVITES),
         home=S.CONTRACTED,
         holds_after=HoldState.CONFIRMED,
         extra=_check_engagement,
@@ -604,7 +604,7 @@ ACTIONS = [
         "cancel by staff",
         S.CANCELLED,
         _close(S.CANCELLED, "staff"),
-        (("mail.status_update", "organizer"),),
+        (("mail.cancelled", "organizer"),),
         home=S.CONFIRMED,
         holds_after=HoldState.RELEASED,
         extra=_check_closed,

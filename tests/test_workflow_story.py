@@ -124,21 +124,21 @@ def test_the_whole_story(app: Flask) -> None:
         assert db.session.get(Hold, hold.id).state == "confirmed"
     status_page = organizer.get(status_path).get_data(as_text=True)
     assert "Status: Confirmed" in status_page
-    assert ("mail.status_update", "li.na@example.com") in mail_kinds(app, booking.id)
+    assert ("mail.confirmed", "li.na@example.com") in mail_kinds(app, booking.id)
 
     # The staff page shows one timeline of every step and every email.
     timeline = staff.get(page).get_data(as_text=True)
     for action in (
-        "routed",
-        "shortlisted",
-        "offer",
-        "availability check",
-        "speaker accepted",
-        "contract",
-        "confirmed",
+        "Routed",
+        "Shortlist sent",
+        "Firm offer recorded",
+        "Speaker asked; date held",
+        "Speaker accepted",
+        "Contract recorded",
+        "Confirmed",
     ):
         assert f"<strong>{action}</strong>" in timeline, action
-    assert re.search(r"✉ proposal to li.na@example.com", timeline)
+    assert re.search(r"✉ Shortlist for the organizer to li.na@example.com", timeline)
 
     # Staff move the confirmed booking; the organizer's page and the timeline say so.
     assert "Reschedule and update the invitations" in timeline

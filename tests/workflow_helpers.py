@@ -13,7 +13,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.tasks import route_new_booking
 from bureau.bookings.validation import OfferTerms, validate_offer
 from bureau.extensions import db
-from bureau.jobs import Job, run_job
+from bureau.outbox import Job, run_job
 from bureau.staff.auth import forget_failures, set_password
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import NEXT_YEAR, valid_request

@@ -33,8 +33,9 @@ from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.travel import Place, parse_buffers
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job
+from bureau.mail.facts import engagement_facts
 from bureau.mail.recipients import Recipient, record_mail
+from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 
 DEFAULT_HOLD = timedelta(days=7)
@@ -291,6 +292,7 @@ def speaker_answer(
             details={"reason": reason},
         )
     mail_staff(session, booking, "speaker_answered")
+    mail_organizer(session, booking, "speaker_accepted" if accept else "speaker_declined")
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,7 @@ def record_contract(
             "deposit_due": terms.deposit_due.isoformat(),
         },
     )
+    mail_organizer(session, booking, "contract_ready")
     return contract
 
 
@@ -363,7 +366,7 @@ def confirm(
     session.add(engagement)
     session.flush()
     send_invites(session, booking, engagement, "REQUEST")
-    mail_organizer(session, booking, "status_update")
+    mail_organizer(session, booking, "confirmed", about_engagement=engagement.id)
 
 
 def complete(
@@ -495,6 +498,9 @@ def close(
     # Whoever did not close it hears of it.
     if actor.kind == "organizer":
         mail_staff(session, booking, "status_update")
+    elif to == Status.CANCELLED:
+        about = {"about_engagement": engagement.id} if engagement is not None else {}
+        mail_organizer(session, booking, "cancelled", **about)
     else:
         mail_organizer(session, booking, "status_update")
 
@@ -657,6 +663,7 @@ def reschedule(
         raise ActionError("Only a confirmed booking can be rescheduled.")
     _refuse_conflicts(session, booking, engagement.speaker, terms)
     before = f"{engagement.starts_at:%Y-%m-%d %H:%M} UTC, {engagement.location}"
+    previous = engagement_facts(engagement)
     engagement.timezone = terms.timezone
     engagement.starts_at, engagement.ends_at = terms.starts_at, terms.ends_at
     engagement.location = _location(terms)
@@ -676,6 +683,13 @@ def reschedule(
         details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},
     )
     send_invites(session, booking, engagement, "REQUEST")
+    mail_organizer(
+        session,
+        booking,
+        "rescheduled",
+        about_engagement=engagement.id,
+        facts={"previous": previous},
+    )
     return engagement
 
 

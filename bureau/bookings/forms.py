@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from zoneinfo import available_timezones
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -19,17 +18,12 @@ from wtforms import (
 from wtforms.validators import Length, Optional, StopValidation
 
 from bureau.bookings.models import FEEDBACK_COMMENTS_MAX, RATINGS
-from bureau.bookings.validation import (
-    CURRENCIES,
-    FIELDS,
-    TEXT_LIMITS,
-    country_names,
-    event_languages,
-)
+from bureau.bookings.validation import FIELDS, TEXT_LIMITS
 from bureau.catalogue.models import SPEAKER_FORMATS
+from bureau.reference import CURRENCIES, country_names, event_languages, timezone_names
 
 SPEAKER_FIELDS = ("speaker_1", "speaker_2", "speaker_3")
-_ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+_ZONES = sorted(z for z in timezone_names() if "/" in z and not z.startswith("Etc/"))
 
 
 def choices(pairs: Iterable[tuple[str, str]], blank: str | None = "Choose…") -> list[Any]:

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +22,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
-from bureau.jobs import record_job
+from bureau.outbox import record_job
 
 logger = logging.getLogger(__name__)
 ROUTE_TASK = "bureau.bookings.route"
@@ -36,13 +36,6 @@ class IdempotencyConflict(Exception):
 class SubmitResult:
     booking: BookingRequest
     created: bool
-
-
-def active_speaker_slugs(session: AnySession, slugs: Collection[str]) -> set[str]:
-    rows = session.scalars(
-        select(Speaker.slug).where(Speaker.slug.in_(list(slugs)), Speaker.is_active)
-    )
-    return set(rows)
 
 
 @dataclass
@@ -205,7 +198,3 @@ def find_by_token(session: AnySession, token: str) -> BookingRequest | None:
     return session.scalars(
         select(BookingRequest).where(BookingRequest.tracking_token == token)
     ).one_or_none()
-
-
-def count_requests(session: AnySession) -> int:
-    return session.scalar(select(func.count()).select_from(BookingRequest)) or 0

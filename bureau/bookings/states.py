@@ -1,4 +1,4 @@
-"""Booking states, their plain-word labels for organizers, and their groups."""
+"""Booking states, their plain-word labels for organizers and for staff, and their groups."""
 
 from __future__ import annotations
 
@@ -84,3 +84,31 @@ def organizer_label(status: str) -> str:
 
 def organizer_next_step(status: str) -> str:
     return ORGANIZER_WORDS[Status(status)][1]
+
+
+# The status as staff read it (badges, filters, the timeline): what has happened, in words.
+STAFF_LABELS: dict[Status, str] = {
+    Status.NEW: "New",
+    Status.ASSIGNED: "Assigned",
+    Status.UNASSIGNED: "Waiting for an agent",
+    Status.SHORTLISTED: "Shortlist sent",
+    Status.OFFER_RECEIVED: "Firm offer received",
+    Status.AWAITING_SPEAKER: "Asking the speaker",
+    Status.SPEAKER_DECLINED: "Speaker declined",
+    Status.SPEAKER_ACCEPTED: "Speaker accepted",
+    Status.CONTRACTED: "Contracted",
+    Status.CONFIRMED: "Confirmed",
+    Status.COMPLETED: "Completed",
+    Status.DECLINED: "Declined",
+    Status.WITHDRAWN: "Withdrawn",
+    Status.CANCELLED: "Cancelled",
+    Status.EXPIRED: "Expired",
+}
+
+
+def staff_label(status: str) -> str:
+    """A status in words for staff; a value no longer known, with its underscores spaced."""
+    try:
+        return STAFF_LABELS[Status(status)]
+    except ValueError:
+        return status.replace("_", " ").capitalize()

@@ -10,7 +10,7 @@ from bureau.bookings.services import ROUTE_TASK as ROUTE
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import SYSTEM
 from bureau.db import AnySession
-from bureau.jobs import Job, PermanentError, execute, handles
+from bureau.outbox import Job, PermanentError, execute, handles
 
 
 @shared_task(name=ROUTE)

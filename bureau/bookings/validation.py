@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pycountry
 from email_validator import EmailNotValidError, validate_email
 
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.catalogue.models import SPEAKER_FORMATS
 from bureau.params import FIRST_YEAR, LAST_YEAR
+from bureau.reference import CURRENCIES, country_names, event_languages, timezone_names
 from bureau.text import clean_line, clean_text
 
-CURRENCIES = ("USD", "EUR", "CNY", "GBP", "HKD", "SGD", "JPY", "AUD", "CAD", "CHF")
 MAX_AUDIENCE = 100_000
 MAX_BUDGET = 10_000_000
 MAX_LEAD_TIME = timedelta(days=3 * 366)
@@ -103,22 +101,6 @@ class Errors:
 
     def __bool__(self) -> bool:
         return bool(self.by_field)
-
-
-@cache
-def timezone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
-@cache
-def event_languages() -> dict[str, str]:
-    """ISO 639-1 codes and names of the languages an event can be held in."""
-    return {lang.alpha_2: lang.name for lang in pycountry.languages if hasattr(lang, "alpha_2")}
-
-
-@cache
-def country_names() -> dict[str, str]:
-    return {c.alpha_2: c.name for c in pycountry.countries}
 
 
 def validate_request(

@@ -115,11 +115,18 @@ def home_of(speaker: Speaker) -> Place:
     )
 
 
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "Etc/Zulu"})
+
+
+def place_name(zone: str) -> str:
+    """A zone by its place: 'Europe/Amsterdam' → 'Amsterdam', 'America/New_York' → 'New
+    York'; UTC by any of its names is 'UTC'."""
+    return "UTC" if zone in UTC_NAMES else zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
 def zone_label(zone: str) -> str:
-    """'Europe/Amsterdam' → 'Amsterdam time'; 'UTC' stays 'UTC'."""
-    if zone in ("UTC", "Etc/UTC"):
-        return "UTC"
-    return f"{zone.rsplit('/', 1)[-1].replace('_', ' ')} time"
+    """'Europe/Amsterdam' → 'Amsterdam time'."""
+    return f"{place_name(zone)} time"
 
 
 DASH = "\N{EN DASH}"

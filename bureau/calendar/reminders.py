@@ -8,6 +8,7 @@ hold, an escalation per booking.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, and_, exists, select
@@ -37,7 +38,7 @@ def _mail(
     email: str,
     name: str,
     sequence: int,
-    **extra: int,
+    **extra: Any,
 ) -> bool:
     job = record_mail(session, booking_id, template, role, email, name, sequence=sequence, **extra)
     return job is not None

@@ -9,11 +9,11 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from bureau.bookings.validation import country_names, event_languages
 from bureau.calendar.admin import panel as own_calendar_panel
 from bureau.calendar.feeds import new_feed_token
 from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
 from bureau.extensions import db
+from bureau.reference import country_names, event_languages
 from bureau.staff import forms
 from bureau.staff.auth import guard_staff_pages
 from bureau.urls import public_url

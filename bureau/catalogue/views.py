@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 
-from bureau.bookings.validation import CURRENCIES
 from bureau.catalogue.models import SPEAKER_FORMATS, Post
 from bureau.catalogue.queries import (
     FEE_BANDS,
@@ -18,8 +17,8 @@ from bureau.catalogue.queries import (
     topics_in_use,
 )
 from bureau.extensions import db
-from bureau.languages import language_name
 from bureau.params import page_number
+from bureau.reference import CURRENCIES, language_name
 
 bp = Blueprint("catalogue", __name__)
 

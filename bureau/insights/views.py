@@ -18,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from bureau.bookings.models import RATINGS
+from bureau.bookings.states import staff_label
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
@@ -123,7 +124,9 @@ def build_charts(figures: Insights) -> dict[str, Any]:
         "Requests submitted each week (Monday to Sunday, UTC), split by their status now.",
         [f"{monday:%-d %b %Y}" for monday in weeks],
         [
-            charts.Series(s, [figures.weekly[m].get(s, 0) for m in weeks], charts.status_color(s))
+            charts.Series(
+                staff_label(s), [figures.weekly[m].get(s, 0) for m in weeks], charts.status_color(s)
+            )
             for s in statuses
         ],
         # On the axis "7 Sep", as many as fit; the bars' titles and the table keep the year.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.header import Header
 from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage
@@ -14,11 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
+from sqlalchemy.orm import object_session
 
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.states import organizer_label, organizer_next_step
+from bureau.bookings.states import Status, organizer_label, organizer_next_step
 from bureau.db import utcnow
+from bureau.mail.facts import Facts, mail_facts, view
 from bureau.mail.recipients import AUDIENCES, Recipient
+from bureau.templating import local_time
 from bureau.text import clean_line
 
 
@@ -37,6 +41,12 @@ SUBJECTS = {
     "offer_received": "Firm offer received for {ref}: {event}",
     "availability_request": "Are you available? {event}, {date}",
     "speaker_answered": "{speaker} {answer} {ref}: {event}",
+    "speaker_accepted": "Speaker available: {speaker} for {event} ({ref})",
+    "speaker_declined": "Speaker unavailable for {event}: {speaker} ({ref})",
+    "contract_ready": "Contract and deposit details for {event} ({ref})",
+    "confirmed": "Confirmed: {speaker} at {event}, {date}",
+    "rescheduled": "Rescheduled: {event}, now {date} ({ref})",
+    "cancelled": "Cancelled: {event} ({ref})",
     "hold_expired": "Hold expired for {ref}: {event}",
     "status_update": "Your request {ref}: {status}",
     "feedback_request": "How was {event}? Your feedback on {ref}",
@@ -48,50 +58,61 @@ SUBJECTS = {
 }
 
 
-# The templates that speak of the firm offer (the others need not load it).
-OFFER_TEMPLATES = frozenset(
-    {"offer_received", "availability_request", "speaker_answered", "hold_expired", "hold_expiring"}
-)
-
-
 def render_booking_mail(
     template: str,
     booking: BookingRequest,
     *,
     role: Recipient,
     links: Mapping[str, str],
+    facts: Facts | None = None,
     **extra: Any,
 ) -> Mail:
     """The email ``template`` for a reader in ``role``, whose links (recipients.links_for)
-    are all it can show: the templates get no other URL."""
+    are all it can show: the templates get no other URL.
+
+    It tells the ``facts`` fixed when its change committed (bureau/mail/facts.py); without
+    them, the booking's as it stands now (with ``engagement``, that engagement's)."""
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
     if role not in AUDIENCES[template]:
         raise ValueError(f"the {template!r} email is not meant for the {role.value}")
-    offer = booking.offer if template in OFFER_TEMPLATES else None
-    engagement = extra.get("engagement")
-    date_source = (
-        engagement.starts_at.astimezone(ZoneInfo(engagement.timezone)) if engagement else None
-    )
+    live_engagement = extra.pop("engagement", None)
+    if facts is None:
+        session = object_session(booking)
+        assert session is not None, "a booking without its session has no facts to tell"
+        facts = mail_facts(session, booking, template, role.value, engagement=live_engagement)
+    told = view(facts)
+    offer, engagement = told.offer, told.engagement
+    status = Status(told.status)
     context = {
-        "offer": offer,
         "booking": booking,
-        "status_label": organizer_label(booking.status),
-        "next_step": organizer_next_step(booking.status),
+        "offer": offer,
+        "engagement": engagement,
+        "previous": getattr(told, "previous", None),
+        "contract": told.contract,
+        "shortlist": getattr(told, "shortlist", []),
+        "agent": told.agent,
+        "closed_reason": told.closed_reason,
+        "status_label": organizer_label(status),
+        "next_step": organizer_next_step(status),
+        "deadline": _in_zone(told.hold.expires_at, told.zone) if told.hold else None,
         "request_url": None,
         **extra,
         **links,
     }
+    when = (
+        engagement.starts_at.astimezone(ZoneInfo(engagement.timezone))
+        if engagement
+        else offer.starts_local
+        if offer
+        else None
+    )
     subject = SUBJECTS[template].format(
         ref=booking.reference,
         event=booking.event_name,
-        status=organizer_label(booking.status),
-        date=f"{offer.starts_local:%d %b %Y}"
-        if offer
-        else f"{date_source:%d %b %Y}"
-        if date_source
-        else "",
-        speaker=offer.speaker.name if offer else "",
+        status=organizer_label(status),
+        date=f"{when:%d %b %Y}" if when else "",
+        speaker=offer.speaker.name if offer else "the speaker",
         answer={"accepted": "accepted", "declined": "declined"}.get(
             (offer.response if offer else None) or "", "answered"
         ),
@@ -102,6 +123,11 @@ def render_booking_mail(
         text=render_template(f"mail/{template}.txt", **context),
         html=render_template(f"mail/{template}.html", **context),
     )
+
+
+def _in_zone(instant: datetime, zone: str) -> str:
+    """An instant as its reader reads it: their wall-clock time, the zone named."""
+    return f"{local_time(instant.astimezone(ZoneInfo(zone)))} ({zone} time)"
 
 
 class _QuickFoldPolicy(EmailPolicy):

@@ -8,7 +8,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bureau.db import Base, utcnow
-from bureau.jobs import Job
+from bureau.outbox import Job
 
 # What erasure (bureau/privacy/) leaves of an email and of an erased person's address.
 # RFC 2606: .invalid never resolves, so nothing can ever be delivered to it.

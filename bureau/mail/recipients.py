@@ -15,8 +15,10 @@ from sqlalchemy import select
 
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer
+from bureau.calendar.models import Engagement
 from bureau.db import AnySession
-from bureau.jobs import Job, record_job
+from bureau.mail.facts import Facts, mail_facts
+from bureau.outbox import Job, record_job
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 
@@ -38,6 +40,12 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "proposal": frozenset({ORGANIZER}),
     "status_update": frozenset({ORGANIZER, STAFF}),
     "feedback_request": frozenset({ORGANIZER}),
+    "speaker_accepted": frozenset({ORGANIZER}),
+    "speaker_declined": frozenset({ORGANIZER}),
+    "contract_ready": frozenset({ORGANIZER}),
+    "confirmed": frozenset({ORGANIZER}),
+    "rescheduled": frozenset({ORGANIZER}),
+    "cancelled": frozenset({ORGANIZER}),
     "hold_expired": frozenset({ORGANIZER, STAFF}),
     "invite": frozenset({ORGANIZER, SPEAKER, STAFF}),
     "reminder_7d": frozenset({ORGANIZER, SPEAKER}),
@@ -51,6 +59,36 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "sla_breach": frozenset({STAFF}),
 }
 
+# Each email as staff read of it on the timeline, the mail log and the operations page.
+MAIL_NAMES: dict[str, str] = {
+    "acknowledgement": "Acknowledgement of the request",
+    "proposal": "Shortlist for the organizer",
+    "status_update": "Status update",
+    "feedback_request": "Feedback request",
+    "speaker_accepted": "Speaker available (to the organizer)",
+    "speaker_declined": "Speaker unavailable (to the organizer)",
+    "contract_ready": "Contract and deposit details",
+    "confirmed": "Booking confirmed",
+    "rescheduled": "Booking rescheduled",
+    "cancelled": "Booking cancelled",
+    "hold_expired": "Hold expired",
+    "invite": "Calendar invitation",
+    "reminder_7d": "Reminder a week before",
+    "reminder_1d": "Reminder a day before",
+    "availability_request": "Availability question to the speaker",
+    "assigned": "New request assigned",
+    "unassigned_alert": "No agent could be assigned",
+    "offer_received": "Firm offer received",
+    "speaker_answered": "The speaker's answer",
+    "hold_expiring": "Hold ends within a day",
+    "sla_breach": "First response overdue",
+}
+
+
+def mail_name(template: str) -> str:
+    """An email template's name in words (one no longer known: its underscores spaced)."""
+    return MAIL_NAMES.get(template, template.replace("_", " ").capitalize())
+
 
 def record_mail(
     session: AnySession,
@@ -61,11 +99,30 @@ def record_mail(
     to_name: str,
     *,
     sequence: int,
+    facts: Facts | None = None,
     **extra: Any,
 ) -> Job | None:
-    """Queue one email (an outbox job) for a reader in ``role``; None if already queued."""
+    """Queue one email (an outbox job) for a reader in ``role``; None if already queued.
+
+    The payload fixes what the email will tell (bureau/mail/facts.py), as the booking stands
+    in this transaction, plus ``facts`` the change adds (a reschedule's previous date)."""
     if role not in AUDIENCES[template]:
         raise ValueError(f"the {template!r} email is not meant for the {role.value}")
+    booking = session.get(BookingRequest, booking_id)
+    if booking is not None:
+        engagement_id = extra.get("engagement_id", extra.get("about_engagement"))
+        facts = {
+            **mail_facts(
+                session,
+                booking,
+                template,
+                role.value,
+                to_email,
+                offer=session.get(Offer, extra["offer_id"]) if "offer_id" in extra else None,
+                engagement=session.get(Engagement, engagement_id) if engagement_id else None,
+            ),
+            **(facts or {}),
+        }
     return record_job(
         session,
         MAIL_TASK,
@@ -79,6 +136,7 @@ def record_mail(
             "to_email": to_email,
             "to_name": to_name,
             **extra,
+            **({"facts": facts} if facts is not None else {}),
         },
     )
 

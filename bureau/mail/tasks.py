@@ -15,11 +15,12 @@ from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, PermanentError, execute, handles, record_effect
 from bureau.mail.compose import build_message, render_booking_mail
+from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.recipients import MAIL_TASK, links_for, role_of, speakers_offer
 from bureau.mail.transport import deliver
+from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 
 logger = logging.getLogger(__name__)
 TASK = MAIL_TASK
@@ -99,18 +100,28 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
     if engagement is not None and offer is None:
         offer = speakers_offer(booking, engagement.speaker_id)
     links = links_for(role, booking, offer)
+    if "engagement_id" in job.payload and engagement is None:
+        raise PermanentError("the engagement of this invitation no longer exists")
+    # What the email tells: as fixed when its change committed; for a job queued before
+    # facts were recorded, the booking as it stands now.
+    facts = job.payload.get("facts") or mail_facts(
+        session,
+        booking,
+        template,
+        role.value,
+        job.payload["to_email"],
+        offer=offer,
+        engagement=engagement,
+    )
     calendar = None
-    if "about_engagement" in job.payload:
-        extra["engagement"] = engagement
     if "engagement_id" in job.payload:
-        if engagement is None:
-            raise PermanentError("the engagement of this invitation no longer exists")
+        told = engagement_of(facts["engagement"])
         method = job.payload["method"]
         # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
         description = "\n".join([f"{booking.event_name} ({booking.reference})", *links.values()])
         calendar = (
             invitation(
-                engagement,
+                told,
                 method=method,
                 attendee_email=job.payload["to_email"],
                 attendee_name=job.payload["to_name"],
@@ -119,16 +130,15 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             ),
             method,
         )
-        extra["engagement"] = engagement
         extra["method"] = method
         extra["verb"] = (
             "Cancelled"
             if method == "CANCEL"
             else "Updated invitation"
-            if engagement.sequence
+            if told.sequence
             else "Invitation"
         )
-    mail = render_booking_mail(template, booking, role=role, links=links, **extra)
+    mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
     staff = booking.assigned_staff
     reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
     message = build_message(

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from bureau.config import Settings
-from bureau.jobs import PermanentError, TransientError
+from bureau.outbox import PermanentError, TransientError, around_tasks
 from bureau.private_files import private_folder
 
 SMTP_TIMEOUT = 30
@@ -53,12 +53,13 @@ def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
-# While a worker task runs (jobs.execute), one SMTP connection serves all its emails.
+# While a worker task runs (outbox.execute), one SMTP connection serves all its emails.
 _open_clients: ContextVar[dict[str, smtplib.SMTP] | None] = ContextVar(
     "bureau_smtp_clients", default=None
 )
 
 
+@around_tasks
 @contextmanager
 def reuse_smtp_connections() -> Iterator[None]:
     clients: dict[str, smtplib.SMTP] = {}

@@ -19,8 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bureau.config import Settings
 from bureau.db import AnySession, utcnow, without_raising
-from bureau.jobs import Job, JobState, release_held_by
 from bureau.ops.models import Heartbeat
+from bureau.outbox import Job, JobState, release_held_by
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from bureau.bookings.models import BookingRequest
 from bureau.config import Settings
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, JobState
 from bureau.mail.models import Notification
 from bureau.ops.heartbeat import (
     BEAT_NAME,
@@ -21,6 +20,7 @@ from bureau.ops.heartbeat import (
     fresh_heartbeats,
 )
 from bureau.ops.models import Heartbeat
+from bureau.outbox import Job, JobState
 
 BROKER_TIMEOUT = 2.0  # seconds; the page and the probe never hang on a broker that is away
 

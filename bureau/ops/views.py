@@ -16,9 +16,9 @@ from flask.typing import ResponseReturnValue
 from bureau.calendar.sources import failing as failing_calendars
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, retry_failed
 from bureau.ops import queries
 from bureau.ops.heartbeat import WORKER_STALE_AFTER, beat_stale_after
+from bureau.outbox import Job, retry_failed
 from bureau.staff.auth import guard_staff_pages
 from bureau.staff.forms import ResendForm
 

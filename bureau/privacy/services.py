@@ -29,9 +29,9 @@ from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
-from bureau.jobs import Job, JobState
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
+from bureau.outbox import Job, JobState
 
 logger = logging.getLogger(__name__)
 
@@ -488,6 +488,10 @@ def _redact_mail(
             changed = True
         if job.last_error:
             job.last_error = scrub(job.last_error, strings)
+        if booking_id is not None and "facts" in job.payload:
+            # The facts an email was to tell quote the request (reasons, logistics): gone
+            # with it; an email not yet sent tells the erased request instead.
+            job.payload = {k: v for k, v in job.payload.items() if k != "facts"}
         if notification is not None and notification.raw_message != ERASED_MESSAGE:
             if notification.recipient.lower() == address:
                 notification.recipient = ERASED_EMAIL

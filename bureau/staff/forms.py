@@ -17,6 +17,7 @@ from wtforms import (
     HiddenField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -32,8 +33,8 @@ from wtforms.validators import (
 )
 
 from bureau.bookings.forms import choices
-from bureau.bookings.validation import CURRENCIES
 from bureau.params import MAX_INT, whole_number
+from bureau.reference import CURRENCIES, timezone_names
 
 
 class FiniteDecimalField(DecimalField):
@@ -61,6 +62,20 @@ class PasswordChangeForm(FlaskForm):
     repeat = PasswordField(
         "New password again", validators=[DataRequired(), EqualTo("new", "The two differ.")]
     )
+
+
+def zone_choices() -> list[Any]:
+    """Every IANA zone with a place, grouped by region, and UTC first."""
+    options = [SelectChoice("UTC", "UTC")]
+    for name in sorted(z for z in timezone_names() if "/" in z and not z.startswith("Etc/")):
+        region, _, place = name.partition("/")
+        options.append(SelectChoice(name, place.replace("_", " "), optgroup=region))
+    return options
+
+
+class TimezoneForm(FlaskForm):
+    # Checked against the reference list in the view: a wrong name is said, not a 500.
+    timezone = SelectField("Your time zone", validate_choice=False)
 
 
 class VersionedForm(FlaskForm):

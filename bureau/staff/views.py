@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -29,7 +29,7 @@ from bureau.bookings.forms import choices
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.progress import active_hold
 from bureau.bookings.routing import route
-from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
+from bureau.bookings.states import CLOSED_STATES, Status, staff_label
 from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import Actor, TransitionNotAllowed, note, refusal
 from bureau.calendar.feeds import new_feed_token
@@ -38,11 +38,12 @@ from bureau.catalogue.models import Speaker
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.jobs import Job, JobState, retry_failed
 from bureau.mail.models import Notification
 from bureau.mail.redaction import redacted
 from bureau.mail.tasks import TASK as MAIL_TASK
+from bureau.outbox import Job, JobState, retry_failed
 from bureau.params import page_number, row_id
+from bureau.reference import timezone_names
 from bureau.staff import forms
 from bureau.staff.auth import (
     LoginRefused,
@@ -70,23 +71,11 @@ from bureau.staff.queries import (
 )
 from bureau.staff.sessions import start_session
 from bureau.staff.suggestions import Suggestion, first_choice, suggest_speakers
-from bureau.templating import time_in_zone
+from bureau.templating import staff_time
 from bureau.urls import public_url
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 PER_PAGE = 25
-OPEN_FORMS = (
-    "note",
-    "reassign",
-    "shortlist",
-    "offer",
-    "availability",
-    "contract",
-    "confirm",
-    "complete",
-    "close",
-    "correct",
-)
 
 
 guard_staff_pages(bp, open_endpoints=("staff.login",))
@@ -133,6 +122,20 @@ def logout() -> ResponseReturnValue:
     return redirect(url_for("staff.login"))
 
 
+def account_page(
+    status: int = 200,
+    *,
+    form: forms.PasswordChangeForm | None = None,
+    zone_form: forms.TimezoneForm | None = None,
+) -> ResponseReturnValue:
+    """The staff member's own account: their time zone and their password."""
+    if zone_form is None:
+        zone_form = forms.TimezoneForm(formdata=None, timezone=current_user.timezone)
+    zone_form.timezone.choices = forms.zone_choices()
+    form = form or forms.PasswordChangeForm(formdata=None)
+    return render_template("staff/password.html", form=form, zone_form=zone_form), status
+
+
 @bp.route("/password", methods=["GET", "POST"])
 @login_required
 def password() -> ResponseReturnValue:
@@ -141,11 +144,11 @@ def password() -> ResponseReturnValue:
         refused = password_problem_for_current(form.current.data or "")
         if refused:
             form.current.errors = [refused]
-            return render_template("staff/password.html", form=form), 422
+            return account_page(422, form=form)
         problem = password_problem(form.new.data or "")
         if problem:
             form.new.errors = [problem]
-            return render_template("staff/password.html", form=form), 422
+            return account_page(422, form=form)
         member = db.session.get(StaffMember, current_user.id)
         assert member is not None
         set_password(member, form.new.data or "")
@@ -154,7 +157,25 @@ def password() -> ResponseReturnValue:
         start_session()
         flash("Your password is changed; other sessions are signed out.", "success")
         return redirect(url_for("staff.dashboard"))
-    return render_template("staff/password.html", form=form), 422 if form.errors else 200
+    return account_page(422 if form.errors else 200, form=form)
+
+
+@bp.post("/timezone")
+def set_timezone() -> ResponseReturnValue:
+    """The zone every time on the staff pages is shown in for this staff member."""
+    form = forms.TimezoneForm()
+    if not form.validate_on_submit():
+        abort(400)
+    name = (form.timezone.data or "").strip()
+    if name not in timezone_names():
+        form.timezone.errors = ["Choose a time zone from the list, e.g. Europe/Amsterdam."]
+        return account_page(422, zone_form=form)
+    member = db.session.get(StaffMember, current_user.id)
+    assert member is not None
+    member.timezone = name
+    db.session.commit()
+    flash(f"Times are now shown in your zone: it is {staff_time(utcnow(), name)}.", "success")
+    return redirect(url_for("staff.password")), 303
 
 
 # --- dashboard
@@ -337,11 +358,6 @@ def shortlisted_names(booking: BookingRequest) -> dict[str, str]:
     return dict(rows.all())
 
 
-def staff_time(at: datetime) -> str:
-    """A moment in the signed-in staff member's own time zone, the zone named."""
-    return time_in_zone(at, current_user.timezone or "UTC")
-
-
 def sent_shortlist(booking: BookingRequest) -> dict[str, Any] | None:
     """The shortlist the organizer has now, and when it was sent."""
     if not booking.shortlist:
@@ -460,9 +476,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
             make("complete", forms.CompleteForm)
     if current_user.is_admin:
         correct = bound.get("correct") or forms.CorrectStateForm(formdata=None, version=version)
-        correct.status.choices = choices(
-            [(s.value, f"{s.value} — {organizer_label(s)}") for s in Status], blank=None
-        )
+        correct.status.choices = choices([(s.value, staff_label(s)) for s in Status], blank=None)
         correct.version.data = version
         made["correct"] = correct
     return made
@@ -702,8 +716,7 @@ def availability(booking_id: int) -> ResponseReturnValue:
             expected_version=form.expected_version,
             hold_for=timedelta(days=form.hold_days.data or 7),
         )
-        until = time_in_zone(hold.expires_at, current_user.timezone)
-        return f"Availability check sent; the date is held until {until}."
+        return f"Availability check sent; the date is held until {staff_time(hold.expires_at)}."
 
     return act(booking_id, "availability", forms.AvailabilityForm, perform)
 
@@ -770,7 +783,7 @@ def close(booking_id: int) -> ResponseReturnValue:
             actor=staff_actor(),
             expected_version=form.expected_version,
         )
-        return f"Request {to.value}."
+        return f"Request closed: {staff_label(to).lower()}."
 
     return act(booking_id, "close", forms.CloseForm, perform)
 
@@ -795,7 +808,7 @@ def correct(booking_id: int) -> ResponseReturnValue:
             actor_is_admin=current_user.is_admin,
             expected_version=form.expected_version,
         )
-        return f"Status corrected to {to.value}."
+        return f"Status corrected to “{staff_label(to)}”."
 
     return act(booking_id, "correct", forms.CorrectStateForm, perform)
 

@@ -1,0 +1,54 @@
+"""The transactional outbox: side effects recorded as rows in the transaction that causes them.
+
+``record_job`` adds a row (deduplicated by a unique key) to the caller's transaction; once
+that transaction commits, the job is sent to the broker (``dispatch``). If the broker is
+unreachable the row simply stays ``pending`` and beat's ``sweep`` sends it later: an HTTP 2xx
+never depends on the broker. A worker runs a job through ``execute`` and ``run_job``: it
+claims the row with a conditional UPDATE (``claim``; a second delivery of the same message
+finds nothing to do), runs the handler a feature registered (``hooks``), and records the
+outcome — done, a retry with exponential backoff and jitter, or failed. ``release`` ends the
+claims of a worker process that died.
+"""
+
+from bureau.outbox.claim import claim, holder, holder_name
+from bureau.outbox.dispatch import enqueue
+from bureau.outbox.hooks import HANDLERS, around_tasks, handles
+from bureau.outbox.models import Handler, Job, JobState, PermanentError, TransientError
+from bureau.outbox.record import record_job, retry_failed
+from bureau.outbox.release import release_held_by
+from bureau.outbox.run import (
+    MAX_ATTEMPTS,
+    MAX_RETRY_DELAY,
+    Outcome,
+    record_effect,
+    retry_delay,
+    run_job,
+)
+from bureau.outbox.sweep import sweep
+from bureau.outbox.worker import execute
+
+__all__ = [
+    "HANDLERS",
+    "MAX_ATTEMPTS",
+    "MAX_RETRY_DELAY",
+    "Handler",
+    "Job",
+    "JobState",
+    "Outcome",
+    "PermanentError",
+    "TransientError",
+    "around_tasks",
+    "claim",
+    "enqueue",
+    "execute",
+    "handles",
+    "holder",
+    "holder_name",
+    "record_effect",
+    "record_job",
+    "release_held_by",
+    "retry_delay",
+    "retry_failed",
+    "run_job",
+    "sweep",
+]

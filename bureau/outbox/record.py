@@ -1,0 +1,154 @@
+"""Recording jobs in the caller's transaction, and sending them to the broker once it commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import bindparam, event, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from bureau.db import AnySession, utcnow
+from bureau.logs import current_request_id
+from bureau.outbox import dispatch
+from bureau.outbox.claim import holder_in, lease_end
+from bureau.outbox.hooks import HANDLERS
+from bureau.outbox.models import Job, JobState
+
+SESSION_KEY = "bureau.jobs_to_enqueue"
+# Set while a worker runs a job: jobs it records are run right after, in the same task,
+# instead of going back through the broker (fewer, fuller tasks; see execute()).
+INLINE_KEY = "bureau.run_follow_ups_inline"
+FOLLOW_UPS_KEY = "bureau.follow_ups"
+LOADED_KEY = "bureau.loaded_by_jobs"
+
+
+def record_job(
+    session: AnySession,
+    task: str,
+    kind: str,
+    *,
+    booking_id: int | None = None,
+    recipient: str | None = None,
+    sequence: int = 0,
+    payload: dict[str, Any] | None = None,
+) -> Job | None:
+    """Add a job to the session's transaction; None when the same job exists already."""
+    key = Job.key_for(kind, booking_id, recipient, sequence)
+    # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
+    # add and a flush: the unique key decides, also between two racing transactions.
+    values: dict[str, Any] = {
+        "task": task,
+        "kind": kind,
+        "booking_id": booking_id,
+        "recipient": recipient,
+        "sequence": sequence,
+        "dedupe_key": key,
+        "payload": payload or {},
+        "request_id": current_request_id(),
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "locked_until": None,
+        "locked_by": None,
+    }
+    # In a worker running follow-ups inline (execute()), the job is claimed by this very
+    # insert: it commits as running, under a lease, so no second UPDATE is needed to take it.
+    # If the worker dies before running it, the lease lapses and the sweeper sends it again.
+    run_inline = session.info.get(INLINE_KEY) and task in HANDLERS
+    if run_inline:
+        values |= {
+            "state": JobState.RUNNING,
+            "attempts": 1,
+            "locked_until": lease_end(utcnow()),
+            "locked_by": holder_in(session),
+        }
+    job: Job | None = session.scalars(
+        _record_job_statement(session.get_bind().dialect.name), values
+    ).one_or_none()
+    if job is None:
+        return None
+    job.fresh = bool(run_inline)
+    session.info.setdefault(SESSION_KEY, []).append(
+        Recorded(job.id, task, job if run_inline else None)
+    )
+    return job
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A job recorded in the open transaction: sent to the broker, or run inline (``claimed``
+    is then the job, already taken by this worker), once the transaction commits."""
+
+    job_id: int
+    task: str
+    claimed: Job | None = None
+
+
+_JOB_VALUES = (
+    *("task", "kind", "booking_id", "recipient", "sequence", "dedupe_key", "payload"),
+    *("request_id", "state", "attempts", "locked_until", "locked_by"),
+)
+
+
+@cache
+def _record_job_statement(dialect: str) -> Any:
+    """record_job's INSERT, built once per dialect (building it cost more than running it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(Job)
+        .values({name: bindparam(name, type_=Job.__table__.c[name].type) for name in _JOB_VALUES})
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job)
+    )
+
+
+def retry_failed(session: AnySession, job_ids: list[int] | None = None) -> list[int]:
+    """Put failed jobs (these, or all) back to pending, due now, with a fresh attempt count.
+
+    They are sent to the broker when the caller commits, like newly recorded jobs; returns
+    the ids that were failed.
+    """
+    stmt = update(Job).where(Job.state == JobState.FAILED)
+    if job_ids is not None:
+        stmt = stmt.where(Job.id.in_(job_ids))
+    reset = session.execute(
+        stmt.values(
+            state=JobState.PENDING,
+            attempts=0,
+            run_after=utcnow(),
+            finished_at=None,
+            locked_until=None,
+        ).returning(Job.id, Job.task)
+    ).all()
+    session.info.setdefault(SESSION_KEY, []).extend(
+        Recorded(job_id, task) for job_id, task in reset
+    )
+    return [job_id for job_id, _ in reset]
+
+
+@event.listens_for(Session, "after_commit")
+def _enqueue_after_commit(session: Session) -> None:
+    jobs = session.info.pop(SESSION_KEY, [])
+    if session.info.get(INLINE_KEY):
+        session.info.setdefault(FOLLOW_UPS_KEY, []).extend(jobs)
+        return
+    for recorded in jobs:
+        dispatch.enqueue(recorded.task, recorded.job_id)
+
+
+@event.listens_for(Session, "loaded_as_persistent")
+def _keep_loaded(session: Session, instance: object) -> None:
+    """While a worker runs a job and its follow-ups, keep what they load (the booking, its
+    speakers and staff): the identity map holds objects weakly, and each follow-up would
+    otherwise load them all again."""
+    kept = session.info.get(LOADED_KEY)
+    if kept is not None:
+        kept.append(instance)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(SESSION_KEY, None)

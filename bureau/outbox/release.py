@@ -1,0 +1,53 @@
+"""Ending the claims of a worker process known to be dead, so its jobs run again in seconds."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import update
+
+from bureau.db import AnySession, utcnow
+from bureau.outbox import dispatch
+from bureau.outbox.claim import holder_name
+from bureau.outbox.models import Job, JobState
+
+logger = logging.getLogger(__name__)
+
+
+def release_held_by(
+    session: AnySession,
+    *,
+    holder: str | None = None,
+    node: str | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """End now the claims of a worker process known to be dead (``holder``), or of every
+    process of a node name that is starting afresh (``node``), and send those jobs to the
+    broker again: they run in seconds instead of when their lease lapses. Their state stays
+    running with the lease ended, so the attempt that died counts, and only one of the
+    deliveries that may follow can claim each. Commits; returns the job ids.
+    """
+    if (holder is None) == (node is None):
+        raise ValueError("give a holder or a node name")
+    now = now or utcnow()
+    held = (
+        Job.locked_by == holder
+        if holder is not None
+        else Job.locked_by.startswith(holder_name(node or ""), autoescape=True)
+    )
+    released = session.execute(
+        update(Job)
+        .where(Job.state == JobState.RUNNING, held)
+        .values(locked_until=now, updated_at=now)
+        .returning(Job.id, Job.task),
+        execution_options={"synchronize_session": False},
+    ).all()
+    session.commit()
+    for job_id, task in released:
+        dispatch.enqueue(task, job_id)
+    if released:
+        whose = f"{holder}, which died" if holder else f"an earlier run of {node}"
+        ids = ", ".join(str(job_id) for job_id, _ in released)
+        logger.warning("released %d jobs of %s: %s", len(released), whose, ids)
+    return [job_id for job_id, _ in released]

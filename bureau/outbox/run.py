@@ -1,0 +1,265 @@
+"""Running a claimed job: its handler, then done, a retry with backoff and jitter, or failed.
+
+A database error (a dropped connection) runs the job again at once on a fresh connection;
+an effect that cannot be undone (record_effect) is recorded, never carried out twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+
+from bureau.db import AnySession, utcnow
+from bureau.logs import log_context
+from bureau.outbox.claim import claim
+from bureau.outbox.models import UNCLAIMED, Handler, Job, JobState, PermanentError
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+MAX_RETRY_DELAY = 3600.0  # seconds; the Redis visibility timeout must exceed it (workers/)
+# Set by a handler right after an effect that cannot be undone (record_effect).
+_EFFECT_KEY = "bureau.effect_record"
+# Seconds to wait before each try of an outbox write after a database error; each try runs
+# on a fresh connection (the pool drops the dead one). About 10 s in all: a dropped
+# connection costs one retry, a PostgreSQL restart a few.
+DB_RETRY_DELAYS = (0.0, 0.1, 0.4, 1.0, 2.0, 3.0, 4.0)
+# How many times a job is run again at once, after a database error, before it is left to
+# its ordinary retry with backoff.
+DB_RERUNS = 3
+# Effects this process carried out whose record it could not write (the database stayed
+# away through DB_RETRY_DELAYS): job id → the write. Tried again before each next task, so
+# the job is marked done rather than run a second time (see record_effect()).
+_unwritten: dict[int, Callable[[AnySession], object]] = {}
+T = TypeVar("T")
+
+
+def retrying(session: AnySession, what: str, action: Callable[[], T]) -> T:
+    """``action()`` (which commits), tried again after a database error on a fresh connection,
+    with short pauses (DB_RETRY_DELAYS); the last error is raised."""
+    for delay in DB_RETRY_DELAYS:
+        time.sleep(delay)
+        try:
+            return action()
+        except DBAPIError as error:
+            failure = error
+            _rollback(session)
+            logger.warning("%s: database error, trying again: %s", what, _short(error))
+    raise failure
+
+
+def _rollback(session: AnySession) -> None:
+    try:
+        session.rollback()
+    except DBAPIError as error:  # the connection is gone: the pool replaces it
+        logger.debug("rollback after a database error failed: %s", error)
+
+
+def _short(error: DBAPIError) -> str:
+    return str(error.orig or error).splitlines()[0][:200]
+
+
+def retry_delay(attempt: int, base: float) -> float:
+    """Exponential backoff with full jitter in [0.5, 1.5) of the step, capped at an hour."""
+    step: float = min(MAX_RETRY_DELAY, base * 2.0 ** max(0, attempt - 1))
+    return step * (0.5 + random.random())  # noqa: S311 - jitter, not security
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    error: str | None = None
+    retry_in: float | None = None
+
+
+def run_job(
+    session: AnySession, job_id: int, handler: Handler, *, claimed: Job | None = None
+) -> Outcome | None:
+    """Claim and run a job; None when there was nothing to do (done, or held elsewhere).
+    ``claimed`` is the job when this worker holds it already (recorded inline).
+
+    The handler does the work and may change rows and record further jobs; its changes
+    commit together with the job's ``done`` state. It raises TransientError to be retried
+    later and PermanentError to give up; any other exception counts as transient, so a bug
+    fixed in time does not lose the job, yet it cannot loop forever (MAX_ATTEMPTS).
+
+    A database error (a dropped connection) runs the job again at once on a fresh
+    connection, up to DB_RERUNS times, rather than leaving it to its lease or a backoff;
+    once the handler recorded an effect that cannot be undone (record_effect), the job is
+    not run again: only its record is written, retried likewise.
+    """
+    _write_unwritten(session)
+    job = claimed if claimed is not None else _claim_retrying(session, job_id)
+    if job is None:
+        logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
+        return None
+    # The job's log lines, and the jobs it records, carry the request that caused it.
+    with log_context(request_id=job.request_id, job_id=job_id, task=job.task):
+        for rerun in range(DB_RERUNS + 1):
+            logger.info("job %s (%s) attempt %s", job_id, job.kind, job.attempts)
+            outcome = _run_claimed(session, job, handler, last=rerun == DB_RERUNS)
+            if outcome is not _RUN_AGAIN:
+                return outcome
+            again = _claim_retrying(session, job_id, again=True)
+            if again is None:  # the run committed after all, or the job was taken over
+                logger.info("job %s: nothing to do after the database error", job_id)
+                return None
+            job = again
+            job.fresh = False  # the earlier run may have left rows (a composed email)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _claim_retrying(session: AnySession, job_id: int, *, again: bool = False) -> Job | None:
+    """claim(), retried after a database error: then as ``again``, for the claim may have
+    committed with only its answer lost."""
+    tried = [again]
+
+    def attempt() -> Job | None:
+        try:
+            return claim(session, job_id, again=tried[0])
+        finally:
+            tried[0] = True
+
+    return retrying(session, f"claiming job {job_id}", attempt)
+
+
+def record_effect(session: AnySession, write: Callable[[AnySession], object]) -> None:
+    """Called by a handler right after an effect that cannot be undone (the SMTP server
+    accepted the email): ``write`` records it in the session now. If the commit that marks
+    the job done then fails, the job is not run again; this record and the done mark are
+    written on a fresh connection (retrying()), and if the database stays away, before this
+    process's next task. ``write`` must be repeatable (UPDATEs, not ORM changes)."""
+    session.info[_EFFECT_KEY] = write  # first: the write itself may fail
+    write(session)
+
+
+def _write_unwritten(session: AnySession) -> None:
+    """Write the records of effects an earlier task of this process could not record."""
+    for job_id, write in list(_unwritten.items()):
+        try:
+            _write_effect(session, job_id, write)
+        except DBAPIError as error:
+            _rollback(session)
+            logger.warning("job %s: its record is still not written: %s", job_id, _short(error))
+            return
+        del _unwritten[job_id]
+        logger.info("job %s: the record of its effect was written late", job_id)
+
+
+def _write_effect(session: AnySession, job_id: int, write: Callable[[AnySession], object]) -> None:
+    write(session)
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.RUNNING)
+        .values(state=JobState.DONE, finished_at=utcnow(), **UNCLAIMED),
+        execution_options={"synchronize_session": False},
+    )
+    session.commit()
+
+
+class _RunAgain(Outcome):
+    pass
+
+
+# A database error before anything irrevocable happened: claim the job again and rerun it.
+_RUN_AGAIN = _RunAgain("running")
+
+
+def _run_claimed(session: AnySession, job: Job, handler: Handler, *, last: bool) -> Outcome:
+    job_id, kind = job.id, job.kind  # read before a rollback expires them
+    session.info.pop(_EFFECT_KEY, None)
+    try:
+        handler(session, job)
+    except PermanentError as error:
+        _rollback(session)
+        reason = str(error)
+        return retrying(
+            session,
+            f"recording job {job_id}'s failure",
+            lambda: _finish(session, job_id, JobState.FAILED, error=reason),
+        )
+    except Exception as error:
+        effect = session.info.pop(_EFFECT_KEY, None)
+        _rollback(session)
+        if effect is not None:  # it failed after the effect: record that, never redo it
+            logger.warning("job %s: error after its effect: %s", job_id, error)
+            return _record(session, job_id, effect)
+        if isinstance(error, DBAPIError) and not last:
+            logger.warning("job %s: database error, run again: %s", job_id, _short(error))
+            return _RUN_AGAIN
+        logger.warning("job %s (%s) attempt failed: %s", job_id, kind, error)
+        message = f"{type(error).__name__}: {error}"
+        return retrying(
+            session,
+            f"recording job {job_id}'s failed attempt",
+            lambda: _after_error(session, job_id, message),
+        )
+    effect = session.info.pop(_EFFECT_KEY, None)
+    job.state = JobState.DONE
+    job.finished_at = utcnow()
+    job.locked_until = job.locked_by = None
+    try:
+        session.commit()
+    except DBAPIError as error:
+        _rollback(session)
+        if effect is not None:
+            return _record(session, job_id, effect)
+        if last:  # all the handler did was rolled back with the mark
+            raise
+        logger.warning("job %s: its commit failed, run again: %s", job_id, _short(error))
+        return _RUN_AGAIN
+    return Outcome(JobState.DONE)
+
+
+def _record(session: AnySession, job_id: int, effect: Callable[[AnySession], object]) -> Outcome:
+    """Write an effect's record and the job's done mark, on fresh connections; if the
+    database stays away, keep it for this process's next task (and raise)."""
+    try:
+        retrying(
+            session,
+            f"recording job {job_id}'s effect",
+            lambda: _write_effect(session, job_id, effect),
+        )
+    except DBAPIError:
+        _unwritten[job_id] = effect
+        logger.error("job %s: done, but not recorded yet; this process tries again", job_id)
+        raise
+    return Outcome(JobState.DONE)
+
+
+def _after_error(session: AnySession, job_id: int, message: str) -> Outcome:
+    attempts = session.scalar(select(Job.attempts).where(Job.id == job_id)) or 1
+    if attempts >= MAX_ATTEMPTS:
+        return _finish(session, job_id, JobState.FAILED, error=f"gave up: {message}")
+    delay = retry_delay(attempts, current_app.config["BUREAU_SETTINGS"].job_retry_base)
+    return _finish(session, job_id, JobState.PENDING, error=message, retry_in=delay)
+
+
+def _finish(
+    session: AnySession,
+    job_id: int,
+    state: JobState,
+    *,
+    error: str,
+    retry_in: float | None = None,
+) -> Outcome:
+    now = utcnow()
+    values: dict[str, Any] = {"state": state, "last_error": error[:2000], **UNCLAIMED}
+    if retry_in is not None:
+        values["run_after"] = now + timedelta(seconds=retry_in)
+    else:
+        values["finished_at"] = now
+    session.execute(update(Job).where(Job.id == job_id).values(**values))
+    session.commit()
+    if state == JobState.FAILED:
+        logger.error("job %s failed for good: %s", job_id, error)
+    return Outcome(state, error, retry_in)
