@@ -1,9 +1,10 @@
 """Shared fixtures: an app on SQLite (default) or PostgreSQL, real services, test data.
 
 Backends: ``BUREAU_TEST_DB=sqlite`` (default, fast) or ``postgresql`` runs the whole suite on
-a fresh database on the server named by ``BUREAU_TEST_POSTGRES_URL``. Tests that need a real
-PostgreSQL or Redis always connect for real; when the server is missing they fail under CI
-(``CI`` set) and skip, saying why, elsewhere.
+a fresh PostgreSQL database. Tests that need a real PostgreSQL or Redis connect for real: to
+the server ``BUREAU_TEST_POSTGRES_URL`` / ``BUREAU_TEST_REDIS_URL`` names, else to one the
+session starts itself (tests/services.py); no test contacts a server it was not told of. When
+a service cannot be had they fail under CI (``CI`` set) and skip, saying why, elsewhere.
 """
 
 from __future__ import annotations
@@ -14,35 +15,149 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bureau import create_app
+from tests.services import IN_CI as IN_CI  # re-exported: tests import it from here
+from tests.services import RedisServer, guard_shared_ports, missing, own_postgres
 
-POSTGRES_SERVER_URL = os.environ.get(
-    "BUREAU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("BUREAU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A server to use instead of one of the tests' own: none unless the settings name one.
+POSTGRES_SERVER_URL = os.environ.get("BUREAU_TEST_POSTGRES_URL") or None
+REDIS_URL = os.environ.get("BUREAU_TEST_REDIS_URL") or None
 BACKEND = os.environ.get("BUREAU_TEST_DB", "sqlite")
-IN_CI = bool(os.environ.get("CI"))
+# Shared servers may only be contacted on the ports the settings name.
+_NAMED_PORTS = {
+    make_url(url).port or default
+    for url, default in ((POSTGRES_SERVER_URL, 5432), (REDIS_URL, 6379))
+    if url
+}
+TOUCHED: list[str] = []  # shared servers a test tried to contact (tests/services.py)
 
 
-def service_missing(name: str, url: str, error: Exception) -> None:
-    message = f"{name} at {url} is unreachable ({type(error).__name__}: {error})"
-    if IN_CI:
-        pytest.fail(f"{message}; CI must provide it", pytrace=False)
-    pytest.skip(f"{message}; start it to run this test")
+# Left out of a plain `pytest` (the README's, for every change): minutes of real processes.
+# `pytest -m ...`, `pytest --everything` (.ci/run) or naming a test file runs them.
+LONG_MARKERS = ("load", "slow")
+SLOW_SECONDS = 5.0  # an unmarked test slower than this is named at the end of a default run
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--everything",
+        action="store_true",
+        help="also run the tests marked load or slow (a plain `pytest` leaves them out)",
+    )
+
+
+def default_run(config: pytest.Config) -> bool:
+    """No -m, no --everything, and only folders named (`pytest`, `pytest tests`)."""
+    if config.option.markexpr or config.option.everything:
+        return False
+    return all(Path(arg.split("::")[0]).is_dir() for arg in config.args)
+
+
+# Fixtures that make any test using them slow without a mark: a real Chromium.
+SLOW_FIXTURES = ("browser",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(name in SLOW_FIXTURES for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    if not default_run(config):
+        return
+    kept = [i for i in items if not any(i.get_closest_marker(m) for m in LONG_MARKERS)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """A default run on servers of its own runs on every core (pytest-xdist, when installed):
+    each worker has its own SQLite files, redis-server and PostgreSQL cluster. Not when the
+    settings name shared servers (workers would flush each other's Redis), nor for a chosen
+    selection or the load tests (their timings want the machine); `-n` chooses for itself."""
+    if (
+        config.pluginmanager.hasplugin("xdist")
+        and config.getoption("numprocesses", None) is None
+        and not hasattr(config, "workerinput")
+        and not (POSTGRES_SERVER_URL or REDIS_URL)
+        and default_run(config)
+        and not config.option.collectonly
+    ):
+        config.option.numprocesses = "auto"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    servers = ", ".join(
+        f"{name} at {url}" if url else f"{name}: its own"
+        for name, url in (("PostgreSQL", POSTGRES_SERVER_URL), ("Redis", REDIS_URL))
+    )
+    left_out = " or ".join(LONG_MARKERS)
+    if default_run(config):
+        return f"bureau: {servers}; tests marked {left_out} left out (--everything runs them)"
+    return f"bureau: {servers}"
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not default_run(config):
+        return
+    slow = sorted(
+        (report.duration, report.nodeid)
+        for report in terminalreporter.getreports("passed")
+        if report.when == "call" and report.duration > SLOW_SECONDS
+    )
+    if slow:
+        terminalreporter.section("slow tests in the default run")
+        for seconds, nodeid in reversed(slow):
+            terminalreporter.write_line(f"{seconds:5.1f} s {nodeid}: mark it slow, or speed it up")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._bureau_guard = guard_shared_ports(_NAMED_PORTS, TOUCHED)  # type: ignore[attr-defined]
+    config._bureau_guard.__enter__()  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = getattr(config, "_bureau_guard", None)
+    if guard is not None:
+        guard.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_servers() -> Iterator[None]:
+    """A test that contacts 127.0.0.1:6379 or :5432 unasked fails, even if it caught the error."""
+    before = len(TOUCHED)
+    yield
+    if len(TOUCHED) > before:
+        pytest.fail(f"contacted a server it did not start: {TOUCHED[before:]}", pytrace=False)
+
+
+def service_missing(name: str, url: str, error: Exception) -> NoReturn:
+    missing(f"{name} at {url} is unreachable ({type(error).__name__}: {error})", "start it")
 
 
 @pytest.fixture(scope="session")
-def postgres_database_factory() -> Iterator[Callable[[], str]]:
+def postgres_server_url() -> Iterator[str]:
+    """BUREAU_TEST_POSTGRES_URL when set, else a PostgreSQL cluster of the session's own."""
+    if POSTGRES_SERVER_URL:
+        yield POSTGRES_SERVER_URL
+        return
+    with own_postgres() as url:  # fails under CI, skips elsewhere, when it cannot start one
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_database_factory(postgres_server_url: str) -> Iterator[Callable[[], str]]:
     """Makes fresh, empty PostgreSQL databases; drops them all at the end of the session."""
-    admin = create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT")
+    admin = create_engine(postgres_server_url, isolation_level="AUTOCOMMIT")
     created: list[str] = []
 
     def make() -> str:
@@ -51,9 +166,9 @@ def postgres_database_factory() -> Iterator[Callable[[], str]]:
                 name = f"bureau_test_{uuid.uuid4().hex[:12]}"
                 connection.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as error:
-            service_missing("PostgreSQL", POSTGRES_SERVER_URL, error)
+            service_missing("PostgreSQL", postgres_server_url, error)
         created.append(name)
-        return make_url(POSTGRES_SERVER_URL).set(database=name).render_as_string(False)
+        return make_url(postgres_server_url).set(database=name).render_as_string(False)
 
     yield make
     dispose_engines()
@@ -65,7 +180,15 @@ def postgres_database_factory() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> str:
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """BUREAU_TEST_REDIS_URL when set (it must answer), else a redis-server of the session's
+    own, database 0 (tests may use the server's other databases too)."""
+    if not REDIS_URL:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.start()
+        yield f"{server.url}/0"
+        server.stop()
+        return
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
@@ -75,7 +198,7 @@ def redis_url() -> str:
         service_missing("Redis", REDIS_URL, error)
     finally:
         client.close()
-    return REDIS_URL
+    yield REDIS_URL
 
 
 _APPS: list[Flask] = []
@@ -131,6 +254,14 @@ def worker_stack(
     migrate_and_seed(app)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | settings
     return app, env
+
+
+def bureau_cli(app: Flask, *arguments: str, stdin: str = "") -> Result:
+    """`bureau ARGUMENTS` on this app through Flask's CLI runner (exit_code, stdout, stderr).
+    The real command runs once, in tests/test_config.py."""
+    from bureau.cli import cli
+
+    return app.test_cli_runner().invoke(cli, list(arguments), input=stdin)
 
 
 def migrate_and_seed(app: Flask, *, staff: bool = True) -> None:

@@ -23,6 +23,9 @@ from bureau.ops.beat_lock import (
     take_beat_lock,
 )
 
+# Real beat processes: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 CELERY = str(Path(sys.executable).parent / "celery")
 
 

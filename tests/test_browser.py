@@ -25,6 +25,9 @@ from tests.smtp import free_port
 from tests.stack import wait_until
 from tests.workflow_helpers import PASSWORD
 
+# `bureau run` and Chromium: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 DESK = "china.desk@bureau.localhost"
 __all__ = ["browser"]  # a fixture: pytest finds it by name
 

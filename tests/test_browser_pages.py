@@ -25,6 +25,9 @@ from tests.conftest import NEXT_YEAR
 from tests.site_pages import ADMIN, demo_site, every_page
 from tests.workflow_helpers import PASSWORD, staff_member
 
+# Chromium on every page: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 __all__ = ["browser", "demo_site"]  # fixtures: pytest finds them by name
 
 SIZES = {"phone": (390, 844), "wide": (1280, 900)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -24,6 +25,9 @@ from tests.test_browser_pages import (
     type_into,
 )
 from tests.workflow_helpers import PASSWORD
+
+# Chromium: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
 
 __all__ = ["browser", "demo_site", "served"]  # fixtures: pytest finds them by name
 

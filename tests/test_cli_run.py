@@ -20,6 +20,9 @@ import pytest
 from tests.conftest import CSRF_INPUT, SUBMISSION_INPUT, valid_request
 from tests.smtp import free_port
 
+# The real `bureau run`: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 
 def start(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}

@@ -254,6 +254,7 @@ START_UPS = [
 ]
 
 
+@pytest.mark.slow  # gunicorn, celery and bureau started for real; tests/test_startup.py too
 @pytest.mark.parametrize(("process", "change", "message"), START_UPS)
 def test_each_production_process_refuses_to_start_with_a_bad_setting(
     tmp_path: Path, process: str, change: dict[str, str], message: str
@@ -281,6 +282,8 @@ def test_each_production_process_refuses_to_start_with_a_bad_setting(
 
 
 def test_command_line_prints_one_clear_line(tmp_path: Path) -> None:
+    """The real `bureau` command, as installed: the smoke test a plain `pytest` keeps (the
+    other command tests use Flask's CLI runner)."""
     result = subprocess.run(
         [sys.executable, "-m", "bureau", "seed"],
         env={"BUREAU_INSTANCE_PATH": str(tmp_path), "BUREAU_ENV": "staging", "PATH": "/usr/bin"},

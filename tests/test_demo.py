@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from bureau.catalogue.demo import demo_data, load_demo_catalogue
 from bureau.catalogue.models import Post, Speaker, Topic
 from bureau.extensions import db
-from tests.conftest import DEMO_SPEAKERS, make_app, migrate_and_seed
+from tests.conftest import DEMO_SPEAKERS, bureau_cli, make_app, migrate_and_seed
 
 CONTRACT_SLUGS = set(DEMO_SPEAKERS)
 
@@ -66,18 +66,13 @@ def test_every_post_links_the_speakers_it_mentions(db_session: object) -> None:
 
 
 def test_seed_command_reports_what_it_added(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    env = {
-        "BUREAU_INSTANCE_PATH": str(tmp_path),
-        "PATH": "/usr/bin:/bin",
-    }
-    run = [sys.executable, "-m", "bureau"]
-    upgrade = subprocess.run([*run, "db", "upgrade"], env=env, capture_output=True, text=True)
-    assert upgrade.returncode == 0, upgrade.stderr
-    first = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
-    second = subprocess.run([*run, "seed"], env=env, capture_output=True, text=True)
-    assert first.returncode == second.returncode == 0
-    assert "6 speakers" in first.stdout
-    assert "0 topics, 0 speakers and 0 posts added" in second.stdout
+    """`bureau db upgrade`, then `bureau seed` twice, through Flask's CLI runner on a fresh
+    database (tests/test_config.py runs the real `bureau` command once)."""
+    app = make_app(tmp_path, f"sqlite:///{tmp_path / 'seed.db'}")
+    upgrade = bureau_cli(app, "db", "upgrade")
+    assert upgrade.exit_code == 0, upgrade.output
+    first = bureau_cli(app, "seed")
+    second = bureau_cli(app, "seed")
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "6 speakers" in first.output
+    assert "0 topics, 0 speakers and 0 posts added" in second.output

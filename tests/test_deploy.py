@@ -294,6 +294,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # gunicorn started for real
 def test_gunicorn_serves_the_app_with_the_config_file(tmp_path: Path) -> None:
     port = free_port()
     env = {

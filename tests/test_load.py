@@ -9,8 +9,8 @@ a worker is SIGKILLed and replaced, PostgreSQL drops every connection of the dat
 times and the SMTP server answers 421 for a while; then the same, and nothing half-stored for
 the submissions that got no 201.
 
-They take a few minutes (``-m "not load"`` leaves them out). Both print their figures (``-s``
-shows them; pytest's ``-rA`` too).
+They take a few minutes (a plain ``pytest`` leaves them out; ``-m load`` runs them). Both
+print their figures (``-s`` shows them; pytest's ``-rA`` too).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 import os
 import re
 import secrets
-import shutil
 import signal
 import statistics
 import sys
@@ -38,7 +37,8 @@ from sqlalchemy.engine import Engine
 from bench.mailsink import Received, SMTPSink, free_port
 from bench.pipeline import ApiClient, Submission, percentile, request_body, submit_concurrently
 from bench.processes import Child, wait_for
-from tests.conftest import IN_CI, POSTGRES_SERVER_URL, make_app, migrate_and_seed
+from tests.conftest import make_app, migrate_and_seed
+from tests.services import RedisServer
 
 pytestmark = [pytest.mark.load, pytest.mark.postgres]
 
@@ -57,70 +57,6 @@ OUTBOX_SETTINGS = {
 REFERENCE = re.compile(r"BR-\d{4}-\d+")
 ACK_SUBJECT = re.compile(r"We received your request (BR-\d{4}-\d+)")
 NOTICE_SUBJECT = re.compile(r"New request (BR-\d{4}-\d+) for you")
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
-    )
-    if found is None:
-        message = "redis-server is not installed (the load tests start their own)"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must provide it", pytrace=False)
-        pytest.skip(f"{message}; apt-get install redis-server to run them")
-    return found
-
-
-class RedisServer:
-    """A redis-server of the test's own, without persistence (a restart loses every message)
-    unless started with ``appendonly`` (AOF, fsync every second: a SIGKILL loses about the
-    last second)."""
-
-    def __init__(self, folder: Path) -> None:
-        self.binary = redis_server_binary()
-        self.folder = folder
-        self.port = free_port()
-        self.child: Child | None = None
-        self.starts = 0
-        self.appendonly = False
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.starts += 1
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        aof = ["yes", "--appendfsync", "everysec"] if self.appendonly else ["no"]
-        command += ["--save", "", "--appendonly", *aof, "--dir", str(self.folder)]
-        self.child = Child(
-            "redis", command, env=os.environ, cwd=self.folder, log=self.folder / "redis.log"
-        )
-        self.child.start()
-        wait_for(self._answers, 20, "redis-server to answer")
-
-    def _answers(self) -> bool:
-        import redis
-
-        assert self.child is not None
-        self.child.check()
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
-
-    def kill(self) -> None:
-        assert self.child is not None
-        assert self.child.process is not None
-        os.killpg(self.child.pid, signal.SIGKILL)
-        self.child.process.wait()
-
-    def stop(self) -> None:
-        if self.child is not None:
-            self.child.stop()
 
 
 @dataclass
@@ -240,7 +176,9 @@ def deployed(
         folder=folder,
         database=name,
         engine=create_engine(database_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True),
-        admin=create_engine(POSTGRES_SERVER_URL, isolation_level="AUTOCOMMIT"),
+        admin=create_engine(
+            make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        ),
         redis=redis_server,
         smtp=smtp,
         env=env,

@@ -33,7 +33,7 @@ from bureau.ops.models import Heartbeat
 from bureau.ops.queries import outbox, queue_depth
 from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
-from tests.conftest import make_app, migrate_and_seed, reset_bookings, valid_request
+from tests.conftest import bureau_cli, make_app, migrate_and_seed, reset_bookings, valid_request
 from tests.stack import ROOT, Stack, detached, running_stack, wait_until
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
@@ -199,18 +199,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bureau(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bureau", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(
     tmp_path_factory: pytest.TempPathFactory,
@@ -252,6 +240,7 @@ def heartbeat_rows(app: Flask) -> dict[str, Heartbeat]:
     return {b.name: b for b in detached(app, select(Heartbeat))}
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:
     # Beat writes as it starts, a moment after its "Starting" line.
     beats = wait_until(
@@ -272,34 +261,30 @@ def test_a_real_worker_and_beat_write_heartbeats(flow: Stack) -> None:
     assert ready["checks"]["beat"]["last_run_age"] < 30
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_container_checks_see_the_heartbeats(flow: Stack) -> None:
-    found = bureau(flow.env, "ops", "check", "worker")
-    assert found.returncode == 0, found.stderr
-    here = bureau(flow.env, "ops", "check", "worker", "--hostname", socket.gethostname())
-    assert here.returncode == 0, here.stderr
-    elsewhere = bureau(flow.env, "ops", "check", "worker", "--hostname", "no-such-host")
-    assert elsewhere.returncode == 1
+    found = bureau_cli(flow.app, "ops", "check", "worker")
+    assert found.exit_code == 0, found.stderr
+    here = bureau_cli(flow.app, "ops", "check", "worker", "--hostname", socket.gethostname())
+    assert here.exit_code == 0, here.stderr
+    elsewhere = bureau_cli(flow.app, "ops", "check", "worker", "--hostname", "no-such-host")
+    assert elsewhere.exit_code == 1
     assert (
         elsewhere.stderr.strip().splitlines()[-1].startswith("unhealthy: no worker on no-such-host")
     )
-    beat = bureau(flow.env, "ops", "check", "beat")
-    assert beat.returncode == 0, beat.stderr
+    beat = bureau_cli(flow.app, "ops", "check", "beat")
+    assert beat.exit_code == 0, beat.stderr
 
 
-def test_checks_fail_when_nothing_runs(tmp_path: Path, database_url: str, app: Flask) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")} | {
-        "BUREAU_ENV": "testing",
-        "BUREAU_INSTANCE_PATH": str(tmp_path),
-        "BUREAU_DATABASE_URL": database_url,
-    }
+def test_checks_fail_when_nothing_runs(app: Flask) -> None:
     with app.app_context():
         db.session.execute(delete(Heartbeat))
         db.session.commit()
-    worker = bureau(env, "ops", "check", "worker")
-    assert worker.returncode == 1
+    worker = bureau_cli(app, "ops", "check", "worker")
+    assert worker.exit_code == 1
     assert worker.stderr.strip() == "unhealthy: no worker wrote a heartbeat in the last 90 s"
-    beat = bureau(env, "ops", "check", "beat")
-    assert beat.returncode == 1
+    beat = bureau_cli(app, "ops", "check", "beat")
+    assert beat.exit_code == 1
     assert beat.stderr.strip().startswith("unhealthy: beat has not run")
 
 
@@ -342,6 +327,7 @@ def test_queue_depth_counts_messages_nobody_consumes(
         redis.Redis.from_url(broker).delete(queue)
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: Any) -> None:
     inbox.script("li.na@example.com", "550 5.1.1 No such user")
     reference = (
@@ -363,10 +349,13 @@ def test_retry_of_a_failed_email_is_sent_once_by_the_worker(flow: Stack, inbox: 
     assert response.status_code == 303
     inbox.wait_for(lambda i: i.to("li.na@example.com"), what="the retried acknowledgement")
     wait_until(lambda: flow.jobs(id=job.id)[0].state == "done", what="the job to be done")
-    time.sleep(2)  # a duplicate would arrive by now
+    # Done, and the only job for its key: nothing can claim and send it again.
+    [retried] = flow.jobs(dedupe_key=job.dedupe_key)
+    assert (retried.id, retried.state) == (job.id, "done")
     assert len(inbox.to("li.na@example.com")) == 1
 
 
+@pytest.mark.slow  # a real worker and beat
 def test_request_id_from_the_web_into_the_workers_json_lines(flow: Stack, inbox: Any) -> None:
     port = free_port()
     web = subprocess.Popen(

@@ -8,6 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from bureau.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +40,7 @@ print(resource_dir("templates"))
 """
 
 
+@pytest.mark.slow  # builds and installs a wheel
 def test_built_wheel_carries_templates_static_and_migrations(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(

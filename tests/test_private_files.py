@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = """
 from bureau import create_app
 from bureau.extensions import db
@@ -56,6 +58,7 @@ def modes_after_a_start(instance: Path) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow  # `bureau` started for real under a umask
 def test_a_new_instance_is_private_under_umask_022(tmp_path: Path) -> None:
     found = modes_after_a_start(tmp_path / "instance")
     folders = {".", "mail"}
@@ -67,6 +70,7 @@ def test_a_new_instance_is_private_under_umask_022(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow  # `bureau` started for real, twice
 def test_an_instance_made_readable_before_is_narrowed(tmp_path: Path) -> None:
     instance = tmp_path / "instance"
     modes_after_a_start(instance)

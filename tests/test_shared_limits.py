@@ -131,6 +131,7 @@ def answers(base: str) -> bool:
     return True
 
 
+@pytest.mark.slow  # gunicorn with three workers, started for real
 def test_gunicorn_workers_share_the_sign_in_limit(gunicorn_web: str) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         codes = list(pool.map(lambda n: sign_in_attempt(gunicorn_web, n), range(ALLOWED + 10)))

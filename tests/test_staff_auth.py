@@ -3,10 +3,7 @@ the per-address rate limit, and `bureau staff create`."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from limits import parse_many
@@ -24,7 +22,7 @@ import bureau.ratelimit
 from bureau.extensions import db
 from bureau.staff.auth import LOCKOUT, MAX_FAILED_LOGINS, MIN_PASSWORD_LENGTH, WRONG
 from bureau.staff.models import Role, SignInFailure, StaffMember
-from tests.conftest import Clock, make_app
+from tests.conftest import Clock, bureau_cli, make_app
 from tests.workflow_helpers import PASSWORD, csrf_from, sign_in, staff_member
 
 LOCKED = "Too many failed sign-ins with this email from your address;"
@@ -476,48 +474,20 @@ def test_sign_in_attempts_are_limited_per_client_address(
 
 
 @pytest.fixture(scope="module")
-def cli_database(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for `python -m bureau` on a fresh, migrated SQLite database."""
+def cli_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """An app on a fresh SQLite database migrated by `bureau db upgrade`."""
     folder = tmp_path_factory.mktemp("staff-cli")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
-    env.update(
-        {
-            "BUREAU_ENV": "testing",
-            "BUREAU_INSTANCE_PATH": str(folder / "instance"),
-            "BUREAU_DATABASE_URL": f"sqlite:///{folder / 'cli.db'}",
-            "BUREAU_BROKER_URL": "memory://",
-        }
-    )
-    upgraded = bureau_command(env, "db", "upgrade")
-    assert upgraded.returncode == 0, upgraded.stderr
-    return env
-
-
-@pytest.fixture(scope="module")
-def cli_app(cli_database: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Flask:
-    return make_app(tmp_path_factory.mktemp("staff-cli-web"), cli_database["BUREAU_DATABASE_URL"])
-
-
-def bureau_command(
-    env: dict[str, str], *arguments: str, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bureau", *arguments],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(env["BUREAU_INSTANCE_PATH"]).parent,
-        timeout=120,
-        check=False,
-    )
+    app = make_app(folder / "instance", f"sqlite:///{folder / 'cli.db'}")
+    upgraded = bureau_cli(app, "db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    return app
 
 
 def create_staff(
-    env: dict[str, str], email: str, password: str, *, role: str = "admin", name: str = "Ops"
-) -> subprocess.CompletedProcess[str]:
-    return bureau_command(
-        env,
+    app: Flask, email: str, password: str, *, role: str = "admin", name: str = "Ops"
+) -> Result:
+    return bureau_cli(
+        app,
         "staff",
         "create",
         email,
@@ -535,11 +505,9 @@ def accounts(app: Flask) -> list[tuple[str, str, str]]:
         return sorted((m.email, m.name, m.role) for m in db.session.scalars(select(StaffMember)))
 
 
-def test_staff_create_makes_an_account_that_can_sign_in(
-    cli_database: dict[str, str], cli_app: Flask
-) -> None:
-    created = create_staff(cli_database, "ops.lead@bureau.test", PASSWORD, name="Ops Lead")
-    assert created.returncode == 0, created.stderr
+def test_staff_create_makes_an_account_that_can_sign_in(cli_app: Flask) -> None:
+    created = create_staff(cli_app, "ops.lead@bureau.test", PASSWORD, name="Ops Lead")
+    assert created.exit_code == 0, created.stderr
     assert "Created admin Ops Lead <ops.lead@bureau.test>" in created.stdout
     assert ("ops.lead@bureau.test", "Ops Lead", Role.ADMIN) in accounts(cli_app)
     assert member(cli_app, "ops.lead@bureau.test").password_hash.startswith("$argon2")
@@ -551,50 +519,42 @@ def test_staff_create_makes_an_account_that_can_sign_in(
     assert client.get("/staff/speakers").status_code == 200  # an admin
 
 
-def test_staff_create_refuses_a_short_password(
-    cli_database: dict[str, str], cli_app: Flask
-) -> None:
-    refused = create_staff(cli_database, "short.pass@bureau.test", "too short")
-    assert refused.returncode == 2
+def test_staff_create_refuses_a_short_password(cli_app: Flask) -> None:
+    refused = create_staff(cli_app, "short.pass@bureau.test", "too short")
+    assert refused.exit_code == 2
     assert f"password: Use at least {MIN_PASSWORD_LENGTH} characters." in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "short.pass@bureau.test" not in [email for email, _, _ in accounts(cli_app)]
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "two@@bureau.test", "space in@bureau.test"])
-def test_staff_create_refuses_a_bad_email(
-    cli_database: dict[str, str], cli_app: Flask, email: str
-) -> None:
+def test_staff_create_refuses_a_bad_email(cli_app: Flask, email: str) -> None:
     before = accounts(cli_app)
-    refused = create_staff(cli_database, email, PASSWORD)
-    assert refused.returncode == 2
+    refused = create_staff(cli_app, email, PASSWORD)
+    assert refused.exit_code == 2
     assert "EMAIL" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert accounts(cli_app) == before
 
 
-def test_staff_create_needs_the_password_on_standard_input(
-    cli_database: dict[str, str], cli_app: Flask
-) -> None:
+def test_staff_create_needs_the_password_on_standard_input(cli_app: Flask) -> None:
     before = accounts(cli_app)
-    refused = bureau_command(
-        cli_database, "staff", "create", "no.stdin@bureau.test", "--name", "N", "--role", "agent"
+    refused = bureau_cli(
+        cli_app, "staff", "create", "no.stdin@bureau.test", "--name", "N", "--role", "agent"
     )
-    assert refused.returncode == 2
+    assert refused.exit_code == 2
     assert "--password-stdin" in refused.stderr
     assert accounts(cli_app) == before
 
 
-def test_staff_create_again_updates_the_password(
-    cli_database: dict[str, str], cli_app: Flask
-) -> None:
+def test_staff_create_again_updates_the_password(cli_app: Flask) -> None:
     email = "rotating@bureau.test"
-    assert create_staff(cli_database, email, PASSWORD, role="agent", name="Rota").returncode == 0
+    assert create_staff(cli_app, email, PASSWORD, role="agent", name="Rota").exit_code == 0
     here = cli_app.test_client()
     assert sign_in(here, email).status_code == 302
 
-    again = create_staff(cli_database, email.upper(), NEW_PASSWORD, role="agent", name="Rota")
-    assert again.returncode == 0, again.stderr
+    again = create_staff(cli_app, email.upper(), NEW_PASSWORD, role="agent", name="Rota")
+    assert again.exit_code == 0, again.stderr
     assert "Updated agent Rota" in again.stdout
     assert [a for a in accounts(cli_app) if a[0].lower() == email] == [(email, "Rota", "agent")]
     assert sign_in(cli_app.test_client(), email, PASSWORD).status_code == 401

@@ -4,8 +4,6 @@ ask for the password again."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +16,7 @@ from bureau.bookings.states import Status
 from bureau.config import ConfigError, load_settings
 from bureau.staff.auth import MAX_FAILED_LOGINS
 from bureau.staff.models import Role
-from tests.conftest import Clock, make_app
+from tests.conftest import Clock, bureau_cli, make_app
 from tests.workflow_helpers import (
     PASSWORD,
     csrf_from,
@@ -52,32 +50,17 @@ def test_admin_pages_send_the_anonymous_to_sign_in_and_back(app: Flask) -> None:
 
 
 def test_resetting_a_password_from_the_command_line_unlocks(tmp_path: Path) -> None:
-    env = {"BUREAU_INSTANCE_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = [sys.executable, "-m", "bureau"]
-    subprocess.run([*run, "db", "upgrade"], env=env, check=True, capture_output=True)
-    create = [
-        *run,
-        "staff",
-        "create",
-        "desk@bureau.localhost",
-        "--name",
-        "Desk",
-        "--role",
-        "agent",
-        "--password-stdin",
-    ]
-    subprocess.run(
-        create, env=env, input=PASSWORD + "\n", text=True, check=True, capture_output=True
-    )
     app = make_app(tmp_path, f"sqlite:///{tmp_path / 'bureau.db'}")
+    assert bureau_cli(app, "db", "upgrade").exit_code == 0
+    create = ["staff", "create", "desk@bureau.localhost", "--name", "Desk", "--role", "agent",
+              "--password-stdin"]  # fmt: skip
+    assert bureau_cli(app, *create, stdin=PASSWORD + "\n").exit_code == 0
     for _ in range(MAX_FAILED_LOGINS):
         assert sign_in(app.test_client(), "desk@bureau.localhost", "wrong").status_code == 401
     assert "Too many failed sign-ins" in sign_in(
         app.test_client(), "desk@bureau.localhost"
     ).get_data(as_text=True)
-    subprocess.run(
-        create, env=env, input=PASSWORD + "\n", text=True, check=True, capture_output=True
-    )
+    assert bureau_cli(app, *create, stdin=PASSWORD + "\n").exit_code == 0
     assert sign_in(app.test_client(), "desk@bureau.localhost").status_code == 302
 
 

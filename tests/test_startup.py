@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# Dozens of real processes started: slow, left out of a plain `pytest` (.ci/run runs it).
+pytestmark = pytest.mark.slow
+
 BIN = Path(sys.executable).parent
 # The processes of a deployment, and the `bureau` command's own (an admin task, the web).
 ENTRY_POINTS = {
