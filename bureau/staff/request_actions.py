@@ -9,6 +9,7 @@ from typing import Any
 from flask import (
     abort,
     flash,
+    g,
     redirect,
     request,
     url_for,
@@ -49,11 +50,27 @@ def act(
         form.staff_id.choices = None
     if form is not None and not form.validate_on_submit():
         return request_page(booking_id, status=422, **{name: form})
-    try:
-        message = perform(booking, form)
-        db.session.commit()
-    except (actions.Conflict, StaleDataError) as error:
-        db.session.rollback()
+    # A workflow error raised here is explained by workflow_failed below.
+    g.workflow_form = {name: form} if form is not None else {}
+    message = perform(booking, form)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
+
+
+RACES = (actions.Conflict, StaleDataError)
+REFUSALS = (actions.ActionError, TransitionNotAllowed)
+
+
+def workflow_failed(error: Exception) -> ResponseReturnValue:
+    """The one answer to a step that failed: nothing is saved and the staff member reads why.
+    A race (a clash, another person's change) sends them back to the page as it now is; a
+    refused step shows the page again with their input and the reason."""
+    booking_id = (request.view_args or {}).get("booking_id")
+    if booking_id is None:
+        raise error
+    db.session.rollback()
+    if isinstance(error, RACES):
         text = (
             str(error)
             if isinstance(error, actions.Conflict)
@@ -64,12 +81,12 @@ def act(
         )
         flash(text, "warning")
         return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
-    except (actions.ActionError, TransitionNotAllowed) as error:
-        db.session.rollback()
-        flash(str(error), "danger")
-        return request_page(booking_id, status=422, **({name: form} if form is not None else {}))
-    flash(message, "success")
-    return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
+    flash(str(error), "danger")
+    return request_page(booking_id, status=422, **g.get("workflow_form", {}))
+
+
+for _error in (*RACES, *REFUSALS):
+    bp.register_error_handler(_error, workflow_failed)
 
 
 @bp.post("/requests/<id:booking_id>/note")
