@@ -17,11 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.workflow import note
 from bureau.extensions import db
 from bureau.mail.models import Notification
 from bureau.mail.redaction import redacted
-from bureau.outbox import Job, JobState, retry_failed
+from bureau.mail.resend import booking_of
+from bureau.mail.resend import resend as resend_failed
+from bureau.outbox import Job, JobState
 from bureau.params import page_number
 from bureau.staff import forms
 from bureau.staff.blueprint import bp, may_act, staff_actor
@@ -45,12 +46,6 @@ def mail_log() -> ResponseReturnValue:
     return render_template("staff/mail.html", page=page, state=state, resend=forms.ResendForm())
 
 
-def booking_of(notification: Notification) -> BookingRequest | None:
-    return (
-        db.session.get(BookingRequest, notification.booking_id) if notification.booking_id else None
-    )
-
-
 @bp.get("/mail/<id:notification_id>")
 def mail_message(notification_id: int) -> ResponseReturnValue:
     notification = db.session.get(Notification, notification_id)
@@ -59,7 +54,7 @@ def mail_message(notification_id: int) -> ResponseReturnValue:
     # Shown as plain text: the stored message is never rendered as HTML here.
     if current_user.is_admin:
         return Response(notification.raw_message, mimetype="text/plain")
-    booking = booking_of(notification)
+    booking = booking_of(db.session, notification)
     if booking is None or not may_act(booking):
         abort(403)
     # Its reader's private links would let an agent act as that reader: hidden.
@@ -75,20 +70,12 @@ def resend(notification_id: int) -> ResponseReturnValue:
     notification = db.session.get(Notification, notification_id)
     if notification is None:
         abort(404)
-    booking = booking_of(notification)
+    booking = booking_of(db.session, notification)
     if booking is not None and not may_act(booking):
         abort(403)
-    if not retry_failed(db.session, [notification.job_id]):
+    if not resend_failed(db.session, notification, actor=staff_actor()):
         flash("Only a failed email can be resent.", "warning")
         return redirect(url_for("staff.mail_log")), 303
-    if booking is not None:
-        note(
-            db.session,
-            booking,
-            actor=staff_actor(),
-            action="email resent",
-            details={"to": notification.recipient, "subject": notification.subject},
-        )
     db.session.commit()  # sends the job to the broker
     flash(f"Sending again to {notification.recipient}.", "success")
     return redirect(url_for("staff.mail_log")), 303

@@ -21,6 +21,7 @@ from bureau.staff.auth import (
     LoginRefused,
     authenticate,
     client_address,
+    end_sessions,
     password_problem,
     password_problem_for_current,
     safe_next,
@@ -59,7 +60,7 @@ def logout() -> ResponseReturnValue:
     # A copy of the session cookie taken earlier must not outlive the sign-out.
     member = db.session.get(StaffMember, current_user.id)
     if member is not None:
-        member.session_version = (member.session_version or 0) + 1
+        end_sessions(member)
         db.session.commit()
     logout_user()
     flash("You are signed out.", "info")

@@ -18,13 +18,12 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
-from bureau.bookings import actions
+from bureau.bookings import actions, notes
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.routing import route
 from bureau.bookings.states import Status, staff_label
 from bureau.bookings.validation import validate_offer
-from bureau.bookings.workflow import TransitionNotAllowed, note
-from bureau.db import utcnow
+from bureau.bookings.workflow import TransitionNotAllowed
 from bureau.extensions import db
 from bureau.params import row_id
 from bureau.staff import forms
@@ -92,15 +91,13 @@ for _error in (*RACES, *REFUSALS):
 @bp.post("/requests/<id:booking_id>/note")
 def add_note(booking_id: int) -> ResponseReturnValue:
     def perform(booking: BookingRequest, form: forms.NoteForm) -> str:
-        actions.check_version(booking, form.expected_version)
-        note(
+        notes.add_note(
             db.session,
             booking,
+            form.text.data or "",
             actor=staff_actor(),
-            action="note",
-            details={"text": form.text.data},
+            expected_version=form.expected_version,
         )
-        booking.updated_at = utcnow()
         return "Note added."
 
     return act(booking_id, "note", forms.NoteForm, perform)

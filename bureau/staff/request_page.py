@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import abort, render_template
@@ -16,6 +15,7 @@ from bureau.bookings.forms import choices
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.progress import active_hold
 from bureau.bookings.states import CLOSED_STATES, Status, staff_label
+from bureau.bookings.terms import contract_defaults
 from bureau.bookings.workflow import refusal
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
@@ -175,16 +175,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     if actions.can(booking, Status.AWAITING_SPEAKER) and booking.offer is not None:
         make("availability", forms.AvailabilityForm)
     if actions.can(booking, Status.CONTRACTED) and booking.status == Status.SPEAKER_ACCEPTED:
-        offer = booking.offer
-        make(
-            "contract",
-            forms.ContractForm,
-            fee=offer.fee if offer else None,
-            currency=offer.currency if offer else booking.currency,
-            commission_pct=20,
-            deposit_amount=(offer.fee // 2) if offer else None,
-            deposit_due=(utcnow() + timedelta(days=14)).date(),
-        )
+        make("contract", forms.ContractForm, **contract_defaults(booking, utcnow()))
     if booking.status == Status.CONTRACTED:
         make("confirm", forms.ConfirmForm)
     if actions.can(booking, Status.COMPLETED):
