@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask_login import current_user
 
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.workflow import Actor
+from bureau.bookings.workflow import Actor, ActorKind
 from bureau.staff.auth import guard_staff_pages
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -16,7 +16,7 @@ guard_staff_pages(bp, open_endpoints=("staff.login",))
 
 
 def staff_actor() -> Actor:
-    return Actor("staff", current_user.name, current_user.id)
+    return Actor(ActorKind.STAFF, current_user.name, current_user.id)
 
 
 def may_act(booking: BookingRequest) -> bool:
