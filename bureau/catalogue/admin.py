@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
@@ -44,7 +44,8 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
     speaker = db.session.get(Speaker, speaker_id) if speaker_id else None
     if speaker_id and speaker is None:
         abort(404)
-    form = forms.SpeakerForm(obj=speaker)
+    # A submission is read from its fields only: one left out is missing, not the stored value.
+    form = forms.SpeakerForm(obj=None if request.method == "POST" else speaker)
     form.known_topics = set(db.session.scalars(select(Topic.slug)))
     if speaker is not None and not form.is_submitted():
         form.topics.data = ", ".join(t.slug for t in speaker.topics)
@@ -129,7 +130,7 @@ def post_form(post_id: int | None = None) -> ResponseReturnValue:
     post = db.session.get(Post, post_id) if post_id else None
     if post_id and post is None:
         abort(404)
-    form = forms.PostForm(obj=post)
+    form = forms.PostForm(obj=None if request.method == "POST" else post)
     if post is not None and not form.is_submitted():
         form.speakers.data = ", ".join(s.slug for s in post.speakers)
     if form.validate_on_submit():
