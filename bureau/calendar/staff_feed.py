@@ -12,7 +12,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from bureau.calendar.feeds import new_feed_token
+from bureau.calendar.feeds import rotate_feed
 from bureau.extensions import db
 from bureau.staff import forms
 from bureau.staff.blueprint import bp
@@ -37,7 +37,7 @@ def rotate_my_feed() -> ResponseReturnValue:
         abort(400)
     member = db.session.get(StaffMember, current_user.id)
     assert member is not None
-    member.feed_token = new_feed_token()
+    rotate_feed(member)
     db.session.commit()
     flash("Your calendar feed has a new address; the old one no longer works.", "success")
     return redirect(url_for("staff.my_calendar")), 303

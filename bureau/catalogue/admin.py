@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from bureau.calendar.admin import panel as own_calendar_panel
-from bureau.calendar.feeds import new_feed_token
+from bureau.calendar.feeds import rotate_feed
 from bureau.catalogue import forms
 from bureau.catalogue.forms import SLUG, SLUG_RULE, listed
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
@@ -92,7 +92,7 @@ def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
         abort(404)
     if not form.validate_on_submit():
         abort(400)
-    speaker.feed_token = new_feed_token()
+    rotate_feed(speaker)
     db.session.commit()
     flash(f"{speaker.name}'s calendar feed has a new address; the old one no longer works.", "info")
     return redirect(url_for("catalogue_admin.speakers")), 303
