@@ -125,3 +125,25 @@ def test_admin_adds_topics_and_posts(app: Flask, admin: FlaskClient) -> None:
     assert "Second paragraph." in page
     assert 'href="/request?speaker=ada-lin"' in page
     assert "?topic=energy" in admin.get("/speakers/ada-lin").get_data(as_text=True)
+
+
+def test_an_edit_missing_fields_is_refused_and_changes_nothing(
+    app: Flask, admin: FlaskClient
+) -> None:
+    """A field left out of the submission is missing, not the stored value (which for the
+    list fields is a list, not text)."""
+    new = "/staff/speakers/new"
+    assert post_form(admin, new, new, speaker_fields()).status_code == 303
+    with app.app_context():
+        speaker_id = db.session.scalars(select(Speaker.id).where(Speaker.slug == "ada-lin")).one()
+    edit = f"/staff/speakers/{speaker_id}/edit"
+    fields = speaker_fields(headline="Changed")
+    for left_out in ("languages", "formats", "topics"):
+        fields.pop(left_out)
+    response = post_form(admin, edit, edit, fields)
+    assert response.status_code == 422
+    with app.app_context():
+        speaker = db.session.get(Speaker, speaker_id)
+        assert speaker is not None
+        assert speaker.headline == "Battery analyst"
+        assert speaker.languages == ["en", "zh"]

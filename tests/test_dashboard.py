@@ -256,7 +256,7 @@ def test_the_closed_count_stops_past_its_cap_and_filters_still_count_exactly(
     with app.app_context():
         db.session.execute(update(BookingRequest).values(status="withdrawn"))
         db.session.commit()
-    monkeypatch.setattr("bureau.staff.views.CLOSED_COUNT_CAP", 2)
+    monkeypatch.setattr("bureau.staff.dashboard.CLOSED_COUNT_CAP", 2)
     monkeypatch.setattr("bureau.staff.queries.CLOSED_COUNT_CAP", 2)
     elsewhere = admin.get("/staff/?queue=open").get_data(as_text=True)
     assert 'data-queue-count="closed">2+<' in elsewhere

@@ -26,7 +26,7 @@ from bureau.bookings.progress import (
 from bureau.bookings.services import ActiveSpeakers, find_by_token, submit_request
 from bureau.bookings.states import Status
 from bureau.bookings.validation import validate_offer, validate_request
-from bureau.bookings.workflow import Actor, TransitionNotAllowed
+from bureau.bookings.workflow import Actor, ActorKind, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
 from bureau.params import MAX_INT, whole_number
@@ -126,7 +126,7 @@ class OrganizerForm(FlaskForm):  # type: ignore[misc]
 
 
 def organizer_actor(booking: BookingRequest) -> Actor:
-    return Actor("organizer", booking.contact_name)
+    return Actor(ActorKind.ORGANIZER, booking.contact_name)
 
 
 @bp.post("/requests/<token>/offer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,16 +37,31 @@ for _closed in CLOSED_STATES - {S.EXPIRED}:
     ALLOWED[_closed] = set()
 
 
+class ActorKind(StrEnum):
+    """Who acts, as stored in ``BookingEvent.actor_kind`` (the values are the stored strings)."""
+
+    ORGANIZER = "organizer"
+    STAFF = "staff"
+    SPEAKER = "speaker"
+    SYSTEM = "system"
+
+
 @dataclass(frozen=True)
 class Actor:
     """Who acts: passed explicitly, never read from the request."""
 
-    kind: str  # organizer, staff, speaker, system
+    kind: ActorKind
     label: str
     id: int | None = None
 
+    def __init__(self, kind: ActorKind | str, label: str, id: int | None = None) -> None:
+        # A plain string is accepted and checked: an unknown kind raises ValueError.
+        object.__setattr__(self, "kind", ActorKind(kind))
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "id", id)
 
-SYSTEM = Actor("system", "Bureau")
+
+SYSTEM = Actor(ActorKind.SYSTEM, "Bureau")
 
 
 class TransitionNotAllowed(Exception):

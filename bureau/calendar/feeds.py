@@ -38,6 +38,11 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def rotate_feed(owner: Speaker | StaffMember) -> None:
+    """A new feed address for a speaker or staff member; the old one stops working at once."""
+    owner.feed_token = new_feed_token()
+
+
 def _token_matches(expected: str | None) -> bool:
     given = request.args.get("token", "")
     # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).

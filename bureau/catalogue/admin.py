@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import re
-from zoneinfo import available_timezones
-
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from bureau.calendar.admin import panel as own_calendar_panel
-from bureau.calendar.feeds import new_feed_token
-from bureau.catalogue.models import SPEAKER_FORMATS, Post, PostSpeaker, Speaker, Topic
+from bureau.calendar.feeds import rotate_feed
+from bureau.catalogue import forms
+from bureau.catalogue.forms import SLUG, SLUG_RULE, listed
+from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
+from bureau.catalogue.services import SpeakerRefused, save_speaker
 from bureau.extensions import db
-from bureau.reference import country_names, event_languages
-from bureau.staff import forms
 from bureau.staff.auth import guard_staff_pages
+from bureau.staff.forms import ResendForm
 from bureau.urls import public_url
 
 bp = Blueprint("catalogue_admin", __name__, url_prefix="/staff")
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 guard_staff_pages(bp, admins_only=True)
-
-
-def _list(raw: str | None) -> list[str]:
-    return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
 @bp.get("/speakers")
@@ -40,7 +34,7 @@ def speakers() -> ResponseReturnValue:
         if s.feed_token
     }
     return render_template(
-        "staff/speakers.html", speakers=speakers, toggle=forms.ResendForm(), feeds=feeds
+        "staff/speakers.html", speakers=speakers, toggle=ResendForm(), feeds=feeds
     )
 
 
@@ -50,70 +44,20 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
     speaker = db.session.get(Speaker, speaker_id) if speaker_id else None
     if speaker_id and speaker is None:
         abort(404)
-    form = forms.SpeakerForm(obj=speaker)
+    # A submission is read from its fields only: one left out is missing, not the stored value.
+    form = forms.SpeakerForm(obj=None if request.method == "POST" else speaker)
+    form.known_topics = set(db.session.scalars(select(Topic.slug)))
     if speaker is not None and not form.is_submitted():
         form.topics.data = ", ".join(t.slug for t in speaker.topics)
         form.languages.data = ", ".join(speaker.languages)
         form.formats.data = ", ".join(speaker.formats)
     if form.validate_on_submit():
-        topics = {t.slug: t for t in db.session.scalars(select(Topic))}
-        problems = {
-            "slug": None if SLUG.match(form.slug.data or "") else "Lower-case words joined by -",
-            "home_country": None
-            if (form.home_country.data or "").upper() in country_names()
-            else "Not a country code",
-            "home_timezone": None
-            if form.home_timezone.data in available_timezones()
-            else "Not an IANA time zone",
-            "fee_max": None
-            if (form.fee_min.data or 0) <= (form.fee_max.data or 0)
-            else "Must not be below the lower fee",
-            "topics": ", ".join(t for t in _list(form.topics.data) if t not in topics) or None,
-            "languages": ", ".join(
-                c for c in _list(form.languages.data) if c not in event_languages()
-            )
-            or None,
-            "formats": ", ".join(f for f in _list(form.formats.data) if f not in SPEAKER_FORMATS)
-            or None,
-        }
-        clash = db.session.scalar(
-            select(Speaker.id).where(
-                Speaker.slug == form.slug.data, Speaker.id != (speaker_id or 0)
-            )
-        )
-        if clash:
-            problems["slug"] = "Another speaker has this slug"
-        for name, problem in problems.items():
-            if problem:
-                getattr(form, name).errors = [
-                    problem
-                    if name in ("slug", "home_country", "home_timezone", "fee_max")
-                    else f"Unknown: {problem}"
-                ]
-        if not any(problems.values()):
-            if speaker is None:
-                speaker = Speaker()
-                db.session.add(speaker)
-            for name in (
-                "slug",
-                "name",
-                "headline",
-                "bio",
-                "home_city",
-                "home_timezone",
-                "fee_min",
-                "fee_max",
-                "fee_currency",
-                "is_active",
-                "is_featured",
-            ):
-                setattr(speaker, name, getattr(form, name).data)
-            speaker.email = form.email.data or None
-            speaker.home_country = (form.home_country.data or "").upper()
-            speaker.is_fee_example = False
-            speaker.topics = [topics[slug] for slug in _list(form.topics.data)]
-            speaker.set_languages(_list(form.languages.data))
-            speaker.set_formats(_list(form.formats.data))
+        try:
+            speaker = save_speaker(db.session, speaker, form.values())
+        except SpeakerRefused as refused:
+            for name, problem in refused.problems.items():
+                getattr(form, name).errors = [problem]
+        else:
             db.session.commit()
             flash(f"Saved {speaker.name}.", "success")
             return redirect(url_for("catalogue_admin.speakers")), 303
@@ -128,7 +72,7 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
 
 @bp.post("/speakers/<id:speaker_id>/active")
 def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
-    form = forms.ResendForm()
+    form = ResendForm()
     speaker = db.session.get(Speaker, speaker_id)
     if speaker is None:
         abort(404)
@@ -142,13 +86,13 @@ def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
 
 @bp.post("/speakers/<id:speaker_id>/feed")
 def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
-    form = forms.ResendForm()
+    form = ResendForm()
     speaker = db.session.get(Speaker, speaker_id)
     if speaker is None:
         abort(404)
     if not form.validate_on_submit():
         abort(400)
-    speaker.feed_token = new_feed_token()
+    rotate_feed(speaker)
     db.session.commit()
     flash(f"{speaker.name}'s calendar feed has a new address; the old one no longer works.", "info")
     return redirect(url_for("catalogue_admin.speakers")), 303
@@ -160,7 +104,7 @@ def topics() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         if not SLUG.match(form.slug.data or ""):
-            form.slug.errors = ["Lower-case words joined by -"]
+            form.slug.errors = [SLUG_RULE]
         elif db.session.scalar(select(Topic.id).where(Topic.slug == form.slug.data)):
             form.slug.errors = ["This topic exists already"]
         else:
@@ -186,12 +130,12 @@ def post_form(post_id: int | None = None) -> ResponseReturnValue:
     post = db.session.get(Post, post_id) if post_id else None
     if post_id and post is None:
         abort(404)
-    form = forms.PostForm(obj=post)
+    form = forms.PostForm(obj=None if request.method == "POST" else post)
     if post is not None and not form.is_submitted():
         form.speakers.data = ", ".join(s.slug for s in post.speakers)
     if form.validate_on_submit():
         speakers = {s.slug: s for s in db.session.scalars(select(Speaker))}
-        unknown = [slug for slug in _list(form.speakers.data) if slug not in speakers]
+        unknown = [slug for slug in listed(form.speakers.data) if slug not in speakers]
         clash = db.session.scalar(
             select(Post.id).where(Post.slug == form.slug.data, Post.id != (post_id or 0))
         )
@@ -208,7 +152,7 @@ def post_form(post_id: int | None = None) -> ResponseReturnValue:
             post.body = (form.body.data or "").replace("\r\n", "\n")
             post.speaker_links = [
                 PostSpeaker(speaker=speakers[slug], position=i)
-                for i, slug in enumerate(_list(form.speakers.data))
+                for i, slug in enumerate(listed(form.speakers.data))
             ]
             db.session.commit()
             flash(f"Saved “{post.title}”.", "success")

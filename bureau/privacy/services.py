@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
-from bureau.bookings.workflow import Actor, note
+from bureau.bookings.workflow import Actor, ActorKind, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
@@ -559,7 +559,7 @@ def apply_retention(
         return Retention(days=days, cutoff=None, dry_run=dry_run)
     cutoff = (now or utcnow()) - timedelta(days=days)
     done = Retention(days=days, cutoff=cutoff, dry_run=dry_run)
-    actor = Actor("system", "Bureau (retention)")
+    actor = Actor(ActorKind.SYSTEM, "Bureau (retention)")
     after = 0
     while True:
         batch = session.execute(

@@ -18,7 +18,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from bureau.bookings.workflow import Actor
+from bureau.bookings.workflow import Actor, ActorKind
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.privacy import services
@@ -99,7 +99,7 @@ def erase() -> ResponseReturnValue:
     done = services.erase(
         db.session,
         address,
-        actor=Actor("staff", current_user.name, current_user.id),
+        actor=Actor(ActorKind.STAFF, current_user.name, current_user.id),
         mail_folder=current_app.config["BUREAU_SETTINGS"].instance_path / "mail",
     )
     if done.references or done.emails:

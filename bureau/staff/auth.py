@@ -163,9 +163,15 @@ def password_problem_for_current(password: str) -> str | None:
     return None
 
 
+def end_sessions(member: StaffMember) -> None:
+    """Every session of the member ends, a copy of its cookie taken earlier too; call
+    login_user again for the one that stays."""
+    member.session_version = (member.session_version or 0) + 1
+
+
 def set_password(member: StaffMember, password: str) -> None:
     member.password_hash = hash_password(password)
-    member.session_version = (member.session_version or 0) + 1
+    end_sessions(member)
 
 
 def safe_next(target: str | None) -> str | None:

@@ -24,7 +24,6 @@ from wtforms import (
 )
 from wtforms.validators import (
     DataRequired,
-    Email,
     EqualTo,
     InputRequired,
     Length,
@@ -172,43 +171,6 @@ class CorrectStateForm(VersionedForm):
     password = PasswordField(
         "Your password", validators=[DataRequired("Your password, again."), Length(max=1024)]
     )
-
-
-class SpeakerForm(FlaskForm):
-    slug = StringField("Slug (web address)", validators=[DataRequired(), Length(max=80)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    headline = StringField("Headline", validators=[DataRequired(), Length(max=200)])
-    bio = TextAreaField("Biography", validators=[DataRequired(), Length(max=20000)])
-    email = EmailField("Email (for availability checks)", validators=[Optional(), Email()])
-    home_city = StringField("Home city", validators=[DataRequired(), Length(max=120)])
-    home_country = StringField("Home country (ISO code)", validators=[DataRequired(), Length(2, 2)])
-    home_timezone = StringField(
-        "Home time zone (IANA)", validators=[DataRequired(), Length(max=64)]
-    )
-    fee_min = IntegerField("Fee from", validators=[InputRequired(), NumberRange(0, 10_000_000)])
-    fee_max = IntegerField("Fee up to", validators=[InputRequired(), NumberRange(0, 10_000_000)])
-    fee_currency = SelectField(
-        "Currency", choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
-    )
-    topics = StringField("Topics (slugs, comma-separated)", validators=[Optional()])
-    languages = StringField("Languages (ISO codes, comma-separated)", validators=[DataRequired()])
-    formats = StringField("Formats (comma-separated)", validators=[DataRequired()])
-    is_active = BooleanField("Active (listed and bookable)", default=True)
-    is_featured = BooleanField("Featured on the home page")
-
-
-class TopicForm(FlaskForm):
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=80)])
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-
-
-class PostForm(FlaskForm):
-    slug = StringField("Slug", validators=[DataRequired(), Length(max=120)])
-    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
-    published_on = DateField("Date", validators=[InputRequired()])
-    source = StringField("Source", validators=[Optional(), Length(max=120)])
-    body = TextAreaField("Text (blank line between paragraphs)", validators=[DataRequired()])
-    speakers = StringField("Speakers mentioned (slugs, comma-separated)", validators=[Optional()])
 
 
 class ResendForm(FlaskForm):
