@@ -67,7 +67,9 @@ def test_the_agent_types_names_into_the_picker_and_sends_the_shortlist(
     try:
         browser.get(f"{served}/staff/login")
         type_into(browser, "#email", booking.desk_email)
-        type_into(browser, "#password", PASSWORD, Keys.ENTER)
+        type_into(browser, "#password", PASSWORD)
+        enter_and_wait(browser)  # signed in before the next address, or the redirect wins
+        assert "/staff/login" not in browser.current_url, "the sign-in failed"
         browser.get(f"{served}/staff/requests/{booking.id}")
         # The list offers names, with fee band and home city beside them.
         option = browser.find_element("css selector", '#speaker-list option[value="Kaiser Kuo"]')
