@@ -16,6 +16,7 @@ from sqlalchemy import event, select
 from bureau.bookings.services import ROUTE_TASK
 from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
+from bureau.mail.attachments import Attachment
 from bureau.mail.compose import Mail, build_message
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
@@ -190,6 +191,24 @@ def test_non_ascii_parts_are_quoted_printable_and_ascii_ones_plain(mail_app: Fla
     assert len(boundaries) == 2
     assert len(set(boundaries)) == 2
     assert all(re.fullmatch(r"=_[0-9a-f]{24}", b or "") for b in boundaries)
+
+
+def test_a_pdf_attachment_travels_beside_the_text_and_html(mail_app: Flask) -> None:
+    pdf = b"%PDF-1.7\n" + bytes(range(256))
+    message = build_message(
+        Mail(subject="Your contract", text="Attached.", html="<p>Attached.</p>"),
+        to_name="Li Na",
+        to_email="li.na@example.com",
+        attachments=[Attachment("BR-2027-00001 contract\r\nBcc: x.pdf", "application/pdf", pdf)],
+    )
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/mixed"
+    assert parsed["Bcc"] is None
+    (attachment,) = parsed.iter_attachments()
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_filename() == "BR-2027-00001 contract Bcc: x.pdf"
+    assert attachment.get_content() == pdf
+    assert parsed.get_body(("plain",)).get_content().strip() == "Attached."
 
 
 def test_smtp_421_is_retried_with_the_same_message_id(mail_app: Flask, inbox: Any) -> None:

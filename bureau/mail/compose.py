@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
@@ -20,6 +20,7 @@ from sqlalchemy.orm import object_session
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status, organizer_label, organizer_next_step
 from bureau.db import utcnow
+from bureau.mail.attachments import Attachment
 from bureau.mail.facts import Facts, mail_facts, view
 from bureau.mail.recipients import AUDIENCES, Recipient
 from bureau.templating import local_time
@@ -199,12 +200,15 @@ def build_message(
     to_email: str,
     reply_to: tuple[str, str] | None = None,
     calendar: tuple[bytes, str] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
     """A multipart/alternative message (text, HTML) with a fresh Message-ID.
 
     With ``calendar`` (the .ics and its iTIP method) it is multipart/mixed: the alternative
     gains ``text/calendar; method=…`` (what Outlook and Gmail act on) and the same .ics is
     attached for the other clients; the MIME method always equals the calendar's METHOD.
+
+    ``attachments`` (a contract's or invoice's PDF) make it multipart/mixed too.
 
     Names go through Address objects, which encode UTF-8 and refuse line breaks: user text
     cannot add headers.
@@ -235,6 +239,14 @@ def build_message(
             # US-ASCII: the .ics is UTF-8 ("Zoë", 人工智能).
             params={"method": method, "charset": "utf-8"},
             filename="invite.ics",
+        )
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            filename=clean_line(attachment.filename),
         )
     for part in message.walk():
         if part.is_multipart():

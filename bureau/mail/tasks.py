@@ -15,6 +15,7 @@ from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.mail.attachments import attachments_for
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
@@ -146,6 +147,7 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         to_email=job.payload["to_email"],
         reply_to=reply_to,
         calendar=calendar,
+        attachments=attachments_for(session, template, job.payload),
     )
     notification = Notification(
         job_id=job.id,
