@@ -125,7 +125,7 @@ def test_database_drops_redis_restarts_and_a_lost_worker(deployment: Deployment)
     print(f"faults: {figures(run, CLIENTS)}; retries: {retries(deployment, tag) or 'none'}")
     check_failed_only_at_drops(run, drops)
     # Exactly once: no copy of any message, not even after a drop between SMTP's 250 and
-    # the job's commit (jobs.record_effect) — but for the one window left (docs/architecture.md):
+    # the job's commit (jobs.record_effect) — but for the one window left (docs/topics/pipeline.md):
     # a process SIGKILLed between the SMTP server's acceptance and the record of it. So a
     # copy is allowed only of a message whose job the killed worker held, one each.
     stored, received, extra = check_complete(deployment, run, allowed_copies=len(held))

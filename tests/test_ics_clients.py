@@ -387,7 +387,7 @@ def test_radicale_finds_each_invite_at_its_booked_instant(radicale: str) -> None
         calendar = client.principal().make_calendar(name="invites")
         # The earliest first: its VTIMEZONE (with Mexico City's pre-2022 changes) is the one
         # vobject keeps for the TZID, and it is right for the later ones too (the other way
-        # round the 2022 talk lands an hour late, a limit of vobject: docs/architecture.md).
+        # round the 2022 talk lands an hour late, a limit of vobject: docs/topics/workflow.md).
         for number, (zone, local) in sorted(enumerate(CASES), key=lambda case: case[1][1]):
             ics = messages(zone, local)["request"].replace(
                 b"0b7e4f8e-5d7a-4a57-9b1d-1f0c3f3e2a10", f"case-{number}".encode()
