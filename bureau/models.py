@@ -1,4 +1,7 @@
-"""Every table of the application, imported together so the metadata is complete."""
+"""Every table of the application, imported together so the metadata is complete.
+
+Importing a module registers all its tables, the ones not named here too (a speaker's
+language and format rows, a booking's organizer feedback)."""
 
 from bureau.bookings.models import (
     BookingEvent,
@@ -12,14 +15,7 @@ from bureau.bookings.models import (
 from bureau.bookings.routing import RoutingRule
 from bureau.calendar.busy import Blackout, BusyInterval, CalendarSource
 from bureau.calendar.models import Engagement, Hold
-from bureau.catalogue.models import (
-    Post,
-    PostSpeaker,
-    Speaker,
-    SpeakerFormat,
-    SpeakerLanguage,
-    Topic,
-)
+from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
@@ -48,8 +44,6 @@ __all__ = [
     "ShortlistEntry",
     "SignInFailure",
     "Speaker",
-    "SpeakerFormat",
-    "SpeakerLanguage",
     "StaffMember",
     "Topic",
 ]
