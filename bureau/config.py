@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,11 @@ SETTING_NAMES = (
     "BUREAU_SESSION_IDLE_MINUTES",
     "BUREAU_CALENDAR_KEY",
     "BUREAU_CALENDAR_INTERVAL",
+    # The bureau's legal details on its invoices, and their default tax rate (bureau/billing/).
+    "BUREAU_LEGAL_NAME",
+    "BUREAU_LEGAL_ADDRESS",
+    "BUREAU_TAX_NUMBER",
+    "BUREAU_TAX_RATE",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -103,6 +109,12 @@ class Settings:
     calendar_keys: tuple[str, ...] = ()
     # Seconds between two fetches of a speaker's own calendar.
     calendar_interval: float = 900.0
+    # Invoices (bureau/billing/): the issuer's legal name, postal address (lines separated by
+    # "\n" or ";") and tax number, and the tax rate in percent a new invoice starts from.
+    legal_name: str = "Bureau"
+    legal_address: str = ""
+    tax_number: str = ""
+    tax_rate: Decimal = Decimal(0)
 
     @property
     def is_production(self) -> bool:
@@ -225,7 +237,31 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         calendar_keys=_calendar_keys(get("BUREAU_CALENDAR_KEY"), env, instance_path),
         calendar_interval=_seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
+        **_legal_details(get),
     )
+
+
+def _legal_details(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """BUREAU_LEGAL_NAME, BUREAU_LEGAL_ADDRESS, BUREAU_TAX_NUMBER and BUREAU_TAX_RATE."""
+    raw_rate = get("BUREAU_TAX_RATE") or "0"
+    try:
+        rate = Decimal(raw_rate)
+    except InvalidOperation:
+        rate = Decimal("NaN")
+    if not rate.is_finite() or not 0 <= rate <= 100 or rate != rate.quantize(Decimal("0.01")):
+        raise ConfigError(
+            f"BUREAU_TAX_RATE must be a percentage from 0 to 100 (two decimals at most), "
+            f"not {raw_rate!r}"
+        )
+    address = get("BUREAU_LEGAL_ADDRESS") or ""
+    return {
+        "legal_name": get("BUREAU_LEGAL_NAME") or "Bureau",
+        "legal_address": "\n".join(
+            line.strip() for line in address.replace(";", "\n").splitlines()
+        ),
+        "tax_number": get("BUREAU_TAX_NUMBER") or "",
+        "tax_rate": rate.quantize(Decimal("0.01")),
+    }
 
 
 def _check_production(

@@ -1,5 +1,6 @@
 """Every table of the application, imported together so the metadata is complete."""
 
+from bureau.billing.models import Invoice, InvoiceCounter, Payment
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -36,9 +37,12 @@ __all__ = [
     "Engagement",
     "Heartbeat",
     "Hold",
+    "Invoice",
+    "InvoiceCounter",
     "Job",
     "Notification",
     "Offer",
+    "Payment",
     "Post",
     "PostSpeaker",
     "RateLimitHit",
