@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import cache
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import get_currency_precision
 
 from bureau.billing.errors import BillingRefused
 
@@ -72,6 +72,6 @@ def from_minor(minor: int, places: int) -> Decimal:
     return Decimal(minor).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
-def format_money(amount: Decimal, currency: str, locale: str = "en") -> str:
-    """``amount`` as people read it: "$1,234.50", "¥500,000", "-€20.00"."""
-    return str(format_currency(amount, currency, locale=locale, currency_digits=True))
+def format_money(amount: Decimal, currency: str) -> str:
+    """``amount`` as the site writes money: "USD 1,234.50", "JPY 500,000", "EUR -20.00"."""
+    return f"{currency} {quantize(amount, currency):,.{decimals(currency)}f}"
