@@ -450,7 +450,7 @@ def test_the_legal_details_come_from_settings(tmp_path: Path) -> None:
             "BUREAU_TAX_RATE": "7.5",
         }
     )
-    assert services.issuer(settings) == Party(
+    assert services.issuer_from(settings) == Party(
         "Example Speakers Ltd", "1 Example Street\nLondon EC1A 1AA", "GB123456789"
     )
     assert settings.tax_rate == Decimal("7.50")

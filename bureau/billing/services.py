@@ -45,7 +45,7 @@ class Party:
     tax_number: str | None = None
 
 
-def issuer(settings: Settings) -> Party:
+def issuer_from(settings: Settings) -> Party:
     """The bureau's legal details from its settings (BUREAU_LEGAL_NAME, …)."""
     return Party(settings.legal_name, settings.legal_address or None, settings.tax_number or None)
 
