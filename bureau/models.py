@@ -3,6 +3,7 @@
 Importing a module registers all its tables, the ones not named here too (a speaker's
 language and format rows, a booking's organizer feedback)."""
 
+from bureau.billing.models import Invoice, InvoiceCounter, Payment
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -32,9 +33,12 @@ __all__ = [
     "Engagement",
     "Heartbeat",
     "Hold",
+    "Invoice",
+    "InvoiceCounter",
     "Job",
     "Notification",
     "Offer",
+    "Payment",
     "Post",
     "PostSpeaker",
     "RateLimitHit",

@@ -30,6 +30,7 @@ from bureau.columns import (
     UpdatedAt,
     ends_after_start,
 )
+from bureau.counters import YearCounter
 from bureau.db import Base
 from bureau.staff.models import StaffMember
 
@@ -191,13 +192,10 @@ class BookingEvent(Base):
         return self.public_message is not None
 
 
-class ReferenceCounter(Base):
+class ReferenceCounter(YearCounter, Base):
     """The last number handed out per year, for references like BR-2027-00042."""
 
     __tablename__ = "reference_counters"
-
-    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    value: Mapped[int] = mapped_column(default=0)
 
 
 @event.listens_for(BookingEvent, "before_update")

@@ -32,6 +32,7 @@ from bureau.config.urls import (
 from bureau.config.values import (
     check_mail_from,
     check_rate_limit,
+    legal_details,
     log_format,
     proxies,
     retention_days,
@@ -125,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         calendar_keys=calendar_keys(get("BUREAU_CALENDAR_KEY"), env, instance_path),
         calendar_interval=seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
+        **legal_details(get),
     )
 
 

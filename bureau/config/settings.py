@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,11 @@ SETTING_NAMES = (
     "BUREAU_SESSION_IDLE_MINUTES",
     "BUREAU_CALENDAR_KEY",
     "BUREAU_CALENDAR_INTERVAL",
+    # The bureau's legal details on its invoices, and their default tax rate (bureau/billing/).
+    "BUREAU_LEGAL_NAME",
+    "BUREAU_LEGAL_ADDRESS",
+    "BUREAU_TAX_NUMBER",
+    "BUREAU_TAX_RATE",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -90,6 +96,12 @@ class Settings:
     calendar_keys: tuple[str, ...] = ()
     # Seconds between two fetches of a speaker's own calendar.
     calendar_interval: float = 900.0
+    # Invoices (bureau/billing/): the issuer's legal name, postal address (lines separated by
+    # "\n" or ";") and tax number, and the tax rate in percent a new invoice starts from.
+    legal_name: str = "Bureau"
+    legal_address: str = ""
+    tax_number: str = ""
+    tax_rate: Decimal = Decimal(0)
 
     @property
     def is_production(self) -> bool:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from email.utils import parseaddr
+from typing import Any
 
 from bureau.config.errors import ConfigError
 from bureau.config.settings import (
@@ -110,3 +112,26 @@ def check_rate_limit(value: str) -> None:
         raise ConfigError(
             f"BUREAU_SUBMIT_RATE_LIMIT must look like '10 per minute;100 per day', not {value!r}"
         ) from None
+
+
+def legal_details(get: Callable[[str], str | None]) -> dict[str, Any]:
+    """BUREAU_LEGAL_NAME, BUREAU_LEGAL_ADDRESS, BUREAU_TAX_NUMBER and BUREAU_TAX_RATE."""
+    raw_rate = get("BUREAU_TAX_RATE") or "0"
+    try:
+        rate = Decimal(raw_rate)
+    except InvalidOperation:
+        rate = Decimal("NaN")
+    if not rate.is_finite() or not 0 <= rate <= 100 or rate != rate.quantize(Decimal("0.01")):
+        raise ConfigError(
+            f"BUREAU_TAX_RATE must be a percentage from 0 to 100 (two decimals at most), "
+            f"not {raw_rate!r}"
+        )
+    address = get("BUREAU_LEGAL_ADDRESS") or ""
+    return {
+        "legal_name": get("BUREAU_LEGAL_NAME") or "Bureau",
+        "legal_address": "\n".join(
+            line.strip() for line in address.replace(";", "\n").splitlines()
+        ),
+        "tax_number": get("BUREAU_TAX_NUMBER") or "",
+        "tax_rate": rate.quantize(Decimal("0.01")),
+    }
