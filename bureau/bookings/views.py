@@ -15,7 +15,7 @@ from wtforms import HiddenField
 
 from bureau.bookings import actions
 from bureau.bookings.forms import RATING_WORDS, FeedbackForm, RequestForm
-from bureau.bookings.links import LinkProblem, read_availability_token
+from bureau.bookings.links import read_availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.bookings.progress import (
     active_hold,
@@ -30,6 +30,7 @@ from bureau.bookings.workflow import Actor, ActorKind, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
 from bureau.params import MAX_INT, whole_number
+from bureau.signed_links import LinkProblem
 from bureau.text import clean_line, clean_text
 
 bp = Blueprint("bookings", __name__)
