@@ -6,14 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import (
-    abort,
-    flash,
-    g,
-    redirect,
-    request,
-    url_for,
-)
+from flask import abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
