@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from bureau.signed_links import read_link, sign_link
 
 MAX_AGE = 14 * 24 * 3600  # seconds; holds last a week by default
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="bureau.availability")
+SALT = "bureau.availability"
 
 
 def availability_token(offer_id: int, speaker_id: int) -> str:
-    return _serializer().dumps({"offer": offer_id, "speaker": speaker_id})
-
-
-class LinkProblem(Exception):
-    pass
+    return sign_link(SALT, {"offer": offer_id, "speaker": speaker_id})
 
 
 def read_availability_token(token: str) -> tuple[int, int]:
     """(offer id, speaker id) from a link, or LinkProblem saying what is wrong with it."""
-    try:
-        data = _serializer().loads(token, max_age=MAX_AGE)
-    except SignatureExpired:
-        raise LinkProblem("This link has expired. Please contact the bureau.") from None
-    except BadSignature:
-        raise LinkProblem("This link is not valid.") from None
-    if not isinstance(data, dict) or not {"offer", "speaker"} <= set(data):
-        raise LinkProblem("This link is not valid.")
-    return int(data["offer"]), int(data["speaker"])
+    expired = "This link has expired. Please contact the bureau."
+    ids = read_link(SALT, token, ("offer", "speaker"), max_age=MAX_AGE, expired=expired)
+    return ids["offer"], ids["speaker"]

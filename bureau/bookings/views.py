@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -15,7 +16,7 @@ from wtforms import HiddenField
 
 from bureau.bookings import actions
 from bureau.bookings.forms import RATING_WORDS, FeedbackForm, RequestForm
-from bureau.bookings.links import LinkProblem, read_availability_token
+from bureau.bookings.links import read_availability_token
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.bookings.progress import (
     active_hold,
@@ -30,6 +31,7 @@ from bureau.bookings.workflow import Actor, ActorKind, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.extensions import db
 from bureau.params import MAX_INT, whole_number
+from bureau.signed_links import LinkProblem
 from bureau.text import clean_line, clean_text
 
 bp = Blueprint("bookings", __name__)
@@ -89,10 +91,7 @@ def request_form() -> ResponseReturnValue:
 
 @bp.get("/requests/<token>")
 def status(token: str) -> ResponseReturnValue:
-    booking = find_by_token(db.session, token)
-    if booking is None:
-        abort(404)
-    return status_page(booking)
+    return status_page(organizer_booking(token))
 
 
 def status_page(booking: BookingRequest, code: int = 200, **extra: Any) -> ResponseReturnValue:
@@ -129,69 +128,111 @@ def organizer_actor(booking: BookingRequest) -> Actor:
     return Actor(ActorKind.ORGANIZER, booking.contact_name)
 
 
-@bp.post("/requests/<token>/offer")
-def make_offer(token: str) -> ResponseReturnValue:
+def organizer_booking(token: str) -> BookingRequest:
+    """The request a status link names, or 404."""
     booking = find_by_token(db.session, token)
     if booking is None:
         abort(404)
+    return booking
+
+
+def organizer_post(token: str) -> tuple[BookingRequest, OrganizerForm]:
+    """The request and its organizer's form, for a POST from the status page (CSRF checked)."""
+    booking = organizer_booking(token)
     form = OrganizerForm()
     if not form.validate_on_submit():
         abort(400)
+    return booking, form
+
+
+STEP_ERRORS = (actions.ActionError, actions.Conflict, TransitionNotAllowed, StaleDataError)
+
+
+def commit_step(
+    perform: Callable[[], object],
+    *,
+    done: str,
+    refused: Callable[[Exception], str],
+    errors: tuple[type[Exception], ...] = STEP_ERRORS,
+    done_as: str = "success",
+    refused_as: str = "danger",
+) -> None:
+    """Perform one step of an organizer or speaker and commit, flashing ``done``; on one of
+    ``errors`` roll back, so nothing half-done is saved, and flash ``refused(error)``."""
+    try:
+        perform()
+        db.session.commit()
+    except errors as error:
+        db.session.rollback()
+        flash(refused(error), refused_as)
+    else:
+        flash(done, done_as)
+
+
+def why(error: Exception, stale: str) -> str:
+    """A refusal's reason; for another's change at the same moment, ``stale``."""
+    return stale if isinstance(error, StaleDataError) else str(error)
+
+
+def back_to_status(token: str) -> ResponseReturnValue:
+    return redirect(url_for("bookings.status", token=token)), 303
+
+
+@bp.post("/requests/<token>/offer")
+def make_offer(token: str) -> ResponseReturnValue:
+    booking, form = organizer_post(token)
     terms, errors = validate_offer(request.form)
     if terms is None:
         return status_page(booking, 422, offer_errors=errors, offer_input=request.form.to_dict())
-    try:
-        actions.record_offer(
+    commit_step(
+        lambda: actions.record_offer(
             db.session,
             booking,
             terms,
             actor=organizer_actor(booking),
             expected_version=form.expected_version,
-        )
-        db.session.commit()
-    except (actions.ActionError, actions.Conflict, TransitionNotAllowed, StaleDataError) as error:
-        db.session.rollback()
-        message = str(error) if not isinstance(error, StaleDataError) else "Please try again."
-        flash(f"Your offer was not recorded: {message}", "danger")
-        return redirect(url_for("bookings.status", token=token)), 303
-    flash("Thank you: your firm offer is recorded. We now ask the speaker.", "success")
-    return redirect(url_for("bookings.status", token=token)), 303
+        ),
+        done="Thank you: your firm offer is recorded. We now ask the speaker.",
+        refused=lambda error: f"Your offer was not recorded: {why(error, 'Please try again.')}",
+    )
+    return back_to_status(token)
 
 
 @bp.post("/requests/<token>/withdraw")
 def withdraw(token: str) -> ResponseReturnValue:
-    booking = find_by_token(db.session, token)
-    if booking is None:
-        abort(404)
-    form = OrganizerForm()
-    if not form.validate_on_submit():
-        abort(400)
+    booking, form = organizer_post(token)
     reason = clean_line(request.form.get("reason", ""))[:1000] or "no reason given"
-    try:
-        actions.close(
+    commit_step(
+        lambda: actions.close(
             db.session,
             booking,
             Status.WITHDRAWN,
             reason=reason,
             actor=organizer_actor(booking),
             expected_version=form.expected_version,
-        )
-        db.session.commit()
-    except (actions.ActionError, actions.Conflict, TransitionNotAllowed, StaleDataError) as error:
-        db.session.rollback()
-        flash(f"The request was not withdrawn: {error}", "danger")
-        return redirect(url_for("bookings.status", token=token)), 303
-    flash("Your request is withdrawn.", "info")
-    return redirect(url_for("bookings.status", token=token)), 303
+        ),
+        done="Your request is withdrawn.",
+        done_as="info",
+        refused=lambda error: f"The request was not withdrawn: {error}",
+    )
+    return back_to_status(token)
+
+
+def _feedback_refused(error: Exception) -> str:
+    if isinstance(error, actions.ActionError):
+        message = str(error)
+    elif isinstance(error, IntegrityError):  # a double submission, a moment apart
+        message = "You already sent your feedback for this booking; thank you."
+    else:
+        message = "Please try again."
+    return f"Your feedback was not saved: {message}"
 
 
 @bp.post("/requests/<token>/feedback")
 def feedback(token: str) -> ResponseReturnValue:
     """The organizer's rating and comments, once the booking is completed; given once (a
     second is refused, and so is a racing double submission, by the table's unique key)."""
-    booking = find_by_token(db.session, token)
-    if booking is None:
-        abort(404)
+    booking = organizer_booking(token)
     form = FeedbackForm()
     if not form.validate_on_submit():
         if form.csrf_token.errors:
@@ -199,21 +240,14 @@ def feedback(token: str) -> ResponseReturnValue:
         form.form_errors.append("Your feedback was not sent: please correct the fields marked.")
         return status_page(booking, 422, feedback_form=form)
     comments = clean_text(form.comments.data or "") or None
-    try:
-        actions.leave_feedback(db.session, booking, int(form.rating.data), comments)
-        db.session.commit()
-    except (actions.ActionError, IntegrityError, StaleDataError) as error:
-        db.session.rollback()
-        if isinstance(error, actions.ActionError):
-            message = str(error)
-        elif isinstance(error, IntegrityError):  # a double submission, a moment apart
-            message = "You already sent your feedback for this booking; thank you."
-        else:
-            message = "Please try again."
-        flash(f"Your feedback was not saved: {message}", "warning")
-        return redirect(url_for("bookings.status", token=token)), 303
-    flash("Thank you for your feedback!", "success")
-    return redirect(url_for("bookings.status", token=token)), 303
+    commit_step(
+        lambda: actions.leave_feedback(db.session, booking, int(form.rating.data), comments),
+        done="Thank you for your feedback!",
+        refused=_feedback_refused,
+        refused_as="warning",
+        errors=(actions.ActionError, IntegrityError, StaleDataError),
+    )
+    return back_to_status(token)
 
 
 def _offer_for_link(token: str) -> tuple[Offer | None, BookingRequest | None, str | None]:
@@ -243,16 +277,15 @@ def availability(token: str) -> ResponseReturnValue:
         if answer not in ("accept", "decline"):
             abort(400)
         reason = clean_line(request.form.get("reason", ""))[:1000] or None
-        try:
-            actions.speaker_answer(
+        commit_step(
+            lambda: actions.speaker_answer(
                 db.session, booking, offer, accept=answer == "accept", reason=reason
-            )
-            db.session.commit()
-        except (actions.ActionError, TransitionNotAllowed, StaleDataError) as error:
-            db.session.rollback()
-            flash(str(error) if not isinstance(error, StaleDataError) else "Try again.", "warning")
-        else:
-            flash("Thank you, your answer is recorded.", "success")
+            ),
+            done="Thank you, your answer is recorded.",
+            refused=lambda error: why(error, "Try again."),
+            refused_as="warning",
+            errors=(actions.ActionError, TransitionNotAllowed, StaleDataError),
+        )
         return redirect(url_for("bookings.availability", token=token)), 303
     hold = active_hold(db.session, booking.id, offer.id) if offer.response is None else None
     deadline = answer_deadline(hold, offer.timezone, offer.speaker.home_timezone) if hold else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from bureau.bookings.links import LinkProblem
 from bureau.calendar.busy import (
     BlackoutProblem,
     add_blackout,
@@ -17,6 +16,7 @@ from bureau.calendar.forms import BlackoutForm, RemoveForm
 from bureau.calendar.links import read_blackout_token
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
+from bureau.signed_links import LinkProblem
 
 bp = Blueprint("own_calendar", __name__)
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}

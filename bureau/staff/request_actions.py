@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from flask import (
-    abort,
-    flash,
-    g,
-    redirect,
-    request,
-    url_for,
-)
+from flask import abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,27 +28,71 @@ from bureau.staff.picker import NotASpeaker, Picker
 from bureau.staff.request_page import load_booking, request_page, sent_shortlist
 from bureau.templating import staff_time
 
-Perform = Callable[[BookingRequest, Any], str]
+Form = TypeVar("Form", bound=forms.VersionedForm)
+Result = TypeVar("Result")
 
 
-def act(
-    booking_id: int, name: str, form_class: type[Any] | None, perform: Perform
-) -> ResponseReturnValue:
-    """Run one workflow step from a form: authorise, validate, perform, commit — or explain."""
+@dataclass(frozen=True)
+class Step(Generic[Form]):
+    """What a workflow step works on: the request, the staff member's valid form."""
+
+    booking: BookingRequest
+    form: Form
+
+    def run(self, action: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+        """``action(session, booking, *args, **kwargs)`` by this staff member, refused if
+        the request changed since the form's page was shown."""
+        return action(
+            db.session,
+            self.booking,
+            *args,
+            actor=staff_actor(),
+            expected_version=self.form.expected_version,
+            **kwargs,
+        )
+
+
+def allowed_booking(booking_id: int) -> BookingRequest:
+    """The request, if this staff member may act on it (404, 403 otherwise)."""
     booking = load_booking(booking_id)
     if not may_act(booking):
         abort(403)
-    form = form_class() if form_class is not None else None
-    if form is not None and name == "reassign":
-        form.staff_id.choices = None
-    if form is not None and not form.validate_on_submit():
-        return request_page(booking_id, status=422, **{name: form})
-    # A workflow error raised here is explained by workflow_failed below.
-    g.workflow_form = {name: form} if form is not None else {}
-    message = perform(booking, form)
+    return booking
+
+
+def commit_step(
+    booking_id: int, shown: dict[str, Any], perform: Callable[[], str]
+) -> ResponseReturnValue:
+    """Perform the step and commit, and say so on the request's page. A workflow error
+    raised here is explained by workflow_failed below, with the ``shown`` forms again."""
+    g.workflow_form = shown
+    message = perform()
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("staff.request_page", booking_id=booking_id)), 303
+
+
+def workflow_step(
+    name: str, make_form: Callable[[], Form], *, admins_only: bool = False
+) -> Callable[[Callable[[Step[Form]], str]], Callable[[Step[Form]], str]]:
+    """Make ``perform(step) -> message`` the step POSTed to /requests/<id>/<name> (the
+    endpoint is perform's name): authorise, validate the form, perform, commit — or show
+    the page again with the form's errors."""
+
+    def register(perform: Callable[[Step[Form]], str]) -> Callable[[Step[Form]], str]:
+        def view(booking_id: int) -> ResponseReturnValue:
+            booking = allowed_booking(booking_id)
+            form = make_form()
+            if not form.validate_on_submit():
+                return request_page(booking_id, status=422, **{name: form})
+            return commit_step(booking_id, {name: form}, lambda: perform(Step(booking, form)))
+
+        rule = f"/requests/<id:booking_id>/{name}"
+        guarded = admin_required(view) if admins_only else view
+        bp.add_url_rule(rule, perform.__name__, guarded, methods=["POST"])
+        return perform
+
+    return register
 
 
 RACES = (actions.Conflict, StaleDataError)
@@ -88,69 +126,53 @@ for _error in (*RACES, *REFUSALS):
     bp.register_error_handler(_error, workflow_failed)
 
 
-@bp.post("/requests/<id:booking_id>/note")
-def add_note(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.NoteForm) -> str:
-        notes.add_note(
-            db.session,
-            booking,
-            form.text.data or "",
-            actor=staff_actor(),
-            expected_version=form.expected_version,
+@workflow_step("note", forms.NoteForm)
+def add_note(step: Step[forms.NoteForm]) -> str:
+    step.run(notes.add_note, step.form.text.data or "")
+    return "Note added."
+
+
+def _reassign_form() -> forms.ReassignForm:
+    form = forms.ReassignForm()
+    form.staff_id.choices = None  # any id or "rules": reassign checks it
+    return form
+
+
+@workflow_step("reassign", _reassign_form)
+def reassign(step: Step[forms.ReassignForm]) -> str:
+    choice = step.form.staff_id.data or "rules"
+    if choice == "rules":
+        actions.check_version(step.booking, step.form.expected_version)
+        decision = route(db.session, step.booking, actor=staff_actor())
+        return f"Routed by the rules: {decision.reason}"
+    if not current_user.is_admin:
+        abort(403)
+    staff_id = row_id(choice)
+    member = db.session.get(StaffMember, staff_id) if staff_id else None
+    if member is None:
+        raise actions.ActionError("Choose a staff member.")
+    step.run(actions.reassign_to, member)
+    return f"Assigned to {member.name}."
+
+
+@workflow_step("shortlist", forms.ShortlistForm)
+def shortlist(step: Step[forms.ShortlistForm]) -> str:
+    booking, form = step.booking, step.form
+    actions.check_version(booking, form.expected_version)
+    candidates = shortlist_candidates(form)
+    replacing = bool(booking.shortlist)
+    if replacing and not form.replace.data:
+        box = form.replace.label.text
+        form.replace.errors = [f"Tick “{box}” to send this one in its place."]
+        sent = sent_shortlist(booking) or {}
+        raise actions.ActionError(
+            f"{booking.contact_name} already has a shortlist"
+            + (f", sent {sent['when']}" if sent.get("when") else "")
+            + f"; this one would replace it. Tick “{box}” to send it. Nothing was sent."
         )
-        return "Note added."
-
-    return act(booking_id, "note", forms.NoteForm, perform)
-
-
-@bp.post("/requests/<id:booking_id>/reassign")
-def reassign(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.ReassignForm) -> str:
-        choice = form.staff_id.data or "rules"
-        if choice == "rules":
-            actions.check_version(booking, form.expected_version)
-            decision = route(db.session, booking, actor=staff_actor())
-            return f"Routed by the rules: {decision.reason}"
-        if not current_user.is_admin:
-            abort(403)
-        staff_id = row_id(choice)
-        member = db.session.get(StaffMember, staff_id) if staff_id else None
-        if member is None:
-            raise actions.ActionError("Choose a staff member.")
-        actions.reassign_to(
-            db.session, booking, member, actor=staff_actor(), expected_version=form.expected_version
-        )
-        return f"Assigned to {member.name}."
-
-    return act(booking_id, "reassign", forms.ReassignForm, perform)
-
-
-@bp.post("/requests/<id:booking_id>/shortlist")
-def shortlist(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.ShortlistForm) -> str:
-        actions.check_version(booking, form.expected_version)
-        candidates = shortlist_candidates(form)
-        replacing = bool(booking.shortlist)
-        if replacing and not form.replace.data:
-            box = form.replace.label.text
-            form.replace.errors = [f"Tick “{box}” to send this one in its place."]
-            sent = sent_shortlist(booking) or {}
-            raise actions.ActionError(
-                f"{booking.contact_name} already has a shortlist"
-                + (f", sent {sent['when']}" if sent.get("when") else "")
-                + f"; this one would replace it. Tick “{box}” to send it. Nothing was sent."
-            )
-        actions.shortlist(
-            db.session,
-            booking,
-            candidates,
-            actor=staff_actor(),
-            expected_version=form.expected_version,
-        )
-        instead = ", in place of the previous one" if replacing else ""
-        return f"Shortlist of {len(candidates)} sent to {booking.contact_name}{instead}."
-
-    return act(booking_id, "shortlist", forms.ShortlistForm, perform)
+    step.run(actions.shortlist, candidates)
+    instead = ", in place of the previous one" if replacing else ""
+    return f"Shortlist of {len(candidates)} sent to {booking.contact_name}{instead}."
 
 
 def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
@@ -194,15 +216,13 @@ def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
 def act_on_terms(
     booking_id: int,
     name: str,
-    step: Callable[..., Any],
+    action: Callable[..., Any],
     message: str,
     fixed: Callable[[BookingRequest], dict[str, str]] | None = None,
 ) -> ResponseReturnValue:
     """A step that takes offer-like terms (a firm offer, a reschedule): validate them with
     the offer's validation (``fixed`` supplies what the form does not ask), then act."""
-    booking = load_booking(booking_id)
-    if not may_act(booking):
-        abort(403)
+    booking = allowed_booking(booking_id)
     form = forms.VersionedForm()
     if not form.validate_on_submit():
         abort(400)
@@ -212,13 +232,11 @@ def act_on_terms(
         bound = {f"{name}_errors": errors, f"{name}_input": request.form.to_dict()}
         return request_page(booking_id, status=422, **bound)
 
-    def perform(booking: BookingRequest, _: Any) -> str:
-        step(
-            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
-        )
+    def perform() -> str:
+        Step(booking, form).run(action, terms)
         return message
 
-    return act(booking_id, name, None, perform)
+    return commit_step(booking_id, {}, perform)
 
 
 @bp.post("/requests/<id:booking_id>/offer")
@@ -246,108 +264,70 @@ def reschedule(booking_id: int) -> ResponseReturnValue:
     )
 
 
-@bp.post("/requests/<id:booking_id>/availability")
-def availability(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.AvailabilityForm) -> str:
-        hold = actions.request_availability(
-            db.session,
-            booking,
-            actor=staff_actor(),
-            expected_version=form.expected_version,
-            hold_for=timedelta(days=form.hold_days.data or 7),
-        )
-        return f"Availability check sent; the date is held until {staff_time(hold.expires_at)}."
-
-    return act(booking_id, "availability", forms.AvailabilityForm, perform)
+@workflow_step("availability", forms.AvailabilityForm)
+def availability(step: Step[forms.AvailabilityForm]) -> str:
+    hold = step.run(
+        actions.request_availability, hold_for=timedelta(days=step.form.hold_days.data or 7)
+    )
+    return f"Availability check sent; the date is held until {staff_time(hold.expires_at)}."
 
 
-@bp.post("/requests/<id:booking_id>/contract")
-def contract(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.ContractForm) -> str:
-        terms = actions.ContractTerms(
-            fee=form.fee.data,
-            currency=form.currency.data,
-            commission_pct=form.commission_pct.data,
-            deposit_amount=form.deposit_amount.data,
-            deposit_due=form.deposit_due.data,
-            travel_terms=form.travel_terms.data or None,
-        )
-        actions.record_contract(
-            db.session, booking, terms, actor=staff_actor(), expected_version=form.expected_version
-        )
-        return "Contract recorded."
-
-    return act(booking_id, "contract", forms.ContractForm, perform)
+@workflow_step("contract", forms.ContractForm)
+def contract(step: Step[forms.ContractForm]) -> str:
+    form = step.form
+    terms = actions.ContractTerms(
+        fee=form.fee.data,
+        currency=form.currency.data,
+        commission_pct=form.commission_pct.data,
+        deposit_amount=form.deposit_amount.data,
+        deposit_due=form.deposit_due.data,
+        travel_terms=form.travel_terms.data or None,
+    )
+    step.run(actions.record_contract, terms)
+    return "Contract recorded."
 
 
-@bp.post("/requests/<id:booking_id>/confirm")
-def confirm(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.ConfirmForm) -> str:
-        actions.confirm(
-            db.session, booking, actor=staff_actor(), expected_version=form.expected_version
-        )
-        return "Booking confirmed; the organizer is told."
-
-    return act(booking_id, "confirm", forms.ConfirmForm, perform)
+@workflow_step("confirm", forms.ConfirmForm)
+def confirm(step: Step[forms.ConfirmForm]) -> str:
+    step.run(actions.confirm)
+    return "Booking confirmed; the organizer is told."
 
 
-@bp.post("/requests/<id:booking_id>/complete")
-def complete(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.CompleteForm) -> str:
-        actions.complete(
-            db.session,
-            booking,
-            actor=staff_actor(),
-            expected_version=form.expected_version,
-            feedback=form.feedback.data or None,
-            early_reason=form.early_reason.data or None,
-            actor_is_admin=current_user.is_admin,
-        )
-        return "Marked as completed."
-
-    return act(booking_id, "complete", forms.CompleteForm, perform)
+@workflow_step("complete", forms.CompleteForm)
+def complete(step: Step[forms.CompleteForm]) -> str:
+    step.run(
+        actions.complete,
+        feedback=step.form.feedback.data or None,
+        early_reason=step.form.early_reason.data or None,
+        actor_is_admin=current_user.is_admin,
+    )
+    return "Marked as completed."
 
 
-@bp.post("/requests/<id:booking_id>/close")
-def close(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.CloseForm) -> str:
-        try:
-            to = Status(form.to.data)
-        except ValueError:
-            raise actions.ActionError("Choose how to close the request.") from None
-        actions.close(
-            db.session,
-            booking,
-            to,
-            reason=form.reason.data or "",
-            actor=staff_actor(),
-            expected_version=form.expected_version,
-        )
-        return f"Request closed: {staff_label(to).lower()}."
-
-    return act(booking_id, "close", forms.CloseForm, perform)
+def _status(value: str | None, refusal: str) -> Status:
+    try:
+        return Status(value or "")
+    except ValueError:
+        raise actions.ActionError(refusal) from None
 
 
-@bp.post("/requests/<id:booking_id>/correct")
-@admin_required
-def correct(booking_id: int) -> ResponseReturnValue:
-    def perform(booking: BookingRequest, form: forms.CorrectStateForm) -> str:
-        try:
-            to = Status(form.status.data)
-        except ValueError:
-            raise actions.ActionError("Choose a status.") from None
-        refused = password_problem_for_current(form.password.data or "")
-        if refused:
-            raise actions.ActionError(f"{refused} Nothing was changed.")
-        actions.correct_state(
-            db.session,
-            booking,
-            to,
-            reason=form.reason.data or "",
-            actor=staff_actor(),
-            actor_is_admin=current_user.is_admin,
-            expected_version=form.expected_version,
-        )
-        return f"Status corrected to “{staff_label(to)}”."
+@workflow_step("close", forms.CloseForm)
+def close(step: Step[forms.CloseForm]) -> str:
+    to = _status(step.form.to.data, "Choose how to close the request.")
+    step.run(actions.close, to, reason=step.form.reason.data or "")
+    return f"Request closed: {staff_label(to).lower()}."
 
-    return act(booking_id, "correct", forms.CorrectStateForm, perform)
+
+@workflow_step("correct", forms.CorrectStateForm, admins_only=True)
+def correct(step: Step[forms.CorrectStateForm]) -> str:
+    to = _status(step.form.status.data, "Choose a status.")
+    refused = password_problem_for_current(step.form.password.data or "")
+    if refused:
+        raise actions.ActionError(f"{refused} Nothing was changed.")
+    step.run(
+        actions.correct_state,
+        to,
+        reason=step.form.reason.data or "",
+        actor_is_admin=current_user.is_admin,
+    )
+    return f"Status corrected to “{staff_label(to)}”."
