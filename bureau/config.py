@@ -6,13 +6,14 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from bureau.contracts.settings import ContractSettings, read_contract_settings
 from bureau.private_files import private_folder
 
 ENVIRONMENTS = ("development", "production", "testing")
@@ -41,6 +42,9 @@ SETTING_NAMES = (
     "BUREAU_SESSION_IDLE_MINUTES",
     "BUREAU_CALENDAR_KEY",
     "BUREAU_CALENDAR_INTERVAL",
+    "BUREAU_GOVERNING_LAW",
+    "BUREAU_CANCELLATION_SCHEDULE",
+    "BUREAU_BALANCE_DUE_DAYS",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -103,6 +107,8 @@ class Settings:
     calendar_keys: tuple[str, ...] = ()
     # Seconds between two fetches of a speaker's own calendar.
     calendar_interval: float = 900.0
+    # Governing law, cancellation schedule, balance due days (bureau/contracts/settings.py).
+    contracts: ContractSettings = field(default_factory=ContractSettings)
 
     @property
     def is_production(self) -> bool:
@@ -198,6 +204,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     submit_rate_limit = get("BUREAU_SUBMIT_RATE_LIMIT") or DEFAULT_SUBMIT_RATE_LIMIT
     _check_rate_limit(submit_rate_limit)
 
+    try:
+        contracts = read_contract_settings(get)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
     if env == "production":
         _check_production(database_url, get("BUREAU_BROKER_URL"), redis_url, smtp_url)
 
@@ -225,6 +236,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         calendar_keys=_calendar_keys(get("BUREAU_CALENDAR_KEY"), env, instance_path),
         calendar_interval=_seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
+        contracts=contracts,
     )
 
 

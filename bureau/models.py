@@ -20,6 +20,7 @@ from bureau.catalogue.models import (
     SpeakerLanguage,
     Topic,
 )
+from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
@@ -27,12 +28,15 @@ from bureau.outbox import Job
 from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [
+    "Acceptance",
+    "AgreementTemplate",
     "Blackout",
     "BookingEvent",
     "BookingRequest",
     "BusyInterval",
     "CalendarSource",
     "Contract",
+    "ContractVersion",
     "Engagement",
     "Heartbeat",
     "Hold",
