@@ -78,7 +78,7 @@ def render_body(body: str, context: dict[str, Any]) -> str:
         return sandbox().from_string(body).render(context).strip() + "\n"
     except SecurityError as error:
         raise ContractRefused(
-            f"The agreement template uses something not allowed: {error}."
+            f"The agreement template uses something not allowed: {str(error).rstrip('.')}."
         ) from None
     except TemplateError as error:
         where = getattr(error, "lineno", None)
