@@ -21,6 +21,7 @@ from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import ActionError, Actor
 from bureau.config import ConfigError, load_settings
 from bureau.contracts import services
+from bureau.contracts.attachments import CONTRACT_MAIL_TEMPLATES
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.contracts.render import (
     ContractRefused,
@@ -37,8 +38,10 @@ from bureau.contracts.schedule import (
 )
 from bureau.contracts.settings import ContractSettings, contract_settings
 from bureau.extensions import db
+from bureau.mail.attachments import attachments_for
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR
+from tests.test_invites import cancel_booking
 from tests.workflow_helpers import offer_terms, submit_and_route
 
 STAFF = Actor("staff", "Greater China desk")
@@ -279,6 +282,32 @@ def test_a_version_of_another_booking_is_refused(booking: BookingRequest) -> Non
     other = BookingRequest(id=booking.id + 1000)
     with pytest.raises(ContractRefused, match="another booking"):
         _accept(version, other)
+
+
+def test_a_closed_bookings_contract_cannot_change(booking: BookingRequest) -> None:
+    version = services.issue_version(db.session, booking, actor=STAFF)
+    cancel_booking(booking)
+    for attempt in (
+        lambda: services.issue_version(db.session, booking, actor=STAFF),
+        lambda: _accept(version, booking),
+        lambda: services.decline(db.session, version, booking, reason="No"),
+    ):
+        with pytest.raises(ContractRefused, match="is cancelled: its contract can no longer"):
+            attempt()
+    assert version.status == "sent"
+
+
+def test_the_contract_emails_attach_the_versions_pdf(
+    booking: BookingRequest, tmp_path: Path
+) -> None:
+    version = services.issue_version(db.session, booking, actor=STAFF)
+    db.session.flush()
+    for template in CONTRACT_MAIL_TEMPLATES:
+        (attachment,) = attachments_for(db.session, template, {"contract_version": version.id})
+        assert attachment.filename == f"{booking.reference}-contract-v1.pdf"
+        assert attachment.content_type == "application/pdf"
+        assert CONTACT in _pdf_text(attachment.content, tmp_path)
+    assert attachments_for(db.session, "contract_final", {"contract_version": 0}) == []
 
 
 def test_countersigning_needs_an_accepted_version_and_happens_once(

@@ -15,6 +15,7 @@ from jinja2 import TemplateSyntaxError
 from sqlalchemy import select, update
 
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import CLOSED_STATES
 from bureau.bookings.workflow import Actor, ActorKind, note
 from bureau.contracts.models import (
     ADDRESS_MAX,
@@ -64,6 +65,7 @@ def issue_version(
 ) -> ContractVersion:
     """Send the agreement the booking's terms make now. Unchanged terms return the live
     version as it is; changed ones make version n+1 and void the live one."""
+    _refuse_closed(booking)
     now = now or utcnow()
     versions = versions_of(session, booking)
     template = active_template(session)
@@ -102,8 +104,19 @@ def issue_version(
     return version
 
 
-def _open_for_answer(version: ContractVersion) -> None:
-    """Refuse an answer to a version that is void or already answered."""
+def _refuse_closed(booking: BookingRequest) -> None:
+    if booking.status in CLOSED_STATES:
+        raise ContractRefused(
+            f"{booking.reference} is {booking.status}: its contract can no longer change."
+        )
+
+
+def _open_for_answer(version: ContractVersion, booking: BookingRequest) -> None:
+    """Refuse an answer to a version of another or a closed booking, or to a version that
+    is void or already answered."""
+    if version.booking_id != booking.id:
+        raise ContractRefused("This contract belongs to another booking.")
+    _refuse_closed(booking)
     if version.status == VersionStatus.VOID:
         raise ContractRefused(
             f"Version {version.number} of this contract was replaced by a newer one and can no "
@@ -146,9 +159,7 @@ def accept(
 ) -> Acceptance:
     """The organizer accepts ``version`` of ``booking``'s contract, as shown to them (its
     hash), typing their name and ticking "on behalf of" their organization."""
-    if version.booking_id != booking.id:
-        raise ContractRefused("This contract belongs to another booking.")
-    _open_for_answer(version)
+    _open_for_answer(version, booking)
     name = _required(full_name, "your full name", NAME_MAX)
     org = _required(organization or booking.organization, "the organization", ORGANIZATION_MAX)
     if not on_behalf:
@@ -197,9 +208,7 @@ def decline(
     now: datetime | None = None,
 ) -> None:
     """The organizer declines ``version``, saying why; staff may then send new terms."""
-    if version.booking_id != booking.id:
-        raise ContractRefused("This contract belongs to another booking.")
-    _open_for_answer(version)
+    _open_for_answer(version, booking)
     why = _required(reason, "a reason for declining", REASON_MAX)
     version.status, version.declined_at, version.decline_reason = (
         VersionStatus.DECLINED,
@@ -227,6 +236,7 @@ def countersign(
     """Staff countersign an accepted version for the bureau (once)."""
     if version.booking_id != booking.id:
         raise ContractRefused("This contract belongs to another booking.")
+    _refuse_closed(booking)
     if version.status != VersionStatus.ACCEPTED:
         raise ContractRefused(
             f"Version {version.number} is {version.status}: only an accepted contract can be "
