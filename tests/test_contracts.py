@@ -28,6 +28,7 @@ from bureau.contracts.render import (
     default_body,
     document_html,
     document_pdf,
+    render_agreement,
     render_body,
 )
 from bureau.contracts.schedule import (
@@ -138,6 +139,17 @@ def test_the_agreement_says_the_bookings_terms_in_html_and_pdf(
     assert CONTACT in text
     assert ORGANIZATION in text
     assert version.sha256 in text
+
+
+def test_an_online_event_close_at_hand_is_worded_as_such(booking: BookingRequest) -> None:
+    offer = booking.offer
+    assert offer is not None
+    offer.is_virtual, offer.venue = True, "Zoom"
+    html = render_agreement(db.session, booking, number=1, today=date(NEXT_YEAR, 3, 1))
+    assert "Place: online (Zoom)." in html
+    assert "no travel is needed" in html
+    assert "is due on acceptance of this agreement" in html
+    assert "Expo Centre" not in html
 
 
 def test_a_version_is_stored_with_the_hash_of_its_exact_text(booking: BookingRequest) -> None:
