@@ -152,6 +152,16 @@ def test_an_online_event_close_at_hand_is_worded_as_such(booking: BookingRequest
     assert "Expo Centre" not in html
 
 
+def test_the_bureaus_legal_details_come_from_the_settings(
+    booking: BookingRequest, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "BUREAU_LEGAL_NAME", "Bureau Speakers Ltd")
+    monkeypatch.setitem(app.config, "BUREAU_LEGAL_ADDRESS", "1 Bund Road, Shanghai")
+    monkeypatch.setitem(app.config, "BUREAU_TAX_NUMBER", "CN-123")
+    html = render_agreement(db.session, booking, number=1, today=date(NEXT_YEAR, 1, 1))
+    assert "<strong>Bureau Speakers Ltd</strong>, 1 Bund Road, Shanghai (tax number CN-123)" in html
+
+
 def test_a_version_is_stored_with_the_hash_of_its_exact_text(booking: BookingRequest) -> None:
     version = services.issue_version(db.session, booking, actor=STAFF)
     assert version.sha256 == hashlib.sha256(version.html.encode("utf-8")).hexdigest()
