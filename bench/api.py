@@ -162,7 +162,12 @@ def serve(
     child = gunicorn(name, app, port, env, folder)
     child.start()
     cleanup.callback(child.stop)
-    wait_for(lambda: child.check() or get(port, "/healthz") == 200, 60, f"{name} to answer")
+
+    def answering() -> bool:
+        child.check()  # raises if gunicorn has died
+        return get(port, "/healthz") == 200
+
+    wait_for(answering, 60, f"{name} to answer")
     wait_for(lambda: len(children_of(child.pid)) == WEB_WORKERS, 30, f"the {name} workers")
     return child
 

@@ -583,7 +583,7 @@ class Results:
     load: dict[str, str] = field(default_factory=dict)
 
     def median(self, size: int, page: str, what: str) -> float:
-        return statistics.median(getattr(r, what) for r in self.measured[size][page])
+        return float(statistics.median(getattr(r, what) for r in self.measured[size][page]))
 
     def figures(self, page: str) -> tuple[float, float, float]:
         """p95 at the small size, at the large one, and their ratio."""

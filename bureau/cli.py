@@ -139,7 +139,7 @@ def privacy_group() -> None:
 def privacy_retention(dry_run: bool) -> None:
     """Anonymise requests that never became bookings, past BUREAU_RETENTION_DAYS."""
     from bureau.extensions import db
-    from bureau.privacy.services import apply_retention
+    from bureau.privacy.retention import apply_retention
 
     settings = current_app.config["BUREAU_SETTINGS"]
     done = apply_retention(

@@ -1,5 +1,9 @@
-"""Every table of the application, imported together so the metadata is complete."""
+"""Every table of the application, imported together so the metadata is complete.
 
+Importing a module registers all its tables, the ones not named here too (a speaker's
+language and format rows, a booking's organizer feedback)."""
+
+from bureau.billing.models import Invoice, InvoiceCounter, Payment
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -12,14 +16,7 @@ from bureau.bookings.models import (
 from bureau.bookings.routing import RoutingRule
 from bureau.calendar.busy import Blackout, BusyInterval, CalendarSource
 from bureau.calendar.models import Engagement, Hold
-from bureau.catalogue.models import (
-    Post,
-    PostSpeaker,
-    Speaker,
-    SpeakerFormat,
-    SpeakerLanguage,
-    Topic,
-)
+from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
@@ -40,9 +37,12 @@ __all__ = [
     "Engagement",
     "Heartbeat",
     "Hold",
+    "Invoice",
+    "InvoiceCounter",
     "Job",
     "Notification",
     "Offer",
+    "Payment",
     "Post",
     "PostSpeaker",
     "RateLimitHit",
@@ -52,8 +52,6 @@ __all__ = [
     "ShortlistEntry",
     "SignInFailure",
     "Speaker",
-    "SpeakerFormat",
-    "SpeakerLanguage",
     "StaffMember",
     "Topic",
 ]

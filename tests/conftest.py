@@ -324,8 +324,11 @@ def reset_bookings(app: Flask) -> None:
     from bureau.models import (
         BookingEvent,
         BookingRequest,
+        Invoice,
+        InvoiceCounter,
         Job,
         Notification,
+        Payment,
         ReferenceCounter,
         RequestedSpeaker,
     )
@@ -333,6 +336,9 @@ def reset_bookings(app: Flask) -> None:
     with app.app_context():
         db.session.rollback()
         for model in (
+            Payment,
+            Invoice,
+            InvoiceCounter,
             Notification,
             BookingEvent,
             Job,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -131,7 +132,7 @@ def test_the_agreement_says_the_bookings_terms_in_html_and_pdf(
         "the laws of England and Wales",
     ):
         assert words in html, words
-    balance_due = date(NEXT_YEAR, 3, 10) - timedelta(days=30)
+    balance_due = date(NEXT_YEAR, 3, 10) - timedelta(days=14)
     assert f"by {balance_due:%A %-d %B %Y}" in html
 
     text = _pdf_text(document_pdf(version, booking.reference), tmp_path)
@@ -155,9 +156,13 @@ def test_an_online_event_close_at_hand_is_worded_as_such(booking: BookingRequest
 def test_the_bureaus_legal_details_come_from_the_settings(
     booking: BookingRequest, app: Flask, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(app.config, "BUREAU_LEGAL_NAME", "Bureau Speakers Ltd")
-    monkeypatch.setitem(app.config, "BUREAU_LEGAL_ADDRESS", "1 Bund Road, Shanghai")
-    monkeypatch.setitem(app.config, "BUREAU_TAX_NUMBER", "CN-123")
+    legal = {
+        "legal_name": "Bureau Speakers Ltd",
+        "legal_address": "1 Bund Road\nShanghai",
+        "tax_number": "CN-123",
+    }
+    settings = replace(app.config["BUREAU_SETTINGS"], **legal)
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", settings)
     html = render_agreement(db.session, booking, number=1, today=date(NEXT_YEAR, 1, 1))
     assert "<strong>Bureau Speakers Ltd</strong>, 1 Bund Road, Shanghai (tax number CN-123)" in html
 

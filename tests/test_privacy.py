@@ -28,7 +28,7 @@ from bureau.mail.models import ERASED_EMAIL, Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, JobState, retry_failed, run_job
-from bureau.privacy.services import apply_retention
+from bureau.privacy.retention import apply_retention
 from bureau.privacy.tasks import apply_retention_task
 from bureau.staff.models import Role
 from tests.workflow_helpers import (

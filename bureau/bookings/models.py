@@ -22,7 +22,16 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from bureau.bookings.states import Status
 from bureau.catalogue.models import Speaker
-from bureau.db import Base, utcnow
+from bureau.columns import (
+    CountryCode,
+    CreatedAt,
+    CurrencyCode,
+    TimeZoneName,
+    UpdatedAt,
+    ends_after_start,
+)
+from bureau.counters import YearCounter
+from bureau.db import Base
 from bureau.staff.models import StaffMember
 
 MAX_REQUESTED_SPEAKERS = 3
@@ -38,7 +47,7 @@ class BookingRequest(Base):
 
     __tablename__ = "booking_requests"
     __table_args__ = (
-        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        ends_after_start(),
         CheckConstraint("audience_size > 0", name="audience_positive"),
         CheckConstraint(
             "budget_min IS NULL OR budget_max IS NULL OR budget_min <= budget_max",
@@ -77,8 +86,8 @@ class BookingRequest(Base):
     format: Mapped[str] = mapped_column(String(20))
     is_virtual: Mapped[bool] = mapped_column(default=False)
     city: Mapped[str | None] = mapped_column(String(120))
-    country: Mapped[str | None] = mapped_column(String(2))
-    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[CountryCode | None]
+    timezone: Mapped[TimeZoneName]
     starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     ends_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     starts_at: Mapped[datetime]
@@ -87,7 +96,7 @@ class BookingRequest(Base):
     audience: Mapped[str | None] = mapped_column(String(300))
     budget_min: Mapped[int | None]
     budget_max: Mapped[int | None]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[CurrencyCode]
     message: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
 
@@ -103,8 +112,8 @@ class BookingRequest(Base):
     # the retention period. The business facts stay; the contact details are placeholders.
     erased_at: Mapped[datetime | None]
 
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
 
     requested: Mapped[list[RequestedSpeaker]] = relationship(
         back_populates="booking",
@@ -165,7 +174,7 @@ class BookingEvent(Base):
     booking_id: Mapped[int] = mapped_column(
         ForeignKey("booking_requests.id", ondelete="CASCADE"), index=True
     )
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[CreatedAt]
     actor_kind: Mapped[str] = mapped_column(String(20))  # organizer, staff, speaker, system
     actor_id: Mapped[int | None]
     actor_label: Mapped[str] = mapped_column(String(200))
@@ -183,13 +192,10 @@ class BookingEvent(Base):
         return self.public_message is not None
 
 
-class ReferenceCounter(Base):
+class ReferenceCounter(YearCounter, Base):
     """The last number handed out per year, for references like BR-2027-00042."""
 
     __tablename__ = "reference_counters"
-
-    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    value: Mapped[int] = mapped_column(default=0)
 
 
 @event.listens_for(BookingEvent, "before_update")
@@ -211,7 +217,7 @@ class ShortlistEntry(Base):
     speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"))
     position: Mapped[int]
     fee_quote: Mapped[int]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[CurrencyCode]
     home_city: Mapped[str] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(String(500))
 
@@ -223,7 +229,7 @@ class Offer(Base):
 
     __tablename__ = "offers"
     __table_args__ = (
-        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        ends_after_start(),
         CheckConstraint("fee >= 0", name="fee"),
     )
 
@@ -233,9 +239,9 @@ class Offer(Base):
     )
     speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
     fee: Mapped[int]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[CurrencyCode]
     format: Mapped[str] = mapped_column(String(20))
-    timezone: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[TimeZoneName]
     starts_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     ends_local: Mapped[datetime] = mapped_column(DateTime(timezone=False))
     starts_at: Mapped[datetime]
@@ -243,10 +249,10 @@ class Offer(Base):
     is_virtual: Mapped[bool] = mapped_column(default=False)
     venue: Mapped[str | None] = mapped_column(String(300))
     city: Mapped[str | None] = mapped_column(String(120))
-    country: Mapped[str | None] = mapped_column(String(2))
+    country: Mapped[CountryCode | None]
     logistics: Mapped[str | None] = mapped_column(Text)
     made_by: Mapped[str] = mapped_column(String(20))  # organizer or staff
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
     response: Mapped[str | None] = mapped_column(String(10))  # accepted or declined
     response_reason: Mapped[str | None] = mapped_column(String(1000))
     responded_at: Mapped[datetime | None]
@@ -266,12 +272,12 @@ class Contract(Base):
         ForeignKey("booking_requests.id", ondelete="CASCADE"), unique=True
     )
     fee: Mapped[int]
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[CurrencyCode]
     commission_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     deposit_amount: Mapped[int]
     deposit_due: Mapped[date]
     travel_terms: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     @property
     def commission(self) -> int:
@@ -296,6 +302,6 @@ class OrganizerFeedback(Base):
     )
     rating: Mapped[int]
     comments: Mapped[str | None] = mapped_column(String(FEEDBACK_COMMENTS_MAX))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[CreatedAt] = mapped_column(index=True)
 
     booking: Mapped[BookingRequest] = relationship(back_populates="organizer_feedback")

@@ -9,18 +9,16 @@ import secrets
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bureau.bookings.models import BookingEvent, BookingRequest, ReferenceCounter, RequestedSpeaker
 from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
 from bureau.catalogue.models import Speaker
+from bureau.counters import next_in_year
 from bureau.db import AnySession, utcnow
 from bureau.outbox import record_job
 
@@ -64,23 +62,7 @@ def fingerprint(raw: Mapping[str, Any]) -> str:
 
 def next_reference(session: AnySession, year: int) -> str:
     """BR-<year>-<five digits>, counted per year with one atomic upsert (no gaps on retry)."""
-    stmt = _next_reference_statement(session.get_bind().dialect.name)
-    number = session.execute(stmt, {"year": year}).scalar_one()
-    return f"BR-{year}-{number:05d}"
-
-
-@cache
-def _next_reference_statement(dialect: str) -> Any:
-    """Built once per dialect (building it costs more than running it); the year is bound."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return (
-        insert(ReferenceCounter)
-        .values(year=bindparam("year"), value=1)
-        .on_conflict_do_update(
-            index_elements=[ReferenceCounter.year], set_={"value": ReferenceCounter.value + 1}
-        )
-        .returning(ReferenceCounter.value)
-    )
+    return f"BR-{year}-{next_in_year(session, ReferenceCounter, year):05d}"
 
 
 def find_by_idempotency_key(session: AnySession, key: str) -> BookingRequest | None:

@@ -10,12 +10,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import delete, select
 
 from bureau.calendar import sources
-from bureau.calendar.busy import (
-    BusyInterval,
-    CalendarSource,
-    blackout_label,
-    upcoming_blackouts,
-)
+from bureau.calendar.busy import BusyInterval, CalendarSource, blackout_label, upcoming_blackouts
 from bureau.calendar.forms import BlackoutForm, CalendarForm, RemoveForm
 from bureau.calendar.links import blackout_token
 from bureau.calendar.views import remove_requested, save_blackout

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, false
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bureau.catalogue.models import Speaker
-from bureau.db import Base, utcnow
+from bureau.columns import CountryCode, CreatedAt, TimeZoneName, UpdatedAt, ends_after_start
+from bureau.db import Base
 
 
 class HoldState(StrEnum):
@@ -22,7 +23,7 @@ class HoldState(StrEnum):
 class Hold(Base):
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        ends_after_start(),
         Index("ix_holds_state_expires_at", "state", "expires_at"),
         # Who is held on a date (shortlist suggestions): the holds ending after it, not all.
         Index("ix_holds_state_ends_at", "state", "ends_at"),
@@ -41,8 +42,8 @@ class Hold(Base):
     ends_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     state: Mapped[str] = mapped_column(String(12), default=HoldState.ACTIVE)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
 
     speaker: Mapped[Speaker] = relationship(lazy="joined")
 
@@ -52,7 +53,7 @@ class Engagement(Base):
     change sent out, so calendar clients keep one entry up to date (RFC 5545/5546)."""
 
     __tablename__ = "engagements"
-    __table_args__ = (CheckConstraint("ends_at > starts_at", name="ends_after_start"),)
+    __table_args__ = (ends_after_start(),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(
@@ -63,18 +64,18 @@ class Engagement(Base):
     sequence: Mapped[int] = mapped_column(default=0)
     is_cancelled: Mapped[bool] = mapped_column(default=False)
     title: Mapped[str] = mapped_column(String(300))
-    timezone: Mapped[str] = mapped_column(String(64))
+    timezone: Mapped[TimeZoneName]
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     location: Mapped[str] = mapped_column(String(500))
     # Where, for travel time between engagements (calendar/travel.py).
     city: Mapped[str | None] = mapped_column(String(120))
-    country: Mapped[str | None] = mapped_column(String(2))
+    country: Mapped[CountryCode | None]
     is_virtual: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The feed's VEVENT text, rendered once per change (calendar/feeds.py).
     ics_text: Mapped[str | None] = mapped_column(Text)
     ics_cache_key: Mapped[str | None] = mapped_column(String(80))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
 
     speaker: Mapped[Speaker] = relationship(lazy="joined")

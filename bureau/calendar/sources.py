@@ -149,19 +149,20 @@ def fetch_ics(
     except requests.Timeout:
         raise CalendarProblem("The calendar's server did not answer in time.") from None
     except requests.RequestException as error:
-        raise CalendarProblem(
-            f"The calendar's server cannot be reached ({_reason(error)})."
-        ) from None
+        raise _failed("The calendar's server cannot be reached", error) from None
 
 
 def _too_large() -> CalendarProblem:
     return CalendarProblem(f"The calendar is larger than {MAX_BYTES // (1024 * 1024)} MB.")
 
 
-def _reason(error: Exception) -> str:
+def _failed(what: str, error: Exception) -> CalendarProblem:
+    """What went wrong, and in brackets the library's own words for why (at most 200
+    characters): staff read it on the speaker's page."""
     text = str(error)
     # requests nests the cause: the last part is the one that says what happened.
-    return (text.rsplit(": ", 1)[-1].strip(" ')\"") or type(error).__name__)[:200]
+    reason = (text.rsplit(": ", 1)[-1].strip(" ')\"") or type(error).__name__)[:200]
+    return CalendarProblem(f"{what} ({reason}).")
 
 
 def fetch_caldav(
@@ -195,12 +196,10 @@ def fetch_caldav(
     except dav_error.NotFoundError:
         raise CalendarProblem("There is no calendar at this address.") from None
     except dav_error.DAVError as error:
-        raise CalendarProblem(
-            f"The server did not answer as a CalDAV calendar ({_reason(error)})."
-        ) from None
+        raise _failed("The server did not answer as a CalDAV calendar", error) from None
     except Exception as error:  # niquests' and lxml's errors: the server, not us
-        raise CalendarProblem(
-            f"The calendar's server cannot be reached or answered nonsense ({_reason(error)})."
+        raise _failed(
+            "The calendar's server cannot be reached or answered nonsense", error
         ) from None
 
 
@@ -247,7 +246,7 @@ def busy_from(
         except CalendarProblem:
             raise
         except Exception as error:  # icalendar and the expansion raise many kinds
-            raise CalendarProblem(f"The calendar is malformed ({_reason(error)}).") from None
+            raise _failed("The calendar is malformed", error) from None
     return _merged(spans)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from bureau.calendar.admin import panel as own_calendar_panel
@@ -12,6 +15,7 @@ from bureau.catalogue import forms
 from bureau.catalogue.forms import SLUG, SLUG_RULE, listed
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.catalogue.services import SpeakerRefused, save_speaker
+from bureau.db import Base
 from bureau.extensions import db
 from bureau.staff.auth import guard_staff_pages
 from bureau.staff.forms import ResendForm
@@ -21,6 +25,29 @@ bp = Blueprint("catalogue_admin", __name__, url_prefix="/staff")
 
 
 guard_staff_pages(bp, admins_only=True)
+
+Row = TypeVar("Row", bound=Base)
+Form = TypeVar("Form", bound=FlaskForm)
+
+
+def _edit(model: type[Row], row_id: int | None, form_class: type[Form]) -> tuple[Row | None, Form]:
+    """The row a new-or-edit page works on (None: a new one; an id naming no row is a 404) and
+    its form. A submission is read from its fields only: one left out is missing, not the
+    stored value."""
+    row = db.session.get(model, row_id) if row_id else None
+    if row_id and row is None:
+        abort(404)
+    return row, form_class(obj=None if request.method == "POST" else row)
+
+
+def _posted_speaker(speaker_id: int) -> Speaker:
+    """The speaker a button on the speakers list acts on, once its CSRF token is checked."""
+    speaker = db.session.get(Speaker, speaker_id)
+    if speaker is None:
+        abort(404)
+    if not ResendForm().validate_on_submit():
+        abort(400)
+    return speaker
 
 
 @bp.get("/speakers")
@@ -41,11 +68,7 @@ def speakers() -> ResponseReturnValue:
 @bp.route("/speakers/new", methods=["GET", "POST"])
 @bp.route("/speakers/<id:speaker_id>/edit", methods=["GET", "POST"])
 def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
-    speaker = db.session.get(Speaker, speaker_id) if speaker_id else None
-    if speaker_id and speaker is None:
-        abort(404)
-    # A submission is read from its fields only: one left out is missing, not the stored value.
-    form = forms.SpeakerForm(obj=None if request.method == "POST" else speaker)
+    speaker, form = _edit(Speaker, speaker_id, forms.SpeakerForm)
     form.known_topics = set(db.session.scalars(select(Topic.slug)))
     if speaker is not None and not form.is_submitted():
         form.topics.data = ", ".join(t.slug for t in speaker.topics)
@@ -72,12 +95,7 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
 
 @bp.post("/speakers/<id:speaker_id>/active")
 def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
-    form = ResendForm()
-    speaker = db.session.get(Speaker, speaker_id)
-    if speaker is None:
-        abort(404)
-    if not form.validate_on_submit():
-        abort(400)
+    speaker = _posted_speaker(speaker_id)
     speaker.is_active = not speaker.is_active
     db.session.commit()
     flash(f"{speaker.name} is now {'active' if speaker.is_active else 'deactivated'}.", "info")
@@ -86,12 +104,7 @@ def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
 
 @bp.post("/speakers/<id:speaker_id>/feed")
 def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
-    form = ResendForm()
-    speaker = db.session.get(Speaker, speaker_id)
-    if speaker is None:
-        abort(404)
-    if not form.validate_on_submit():
-        abort(400)
+    speaker = _posted_speaker(speaker_id)
     rotate_feed(speaker)
     db.session.commit()
     flash(f"{speaker.name}'s calendar feed has a new address; the old one no longer works.", "info")
@@ -127,10 +140,7 @@ def posts() -> ResponseReturnValue:
 @bp.route("/posts/new", methods=["GET", "POST"])
 @bp.route("/posts/<id:post_id>/edit", methods=["GET", "POST"])
 def post_form(post_id: int | None = None) -> ResponseReturnValue:
-    post = db.session.get(Post, post_id) if post_id else None
-    if post_id and post is None:
-        abort(404)
-    form = forms.PostForm(obj=None if request.method == "POST" else post)
+    post, form = _edit(Post, post_id, forms.PostForm)
     if post is not None and not form.is_submitted():
         form.speakers.data = ", ".join(s.slug for s in post.speakers)
     if form.validate_on_submit():

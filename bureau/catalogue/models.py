@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    ForeignKey,
-    Index,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-)
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bureau.db import Base, utcnow
+from bureau.columns import CountryCode, CreatedAt, CurrencyCode, TimeZoneName, UpdatedAt, link_table
+from bureau.db import Base
 
 SPEAKER_FORMATS: dict[str, str] = {
     "keynote": "Keynote",
@@ -27,12 +19,7 @@ SPEAKER_FORMATS: dict[str, str] = {
     "virtual": "Virtual talk",
 }
 
-speaker_topics = Table(
-    "speaker_topics",
-    Base.metadata,
-    Column("speaker_id", ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True),
-)
+speaker_topics = link_table("speaker_topics", speaker_id="speakers.id", topic_id="topics.id")
 
 
 class Topic(Base):
@@ -57,11 +44,11 @@ class Speaker(Base):
     headline: Mapped[str] = mapped_column(String(200))
     bio: Mapped[str] = mapped_column(Text)
     home_city: Mapped[str] = mapped_column(String(120))
-    home_country: Mapped[str] = mapped_column(String(2))
-    home_timezone: Mapped[str] = mapped_column(String(64))
+    home_country: Mapped[CountryCode]
+    home_timezone: Mapped[TimeZoneName]
     fee_min: Mapped[int]
     fee_max: Mapped[int]
-    fee_currency: Mapped[str] = mapped_column(String(3))
+    fee_currency: Mapped[CurrencyCode]
     # Where availability checks go; speakers have no login.
     email: Mapped[str | None] = mapped_column(String(254))
     # The secret in the speaker's calendar feed address; rotating it revokes the old one.
@@ -70,8 +57,8 @@ class Speaker(Base):
     is_fee_example: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     is_featured: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
 
     topics: Mapped[list[Topic]] = relationship(
         secondary=speaker_topics, back_populates="speakers", order_by="Topic.name"
@@ -98,24 +85,28 @@ class Speaker(Base):
         self.format_rows = [SpeakerFormat(format=f, position=i) for i, f in enumerate(formats)]
 
 
-class SpeakerLanguage(Base):
+class SpeakerListEntry(Base):
+    """One entry of a speaker's ordered list (languages, formats): keyed by speaker and value,
+    the value declared by the table between these two (``sort_order`` keeps that order)."""
+
+    __abstract__ = True
+
+    speaker_id: Mapped[int] = mapped_column(
+        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True, sort_order=-1
+    )
+    position: Mapped[int] = mapped_column(default=0, sort_order=1)
+
+
+class SpeakerLanguage(SpeakerListEntry):
     __tablename__ = "speaker_languages"
 
-    speaker_id: Mapped[int] = mapped_column(
-        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True
-    )
     code: Mapped[str] = mapped_column(String(8), primary_key=True)
-    position: Mapped[int] = mapped_column(default=0)
 
 
-class SpeakerFormat(Base):
+class SpeakerFormat(SpeakerListEntry):
     __tablename__ = "speaker_formats"
 
-    speaker_id: Mapped[int] = mapped_column(
-        ForeignKey("speakers.id", ondelete="CASCADE"), primary_key=True
-    )
     format: Mapped[str] = mapped_column(String(20), primary_key=True)
-    position: Mapped[int] = mapped_column(default=0)
 
 
 class PostSpeaker(Base):
@@ -145,7 +136,7 @@ class Post(Base):
     published_on: Mapped[date]
     source: Mapped[str | None] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     speaker_links: Mapped[list[PostSpeaker]] = relationship(
         cascade="all, delete-orphan", order_by="PostSpeaker.position"

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import ActionError
 from bureau.calendar.models import Engagement
+from bureau.config import Settings
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.contracts.settings import contract_settings
 from bureau.db import AnySession
@@ -151,17 +152,12 @@ def booking_context(
 
 
 def bureau_party() -> dict[str, str]:
-    """The bureau's legal name, address and tax number (BUREAU_LEGAL_*), as far as set."""
-    settings = current_app.config.get("BUREAU_SETTINGS")
-
-    def read(name: str) -> str:
-        value = current_app.config.get(f"BUREAU_{name.upper()}") or getattr(settings, name, None)
-        return str(value or "")
-
+    """The bureau's legal name, address and tax number (BUREAU_LEGAL_*, BUREAU_TAX_NUMBER)."""
+    settings: Settings = current_app.config["BUREAU_SETTINGS"]
     return {
-        "name": read("legal_name") or "the Bureau",
-        "address": read("legal_address"),
-        "tax_number": read("tax_number"),
+        "name": settings.legal_name,
+        "address": ", ".join(line.strip() for line in settings.legal_address.splitlines()),
+        "tax_number": settings.tax_number,
     }
 
 

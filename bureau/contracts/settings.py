@@ -15,7 +15,7 @@ from flask import current_app
 from bureau.contracts.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedule
 
 DEFAULT_GOVERNING_LAW = "England and Wales"
-DEFAULT_BALANCE_DUE_DAYS = 30
+DEFAULT_BALANCE_DUE_DAYS = 14
 MAX_BALANCE_DUE_DAYS = 365
 GOVERNING_LAW_MAX = 200
 

@@ -163,6 +163,13 @@ def stacked_bars(
     return chart
 
 
+def _one_row_each(
+    chart_id: str, title: str, description: str, rows: int, row_height: int, head: list[str]
+) -> Chart:
+    """A chart with no marks yet, one row high per item (and one row high when there are none)."""
+    return Chart(chart_id, title, description, WIDTH, max(1, rows) * row_height + 8, head=head)
+
+
 def horizontal_bars(
     chart_id: str,
     title: str,
@@ -174,14 +181,7 @@ def horizontal_bars(
     """One labelled bar per item, longest first as given (rankings)."""
     label_width = 220
     top = max((value for _, value in items), default=0) or 1
-    chart = Chart(
-        chart_id,
-        title,
-        description,
-        WIDTH,
-        max(1, len(items)) * ROW_HEIGHT + 8,
-        head=["", value_name],
-    )
+    chart = _one_row_each(chart_id, title, description, len(items), ROW_HEIGHT, ["", value_name])
     span = WIDTH - label_width - 60
     for i, (label, value) in enumerate(items):
         y = 4 + i * ROW_HEIGHT
@@ -199,14 +199,8 @@ def funnel(chart_id: str, title: str, description: str, stages: Sequence[tuple[s
     """Centred bars narrowing stage by stage, each with its count and share of the first."""
     first = stages[0][1] if stages else 0
     row = 36
-    chart = Chart(
-        chart_id,
-        title,
-        description,
-        WIDTH,
-        max(1, len(stages)) * row + 8,
-        head=["Stage", "Requests", "Share of new"],
-    )
+    head = ["Stage", "Requests", "Share of new"]
+    chart = _one_row_each(chart_id, title, description, len(stages), row, head)
     label_width, span = 130, WIDTH - 130 - 110
     for i, (name, count) in enumerate(stages):
         share = count / first if first else 0.0

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bureau.columns import CreatedAt, UpdatedAt
 from bureau.db import AnySession, Base, utcnow
 
 
@@ -50,8 +51,8 @@ class Job(Base):
     locked_until: Mapped[datetime | None]
     locked_by: Mapped[str | None] = mapped_column(String(200))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[CreatedAt]
+    updated_at: Mapped[UpdatedAt]
     finished_at: Mapped[datetime | None]
     # The web request (X-Request-ID) that caused the job, directly or through other jobs:
     # the worker's log lines about the job carry it.

@@ -6,7 +6,7 @@ from celery import shared_task
 from flask import current_app
 
 from bureau.extensions import db
-from bureau.privacy.services import apply_retention
+from bureau.privacy.retention import apply_retention
 
 
 @shared_task(name="bureau.privacy.apply_retention")

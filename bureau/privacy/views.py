@@ -21,7 +21,8 @@ from flask_login import current_user
 from bureau.bookings.workflow import Actor, ActorKind
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.privacy import services
+from bureau.privacy import erasure, lookup
+from bureau.privacy import export as personal_export
 from bureau.privacy.forms import EraseForm, ExportForm
 from bureau.staff.auth import guard_staff_pages, password_problem_for_current
 
@@ -33,9 +34,9 @@ guard_staff_pages(bp, admins_only=True)
 
 
 def _page(address: str, status: int = 200, erase_form: EraseForm | None = None) -> Response:
-    address = services.normalise(address)
-    bookings = services.requests_of(db.session, address) if address else []
-    emails = services.emails_to(db.session, address) if address else []
+    address = lookup.normalise(address)
+    bookings = lookup.requests_of(db.session, address) if address else []
+    emails = lookup.emails_to(db.session, address) if address else []
     export_form, erase_form = ExportForm(), erase_form or EraseForm()
     export_form.email.data = erase_form.email.data = address
     page = render_template(
@@ -63,13 +64,13 @@ def export() -> ResponseReturnValue:
             "Say whose data to export: look the address up first. Nothing was exported.", "danger"
         )
         return _page("", status=422)
-    address = services.normalise(form.email.data or "")
+    address = lookup.normalise(form.email.data or "")
     now = utcnow()
-    data = services.export(db.session, address, now=now)
+    data = personal_export.export(db.session, address, now=now)
     logger.info("personal data of one organizer exported by staff member %s", current_user.id)
     name = re.sub(r"[^a-z0-9]+", "-", address).strip("-") or "organizer"
     return Response(
-        services.export_json(data),
+        personal_export.export_json(data),
         mimetype="application/json",
         headers={
             "Content-Disposition": (
@@ -82,11 +83,11 @@ def export() -> ResponseReturnValue:
 @bp.post("/erase")
 def erase() -> ResponseReturnValue:
     form = EraseForm()
-    address = services.normalise(form.email.data or "")
+    address = lookup.normalise(form.email.data or "")
     if not form.validate_on_submit():
         flash("Type the address to confirm the erasure. Nothing was erased.", "danger")
         return _page(address, status=422, erase_form=form)
-    if services.normalise(form.confirm.data or "") != address:
+    if lookup.normalise(form.confirm.data or "") != address:
         flash(
             "The address you typed does not match the one looked up. Nothing was erased.",
             "danger",
@@ -96,7 +97,7 @@ def erase() -> ResponseReturnValue:
     if refused:
         flash(f"{refused} Nothing was erased.", "danger")
         return _page(address, status=422, erase_form=form)
-    done = services.erase(
+    done = erasure.erase(
         db.session,
         address,
         actor=Actor(ActorKind.STAFF, current_user.name, current_user.id),

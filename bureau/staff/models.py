@@ -8,7 +8,8 @@ from enum import StrEnum
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bureau.db import Base, utcnow
+from bureau.columns import CreatedAt, TimeZoneName
+from bureau.db import Base
 
 
 class Role(StrEnum):
@@ -34,13 +35,13 @@ class StaffMember(Base):
     languages: Mapped[list[str]] = mapped_column(JSON, default=list)
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
-    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    timezone: Mapped[TimeZoneName] = mapped_column(default="UTC")
     last_assigned_at: Mapped[datetime | None]
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # Changing the password ends every other session (it is part of the session id).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[CreatedAt]
 
     @property
     def is_admin(self) -> bool:

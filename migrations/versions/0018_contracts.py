@@ -1,10 +1,8 @@
 """contracts: agreement templates, contract versions (text and hash), their acceptance
 
 Revision ID: 0018_contracts
-Revises: 0016_feedback
+Revises: 0017_invoices
 Create Date: 2026-12-06 19:58:16.146828
-
-down_revision becomes 0017_invoices when merged after the invoices' migration.
 
 """
 from alembic import op
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0018_contracts'
-down_revision = '0016_feedback'
+down_revision = '0017_invoices'
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Organizers' personal data: find it, export it, erase it, and the retention period.
+"""Erasure: anonymise one request, or every request and email of one address.
 
 Erasing keeps a request's business facts (reference, speakers, dates, format, city and
 country, audience size, budget, fees, states, the timeline's actions) and replaces what
@@ -9,38 +9,28 @@ emails (and their ``.eml`` files in ``instance/mail/``) and the calendar feed te
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, Table, exists, func, select, update
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import Table, func, select, update
 
 from bureau.bookings.models import BookingEvent, BookingRequest
-from bureau.bookings.states import Status
-from bureau.bookings.workflow import Actor, ActorKind, note
+from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
 from bureau.outbox import Job, JobState
+from bureau.privacy.lookup import normalise, requests_of
 
 logger = logging.getLogger(__name__)
 
 ERASED = "[erased]"
-RETENTION_BATCH = 200
-# Requests that ended without ever becoming a booking. A cancelled one may have been
-# confirmed first; such a request converted and keeps its details (see stale_unconverted).
-UNCONVERTED_ENDINGS = (Status.DECLINED, Status.WITHDRAWN, Status.CANCELLED, Status.EXPIRED)
-CONVERTED = (Status.CONFIRMED, Status.COMPLETED)
 # Timeline detail keys whose values are text people wrote (notes, feedback, offer notes).
 WRITTEN_KEYS = frozenset({"text", "feedback", "note", "logistics"})
 # Actions whose "reason" is written by a person (elsewhere it is the system's own words).
@@ -55,192 +45,6 @@ WRITTEN_REASONS = frozenset(
     }
 )
 MIN_SCRUB_LENGTH = 3
-
-
-def normalise(address: str) -> str:
-    return address.strip().lower()
-
-
-def requests_of(session: AnySession, address: str) -> list[BookingRequest]:
-    """The requests filed with this contact address (any case), oldest first."""
-    return list(
-        session.scalars(
-            select(BookingRequest)
-            .where(func.lower(BookingRequest.contact_email) == normalise(address))
-            .order_by(BookingRequest.id)
-            .options(*_everything())
-        )
-    )
-
-
-def _everything() -> list[Any]:
-    return [
-        selectinload(BookingRequest.events),
-        selectinload(BookingRequest.offers),
-        selectinload(BookingRequest.shortlist),
-        selectinload(BookingRequest.contract),
-        selectinload(BookingRequest.organizer_feedback),
-        selectinload(BookingRequest.requested),
-    ]
-
-
-def emails_to(session: AnySession, address: str) -> list[tuple[Job, Notification | None]]:
-    """Every email job addressed to this address, with its stored message once composed."""
-    return [
-        (job, notification)
-        for job, notification in session.execute(
-            select(Job, Notification)
-            .outerjoin(Notification, Notification.job_id == Job.id)
-            .where(func.lower(Job.recipient) == normalise(address))
-            .order_by(Job.id)
-        )
-    ]
-
-
-# --- export
-
-
-def export(session: AnySession, address: str, *, now: datetime | None = None) -> dict[str, Any]:
-    """Every personal datum held about the organizer with this address, as plain values."""
-    bookings = requests_of(session, address)
-    references = {b.id: b.reference for b in bookings}
-    emails = emails_to(session, address)
-    missing = {j.booking_id for j, _ in emails if j.booking_id and j.booking_id not in references}
-    if missing:
-        references.update(
-            session.execute(
-                select(BookingRequest.id, BookingRequest.reference).where(
-                    BookingRequest.id.in_(missing)
-                )
-            ).all()
-        )
-    return {
-        "export": "Bureau personal data export",
-        "email_address": normalise(address),
-        "exported_at": (now or utcnow()).isoformat(),
-        "requests": [_booking_data(b) for b in bookings],
-        "emails": [
-            {
-                "request": references.get(job.booking_id) if job.booking_id else None,
-                "kind": job.kind,
-                "recipient": job.recipient,
-                "subject": notification.subject if notification else None,
-                "created_at": job.created_at,
-                "sent_at": notification.sent_at if notification else None,
-                "state": job.state,
-                "message_id": notification.message_id if notification else None,
-            }
-            for job, notification in emails
-        ],
-    }
-
-
-def export_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, default=_json_value, ensure_ascii=False, indent=2)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"not exportable: {type(value).__name__}")
-
-
-def _booking_data(b: BookingRequest) -> dict[str, Any]:
-    return {
-        "reference": b.reference,
-        "status": b.status,
-        "source": b.source,
-        "created_at": b.created_at,
-        "updated_at": b.updated_at,
-        "erased_at": b.erased_at,
-        "contact": {"name": b.contact_name, "email": b.contact_email, "phone": b.contact_phone},
-        "organization": b.organization,
-        "event": {
-            "name": b.event_name,
-            "format": b.format,
-            "virtual": b.is_virtual,
-            "city": b.city,
-            "country": b.country,
-            "timezone": b.timezone,
-            "starts_local": b.starts_local,
-            "ends_local": b.ends_local,
-            "audience_size": b.audience_size,
-            "audience": b.audience,
-            "language": b.language,
-        },
-        "budget": {"min": b.budget_min, "max": b.budget_max, "currency": b.currency},
-        "message": b.message,
-        "feedback": b.feedback,
-        "closed_reason": b.closed_reason,
-        "organizer_feedback": None
-        if b.organizer_feedback is None
-        else {
-            "rating": b.organizer_feedback.rating,
-            "comments": b.organizer_feedback.comments,
-            "created_at": b.organizer_feedback.created_at,
-        },
-        "requested_speakers": [r.speaker.name for r in b.requested],
-        "shortlist": [
-            {
-                "speaker": e.speaker.name,
-                "fee_quote": e.fee_quote,
-                "currency": e.currency,
-                "home_city": e.home_city,
-                "note": e.note,
-            }
-            for e in b.shortlist
-        ],
-        "offers": [
-            {
-                "speaker": o.speaker.name,
-                "made_by": o.made_by,
-                "created_at": o.created_at,
-                "fee": o.fee,
-                "currency": o.currency,
-                "format": o.format,
-                "starts_local": o.starts_local,
-                "ends_local": o.ends_local,
-                "timezone": o.timezone,
-                "virtual": o.is_virtual,
-                "venue": o.venue,
-                "city": o.city,
-                "country": o.country,
-                "logistics": o.logistics,
-                "response": o.response,
-                "response_reason": o.response_reason,
-                "responded_at": o.responded_at,
-            }
-            for o in b.offers
-        ],
-        "contract": None
-        if b.contract is None
-        else {
-            "fee": b.contract.fee,
-            "currency": b.contract.currency,
-            "commission_pct": b.contract.commission_pct,
-            "deposit_amount": b.contract.deposit_amount,
-            "deposit_due": b.contract.deposit_due,
-            "travel_terms": b.contract.travel_terms,
-        },
-        "timeline": [
-            {
-                "at": e.at,
-                "actor": e.actor_label,
-                "actor_kind": e.actor_kind,
-                "action": e.action,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "shown_to_organizer": e.public_message,
-                "details": e.details,
-            }
-            for e in b.events
-        ],
-    }
-
-
-# --- erasure
 
 
 @dataclass
@@ -512,91 +316,3 @@ def remove_files(paths: Iterable[Path]) -> int:
         except FileNotFoundError:
             pass
     return removed
-
-
-# --- retention
-
-
-@dataclass
-class Retention:
-    days: int
-    cutoff: datetime | None
-    dry_run: bool
-    references: list[str] = field(default_factory=list)
-    files: int = 0
-
-
-def stale_unconverted(cutoff: datetime) -> Select[int, str]:
-    """Requests that ended without becoming a booking and saw no activity since cutoff."""
-    converted = exists().where(
-        BookingEvent.booking_id == BookingRequest.id,
-        BookingEvent.to_status.in_([s.value for s in CONVERTED]),
-    )
-    recent = exists().where(BookingEvent.booking_id == BookingRequest.id, BookingEvent.at >= cutoff)
-    engaged = exists().where(Engagement.booking_id == BookingRequest.id)
-    return select(BookingRequest.id, BookingRequest.reference).where(
-        BookingRequest.status.in_([s.value for s in UNCONVERTED_ENDINGS]),
-        BookingRequest.erased_at.is_(None),
-        BookingRequest.updated_at < cutoff,
-        ~converted,
-        ~recent,
-        ~engaged,
-    )
-
-
-def apply_retention(
-    session: AnySession,
-    *,
-    days: int,
-    mail_folder: Path,
-    now: datetime | None = None,
-    dry_run: bool = False,
-    batch_size: int = RETENTION_BATCH,
-) -> Retention:
-    """Anonymise stale unconverted requests, ``batch_size`` ids at a time (keyset paging),
-    each request in its own transaction; ``days`` 0 keeps everything."""
-    if days <= 0:
-        return Retention(days=days, cutoff=None, dry_run=dry_run)
-    cutoff = (now or utcnow()) - timedelta(days=days)
-    done = Retention(days=days, cutoff=cutoff, dry_run=dry_run)
-    actor = Actor(ActorKind.SYSTEM, "Bureau (retention)")
-    after = 0
-    while True:
-        batch = session.execute(
-            stale_unconverted(cutoff)
-            .where(BookingRequest.id > after)
-            .order_by(BookingRequest.id)
-            .limit(batch_size)
-        ).all()
-        session.rollback()
-        if not batch:
-            return done
-        after = batch[-1][0]
-        for booking_id, reference in batch:
-            if dry_run:
-                done.references.append(reference)
-                continue
-            booking = session.scalars(
-                stale_unconverted(cutoff)
-                .with_only_columns(BookingRequest)
-                .where(BookingRequest.id == booking_id)
-                .options(*_everything())
-            ).one_or_none()
-            if booking is None:  # changed since the batch was read
-                continue
-            erased = anonymise(
-                session,
-                booking,
-                actor=actor,
-                action="personal data erased (retention)",
-                mail_folder=mail_folder,
-                details={"retention_days": days},
-            )
-            try:
-                session.commit()
-            except StaleDataError:  # a colleague took it up again meanwhile: keep it
-                session.rollback()
-                continue
-            done.files += remove_files(erased.files)
-            done.references.append(reference)
-        session.expunge_all()

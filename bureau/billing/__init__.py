@@ -1,0 +1,1 @@
+"""Invoices and payments: what the organizer owes for a booking, and what was paid."""

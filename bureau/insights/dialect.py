@@ -1,0 +1,63 @@
+"""The only SQL of the insights that differs between SQLite and PostgreSQL.
+
+PostgreSQL has time zones, ``date_trunc`` and the ordered-set aggregate ``percentile_cont``;
+SQLite keeps datetimes as UTC wall-time text and has none of them, so each helper here says
+the same thing twice. Everything else in the insights is portable SQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from bureau.db import AnySession
+
+
+def is_postgresql(session: AnySession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def day_text(session: AnySession, column: Any, unit: str) -> ColumnElement[str]:
+    """The UTC week ('YYYY-MM-DD' of its Monday) or month ('YYYY-MM') of an instant, as text."""
+    if is_postgresql(session):
+        utc = func.timezone("UTC", column)
+        if unit == "week":
+            return func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD")
+        return func.to_char(utc, "YYYY-MM")
+    # SQLite keeps the UTC wall time as text; 'weekday 0' moves to Sunday, 6 days back is Monday.
+    if unit == "week":
+        return func.date(column, "weekday 0", "-6 days")
+    return func.strftime("%Y-%m", column)
+
+
+def seconds_between(session: AnySession, later: Any, earlier: Any) -> ColumnElement[Any]:
+    if is_postgresql(session):
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400
+
+
+def medians(session: AnySession, rows: Any, *columns: Any) -> tuple[Any, list[Any]]:
+    """The rows to aggregate instead of ``rows``, and the median of each of its ``columns``.
+
+    PostgreSQL has the ordered-set aggregate ``percentile_cont``. SQLite has none: each value
+    is numbered among the non-null ones (window functions), and the median is the mean of the
+    middle one or two.
+    """
+    if is_postgresql(session):
+        return rows, [func.percentile_cont(0.5).within_group(c) for c in columns]
+    numbered = select(
+        rows,
+        *(
+            func.row_number().over(partition_by=c.is_(None), order_by=c).label(f"{c.name}_pos")
+            for c in columns
+        ),
+        *(func.count(c).over().label(f"{c.name}_n") for c in columns),
+    ).subquery("numbered")
+    found = []
+    for c in columns:
+        value, position, n = (numbered.c[c.name + suffix] for suffix in ("", "_pos", "_n"))
+        middle = or_(position == (n + 1) // 2, position == (n + 2) // 2)
+        found.append(func.avg(case((middle, value))))
+    return numbered, found
