@@ -17,6 +17,7 @@ from bureau.bookings.routing import RoutingRule
 from bureau.calendar.busy import Blackout, BusyInterval, CalendarSource
 from bureau.calendar.models import Engagement, Hold
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
+from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
@@ -24,12 +25,15 @@ from bureau.outbox import Job
 from bureau.staff.models import SignInFailure, StaffMember
 
 __all__ = [
+    "Acceptance",
+    "AgreementTemplate",
     "Blackout",
     "BookingEvent",
     "BookingRequest",
     "BusyInterval",
     "CalendarSource",
     "Contract",
+    "ContractVersion",
     "Engagement",
     "Heartbeat",
     "Hold",

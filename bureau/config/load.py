@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,6 +40,7 @@ from bureau.config.values import (
     travel_buffers,
     whole,
 )
+from bureau.contracts.settings import ContractSettings, read_contract_settings
 from bureau.private_files import private_folder
 
 
@@ -127,7 +128,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         calendar_keys=calendar_keys(get("BUREAU_CALENDAR_KEY"), env, instance_path),
         calendar_interval=seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
         **legal_details(get),
+        contracts=contract_settings(get),
     )
+
+
+def contract_settings(get: Callable[[str], str | None]) -> ContractSettings:
+    try:
+        return read_contract_settings(get)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
 
 
 def check_production(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from bureau.contracts.settings import ContractSettings
 
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
@@ -39,6 +41,10 @@ SETTING_NAMES = (
     "BUREAU_LEGAL_ADDRESS",
     "BUREAU_TAX_NUMBER",
     "BUREAU_TAX_RATE",
+    # The speaking agreements (bureau/contracts/settings.py).
+    "BUREAU_GOVERNING_LAW",
+    "BUREAU_CANCELLATION_SCHEDULE",
+    "BUREAU_BALANCE_DUE_DAYS",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -102,6 +108,8 @@ class Settings:
     legal_address: str = ""
     tax_number: str = ""
     tax_rate: Decimal = Decimal(0)
+    # Governing law, cancellation schedule, balance due days (bureau/contracts/settings.py).
+    contracts: ContractSettings = field(default_factory=ContractSettings)
 
     @property
     def is_production(self) -> bool:

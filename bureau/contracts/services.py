@@ -1,0 +1,293 @@
+"""Contract versions: issue, accept, decline, countersign; and the agreement templates.
+
+Every refusal raises ``ContractRefused`` before anything is changed, so a bad click leaves the
+contract as it was. A version's text never changes once sent: new terms make a new version and
+void the live one (sent or accepted), so an organizer can only ever accept the text they were
+shown, identified by its SHA-256. The caller commits; the timeline entries go with it.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+
+from jinja2 import TemplateSyntaxError
+from sqlalchemy import select, update
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import CLOSED_STATES
+from bureau.bookings.workflow import Actor, ActorKind, note
+from bureau.contracts.models import (
+    ADDRESS_MAX,
+    NAME_MAX,
+    ORGANIZATION_MAX,
+    REASON_MAX,
+    TAX_NUMBER_MAX,
+    USER_AGENT_MAX,
+    Acceptance,
+    AgreementTemplate,
+    ContractVersion,
+    VersionStatus,
+)
+from bureau.contracts.render import (
+    ContractRefused,
+    active_template,
+    render_agreement,
+    sandbox,
+    sha256_of,
+)
+from bureau.db import AnySession, utcnow
+from bureau.staff.models import StaffMember
+from bureau.text import clean_line, clean_text
+
+LIVE = (VersionStatus.SENT, VersionStatus.ACCEPTED)
+
+
+def versions_of(session: AnySession, booking: BookingRequest) -> list[ContractVersion]:
+    """The booking's versions, oldest first."""
+    return list(
+        session.scalars(
+            select(ContractVersion)
+            .where(ContractVersion.booking_id == booking.id)
+            .order_by(ContractVersion.number)
+        )
+    )
+
+
+def current_version(session: AnySession, booking: BookingRequest) -> ContractVersion | None:
+    """The newest version that is not void (sent, accepted or declined), if any."""
+    live = [v for v in versions_of(session, booking) if v.status != VersionStatus.VOID]
+    return live[-1] if live else None
+
+
+def issue_version(
+    session: AnySession, booking: BookingRequest, *, actor: Actor, now: datetime | None = None
+) -> ContractVersion:
+    """Send the agreement the booking's terms make now. Unchanged terms return the live
+    version as it is; changed ones make version n+1 and void the live one."""
+    _refuse_closed(booking)
+    now = now or utcnow()
+    versions = versions_of(session, booking)
+    template = active_template(session)
+    live = [v for v in versions if v.status in LIVE]
+    if live:
+        latest = live[-1]
+        same = render_agreement(
+            session, booking, number=latest.number, today=latest.sent_at.date(), template=template
+        )
+        if sha256_of(same) == latest.sha256:
+            return latest
+    number = versions[-1].number + 1 if versions else 1
+    html = render_agreement(session, booking, number=number, today=now.date(), template=template)
+    for old in live:
+        old.status, old.voided_at = VersionStatus.VOID, now
+    version = ContractVersion(
+        booking_id=booking.id,
+        number=number,
+        html=html,
+        sha256=sha256_of(html),
+        status=VersionStatus.SENT,
+        template_id=template.id if template else None,
+        sent_at=now,
+    )
+    session.add(version)
+    session.flush()
+    replaced = f" It replaces version {live[-1].number}, which is void." if live else ""
+    note(
+        session,
+        booking,
+        actor=actor,
+        action="contract sent",
+        public_message=f"Contract version {number} sent for your acceptance.{replaced}",
+        details={"version": number, "sha256": version.sha256, "voided": [v.number for v in live]},
+    )
+    return version
+
+
+def _refuse_closed(booking: BookingRequest) -> None:
+    if booking.status in CLOSED_STATES:
+        raise ContractRefused(
+            f"{booking.reference} is {booking.status}: its contract can no longer change."
+        )
+
+
+def _open_for_answer(version: ContractVersion, booking: BookingRequest) -> None:
+    """Refuse an answer to a version of another or a closed booking, or to a version that
+    is void or already answered."""
+    if version.booking_id != booking.id:
+        raise ContractRefused("This contract belongs to another booking.")
+    _refuse_closed(booking)
+    if version.status == VersionStatus.VOID:
+        raise ContractRefused(
+            f"Version {version.number} of this contract was replaced by a newer one and can no "
+            f"longer be accepted or declined; read the newest version."
+        )
+    if version.status == VersionStatus.ACCEPTED or version.acceptance is not None:
+        raise ContractRefused(f"Version {version.number} of this contract is already accepted.")
+    if version.status == VersionStatus.DECLINED:
+        raise ContractRefused(f"Version {version.number} of this contract was declined.")
+
+
+def _optional(value: str | None, label: str, most: int) -> str | None:
+    cleaned = clean_text(value or "") if most >= ADDRESS_MAX else clean_line(value or "")
+    if len(cleaned) > most:
+        raise ContractRefused(f"{label.capitalize()} is too long ({most} characters at most).")
+    return cleaned or None
+
+
+def _required(value: str | None, label: str, most: int) -> str:
+    cleaned = _optional(value, label, most)
+    if cleaned is None:
+        raise ContractRefused(f"Please give {label}.")
+    return cleaned
+
+
+def accept(
+    session: AnySession,
+    version: ContractVersion,
+    booking: BookingRequest,
+    *,
+    full_name: str,
+    on_behalf: bool,
+    sha256: str,
+    client_address: str,
+    user_agent: str,
+    billing_address: str,
+    tax_number: str | None = None,
+    organization: str | None = None,
+    now: datetime | None = None,
+) -> Acceptance:
+    """The organizer accepts ``version`` of ``booking``'s contract, as shown to them (its
+    hash), typing their name and ticking "on behalf of" their organization."""
+    _open_for_answer(version, booking)
+    name = _required(full_name, "your full name", NAME_MAX)
+    org = _required(organization or booking.organization, "the organization", ORGANIZATION_MAX)
+    if not on_behalf:
+        raise ContractRefused(f"Please tick the box to agree on behalf of {org}.")
+    address = _required(billing_address, "the billing address for the invoices", ADDRESS_MAX)
+    tax = _optional(tax_number, "the tax number", TAX_NUMBER_MAX)
+    if not hmac.compare_digest(sha256_of(version.html), version.sha256):
+        raise ContractRefused("This contract's stored text is damaged; ask your agent.")
+    if not hmac.compare_digest((sha256 or "").strip().lower(), version.sha256):
+        raise ContractRefused(
+            "The contract you accepted is not the one on file (it may have changed while you "
+            "read it); reload the page, read it again and accept."
+        )
+    now = now or utcnow()
+    acceptance = Acceptance(
+        version=version,
+        full_name=name,
+        organization=org,
+        on_behalf=True,
+        accepted_at=now,
+        client_address=client_address[:45],
+        user_agent=clean_line(user_agent)[:USER_AGENT_MAX],
+        version_sha256=version.sha256,
+        billing_address=address,
+        tax_number=tax,
+    )
+    version.status = VersionStatus.ACCEPTED
+    session.add(acceptance)
+    note(
+        session,
+        booking,
+        actor=Actor(ActorKind.ORGANIZER, name),
+        action="contract accepted",
+        public_message=f"You accepted version {version.number} of the contract for {org}.",
+        details={"version": version.number, "sha256": version.sha256},
+    )
+    return acceptance
+
+
+def decline(
+    session: AnySession,
+    version: ContractVersion,
+    booking: BookingRequest,
+    *,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """The organizer declines ``version``, saying why; staff may then send new terms."""
+    _open_for_answer(version, booking)
+    why = _required(reason, "a reason for declining", REASON_MAX)
+    version.status, version.declined_at, version.decline_reason = (
+        VersionStatus.DECLINED,
+        now or utcnow(),
+        why,
+    )
+    note(
+        session,
+        booking,
+        actor=Actor(ActorKind.ORGANIZER, booking.contact_name),
+        action="contract declined",
+        public_message=f"You declined version {version.number} of the contract.",
+        details={"version": version.number, "reason": why},
+    )
+
+
+def countersign(
+    session: AnySession,
+    version: ContractVersion,
+    booking: BookingRequest,
+    *,
+    staff: StaffMember,
+    now: datetime | None = None,
+) -> None:
+    """Staff countersign an accepted version for the bureau (once)."""
+    if version.booking_id != booking.id:
+        raise ContractRefused("This contract belongs to another booking.")
+    _refuse_closed(booking)
+    if version.status != VersionStatus.ACCEPTED:
+        raise ContractRefused(
+            f"Version {version.number} is {version.status}: only an accepted contract can be "
+            f"countersigned."
+        )
+    if version.countersigned_at is not None:
+        raise ContractRefused(f"Version {version.number} is already countersigned.")
+    version.countersigned_by_id = staff.id
+    version.countersigned_by_name = staff.name
+    version.countersigned_at = now or utcnow()
+    note(
+        session,
+        booking,
+        actor=Actor(ActorKind.STAFF, staff.name, staff.id),
+        action="contract countersigned",
+        public_message=f"The bureau countersigned version {version.number} of the contract.",
+        details={"version": version.number},
+    )
+
+
+def save_template(
+    session: AnySession,
+    *,
+    name: str,
+    body: str,
+    editor: StaffMember | None,
+    activate: bool = True,
+    now: datetime | None = None,
+) -> AgreementTemplate:
+    """Create or replace the template called ``name``; a body Jinja cannot read is refused
+    with its line. Activating it makes it the one new versions use."""
+    title = _required(name, "a name for the template", NAME_MAX)
+    if not body.strip():
+        raise ContractRefused("The agreement template is empty.")
+    try:
+        sandbox().parse(body)
+    except TemplateSyntaxError as error:
+        raise ContractRefused(
+            f"The agreement template has a mistake on line {error.lineno}: {error.message}."
+        ) from None
+    template = session.scalars(
+        select(AgreementTemplate).where(AgreementTemplate.name == title)
+    ).one_or_none()
+    if template is None:
+        template = AgreementTemplate(name=title, body=body)
+        session.add(template)
+    template.body = body
+    template.edited_by_id = editor.id if editor else None
+    template.edited_at = now or utcnow()
+    if activate:
+        session.execute(update(AgreementTemplate).values(active=False))
+        template.active = True
+    session.flush()
+    return template
