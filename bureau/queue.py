@@ -21,6 +21,7 @@ from bureau.outbox import MAX_RETRY_DELAY, holder_name, release_held_by
 TASK_MODULES = (
     "bureau.bookings.tasks",
     "bureau.calendar.tasks",
+    "bureau.contracts.attachments",  # the contract's PDF on its emails
     "bureau.mail.tasks",
     "bureau.maintenance",
     "bureau.privacy.tasks",

@@ -199,7 +199,8 @@ def test_unchanged_terms_keep_the_version_and_changed_terms_void_it(
     public = [e.public_message for e in booking.events if e.action == "contract sent"]
     assert (
         public[-1]
-        == "Contract version 2 sent for your acceptance. It replaces version 1, which is void."
+        == "Contract version 2 sent for your acceptance. It replaces contract version 1, "
+        "which is void."
     )
 
 
@@ -555,5 +556,5 @@ def test_timeline_entries_of_contracts_are_public(booking: BookingRequest) -> No
     ).all()
     assert [(e.action, e.public_message) for e in entries] == [
         ("contract sent", "Contract version 1 sent for your acceptance."),
-        ("contract declined", "You declined version 1 of the contract."),
+        ("contract declined", "You declined contract version 1."),
     ]

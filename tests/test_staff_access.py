@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.contracts.models import ContractVersion
+from bureau.contracts.render import sha256_of
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
 from bureau.mail.models import Notification
@@ -60,6 +62,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<id:booking_id>/complete", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/close", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reschedule", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/send_contract", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/countersign", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/void_contract", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/contract/<id:number>", "GET"): STAFF,
+    ("/staff/requests/<id:booking_id>/contract/<id:number>.pdf", "GET"): STAFF,
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
     ("/staff/insights", "GET"): STAFF,
@@ -88,8 +95,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/ops", "GET"): ADMIN_ONLY,
     ("/staff/ops/jobs/<id:job_id>/retry", "POST"): ADMIN_ONLY,
     ("/staff/ops/retry-failed", "POST"): ADMIN_ONLY,
+    ("/staff/agreements", "GET"): ADMIN_ONLY,
+    ("/staff/agreements", "POST"): ADMIN_ONLY,
 }
 PARAMETER = re.compile(r"<id:(\w+)>")
+AGREEMENT = "<p>The agreement, version 1.</p>\n"  # a contract version to read
 
 
 def routes(*kinds: str, method: str | None = None) -> list[Any]:
@@ -192,9 +202,15 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             raw_message="Subject: Your request\r\n\r\nThank you.\r\n",
         )
         db.session.add(notification)
+        db.session.add(
+            ContractVersion(
+                booking_id=booking_id, number=1, html=AGREEMENT, sha256=sha256_of(AGREEMENT)
+            )
+        )
         db.session.commit()
         return {
             "booking_id": booking_id,
+            "number": 1,
             "notification_id": notification.id,
             "job_id": job.id,
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
