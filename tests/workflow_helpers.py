@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
@@ -10,10 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bureau.billing.services import record_payment
+from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.tasks import route_new_booking
 from bureau.bookings.validation import OfferTerms, validate_offer
-from bureau.bookings.workflow import SYSTEM
+from bureau.bookings.workflow import SYSTEM, Actor
 from bureau.contracts.flow import Signer, accept
 from bureau.contracts.services import issue_version
 from bureau.extensions import db
@@ -168,3 +171,21 @@ def accept_and_pay_in(app: Flask, booking_id: int) -> None:
         assert booking is not None
         accept_and_pay(db.session, booking)
         db.session.commit()
+
+
+def contracted_booking(app: Flask, *, travel: str | None = None, **changes: Any) -> BookingRequest:
+    """A request (``changes`` to the API's fields) whose speaker said yes and whose terms are
+    recorded: USD 12,500, deposit 6,000 due 10 January next year. In the caller's app
+    context, committed."""
+    booking = db.session.get(BookingRequest, submit_and_route(app, **changes).id)
+    assert booking is not None
+    desk = Actor("staff", "Greater China desk")
+    offer = actions.record_offer(
+        db.session, booking, offer_terms(), actor=desk, expected_version=None
+    )
+    actions.request_availability(db.session, booking, actor=desk, expected_version=None)
+    actions.speaker_answer(db.session, booking, offer, accept=True, reason=None)
+    terms = actions.ContractTerms(12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), travel)
+    actions.record_contract(db.session, booking, terms, actor=desk, expected_version=None)
+    db.session.commit()
+    return booking

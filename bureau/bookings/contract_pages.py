@@ -103,7 +103,7 @@ def accept_contract(token: str, number: int) -> ResponseReturnValue:
     except (ActionError, IntegrityError, StaleDataError) as error:
         return _refused(booking, error, "accepted")
     deposit = f" The deposit invoice {invoice.number} follows." if invoice else ""
-    flash(f"Thank you: you accepted version {number} of the contract.{deposit}", "success")
+    flash(f"Thank you: you accepted contract version {number}.{deposit}", "success")
     return back_to_status(token)
 
 

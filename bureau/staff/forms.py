@@ -191,7 +191,8 @@ class ContractVersionForm(VersionedForm):
 
 
 class VoidContractForm(ContractVersionForm):
-    reason = StringField("Why void it", validators=[DataRequired(), Length(max=1000)])
+    # Checked by the service, which says what is missing.
+    reason = StringField("Why void it", validators=[Optional(), Length(max=1000)])
 
 
 class AgreementTemplateForm(FlaskForm):
