@@ -19,7 +19,6 @@ from bureau.contracts.render import (
     ContractRefused,
     active_template,
     default_body,
-    document_html,
     document_pdf,
     fingerprint,
     render_agreement,
@@ -109,7 +108,7 @@ def _shown_version(booking_id: int, number: int) -> tuple[BookingRequest, Contra
 @bp.get("/requests/<id:booking_id>/contract/<id:number>")
 def contract_document(booking_id: int, number: int) -> ResponseReturnValue:
     booking, version = _shown_version(booking_id, number)
-    return document_html(version, booking.reference)
+    return render_template("staff/contract.html", booking=booking, version=version)
 
 
 @bp.get("/requests/<id:booking_id>/contract/<id:number>.pdf")
