@@ -28,6 +28,7 @@ from bureau.contracts.render import (
 from bureau.contracts.services import save_template, versions_of
 from bureau.db import utcnow
 from bureau.extensions import db
+from bureau.params import row_id
 from bureau.staff import forms
 from bureau.staff.auth import admin_required
 from bureau.staff.blueprint import bp, staff_actor
@@ -142,7 +143,8 @@ def agreements() -> ResponseReturnValue:
     """List the agreement templates; edit one (or a new one) with a preview. A body that
     cannot be filled in is refused with its reason, and nothing is saved."""
     templates = list(db.session.scalars(select(AgreementTemplate).order_by(AgreementTemplate.name)))
-    chosen = db.session.get(AgreementTemplate, request.args.get("template", type=int) or 0)
+    template_id = row_id(request.args.get("template", ""))
+    chosen = db.session.get(AgreementTemplate, template_id) if template_id else None
     form = forms.AgreementTemplateForm(obj=chosen)
     if request.method == "GET" and chosen is None:
         active = active_template(db.session)
