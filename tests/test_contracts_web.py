@@ -17,12 +17,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from bureau.billing.models import Invoice, InvoiceKind
 from bureau.billing.services import record_payment
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor
+from bureau.contracts import flow
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.extensions import db
 from bureau.mail.models import Notification
@@ -173,6 +175,8 @@ def test_send_accept_countersign_pay_confirm(
     assert response.status_code == 303
     shown = organizer.get(status_of(booking)).get_data(as_text=True)
     assert "you accepted contract version 1" in shown
+    assert "☑ Contract accepted by Li Na" in shown
+    assert "☐ Deposit paid (invoice INV-" in shown
     with app.app_context():
         acceptance = db.session.scalars(select(Acceptance)).one()
         assert acceptance.full_name == "Li Na"
@@ -370,3 +374,19 @@ def test_staff_read_the_versions_and_admins_edit_the_template(
     assert saved.status_code == 303
     with app.app_context():
         assert db.session.scalars(select(AgreementTemplate)).one().active
+
+
+def test_a_racing_second_acceptance_reads_already_accepted(
+    app: Flask, booking: BookingRequest, agent: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clicks a moment apart: the second's insert fails on the acceptance's unique key."""
+    send_contract(agent, booking)
+
+    def lost_the_race(*args: Any, **kwargs: Any) -> Any:
+        raise IntegrityError("INSERT INTO contract_acceptances", {}, Exception("UNIQUE"))
+
+    monkeypatch.setattr(flow, "accept", lost_the_race)  # as contract_pages calls it
+    response, organizer = answer(app, booking, "accept", **ACCEPTANCE)
+    assert response.status_code == 303
+    assert "already accepted" in organizer.get(status_of(booking)).get_data(as_text=True)
+    assert count(app, Acceptance) == 0

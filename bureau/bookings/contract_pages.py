@@ -102,7 +102,7 @@ def accept_contract(token: str, number: int) -> ResponseReturnValue:
         db.session.commit()
     except (ActionError, IntegrityError, StaleDataError) as error:
         return _refused(booking, error, "accepted")
-    deposit = f" The deposit invoice {invoice.number} follows." if invoice else ""
+    deposit = f" Your deposit invoice is {invoice.number}." if invoice else ""
     flash(f"Thank you: you accepted contract version {number}.{deposit}", "success")
     return back_to_status(token)
 
