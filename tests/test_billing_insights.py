@@ -25,17 +25,19 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from bureau.billing import services
 from bureau.billing.models import Invoice
 from bureau.billing.services import Party
-from bureau.bookings.models import BookingRequest, Contract
+from bureau.bookings.models import BookingRequest, Contract, Offer
+from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.insights.ledger import COLUMNS
 from bureau.insights.money_flow import MonthMoney, ageing, billing
 from bureau.insights.queries import Scope
 from bureau.staff.models import Role
-from tests.workflow_helpers import sign_in, staff_member, submit_and_route
+from tests.workflow_helpers import offer_terms, sign_in, staff_member, submit_and_route
 
 ISSUER = Party("Example Speakers Ltd", "1 Example Street\nLondon", "GB123456789")
 PERIOD = Scope(date(2025, 1, 1), date(2025, 3, 31))
@@ -286,3 +288,25 @@ def test_the_insights_page_shows_one_table_per_currency(app: Flask, ledger: dict
     sign_in(agent, AGENT)
     own = agent.get(f"/staff/insights?{QUERY}").get_data(as_text=True)
     assert "invoices.csv" not in own  # the export link is for admins
+
+
+def test_commission_is_earned_in_the_month_of_the_latest_offers_event(app: Flask) -> None:
+    """The request said 15 February; the offers moved the event, the latest to 3 March."""
+    booking_id = booked(app, "USD", 10_000, "12.5", "completed", datetime(2025, 2, 15, 10))
+    with app.app_context():
+        values = {k: v for k, v in offer_terms().__dict__.items() if k != "speaker_slug"}
+        speaker_id = db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first()
+        for day in (date(2025, 2, 20), date(2025, 3, 3)):
+            start = datetime.combine(day, datetime.min.time()) + timedelta(hours=9)
+            values |= {"starts_local": start, "ends_local": start + timedelta(hours=1)}
+            db.session.add(
+                Offer(booking_id=booking_id, speaker_id=speaker_id, made_by="staff", **values)
+            )
+            db.session.flush()
+        db.session.commit()
+        figures = billing(db.session, PERIOD, TODAY)
+    assert {k: m.commission for k, m in figures.months["USD"].items()} == {
+        "2025-01": D(0),
+        "2025-02": D(0),
+        "2025-03": D("1250.00"),
+    }
