@@ -63,6 +63,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
     ("/staff/insights", "GET"): STAFF,
+    ("/staff/insights/invoices.csv", "GET"): ADMIN_ONLY,
     ("/staff/requests/<id:booking_id>/correct", "POST"): ADMIN_ONLY,
     ("/staff/speakers", "GET"): ADMIN_ONLY,
     ("/staff/speakers/new", "GET"): ADMIN_ONLY,
