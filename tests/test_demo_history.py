@@ -16,13 +16,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from bureau.bookings.demo_history import SOURCE, HistorySummary, load_demo_history
 from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, working_time
 from bureau.cli import seed_command
+from bureau.demo.history import SOURCE, HistorySummary, load_demo_history
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Scope, insights
