@@ -22,7 +22,8 @@ from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, working_time
 from bureau.cli import seed_command
-from bureau.demo.history import SOURCE, HistorySummary, load_demo_history
+from bureau.demo.history import SOURCE, load_demo_history
+from bureau.demo.tally import HistorySummary
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Scope, insights
