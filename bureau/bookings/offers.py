@@ -96,6 +96,7 @@ def request_availability(
         starts_at=offer.starts_at,
         ends_at=offer.ends_at,
         expires_at=now + hold_for,
+        state=HoldState.ACTIVE,
         created_at=now,
         updated_at=now,
     )

@@ -34,6 +34,7 @@ from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ALLOWED, SYSTEM, Actor
 from bureau.calendar.holds import expire_hold
+from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, add_working_time, note_breach
 from bureau.catalogue.models import Speaker
@@ -75,7 +76,9 @@ class _History:
         self.session = session
         self.now = now
         self.rng = rng
-        # The organizers' ratings: apart from ``rng`` (added later than the other figures).
+        # Hold UIDs and the organizers' ratings: apart from ``rng`` (drawing from it would
+        # change every figure drawn after).
+        self.uid_rng = random.Random(str(rng.getstate()))  # noqa: S311 - demo, not secrets
         self.feedback_rng = random.Random(f"feedback {rng.getstate()}")  # noqa: S311
         self.speakers = list(
             session.scalars(
@@ -88,12 +91,14 @@ class _History:
         if len(self.speakers) < 3:
             raise ValueError("the demo history needs at least three active speakers")
         self.stories: list[_Story] = []
+        self.routing_at = now
         # Every slot a speaker was held or booked for: a new hold keeps clear of them all.
         self.busy: dict[int, list[datetime]] = {}
 
     # --- a step: checked against the story's clock, then taken by the real service
 
     def at(self, story: _Story, moment: datetime) -> datetime:
+        self.done(story)  # the step before may have closed it
         if moment >= self.now:
             raise _Stop
         if moment <= story.last:
@@ -102,7 +107,8 @@ class _History:
         return moment
 
     def done(self, story: _Story) -> None:
-        if story.booking.status in CLOSED_STATES and story.closed_at is None:
+        """When the request last closed: it counts on its desk's load until then."""
+        if story.booking.status in CLOSED_STATES:
             story.closed_at = story.last
 
     # --- the request as the organizer filed it
@@ -128,7 +134,7 @@ class _History:
     def open_loads(
         self, _session: AnySession, staff_ids: list[int], booking: BookingRequest
     ) -> dict[int, int]:
-        at = booking.created_at  # routed within a minute: nothing else changes meanwhile
+        at = self.routing_at
         loads = dict.fromkeys(staff_ids, 0)
         for other in self.stories:
             assigned_at = other.booking.assigned_at
@@ -149,6 +155,7 @@ class _History:
         rng = self.rng
         booking = story.booking
         routed = self.at(story, booking.created_at + timedelta(seconds=rng.randint(2, 50)))
+        self.routing_at = routed
         route(self.session, booking, actor=SYSTEM, now=routed, loads=self.open_loads)
         staff = story.staff = booking.assigned_staff
         if staff is None:
@@ -213,6 +220,7 @@ class _History:
                     self.session, booking, actor=me, expected_version=None,
                     now=self.at(story, self.later(story, hours=(2, 40))),
                 )  # fmt: skip
+                hold.uid = new_uid(self.uid_rng.getrandbits(128))  # reproducible
                 story.holds.append(hold)
                 self.busy.setdefault(offer.speaker_id, []).append(offer.starts_at)
                 answer = rng.random()
@@ -241,6 +249,7 @@ class _History:
             story.engagement = actions.confirm(
                 self.session, booking, actor=me, expected_version=None, now=confirm_at
             )
+            story.engagement.uid = new_uid(rng.getrandbits(128))  # reproducible
             if rng.random() < 0.05:
                 cancel_at = self.later(story, hours=(24, 400))
                 if cancel_at < booking.starts_at:
