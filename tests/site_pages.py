@@ -12,11 +12,11 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import select
 
-from bureau.bookings.demo_history import load_demo_history
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
+from bureau.demo.history import load_demo_history
 from bureau.extensions import db
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK

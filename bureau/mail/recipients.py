@@ -18,7 +18,7 @@ from bureau.bookings.models import BookingEvent, BookingRequest, Offer
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession
 from bureau.mail.facts import Facts, mail_facts
-from bureau.outbox import Job, record_job
+from bureau.outbox import Job, is_quiet, record_job
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 
@@ -108,6 +108,8 @@ def record_mail(
     in this transaction, plus ``facts`` the change adds (a reschedule's previous date)."""
     if role not in AUDIENCES[template]:
         raise ValueError(f"the {template!r} email is not meant for the {role.value}")
+    if is_quiet(session):  # the past is being written: no facts to fix, nothing to send
+        return None
     booking = session.get(BookingRequest, booking_id)
     if booking is not None:
         engagement_id = extra.get("engagement_id", extra.get("about_engagement"))
@@ -183,7 +185,7 @@ def queue_mail(
     """Queue ``template`` about ``booking`` for ``to`` (nobody: nothing is queued); None
     if it was queued already. ``sequence`` tells repeats apart in the outbox's key; by
     default the booking's timeline step, so each step's email goes once."""
-    if to is None:
+    if to is None or is_quiet(session):
         return None
     role, email, name = to
     step = timeline_step(session, booking) if sequence is None else sequence
