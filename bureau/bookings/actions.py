@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from bureau.billing.payouts import make_statement
 from bureau.bookings import notifications as notify
 from bureau.bookings.models import (
     RATINGS,
@@ -328,6 +329,7 @@ def complete(
         now=now,
         overriding=early_reason,
     )
+    make_statement(session, booking)  # what the speaker is owed, due after the event
     notify.notify_completed(session, booking)
 
 

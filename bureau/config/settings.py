@@ -39,6 +39,8 @@ SETTING_NAMES = (
     "BUREAU_LEGAL_ADDRESS",
     "BUREAU_TAX_NUMBER",
     "BUREAU_TAX_RATE",
+    # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
+    "BUREAU_PAYOUT_DAYS",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -59,6 +61,8 @@ DEFAULT_RETENTION_DAYS = 730
 MAX_RETENTION_DAYS = 36_500
 DEFAULT_SESSION_HOURS = 12
 DEFAULT_SESSION_IDLE_MINUTES = 30
+DEFAULT_PAYOUT_DAYS = 30
+MAX_PAYOUT_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class Settings:
     legal_address: str = ""
     tax_number: str = ""
     tax_rate: Decimal = Decimal(0)
+    # A speaker's payout is due this many days after the event's day.
+    payout_days: int = DEFAULT_PAYOUT_DAYS
 
     @property
     def is_production(self) -> bool:
