@@ -8,6 +8,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from flask import Flask
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 from bureau.billing import payouts
@@ -15,9 +17,15 @@ from bureau.billing.errors import BillingRefused
 from bureau.billing.models import PayoutStatement
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
-from bureau.db import AnySession
+from bureau.catalogue.models import Speaker
+from bureau.db import AnySession, utcnow
+from bureau.extensions import db
+from bureau.signed_links import LinkProblem
+from bureau.staff.models import Role
 from tests.conftest import NEXT_YEAR
-from tests.test_transitions import booking_in, complete, desk, forced_into
+from tests.test_completion import signed_in
+from tests.test_transitions import DESK_EMAIL, booking_in, complete, desk, forced_into
+from tests.workflow_helpers import post_form
 
 EVENT_DAY = date(NEXT_YEAR, 3, 10)  # the test offer's day, in Shanghai
 
@@ -165,3 +173,129 @@ def test_early_payment_is_allowed_and_said(db_session: AnySession) -> None:
     )
     assert "before its due day" in payouts.paid_message(paid)
     assert paid.reference is None
+
+
+# --- the pages
+
+
+def completed_booking_id(app: Flask) -> int:
+    with app.app_context():
+        return booking_in(db.session, Status.COMPLETED).id
+
+
+def statement_row(app: Flask, booking_id: int) -> PayoutStatement:
+    with app.app_context():
+        statement = db.session.scalars(
+            select(PayoutStatement).where(PayoutStatement.booking_id == booking_id)
+        ).one()
+        db.session.expunge(statement)
+        return statement
+
+
+def test_staff_mark_a_payout_paid_from_the_request_page(app: Flask) -> None:
+    booking_id = completed_booking_id(app)
+    agent = signed_in(app, DESK_EMAIL, Role.AGENT)
+    path = f"/staff/requests/{booking_id}"
+    page = agent.get(path).get_data(as_text=True)
+    assert "Speaker's payout" in page
+    assert "USD 10,000.00" in page
+    assert "/speaker/payouts/" in page  # the speaker's link, to send them
+    # A future date is refused, said, and nothing is saved.
+    tomorrow = (utcnow().date() + timedelta(days=1)).isoformat()
+    refused = post_form(agent, f"{path}/payout", path, {"paid_on": tomorrow, "reference": "X"})
+    assert refused.status_code == 422
+    assert "cannot be dated in the future" in refused.get_data(as_text=True)
+    assert statement_row(app, booking_id).paid_on is None
+    # A missing date is the form's error.
+    missing = post_form(agent, f"{path}/payout", path, {"paid_on": "", "reference": "X"})
+    assert missing.status_code == 422
+    assert statement_row(app, booking_id).paid_on is None
+    today = utcnow().date()
+    done = post_form(
+        agent, f"{path}/payout", path, {"paid_on": today.isoformat(), "reference": "TRX <42>"}
+    )
+    assert done.status_code == 303
+    statement = statement_row(app, booking_id)
+    assert (statement.paid_on, statement.reference) == (today, "TRX <42>")
+    page = agent.get(path).get_data(as_text=True)
+    assert "recorded as paid" in page  # the flash
+    assert "Speaker&#39;s payout paid" in page or "Speaker's payout paid" in page  # timeline
+    assert "TRX &lt;42&gt;" in page
+    assert "Mark the payout paid" not in page
+    # Paying twice is refused.
+    again = post_form(agent, f"{path}/payout", path, {"paid_on": today.isoformat()})
+    assert again.status_code == 422
+    assert "already recorded as paid" in again.get_data(as_text=True)
+    assert statement_row(app, booking_id).reference == "TRX <42>"
+
+
+def test_another_agent_cannot_mark_it_paid(app: Flask) -> None:
+    booking_id = completed_booking_id(app)
+    other = signed_in(app, "europe.desk@bureau.localhost", Role.AGENT)
+    path = f"/staff/requests/{booking_id}"
+    page = other.get(path).get_data(as_text=True)
+    assert "Mark the payout paid" not in page
+    response = post_form(other, f"{path}/payout", path, {"paid_on": utcnow().date().isoformat()})
+    assert response.status_code == 403
+    assert statement_row(app, booking_id).paid_on is None
+
+
+def test_the_speaker_sees_only_their_own_statements(app: Flask) -> None:
+    booking_id = completed_booking_id(app)
+    with app.app_context():
+        mine = db.session.get(BookingRequest, booking_id)
+        assert mine is not None
+        mine.event_name = "<script>alert(1)</script> Summit"
+        speaker_id = mine.offer.speaker_id if mine.offer else 0
+        # Another speaker's statement, on another completed booking.
+        other_booking = forced_into(db.session, Status.COMPLETED)
+        other_booking.event_name = "Someone Else's Gala"
+        someone = db.session.scalars(select(Speaker).where(Speaker.id != speaker_id)).first()
+        assert someone is not None
+        theirs = payouts.statement_of(db.session, mine)
+        assert theirs is not None
+        db.session.add(
+            PayoutStatement(
+                booking_id=other_booking.id,
+                speaker_id=someone.id,
+                currency="JPY",
+                decimals=0,
+                fee_minor=900000,
+                commission_pct=Decimal(20),
+                commission_minor=180000,
+                net_minor=720000,
+                event_on=EVENT_DAY,
+                due_on=EVENT_DAY,
+            )
+        )
+        db.session.commit()
+        token = payouts.statements_token(speaker_id)
+    response = app.test_client().get(f"/speaker/payouts/{token}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "USD 10,000.00" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Summit" in page
+    assert "<script>alert(1)" not in page
+    assert "Someone Else" not in page
+    assert "720,000" not in page
+
+
+def test_forged_or_expired_links_are_refused(app: Flask) -> None:
+    client = app.test_client()
+    with app.app_context():
+        good = payouts.statements_token(1)
+        blackout = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="bureau.blackouts")
+        other_purpose = blackout.dumps({"speaker": 1})
+        forged = URLSafeTimedSerializer("not the key", salt=payouts.LINK_SALT).dumps({"speaker": 1})
+    for token in (forged, other_purpose, good[:-3] + "abc", "nonsense"):
+        response = client.get(f"/speaker/payouts/{token}")
+        assert response.status_code == 404
+        assert "This link is not valid." in response.get_data(as_text=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(payouts, "LINK_MAX_AGE", -1)  # every link is now too old
+        expired = client.get(f"/speaker/payouts/{good}")
+        assert expired.status_code == 404
+        assert "This link has expired" in expired.get_data(as_text=True)
+        with app.app_context(), pytest.raises(LinkProblem, match="expired"):
+            payouts.read_statements_token(good)

@@ -149,6 +149,12 @@ class CompleteForm(VersionedForm):
     )
 
 
+class PayoutPaidForm(VersionedForm):
+    # The day the transfer to the speaker was made, and the bank's or the bureau's reference.
+    paid_on = DateField("Paid on", validators=[InputRequired()])
+    reference = StringField("Reference", validators=[Optional(), Length(max=200)])
+
+
 CLOSE_AS = {
     "declined": "Declined by the bureau",
     "withdrawn": "Withdrawn by the organizer",
