@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bureau.billing import payouts
 from bureau.billing.errors import BillingRefused
@@ -299,3 +299,30 @@ def test_forged_or_expired_links_are_refused(app: Flask) -> None:
         assert "This link has expired" in expired.get_data(as_text=True)
         with app.app_context(), pytest.raises(LinkProblem, match="expired"):
             payouts.read_statements_token(good)
+
+
+def test_of_two_marking_it_paid_at_once_the_second_is_refused(db_session: AnySession) -> None:
+    booking = booking_in(db_session, Status.COMPLETED)
+    statement = payouts.statement_of(db_session, booking)
+    assert statement is not None
+    assert statement.paid_on is None
+    # Another process records it between this one's read and its write.
+    db_session.execute(
+        update(PayoutStatement)
+        .where(PayoutStatement.id == statement.id)
+        .values(paid_on=statement.due_on, reference="theirs")
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(BillingRefused, match="a moment ago"):
+        payouts.mark_paid(
+            db_session,
+            booking,
+            paid_on=statement.due_on,
+            reference="mine",
+            actor=desk(db_session),
+            today=statement.due_on,
+        )
+
+
+def test_scripts_outside_the_app_use_the_default_days() -> None:
+    assert payouts.payout_days() == 30

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import current_app
-from sqlalchemy import select
+from flask import current_app, has_app_context
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from bureau.billing import terms
@@ -22,6 +22,7 @@ from bureau.billing.money import HUNDRED, decimals, format_money, quantize, to_m
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor, ActorKind, Conflict, note
+from bureau.config.settings import DEFAULT_PAYOUT_DAYS
 from bureau.db import AnySession, utcnow
 from bureau.signed_links import read_link, sign_link
 
@@ -31,6 +32,9 @@ LINK_MAX_AGE = 90 * 24 * 3600  # seconds; staff send a fresh link when it has ex
 
 
 def payout_days() -> int:
+    """BUREAU_PAYOUT_DAYS; its default for a script's plain session outside the app."""
+    if not has_app_context():
+        return DEFAULT_PAYOUT_DAYS
     return int(current_app.config["BUREAU_SETTINGS"].payout_days)
 
 
@@ -117,11 +121,23 @@ def mark_paid(
             f"This payout was already recorded as paid on {statement.paid_on:%d %b %Y}. "
             "Nothing was changed."
         )
-    statement.paid_on = paid_on
-    statement.paid_by_id = actor.id if actor.kind == ActorKind.STAFF else None
-    statement.paid_recorded_at = utcnow()
-    statement.reference = (reference or "").strip()[:REFERENCE_MAX] or None
-    session.flush()
+    # Only while still unpaid: of two people marking it paid at once, the second is refused.
+    marked = session.execute(
+        update(PayoutStatement)
+        .where(PayoutStatement.id == statement.id, PayoutStatement.paid_on.is_(None))
+        .values(
+            paid_on=paid_on,
+            paid_by_id=actor.id if actor.kind == ActorKind.STAFF else None,
+            paid_recorded_at=utcnow(),
+            reference=(reference or "").strip()[:REFERENCE_MAX] or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(marked, "rowcount", 0) != 1:
+        raise BillingRefused(
+            "Someone recorded this payout as paid a moment ago. Nothing was saved."
+        )
+    session.refresh(statement)
     early = paid_on < statement.due_on
     note(
         session,
