@@ -326,3 +326,26 @@ def test_of_two_marking_it_paid_at_once_the_second_is_refused(db_session: AnySes
 
 def test_scripts_outside_the_app_use_the_default_days() -> None:
     assert payouts.payout_days() == 30
+
+
+def test_a_booking_completed_before_payouts_gets_its_statement_when_paid(
+    db_session: AnySession,
+) -> None:
+    booking = booking_in(db_session, Status.COMPLETED)
+    db_session.query(PayoutStatement).delete()
+    db_session.commit()
+    draft = payouts.draft_statement(booking)
+    assert draft is not None
+    assert draft.net == Decimal("10000.00")
+    paid = payouts.mark_paid(
+        db_session,
+        booking,
+        paid_on=draft.due_on,
+        reference=None,
+        actor=desk(db_session),
+        today=draft.due_on,
+    )
+    db_session.commit()
+    assert paid.id is not None
+    assert paid.paid_on == draft.due_on
+    assert count(db_session) == 1
