@@ -50,6 +50,20 @@ def completed_with(
     return booking
 
 
+def pay(
+    session: AnySession,
+    booking: BookingRequest,
+    paid_on: date,
+    reference: str | None = None,
+    *,
+    today: date,
+) -> PayoutStatement:
+    """The desk marks the booking's payout paid."""
+    return payouts.mark_paid(
+        session, booking, paid_on=paid_on, reference=reference, actor=desk(session), today=today
+    )
+
+
 def test_completing_makes_one_statement_of_fee_less_commission(db_session: AnySession) -> None:
     booking = booking_in(db_session, Status.COMPLETED)
     statement = payouts.statement_of(db_session, booking)
@@ -105,14 +119,7 @@ def test_marking_paid_records_once_with_a_timeline_entry(db_session: AnySession)
     statement = payouts.statement_of(db_session, booking)
     assert statement is not None
     today = statement.due_on + timedelta(days=2)
-    payouts.mark_paid(
-        db_session,
-        booking,
-        paid_on=statement.due_on + timedelta(days=1),
-        reference="  TRX-1 ",
-        actor=desk(db_session),
-        today=today,
-    )
+    pay(db_session, booking, statement.due_on + timedelta(days=1), "  TRX-1 ", today=today)
     db_session.commit()
     assert statement.paid_on == statement.due_on + timedelta(days=1)
     assert statement.reference == "TRX-1"
@@ -126,14 +133,7 @@ def test_marking_paid_records_once_with_a_timeline_entry(db_session: AnySession)
     assert entry.details["early"] is False
     assert entry.details["net"] == "10000.00"
     with pytest.raises(BillingRefused, match="already recorded as paid"):
-        payouts.mark_paid(
-            db_session,
-            booking,
-            paid_on=today,
-            reference="again",
-            actor=desk(db_session),
-            today=today,
-        )
+        pay(db_session, booking, today, "again", today=today)
 
 
 def test_refusals_change_nothing(db_session: AnySession) -> None:
@@ -142,14 +142,7 @@ def test_refusals_change_nothing(db_session: AnySession) -> None:
     assert statement is not None
     today = date(NEXT_YEAR, 1, 1)
     with pytest.raises(BillingRefused, match="future"):
-        payouts.mark_paid(
-            db_session,
-            booking,
-            paid_on=today + timedelta(days=1),
-            reference=None,
-            actor=desk(db_session),
-            today=today,
-        )
+        pay(db_session, booking, today + timedelta(days=1), None, today=today)
     assert statement.paid_on is None
     confirmed = forced_into(db_session, Status.CONFIRMED)
     with pytest.raises(BillingRefused, match="completed"):
@@ -163,14 +156,7 @@ def test_early_payment_is_allowed_and_said(db_session: AnySession) -> None:
     booking = booking_in(db_session, Status.COMPLETED)
     statement = payouts.statement_of(db_session, booking)
     assert statement is not None
-    paid = payouts.mark_paid(
-        db_session,
-        booking,
-        paid_on=statement.event_on,
-        reference=None,
-        actor=desk(db_session),
-        today=statement.event_on,
-    )
+    paid = pay(db_session, booking, statement.event_on, None, today=statement.event_on)
     assert "before its due day" in payouts.paid_message(paid)
     assert paid.reference is None
 
@@ -314,14 +300,7 @@ def test_of_two_marking_it_paid_at_once_the_second_is_refused(db_session: AnySes
         .execution_options(synchronize_session=False)
     )
     with pytest.raises(BillingRefused, match="a moment ago"):
-        payouts.mark_paid(
-            db_session,
-            booking,
-            paid_on=statement.due_on,
-            reference="mine",
-            actor=desk(db_session),
-            today=statement.due_on,
-        )
+        pay(db_session, booking, statement.due_on, "mine", today=statement.due_on)
 
 
 def test_scripts_outside_the_app_use_the_default_days() -> None:
@@ -337,14 +316,7 @@ def test_a_booking_completed_before_payouts_gets_its_statement_when_paid(
     draft = payouts.draft_statement(booking)
     assert draft is not None
     assert draft.net == Decimal("10000.00")
-    paid = payouts.mark_paid(
-        db_session,
-        booking,
-        paid_on=draft.due_on,
-        reference=None,
-        actor=desk(db_session),
-        today=draft.due_on,
-    )
+    paid = pay(db_session, booking, draft.due_on, None, today=draft.due_on)
     db_session.commit()
     assert paid.id is not None
     assert paid.paid_on == draft.due_on
