@@ -27,6 +27,7 @@ ACTION_WORDS: dict[str, str] = {
     "rescheduled": "Rescheduled",
     "completed": "Completed",
     "left feedback": "Organizer left feedback",
+    "payout paid": "Speaker's payout paid",
     "declined": "Declined",
     "withdrawn": "Withdrawn",
     "cancelled": "Cancelled",

@@ -329,6 +329,7 @@ def reset_bookings(app: Flask) -> None:
         Job,
         Notification,
         Payment,
+        PayoutStatement,
         ReferenceCounter,
         RequestedSpeaker,
     )
@@ -336,6 +337,7 @@ def reset_bookings(app: Flask) -> None:
     with app.app_context():
         db.session.rollback()
         for model in (
+            PayoutStatement,
             Payment,
             Invoice,
             InvoiceCounter,

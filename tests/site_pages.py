@@ -12,6 +12,8 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import select
 
+from bureau.billing.models import PayoutStatement
+from bureau.billing.payouts import statements_token
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.calendar.links import blackout_token
@@ -37,6 +39,7 @@ ERROR_PATHS = {
     "/staff/no-such-page": 404,  # the staff error page, in the staff layout
     "/staff/requests/987654321": 404,
     "/availability/not-a-valid-link": 404,  # the link's problem, said on the page
+    "/speaker/payouts/not-a-valid-link": 404,
 }
 OTHER_STATES = (
     "/speakers?q=zzzzunmatched",
@@ -112,6 +115,14 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
         "catalogue_admin.post_form": [{"post_id": ids["post"]}],
         "own_calendar.blackouts": [{"token": blackout_token(ids["speaker"])}],
+        # A speaker with statements if the demo history made some, else any speaker.
+        "billing.payouts": [
+            {
+                "token": statements_token(
+                    session.scalars(select(PayoutStatement.speaker_id)).first() or ids["speaker"]
+                )
+            }
+        ],
     }
 
 

@@ -60,6 +60,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<id:booking_id>/complete", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/close", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reschedule", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/payout", "POST"): ACT,
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
     ("/staff/insights", "GET"): STAFF,

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bureau.billing.payouts import make_statement
 from bureau.bookings import notifications as notify
 from bureau.bookings.models import RATINGS, BookingRequest, OrganizerFeedback, ShortlistEntry
 from bureau.bookings.offers import DEFAULT_HOLD as DEFAULT_HOLD
@@ -164,6 +165,7 @@ def complete(
         now=now,
         overriding=early_reason,
     )
+    make_statement(session, booking)  # what the speaker is owed, due after the event
     notify.notify_completed(session, booking)
 
 
