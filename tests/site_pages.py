@@ -12,12 +12,14 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import select
 
-from bureau.billing.models import PayoutStatement
+from bureau.billing.models import Invoice, InvoiceKind, PayoutStatement
 from bureau.billing.payouts import statements_token
+from bureau.billing.services import Party, issue_from_terms
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
+from bureau.db import utcnow
 from bureau.demo.history import load_demo_history
 from bureau.extensions import db
 from bureau.mail.models import Notification
@@ -63,6 +65,19 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     migrate_and_seed(app)
     with app.app_context():
         load_demo_history(db.session)
+        # An invoice, for its pages on the status page's link and the staff's.
+        contracted = db.session.scalars(
+            select(BookingRequest).where(BookingRequest.contract.has()).order_by(BookingRequest.id)
+        ).first()
+        assert contracted is not None, "the demo history has a booking with contract terms"
+        issue_from_terms(
+            db.session,
+            contracted,
+            InvoiceKind.DEPOSIT,
+            tax_rate_pct="20",
+            issuer=Party("Example Speakers Ltd"),
+            issued_on=utcnow().date(),
+        )
         db.session.commit()
     staff_member(app, ADMIN, role=Role.ADMIN)
     submit_and_route(app, message="First line of the brief.\n  Second line, indented.")
@@ -97,6 +112,8 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "notification": session.scalars(select(Notification.id)).first(),
     }
     assert all(ids.values()), ids
+    invoice = session.scalars(select(Invoice)).first()
+    assert invoice is not None
     tokens = [
         {"token": token}
         for token in session.scalars(
@@ -123,6 +140,8 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
                 )
             }
         ],
+        "bookings.invoice": [{"token": invoice.booking.tracking_token, "number": invoice.number}],
+        "staff.invoice_page": [{"booking_id": invoice.booking_id, "invoice_id": invoice.id}],
     }
 
 

@@ -25,6 +25,7 @@ from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
+from tests.test_billing import issue
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
 ADMIN = "management@bureau.localhost"
@@ -61,6 +62,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<id:booking_id>/close", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reschedule", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/payout", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_issue", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_void", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_payment", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoices/<id:invoice_id>", "GET"): ACT,
+    ("/staff/requests/<id:booking_id>/invoices/<id:invoice_id>.pdf", "GET"): ACT,
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
     ("/staff/insights", "GET"): STAFF,
@@ -194,8 +200,10 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             raw_message="Subject: Your request\r\n\r\nThank you.\r\n",
         )
         db.session.add(notification)
+        invoice = issue(booking, net="100")
         db.session.commit()
         return {
+            "invoice_id": invoice.id,
             "booking_id": booking_id,
             "notification_id": notification.id,
             "job_id": job.id,

@@ -57,6 +57,10 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "speaker_answered": frozenset({STAFF}),
     "hold_expiring": frozenset({STAFF}),
     "sla_breach": frozenset({STAFF}),
+    "invoice_issued": frozenset({ORGANIZER}),
+    "invoice_due_soon": frozenset({ORGANIZER, STAFF}),
+    "invoice_overdue_1d": frozenset({ORGANIZER, STAFF}),
+    "invoice_overdue_7d": frozenset({ORGANIZER, STAFF}),
 }
 
 # Each email as staff read of it on the timeline, the mail log and the operations page.
@@ -82,6 +86,10 @@ MAIL_NAMES: dict[str, str] = {
     "speaker_answered": "The speaker's answer",
     "hold_expiring": "Hold ends within a day",
     "sla_breach": "First response overdue",
+    "invoice_issued": "Invoice (PDF attached)",
+    "invoice_due_soon": "Invoice due in three days",
+    "invoice_overdue_1d": "Invoice overdue",
+    "invoice_overdue_7d": "Invoice a week overdue",
 }
 
 
