@@ -428,10 +428,10 @@ def prepare_database(settings: dict[str, str]) -> None:
     from flask_migrate import upgrade
 
     from bureau import create_app
-    from bureau.catalogue.demo import load_demo_catalogue
     from bureau.config import SETTING_NAMES
+    from bureau.demo.catalogue import load_demo_catalogue
+    from bureau.demo.staff import load_demo_staff
     from bureau.extensions import db
-    from bureau.staff.demo import load_demo_staff
 
     config: dict[str, Any] = dict.fromkeys(SETTING_NAMES, "") | settings
     app = create_app(config)

@@ -38,7 +38,7 @@ ZONES = ["Europe/Amsterdam", "Asia/Shanghai", "America/New_York", "Asia/Hong_Kon
 
 def populate(n: int) -> tuple[str, str]:
     from bureau.bookings.models import BookingRequest
-    from bureau.catalogue.demo import load_demo_catalogue
+    from bureau.demo.catalogue import load_demo_catalogue
 
     load_demo_catalogue(db.session)
     speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()

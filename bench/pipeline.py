@@ -655,10 +655,10 @@ class Bench:
         from sqlalchemy import create_engine, update
 
         from bureau import create_app
-        from bureau.catalogue.demo import load_demo_catalogue
         from bureau.config import SETTING_NAMES
+        from bureau.demo.catalogue import load_demo_catalogue
+        from bureau.demo.staff import load_demo_staff
         from bureau.extensions import db
-        from bureau.staff.demo import load_demo_staff
         from bureau.staff.models import StaffMember
 
         # Every setting explicit: nothing leaks in from this shell's BUREAU_* variables.

@@ -96,6 +96,7 @@ def _sqlite_pragmas(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from bureau import errors, health, openapi, templating
+    from bureau.billing import views as billing_views
     from bureau.bookings import api as bookings_api
     from bureau.bookings import contract_pages  # noqa: F401 - its routes on bookings.bp
     from bureau.bookings import views as bookings_views
@@ -127,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(privacy_views.bp)
     app.register_blueprint(ops_views.bp)
     app.register_blueprint(insights_views.bp)
+    app.register_blueprint(billing_views.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

@@ -36,10 +36,10 @@ def prepare_database(app: Flask, *, demo_history: bool = False) -> None:
     asked) the demo booking history, once."""
     from flask_migrate import upgrade
 
-    from bureau.bookings.demo_history import load_demo_history
-    from bureau.catalogue.demo import catalogue_is_empty, load_demo_catalogue
+    from bureau.demo.catalogue import catalogue_is_empty, load_demo_catalogue
+    from bureau.demo.history import load_demo_history
+    from bureau.demo.staff import load_demo_staff
     from bureau.extensions import db
-    from bureau.staff.demo import load_demo_staff
 
     with app.app_context():
         upgrade()
@@ -67,10 +67,10 @@ def prepare_database(app: Flask, *, demo_history: bool = False) -> None:
 @with_appcontext
 def seed_command(history: bool) -> None:
     """Load the demo catalogue, staff desks and routing rules (idempotent)."""
-    from bureau.bookings.demo_history import load_demo_history
-    from bureau.catalogue.demo import load_demo_catalogue
+    from bureau.demo.catalogue import load_demo_catalogue
+    from bureau.demo.history import load_demo_history
+    from bureau.demo.staff import load_demo_staff
     from bureau.extensions import db
-    from bureau.staff.demo import load_demo_staff
 
     report = load_demo_catalogue(db.session)
     staff, rules = load_demo_staff(db.session)

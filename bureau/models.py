@@ -3,7 +3,7 @@
 Importing a module registers all its tables, the ones not named here too (a speaker's
 language and format rows, a booking's organizer feedback)."""
 
-from bureau.billing.models import Invoice, InvoiceCounter, Payment
+from bureau.billing.models import Invoice, InvoiceCounter, Payment, PayoutStatement
 from bureau.bookings.models import (
     BookingEvent,
     BookingRequest,
@@ -43,6 +43,7 @@ __all__ = [
     "Notification",
     "Offer",
     "Payment",
+    "PayoutStatement",
     "Post",
     "PostSpeaker",
     "RateLimitHit",

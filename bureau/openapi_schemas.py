@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bureau.billing.services import InvoiceStatus
 from bureau.bookings.models import MAX_REQUESTED_SPEAKERS
 from bureau.bookings.states import Status
 from bureau.bookings.validation import MAX_AUDIENCE, MAX_BUDGET, TEXT_LIMITS
@@ -232,6 +233,23 @@ def _status() -> dict[str, Any]:
             "text": words,
         },
     )
+    invoice = an_object(
+        ["number", "title", "total_text", "balance_text", "status", "due", "url", "pdf_url"],
+        {
+            "number": {"type": "string", "description": "INV-<year>-<five digits>"},
+            "title": words,
+            "total_text": words,
+            "balance_text": words,
+            "status": {
+                "type": "string",
+                "enum": [s.value for s in InvoiceStatus],
+            },
+            "due": {"type": "string", "format": "date"},
+            "due_text": words,
+            "url": {"type": "string", "description": "the invoice as a page, by this link only"},
+            "pdf_url": {"type": "string", "description": "its PDF, by this link only"},
+        },
+    )
     timeline_entry = an_object(
         ["at"],
         {
@@ -279,6 +297,7 @@ def _status() -> dict[str, Any]:
             "offer": offer,
             "contract": contract,
             "deadlines": {"type": "array", "items": deadline},
+            "invoices": {"type": "array", "items": invoice},
             "closed_reason": NULLABLE_STRING,
             "timeline": {"type": "array", "items": timeline_entry},
             "feedback": {

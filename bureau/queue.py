@@ -19,6 +19,7 @@ from bureau.outbox import MAX_RETRY_DELAY, holder_name, release_held_by
 
 # Feature modules whose tasks the worker registers.
 TASK_MODULES = (
+    "bureau.billing.tasks",
     "bureau.bookings.tasks",
     "bureau.calendar.tasks",
     "bureau.contracts.attachments",  # the contract's PDF on its emails

@@ -268,9 +268,9 @@ def migrate_and_seed(app: Flask, *, staff: bool = True) -> None:
     """Migrate, then load the demo catalogue (and the demo staff desks and rules)."""
     from flask_migrate import upgrade
 
-    from bureau.catalogue.demo import load_demo_catalogue
+    from bureau.demo.catalogue import load_demo_catalogue
+    from bureau.demo.staff import load_demo_staff
     from bureau.extensions import db
-    from bureau.staff.demo import load_demo_staff
 
     with app.app_context():
         upgrade()
@@ -329,6 +329,7 @@ def reset_bookings(app: Flask) -> None:
         Job,
         Notification,
         Payment,
+        PayoutStatement,
         ReferenceCounter,
         RequestedSpeaker,
     )
@@ -336,6 +337,7 @@ def reset_bookings(app: Flask) -> None:
     with app.app_context():
         db.session.rollback()
         for model in (
+            PayoutStatement,
             Payment,
             Invoice,
             InvoiceCounter,

@@ -12,7 +12,9 @@ import pytest
 from flask import Flask, url_for
 from sqlalchemy import select
 
-from bureau.bookings.demo_history import load_demo_history
+from bureau.billing.models import Invoice, InvoiceKind, PayoutStatement
+from bureau.billing.payouts import statements_token
+from bureau.billing.services import Party, issue_from_terms
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.bookings.workflow import SYSTEM
@@ -20,6 +22,8 @@ from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
 from bureau.contracts.models import ContractVersion
 from bureau.contracts.services import issue_version
+from bureau.db import utcnow
+from bureau.demo.history import load_demo_history
 from bureau.extensions import db
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
@@ -47,6 +51,7 @@ ERROR_PATHS = {
     "/staff/no-such-page": 404,  # the staff error page, in the staff layout
     "/staff/requests/987654321": 404,
     "/availability/not-a-valid-link": 404,  # the link's problem, said on the page
+    "/speaker/payouts/not-a-valid-link": 404,
 }
 OTHER_STATES = (
     "/speakers?q=zzzzunmatched",
@@ -70,6 +75,19 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     migrate_and_seed(app)
     with app.app_context():
         load_demo_history(db.session)
+        # An invoice, for its pages on the status page's link and the staff's.
+        contracted = db.session.scalars(
+            select(BookingRequest).where(BookingRequest.contract.has()).order_by(BookingRequest.id)
+        ).first()
+        assert contracted is not None, "the demo history has a booking with contract terms"
+        issue_from_terms(
+            db.session,
+            contracted,
+            InvoiceKind.DEPOSIT,
+            tax_rate_pct="20",
+            issuer=Party("Example Speakers Ltd"),
+            issued_on=utcnow().date(),
+        )
         db.session.commit()
     staff_member(app, ADMIN, role=Role.ADMIN)
     submit_and_route(app, message="First line of the brief.\n  Second line, indented.")
@@ -113,6 +131,8 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "notification": session.scalars(select(Notification.id)).first(),
     }
     assert all(ids.values()), ids
+    invoice = session.scalars(select(Invoice)).first()
+    assert invoice is not None
     tokens = [
         {"token": token}
         for token in session.scalars(
@@ -135,6 +155,16 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
         "catalogue_admin.post_form": [{"post_id": ids["post"]}],
         "own_calendar.blackouts": [{"token": blackout_token(ids["speaker"])}],
+        # A speaker with statements if the demo history made some, else any speaker.
+        "billing.payouts": [
+            {
+                "token": statements_token(
+                    session.scalars(select(PayoutStatement.speaker_id)).first() or ids["speaker"]
+                )
+            }
+        ],
+        "bookings.invoice": [{"token": invoice.booking.tracking_token, "number": invoice.number}],
+        "staff.invoice_page": [{"booking_id": invoice.booking_id, "invoice_id": invoice.id}],
     }
 
 

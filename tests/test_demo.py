@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bureau.catalogue.demo import demo_data, load_demo_catalogue
 from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.demo.catalogue import demo_data, load_demo_catalogue
 from bureau.extensions import db
 from tests.conftest import DEMO_SPEAKERS, bureau_cli, make_app, migrate_and_seed
 

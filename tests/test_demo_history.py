@@ -16,19 +16,20 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
-from bureau.bookings.demo_history import SOURCE, HistorySummary, load_demo_history
 from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, working_time
 from bureau.cli import seed_command
+from bureau.demo.history import SOURCE, load_demo_history
+from bureau.demo.tally import HistorySummary
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Scope, insights
 from bureau.insights.views import build_charts, duration
 from bureau.mail.models import Notification
-from bureau.outbox import Job
+from bureau.outbox import Job, is_quiet, quiet_outbox, record_job
 from bureau.staff.models import Role, StaffMember
 from tests.conftest import make_app, migrate_and_seed, reset_bookings
 from tests.workflow_helpers import sign_in, staff_member
@@ -339,3 +340,14 @@ def test_weekly_axis_labels_do_not_overlap_on_26_weeks(
     # The table and the bars' titles keep every week with its year.
     assert len(weekly.rows) == len(found.weekly)
     assert all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2} \d{4}", row[0]) for row in weekly.rows)
+
+
+def test_the_quiet_outbox_records_nothing_and_ends_with_its_block(app: Flask) -> None:
+    with app.app_context():
+        session = db.session
+        with quiet_outbox(session):
+            assert is_quiet(session)
+            assert record_job(session, "bureau.mail.send", "mail.quiet", booking_id=None) is None
+        assert not is_quiet(session)
+        assert count(Job) == 0
+        session.rollback()

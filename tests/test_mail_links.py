@@ -43,6 +43,21 @@ PAYLOADS: dict[str, Any] = {
     "reminder_7d": lambda b, e: [{"about_engagement": e.id}],
     "reminder_1d": lambda b, e: [{"about_engagement": e.id}],
 }
+# Invoice emails tell their invoice's facts (bureau/billing/notifications.py).
+INVOICE = {
+    "facts": {
+        "invoice": {
+            "number": "INV-2027-00001",
+            "title": "Deposit invoice",
+            "total": "USD 6,250.00",
+            "balance": "USD 6,250.00",
+            "issued": "Monday 10 May 2027",
+            "due": "Monday 24 May 2027",
+        }
+    }
+}
+for _template in ("invoice_issued", "invoice_due_soon", "invoice_overdue_1d", "invoice_overdue_7d"):
+    PAYLOADS[_template] = lambda b, e: [INVOICE]
 # A status page's path: /requests/<token>, not the dashboard's /staff/requests/<id>.
 STATUS_PATH = re.compile(r"(?<!/staff)/requests/[\w-]")
 

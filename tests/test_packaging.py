@@ -27,7 +27,7 @@ from bureau.resources import resource_dir
 assert bureau.__file__.startswith(sys.argv[1]), bureau.__file__
 app = create_app({"BUREAU_ENV": "testing", "BUREAU_INSTANCE_PATH": sys.argv[2]})
 from flask_migrate import upgrade
-from bureau.catalogue.demo import load_demo_catalogue
+from bureau.demo.catalogue import load_demo_catalogue
 from bureau.extensions import db
 with app.app_context():
     upgrade()
@@ -55,7 +55,7 @@ def test_built_wheel_carries_templates_static_and_migrations(tmp_path: Path) -> 
         "bureau/_resources/static/css/bureau.css",
         "bureau/_resources/migrations/env.py",
         "bureau/_resources/migrations/versions/0001_initial.py",
-        "bureau/catalogue/demo_data.json",
+        "bureau/demo/catalogue.json",
         "workers/__init__.py",
     ):
         assert member in names, member

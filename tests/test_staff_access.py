@@ -27,6 +27,7 @@ from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, JobState
 from bureau.staff.models import Role
+from tests.test_billing import issue
 from tests.workflow_helpers import csrf_from, sign_in, staff_member, submit_and_route
 
 ADMIN = "management@bureau.localhost"
@@ -67,9 +68,16 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<id:booking_id>/void_contract", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/contract/<id:number>", "GET"): STAFF,
     ("/staff/requests/<id:booking_id>/contract/<id:number>.pdf", "GET"): STAFF,
+    ("/staff/requests/<id:booking_id>/payout", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_issue", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_void", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoice_payment", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/invoices/<id:invoice_id>", "GET"): ACT,
+    ("/staff/requests/<id:booking_id>/invoices/<id:invoice_id>.pdf", "GET"): ACT,
     ("/staff/calendar", "GET"): STAFF,
     ("/staff/calendar/rotate", "POST"): STAFF,
     ("/staff/insights", "GET"): STAFF,
+    ("/staff/insights/invoices.csv", "GET"): ADMIN_ONLY,
     ("/staff/requests/<id:booking_id>/correct", "POST"): ADMIN_ONLY,
     ("/staff/speakers", "GET"): ADMIN_ONLY,
     ("/staff/speakers/new", "GET"): ADMIN_ONLY,
@@ -207,8 +215,10 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
                 booking_id=booking_id, number=1, html=AGREEMENT, sha256=sha256_of(AGREEMENT)
             )
         )
+        invoice = issue(booking, net="100")
         db.session.commit()
         return {
+            "invoice_id": invoice.id,
             "booking_id": booking_id,
             "number": 1,
             "notification_id": notification.id,

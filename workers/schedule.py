@@ -31,6 +31,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 60.0,
             "options": {"expires": 60.0},
         },
+        # Invoice reminders and overdue notices (each once, by the outbox's key).
+        "invoice-reminders": {
+            "task": "bureau.billing.reminders",
+            "schedule": 3_600.0,
+            "options": {"expires": 3_600.0},
+        },
         # Contact details of requests that never became bookings, past BUREAU_RETENTION_DAYS.
         "privacy-retention": {
             "task": "bureau.privacy.apply_retention",

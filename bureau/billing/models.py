@@ -1,4 +1,5 @@
-"""Invoices, their payments, and the per-year counter that numbers invoices without gaps.
+"""Invoices, their payments, the per-year counter that numbers invoices without gaps, and
+the speakers' payout statements.
 
 Amounts are stored as whole numbers of the currency's smallest unit (cents; yen) with the
 invoice's number of decimals beside them: exact on SQLite and PostgreSQL alike, and read back
@@ -13,11 +14,20 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Numeric, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bureau.billing.money import from_minor
 from bureau.bookings.models import BookingRequest
+from bureau.catalogue.models import Speaker
 from bureau.counters import YearCounter
 from bureau.db import Base, utcnow
 from bureau.staff.models import StaffMember
@@ -141,3 +151,59 @@ class Payment(Base):
     @property
     def amount(self) -> Decimal:
         return from_minor(self.amount_minor, self.invoice.decimals)
+
+
+class PayoutStatement(Base):
+    """What the bureau owes a speaker for one engagement: the contract's fee less its
+    commission, due some days after the event (BUREAU_PAYOUT_DAYS). One per booking and
+    speaker, made when the booking is completed; staff record when it was paid."""
+
+    __tablename__ = "payout_statements"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "speaker_id"),
+        CheckConstraint("commission_pct >= 0 AND commission_pct <= 100", name="commission_pct"),
+        CheckConstraint("decimals BETWEEN 0 AND 4", name="decimals"),
+        CheckConstraint("fee_minor >= 0 AND commission_minor >= 0", name="amounts"),
+        CheckConstraint("net_minor = fee_minor - commission_minor", name="net"),
+        CheckConstraint("due_on >= event_on", name="due_after_event"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking_requests.id"), index=True)
+    speaker_id: Mapped[int] = mapped_column(ForeignKey("speakers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    decimals: Mapped[int]
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    commission_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    commission_minor: Mapped[int] = mapped_column(BigInteger)
+    net_minor: Mapped[int] = mapped_column(BigInteger)
+    event_on: Mapped[date]
+    due_on: Mapped[date]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set once, when staff record the transfer: the day it was paid and their reference.
+    paid_on: Mapped[date | None]
+    paid_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="SET NULL")
+    )
+    paid_recorded_at: Mapped[datetime | None]
+    reference: Mapped[str | None] = mapped_column(String(200))
+
+    booking: Mapped[BookingRequest] = relationship()
+    speaker: Mapped[Speaker] = relationship()
+    paid_by: Mapped[StaffMember | None] = relationship()
+
+    @property
+    def fee(self) -> Decimal:
+        return from_minor(self.fee_minor, self.decimals)
+
+    @property
+    def commission(self) -> Decimal:
+        return from_minor(self.commission_minor, self.decimals)
+
+    @property
+    def net(self) -> Decimal:
+        return from_minor(self.net_minor, self.decimals)
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_on is not None

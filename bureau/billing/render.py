@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import render_template
+from flask import Response, render_template
 
 from bureau.billing.models import Invoice, InvoiceKind
 from bureau.billing.money import format_money
@@ -39,3 +39,13 @@ def invoice_pdf(invoice: Invoice, today: date) -> bytes:
 def invoice_filename(invoice: Invoice) -> str:
     """``INV-2027-00001.pdf``: the number is the name bookkeepers file it under."""
     return f"{invoice.number}.pdf"
+
+
+def invoice_document(invoice: Invoice, *, as_pdf: bool, today: date) -> Response:
+    """The invoice as a page or as its PDF (shown in the browser, saved under its number),
+    never stored by a cache: it is the client's, reached through a private link."""
+    headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    if not as_pdf:
+        return Response(invoice_html(invoice, today), mimetype="text/html", headers=headers)
+    headers["Content-Disposition"] = f'inline; filename="{invoice_filename(invoice)}"'
+    return Response(invoice_pdf(invoice, today), mimetype="application/pdf", headers=headers)

@@ -3,53 +3,45 @@
 Every action checks the version the actor saw (optimistic locking: a stale form is refused
 with ``Conflict``), changes state through ``transition`` (which writes the timeline entry),
 and records the emails the step implies in the same transaction. The caller commits; a
-concurrent commit in between still fails, at flush, on the version column.
+concurrent commit in between still fails, at flush, on the version column. ``now`` (default:
+the present) stamps every row a step writes: the demo history plays the past with it.
+The steps from offer to contract are in offers.py (re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
 from sqlalchemy import select
 
+from bureau.billing.payouts import make_statement
 from bureau.bookings import notifications as notify
-from bureau.bookings.models import (
-    RATINGS,
-    BookingRequest,
-    Contract,
-    Offer,
-    OrganizerFeedback,
-    ShortlistEntry,
-)
+from bureau.bookings.models import RATINGS, BookingRequest, OrganizerFeedback, ShortlistEntry
+from bureau.bookings.offers import DEFAULT_HOLD as DEFAULT_HOLD
+from bureau.bookings.offers import ContractTerms as ContractTerms
+from bureau.bookings.offers import record_contract as record_contract
+from bureau.bookings.offers import record_offer as record_offer
+from bureau.bookings.offers import request_availability as request_availability
+from bureau.bookings.offers import speaker_answer as speaker_answer
 from bureau.bookings.states import CLOSED_STATES, Status, organizer_label
 from bureau.bookings.validation import OfferTerms
-from bureau.bookings.workflow import ALLOWED, Actor, note, transition
+from bureau.bookings.workflow import ALLOWED, Actor, assign, note, transition
 from bureau.bookings.workflow import ActionError as ActionError
 from bureau.bookings.workflow import Conflict as Conflict
+from bureau.bookings.workflow import check_version as check_version
 from bureau.calendar.busy import zone_label
 from bureau.calendar.conflicts import refuse_conflicts
 from bureau.calendar.holds import end_holds
-from bureau.calendar.ics import new_uid
 from bureau.calendar.invites import engagement_for, location_of, send_invites
-from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.calendar.models import Engagement, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.contracts.flow import gate as contract_gate
 from bureau.db import AnySession, utcnow
 from bureau.mail.facts import engagement_facts
 from bureau.staff.models import StaffMember
 
-DEFAULT_HOLD = timedelta(days=7)
 MIN_SHORTLIST, MAX_SHORTLIST = 3, 4
-
-
-def check_version(booking: BookingRequest, expected: int | None) -> None:
-    if expected is not None and booking.version != expected:
-        raise Conflict(
-            f"{booking.reference} was changed by someone else a moment ago "
-            f"(now: {booking.status}). Nothing was saved; look at it again."
-        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +59,7 @@ def shortlist(
     *,
     actor: Actor,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> None:
     """Propose 3 or 4 candidates with fee quotes and home cities; the organizer gets them."""
     check_version(booking, expected_version)
@@ -103,175 +96,9 @@ def shortlist(
         action="shortlisted",
         public_message=f"We sent you a shortlist of {len(candidates)} speakers.",
         details={"candidates": [c.__dict__ for c in candidates]},
+        now=now,
     )
     notify.notify_shortlisted(session, booking)
-
-
-def record_offer(
-    session: AnySession,
-    booking: BookingRequest,
-    terms: OfferTerms,
-    *,
-    actor: Actor,
-    expected_version: int | None,
-) -> Offer:
-    """The organizer's firm offer for one speaker, entered by the organizer or by staff."""
-    check_version(booking, expected_version)
-    speaker = session.scalars(
-        select(Speaker).where(Speaker.slug == terms.speaker_slug, Speaker.is_active)
-    ).one_or_none()
-    if speaker is None:
-        raise ActionError("Choose one of our active speakers.")
-    if booking.status == Status.SHORTLISTED and speaker.id not in {
-        e.speaker_id for e in booking.shortlist
-    }:
-        raise ActionError("Choose a speaker from the shortlist.")
-    values = {k: v for k, v in terms.__dict__.items() if k != "speaker_slug"}
-    offer = Offer(booking_id=booking.id, speaker=speaker, made_by=actor.kind, **values)
-    session.add(offer)
-    booking.offers.append(offer)
-    transition(
-        session,
-        booking,
-        Status.OFFER_RECEIVED,
-        actor=actor,
-        action="offer",
-        public_message=(
-            f"Firm offer for {speaker.name}: {terms.currency} {terms.fee:,} on "
-            f"{terms.starts_local:%d %b %Y %H:%M} ({zone_label(terms.timezone)})."
-        ),
-        details={"speaker": speaker.slug, "fee": terms.fee, "currency": terms.currency},
-    )
-    notify.notify_offer(session, booking, by_organizer=actor.kind == "organizer")
-    return offer
-
-
-def request_availability(
-    session: AnySession,
-    booking: BookingRequest,
-    *,
-    actor: Actor,
-    expected_version: int | None,
-    hold_for: timedelta = DEFAULT_HOLD,
-) -> Hold:
-    """Ask the speaker (email with a signed link) and hold their date until the hold expires."""
-    check_version(booking, expected_version)
-    offer = booking.offer
-    if offer is None:
-        raise ActionError("There is no firm offer to put to the speaker.")
-    if not offer.speaker.email:
-        raise ActionError(f"{offer.speaker.name} has no email address on file.")
-    refuse_conflicts(session, booking, offer.speaker, offer)
-    hold = Hold(
-        booking_id=booking.id,
-        offer_id=offer.id,
-        speaker_id=offer.speaker_id,
-        uid=new_uid(),
-        starts_at=offer.starts_at,
-        ends_at=offer.ends_at,
-        expires_at=utcnow() + hold_for,
-    )
-    session.add(hold)
-    transition(
-        session,
-        booking,
-        Status.AWAITING_SPEAKER,
-        actor=actor,
-        action="availability check",
-        public_message=f"We asked {offer.speaker.name} about your date; it is held meanwhile.",
-        details={"hold_expires_at": hold.expires_at.isoformat(), "offer": offer.id},
-    )
-    notify.notify_availability_request(session, booking, offer)
-    return hold
-
-
-def speaker_answer(
-    session: AnySession,
-    booking: BookingRequest,
-    offer: Offer,
-    *,
-    accept: bool,
-    reason: str | None,
-) -> None:
-    """The speaker accepts or declines through the signed link (one answer per offer)."""
-    if offer.response is not None:
-        raise ActionError(f"You already answered this request ({offer.response}).")
-    if booking.status != Status.AWAITING_SPEAKER or booking.offer is not offer:
-        raise ActionError("This request no longer waits for your answer.")
-    offer.response = "accepted" if accept else "declined"
-    offer.response_reason = reason
-    offer.responded_at = utcnow()
-    actor = Actor("speaker", offer.speaker.name, offer.speaker_id)
-    if accept:
-        transition(
-            session,
-            booking,
-            Status.SPEAKER_ACCEPTED,
-            actor=actor,
-            action="speaker accepted",
-            public_message=f"{offer.speaker.name} is available for your date.",
-            details={"reason": reason},
-        )
-    else:
-        end_holds(session, booking, HoldState.RELEASED)
-        transition(
-            session,
-            booking,
-            Status.SPEAKER_DECLINED,
-            actor=actor,
-            action="speaker declined",
-            public_message=f"{offer.speaker.name} is not available; we will suggest alternatives.",
-            details={"reason": reason},
-        )
-    notify.notify_speaker_answer(session, booking, accepted=accept)
-
-
-@dataclass(frozen=True)
-class ContractTerms:
-    fee: int
-    currency: str
-    commission_pct: Decimal
-    deposit_amount: int
-    deposit_due: date
-    travel_terms: str | None
-
-
-def record_contract(
-    session: AnySession,
-    booking: BookingRequest,
-    terms: ContractTerms,
-    *,
-    actor: Actor,
-    expected_version: int | None,
-) -> Contract:
-    check_version(booking, expected_version)
-    if terms.deposit_amount > terms.fee:
-        raise ActionError("The deposit cannot exceed the fee.")
-    if booking.contract is not None:
-        session.delete(booking.contract)
-        session.flush()
-    contract = Contract(booking_id=booking.id, **terms.__dict__)
-    session.add(contract)
-    booking.contract = contract
-    transition(
-        session,
-        booking,
-        Status.CONTRACTED,
-        actor=actor,
-        action="contract",
-        public_message=(
-            f"Contract: {terms.currency} {terms.fee:,}; deposit {terms.currency} "
-            f"{terms.deposit_amount:,} due {terms.deposit_due:%d %b %Y}."
-        ),
-        details={
-            "fee": terms.fee,
-            "commission_pct": str(terms.commission_pct),
-            "deposit_amount": terms.deposit_amount,
-            "deposit_due": terms.deposit_due.isoformat(),
-        },
-    )
-    notify.notify_contract(session, booking)
-    return contract
 
 
 def confirm(
@@ -282,10 +109,13 @@ def confirm(
     expected_version: int | None,
     override_reason: str | None = None,
     actor_is_admin: bool = False,
-) -> None:
-    """Confirm once the contract is accepted and the deposit paid (contracts/flow.py's
-    gate); before that only an admin may, giving ``override_reason`` (on the timeline)."""
+    now: datetime | None = None,
+) -> Engagement:
+    """Confirm the contracted offer: its hold confirmed, an engagement, invitations sent.
+    It needs the contract accepted and the deposit paid (contracts/flow.py's gate); before
+    that only an admin may, giving ``override_reason`` (kept on the timeline)."""
     check_version(booking, expected_version)
+    now = now or utcnow()
     if booking.contract is None:
         raise ActionError("Record the contract first.")
     offer = booking.offer
@@ -302,7 +132,7 @@ def confirm(
         )
     audit = {"override": overriding, "refused": refused} if refused else None
     refuse_conflicts(session, booking, offer.speaker, offer)
-    end_holds(session, booking, HoldState.CONFIRMED)
+    end_holds(session, booking, HoldState.CONFIRMED, now)
     transition(
         session,
         booking,
@@ -311,12 +141,15 @@ def confirm(
         action="confirmed",
         public_message="Your booking is confirmed; calendar invitations are on their way.",
         details=audit,
+        now=now,
     )
     engagement = engagement_for(booking, offer)
+    engagement.created_at = engagement.updated_at = now
     session.add(engagement)
     session.flush()
     send_invites(session, booking, engagement, "REQUEST")
     notify.notify_confirmed(session, booking, engagement)
+    return engagement
 
 
 def complete(
@@ -348,11 +181,17 @@ def complete(
         now=now,
         overriding=early_reason,
     )
+    make_statement(session, booking)  # what the speaker is owed, due after the event
     notify.notify_completed(session, booking)
 
 
 def leave_feedback(
-    session: AnySession, booking: BookingRequest, rating: int, comments: str | None
+    session: AnySession,
+    booking: BookingRequest,
+    rating: int,
+    comments: str | None,
+    *,
+    now: datetime | None = None,
 ) -> OrganizerFeedback:
     """The organizer's rating (1-5) and comments on a completed booking, given once: a
     second is refused (the unique booking_id refuses a racing one at flush). A timeline
@@ -363,7 +202,10 @@ def leave_feedback(
         raise ActionError("You already sent your feedback for this booking; thank you.")
     if rating not in RATINGS:
         raise ActionError("Choose a rating from 1 to 5.")
-    entry = OrganizerFeedback(booking_id=booking.id, rating=rating, comments=comments or None)
+    now = now or utcnow()
+    entry = OrganizerFeedback(
+        booking_id=booking.id, rating=rating, comments=comments or None, created_at=now
+    )
     booking.organizer_feedback = entry
     session.add(entry)
     note(
@@ -373,9 +215,10 @@ def leave_feedback(
         action="left feedback",
         public_message=f"Organizer left feedback: {rating}/5.",
         details={"rating": rating},
+        now=now,
     )
     # The timeline entry is a change: the version rises, so a stale form elsewhere fails.
-    booking.updated_at = utcnow()
+    booking.updated_at = now
     return entry
 
 
@@ -394,6 +237,7 @@ def close(
     reason: str,
     actor: Actor,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> None:
     """Decline (bureau), withdraw (organizer) or cancel, with a reason, from any open state."""
     check_version(booking, expected_version)
@@ -410,8 +254,9 @@ def close(
         )
     if not reason.strip():
         raise ActionError("Give a reason.")
+    now = now or utcnow()
     booking.closed_reason = reason
-    end_holds(session, booking, HoldState.RELEASED)
+    end_holds(session, booking, HoldState.RELEASED, now)
     engagement = session.scalars(
         select(Engagement).where(Engagement.booking_id == booking.id)
     ).one_or_none()
@@ -419,6 +264,7 @@ def close(
         # Same UID, a higher SEQUENCE, METHOD:CANCEL: calendars drop their entry.
         engagement.is_cancelled = True
         engagement.sequence += 1
+        engagement.updated_at = now
         send_invites(session, booking, engagement, "CANCEL")
     transition(
         session,
@@ -428,6 +274,7 @@ def close(
         action=to.value,
         public_message=f"{CLOSINGS[to]}: {reason}",
         details={"reason": reason},
+        now=now,
     )
     notify.notify_closed(
         session, booking, to, by_organizer=actor.kind == "organizer", engagement=engagement
@@ -443,6 +290,7 @@ def correct_state(
     actor: Actor,
     actor_is_admin: bool,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> None:
     """An admin's correction of a mistaken state, outside the transitions table; audited."""
     if not actor_is_admin:
@@ -460,6 +308,7 @@ def correct_state(
         from_status=previous,
         to_status=to,
         details={"reason": reason},
+        now=now,
     )
 
 
@@ -470,6 +319,7 @@ def reschedule(
     *,
     actor: Actor,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> Engagement:
     """Move a confirmed booking in time or place: conflicts are checked again, and every
     attendee gets the updated invitation (same UID, SEQUENCE + 1)."""
@@ -488,7 +338,8 @@ def reschedule(
     engagement.city, engagement.country = terms.city, terms.country
     engagement.is_virtual = terms.is_virtual
     engagement.sequence += 1
-    booking.updated_at = utcnow()
+    now = now or utcnow()
+    engagement.updated_at = booking.updated_at = now
     note(
         session,
         booking,
@@ -499,6 +350,7 @@ def reschedule(
             f"{engagement.location}; updated invitations are on their way."
         ),
         details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},
+        now=now,
     )
     send_invites(session, booking, engagement, "REQUEST")
     notify.notify_rescheduled(session, booking, engagement, previous)
@@ -516,6 +368,7 @@ def reassign_to(
     *,
     actor: Actor,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> None:
     """An admin's choice of assignee, outside the rules; audited, the new assignee told."""
     check_version(booking, expected_version)
@@ -524,29 +377,15 @@ def reassign_to(
     if booking.status in CLOSED_STATES:
         raise ActionError("The request is closed.")
     previous = booking.assigned_staff
-    booking.assigned_staff = staff
-    booking.assigned_staff_id = staff.id
-    booking.assigned_at = utcnow()
-    if booking.status in (Status.NEW, Status.UNASSIGNED):
-        transition(
-            session,
-            booking,
-            Status.ASSIGNED,
-            actor=actor,
-            action="assigned",
-            public_message=f"Your request is with {staff.name}, who will be in touch.",
-            details={"to": staff.name, "from": previous.name if previous else None},
-        )
-    else:
-        note(
-            session,
-            booking,
-            actor=actor,
-            action="reassigned",
-            details={
-                "to": staff.name,
-                "from": previous.name if previous else None,
-                "reason": f"chosen by {actor.label}",
-            },
-        )
+    before = {"to": staff.name, "from": previous.name if previous else None}
+    assign(
+        session,
+        booking,
+        staff,
+        actor=actor,
+        action="assigned",
+        details=before,
+        note_details={**before, "reason": f"chosen by {actor.label}"},
+        now=now,
+    )
     notify.notify_assigned(session, booking, staff)

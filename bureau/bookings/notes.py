@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from bureau.bookings.actions import check_version
+from datetime import datetime
+
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.workflow import Actor, note
+from bureau.bookings.workflow import Actor, check_version, note
 from bureau.db import AnySession, utcnow
 
 
@@ -15,9 +16,11 @@ def add_note(
     *,
     actor: Actor,
     expected_version: int | None,
+    now: datetime | None = None,
 ) -> None:
     """A note on the timeline. The request counts as changed, so a form opened before the
     note is refused as stale."""
     check_version(booking, expected_version)
-    note(session, booking, actor=actor, action="note", details={"text": text})
-    booking.updated_at = utcnow()
+    now = now or utcnow()
+    note(session, booking, actor=actor, action="note", details={"text": text}, now=now)
+    booking.updated_at = now

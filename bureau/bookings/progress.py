@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bureau.billing.money import format_money
+from bureau.billing.services import balance_due, invoice_status, invoices_of
 from bureau.bookings.models import BookingRequest, Contract, Offer
 from bureau.bookings.states import Status, organizer_label, organizer_next_step
 from bureau.bookings.workflow import ALLOWED
@@ -110,6 +112,29 @@ def _contract(contract: Contract) -> dict[str, Any]:
         "deposit_due_text": day_words(contract.deposit_due),
         "travel_terms": contract.travel_terms,
     }
+
+
+def _invoices(session: AnySession, booking: BookingRequest) -> list[dict[str, Any]]:
+    """The booking's invoices and credit notes, each with its page and PDF under the
+    organizer's own status link (the token is the key: no other link reaches them)."""
+    today = utcnow().date()
+    token = booking.tracking_token
+    return [
+        {
+            "number": invoice.number,
+            "title": invoice.title,
+            "total_text": format_money(invoice.total, invoice.currency),
+            "balance_text": format_money(balance_due(invoice), invoice.currency),
+            "status": invoice_status(invoice, today).value,
+            "due": invoice.due_on.isoformat(),
+            "due_text": day_words(invoice.due_on),
+            "url": public_url("bookings.invoice", token=token, number=invoice.number),
+            "pdf_url": public_url(
+                "bookings.invoice", token=token, number=invoice.number, as_pdf=True
+            ),
+        }
+        for invoice in invoices_of(session, booking)
+    ]
 
 
 def _deadlines(
@@ -251,6 +276,7 @@ def organizer_status(session: AnySession, booking: BookingRequest) -> dict[str, 
         "offer": _offer(offer) if offer is not None else None,
         "contract": _contract(contract) if contract is not None else None,
         "deadlines": _deadlines(booking, hold, zone),
+        "invoices": _invoices(session, booking),
         "closed_reason": booking.closed_reason,
         "timeline": [
             {

@@ -10,6 +10,7 @@ capacity. Among those: least open workload, then the longest since their last as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.notifications import notify_routed
 from bureau.bookings.states import OPEN_STATES, Status
-from bureau.bookings.workflow import Actor, note, transition
+from bureau.bookings.workflow import Actor, assign, note, transition
 from bureau.db import AnySession, Base, utcnow
 from bureau.staff.models import StaffMember
 
@@ -137,7 +138,11 @@ def open_loads(
     return {staff_id: n for staff_id, n in session.execute(stmt) if staff_id is not None}
 
 
-def decide(session: AnySession, booking: BookingRequest) -> Decision:
+# The open workload of each of these members, not counting this booking.
+Loads = Callable[[AnySession, list[int], BookingRequest], dict[int, int]]
+
+
+def decide(session: AnySession, booking: BookingRequest, loads: Loads | None = None) -> Decision:
     """Choose a staff member for the booking by the rules; changes nothing."""
     facts = BookingFacts.of(booking)
     rules = session.scalars(
@@ -152,11 +157,11 @@ def decide(session: AnySession, booking: BookingRequest) -> Decision:
         if why_not is not None:
             decision.rules_tried.append({"rule": rule.name, "matched": False, "why": why_not})
             continue
-        loads = open_loads(session, [s.id for s in rule.pool], booking.id)
+        pool_loads = (loads or _open_loads)(session, [s.id for s in rule.pool], booking)
         eligible: list[StaffMember] = []
         skipped: list[dict[str, Any]] = []
         for member in rule.pool:
-            load = loads.get(member.id, 0)
+            load = pool_loads.get(member.id, 0)
             reason = (
                 "inactive"
                 if not member.is_active
@@ -174,14 +179,14 @@ def decide(session: AnySession, booking: BookingRequest) -> Decision:
         decision.skipped.extend(skipped)
         if not eligible:
             continue
-        eligible.sort(key=lambda m: (loads.get(m.id, 0), _since(m.last_assigned_at), m.id))
+        eligible.sort(key=lambda m: (pool_loads.get(m.id, 0), _since(m.last_assigned_at), m.id))
         chosen = eligible[0]
         decision.staff_id, decision.staff_name, decision.rule = chosen.id, chosen.name, rule.name
         decision.candidates = [
             {
                 "id": m.id,
                 "name": m.name,
-                "load": loads.get(m.id, 0),
+                "load": pool_loads.get(m.id, 0),
                 "capacity": m.capacity,
                 "last_assigned_at": m.last_assigned_at.isoformat() if m.last_assigned_at else None,
             }
@@ -191,50 +196,51 @@ def decide(session: AnySession, booking: BookingRequest) -> Decision:
     return decision
 
 
+def _open_loads(
+    session: AnySession, staff_ids: list[int], booking: BookingRequest
+) -> dict[int, int]:
+    return open_loads(session, staff_ids, booking.id)
+
+
 def _since(moment: datetime | None) -> float:
     """Sort key: never assigned first, then longest ago."""
     return moment.timestamp() if moment is not None else float("-inf")
 
 
-def route(session: AnySession, booking: BookingRequest, *, actor: Actor) -> Decision:
+def route(
+    session: AnySession,
+    booking: BookingRequest,
+    *,
+    actor: Actor,
+    now: datetime | None = None,
+    loads: Loads | None = None,
+) -> Decision:
     """Assign the booking by the rules (also used for reassignment), record the audit entry
     and the emails it implies: organizer acknowledgement, staff notice or admin alert.
-    The caller commits."""
+    ``loads`` counts the members' open requests (default: as they stand now; the demo
+    history counts them as they stood then). The caller commits."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
-    decision = decide(session, booking)
+    decision = decide(session, booking, loads)
     details = decision.as_details()
     previous = booking.assigned_staff_id
-    now = utcnow()
+    now = now or utcnow()
     staff = session.get(StaffMember, decision.staff_id) if decision.staff_id is not None else None
     if staff is not None:
-        booking.assigned_staff_id = staff.id
-        booking.assigned_at = now
         staff.last_assigned_at = now
-        if booking.status in (Status.NEW, Status.UNASSIGNED):
-            transition(
-                session,
-                booking,
-                Status.ASSIGNED,
-                actor=actor,
-                action="routed",
-                public_message=f"Your request is with {staff.name}, who will be in touch.",
-                details=details,
-            )
-        else:
-            note(session, booking, actor=actor, action="reassigned", details=details)
+        assign(session, booking, staff, actor=actor, action="routed", details=details, now=now)
+    elif booking.status == Status.NEW:
+        transition(
+            session,
+            booking,
+            Status.UNASSIGNED,
+            actor=actor,
+            action="routed",
+            public_message="All our agents are busy; a manager will assign your request.",
+            details=details,
+            now=now,
+        )
     else:
-        if booking.status == Status.NEW:
-            transition(
-                session,
-                booking,
-                Status.UNASSIGNED,
-                actor=actor,
-                action="routed",
-                public_message="All our agents are busy; a manager will assign your request.",
-                details=details,
-            )
-        else:
-            note(session, booking, actor=actor, action="routing failed", details=details)
+        note(session, booking, actor=actor, action="routing failed", details=details, now=now)
     notify_routed(session, booking, staff, previous=previous)
     return decision

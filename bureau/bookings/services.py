@@ -93,6 +93,44 @@ def submit_request(
         if existing is not None:
             return SubmitResult(existing, created=False)
 
+    booking = store_request(
+        session,
+        request,
+        source=source,
+        now=now,
+        speakers=speakers,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        if idempotency_key is None:
+            raise
+        existing = _replay(session, idempotency_key, request_fingerprint)
+        if existing is None:
+            raise
+        return SubmitResult(existing, created=False)
+    # Routing (and the emails it implies) happens in the worker, after this commits.
+    record_job(session, ROUTE_TASK, "route", booking_id=booking.id)
+    session.commit()
+    logger.info("booking %s submitted via %s", booking.reference, source)
+    return SubmitResult(booking, created=True)
+
+
+def store_request(
+    session: AnySession,
+    request: ValidRequest,
+    *,
+    source: str,
+    now: datetime | None = None,
+    speakers: Mapping[str, Speaker] | None = None,
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
+) -> BookingRequest:
+    """Add the request and its first timeline entry ("submitted", at ``now``) to the
+    session, unflushed; submit_request's part the demo history shares."""
     now = now or utcnow()
     if speakers is None or any(slug not in speakers for slug in request.speakers):
         speakers = {
@@ -128,6 +166,7 @@ def submit_request(
         message=request.message,
         language=request.language,
         created_at=now,
+        updated_at=now,
         requested=[
             RequestedSpeaker(preference=i, speaker=speakers[slug])
             for i, slug in enumerate(request.speakers, start=1)
@@ -146,21 +185,7 @@ def submit_request(
             details={"source": source},
         )
     )
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        if idempotency_key is None:
-            raise
-        existing = _replay(session, idempotency_key, request_fingerprint)
-        if existing is None:
-            raise
-        return SubmitResult(existing, created=False)
-    # Routing (and the emails it implies) happens in the worker, after this commits.
-    record_job(session, ROUTE_TASK, "route", booking_id=booking.id)
-    session.commit()
-    logger.info("booking %s submitted via %s", booking.reference, source)
-    return SubmitResult(booking, created=True)
+    return booking
 
 
 def _replay(

@@ -10,10 +10,13 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import HiddenField
 
+from bureau.billing.models import Invoice
+from bureau.billing.render import invoice_document
 from bureau.bookings import actions
 from bureau.bookings.forms import RATING_WORDS, FeedbackForm, RequestForm
 from bureau.bookings.links import read_availability_token
@@ -29,6 +32,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.validation import validate_offer, validate_request
 from bureau.bookings.workflow import Actor, ActorKind, TransitionNotAllowed
 from bureau.catalogue.queries import active_speaker_choices
+from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.params import MAX_INT, whole_number
 from bureau.signed_links import LinkProblem
@@ -176,6 +180,20 @@ def why(error: Exception, stale: str) -> str:
 
 def back_to_status(token: str) -> ResponseReturnValue:
     return redirect(url_for("bookings.status", token=token)), 303
+
+
+@bp.get("/requests/<token>/invoices/<number>", defaults={"as_pdf": False})
+@bp.get("/requests/<token>/invoices/<number>.pdf", defaults={"as_pdf": True})
+def invoice(token: str, number: str, as_pdf: bool) -> ResponseReturnValue:
+    """One of this request's invoices, as a page or a PDF, through its organizer's status
+    link only."""
+    booking = organizer_booking(token)
+    found = db.session.scalars(
+        select(Invoice).where(Invoice.number == number, Invoice.booking_id == booking.id)
+    ).one_or_none()
+    if found is None:
+        abort(404)
+    return invoice_document(found, as_pdf=as_pdf, today=utcnow().date())
 
 
 @bp.post("/requests/<token>/offer")

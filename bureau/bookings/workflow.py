@@ -15,6 +15,7 @@ from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequ
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.staff.models import StaffMember
 
 S = Status
 # Every open state can end: the bureau declines, the organizer withdraws, or it is cancelled.
@@ -76,6 +77,15 @@ class ActionError(Exception):
     """The step cannot be taken with this input; the message says why."""
 
 
+def check_version(booking: BookingRequest, expected: int | None) -> None:
+    """Refuse a change made from a stale view (``expected``: the version the actor saw)."""
+    if expected is not None and booking.version != expected:
+        raise Conflict(
+            f"{booking.reference} was changed by someone else a moment ago "
+            f"(now: {booking.status}). Nothing was saved; look at it again."
+        )
+
+
 def event_end(session: AnySession, booking: BookingRequest) -> tuple[datetime, str]:
     """When the event ends (UTC) and its zone: the engagement's (it follows reschedules),
     else the latest offer's, else the request's."""
@@ -128,9 +138,11 @@ def transition(
     """Move a booking to ``to`` if the table and the state's guard allow it, and write its
     timeline entry.
 
-    ``overriding`` is an admin's reason for taking the step before the guard allows it
-    (the caller checks the admin); it is written to the timeline entry. The table is never
-    overridden: that is ``correct_state``'s job.
+    ``now`` (default: the present) is the guard's moment and, unless it lies ahead, the
+    timeline entry's: an earlier one replays the past (the demo history), a later one
+    only asks the guard about that moment. ``overriding`` is an admin's reason for taking
+    the step before the guard allows it (the caller checks the admin); it is written to the
+    timeline entry. The table is never overridden: that is ``correct_state``'s job.
 
     Side effects: the status changes; a BookingEvent is added; on flush the ``version``
     column rises (SQLAlchemy's optimistic lock: a concurrent change makes the flush fail
@@ -156,6 +168,7 @@ def transition(
     current = Status(booking.status)
     if to not in ALLOWED[current]:
         raise TransitionNotAllowed(f"{booking.reference}: {current} → {to} is not allowed")
+    now = now or utcnow()
     refused = refusal(session, booking, to, now)
     if refused and not (overriding and overriding.strip()):
         raise TransitionNotAllowed(refused)
@@ -164,7 +177,8 @@ def transition(
     booking.status = to
     # Always write the row, so the version moves even when the status stays the same
     # (a second shortlist): a concurrent stale change then fails.
-    booking.updated_at = utcnow()
+    at = min(now, utcnow())
+    booking.updated_at = at
     return note(
         session,
         booking,
@@ -174,6 +188,7 @@ def transition(
         to_status=to,
         public_message=public_message,
         details=details,
+        now=at,
     )
 
 
@@ -187,8 +202,10 @@ def note(
     to_status: str | None = None,
     public_message: str | None = None,
     details: dict[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> BookingEvent:
-    """Add a timeline entry without a state change (e.g. a reassignment).
+    """Add a timeline entry without a state change (e.g. a reassignment), at ``now``
+    (default: the present).
 
     A public message longer than its column (a 1,000-character reason after "The request
     was withdrawn: ") is cut with an ellipsis: PostgreSQL refuses it whole, and the full
@@ -198,7 +215,7 @@ def note(
         public_message = public_message[: PUBLIC_MESSAGE_MAX - 1] + "…"
     entry = BookingEvent(
         booking=booking,
-        at=utcnow(),
+        at=now or utcnow(),
         actor_kind=actor.kind,
         actor_id=actor.id,
         actor_label=actor.label,
@@ -210,3 +227,43 @@ def note(
     )
     session.add(entry)
     return entry
+
+
+def assign(
+    session: AnySession,
+    booking: BookingRequest,
+    staff: StaffMember,
+    *,
+    actor: Actor,
+    action: str,
+    details: dict[str, Any],
+    note_details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Give the booking to ``staff`` (by the rules or an admin's choice): a new or
+    unassigned one enters ``assigned`` through ``action``; one further along gets a
+    "reassigned" note (with ``note_details``, default ``details``)."""
+    now = now or utcnow()
+    booking.assigned_staff = staff
+    booking.assigned_staff_id = staff.id
+    booking.assigned_at = now
+    if booking.status in (S.NEW, S.UNASSIGNED):
+        transition(
+            session,
+            booking,
+            S.ASSIGNED,
+            actor=actor,
+            action=action,
+            public_message=f"Your request is with {staff.name}, who will be in touch.",
+            details=details,
+            now=now,
+        )
+    else:
+        note(
+            session,
+            booking,
+            actor=actor,
+            action="reassigned",
+            details=details if note_details is None else note_details,
+            now=now,
+        )

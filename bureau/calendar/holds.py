@@ -22,34 +22,44 @@ def expire_holds(session: AnySession, now: datetime | None = None) -> int:
     ).all()
     expired = 0
     for hold in due:
-        claimed = session.execute(
-            update(Hold)
-            .where(Hold.id == hold.id, Hold.state == HoldState.ACTIVE)
-            .values(state=HoldState.EXPIRED, updated_at=now)
-        )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
-            continue
-        booking = session.get(BookingRequest, hold.booking_id)
-        if booking is not None and Status.EXPIRED in ALLOWED[Status(booking.status)]:
-            transition(
-                session,
-                booking,
-                Status.EXPIRED,
-                actor=SYSTEM,
-                action="hold expired",
-                public_message="The hold on the speaker's date expired before confirmation.",
-                details={"hold": hold.id},
-            )
-            notify_hold_expired(session, booking)
-        session.commit()
-        expired += 1
+        if expire_hold(session, hold, now):
+            session.commit()
+            expired += 1
     return expired
 
 
-def end_holds(session: AnySession, booking: BookingRequest, state: HoldState) -> None:
-    """The booking's active holds end as ``state`` (confirmed, or released)."""
+def expire_hold(session: AnySession, hold: Hold, now: datetime) -> bool:
+    """End one hold as expired (unless it ended already) and its booking's wait with it.
+    The caller commits."""
+    claimed = session.execute(
+        update(Hold)
+        .where(Hold.id == hold.id, Hold.state == HoldState.ACTIVE)
+        .values(state=HoldState.EXPIRED, updated_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    booking = session.get(BookingRequest, hold.booking_id)
+    if booking is not None and Status.EXPIRED in ALLOWED[Status(booking.status)]:
+        transition(
+            session,
+            booking,
+            Status.EXPIRED,
+            actor=SYSTEM,
+            action="hold expired",
+            public_message="The hold on the speaker's date expired before confirmation.",
+            details={"hold": hold.id},
+            now=now,
+        )
+        notify_hold_expired(session, booking)
+    return True
+
+
+def end_holds(
+    session: AnySession, booking: BookingRequest, state: HoldState, now: datetime | None = None
+) -> None:
+    """The booking's active holds end as ``state`` (confirmed, or released), at ``now``."""
     session.execute(
         update(Hold)
         .where(Hold.booking_id == booking.id, Hold.state == HoldState.ACTIVE)
-        .values(state=state, updated_at=utcnow())
+        .values(state=state, updated_at=now or utcnow())
     )

@@ -9,6 +9,7 @@ from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession
 from bureau.mail.recipients import SPEAKER, Addressee, assignee_of, organizer_of, queue_mail
+from bureau.outbox import is_quiet
 
 
 def engagement_for(
@@ -47,6 +48,8 @@ def send_invites(
 ) -> None:
     """One invitation email per attendee (speaker, organizer contact, assigned staff),
     deduplicated per recipient and SEQUENCE: a change is sent once to each."""
+    if is_quiet(session):  # the past is being written: nobody to invite
+        return
     people: list[Addressee | None] = [*engagement_people(booking, engagement)]
     people.append(assignee_of(booking))
     for to in people:

@@ -205,17 +205,26 @@ def escalate_slow_first_responses(session: AnySession, now: datetime | None = No
             for a in admins
         ]
         if any(recorded):
-            elapsed = working_time(booking.assigned_at, now, staff_zone(staff.timezone))
-            note(
-                session,
-                booking,
-                actor=SYSTEM,
-                action="SLA breached",
-                details={
-                    "reason": f"no first response after {elapsed} working hours",
-                    "assignee": staff.name,
-                },
-            )
+            note_breach(session, booking, staff, now)
             escalated += 1
     session.commit()
     return escalated
+
+
+def note_breach(
+    session: AnySession, booking: BookingRequest, staff: StaffMember, now: datetime
+) -> None:
+    """The timeline's record of an escalation: how many working hours went by unanswered."""
+    assert booking.assigned_at is not None
+    elapsed = working_time(booking.assigned_at, now, staff_zone(staff.timezone))
+    note(
+        session,
+        booking,
+        actor=SYSTEM,
+        action="SLA breached",
+        details={
+            "reason": f"no first response after {elapsed} working hours",
+            "assignee": staff.name,
+        },
+        now=now,
+    )

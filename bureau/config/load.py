@@ -14,11 +14,13 @@ from bureau.config.settings import (
     DATABASE_PASSWORD_FILE,
     DEFAULT_BASE_URL,
     DEFAULT_MAIL_FROM,
+    DEFAULT_PAYOUT_DAYS,
     DEFAULT_SESSION_HOURS,
     DEFAULT_SESSION_IDLE_MINUTES,
     DEFAULT_SUBMIT_RATE_LIMIT,
     DEFAULT_TRAVEL_BUFFERS,
     ENVIRONMENTS,
+    MAX_PAYOUT_DAYS,
     PRODUCTION_BROKERS,
     Settings,
 )
@@ -129,6 +131,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         calendar_interval=seconds(get, "BUREAU_CALENDAR_INTERVAL", 900.0),
         **legal_details(get),
         contracts=contract_settings(get),
+        payout_days=whole(get, "BUREAU_PAYOUT_DAYS", DEFAULT_PAYOUT_DAYS, MAX_PAYOUT_DAYS, "days"),
     )
 
 

@@ -45,6 +45,8 @@ SETTING_NAMES = (
     "BUREAU_GOVERNING_LAW",
     "BUREAU_CANCELLATION_SCHEDULE",
     "BUREAU_BALANCE_DUE_DAYS",
+    # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
+    "BUREAU_PAYOUT_DAYS",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -65,6 +67,8 @@ DEFAULT_RETENTION_DAYS = 730
 MAX_RETENTION_DAYS = 36_500
 DEFAULT_SESSION_HOURS = 12
 DEFAULT_SESSION_IDLE_MINUTES = 30
+DEFAULT_PAYOUT_DAYS = 30
+MAX_PAYOUT_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class Settings:
     tax_rate: Decimal = Decimal(0)
     # Governing law, cancellation schedule, balance due days (bureau/contracts/settings.py).
     contracts: ContractSettings = field(default_factory=ContractSettings)
+    # A speaker's payout is due this many days after the event's day.
+    payout_days: int = DEFAULT_PAYOUT_DAYS
 
     @property
     def is_production(self) -> bool:

@@ -15,6 +15,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from bureau.billing.models import Invoice, InvoiceKind
+from bureau.billing.money import format_money
+from bureau.billing.notifications import send_invoice
 from bureau.billing.services import (
     InvoiceStatus,
     Party,
@@ -25,7 +27,7 @@ from bureau.billing.services import (
     void_invoice,
 )
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.workflow import Actor, note
+from bureau.bookings.workflow import SYSTEM, Actor, note
 from bureau.contracts import services
 from bureau.contracts.models import REASON_MAX, Acceptance, ContractVersion, VersionStatus
 from bureau.contracts.render import ContractRefused
@@ -123,7 +125,7 @@ def deposit_invoice(
         if old.net == contract.deposit_amount or old.payments:
             return old
         void_invoice(session, old, reason=f"Replaced: contract version {acceptance.version.number}")
-    return issue_from_terms(
+    invoice = issue_from_terms(
         session,
         booking,
         InvoiceKind.DEPOSIT,
@@ -132,6 +134,17 @@ def deposit_invoice(
         issued_on=(now or utcnow()).date(),
         client=Party(acceptance.organization, acceptance.billing_address, acceptance.tax_number),
     )
+    total = format_money(invoice.total, invoice.currency)
+    note(  # as billing's issue step writes it; the organizer gets it by email with its PDF
+        session,
+        booking,
+        actor=SYSTEM,
+        action="invoice issued",
+        public_message=f"{invoice.title} {invoice.number} sent: {total}.",
+        details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
+    )
+    send_invoice(session, booking, invoice)
+    return invoice
 
 
 def decline(

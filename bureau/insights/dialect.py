@@ -32,6 +32,14 @@ def day_text(session: AnySession, column: Any, unit: str) -> ColumnElement[str]:
     return func.strftime("%Y-%m", column)
 
 
+def calendar_month(session: AnySession, column: Any) -> ColumnElement[str]:
+    """The month ('YYYY-MM') of a date or of a wall time with no zone (an invoice's day, an
+    event's local start): read as written, with no time zone to convert from."""
+    if is_postgresql(session):
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
 def seconds_between(session: AnySession, later: Any, earlier: Any) -> ColumnElement[Any]:
     if is_postgresql(session):
         return func.extract("epoch", later - earlier)

@@ -23,12 +23,14 @@ from bureau.bookings.models import (
 from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker, Topic, speaker_topics
-from bureau.db import AnySession
+from bureau.db import AnySession, utcnow
 from bureau.insights.dialect import day_text
 from bureau.insights.flow import Flow, flow
+from bureau.insights.money_flow import Billing, billing
 from bureau.insights.scope import Scope, cohort, cohort_ids, months_of, weeks_of, within
 
 __all__ = [
+    "Billing",
     "Comment",
     "Flow",
     "Insights",
@@ -239,9 +241,11 @@ class Insights:
     topics: list[tuple[str, int]]
     revenue: dict[str, dict[str, Money]]
     ratings: Ratings
+    billing: Billing
 
 
-def insights(session: AnySession, scope: Scope) -> Insights:
+def insights(session: AnySession, scope: Scope, today: date | None = None) -> Insights:
+    """Every figure of the page; receivables are aged as of ``today`` (UTC, by default)."""
     return Insights(
         scope=scope,
         weekly=weekly_by_status(session, scope),
@@ -250,4 +254,5 @@ def insights(session: AnySession, scope: Scope) -> Insights:
         topics=busiest_topics(session, scope),
         revenue=revenue_by_month(session, scope),
         ratings=ratings(session, scope),
+        billing=billing(session, scope, today or utcnow().date()),
     )

@@ -36,13 +36,23 @@ class Scope:
         return datetime.combine(self.end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
 
 
+def assigned(scope: Scope) -> list[ColumnElement[bool]]:
+    """The staff filter alone: requests now assigned to the chosen person (if any)."""
+    if scope.staff_id is None:
+        return []
+    return [BookingRequest.assigned_staff_id == scope.staff_id]
+
+
 def within(scope: Scope, instant: Any) -> list[ColumnElement[bool]]:
     """Rows whose ``instant`` falls in the period, of requests in the staff filter (the query
     must have ``BookingRequest`` among its tables)."""
-    conditions = [instant >= scope.since, instant < scope.until]
-    if scope.staff_id is not None:
-        conditions.append(BookingRequest.assigned_staff_id == scope.staff_id)
-    return conditions
+    return [instant >= scope.since, instant < scope.until, *assigned(scope)]
+
+
+def on_days(scope: Scope, day: Any) -> list[ColumnElement[bool]]:
+    """Rows whose calendar ``day`` (a date column: an invoice's, a payment's) falls in the
+    period, of requests in the staff filter."""
+    return [day >= scope.start, day <= scope.end, *assigned(scope)]
 
 
 def cohort(scope: Scope) -> list[ColumnElement[bool]]:

@@ -12,19 +12,21 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
+from bureau.billing.money import decimals
 from bureau.bookings.models import RATINGS
 from bureau.bookings.states import staff_label
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
+from bureau.insights.ledger import ledger_csv
 from bureau.insights.queries import Insights, Scope, insights
 from bureau.params import BadParam, parse_day, row_id
-from bureau.staff.auth import guard_staff_pages
+from bureau.staff.auth import admin_required, guard_staff_pages
 from bureau.staff.models import StaffMember
 
 bp = Blueprint("insights", __name__, url_prefix="/staff")
@@ -113,6 +115,11 @@ def duration(value: timedelta | None) -> str:
     if hours:
         return f"{hours} h {minutes} min"
     return f"{minutes} min"
+
+
+def amount(value: Decimal, currency: str) -> str:
+    """An amount in the currency's own decimals, grouped: '1,327.15' (USD), '550,006' (JPY)."""
+    return f"{value:,.{decimals(currency)}f}"
 
 
 def build_charts(figures: Insights) -> dict[str, Any]:
@@ -212,10 +219,26 @@ def page() -> ResponseReturnValue:
         "staff": staff,
         "is_admin": is_admin,
         "duration": duration,
+        "amount": amount,
     }
     if filters.errors:
         return render_template("insights/page.html", **context), 400
     figures = insights(db.session, Scope(filters.start, filters.end, filters.staff_id))
     return render_template(
         "insights/page.html", figures=figures, charts=build_charts(figures), **context
+    )
+
+
+@bp.get("/insights/invoices.csv")
+@admin_required
+def invoices_csv() -> ResponseReturnValue:
+    """The bookkeeper's CSV of the period's invoices and payments (bureau/insights/ledger.py):
+    admins only, with the page's period and staff filter."""
+    filters = parse_filters(request.args, utcnow().date())
+    if filters.errors:  # never another period than the one asked for
+        return Response("\n".join(filters.errors) + "\n", 422, mimetype="text/plain")
+    body = ledger_csv(db.session, Scope(filters.start, filters.end, filters.staff_id))
+    name = f"invoices-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
+    return Response(
+        body, mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"}
     )

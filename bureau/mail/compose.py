@@ -58,6 +58,10 @@ SUBJECTS = {
     "reminder_1d": "Tomorrow: {event}, {date}",
     "hold_expiring": "The hold for {ref} expires within a day: {event}",
     "sla_breach": "First response overdue on {ref}: {event}",
+    "invoice_issued": "{invoice.title} {invoice.number} for {event} ({ref})",
+    "invoice_due_soon": "Reminder: {invoice.number} is due on {invoice.due} ({ref})",
+    "invoice_overdue_1d": "Overdue: {invoice.number} was due on {invoice.due} ({ref})",
+    "invoice_overdue_7d": "A week overdue: {invoice.number}, due {invoice.due} ({ref})",
 }
 
 
@@ -100,6 +104,7 @@ def render_booking_mail(
         "next_step": organizer_next_step(status),
         "deadline": _in_zone(told.hold.expires_at, told.zone) if told.hold else None,
         "request_url": None,
+        "invoice": getattr(told, "invoice", None),
         **extra,
         **links,
     }
@@ -120,6 +125,7 @@ def render_booking_mail(
             (offer.response if offer else None) or "", "answered"
         ),
         verb=extra.get("verb", ""),
+        invoice=getattr(told, "invoice", None),
     )
     return Mail(
         subject=clean_line(subject)[:250],

@@ -18,7 +18,7 @@ from bureau.bookings.models import BookingEvent, BookingRequest, Offer
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession
 from bureau.mail.facts import Facts, mail_facts
-from bureau.outbox import Job, record_job
+from bureau.outbox import Job, is_quiet, record_job
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 
@@ -59,6 +59,10 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "speaker_answered": frozenset({STAFF}),
     "hold_expiring": frozenset({STAFF}),
     "sla_breach": frozenset({STAFF}),
+    "invoice_issued": frozenset({ORGANIZER}),
+    "invoice_due_soon": frozenset({ORGANIZER, STAFF}),
+    "invoice_overdue_1d": frozenset({ORGANIZER, STAFF}),
+    "invoice_overdue_7d": frozenset({ORGANIZER, STAFF}),
 }
 
 # Each email as staff read of it on the timeline, the mail log and the operations page.
@@ -86,6 +90,10 @@ MAIL_NAMES: dict[str, str] = {
     "speaker_answered": "The speaker's answer",
     "hold_expiring": "Hold ends within a day",
     "sla_breach": "First response overdue",
+    "invoice_issued": "Invoice (PDF attached)",
+    "invoice_due_soon": "Invoice due in three days",
+    "invoice_overdue_1d": "Invoice overdue",
+    "invoice_overdue_7d": "Invoice a week overdue",
 }
 
 
@@ -112,6 +120,8 @@ def record_mail(
     in this transaction, plus ``facts`` the change adds (a reschedule's previous date)."""
     if role not in AUDIENCES[template]:
         raise ValueError(f"the {template!r} email is not meant for the {role.value}")
+    if is_quiet(session):  # the past is being written: no facts to fix, nothing to send
+        return None
     booking = session.get(BookingRequest, booking_id)
     if booking is not None:
         engagement_id = extra.get("engagement_id", extra.get("about_engagement"))
@@ -187,7 +197,7 @@ def queue_mail(
     """Queue ``template`` about ``booking`` for ``to`` (nobody: nothing is queued); None
     if it was queued already. ``sequence`` tells repeats apart in the outbox's key; by
     default the booking's timeline step, so each step's email goes once."""
-    if to is None:
+    if to is None or is_quiet(session):
         return None
     role, email, name = to
     step = timeline_step(session, booking) if sequence is None else sequence

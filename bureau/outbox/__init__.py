@@ -14,7 +14,7 @@ from bureau.outbox.claim import claim, holder, holder_name
 from bureau.outbox.dispatch import enqueue
 from bureau.outbox.hooks import HANDLERS, around_tasks, handles
 from bureau.outbox.models import Handler, Job, JobState, PermanentError, TransientError
-from bureau.outbox.record import record_job, retry_failed
+from bureau.outbox.record import is_quiet, quiet_outbox, record_job, retry_failed
 from bureau.outbox.release import release_held_by
 from bureau.outbox.run import (
     MAX_ATTEMPTS,
@@ -44,6 +44,8 @@ __all__ = [
     "handles",
     "holder",
     "holder_name",
+    "is_quiet",
+    "quiet_outbox",
     "record_effect",
     "record_job",
     "release_held_by",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -24,6 +26,24 @@ SESSION_KEY = "bureau.jobs_to_enqueue"
 INLINE_KEY = "bureau.run_follow_ups_inline"
 FOLLOW_UPS_KEY = "bureau.follow_ups"
 LOADED_KEY = "bureau.loaded_by_jobs"
+QUIET_KEY = "bureau.quiet_outbox"
+
+
+@contextmanager
+def quiet_outbox(session: AnySession) -> Iterator[None]:
+    """Within it, ``record_job`` records nothing: for writing the past (the demo history),
+    whose steps change rows exactly as the real workflow does but must send nothing."""
+    before = session.info.get(QUIET_KEY, False)
+    session.info[QUIET_KEY] = True
+    try:
+        yield
+    finally:
+        session.info[QUIET_KEY] = before
+
+
+def is_quiet(session: AnySession) -> bool:
+    """Whether jobs are left unrecorded (callers may skip preparing their payload)."""
+    return bool(session.info.get(QUIET_KEY))
 
 
 def record_job(
@@ -36,7 +56,10 @@ def record_job(
     sequence: int = 0,
     payload: dict[str, Any] | None = None,
 ) -> Job | None:
-    """Add a job to the session's transaction; None when the same job exists already."""
+    """Add a job to the session's transaction; None when the same job exists already, or
+    inside ``quiet_outbox``."""
+    if is_quiet(session):
+        return None
     key = Job.key_for(kind, booking_id, recipient, sequence)
     # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
     # add and a flush: the unique key decides, also between two racing transactions.

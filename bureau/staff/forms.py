@@ -152,6 +152,15 @@ class CompleteForm(VersionedForm):
     )
 
 
+class PayoutPaidForm(VersionedForm):
+    # The day the transfer to the speaker was made, and the bank's or the bureau's reference.
+    # Ids of their own: the request page has other forms' "reference" fields.
+    paid_on = DateField("Paid on", id="payout-paid-on", validators=[InputRequired()])
+    reference = StringField(
+        "Reference", id="payout-reference", validators=[Optional(), Length(max=200)]
+    )
+
+
 CLOSE_AS = {
     "declined": "Declined by the bureau",
     "withdrawn": "Withdrawn by the organizer",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
 
 from flask import abort, flash, g, redirect, request, url_for
@@ -12,12 +12,14 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
+from bureau.billing import payouts
 from bureau.bookings import actions, notes
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.routing import route
 from bureau.bookings.states import Status, staff_label
 from bureau.bookings.validation import validate_offer
 from bureau.bookings.workflow import TransitionNotAllowed
+from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.params import row_id
 from bureau.staff import forms
@@ -27,6 +29,7 @@ from bureau.staff.models import StaffMember
 from bureau.staff.picker import NotASpeaker, Picker
 from bureau.staff.request_page import load_booking, request_page, sent_shortlist
 from bureau.templating import staff_time
+from bureau.urls import public_url
 
 Form = TypeVar("Form", bound=forms.VersionedForm)
 Result = TypeVar("Result")
@@ -335,3 +338,38 @@ def correct(step: Step[forms.CorrectStateForm]) -> str:
         actor_is_admin=current_user.is_admin,
     )
     return f"Status corrected to “{staff_label(to)}”."
+
+
+def _payout_form() -> forms.PayoutPaidForm:
+    """The form as posted, kept for the page shown again (its include reads it from g)."""
+    form = forms.PayoutPaidForm()
+    g.payout_form = form
+    return form
+
+
+@workflow_step("payout", _payout_form)
+def payout(step: Step[forms.PayoutPaidForm]) -> str:
+    paid_on: date = step.form.paid_on.data
+    statement = step.run(payouts.mark_paid, paid_on=paid_on, reference=step.form.reference.data)
+    return payouts.paid_message(statement)
+
+
+@bp.app_template_global()
+def payout_panel(booking: BookingRequest) -> dict[str, Any] | None:
+    """What templates/staff/_payout.html shows of a completed booking: its statement (a
+    draft from the contract if it was completed before payouts existed), the form to mark
+    it paid, and the speaker's link to their statements."""
+    if booking.status != Status.COMPLETED:
+        return None
+    statement = payouts.statement_of(db.session, booking) or payouts.draft_statement(booking)
+    if statement is None:
+        return None
+    form = g.get("payout_form") or forms.PayoutPaidForm(formdata=None, paid_on=utcnow().date())
+    form.version.data = str(booking.version)
+    token = payouts.statements_token(statement.speaker_id)
+    return {
+        "statement": statement,
+        "form": form,
+        "overdue": statement.paid_on is None and statement.due_on < utcnow().date(),
+        "speaker_link": public_url("billing.payouts", token=token),
+    }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, current_app, render_template
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from bureau.billing.forms import invoice_panel
 from bureau.bookings import actions
 from bureau.bookings.forms import choices
 from bureau.bookings.models import BookingRequest
@@ -212,6 +213,13 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             reschedule_errors=bound.get("reschedule_errors", {}),
             reschedule_input=bound.get("reschedule_input", {}),
             hold=active_hold(db.session, booking.id),
+            invoices=invoice_panel(
+                db.session,
+                booking,
+                bound,
+                today=utcnow().date(),
+                tax_rate=current_app.config["BUREAU_SETTINGS"].tax_rate,
+            ),
         ),
         status,
     )

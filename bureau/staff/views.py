@@ -11,6 +11,7 @@ from bureau.staff import (  # noqa: F401
     dashboard,
     exporters,
     request_actions,
+    request_invoices,
 )
 from bureau.staff.blueprint import bp
 

@@ -31,7 +31,7 @@ class SeedReport:
 
 
 def demo_data() -> dict[str, Any]:
-    text = resources.files("bureau.catalogue").joinpath("demo_data.json").read_text("utf-8")
+    text = resources.files("bureau.demo").joinpath("catalogue.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -1,0 +1,17 @@
+"""Billing upkeep run by beat."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from bureau.billing.reminders import send_invoice_reminders
+from bureau.extensions import db
+
+
+@shared_task(name="bureau.billing.reminders")
+def invoice_reminders() -> int:
+    """Reminders before the due day and overdue notices after it, once each."""
+    try:
+        return send_invoice_reminders(db.session)
+    finally:
+        db.session.remove()
