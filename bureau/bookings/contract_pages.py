@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import CLOSED_STATES
 from bureau.bookings.views import back_to_status, bp, organizer_booking, status_page
 from bureau.bookings.workflow import ActionError
 from bureau.contracts import flow
@@ -39,7 +40,9 @@ def organizer_contract(booking: BookingRequest) -> dict[str, Any]:
     return {
         "version": version,
         "gate": gate,
-        "open": version is not None and version.status == VersionStatus.SENT,
+        "open": version is not None
+        and version.status == VersionStatus.SENT
+        and booking.status not in CLOSED_STATES,
         "accept": accept,
         "decline": g.get("contract_decline_form") or DeclineContractForm(formdata=None),
     }
