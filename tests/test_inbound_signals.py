@@ -186,17 +186,39 @@ def test_exchange_out_of_office_is_automatic() -> None:
         ({"Subject": "自动答复: 您的申请"}, Automatic.OUT_OF_OFFICE),
         ({"X-Auto-Response-Suppress": "All"}, Automatic.AUTO_REPLIED),
         ({"Subject": "Re: automatic reply settings"}, None),
+        ({"Return-Path": "<>"}, Automatic.AUTO_GENERATED),
+        ({"From": "Mail Delivery System <MAILER-DAEMON@mx.example.net>"}, Automatic.AUTO_GENERATED),
+        ({"Precedence": "list"}, Automatic.MAILING_LIST),
     ],
 )
 def test_automatic_headers(headers: dict[str, str], expected: Automatic | None) -> None:
     msg = EmailMessage()
-    msg["From"] = "someone@example.org"
+    msg["From"] = headers.pop("From", "someone@example.org")
     for name, value in headers.items():
         msg[name] = value
     msg.set_content("text")
     assert is_automatic(msg) is expected
     parsed = parse(msg.as_bytes(), max_bytes=LIMIT)
     assert classify(parsed) is (Kind.REPLY if expected is None else Kind.AUTOMATIC)
+
+
+def test_envelope_recipient_and_bare_message_ids() -> None:
+    raw = (
+        b"Delivered-To: bookings+BR-2027-00042.k3j2@bureau.example\n"
+        b"Delivered-To: bookings@bureau.example\n"
+        b"From: Ada <ada@example.org>\nTo: someone-else@example.org\n"
+        b"Reply-To: Ada's Assistant <assistant@example.org>\n"
+        b"Message-ID: bare-id@example.org\nIn-Reply-To: <176485000123.4242.1111@bureau.example>\n"
+        b"Subject: Fwd\n\nSee below.\n"
+    )
+    parsed = parse(raw, max_bytes=LIMIT)
+    assert parsed.delivered_to == (
+        "bookings+br-2027-00042.k3j2@bureau.example",
+        "bookings@bureau.example",
+    )
+    assert parsed.reply_to == ("assistant@example.org",)
+    assert parsed.message_id == "<bare-id@example.org>"
+    assert parsed.in_reply_to == ACKNOWLEDGEMENT
 
 
 def test_broken_mime_is_read_as_far_as_it_goes() -> None:

@@ -26,6 +26,9 @@ _OUT_OF_OFFICE_SUBJECTS = (
 )
 
 
+_LIST_HEADERS = ("List-Id", "List-Unsubscribe", "List-Post")
+
+
 class Automatic(enum.StrEnum):
     """Why a message counts as sent by a machine."""
 
@@ -63,11 +66,23 @@ def is_automatic(msg: Message) -> Automatic | None:
         return Automatic.AUTO_REPLIED
     if out_of_office:
         return Automatic.OUT_OF_OFFICE
-    if header(msg, "Precedence").lower() in {"bulk", "junk", "auto_reply", "list"}:
+    if _null_sender(msg):
+        return Automatic.AUTO_GENERATED
+    precedence = header(msg, "Precedence").lower()
+    if precedence in {"bulk", "junk", "auto_reply"}:
         return Automatic.BULK
-    if header(msg, "List-Id") or header(msg, "List-Unsubscribe") or header(msg, "List-Post"):
+    if precedence == "list" or any(header(msg, name) for name in _LIST_HEADERS):
         return Automatic.MAILING_LIST
     return None
+
+
+def _null_sender(msg: Message) -> bool:
+    """An empty envelope sender (Return-Path: <>) or a mailer daemon: RFC 3834 says never
+    to answer either, and non-RFC 3464 bounces (qmail, old Exchange) look like this."""
+    if header(msg, "Return-Path").replace(" ", "") == "<>":
+        return True
+    sender = header(msg, "From").lower()
+    return "mailer-daemon@" in sender or "postmaster@" in sender
 
 
 def _exchange_oof(msg: Message) -> bool:

@@ -73,9 +73,13 @@ def read_bounce(msg: Message) -> Bounce | None:
 
 
 def first_message_id(value: str) -> str | None:
-    """The first <id@host> in a header value."""
+    """The first <id@host> in a header value; a bare id@host (some clients drop the angle
+    brackets) gets them back, so it matches the Message-ID the bureau stored."""
     found = _ANGLED.search(value)
-    return found.group() if found else None
+    if found:
+        return found.group()
+    bare = value.split()
+    return f"<{bare[0]}>" if bare and "@" in bare[0] and "<" not in bare[0] else None
 
 
 def _field_blocks(part: Message) -> list[Message]:

@@ -54,7 +54,9 @@ class Kind(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Parsed:
-    """The facts of one message. Addresses are lower case; names are kept apart."""
+    """The facts of one message. Addresses are lower case; names are kept apart.
+    `delivered_to` is the envelope recipient the receiving server recorded (Delivered-To,
+    X-Original-To): the plus-address a reply was sent to, even when it was a Bcc."""
 
     message_id: str | None
     in_reply_to: str | None
@@ -63,6 +65,8 @@ class Parsed:
     from_address: str
     to: tuple[str, ...]
     cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    delivered_to: tuple[str, ...]
     subject: str
     date: datetime | None
     text: str
@@ -87,7 +91,8 @@ def parse(raw: bytes, *, max_bytes: int) -> Parsed:
         text = raw.decode("utf-8", errors="replace")
         return Parsed(
             message_id=None, in_reply_to=None, references=(), from_name="", from_address="",
-            to=(), cc=(), subject="", date=None, text=text, reply=text.strip(),
+            to=(), cc=(), reply_to=(), delivered_to=(), subject="", date=None, text=text,
+            reply=text.strip(),
             defects=(f"unreadable: {type(error).__name__}",),
         )  # fmt: skip
 
@@ -115,6 +120,8 @@ def _read(msg: Message) -> Parsed:
         from_address=from_address,
         to=_addresses(msg, "To"),
         cc=_addresses(msg, "Cc"),
+        reply_to=_addresses(msg, "Reply-To"),
+        delivered_to=_addresses(msg, "Delivered-To") + _addresses(msg, "X-Original-To"),
         subject=_header(msg, "Subject"),
         date=_date(msg),
         text=text,
@@ -144,7 +151,11 @@ def _header(msg: Message, name: str) -> str:
 
 
 def _addresses_with_names(msg: Message, name: str) -> list[tuple[str, str]]:
-    pairs = getaddresses([_header(msg, name)])
+    try:
+        values = [" ".join(str(value).split()) for value in msg.get_all(name) or ()]
+    except Exception:  # one of them is unreadable: the first, decoded by hand, will do
+        values = [_header(msg, name)]
+    pairs = getaddresses(values)
     return [
         (person.strip(), address.strip().lower()) for person, address in pairs if "@" in address
     ]
