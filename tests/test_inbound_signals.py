@@ -202,6 +202,24 @@ def test_automatic_headers(headers: dict[str, str], expected: Automatic | None) 
     assert classify(parsed) is (Kind.REPLY if expected is None else Kind.AUTOMATIC)
 
 
+def test_inline_signature_logo_is_marked_inline() -> None:
+    msg = EmailMessage()
+    msg["From"] = "ada@example.org"
+    msg.set_content("Thanks!")
+    msg.add_alternative('<p>Thanks!</p><img src="cid:image001.png@01DB">', subtype="html")
+    html = msg.get_body(("html",))
+    assert isinstance(html, EmailMessage)
+    html.add_related(b"\x89PNG\r\n", maintype="image", subtype="png", cid="<image001.png@01DB>",
+                     filename="image001.png", disposition="inline")  # fmt: skip
+    msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="plan.pdf")
+    parsed = parse(msg.as_bytes(), max_bytes=LIMIT)
+    assert [(a.filename, a.inline) for a in parsed.attachments] == [
+        ("image001.png", True),
+        ("plan.pdf", False),
+    ]
+    assert parsed.reply == "Thanks!"
+
+
 def test_envelope_recipient_and_bare_message_ids() -> None:
     raw = (
         b"Delivered-To: bookings+BR-2027-00042.k3j2@bureau.example\n"

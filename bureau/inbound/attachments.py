@@ -18,12 +18,15 @@ _CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 
 @dataclass(frozen=True)
 class Attachment:
-    """One attached file: sanitised filename, declared content type, size in bytes, contents."""
+    """One attached file: sanitised filename, declared content type, size in bytes, contents.
+    `inline` marks a picture the HTML shows in place (Outlook's signature logo, image001.png):
+    a timeline may leave those out of the list of files."""
 
     filename: str
     content_type: str
     size: int
     data: bytes
+    inline: bool = False
 
 
 def attachments(msg: Message) -> Iterator[Attachment]:
@@ -38,7 +41,11 @@ def attachments(msg: Message) -> Iterator[Attachment]:
             continue
         data = _payload(part)
         yield Attachment(
-            filename=sanitise_filename(name, kind), content_type=kind, size=len(data), data=data
+            filename=sanitise_filename(name, kind),
+            content_type=kind,
+            size=len(data),
+            data=data,
+            inline=disposition != "attachment" and part.get("Content-ID") is not None,
         )
 
 
