@@ -312,3 +312,14 @@ def test_random_bytes_never_raise_anything_but_refused(raw: bytes) -> None:
 def test_damaged_real_messages_never_raise(data: st.DataObject) -> None:
     parsed = parse(_mutated(data), max_bytes=LIMIT)
     assert isinstance(classify(parsed), Kind)
+
+
+def test_a_reader_bug_keeps_the_message_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_msg: object) -> Parsed:
+        raise RecursionError
+
+    monkeypatch.setattr("bureau.inbound.signals._read", broken)
+    parsed = parse(b"Subject: x\n\nbody", max_bytes=LIMIT)
+    assert parsed.defects == ("unreadable: RecursionError",)
+    assert classify(parsed) is Kind.REPLY
+    assert "body" in parsed.text
