@@ -1,0 +1,1 @@
+"""Inbound email: replies stored raw, matched to their request, and the staff Inbox."""
