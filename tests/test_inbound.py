@@ -1,0 +1,229 @@
+"""Inbound email (issue 19): stored raw first, read by a job, matched to its request by the
+signed reply address, the email it answers or the reference in its subject; the rest waits
+in the staff Inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.states import Status
+from bureau.db import AnySession
+from bureau.extensions import db
+from bureau.inbound.addresses import booking_from_address, reply_address, signature
+from bureau.inbound.models import InboundMessage, InboundStatus
+from bureau.inbound.services import PROCESS_TASK, process, receive_raw
+from bureau.mail.models import Notification
+from bureau.mail.recipients import organizer_of, queue_mail
+from bureau.mail.tasks import compose_notification
+from bureau.outbox import Job, run_job
+from tests.test_transitions import booking_in
+
+ORGANIZER_EMAIL = "li.na@example.com"  # valid_request()'s contact
+STRANGER = "someone.else@example.org"
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[AnySession]:
+    with app.test_request_context():
+        yield db.session
+        db.session.rollback()
+
+
+def email(
+    *,
+    sender: str = ORGANIZER_EMAIL,
+    to: str = "bookings@bureau.localhost",
+    subject: str = "Re: your request",
+    text: str = "Thanks, the afternoon slot works for us.",
+    **headers: str,
+) -> bytes:
+    message = EmailMessage()
+    message["From"] = f"Li Na <{sender}>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="example.com")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(text)
+    return bytes(message)
+
+
+def received(session: AnySession, raw: bytes, **where: Any) -> InboundMessage:
+    message = receive_raw(session, raw, source=where.pop("source", "pipe"), **where)
+    assert message is not None
+    session.commit()
+    return message
+
+
+def processed(session: AnySession, raw: bytes) -> InboundMessage:
+    """Received, then read by its job as the worker runs it."""
+    message = received(session, raw)
+    job = session.scalars(select(Job).where(Job.task == PROCESS_TASK)).all()[-1]
+    run_job(session, job.id, process)
+    session.refresh(message)
+    return message
+
+
+def replies(session: AnySession, booking: BookingRequest) -> list[BookingEvent]:
+    return list(
+        session.scalars(
+            select(BookingEvent).where(
+                BookingEvent.booking_id == booking.id, BookingEvent.action == "reply received"
+            )
+        )
+    )
+
+
+def test_a_message_is_stored_raw_with_its_job_in_one_transaction(session: AnySession) -> None:
+    raw = email()
+    message = received(session, raw, source="imap", uidvalidity=7, uid=42)
+    assert (message.raw, message.size, message.status) == (raw, len(raw), "received")
+    assert (message.source, message.uidvalidity, message.uid) == ("imap", 7, 42)
+    assert message.sender == ORGANIZER_EMAIL
+    assert message.message_id is not None
+    assert message.message_id.startswith("<")
+    [job] = session.scalars(select(Job).where(Job.task == PROCESS_TASK))
+    assert job.payload == {"inbound_message_id": message.id}
+
+
+def test_a_replay_is_refused_by_message_id_and_by_uid(session: AnySession) -> None:
+    raw = email()
+    received(session, raw)
+    assert receive_raw(session, raw, source="pipe") is None
+    other = email()
+    received(session, other, source="imap", uidvalidity=1, uid=5)
+    assert receive_raw(session, email(), source="imap", uidvalidity=1, uid=5) is None
+    # The same UID under a new UIDVALIDITY is another message.
+    assert receive_raw(session, email(), source="imap", uidvalidity=2, uid=5) is not None
+    session.commit()
+    assert session.query(InboundMessage).count() == 3
+    assert session.query(Job).filter(Job.task == PROCESS_TASK).count() == 3
+
+
+def test_an_oversized_message_is_kept_as_failed_and_not_read(
+    session: AnySession, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = app.config["BUREAU_SETTINGS"]
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", replace(settings, inbound_max_bytes=100))
+    raw = email(text="x" * 500)
+    message = received(session, raw)
+    assert message.status == InboundStatus.FAILED
+    assert message.error is not None
+    assert "too large" in message.error
+    assert message.raw == raw  # nothing lost
+    assert session.query(Job).filter(Job.task == PROCESS_TASK).count() == 0
+
+
+def test_a_signed_reply_address_names_its_request_and_a_forged_one_nothing(
+    session: AnySession,
+) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    address = reply_address(booking)
+    assert (
+        address == f"bookings+{booking.reference}.{signature(booking.reference)}@bureau.localhost"
+    )
+    assert booking_from_address(session, address) == booking
+    assert booking_from_address(session, f"Desk <{address.upper()}>") == booking
+    forged = f"bookings+{booking.reference}.{'0' * 12}@bureau.localhost"
+    assert booking_from_address(session, forged) is None
+    elsewhere = address.replace("bureau.localhost", "example.com")
+    assert booking_from_address(session, elsewhere) is None
+
+
+def test_the_organizers_reply_by_address_is_on_the_timeline_and_status_page(
+    session: AnySession, app: Flask
+) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    message = processed(session, email(to=reply_address(booking)))
+    assert (message.status, message.matched_by) == ("matched", "reply-address")
+    assert (message.booking_id, message.from_known_party) == (booking.id, True)
+    [entry] = replies(session, booking)
+    assert entry.actor_kind == "organizer"
+    assert entry.details["text"] == "Thanks, the afternoon slot works for us."
+    assert entry.public_message == "Your email: Thanks, the afternoon slot works for us."
+    page = app.test_client().get(f"/requests/{booking.tracking_token}").get_data(as_text=True)
+    assert "the afternoon slot works for us" in page
+    # The assignee hears.
+    [notice] = session.scalars(select(Job).where(Job.kind == "mail.reply_received"))
+    assert notice.recipient == booking.assigned_staff.email
+
+
+def test_a_strangers_mail_is_marked_and_kept_from_the_organizer(
+    session: AnySession, app: Flask
+) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    message = processed(session, email(sender=STRANGER, to=reply_address(booking), text="Hi!"))
+    assert (message.status, message.from_known_party) == ("matched", False)
+    [entry] = replies(session, booking)
+    assert entry.public_message is None
+    assert entry.details["not_on_request"] is True
+    assert "(not on the request)" in entry.actor_label
+    page = app.test_client().get(f"/requests/{booking.tracking_token}").get_data(as_text=True)
+    assert STRANGER not in page
+    assert "Hi!" not in page
+
+
+def test_a_forged_reply_address_is_not_matched(session: AnySession) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    forged = f"bookings+{booking.reference}.abcdefabcdef@bureau.localhost"
+    message = processed(session, email(to=forged, subject="hello"))
+    assert (message.status, message.booking_id) == ("unmatched", None)
+    assert replies(session, booking) == []
+
+
+def test_a_reply_to_the_bureaus_email_is_matched_by_in_reply_to(session: AnySession) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    mail_job = queue_mail(session, booking, "acknowledgement", organizer_of(booking), sequence=0)
+    assert mail_job is not None
+    session.commit()
+    sent: Notification = compose_notification(session, mail_job)
+    message = processed(
+        session, email(subject="Re: hello", In_Reply_To=sent.message_id, References=sent.message_id)
+    )
+    assert (message.status, message.matched_by, message.booking_id) == (
+        "matched",
+        "in-reply-to",
+        booking.id,
+    )
+
+
+def test_a_reference_in_the_subject_matches(session: AnySession) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    subject = f"Question about {booking.reference.lower()}"
+    message = processed(session, email(subject=subject))
+    assert (message.status, message.matched_by, message.booking_id) == (
+        "matched",
+        "subject",
+        booking.id,
+    )
+
+
+def test_unmatched_mail_waits_in_the_inbox(session: AnySession) -> None:
+    message = processed(session, email(subject="Do you have a speaker on AI?"))
+    assert (message.status, message.booking_id) == ("unmatched", None)
+
+
+def test_a_message_the_parser_cannot_read_is_kept_as_failed(
+    session: AnySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bureau.inbound import services
+
+    def broken(raw: bytes) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(services, "_read", broken)
+    raw = email()
+    message = processed(session, raw)
+    assert message.status == InboundStatus.FAILED
+    assert message.error is not None
+    assert "UnicodeDecodeError" in message.error
+    assert message.raw == raw
