@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from bureau.mail.models import Notification
 from bureau.mail.recipients import organizer_of, queue_mail
 from bureau.mail.tasks import compose_notification
 from bureau.outbox import Job, run_job
+from tests.conftest import bureau_cli, make_app
 from tests.test_transitions import booking_in
 
 ORGANIZER_EMAIL = "li.na@example.com"  # valid_request()'s contact
@@ -227,3 +229,38 @@ def test_a_message_the_parser_cannot_read_is_kept_as_failed(
     assert message.error is not None
     assert "UnicodeDecodeError" in message.error
     assert message.raw == raw
+
+
+# --- bureau mail receive (an MTA's pipe delivery)
+
+
+def test_the_receive_command_takes_a_message_once_and_exits_0(app: Flask) -> None:
+    raw = email().decode()
+    first = bureau_cli(app, "mail", "receive", stdin=raw)
+    assert first.exit_code == 0, first.output
+    assert "Stored as inbound message" in first.output
+    again = bureau_cli(app, "mail", "receive", stdin=raw)
+    assert again.exit_code == 0, again.output
+    assert "Already received" in again.output
+    with app.app_context():
+        [message] = db.session.scalars(select(InboundMessage))
+        assert (message.source, message.raw) == ("pipe", raw.encode())
+
+
+def test_the_receive_command_keeps_an_oversized_message_and_exits_0(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = app.config["BUREAU_SETTINGS"]
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", replace(settings, inbound_max_bytes=100))
+    result = bureau_cli(app, "mail", "receive", stdin=email(text="x" * 500).decode())
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        [message] = db.session.scalars(select(InboundMessage))
+        assert message.status == InboundStatus.FAILED
+
+
+def test_the_receive_command_asks_the_mta_to_retry_without_a_database(tmp_path: Path) -> None:
+    unreachable = make_app(tmp_path, "postgresql+psycopg://bureau@127.0.0.1:9/bureau")
+    result = bureau_cli(unreachable, "mail", "receive", stdin=email().decode())
+    assert result.exit_code == 75
+    assert "try again later" in result.output
