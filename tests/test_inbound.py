@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -26,8 +27,10 @@ from bureau.mail.models import Notification
 from bureau.mail.recipients import organizer_of, queue_mail
 from bureau.mail.tasks import compose_notification
 from bureau.outbox import Job, run_job
+from bureau.staff.models import Role
 from tests.conftest import bureau_cli, make_app
-from tests.test_transitions import booking_in
+from tests.test_transitions import ADMIN_EMAIL, booking_in
+from tests.workflow_helpers import csrf_from, sign_in, staff_member
 
 ORGANIZER_EMAIL = "li.na@example.com"  # valid_request()'s contact
 STRANGER = "someone.else@example.org"
@@ -264,3 +267,77 @@ def test_the_receive_command_asks_the_mta_to_retry_without_a_database(tmp_path: 
     result = bureau_cli(unreachable, "mail", "receive", stdin=email().decode())
     assert result.exit_code == 75
     assert "try again later" in result.output
+
+
+# --- the staff Inbox
+
+
+def inbox_client(app: Flask, email_address: str, role: str) -> FlaskClient:
+    staff_member(app, email_address, role=role)
+    client = app.test_client()
+    assert sign_in(client, email_address).status_code in (302, 303)
+    return client
+
+
+def post(client: FlaskClient, path: str, **data: str) -> Any:
+    token = csrf_from(client.get("/staff/inbox").get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def unmatched(session: AnySession, subject: str = "Do you have a speaker on AI?") -> int:
+    message = processed(session, email(subject=subject, text="Please call me."))
+    assert message.status == InboundStatus.UNMATCHED
+    return message.id
+
+
+def test_staff_attach_an_unmatched_message_to_a_request(session: AnySession, app: Flask) -> None:
+    booking = booking_in(session, Status.ASSIGNED)
+    inbound_id = unmatched(session)
+    admin = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    page = admin.get("/staff/inbox").get_data(as_text=True)
+    assert "Do you have a speaker on AI?" in page
+    wrong = post(admin, f"/staff/inbox/{inbound_id}/attach", reference="BR-1999-99999")
+    assert wrong.status_code == 303
+    response = post(admin, f"/staff/inbox/{inbound_id}/attach", reference=booking.reference)
+    assert response.status_code == 303
+    session.expire_all()
+    message = session.get(InboundMessage, inbound_id)
+    assert (message.status, message.matched_by, message.booking_id) == (
+        "matched",
+        "staff",
+        booking.id,
+    )
+    [entry] = replies(session, booking)
+    assert entry.details["text"] == "Please call me."
+    assert entry.details["attached_by"]
+    assert "Do you have a speaker on AI?" not in admin.get("/staff/inbox").get_data(as_text=True)
+
+
+def test_an_agent_attaches_only_to_their_own_requests_and_may_discard(
+    session: AnySession, app: Flask
+) -> None:
+    booking = booking_in(session, Status.ASSIGNED)  # assigned to the China desk
+    inbound_id = unmatched(session)
+    other = inbox_client(app, "europe.desk@bureau.localhost", Role.AGENT)
+    refused = post(other, f"/staff/inbox/{inbound_id}/attach", reference=booking.reference)
+    assert refused.status_code == 303
+    session.expire_all()
+    assert session.get(InboundMessage, inbound_id).status == "unmatched"
+    assert replies(session, booking) == []
+    # Without a CSRF token nothing happens.
+    assert other.post(f"/staff/inbox/{inbound_id}/discard").status_code == 400
+    assert post(other, f"/staff/inbox/{inbound_id}/discard").status_code == 303
+    session.expire_all()
+    assert session.get(InboundMessage, inbound_id).status == "discarded"
+    # The raw message is for admins.
+    assert other.get(f"/staff/inbox/{inbound_id}/raw").status_code == 403
+
+
+def test_admins_download_the_raw_message(session: AnySession, app: Flask) -> None:
+    raw = email(subject="Raw")
+    message = received(session, raw)
+    admin = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    response = admin.get(f"/staff/inbox/{message.id}/raw")
+    assert response.status_code == 200
+    assert response.data == raw
+    assert response.headers["Content-Disposition"].startswith("attachment")

@@ -157,6 +157,7 @@ def attach(
     *,
     matched_by: MatchedBy,
     reading: Reading | None = None,
+    attached_by: str | None = None,
 ) -> None:
     """File a message on its request: a timeline entry (the organizer's own replies also on
     their status page; anyone else's staff-only, marked so), and the assignee hears."""
@@ -191,6 +192,7 @@ def attach(
             "text": text,
             "matched_by": matched_by.value,
             "not_on_request": not known,
+            **({"attached_by": attached_by} if attached_by else {}),
         },
     )
     queue_mail(session, booking, "reply_received", assignee_of(booking))
