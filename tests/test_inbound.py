@@ -341,3 +341,17 @@ def test_admins_download_the_raw_message(session: AnySession, app: Flask) -> Non
     assert response.status_code == 200
     assert response.data == raw
     assert response.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_the_worker_knows_the_task_and_runs_the_job(session: AnySession, app: Flask) -> None:
+    from bureau.inbound.tasks import process_message
+    from bureau.outbox import HANDLERS
+    from bureau.queue import TASK_MODULES
+
+    assert "bureau.inbound.tasks" in TASK_MODULES
+    assert HANDLERS[PROCESS_TASK] is process
+    message = received(session, email(subject="Nothing to match"))
+    job = session.scalars(select(Job).where(Job.task == PROCESS_TASK)).one()
+    assert process_message.run(job_id=job.id) == "done"
+    session.expire_all()
+    assert session.get(InboundMessage, message.id).status == InboundStatus.UNMATCHED
