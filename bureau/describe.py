@@ -34,6 +34,7 @@ ACTION_WORDS: dict[str, str] = {
     "expired": "Expired",
     "state corrected": "Status corrected",
     "note": "Note",
+    "reply received": "Email reply received",
     "invoice issued": "Invoice issued",
     "invoice voided": "Invoice voided",
     "payment recorded": "Payment recorded",

@@ -22,6 +22,7 @@ from bureau.catalogue.models import Post, Speaker
 from bureau.db import utcnow
 from bureau.demo.history import load_demo_history
 from bureau.extensions import db
+from bureau.inbound.services import receive_raw
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
@@ -32,7 +33,10 @@ from tests.workflow_helpers import staff_member, submit_and_route
 
 ADMIN = "pages.admin@bureau.localhost"
 # Files and calendar feeds, not pages.
-NOT_PAGES = {"static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"}
+NOT_PAGES = {
+    *("static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"),
+    "staff.inbox_raw",  # a download of the raw message
+}
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
 ERROR_PATHS = {
     "/nothing-here": 404,
@@ -84,6 +88,14 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     with app.app_context():
         for job_id in db.session.scalars(select(Job.id).where(Job.task == MAIL_TASK)).all():
             run_job(db.session, job_id, send_notification)
+        # A message no request claimed, and one too broken to read, for the Inbox.
+        receive_raw(
+            db.session, b"From: a@example.com\r\nSubject: A speaker?\r\n\r\nHi.\r\n", source="pipe"
+        )
+        failed = receive_raw(db.session, b"Subject: =?x-unknown?q?broken?=\r\n\r\n", source="pipe")
+        assert failed is not None
+        failed.status, failed.error = "failed", "cannot be read: an example"
+        db.session.commit()
     return app
 
 

@@ -13,6 +13,7 @@ from bureau.config.keys import calendar_keys, instance_key, read_secret_files
 from bureau.config.settings import (
     DATABASE_PASSWORD_FILE,
     DEFAULT_BASE_URL,
+    DEFAULT_INBOUND_MAX_BYTES,
     DEFAULT_MAIL_FROM,
     DEFAULT_PAYOUT_DAYS,
     DEFAULT_SESSION_HOURS,
@@ -20,6 +21,7 @@ from bureau.config.settings import (
     DEFAULT_SUBMIT_RATE_LIMIT,
     DEFAULT_TRAVEL_BUFFERS,
     ENVIRONMENTS,
+    MAX_INBOUND_MAX_BYTES,
     MAX_PAYOUT_DAYS,
     PRODUCTION_BROKERS,
     Settings,
@@ -132,6 +134,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **legal_details(get),
         contracts=contract_settings(get),
         payout_days=whole(get, "BUREAU_PAYOUT_DAYS", DEFAULT_PAYOUT_DAYS, MAX_PAYOUT_DAYS, "days"),
+        inbound_max_bytes=whole(
+            get,
+            "BUREAU_INBOUND_MAX_BYTES",
+            DEFAULT_INBOUND_MAX_BYTES,
+            MAX_INBOUND_MAX_BYTES,
+            "bytes",
+        ),
     )
 
 

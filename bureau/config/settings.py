@@ -47,6 +47,8 @@ SETTING_NAMES = (
     "BUREAU_BALANCE_DUE_DAYS",
     # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
     "BUREAU_PAYOUT_DAYS",
+    # The largest inbound email read; a larger one is kept as failed (bureau/inbound/).
+    "BUREAU_INBOUND_MAX_BYTES",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -69,6 +71,8 @@ DEFAULT_SESSION_HOURS = 12
 DEFAULT_SESSION_IDLE_MINUTES = 30
 DEFAULT_PAYOUT_DAYS = 30
 MAX_PAYOUT_DAYS = 365
+DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
+MAX_INBOUND_MAX_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Settings:
     contracts: ContractSettings = field(default_factory=ContractSettings)
     # A speaker's payout is due this many days after the event's day.
     payout_days: int = DEFAULT_PAYOUT_DAYS
+    # An inbound email larger than this is kept, as failed, but not read (bureau/inbound/).
+    inbound_max_bytes: int = DEFAULT_INBOUND_MAX_BYTES
 
     @property
     def is_production(self) -> bool:
