@@ -1,0 +1,1 @@
+"""Mail that comes to the bureau: replies, calendar answers and bounces."""

@@ -1,0 +1,169 @@
+"""The bureau's mailbox read over IMAP (BUREAU_IMAP_URL): each new message is handed over,
+then filed away in a done folder, so a message is handled once however polls overlap or die.
+
+Handing over comes first: a poll that dies after it and before the filing leaves the message in
+place, and the next poll hands it over again; the handler recognises it (by UIDVALIDITY and UID,
+and by Message-ID) and says it is done, and it is filed then. The handler's "not now" leaves the
+message for the next poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+log = logging.getLogger(__name__)
+
+# handle(raw message, UIDVALIDITY, UID) -> True: stored (or already stored), file it away;
+# False: leave it for the next poll.
+Handler = Callable[[bytes, int, int], bool]
+
+SCHEMES = {"imap": 143, "imaps": 993}
+BATCH = 20  # messages fetched at once: a message may be megabytes
+TIMEOUT = 30.0  # seconds for connecting and for each answer
+
+
+class MailboxProblem(Exception):
+    """The mailbox cannot be read; the message says why, in words for an operator (never the
+    password)."""
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    host: str
+    port: int
+    tls: bool
+    user: str
+    password: str
+    folder: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def mailbox(url: str) -> Mailbox:
+    """The mailbox BUREAU_IMAP_URL names: ``imaps://user:pass@host[:port]/FOLDER`` (or
+    ``imap://``, no TLS); user, password and folder are URL-decoded, the folder defaults to
+    INBOX."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise MailboxProblem("BUREAU_IMAP_URL is not a URL with a valid port") from None
+    if parts.scheme not in SCHEMES:
+        raise MailboxProblem(
+            "BUREAU_IMAP_URL must start with imaps:// or imap://, "
+            f"not {parts.scheme or 'no scheme'!r}"
+        )
+    if not parts.hostname or not parts.username:
+        raise MailboxProblem(
+            "BUREAU_IMAP_URL must name a user and a host: imaps://user:pass@host/INBOX"
+        )
+    return Mailbox(
+        host=parts.hostname,
+        port=port or SCHEMES[parts.scheme],
+        tls=parts.scheme == "imaps",
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        folder=unquote(parts.path.strip("/")) or "INBOX",
+    )
+
+
+@contextmanager
+def connected(box: Mailbox) -> Iterator[IMAPClient]:
+    """A client signed in to the mailbox, logged out afterwards; MailboxProblem otherwise."""
+    try:
+        client = IMAPClient(box.host, port=box.port, ssl=box.tls, timeout=TIMEOUT)
+    except ssl.SSLError as error:
+        raise MailboxProblem(
+            f"TLS with the IMAP server {box.host}:{box.port} failed: {error}"
+        ) from None
+    except (OSError, IMAPClientError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise MailboxProblem(
+            f"cannot reach the IMAP server {box.host}:{box.port}: {reason}"
+        ) from None
+    try:
+        try:
+            client.login(box.user, box.password)
+        except LoginError:
+            raise MailboxProblem(
+                f"the IMAP server refused to sign in {box.where} (user or password wrong?)"
+            ) from None
+        yield client
+    except (OSError, IMAPClientError) as error:
+        raise MailboxProblem(f"the IMAP server {box.host}:{box.port} failed: {error}") from None
+    finally:
+        with suppress(OSError, IMAPClientError):
+            client.logout()
+
+
+def poll(url: str, handle: Handler, *, folder_done: str = "Processed") -> int:
+    """Hand every message in the mailbox's folder to ``handle`` and file those it took into
+    ``folder_done`` (created if missing). Return how many were filed."""
+    box = mailbox(url)
+    with connected(box) as client:
+        try:
+            selected = client.select_folder(box.folder)
+        except IMAPClientError as error:
+            raise MailboxProblem(
+                f"cannot open the folder {box.folder!r} of {box.where}: {error}"
+            ) from None
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        _ensure_folder(client, folder_done)
+        uids = sorted(client.search(["NOT", "DELETED"]))
+        filed = 0
+        for start in range(0, len(uids), BATCH):
+            done: list[int] = []
+            try:
+                # BODY.PEEK: a message left for later stays unread for a person looking in.
+                for uid, data in sorted(
+                    client.fetch(uids[start : start + BATCH], ["BODY.PEEK[]"]).items()
+                ):
+                    raw = data.get(b"BODY[]")
+                    if raw is not None and handle(bytes(raw), uidvalidity, uid):
+                        done.append(uid)
+            finally:
+                # Also when the handler raised: what it took is filed, not handed over again.
+                filed += _file(client, done, folder_done)
+        return filed
+
+
+def _ensure_folder(client: IMAPClient, folder: str) -> None:
+    if client.folder_exists(folder):
+        return
+    try:
+        client.create_folder(folder)
+    except IMAPClientError:
+        if not client.folder_exists(folder):  # else another poll created it meanwhile
+            raise
+
+
+def _file(client: IMAPClient, uids: Sequence[int], folder: str) -> int:
+    """Move the messages into ``folder``: MOVE where the server has it, else COPY, \\Deleted and
+    EXPUNGE. A message another poll filed meanwhile is gone already, which is fine."""
+    if not uids:
+        return 0
+    try:
+        if client.has_capability("MOVE"):
+            client.move(uids, folder)
+        else:
+            client.copy(uids, folder)
+            client.add_flags(uids, [b"\\Deleted"])
+            if client.has_capability("UIDPLUS"):
+                client.uid_expunge(uids)
+            else:
+                client.expunge()
+    except IMAPClientError:
+        if client.search(["UID", ",".join(map(str, uids)), "NOT", "DELETED"]):
+            raise
+        log.info("messages %s of the mailbox were filed by another poll", list(uids))
+    return len(uids)
