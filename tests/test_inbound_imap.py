@@ -225,7 +225,7 @@ def test_a_server_that_does_not_answer_is_a_mailbox_problem() -> None:
         ("mail.example.com", "must start with imaps:// or imap://"),
         ("imaps://mail.example.com/INBOX", "must name a user and a host"),
         ("imaps://user:pw@/INBOX", "must name a user and a host"),
-        ("imaps://user:pw@mail.example.com:99999/INBOX", "valid port"),
+        ("imaps://user:pw@mail.example.com:99999/INBOX", "port must be a number"),
     ],
 )
 def test_a_bad_url_is_a_mailbox_problem(url: str, words: str) -> None:

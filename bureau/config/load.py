@@ -27,6 +27,7 @@ from bureau.config.settings import (
 from bureau.config.urls import (
     check_broker_url,
     check_database_url,
+    check_imap_url,
     check_redis_url,
     check_smtp_url,
     split_url,
@@ -88,6 +89,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if smtp_url is not None:
         check_smtp_url(smtp_url)
 
+    imap_url = get("BUREAU_IMAP_URL")
+    if imap_url is not None:
+        check_imap_url(imap_url)
+
     mail_from = get("BUREAU_MAIL_FROM") or DEFAULT_MAIL_FROM
     check_mail_from(mail_from)
 
@@ -132,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **legal_details(get),
         contracts=contract_settings(get),
         payout_days=whole(get, "BUREAU_PAYOUT_DAYS", DEFAULT_PAYOUT_DAYS, MAX_PAYOUT_DAYS, "days"),
+        imap_url=imap_url,
     )
 
 

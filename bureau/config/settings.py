@@ -12,6 +12,7 @@ from bureau.contracts.settings import ContractSettings
 
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+IMAP_SCHEMES = ("imaps", "imap")
 PRODUCTION_BROKERS = ("redis", "rediss", "amqp", "amqps")
 # Everything that users and operators may set; CONTRACT.md documents the first nine.
 SETTING_NAMES = (
@@ -47,6 +48,8 @@ SETTING_NAMES = (
     "BUREAU_BALANCE_DUE_DAYS",
     # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
     "BUREAU_PAYOUT_DAYS",
+    # The bureau's mailbox, polled for replies (bureau/inbound/imap.py); empty: not read.
+    "BUREAU_IMAP_URL",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -56,6 +59,7 @@ SECRET_FILE_SETTINGS = (
     "BUREAU_BROKER_URL",
     "BUREAU_REDIS_URL",
     "BUREAU_SMTP_URL",
+    "BUREAU_IMAP_URL",
 )
 # A file holding only the database password, put into BUREAU_DATABASE_URL (which then has none).
 DATABASE_PASSWORD_FILE = "BUREAU_DATABASE_PASSWORD_FILE"  # noqa: S105 - a name
@@ -116,6 +120,8 @@ class Settings:
     contracts: ContractSettings = field(default_factory=ContractSettings)
     # A speaker's payout is due this many days after the event's day.
     payout_days: int = DEFAULT_PAYOUT_DAYS
+    # The mailbox beat polls for replies, imaps://user:pass@host/INBOX; None: not read.
+    imap_url: str | None = None
 
     @property
     def is_production(self) -> bool:

@@ -19,13 +19,15 @@ from urllib.parse import unquote, urlsplit
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from bureau.config import ConfigError, check_imap_url
+
 log = logging.getLogger(__name__)
 
 # handle(raw message, UIDVALIDITY, UID) -> True: stored (or already stored), file it away;
 # False: leave it for the next poll.
 Handler = Callable[[bytes, int, int], bool]
 
-SCHEMES = {"imap": 143, "imaps": 993}
+PORTS = {"imap": 143, "imaps": 993}
 BATCH = 20  # messages fetched at once: a message may be megabytes
 TIMEOUT = 30.0  # seconds for connecting and for each answer
 
@@ -54,24 +56,15 @@ def mailbox(url: str) -> Mailbox:
     ``imap://``, no TLS); user, password and folder are URL-decoded, the folder defaults to
     INBOX."""
     try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise MailboxProblem("BUREAU_IMAP_URL is not a URL with a valid port") from None
-    if parts.scheme not in SCHEMES:
-        raise MailboxProblem(
-            "BUREAU_IMAP_URL must start with imaps:// or imap://, "
-            f"not {parts.scheme or 'no scheme'!r}"
-        )
-    if not parts.hostname or not parts.username:
-        raise MailboxProblem(
-            "BUREAU_IMAP_URL must name a user and a host: imaps://user:pass@host/INBOX"
-        )
+        check_imap_url(url.strip())  # the checks start-up makes, for a URL given otherwise
+    except ConfigError as error:
+        raise MailboxProblem(str(error)) from None
+    parts = urlsplit(url.strip())
     return Mailbox(
-        host=parts.hostname,
-        port=port or SCHEMES[parts.scheme],
+        host=parts.hostname or "",  # both checked above
+        port=parts.port or PORTS[parts.scheme],
         tls=parts.scheme == "imaps",
-        user=unquote(parts.username),
+        user=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         folder=unquote(parts.path.strip("/")) or "INBOX",
     )
