@@ -1,18 +1,23 @@
-"""bureau.inbound.imap against a real Dovecot (tests/dovecot.py): each message handed over once,
-filed away, left when the handler says not now; clear errors for a bad URL, a wrong password,
-a server that does not answer."""
+"""bureau.inbound.imap and its beat task against a real Dovecot (tests/dovecot.py): each
+message handed over once and filed away, left when the handler says not now; clear errors for
+a bad URL, a wrong password, a server that does not answer."""
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
+import types
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
+from flask import Flask
 from imapclient import IMAPClient
 
-from bureau.inbound import imap
+from bureau.inbound import imap, tasks
 from bureau.inbound.imap import MailboxProblem, mailbox, poll
 from tests.dovecot import Dovecot, dovecot_server
 from tests.smtp import free_port
@@ -245,3 +250,58 @@ def test_the_url_is_decoded() -> None:
     )
     assert mailbox("imap://u@h").port == 143
     assert mailbox("imap://u@h").folder == "INBOX"
+
+
+# --- the beat task (bureau/inbound/tasks.py)
+
+
+def test_beat_polls_the_mailbox_only_when_one_is_named(app: Flask) -> None:
+    from workers.schedule import beat_schedule
+
+    settings = app.config["BUREAU_SETTINGS"]
+    assert "inbound-mail" not in beat_schedule(settings)
+    named = replace(settings, imap_url="imaps://desk:pw@mail.example.com/INBOX")
+    assert beat_schedule(named)["inbound-mail"] == {
+        "task": "bureau.inbound.poll",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    }
+    with app.app_context():
+        assert tasks.poll_mailbox.run() == 0  # none named: nothing to read
+
+
+def test_the_task_stores_each_message_then_files_it(
+    app: Flask, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # LEAD: a stand-in for bureau.inbound.services (written alongside); the store's own
+    # tests cover it. This checks what the task hands it, and that it commits first.
+    stored: list[tuple[bytes, str, int, int]] = []
+    services = types.ModuleType("bureau.inbound.services")
+
+    def receive_raw(session: Any, raw: bytes, *, source: str, uidvalidity: int, uid: int) -> None:
+        stored.append((raw, source, uidvalidity, uid))
+
+    services.receive_raw = receive_raw  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "bureau.inbound.services", services)
+    settings = replace(app.config["BUREAU_SETTINGS"], imap_url=box.url)
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", settings)
+    box.deliver(message(1), message(2))
+    with app.app_context():
+        assert tasks.poll_mailbox.run() == 2
+    assert [(source, uid) for _, source, _, uid in stored] == [("imap", 1), ("imap", 2)]
+    assert box.count(box.folder) == 0
+    assert box.count("Processed") == 2  # the default done folder
+
+
+def test_a_mailbox_that_cannot_be_read_is_one_warning(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    settings = replace(app.config["BUREAU_SETTINGS"], imap_url=f"imap://desk:pw@127.0.0.1:{port}")
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", settings)
+    with app.app_context(), caplog.at_level(logging.WARNING, "bureau.inbound"):
+        assert tasks.poll_mailbox.run() == 0
+    [record] = caplog.records
+    assert record.getMessage().startswith("inbound mail: cannot reach the IMAP server")
+    assert record.exc_info is None
+    assert "pw" not in record.getMessage()
