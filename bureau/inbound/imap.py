@@ -10,8 +10,9 @@ message for the next poll.
 from __future__ import annotations
 
 import logging
+import re
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -30,6 +31,7 @@ Handler = Callable[[bytes, int, int], bool]
 PORTS = {"imap": 143, "imaps": 993}
 BATCH = 20  # messages fetched at once: a message may be megabytes
 TIMEOUT = 30.0  # seconds for connecting and for each answer
+CLAIM = "($BureauFiled)"  # the keyword a poll sets on the messages it is filing
 
 
 class MailboxProblem(Exception):
@@ -113,20 +115,19 @@ def poll(url: str, handle: Handler, *, folder_done: str = "Processed") -> int:
         uidvalidity = int(selected[b"UIDVALIDITY"])
         _ensure_folder(client, folder_done)
         uids = sorted(client.search(["NOT", "DELETED"]))
+        # BODY.PEEK: a message left for later stays unread for a person looking in.
+        items = ["BODY.PEEK[]", "MODSEQ"] if client.has_capability("CONDSTORE") else ["BODY.PEEK[]"]
         filed = 0
         for start in range(0, len(uids), BATCH):
-            done: list[int] = []
+            done: dict[int, int] = {}  # UID: its MODSEQ when fetched (0 without CONDSTORE)
             try:
-                # BODY.PEEK: a message left for later stays unread for a person looking in.
-                for uid, data in sorted(
-                    client.fetch(uids[start : start + BATCH], ["BODY.PEEK[]"]).items()
-                ):
+                for uid, data in sorted(client.fetch(uids[start : start + BATCH], items).items()):
                     raw = data.get(b"BODY[]")
                     if raw is not None and handle(bytes(raw), uidvalidity, uid):
-                        done.append(uid)
+                        done[uid] = int(data.get(b"MODSEQ", (0,))[0])
             finally:
                 # Also when the handler raised: what it took is filed, not handed over again.
-                filed += _file(client, done, folder_done)
+                filed += _file(client, _claim(client, done), folder_done)
         return filed
 
 
@@ -140,7 +141,38 @@ def _ensure_folder(client: IMAPClient, folder: str) -> None:
             raise
 
 
-def _file(client: IMAPClient, uids: Sequence[int], folder: str) -> int:
+def _claim(client: IMAPClient, done: dict[int, int]) -> list[int]:
+    """Of the messages handed over, those this poll files. With CONDSTORE (RFC 7162) a flag is
+    set on each only if nothing changed it since this poll fetched it: of two polls that
+    fetched it, one flags and files it (the other's flag fails: MODIFIED); a message another
+    poll filed already is not flagged at all. Without CONDSTORE, all."""
+    if not done or not client.has_capability("CONDSTORE"):
+        return sorted(done)
+    # imapclient has no UNCHANGEDSINCE: imaplib's uid() sends it and returns the FETCH answers
+    # (one per message flagged, with its new MODSEQ, even for .SILENT).
+    status, data = client._imap.uid(
+        "STORE", _uid_set(done), f"(UNCHANGEDSINCE {max(done.values())})", "+FLAGS.SILENT", CLAIM
+    )
+    if status != "OK":
+        raise IMAPClientError(f"STORE failed: {data!r}")
+    flagged = {int(found.group(1)) for line in data if (found := _UID.search(_line(line)))}
+    if set(done) - flagged:
+        log.info("messages %s are filed by another poll", sorted(set(done) - flagged))
+    return sorted(flagged & set(done))
+
+
+_UID = re.compile(rb"\bUID (\d+)")
+
+
+def _line(item: object) -> bytes:
+    return item if isinstance(item, bytes) else b""
+
+
+def _uid_set(uids: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(uids)))
+
+
+def _file(client: IMAPClient, uids: Sequence[int], folder: str, *, again: bool = True) -> int:
     """Move the messages into ``folder``: MOVE where the server has it, else COPY, \\Deleted and
     EXPUNGE. A message another poll filed meanwhile is gone already, which is fine."""
     if not uids:
@@ -156,7 +188,12 @@ def _file(client: IMAPClient, uids: Sequence[int], folder: str) -> int:
             else:
                 client.expunge()
     except IMAPClientError:
-        if client.search(["UID", ",".join(map(str, uids)), "NOT", "DELETED"]):
+        if not again:
             raise
-        log.info("messages %s of the mailbox were filed by another poll", list(uids))
+        # Some were filed meanwhile (the server refuses the whole set then): file the rest.
+        rest = client.search(["UID", _uid_set(uids), "NOT", "DELETED"])
+        log.info(
+            "messages %s of the mailbox were filed by another poll", sorted(set(uids) - set(rest))
+        )
+        return _file(client, rest, folder, again=False)
     return len(uids)
