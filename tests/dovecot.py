@@ -5,6 +5,7 @@ Dovecot is not installed; a failure under CI (which installs it)."""
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -57,13 +58,13 @@ def _config(folder: Path, port: int) -> str:
     """dovecot.conf for a server run by the current user. Run as root (CI, containers), its
     processes take Debian's dovecot/dovenull users: Dovecot refuses root for them."""
     if os.getuid() == 0:
-        internal, login = "dovecot", "dovenull"
-        mail_user = pwd.getpwnam("dovecot")
+        mail_user, login = pwd.getpwnam("dovecot"), "dovenull"
         chroot = ""  # the login process is chrooted into base_dir/login, Dovecot's default
     else:
-        internal = login = pwd.getpwuid(os.getuid()).pw_name
         mail_user = pwd.getpwuid(os.getuid())
+        login = mail_user.pw_name
         chroot = "  chroot =\n"  # only root may chroot
+    internal, group = mail_user.pw_name, grp.getgrgid(mail_user.pw_gid).gr_name
     return f"""\
 base_dir = {folder}/run
 state_dir = {folder}/state
@@ -76,7 +77,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {internal}
-default_internal_group = {internal}
+default_internal_group = {group}
 default_login_user = {login}
 first_valid_uid = 1
 mail_location = maildir:{folder}/mail/%u
