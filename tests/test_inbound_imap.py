@@ -5,12 +5,14 @@ a bad URL, a wrong password, a server that does not answer."""
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
 import threading
 import types
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,8 @@ from imapclient import IMAPClient
 
 from bureau.inbound import imap, tasks
 from bureau.inbound.imap import MailboxProblem, mailbox, poll
+from tests import dovecot as dovecot_module
+from tests import services as test_services
 from tests.dovecot import Dovecot, dovecot_server
 from tests.smtp import free_port
 
@@ -345,3 +349,16 @@ def test_a_mailbox_that_cannot_be_read_is_one_warning(
     assert record.getMessage().startswith("inbound mail: cannot reach the IMAP server")
     assert record.exc_info is None
     assert "pw" not in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("in_ci", "outcome"), [(False, pytest.skip.Exception), (True, pytest.fail.Exception)]
+)
+def test_without_dovecot_the_tests_skip_saying_why_but_fail_under_ci(
+    monkeypatch: pytest.MonkeyPatch, in_ci: bool, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    monkeypatch.setattr(test_services, "IN_CI", in_ci)
+    with pytest.raises(outcome, match="Dovecot is not installed"):
+        dovecot_module.dovecot_binary()
