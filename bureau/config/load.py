@@ -29,6 +29,7 @@ from bureau.config.settings import (
 from bureau.config.urls import (
     check_broker_url,
     check_database_url,
+    check_imap_url,
     check_redis_url,
     check_smtp_url,
     split_url,
@@ -90,6 +91,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if smtp_url is not None:
         check_smtp_url(smtp_url)
 
+    imap_url = get("BUREAU_IMAP_URL")
+    if imap_url is not None:
+        check_imap_url(imap_url)
+
     mail_from = get("BUREAU_MAIL_FROM") or DEFAULT_MAIL_FROM
     check_mail_from(mail_from)
 
@@ -141,6 +146,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             MAX_INBOUND_MAX_BYTES,
             "bytes",
         ),
+        imap_url=imap_url,
     )
 
 
