@@ -161,6 +161,40 @@ def privacy_retention(dry_run: bool) -> None:
         click.echo(f"  {reference}")
 
 
+EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later
+
+
+@cli.group("mail")
+def mail_group() -> None:
+    """Email the bureau receives."""
+
+
+@mail_group.command("receive")
+@with_appcontext
+def mail_receive() -> None:
+    """Take one RFC 5322 message from standard input (an MTA's pipe delivery).
+
+    Exit 0: stored (also a replay, already stored; also a message over
+    BUREAU_INBOUND_MAX_BYTES, kept as failed). Exit 75: not stored (the database is
+    unreachable): the MTA keeps it and delivers it again later.
+    """
+    from bureau.extensions import db
+    from bureau.inbound.services import receive_raw
+
+    raw = sys.stdin.buffer.read()
+    try:
+        message = receive_raw(db.session, raw, source="pipe")
+        db.session.commit()
+    except Exception as error:  # whatever it is, the MTA still holds the message
+        db.session.rollback()
+        click.echo(f"bureau mail receive: not stored, try again later: {error}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    if message is None:
+        click.echo("Already received: nothing stored.")
+    else:
+        click.echo(f"Stored as inbound message {message.id} ({message.status}).")
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 

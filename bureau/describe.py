@@ -39,6 +39,7 @@ ACTION_WORDS: dict[str, str] = {
     "expired": "Expired",
     "state corrected": "Status corrected",
     "note": "Note",
+    "reply received": "Email reply received",
     "invoice issued": "Invoice issued",
     "invoice voided": "Invoice voided",
     "payment recorded": "Payment recorded",

@@ -23,6 +23,7 @@ TASK_MODULES = (
     "bureau.bookings.tasks",
     "bureau.calendar.tasks",
     "bureau.contracts.attachments",  # the contract's PDF on its emails
+    "bureau.inbound.tasks",
     "bureau.mail.tasks",
     "bureau.maintenance",
     "bureau.privacy.tasks",

@@ -324,6 +324,7 @@ def reset_bookings(app: Flask) -> None:
     from bureau.models import (
         BookingEvent,
         BookingRequest,
+        InboundMessage,
         Invoice,
         InvoiceCounter,
         Job,
@@ -337,6 +338,7 @@ def reset_bookings(app: Flask) -> None:
     with app.app_context():
         db.session.rollback()
         for model in (
+            InboundMessage,
             PayoutStatement,
             Payment,
             Invoice,

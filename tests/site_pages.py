@@ -25,6 +25,7 @@ from bureau.contracts.services import issue_version
 from bureau.db import utcnow
 from bureau.demo.history import load_demo_history
 from bureau.extensions import db
+from bureau.inbound.services import receive_raw
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
@@ -36,11 +37,9 @@ from tests.workflow_helpers import staff_member, submit_and_route
 ADMIN = "pages.admin@bureau.localhost"
 # Files and calendar feeds, not pages.
 NOT_PAGES = {
-    "static",
-    "bootstrap.static",
-    "calendar.speaker_feed",
-    "calendar.staff_feed",
-    "staff.contract_pdf",
+    *("static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"),
+    "staff.inbox_raw",  # a download of the raw message
+    "staff.contract_pdf",  # a contract's PDF, the staff's and the organizer's
     "bookings.contract_pdf",
 }
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
@@ -103,6 +102,14 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     with app.app_context():
         for job_id in db.session.scalars(select(Job.id).where(Job.task == MAIL_TASK)).all():
             run_job(db.session, job_id, send_notification)
+        # A message no request claimed, and one too broken to read, for the Inbox.
+        receive_raw(
+            db.session, b"From: a@example.com\r\nSubject: A speaker?\r\n\r\nHi.\r\n", source="pipe"
+        )
+        failed = receive_raw(db.session, b"Subject: =?x-unknown?q?broken?=\r\n\r\n", source="pipe")
+        assert failed is not None
+        failed.status, failed.error = "failed", "cannot be read: an example"
+        db.session.commit()
     return app
 
 

@@ -92,6 +92,10 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ({"BUREAU_SMTP_URL": "http://mail"}, "BUREAU_SMTP_URL", "smtp://"),
         ({"BUREAU_SMTP_URL": "smtp://"}, "BUREAU_SMTP_URL", "host"),
         ({"BUREAU_SMTP_URL": "smtp://mail:port"}, "BUREAU_SMTP_URL", "port"),
+        ({"BUREAU_IMAP_URL": "https://u:p@mail/INBOX"}, "BUREAU_IMAP_URL", "imaps://"),
+        ({"BUREAU_IMAP_URL": "imaps://mail.example.com"}, "BUREAU_IMAP_URL", "a user and a host"),
+        ({"BUREAU_IMAP_URL": "imaps://u:p@/INBOX"}, "BUREAU_IMAP_URL", "a user and a host"),
+        ({"BUREAU_IMAP_URL": "imaps://u:p@mail:99999/INBOX"}, "BUREAU_IMAP_URL", "port"),
         ({"BUREAU_MAIL_FROM": "Bureau"}, "BUREAU_MAIL_FROM", "address"),
         ({"BUREAU_BASE_URL": "bureau.example"}, "BUREAU_BASE_URL", "http"),
         ({"BUREAU_SUBMIT_RATE_LIMIT": "lots"}, "BUREAU_SUBMIT_RATE_LIMIT", "per minute"),
@@ -142,6 +146,18 @@ def test_secrets_can_come_from_files(tmp_path: Path) -> None:
 
     database = make_url(settings.database_url)
     assert (database.password, database.host, database.port) == ("s3cret/:@pass", "db", 5432)
+
+
+def test_the_mailbox_is_off_unless_named_and_may_come_from_a_file(tmp_path: Path) -> None:
+    for unset in ({}, {"BUREAU_IMAP_URL": " "}):
+        assert load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), **unset}).imap_url is None
+    url = "imaps://desk%40bureau.example:p%2Fss@mail.example.com:993/INBOX"
+    secret = tmp_path / "imap"
+    secret.write_text(url + "\n")
+    settings = load_settings(
+        {"BUREAU_INSTANCE_PATH": str(tmp_path), "BUREAU_IMAP_URL_FILE": str(secret)}
+    )
+    assert settings.imap_url == url
 
 
 @pytest.mark.parametrize(

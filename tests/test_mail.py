@@ -16,6 +16,7 @@ from sqlalchemy import event, select
 from bureau.bookings.services import ROUTE_TASK
 from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
+from bureau.inbound.addresses import booking_from_address, signature
 from bureau.mail.attachments import Attachment
 from bureau.mail.compose import Mail, build_message
 from bureau.mail.models import Notification
@@ -62,7 +63,14 @@ def test_acknowledgement_and_staff_notice(mail_app: Flask, inbox: Any) -> None:
     assert ack["Subject"] == f"We received your request {booking.reference}: Retail — 2027 ✓"
     assert ack["To"].addresses[0].display_name == "李娜 Zoë"
     assert ack["From"].addresses[0].addr_spec == "bookings@bureau.localhost"
-    assert ack["Reply-To"].addresses[0].addr_spec == "china.desk@bureau.localhost"
+    # A reply lands on the request (bureau/inbound/), under the assignee's name.
+    reply_to = ack["Reply-To"].addresses[0]
+    assert (
+        reply_to.addr_spec
+        == f"bookings+{booking.reference}.{signature(booking.reference)}@bureau.localhost"
+    )
+    assert booking_from_address(db.session, reply_to.addr_spec) == booking
+    assert reply_to.display_name == booking.assigned_staff.name
     assert ack.get_content_type() == "multipart/alternative"
     text = ack.get_body(("plain",)).get_content()
     html = ack.get_body(("html",)).get_content()

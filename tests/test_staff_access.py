@@ -23,6 +23,7 @@ from bureau.contracts.models import ContractVersion
 from bureau.contracts.render import sha256_of
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
+from bureau.inbound.services import receive_raw
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, JobState
@@ -53,6 +54,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/mail", "GET"): STAFF,
     ("/staff/mail/<id:notification_id>", "GET"): ACT,
     ("/staff/mail/<id:notification_id>/resend", "POST"): ACT,
+    # Triage: any staff member; attaching needs a request they may act on (tests/test_inbound.py).
+    ("/staff/inbox", "GET"): STAFF,
+    ("/staff/inbox/<id:inbound_id>/attach", "POST"): STAFF,
+    ("/staff/inbox/<id:inbound_id>/discard", "POST"): STAFF,
+    ("/staff/inbox/<id:inbound_id>/raw", "GET"): ADMIN_ONLY,
     ("/staff/requests/<id:booking_id>/note", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reassign", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/shortlist", "POST"): ACT,
@@ -216,8 +222,10 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             )
         )
         invoice = issue(booking, net="100")
+        inbound = receive_raw(db.session, b"Subject: Hello\r\n\r\nHi.\r\n", source="pipe")
         db.session.commit()
         return {
+            "inbound_id": inbound.id,
             "invoice_id": invoice.id,
             "booking_id": booking_id,
             "number": 1,

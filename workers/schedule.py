@@ -8,7 +8,7 @@ from bureau.config import Settings
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    return {
+    schedule = {
         "sweep-outbox": {
             "task": "bureau.jobs.sweep",
             "schedule": settings.sweep_interval,
@@ -44,3 +44,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "options": {"expires": 3_600.0},
         },
     }
+    if settings.imap_url:
+        # Replies in the bureau's mailbox (bureau/inbound/): stored, then filed away.
+        schedule["inbound-mail"] = {
+            "task": "bureau.inbound.poll",
+            "schedule": 60.0,
+            "options": {"expires": 60.0},
+        }
+    return schedule

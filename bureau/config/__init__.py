@@ -19,6 +19,7 @@ from bureau.config.settings import (
     DEFAULT_SUBMIT_RATE_LIMIT,
     DEFAULT_TRAVEL_BUFFERS,
     ENVIRONMENTS,
+    IMAP_SCHEMES,
     MAX_RETENTION_DAYS,
     PRODUCTION_BROKERS,
     SECRET_FILE_SETTINGS,
@@ -26,6 +27,7 @@ from bureau.config.settings import (
     SMTP_SCHEMES,
     Settings,
 )
+from bureau.config.urls import check_imap_url
 from bureau.config.values import is_mailbox
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_SUBMIT_RATE_LIMIT",
     "DEFAULT_TRAVEL_BUFFERS",
     "ENVIRONMENTS",
+    "IMAP_SCHEMES",
     "MAX_RETENTION_DAYS",
     "PRODUCTION_BROKERS",
     "SECRET_FILE_SETTINGS",
@@ -45,6 +48,7 @@ __all__ = [
     "SMTP_SCHEMES",
     "ConfigError",
     "Settings",
+    "check_imap_url",
     "is_mailbox",
     "load_settings",
 ]

@@ -13,6 +13,7 @@ from bureau.config.keys import calendar_keys, instance_key, read_secret_files
 from bureau.config.settings import (
     DATABASE_PASSWORD_FILE,
     DEFAULT_BASE_URL,
+    DEFAULT_INBOUND_MAX_BYTES,
     DEFAULT_MAIL_FROM,
     DEFAULT_PAYOUT_DAYS,
     DEFAULT_SESSION_HOURS,
@@ -20,6 +21,7 @@ from bureau.config.settings import (
     DEFAULT_SUBMIT_RATE_LIMIT,
     DEFAULT_TRAVEL_BUFFERS,
     ENVIRONMENTS,
+    MAX_INBOUND_MAX_BYTES,
     MAX_PAYOUT_DAYS,
     PRODUCTION_BROKERS,
     Settings,
@@ -27,6 +29,7 @@ from bureau.config.settings import (
 from bureau.config.urls import (
     check_broker_url,
     check_database_url,
+    check_imap_url,
     check_redis_url,
     check_smtp_url,
     split_url,
@@ -88,6 +91,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if smtp_url is not None:
         check_smtp_url(smtp_url)
 
+    imap_url = get("BUREAU_IMAP_URL")
+    if imap_url is not None:
+        check_imap_url(imap_url)
+
     mail_from = get("BUREAU_MAIL_FROM") or DEFAULT_MAIL_FROM
     check_mail_from(mail_from)
 
@@ -132,6 +139,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         **legal_details(get),
         contracts=contract_settings(get),
         payout_days=whole(get, "BUREAU_PAYOUT_DAYS", DEFAULT_PAYOUT_DAYS, MAX_PAYOUT_DAYS, "days"),
+        inbound_max_bytes=whole(
+            get,
+            "BUREAU_INBOUND_MAX_BYTES",
+            DEFAULT_INBOUND_MAX_BYTES,
+            MAX_INBOUND_MAX_BYTES,
+            "bytes",
+        ),
+        imap_url=imap_url,
     )
 
 

@@ -12,6 +12,7 @@ from bureau.contracts.settings import ContractSettings
 
 ENVIRONMENTS = ("development", "production", "testing")
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+IMAP_SCHEMES = ("imaps", "imap")
 PRODUCTION_BROKERS = ("redis", "rediss", "amqp", "amqps")
 # Everything that users and operators may set; CONTRACT.md documents the first nine.
 SETTING_NAMES = (
@@ -47,6 +48,10 @@ SETTING_NAMES = (
     "BUREAU_BALANCE_DUE_DAYS",
     # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
     "BUREAU_PAYOUT_DAYS",
+    # The largest inbound email read; a larger one is kept as failed (bureau/inbound/).
+    "BUREAU_INBOUND_MAX_BYTES",
+    # The bureau's mailbox, polled for replies (bureau/inbound/imap.py); empty: not read.
+    "BUREAU_IMAP_URL",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -56,6 +61,7 @@ SECRET_FILE_SETTINGS = (
     "BUREAU_BROKER_URL",
     "BUREAU_REDIS_URL",
     "BUREAU_SMTP_URL",
+    "BUREAU_IMAP_URL",
 )
 # A file holding only the database password, put into BUREAU_DATABASE_URL (which then has none).
 DATABASE_PASSWORD_FILE = "BUREAU_DATABASE_PASSWORD_FILE"  # noqa: S105 - a name
@@ -69,6 +75,8 @@ DEFAULT_SESSION_HOURS = 12
 DEFAULT_SESSION_IDLE_MINUTES = 30
 DEFAULT_PAYOUT_DAYS = 30
 MAX_PAYOUT_DAYS = 365
+DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
+MAX_INBOUND_MAX_BYTES = 100 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,10 @@ class Settings:
     contracts: ContractSettings = field(default_factory=ContractSettings)
     # A speaker's payout is due this many days after the event's day.
     payout_days: int = DEFAULT_PAYOUT_DAYS
+    # An inbound email larger than this is kept, as failed, but not read (bureau/inbound/).
+    inbound_max_bytes: int = DEFAULT_INBOUND_MAX_BYTES
+    # The mailbox beat polls for replies, imaps://user:pass@host/INBOX; None: not read.
+    imap_url: str | None = None
 
     @property
     def is_production(self) -> bool:

@@ -1,4 +1,4 @@
-"""Checks of the service URLs: database, broker, Redis and SMTP (ports, schemes, drivers)."""
+"""Checks of the service URLs: database, broker, Redis, SMTP and IMAP (ports, schemes, drivers)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from bureau.config.errors import ConfigError
 from bureau.config.keys import secret_file
-from bureau.config.settings import DATABASE_PASSWORD_FILE, SMTP_SCHEMES
+from bureau.config.settings import DATABASE_PASSWORD_FILE, IMAP_SCHEMES, SMTP_SCHEMES
 
 
 def split_url(name: str, url: str) -> SplitResult:
@@ -107,3 +107,17 @@ def check_smtp_url(url: str) -> None:
         )
     if not parts.hostname:
         raise ConfigError("BUREAU_SMTP_URL must name a host, e.g. smtp://mail.example.com:587")
+
+
+def check_imap_url(url: str) -> None:
+    """The mailbox: imaps:// (or imap://, no TLS), a user and a host; the folder is optional."""
+    parts = split_url("BUREAU_IMAP_URL", url)
+    if parts.scheme not in IMAP_SCHEMES:
+        raise ConfigError(
+            "BUREAU_IMAP_URL must start with imaps:// or imap://; "
+            f"got {parts.scheme or 'no scheme'!r}"
+        )
+    if not parts.hostname or not parts.username:
+        raise ConfigError(
+            "BUREAU_IMAP_URL must name a user and a host, e.g. imaps://user:pass@mail.example.com/INBOX"
+        )

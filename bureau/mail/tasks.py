@@ -15,11 +15,12 @@ from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.inbound.addresses import reply_address
 from bureau.mail.attachments import attachments_for
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
-from bureau.mail.recipients import MAIL_TASK, links_for, role_of, speakers_offer
+from bureau.mail.recipients import MAIL_TASK, Recipient, links_for, role_of, speakers_offer
 from bureau.mail.transport import deliver
 from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 
@@ -65,6 +66,23 @@ def send_notification(session: AnySession, job: Job) -> None:
         ),
     )
     logger.info("sent %s to %s via %s", notification.template, notification.recipient, where)
+
+
+def reply_to_of(booking: BookingRequest, template: str, role: Recipient) -> tuple[str, str] | None:
+    """Where a reader's answer goes. The organizer's: the request's own reply address, so
+    it lands on the request (bureau/inbound/), under the assignee's name; anyone else's:
+    the assignee (none for the assignment notice itself)."""
+    staff = booking.assigned_staff
+    if role is Recipient.ORGANIZER:
+        name = (
+            staff.name
+            if staff is not None
+            else parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[0]
+        )
+        return (name or "Bookings", reply_address(booking))
+    if staff is None or template == "assigned":
+        return None
+    return (staff.name, staff.email)
 
 
 def eml_name(notification: Notification) -> str:
@@ -139,8 +157,7 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             else "Invitation"
         )
     mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
-    staff = booking.assigned_staff
-    reply_to = (staff.name, staff.email) if staff is not None and template != "assigned" else None
+    reply_to = reply_to_of(booking, template, role)
     message = build_message(
         mail,
         to_name=job.payload["to_name"],

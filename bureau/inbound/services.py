@@ -1,0 +1,264 @@
+"""The inbound pipeline: store the raw message, then (in a job) read it and file it on its
+request, or leave it in the staff Inbox.
+
+``receive_raw`` is the one way in (the IMAP poller and ``bureau mail receive`` both call it):
+it stores the bytes and records the job that reads them in the caller's transaction, so a
+message is never lost to a parser's failure, and refuses a replay (the same IMAP UID under
+the same UIDVALIDITY, or the same Message-ID) by the table's unique constraints.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+from dataclasses import dataclass
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
+from email.utils import parseaddr
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.workflow import Actor, ActorKind, note
+from bureau.db import AnySession
+from bureau.inbound.addresses import REFERENCE_IN_TEXT, booking_from_addresses
+from bureau.inbound.models import (
+    IN_INBOX,
+    MESSAGE_ID_MAX,
+    SUBJECT_MAX,
+    InboundMessage,
+    InboundSource,
+    InboundStatus,
+    MatchedBy,
+)
+from bureau.mail.models import Notification
+from bureau.mail.recipients import assignee_of, queue_mail
+from bureau.outbox import Job, PermanentError, record_job
+from bureau.text import clean_line
+
+PROCESS_TASK = "bureau.inbound.process"
+REPLY_RECEIVED = "reply received"
+TEXT_MAX = 20_000  # characters of a reply kept on the timeline entry
+HEADER_SLICE = 256 * 1024  # enough of an oversized message to find its Message-ID
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+def receive_raw(
+    session: AnySession,
+    raw: bytes,
+    *,
+    source: str,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+) -> InboundMessage | None:
+    """Store one received message and the job that reads it, in the caller's transaction;
+    None for a replay (nothing new is stored). A message over BUREAU_INBOUND_MAX_BYTES is
+    stored too, as failed with the reason, and not read."""
+    source = InboundSource(source)
+    if (uidvalidity is None) != (uid is None):
+        raise ValueError("an IMAP message has both a UIDVALIDITY and a UID, or neither")
+    limit = current_app.config["BUREAU_SETTINGS"].inbound_max_bytes
+    too_large = len(raw) > limit
+    head = _header_fields(raw[:HEADER_SLICE] if too_large else raw)
+    values: dict[str, Any] = {
+        "raw": raw,
+        "size": len(raw),
+        "source": source,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "message_id": head.message_id,
+        "sender": head.sender,
+        "subject": head.subject,
+        "status": InboundStatus.FAILED if too_large else InboundStatus.RECEIVED,
+        "error": f"too large: {len(raw):,} bytes, the limit is {limit:,}" if too_large else None,
+        "from_known_party": False,
+    }
+    # One INSERT … ON CONFLICT DO NOTHING: the unique constraints decide, also between two
+    # pollers or workers racing with the same message.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    message_id = session.scalar(
+        insert(InboundMessage).values(values).on_conflict_do_nothing().returning(InboundMessage.id)
+    )
+    if message_id is None:
+        return None
+    message = session.get(InboundMessage, message_id)
+    assert message is not None
+    if not too_large:
+        record_job(
+            session,
+            PROCESS_TASK,
+            "inbound.process",
+            sequence=message.id,
+            payload={"inbound_message_id": message.id},
+        )
+    return message
+
+
+def process(session: AnySession, job: Job) -> None:
+    """The job: read the message, match it to its request, file it there or in the Inbox.
+    A message that cannot be read stays stored, as failed, with the error."""
+    message = session.get(InboundMessage, job.payload.get("inbound_message_id", job.sequence))
+    if message is None:
+        raise PermanentError("the inbound message no longer exists")
+    if message.status != InboundStatus.RECEIVED:
+        return  # handled by an earlier attempt
+    try:
+        reading = _read(message.raw)
+    except Exception as error:  # whatever breaks the parser, the bytes stay
+        message.status = InboundStatus.FAILED
+        message.error = f"cannot be read: {type(error).__name__}: {error}"[:2000]
+        return
+    message.sender = reading.sender or message.sender
+    message.subject = reading.subject or message.subject
+    message.status = InboundStatus.PARSED
+    found = match(session, reading)
+    if found is None:
+        message.status = InboundStatus.UNMATCHED
+        return
+    booking, matched_by = found
+    attach(session, message, booking, matched_by=matched_by, reading=reading)
+
+
+def match(session: AnySession, reading: Reading) -> tuple[BookingRequest, MatchedBy] | None:
+    """Which request a message is about: its signed reply address, else the bureau's email
+    it answers (In-Reply-To, References), else a reference in its subject."""
+    booking = booking_from_addresses(session, reading.recipients or [])
+    if booking is not None:
+        return booking, MatchedBy.REPLY_ADDRESS
+    if reading.answers:
+        booking_id = session.scalar(
+            select(Notification.booking_id)
+            .where(Notification.message_id.in_(reading.answers or []))
+            .where(Notification.booking_id.is_not(None))
+            .limit(1)
+        )
+        booking = session.get(BookingRequest, booking_id) if booking_id is not None else None
+        if booking is not None:
+            return booking, MatchedBy.IN_REPLY_TO
+    for reference in REFERENCE_IN_TEXT.findall(reading.subject or ""):
+        booking = session.scalar(
+            select(BookingRequest).where(BookingRequest.reference == reference.upper())
+        )
+        if booking is not None:
+            return booking, MatchedBy.SUBJECT
+    return None
+
+
+def attach(
+    session: AnySession,
+    message: InboundMessage,
+    booking: BookingRequest,
+    *,
+    matched_by: MatchedBy,
+    reading: Reading | None = None,
+    attached_by: str | None = None,
+) -> None:
+    """File a message on its request: a timeline entry (the organizer's own replies also on
+    their status page; anyone else's staff-only, marked so), and the assignee hears."""
+    if reading is None:
+        try:
+            reading = _read(message.raw)
+        except Exception:  # attached by hand even when unreadable
+            reading = Reading(sender=message.sender, subject=message.subject)
+    known = bool(message.sender) and (message.sender or "").lower() == (
+        booking.contact_email.lower()
+    )
+    message.booking_id = booking.id
+    message.matched_by = matched_by
+    message.from_known_party = known
+    message.status = InboundStatus.MATCHED
+    text = reading.text[:TEXT_MAX]
+    sender = message.sender or "an unknown sender"
+    note(
+        session,
+        booking,
+        actor=(
+            Actor(ActorKind.ORGANIZER, booking.contact_name)
+            if known
+            else Actor(ActorKind.SYSTEM, f"{sender} (not on the request)")
+        ),
+        action=REPLY_RECEIVED,
+        public_message=f"Your email: {clean_line(text)}" if known and text else None,
+        details={
+            "inbound_message_id": message.id,
+            "from": sender,
+            "subject": message.subject or "",
+            "text": text,
+            "matched_by": matched_by.value,
+            "not_on_request": not known,
+            **({"attached_by": attached_by} if attached_by else {}),
+        },
+    )
+    queue_mail(session, booking, "reply_received", assignee_of(booking))
+
+
+def discard(message: InboundMessage) -> bool:
+    """Throw a message away from the Inbox (the row and its bytes stay); False if it is no
+    longer there."""
+    if message.status not in IN_INBOX:
+        return False
+    message.status = InboundStatus.DISCARDED
+    return True
+
+
+# What the pipeline reads of a message. A stand-in: bureau/inbound/signals.py's parse()
+# replaces _read() (the one call) when the two are merged.
+
+
+@dataclass(frozen=True)
+class Reading:
+    sender: str | None = None
+    subject: str | None = None
+    message_id: str | None = None
+    recipients: list[str] | None = None  # To, Cc, Delivered-To, X-Original-To values
+    answers: list[str] | None = None  # the Message-IDs of In-Reply-To and References
+    text: str = ""
+
+
+def _headers(raw: bytes) -> EmailMessage:
+    return BytesParser(policy=policy.default).parsebytes(raw)
+
+
+def _read(raw: bytes) -> Reading:
+    message = _headers(raw)
+    body = message.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    head = _header_fields(raw)
+    return Reading(
+        sender=head.sender,
+        subject=head.subject,
+        message_id=head.message_id,
+        recipients=[
+            str(value)
+            for name in ("To", "Cc", "Delivered-To", "X-Original-To")
+            for value in message.get_all(name) or []
+        ],
+        answers=_MESSAGE_ID.findall(
+            f"{message.get('In-Reply-To', '')} {message.get('References', '')}"
+        )[:50],
+        text=text.strip(),
+    )
+
+
+def _header_fields(raw: bytes) -> Reading:
+    """The sender, subject and Message-ID, read leniently (compat32: no header can raise),
+    for storing before the message is read properly."""
+    head = BytesHeaderParser().parsebytes(raw)
+    sender = parseaddr(str(head.get("From", "")))[1] or None
+    found = _MESSAGE_ID.search(str(head.get("Message-ID", "")))
+    subject = str(head.get("Subject", ""))
+    # An unknown charset: the encoded words as they came.
+    with suppress(LookupError, UnicodeError, ValueError):
+        subject = str(make_header(decode_header(subject)))
+    subject = clean_line(subject)
+    return Reading(
+        sender=sender[:320] if sender else None,
+        subject=subject[:SUBJECT_MAX] or None,
+        message_id=found.group(0)[:MESSAGE_ID_MAX] if found else None,
+    )

@@ -1,0 +1,96 @@
+"""The staff Inbox: mail no request claimed, and mail that could not be read, for triage.
+
+Any staff member attaches a message to a request they may act on, or discards it; admins
+also download the raw message (never rendered: it may be anything)."""
+
+from __future__ import annotations
+
+from flask import Response, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingRequest
+from bureau.extensions import db
+from bureau.inbound.forms import AttachForm, DiscardForm
+from bureau.inbound.models import IN_INBOX, InboundMessage, MatchedBy
+from bureau.inbound.services import attach, discard
+from bureau.params import page_number
+from bureau.staff.auth import admin_required
+from bureau.staff.blueprint import bp, may_act
+
+
+@bp.get("/inbox")
+def inbox() -> ResponseReturnValue:
+    stmt = (
+        select(InboundMessage)
+        .where(InboundMessage.status.in_(IN_INBOX))
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+    )
+    page = db.paginate(stmt, page=page_number(), per_page=50, max_per_page=50, error_out=False)
+    return render_template(
+        "staff/inbox.html", page=page, attach=AttachForm(), discard=DiscardForm()
+    )
+
+
+def _in_inbox(inbound_id: int) -> InboundMessage:
+    message = db.session.get(InboundMessage, inbound_id)
+    if message is None:
+        abort(404)
+    return message
+
+
+@bp.post("/inbox/<id:inbound_id>/attach")
+def inbox_attach(inbound_id: int) -> ResponseReturnValue:
+    form = AttachForm()
+    valid = form.validate_on_submit()
+    if form.csrf_token.errors:
+        abort(400)
+    message = _in_inbox(inbound_id)
+    back = redirect(url_for("staff.inbox")), 303
+    if not valid:
+        flash("Give the request's reference, like BR-2027-00042.", "warning")
+        return back
+    reference = form.reference.data.strip().upper()
+    booking = db.session.scalar(select(BookingRequest).where(BookingRequest.reference == reference))
+    if booking is None:
+        flash(f"No request {reference}.", "warning")
+        return back
+    if not may_act(booking):
+        flash(f"Only the agent assigned to {reference}, or an admin, can attach to it.", "warning")
+        return back
+    if message.status not in IN_INBOX:
+        flash("That message is no longer in the Inbox.", "warning")
+        return back
+    attach(db.session, message, booking, matched_by=MatchedBy.STAFF, attached_by=current_user.name)
+    db.session.commit()
+    flash(f"Attached to {reference}.", "success")
+    return back
+
+
+@bp.post("/inbox/<id:inbound_id>/discard")
+def inbox_discard(inbound_id: int) -> ResponseReturnValue:
+    if not DiscardForm().validate_on_submit():
+        abort(400)
+    message = _in_inbox(inbound_id)
+    if discard(message):
+        db.session.commit()
+        flash("Discarded.", "success")
+    else:
+        flash("That message is no longer in the Inbox.", "warning")
+    return redirect(url_for("staff.inbox")), 303
+
+
+@bp.get("/inbox/<id:inbound_id>/raw")
+@admin_required
+def inbox_raw(inbound_id: int) -> ResponseReturnValue:
+    message = _in_inbox(inbound_id)
+    return Response(
+        message.raw,
+        mimetype="application/octet-stream",  # downloaded, never shown by the browser
+        headers={
+            "Content-Disposition": f'attachment; filename="inbound-{message.id}.eml"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
