@@ -59,9 +59,10 @@ ASSISTANT_TEXT = "Sending the hotel list for Ms Vanderbrook's guest speaker."
 UNMATCHED_SUBJECT = "Ottilie's question about next year"
 STRANGER = "wang.wei@example.org"
 STRANGER_SUBJECT = "A question from someone else entirely"
+ELSEWHERE = "Ottilie writing: Wang's forum clashes with ours, sorry"
 # What erasure must leave nowhere but on the invoices.
 PERSONAL = [NAME, ADDRESS, ORGANIZATION, "12 Vanderbrook Lane", TAX, IP, AGENT]
-WRITTEN = [REPLY.splitlines()[0], ASSISTANT, ASSISTANT_TEXT, UNMATCHED_SUBJECT]
+WRITTEN = [REPLY.splitlines()[0], ASSISTANT, ASSISTANT_TEXT, UNMATCHED_SUBJECT, ELSEWHERE]
 
 
 def email(sender: str, subject: str, text: str) -> bytes:
@@ -89,9 +90,11 @@ def receive(session: AnySession, sender: str, subject: str, text: str = "Hello")
 @pytest.fixture
 def paper(app: Flask) -> dict[str, Any]:
     """Ottilie's accepted contract and its deposit invoice, her reply and her assistant's
-    email on the request, one of hers in the Inbox, and a stranger's email."""
+    email on the request, one of hers in the Inbox, one of hers on another's request, and a
+    stranger's email."""
     staff_member(app, ADMIN, role=Role.ADMIN)
     booking_id = submit_and_route(app, **mine()).id
+    other = submit_and_route(app, contact_email=STRANGER)
     with app.test_request_context():
         session = db.session
         booking = session.get(BookingRequest, booking_id)
@@ -149,8 +152,11 @@ def paper(app: Flask) -> dict[str, Any]:
         )
         made["unmatched"] = receive(session, EMAIL.upper(), UNMATCHED_SUBJECT)
         made["stranger"] = receive(session, STRANGER, STRANGER_SUBJECT)
+        made["elsewhere"] = receive(session, EMAIL, f"Re: {other.reference}", ELSEWHERE)
+        made["other"], made["other_reference"] = other.id, other.reference
         statuses = dict(session.execute(select(InboundMessage.id, InboundMessage.status)).all())
     assert statuses[made["reply"]] == statuses[made["assistant"]] == InboundStatus.MATCHED
+    assert statuses[made["elsewhere"]] == InboundStatus.MATCHED
     assert statuses[made["unmatched"]] == statuses[made["stranger"]] == InboundStatus.UNMATCHED
     return made
 
@@ -177,10 +183,12 @@ def test_export_holds_the_contract_the_invoices_and_the_received_emails(
         f"Re: {paper['reference']}",
         f"Hotels for {paper['reference']}",
         UNMATCHED_SUBJECT,
+        f"Re: {paper['other_reference']}",
     }
     assert REPLY.splitlines()[0] in received[f"Re: {paper['reference']}"]["raw"]
     assert received[f"Hotels for {paper['reference']}"]["request"] == paper["reference"]
     assert received[UNMATCHED_SUBJECT]["request"] is None
+    assert received[f"Re: {paper['other_reference']}"]["request"] is None  # not hers
     assert STRANGER not in json.dumps(data)
 
 
@@ -199,7 +207,8 @@ def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
     assert response.status_code == 303
     page = signed_in.get(response.headers["Location"]).get_data(as_text=True)
     assert "Personal data erased: 1 requests" in page
-    assert "3 received emails" in page  # the one in the Inbox too, by its sender
+    # The one in the Inbox and the one on another's request too, by their sender.
+    assert "4 received emails" in page
     assert f"Invoices {paper['invoice']} {INVOICES_KEPT}" in page
 
     # Only the invoice keeps the client, as printed; nothing else holds any of it.
@@ -234,6 +243,14 @@ def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
         assert len(replies) == 2
         assert all(e.details["text"] == e.details["from"] == "[erased]" for e in replies)
         assert [e.public_message for e in replies] == ["Your email: [erased]", None]
+        # Her email on another's request: the entry stays, as a stranger's, without her.
+        [elsewhere] = db.session.scalars(
+            select(BookingEvent).where(
+                BookingEvent.booking_id == paper["other"], BookingEvent.action == REPLY_RECEIVED
+            )
+        ).all()
+        assert elsewhere.actor_label == "[erased] (not on the request)"
+        assert elsewhere.details["text"] == elsewhere.details["subject"] == "[erased]"
         last = events[-1]
         assert last.action == "personal data erased"
         assert last.details["invoices_kept"] == [paper["invoice"]]
@@ -269,7 +286,7 @@ def test_retention_deletes_received_emails_older_than_the_period(
         assert done.received == 3
         kept = set(db.session.scalars(select(InboundMessage.id)))
         # Fresh, or still waiting for its job: kept.
-        assert kept == {paper["assistant"], waiting.id}
+        assert kept == {paper["assistant"], paper["elsewhere"], waiting.id}
         # The reply's text stays on the request's timeline, which is kept.
         assert db.session.scalar(
             select(BookingEvent.id).where(

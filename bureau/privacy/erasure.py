@@ -94,7 +94,9 @@ def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path)
         )
     # Emails to the address that belong to no request of theirs (or whose request is gone).
     done.merge(_redact_mail(session, address, strings=[address], mail_folder=mail_folder))
-    # Emails received from the address and filed on no request of theirs.
+    # Emails received from the address and filed on no request of theirs: deleted, their
+    # entries on others' requests kept as a stranger's reply without the words.
+    _replies_elsewhere(session, address)
     done.received += paperwork.delete_inbound(session, address=address)
     session.commit()
     done.removed = remove_files(done.files)
@@ -165,7 +167,7 @@ def anonymise(
         engagement.ics_cache_key = None
         engagement.updated_at = now
 
-    _rewrite_timeline(session, booking, strings)
+    _rewrite_timeline(session, booking.events, strings)
     paper = paperwork.erase_paper(session, booking, lambda text: scrub(text, strings))
     erased = Erasure(
         references=[booking.reference],
@@ -263,12 +265,32 @@ def _scrub_details(action: str, value: Any, strings: list[str], key: str | None 
     return value
 
 
-def _rewrite_timeline(session: AnySession, booking: BookingRequest, strings: list[str]) -> None:
+def _replies_elsewhere(session: AnySession, address: str) -> None:
+    """The timeline entries of the address's emails filed on other people's requests."""
+    filed = {m.id: m.booking_id for m in paperwork.inbound(session, address=address)}
+    on = {booking_id for booking_id in filed.values() if booking_id is not None}
+    if not on:
+        return
+    entries = session.scalars(
+        select(BookingEvent).where(
+            BookingEvent.booking_id.in_(on), BookingEvent.action == REPLY_RECEIVED
+        )
+    )
+    _rewrite_timeline(
+        session,
+        [e for e in entries if (e.details or {}).get("inbound_message_id") in filed],
+        [address],
+    )
+
+
+def _rewrite_timeline(
+    session: AnySession, events: Iterable[BookingEvent], strings: list[str]
+) -> None:
     """The one sanctioned rewrite of the append-only timeline: the entries stay (who did
     what, when, from which state to which), the personal text in them goes. Core UPDATEs,
     so the ORM guard against edits (bookings/models.py) does not fire."""
     table: Table = BookingEvent.__table__  # type: ignore[assignment]
-    for event in booking.events:
+    for event in events:
         label = (
             "Organizer" if event.actor_kind == "organizer" else scrub(event.actor_label, strings)
         )
