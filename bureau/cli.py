@@ -137,7 +137,8 @@ def privacy_group() -> None:
 @click.option("--dry-run", is_flag=True, help="Only list what would be anonymised.")
 @with_appcontext
 def privacy_retention(dry_run: bool) -> None:
-    """Anonymise requests that never became bookings, past BUREAU_RETENTION_DAYS."""
+    """Anonymise requests that never became bookings, and delete received emails, past
+    BUREAU_RETENTION_DAYS."""
     from bureau.extensions import db
     from bureau.privacy.retention import apply_retention
 
@@ -159,6 +160,8 @@ def privacy_retention(dry_run: bool) -> None:
     )
     for reference in done.references:
         click.echo(f"  {reference}")
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {done.received} received emails older than the period.")
 
 
 EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again later

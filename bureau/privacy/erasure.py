@@ -4,7 +4,9 @@ Erasing keeps a request's business facts (reference, speakers, dates, format, ci
 country, audience size, budget, fees, states, the timeline's actions) and replaces what
 identifies or was written by the organizer with placeholders, everywhere it was copied: the
 request and its offers, shortlist and contract, the timeline, the outbox jobs, the stored
-emails (and their ``.eml`` files in ``instance/mail/``) and the calendar feed texts.
+emails (and their ``.eml`` files in ``instance/mail/``) and the calendar feed texts. Contract
+versions lose their text (the hash stays), acceptances their personal fields, received emails
+are deleted; invoices are kept as issued (bureau/privacy/paperwork.py says why).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.inbound.services import REPLY_RECEIVED
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
 from bureau.outbox import Job, JobState
+from bureau.privacy import paperwork
 from bureau.privacy.lookup import normalise, requests_of
 
 logger = logging.getLogger(__name__)
@@ -42,8 +46,12 @@ WRITTEN_REASONS = frozenset(
         "state corrected",
         "speaker accepted",
         "speaker declined",
+        "contract declined",
     }
 )
+# A received reply's entry: who sent it, its subject and text are all the sender's.
+REPLY_KEYS = frozenset({"from", "subject"})
+REPLY_SHOWN = "Your email: [erased]"
 MIN_SCRUB_LENGTH = 3
 
 
@@ -55,11 +63,15 @@ class Erasure:
     emails: int = 0
     files: list[Path] = field(default_factory=list)
     removed: int = 0  # of those files, how many existed
+    received: int = 0  # received emails deleted
+    invoices_kept: list[str] = field(default_factory=list)
 
     def merge(self, other: Erasure) -> None:
         self.references += other.references
         self.emails += other.emails
         self.files += other.files
+        self.received += other.received
+        self.invoices_kept += other.invoices_kept
 
 
 def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path) -> Erasure:
@@ -82,14 +94,21 @@ def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path)
         )
     # Emails to the address that belong to no request of theirs (or whose request is gone).
     done.merge(_redact_mail(session, address, strings=[address], mail_folder=mail_folder))
+    # Emails received from the address and filed on no request of theirs: deleted, their
+    # entries on others' requests kept as a stranger's reply without the words.
+    _replies_elsewhere(session, address)
+    done.received += paperwork.delete_inbound(session, address=address)
     session.commit()
     done.removed = remove_files(done.files)
     logger.info(
-        "personal data erased by %s: %d requests, %d emails, %d mail files",
+        "personal data erased by %s: %d requests, %d emails, %d mail files, %d received "
+        "emails; %d invoices kept",
         actor.label,
         len(done.references),
         done.emails,
         done.removed,
+        done.received,
+        len(done.invoices_kept),
     )
     return done
 
@@ -110,7 +129,7 @@ def anonymise(
     """
     now = utcnow()
     address = normalise(booking.contact_email)
-    strings = _personal_strings(booking)
+    strings = _personal_strings(booking) + paperwork.personal_strings(session, booking)
 
     booking.contact_name = ERASED
     booking.contact_email = ERASED_EMAIL
@@ -148,8 +167,13 @@ def anonymise(
         engagement.ics_cache_key = None
         engagement.updated_at = now
 
-    _rewrite_timeline(session, booking, strings)
-    erased = Erasure(references=[booking.reference])
+    _rewrite_timeline(session, booking.events, strings)
+    paper = paperwork.erase_paper(session, booking, lambda text: scrub(text, strings))
+    erased = Erasure(
+        references=[booking.reference],
+        received=paper["received_emails"],
+        invoices_kept=paper["invoices_kept"],
+    )
     erased.merge(
         _redact_mail(
             session, address, strings=strings, mail_folder=mail_folder, booking_id=booking.id
@@ -160,7 +184,12 @@ def anonymise(
         booking,
         actor=actor,
         action=action,
-        details={**(details or {}), "emails": erased.emails},
+        details={
+            **(details or {}),
+            "emails": erased.emails,
+            **{k: v for k, v in paper.items() if v},
+            **({"invoices": paperwork.INVOICES_KEPT} if paper["invoices_kept"] else {}),
+        },
     )
     booking.updated_at = now
     return erased
@@ -226,22 +255,48 @@ def _scrub_details(action: str, value: Any, strings: list[str], key: str | None 
     if isinstance(value, list):
         return [_scrub_details(action, item, strings, key) for item in value]
     if isinstance(value, str):
-        if key in WRITTEN_KEYS or (key == "reason" and action in WRITTEN_REASONS):
+        if (
+            key in WRITTEN_KEYS
+            or (key == "reason" and action in WRITTEN_REASONS)
+            or (key in REPLY_KEYS and action == REPLY_RECEIVED)
+        ):
             return _placeholder(value)
         return scrub(value, strings)
     return value
 
 
-def _rewrite_timeline(session: AnySession, booking: BookingRequest, strings: list[str]) -> None:
+def _replies_elsewhere(session: AnySession, address: str) -> None:
+    """The timeline entries of the address's emails filed on other people's requests."""
+    filed = {m.id: m.booking_id for m in paperwork.inbound(session, address=address)}
+    on = {booking_id for booking_id in filed.values() if booking_id is not None}
+    if not on:
+        return
+    entries = session.scalars(
+        select(BookingEvent).where(
+            BookingEvent.booking_id.in_(on), BookingEvent.action == REPLY_RECEIVED
+        )
+    )
+    _rewrite_timeline(
+        session,
+        [e for e in entries if (e.details or {}).get("inbound_message_id") in filed],
+        [address],
+    )
+
+
+def _rewrite_timeline(
+    session: AnySession, events: Iterable[BookingEvent], strings: list[str]
+) -> None:
     """The one sanctioned rewrite of the append-only timeline: the entries stay (who did
     what, when, from which state to which), the personal text in them goes. Core UPDATEs,
     so the ORM guard against edits (bookings/models.py) does not fire."""
     table: Table = BookingEvent.__table__  # type: ignore[assignment]
-    for event in booking.events:
+    for event in events:
         label = (
             "Organizer" if event.actor_kind == "organizer" else scrub(event.actor_label, strings)
         )
         message = scrub(event.public_message, strings) if event.public_message else None
+        if message and event.action == REPLY_RECEIVED:  # quotes the reply, lines joined
+            message = REPLY_SHOWN
         details = _scrub_details(event.action, event.details, strings)
         if (label, message, details) != (event.actor_label, event.public_message, event.details):
             session.execute(

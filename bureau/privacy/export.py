@@ -1,4 +1,6 @@
-"""Export: every personal datum held about an organizer, as one JSON document."""
+"""Export: every personal datum held about an organizer, as one JSON document: their
+requests (with contract versions, acceptances and invoices), the emails sent to them and
+the emails received from them or filed on their requests."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
 from bureau.db import AnySession, utcnow
+from bureau.privacy import paperwork
 from bureau.privacy.lookup import emails_to, normalise, requests_of
 
 
@@ -18,6 +21,7 @@ def export(session: AnySession, address: str, *, now: datetime | None = None) ->
     """Every personal datum held about the organizer with this address, as plain values."""
     bookings = requests_of(session, address)
     references = {b.id: b.reference for b in bookings}
+    received = paperwork.inbound_data(session, normalise(address), dict(references))
     emails = emails_to(session, address)
     missing = {j.booking_id for j, _ in emails if j.booking_id and j.booking_id not in references}
     if missing:
@@ -32,7 +36,7 @@ def export(session: AnySession, address: str, *, now: datetime | None = None) ->
         "export": "Bureau personal data export",
         "email_address": normalise(address),
         "exported_at": (now or utcnow()).isoformat(),
-        "requests": [_booking_data(b) for b in bookings],
+        "requests": [{**_booking_data(b), **paperwork.paper_data(session, b)} for b in bookings],
         "emails": [
             {
                 "request": references.get(job.booking_id) if job.booking_id else None,
@@ -46,6 +50,7 @@ def export(session: AnySession, address: str, *, now: datetime | None = None) ->
             }
             for job, notification in emails
         ],
+        "received_emails": received,
     }
 
 

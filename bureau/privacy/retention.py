@@ -1,4 +1,5 @@
-"""Retention: anonymise the requests that never became bookings once the period is over."""
+"""Retention: anonymise the requests that never became bookings once the period is over, and
+delete the received emails older than it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bureau.bookings.states import Status
 from bureau.bookings.workflow import Actor, ActorKind
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.privacy import paperwork
 from bureau.privacy.erasure import anonymise, remove_files
 from bureau.privacy.lookup import everything
 
@@ -31,6 +33,7 @@ class Retention:
     dry_run: bool
     references: list[str] = field(default_factory=list)
     files: int = 0
+    received: int = 0  # received emails deleted (or, dry, to delete)
 
 
 def stale_unconverted(cutoff: datetime) -> Select[int, str]:
@@ -61,11 +64,26 @@ def apply_retention(
     batch_size: int = RETENTION_BATCH,
 ) -> Retention:
     """Anonymise stale unconverted requests, ``batch_size`` ids at a time (keyset paging),
-    each request in its own transaction; ``days`` 0 keeps everything."""
+    each request in its own transaction, then delete the received emails done with and
+    older than the period (their text stays on a kept request's timeline); ``days`` 0 keeps
+    everything."""
     if days <= 0:
         return Retention(days=days, cutoff=None, dry_run=dry_run)
     cutoff = (now or utcnow()) - timedelta(days=days)
     done = Retention(days=days, cutoff=cutoff, dry_run=dry_run)
+    _requests(session, done, cutoff, batch_size, mail_folder)
+    done.received = paperwork.expire_inbound(session, cutoff, dry_run=dry_run)
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    return done
+
+
+def _requests(
+    session: AnySession, done: Retention, cutoff: datetime, batch_size: int, mail_folder: Path
+) -> None:
+    days, dry_run = done.days, done.dry_run
     actor = Actor(ActorKind.SYSTEM, "Bureau (retention)")
     after = 0
     while True:
@@ -77,7 +95,7 @@ def apply_retention(
         ).all()
         session.rollback()
         if not batch:
-            return done
+            return
         after = batch[-1][0]
         for booking_id, reference in batch:
             if dry_run:

@@ -21,7 +21,7 @@ from flask_login import current_user
 from bureau.bookings.workflow import Actor, ActorKind
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.privacy import erasure, lookup
+from bureau.privacy import erasure, lookup, paperwork
 from bureau.privacy import export as personal_export
 from bureau.privacy.forms import EraseForm, ExportForm
 from bureau.staff.auth import guard_staff_pages, password_problem_for_current
@@ -103,13 +103,18 @@ def erase() -> ResponseReturnValue:
         actor=Actor(ActorKind.STAFF, current_user.name, current_user.id),
         mail_folder=current_app.config["BUREAU_SETTINGS"].instance_path / "mail",
     )
-    if done.references or done.emails:
+    if done.references or done.emails or done.received:
         flash(
             f"Personal data erased: {len(done.references)} requests "
             f"({', '.join(done.references) or 'none'}), {done.emails} emails, "
-            f"{done.removed} mail files.",
+            f"{done.removed} mail files, {done.received} received emails.",
             "success",
         )
+        if done.invoices_kept:
+            flash(
+                f"Invoices {', '.join(done.invoices_kept)} {paperwork.INVOICES_KEPT}.",
+                "warning",
+            )
     else:
         flash("Nothing held for that address; nothing to erase.", "info")
     return redirect(url_for("privacy.index", email=address)), 303
