@@ -98,6 +98,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau import errors, health, openapi, templating
     from bureau.billing import views as billing_views
     from bureau.bookings import api as bookings_api
+    from bureau.bookings import contract_pages  # noqa: F401 - its routes on bookings.bp
     from bureau.bookings import views as bookings_views
     from bureau.calendar import admin as own_calendar_admin
     from bureau.calendar import feeds as calendar_feeds

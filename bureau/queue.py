@@ -22,6 +22,7 @@ TASK_MODULES = (
     "bureau.billing.tasks",
     "bureau.bookings.tasks",
     "bureau.calendar.tasks",
+    "bureau.contracts.attachments",  # the contract's PDF on its emails
     "bureau.inbound.tasks",
     "bureau.mail.tasks",
     "bureau.maintenance",

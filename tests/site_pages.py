@@ -17,8 +17,11 @@ from bureau.billing.payouts import statements_token
 from bureau.billing.services import Party, issue_from_terms
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
+from bureau.bookings.workflow import SYSTEM
 from bureau.calendar.links import blackout_token
 from bureau.catalogue.models import Post, Speaker
+from bureau.contracts.models import ContractVersion
+from bureau.contracts.services import issue_version
 from bureau.db import utcnow
 from bureau.demo.history import load_demo_history
 from bureau.extensions import db
@@ -36,6 +39,8 @@ ADMIN = "pages.admin@bureau.localhost"
 NOT_PAGES = {
     *("static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"),
     "staff.inbox_raw",  # a download of the raw message
+    "staff.contract_pdf",  # a contract's PDF, the staff's and the organizer's
+    "bookings.contract_pdf",
 }
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
 ERROR_PATHS = {
@@ -85,6 +90,15 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
         db.session.commit()
     staff_member(app, ADMIN, role=Role.ADMIN)
     submit_and_route(app, message="First line of the brief.\n  Second line, indented.")
+    with app.app_context():  # the newest contracted booking's contract, sent
+        contracted = db.session.scalars(
+            select(BookingRequest)
+            .where(BookingRequest.status == "contracted")
+            .order_by(BookingRequest.id.desc())
+        ).first()
+        assert contracted is not None, "the demo history has a contracted booking"
+        issue_version(db.session, contracted, actor=SYSTEM)
+        db.session.commit()
     with app.app_context():
         for job_id in db.session.scalars(select(Job.id).where(Job.task == MAIL_TASK)).all():
             run_job(db.session, job_id, send_notification)
@@ -141,6 +155,10 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         "bookings.availability": [{"token": availability_token(offer.id, offer.speaker_id)}],
         "staff.request_page": [{"booking_id": i} for i in by_state.values()],
         "staff.mail_message": [{"notification_id": ids["notification"]}],
+        "staff.contract_document": [
+            {"booking_id": v.booking_id, "number": v.number}
+            for v in session.scalars(select(ContractVersion))
+        ],
         "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
         "catalogue_admin.post_form": [{"post_id": ids["post"]}],
         "own_calendar.blackouts": [{"token": blackout_token(ids["speaker"])}],

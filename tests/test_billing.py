@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +36,7 @@ from bureau.billing.services import InvoiceStatus, Party
 from bureau.bookings.models import BookingRequest, Contract
 from bureau.bookings.workflow import ActionError
 from bureau.config import ConfigError, load_settings
+from bureau.contracts.settings import ContractSettings
 from bureau.extensions import db
 from bureau.reference import CURRENCIES
 from tests.conftest import NEXT_YEAR
@@ -262,6 +264,26 @@ def test_cancellation_follows_the_schedule(
     assert result.total == quantize(net * Decimal("1.2"), "USD")
     expected = InvoiceStatus.CREDIT if kind is InvoiceKind.CREDIT_NOTE else InvoiceStatus.OPEN
     assert services.invoice_status(result, cancelled_on) == expected
+
+
+def test_the_bureaus_own_schedule_and_balance_days_make_the_invoices(
+    app: Flask, booking: BookingRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One schedule in the code: BUREAU_CANCELLATION_SCHEDULE and BUREAU_BALANCE_DUE_DAYS
+    (the contracts' settings, which the agreement states) make the billing's amounts."""
+    own = ContractSettings(cancellation_schedule="60=50%,0=fee", balance_due_days=30)
+    monkeypatch.setitem(
+        app.config, "BUREAU_SETTINGS", replace(app.config["BUREAU_SETTINGS"], contracts=own)
+    )
+    assert terms.balance_due(booking, TODAY) == EVENT_DAY - timedelta(days=30)
+    kept = terms.kept_on_cancellation(booking, EVENT_DAY - timedelta(days=61))
+    assert (kept.amount, kept.rule) == (
+        Decimal("6250.00"),
+        "61 days' notice: 50% of the fee is due",
+    )
+    assert terms.kept_on_cancellation(booking, EVENT_DAY - timedelta(days=59)).amount == Decimal(
+        "12500.00"
+    )
 
 
 def test_a_cancellation_credits_a_balance_invoiced_too_early(booking: BookingRequest) -> None:

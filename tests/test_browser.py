@@ -1,7 +1,8 @@
 """The whole story in a real browser (Debian's chromium via Selenium) against `bureau run`
 (web, worker and beat, as the README starts it): the organizer asks, the worker routes, an
 agent shortlists, the organizer offers, the speaker accepts through the link in the email
-the worker wrote, the agent records the contract and confirms, the organizer's page says so,
+the worker wrote, the agent records the terms and sends the contract, the organizer
+accepts it, the deposit is paid, the agent confirms, the organizer's page says so,
 and the invitations go out."""
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from bureau.billing.models import Invoice
+from bureau.billing.services import record_payment
+from bureau.extensions import db
 from tests.browser import browser, csp_violations, fits_the_window, shoot
-from tests.conftest import NEXT_YEAR
+from tests.conftest import NEXT_YEAR, make_app
 from tests.smtp import free_port
 from tests.stack import wait_until
 from tests.workflow_helpers import PASSWORD
@@ -75,6 +80,22 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         log.close()
+
+
+def pay_the_deposit(instance: Path) -> None:
+    """Record the deposit's payment in the site's database, as staff would."""
+    app = make_app(instance, f"sqlite:///{instance / 'bureau.db'}")
+    with app.app_context():
+        invoice = db.session.scalars(select(Invoice)).one()
+        record_payment(
+            db.session,
+            invoice,
+            amount=invoice.total,
+            currency=invoice.currency,
+            paid_on=invoice.issued_on,
+            method="bank_transfer",
+        )
+        db.session.commit()
 
 
 def _answers(url: str) -> bool:
@@ -206,16 +227,34 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     click(browser, "button[value=accept]")
     assert "your answer is recorded" in text(browser)
 
-    # 6. The agent records the contract (prefilled from the offer) and confirms.
+    # 6. The agent records the terms (prefilled from the offer) and sends the contract.
     browser.get(f"{base}/staff/")
     click(browser, "a[href*='/staff/requests/']")
     assert "Speaker accepted" in text(browser)
     click(browser, "#contract-step button[type=submit]")
     assert "Contract recorded" in text(browser)
+    click(browser, "#contract-panel form[action$='/send_contract'] button")
+    assert "Contract version 1 sent" in text(browser)
+
+    # 7. The organizer reads and accepts it on the status page; the deposit is then paid
+    # (recorded in the database here), and the agent confirms.
+    browser.get(status_url)
+    fill(browser, "full_name", "Li Na")
+    fill(browser, "billing_address", "1 Century Avenue\nShanghai")
+    box = browser.find_element("id", "on_behalf")
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box
+    )
+    box.click()
+    click(browser, "#accept-contract button[type=submit]")
+    assert "you accepted contract version 1" in text(browser)
+    pay_the_deposit(instance)
+    browser.get(f"{base}/staff/")
+    click(browser, "a[href*='/staff/requests/']")
     click(browser, "#confirm-step button[type=submit]")
     assert "Booking confirmed" in text(browser)
 
-    # 7. The organizer's page says confirmed.
+    # 8. The organizer's page says confirmed.
     browser.get(status_url)
     assert "Status: Confirmed" in text(browser)
     browser.save_screenshot(str(instance / "confirmed.png"))

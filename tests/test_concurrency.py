@@ -14,7 +14,14 @@ from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor
 from bureau.extensions import db
 from bureau.staff.models import Role
-from tests.workflow_helpers import post_form, reload, sign_in, staff_member, submit_and_route
+from tests.workflow_helpers import (
+    OVERRIDE,
+    post_form,
+    reload,
+    sign_in,
+    staff_member,
+    submit_and_route,
+)
 
 PICKS = [
     actions.Candidate("winston-ma", 15000, "New York"),
@@ -145,7 +152,7 @@ def test_two_staff_confirming_one_slot_at_once_book_it_once(postgres_app: Flask)
             session = Session(engine)
             try:
                 booking = session.get(BookingRequest, booking_id)
-                actions.confirm(session, booking, actor=staff, expected_version=None)
+                actions.confirm(session, booking, actor=staff, expected_version=None, **OVERRIDE)
                 if hold_lock:
                     first_checked.set()
                     threading.Event().wait(0.5)  # the second confirmation arrives now

@@ -17,7 +17,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, func, select
 
-from bureau.bookings import actions
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import ActionError, Actor
 from bureau.config import ConfigError, load_settings
@@ -44,7 +43,7 @@ from bureau.mail.attachments import attachments_for
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR
 from tests.test_invites import cancel_booking
-from tests.workflow_helpers import offer_terms, submit_and_route
+from tests.workflow_helpers import contracted_booking
 
 STAFF = Actor("staff", "Greater China desk")
 ORGANIZATION = "上海未来零售论坛"  # the organizer's own words, in Chinese
@@ -56,22 +55,8 @@ def booking(app: Flask) -> Iterator[BookingRequest]:
     """A booking whose speaker said yes and whose terms are recorded: USD 12,500, deposit
     6,000, in Shanghai on 10 March next year, 09:00 to 10:00; the organizer writes Chinese."""
     with app.app_context():
-        booking_id = submit_and_route(app, organization=ORGANIZATION, contact_name=CONTACT).id
-        found = db.session.get(BookingRequest, booking_id)
-        assert found is not None
-        offer = actions.record_offer(
-            db.session, found, offer_terms(), actor=STAFF, expected_version=None
-        )
-        actions.request_availability(db.session, found, actor=STAFF, expected_version=None)
-        actions.speaker_answer(db.session, found, offer, accept=True, reason=None)
-        actions.record_contract(
-            db.session,
-            found,
-            actions.ContractTerms(
-                12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), "Economy flights"
-            ),
-            actor=STAFF,
-            expected_version=None,
+        found = contracted_booking(
+            app, travel="Economy flights", organization=ORGANIZATION, contact_name=CONTACT
         )
         db.session.commit()
         yield found
@@ -199,7 +184,8 @@ def test_unchanged_terms_keep_the_version_and_changed_terms_void_it(
     public = [e.public_message for e in booking.events if e.action == "contract sent"]
     assert (
         public[-1]
-        == "Contract version 2 sent for your acceptance. It replaces version 1, which is void."
+        == "Contract version 2 sent for your acceptance. It replaces contract version 1, "
+        "which is void."
     )
 
 
@@ -555,5 +541,5 @@ def test_timeline_entries_of_contracts_are_public(booking: BookingRequest) -> No
     ).all()
     assert [(e.action, e.public_message) for e in entries] == [
         ("contract sent", "Contract version 1 sent for your acceptance."),
-        ("contract declined", "You declined version 1 of the contract."),
+        ("contract declined", "You declined contract version 1."),
     ]

@@ -25,7 +25,7 @@ from bureau.extensions import db
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, run_job
 from tests.conftest import NEXT_YEAR, make_app
-from tests.workflow_helpers import submit_and_route
+from tests.workflow_helpers import OVERRIDE, submit_and_route
 
 STAFF = Actor("staff", "Greater China desk")
 ORGANIZER, SPEAKER, DESK = (
@@ -73,7 +73,7 @@ def confirmed_booking(
         actor=STAFF,
         expected_version=None,
     )
-    actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
+    actions.confirm(db.session, booking, actor=STAFF, expected_version=None, **OVERRIDE)
     db.session.commit()
     return booking_id
 

@@ -19,7 +19,7 @@ from bureau.extensions import db
 from bureau.mail.compose import SUBJECTS, Mail, render_booking_mail
 from bureau.mail.recipients import Recipient, links_for
 from tests.conftest import NEXT_YEAR
-from tests.workflow_helpers import offer_terms, submit_and_route
+from tests.workflow_helpers import OVERRIDE, offer_terms, submit_and_route
 
 STAFF = Actor("staff", "Greater China desk")
 
@@ -162,7 +162,7 @@ def test_invitation_wording(booking: BookingRequest) -> None:
         actor=STAFF,
         expected_version=None,
     )
-    actions.confirm(session, booking, actor=STAFF, expected_version=None)
+    actions.confirm(session, booking, actor=STAFF, expected_version=None, **OVERRIDE)
     engagement = session.query(Engagement).one()
     invite = render(
         "invite",

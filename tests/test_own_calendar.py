@@ -36,6 +36,7 @@ from tests.smtp import free_port
 # The words staff read use an en dash between times.
 # ruff: noqa: RUF001
 from tests.workflow_helpers import (
+    OVERRIDE,
     csrf_from,
     offer_terms,
     sign_in,
@@ -574,7 +575,7 @@ def test_confirm_and_reschedule_count_blackouts_too(app: Flask, admin: FlaskClie
         )
         # Beijing's whole day, said in the slot's zone.
         with pytest.raises(actions.ActionError, match=r"blackout period .*\(Amsterdam time\)"):
-            actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
+            actions.confirm(db.session, booking, actor=STAFF, expected_version=None, **OVERRIDE)
         db.session.commit()  # the blackout stays; the booking is not confirmed
 
         confirmed = db.session.get(BookingRequest, confirmed_booking(app))

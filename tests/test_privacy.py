@@ -32,6 +32,7 @@ from bureau.privacy.retention import apply_retention
 from bureau.privacy.tasks import apply_retention_task
 from bureau.staff.models import Role
 from tests.workflow_helpers import (
+    OVERRIDE,
     PASSWORD,
     csrf_from,
     offer_terms,
@@ -126,7 +127,7 @@ def completed_booking(app: Flask) -> int:
             actor=STAFF,
             expected_version=None,
         )
-        actions.confirm(db.session, booking, actor=STAFF, expected_version=None)
+        actions.confirm(db.session, booking, actor=STAFF, expected_version=None, **OVERRIDE)
         note(
             db.session, booking, actor=STAFF, action="note", details={"text": WRITTEN["staff_note"]}
         )

@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.catalogue.models import Post, Speaker, Topic
+from bureau.contracts.models import ContractVersion
+from bureau.contracts.render import sha256_of
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
 from bureau.inbound.services import receive_raw
@@ -67,6 +69,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/requests/<id:booking_id>/complete", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/close", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reschedule", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/send_contract", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/countersign", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/void_contract", "POST"): ACT,
+    ("/staff/requests/<id:booking_id>/contract/<id:number>", "GET"): STAFF,
+    ("/staff/requests/<id:booking_id>/contract/<id:number>.pdf", "GET"): STAFF,
     ("/staff/requests/<id:booking_id>/payout", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/invoice_issue", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/invoice_void", "POST"): ACT,
@@ -102,8 +109,11 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/ops", "GET"): ADMIN_ONLY,
     ("/staff/ops/jobs/<id:job_id>/retry", "POST"): ADMIN_ONLY,
     ("/staff/ops/retry-failed", "POST"): ADMIN_ONLY,
+    ("/staff/agreements", "GET"): ADMIN_ONLY,
+    ("/staff/agreements", "POST"): ADMIN_ONLY,
 }
 PARAMETER = re.compile(r"<id:(\w+)>")
+AGREEMENT = "<p>The agreement, version 1.</p>\n"  # a contract version to read
 
 
 def routes(*kinds: str, method: str | None = None) -> list[Any]:
@@ -206,6 +216,11 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             raw_message="Subject: Your request\r\n\r\nThank you.\r\n",
         )
         db.session.add(notification)
+        db.session.add(
+            ContractVersion(
+                booking_id=booking_id, number=1, html=AGREEMENT, sha256=sha256_of(AGREEMENT)
+            )
+        )
         invoice = issue(booking, net="100")
         inbound = receive_raw(db.session, b"Subject: Hello\r\n\r\nHi.\r\n", source="pipe")
         db.session.commit()
@@ -213,6 +228,7 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             "inbound_id": inbound.id,
             "invoice_id": invoice.id,
             "booking_id": booking_id,
+            "number": 1,
             "notification_id": notification.id,
             "job_id": job.id,
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),

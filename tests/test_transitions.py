@@ -28,6 +28,7 @@ from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR, valid_request
+from tests.workflow_helpers import OVERRIDE
 from tests.workflow_helpers import offer_terms as shared_offer_terms
 
 S = Status
@@ -127,7 +128,9 @@ def contract(session: Session, booking: BookingRequest) -> None:
 
 
 def confirm(session: Session, booking: BookingRequest) -> None:
-    actions.confirm(session, booking, actor=desk(session), expected_version=booking.version)
+    actions.confirm(
+        session, booking, actor=desk(session), expected_version=booking.version, **OVERRIDE
+    )
 
 
 def complete(session: Session, booking: BookingRequest) -> None:
@@ -400,7 +403,7 @@ def _contract(session: Session, booking: BookingRequest, version: int | None) ->
 
 
 def _confirm(session: Session, booking: BookingRequest, version: int | None) -> None:
-    actions.confirm(session, booking, actor=desk(session), expected_version=version)
+    actions.confirm(session, booking, actor=desk(session), expected_version=version, **OVERRIDE)
 
 
 def _complete(session: Session, booking: BookingRequest, version: int | None) -> None:

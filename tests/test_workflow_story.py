@@ -14,6 +14,7 @@ from bureau.calendar.models import Hold
 from bureau.extensions import db
 from tests.conftest import NEXT_YEAR
 from tests.workflow_helpers import (
+    accept_and_pay_in,
     csrf_from,
     mail_kinds,
     offer_data,
@@ -115,6 +116,7 @@ def test_the_whole_story(app: Flask) -> None:
     )
     assert response.status_code == 303, response.get_data(as_text=True)[-1500:]
     assert reload(app, booking.id).status == Status.CONTRACTED
+    accept_and_pay_in(app, booking.id)
     response = post_form(staff, f"{page}/confirm", page, {})
     assert response.status_code == 303
     booking = reload(app, booking.id)

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from bureau.billing.services import record_payment
+from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.tasks import route_new_booking
 from bureau.bookings.validation import OfferTerms, validate_offer
+from bureau.bookings.workflow import SYSTEM, Actor
+from bureau.contracts.flow import Signer, accept
+from bureau.contracts.services import issue_version
 from bureau.extensions import db
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, run_job
@@ -124,3 +131,61 @@ def offer_terms(**changes: Any) -> OfferTerms:
     terms, errors = validate_offer(offer_data(**changes))
     assert terms is not None, errors
     return terms
+
+
+# An admin's override of the gate before confirming (no accepted contract, no deposit), for
+# tests about what confirming itself does.
+OVERRIDE: dict[str, Any] = {"override_reason": "Tested without a contract", "actor_is_admin": True}
+
+
+def accept_and_pay(session: Any, booking: BookingRequest) -> None:
+    """The gate before confirming, opened: a contract version sent and accepted by the
+    organizer, its deposit invoice paid in full (in ``session``; the caller commits)."""
+    version = issue_version(session, booking, actor=SYSTEM)
+    signer = Signer(
+        full_name=booking.contact_name,
+        organization=booking.organization,
+        on_behalf=True,
+        billing_address="1 Example Road\nShanghai",
+        tax_number=None,
+        sha256=version.sha256,
+        client_address="192.0.2.1",
+        user_agent="pytest",
+    )
+    _, invoice = accept(session, version, booking, signer)
+    if invoice is not None:
+        record_payment(
+            session,
+            invoice,
+            amount=invoice.total,
+            currency=invoice.currency,
+            paid_on=invoice.issued_on,
+            method="bank_transfer",
+        )
+
+
+def accept_and_pay_in(app: Flask, booking_id: int) -> None:
+    """``accept_and_pay`` for a booking by id, committed in its own app context."""
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        assert booking is not None
+        accept_and_pay(db.session, booking)
+        db.session.commit()
+
+
+def contracted_booking(app: Flask, *, travel: str | None = None, **changes: Any) -> BookingRequest:
+    """A request (``changes`` to the API's fields) whose speaker said yes and whose terms are
+    recorded: USD 12,500, deposit 6,000 due 10 January next year. In the caller's app
+    context, committed."""
+    booking = db.session.get(BookingRequest, submit_and_route(app, **changes).id)
+    assert booking is not None
+    desk = Actor("staff", "Greater China desk")
+    offer = actions.record_offer(
+        db.session, booking, offer_terms(), actor=desk, expected_version=None
+    )
+    actions.request_availability(db.session, booking, actor=desk, expected_version=None)
+    actions.speaker_answer(db.session, booking, offer, accept=True, reason=None)
+    terms = actions.ContractTerms(12500, "USD", Decimal(20), 6000, date(NEXT_YEAR, 1, 10), travel)
+    actions.record_contract(db.session, booking, terms, actor=desk, expected_version=None)
+    db.session.commit()
+    return booking

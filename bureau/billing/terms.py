@@ -1,9 +1,10 @@
 """What a booking's contract terms make due: the deposit, the balance, and on cancellation
 what the bureau keeps by the schedule.
 
-The trade's usual schedule, by days of notice before the event (its date where it is held):
-90 or more, the deposit is refunded less the bureau's costs; 30 to 89, the deposit is kept;
-under 30, the whole fee is due. The contract's fee and deposit are net of tax.
+One schedule in the code: the contracts' (``BUREAU_CANCELLATION_SCHEDULE``, parsed by
+bureau/contracts/schedule.py, the trade's usual terms by default), the one the agreement
+states; the balance is due ``BUREAU_BALANCE_DUE_DAYS`` before the event, as it also says.
+Notice is counted to the event's date where it is held. Fee and deposit are net of tax.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from decimal import Decimal
 from bureau.billing.errors import BillingRefused
 from bureau.billing.money import exact, quantize
 from bureau.bookings.models import BookingRequest, Contract
+from bureau.contracts.schedule import charge
+from bureau.contracts.settings import contract_settings
 
-REFUND_NOTICE_DAYS = 90  # this much notice or more: the deposit is refunded less costs
-KEEP_DEPOSIT_NOTICE_DAYS = 30  # this much or more (and under 90): the deposit is kept
-BALANCE_DUE_BEFORE = timedelta(days=14)  # the balance is due two weeks before the event
 PAYMENT_TERM = timedelta(days=14)  # a cancellation invoice is due two weeks after issue
 
 
@@ -53,8 +53,10 @@ def balance_amount(booking: BookingRequest) -> Decimal:
 
 
 def balance_due(booking: BookingRequest, issued_on: date) -> date:
-    """Two weeks before the event, or the issue day when the event is closer than that."""
-    return max(event_date(booking) - BALANCE_DUE_BEFORE, issued_on)
+    """``BUREAU_BALANCE_DUE_DAYS`` (14 by default) before the event, or the issue day when
+    the event is closer than that."""
+    before = timedelta(days=contract_settings().balance_due_days)
+    return max(event_date(booking) - before, issued_on)
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,13 @@ def kept_on_cancellation(
     costs = exact(costs, currency, "The costs")
     if costs < 0 or costs > deposit:
         raise BillingRefused("The costs kept must be between zero and the deposit.")
-    notice = (event_date(booking) - cancelled_on).days
-    if notice >= REFUND_NOTICE_DAYS:
-        return Kept(costs, f"{notice} days' notice: the deposit is refunded less costs")
-    if notice >= KEEP_DEPOSIT_NOTICE_DAYS:
-        return Kept(deposit, f"{notice} days' notice: the deposit is kept")
-    return Kept(fee, f"{max(notice, 0)} days' notice: the whole fee is due")
+    owed = charge(
+        contract_settings().schedule,
+        fee=fee,
+        deposit=deposit,
+        event_day=event_date(booking),
+        cancelled_on=cancelled_on,
+        costs=costs,
+    )
+    notice = max(owed.notice_days, 0)
+    return Kept(quantize(owed.owed, currency), f"{notice} days' notice: {owed.rule.words()}")

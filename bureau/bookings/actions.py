@@ -36,6 +36,7 @@ from bureau.calendar.holds import end_holds
 from bureau.calendar.invites import engagement_for, location_of, send_invites
 from bureau.calendar.models import Engagement, HoldState
 from bureau.catalogue.models import Speaker
+from bureau.contracts.flow import gate as contract_gate
 from bureau.db import AnySession, utcnow
 from bureau.mail.facts import engagement_facts
 from bureau.staff.models import StaffMember
@@ -106,9 +107,13 @@ def confirm(
     *,
     actor: Actor,
     expected_version: int | None,
+    override_reason: str | None = None,
+    actor_is_admin: bool = False,
     now: datetime | None = None,
 ) -> Engagement:
-    """Confirm the contracted offer: its hold confirmed, an engagement, invitations sent."""
+    """Confirm the contracted offer: its hold confirmed, an engagement, invitations sent.
+    It needs the contract accepted and the deposit paid (contracts/flow.py's gate); before
+    that only an admin may, giving ``override_reason`` (kept on the timeline)."""
     check_version(booking, expected_version)
     now = now or utcnow()
     if booking.contract is None:
@@ -116,6 +121,16 @@ def confirm(
     offer = booking.offer
     if offer is None:
         raise ActionError("There is no firm offer to confirm.")
+    overriding = (override_reason or "").strip()
+    refused = contract_gate(session, booking).refusal(booking.reference)
+    if refused and not (overriding and actor_is_admin):
+        raise ActionError(
+            refused
+            if not overriding
+            else "Only an admin can confirm before the contract is "
+            "accepted and the deposit paid. Nothing was changed."
+        )
+    audit = {"override": overriding, "refused": refused} if refused else None
     refuse_conflicts(session, booking, offer.speaker, offer)
     end_holds(session, booking, HoldState.CONFIRMED, now)
     transition(
@@ -125,6 +140,7 @@ def confirm(
         actor=actor,
         action="confirmed",
         public_message="Your booking is confirmed; calendar invitations are on their way.",
+        details=audit,
         now=now,
     )
     engagement = engagement_for(booking, offer)

@@ -22,7 +22,8 @@ PAYLOAD_KEY = "contract_version"
 
 def contract_pdf(session: AnySession, payload: dict[str, Any]) -> list[Attachment]:
     """The PDF of the version the payload names (none if it is gone: the booking erased)."""
-    version = session.get(ContractVersion, payload.get(PAYLOAD_KEY))
+    version_id = payload.get(PAYLOAD_KEY)
+    version = session.get(ContractVersion, version_id) if version_id is not None else None
     if version is None:
         return []
     booking = session.get(BookingRequest, version.booking_id)

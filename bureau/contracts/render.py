@@ -60,6 +60,12 @@ def sha256_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def fingerprint(sha256: str, length: int = 64) -> str:
+    """A hash as people compare it: in groups of four ("144c 37b9 66d3 …")."""
+    text = sha256[:length]
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
 def sandbox() -> SandboxedEnvironment:
     env = SandboxedEnvironment(autoescape=True, undefined=StrictUndefined)
     env.filters.update(
@@ -148,6 +154,51 @@ def booking_context(
         "logistics": offer.logistics or "",
         "cancellation": settings.schedule.lines(),
         "governing_law": settings.governing_law,
+    }
+
+
+def sample_context() -> dict[str, Any]:
+    """Made-up values of every field, for previewing a template when no booking has terms."""
+    when = datetime(2030, 3, 10, 1, 0, tzinfo=ZoneInfo("UTC"))
+    zone = "Asia/Shanghai"
+    return {
+        "reference": "BR-2030-00001",
+        "version": 1,
+        "issued": long_date(date(2030, 1, 2)),
+        "bureau": bureau_party(),
+        "organizer": {
+            "organization": "Example Events Ltd",
+            "contact_name": "Li Na",
+            "contact_email": "li.na@example.com",
+        },
+        "speaker": {"name": "Kaiser Kuo"},
+        "event": {
+            "name": "Annual Leadership Forum",
+            "format": "keynote",
+            "when": span_in_zone(when, when + timedelta(hours=1), zone),
+            "starts": time_in_zone(when, zone),
+            "date": long_date(date(2030, 3, 10)),
+            "zone": zone,
+            "is_virtual": False,
+            "venue": "Expo Centre",
+            "city": "Shanghai",
+            "country": country_name("CN"),
+            "place": f"Expo Centre, Shanghai, {country_name('CN')}",
+        },
+        "currency": "USD",
+        "fee": money(12500, "USD"),
+        "fee_amount": 12500,
+        "deposit": money(6250, "USD"),
+        "deposit_amount": 6250,
+        "deposit_due": long_date(date(2030, 1, 15)),
+        "balance": money(6250, "USD"),
+        "balance_amount": 6250,
+        "balance_due": long_date(date(2030, 2, 24)),
+        "balance_on_acceptance": False,
+        "travel": "Economy plus, two nights",
+        "logistics": "Two nights at the venue hotel",
+        "cancellation": contract_settings().schedule.lines(),
+        "governing_law": contract_settings().governing_law,
     }
 
 

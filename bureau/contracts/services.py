@@ -92,7 +92,7 @@ def issue_version(
     )
     session.add(version)
     session.flush()
-    replaced = f" It replaces version {live[-1].number}, which is void." if live else ""
+    replaced = f" It replaces contract version {live[-1].number}, which is void." if live else ""
     note(
         session,
         booking,
@@ -193,7 +193,7 @@ def accept(
         booking,
         actor=Actor(ActorKind.ORGANIZER, name),
         action="contract accepted",
-        public_message=f"You accepted version {version.number} of the contract for {org}.",
+        public_message=f"You accepted contract version {version.number} for {org}.",
         details={"version": version.number, "sha256": version.sha256},
     )
     return acceptance
@@ -220,7 +220,7 @@ def decline(
         booking,
         actor=Actor(ActorKind.ORGANIZER, booking.contact_name),
         action="contract declined",
-        public_message=f"You declined version {version.number} of the contract.",
+        public_message=f"You declined contract version {version.number}.",
         details={"version": version.number, "reason": why},
     )
 
@@ -252,7 +252,7 @@ def countersign(
         booking,
         actor=Actor(ActorKind.STAFF, staff.name, staff.id),
         action="contract countersigned",
-        public_message=f"The bureau countersigned version {version.number} of the contract.",
+        public_message=f"The bureau countersigned contract version {version.number}.",
         details={"version": version.number},
     )
 

@@ -19,6 +19,7 @@ import logging
 import random
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 S = Status
 SOURCE = w.SOURCE
+# Signed and paid on paper: confirmed past the contract gate (contracts/flow.py), audited.
+PAPER: dict[str, Any] = {"override_reason": "Settled on paper (demo)", "actor_is_admin": True}
 
 
 class _Stop(Exception):
@@ -247,7 +250,7 @@ class _History:
                 return
             confirm_at = self.at(story, self.later(story, hours=(4, 60)))
             story.engagement = actions.confirm(
-                self.session, booking, actor=me, expected_version=None, now=confirm_at
+                self.session, booking, actor=me, expected_version=None, now=confirm_at, **PAPER
             )
             story.engagement.uid = new_uid(rng.getrandbits(128))  # reproducible
             if rng.random() < 0.05:

@@ -45,6 +45,8 @@ SUBJECTS = {
     "speaker_accepted": "Speaker available: {speaker} for {event} ({ref})",
     "speaker_declined": "Speaker unavailable for {event}: {speaker} ({ref})",
     "contract_ready": "Contract and deposit details for {event} ({ref})",
+    "contract_sent": "Your contract for {event}: please read and accept ({ref})",
+    "contract_final": "Countersigned contract for {event} ({ref})",
     "confirmed": "Confirmed: {speaker} at {event}, {date}",
     "rescheduled": "Rescheduled: {event}, now {date} ({ref})",
     "cancelled": "Cancelled: {event} ({ref})",

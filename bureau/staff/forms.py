@@ -137,7 +137,10 @@ class ContractForm(VersionedForm):
 
 
 class ConfirmForm(VersionedForm):
-    pass
+    # An admin's reason to confirm before the contract is accepted and the deposit paid.
+    override_reason = TextAreaField(
+        "Why confirm without them", validators=[Optional(), Length(max=1000)]
+    )
 
 
 class CompleteForm(VersionedForm):
@@ -184,3 +187,26 @@ class CorrectStateForm(VersionedForm):
 
 class ResendForm(FlaskForm):
     pass
+
+
+class SendContractForm(VersionedForm):
+    """Send the agreement the current terms make (a new version if they changed)."""
+
+
+class ContractVersionForm(VersionedForm):
+    """A step on one version of the contract, named by its number."""
+
+    number = IntegerField(validators=[DataRequired(), NumberRange(min=1, max=10_000)])
+
+
+class VoidContractForm(ContractVersionForm):
+    # Checked by the service, which says what is missing.
+    reason = StringField("Why void it", validators=[Optional(), Length(max=1000)])
+
+
+class AgreementTemplateForm(FlaskForm):
+    """An admin's agreement template: Jinja with the booking's fields (docs/topics/contracts.md)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
+    body = TextAreaField("Template", validators=[DataRequired(), Length(max=200_000)])
+    activate = BooleanField("Use it for new contracts", default=True)

@@ -292,7 +292,11 @@ def contract(step: Step[forms.ContractForm]) -> str:
 
 @workflow_step("confirm", forms.ConfirmForm)
 def confirm(step: Step[forms.ConfirmForm]) -> str:
-    step.run(actions.confirm)
+    step.run(
+        actions.confirm,
+        override_reason=step.form.override_reason.data or None,
+        actor_is_admin=current_user.is_admin,
+    )
     return "Booking confirmed; the organizer is told."
 
 

@@ -8,6 +8,7 @@ from bureau.inbound import views as inbound_views  # noqa: F401
 from bureau.mail import views as mail_views  # noqa: F401
 from bureau.staff import (  # noqa: F401
     account,
+    contract_actions,
     dashboard,
     exporters,
     request_actions,
