@@ -15,8 +15,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from bureau.billing.models import Invoice, InvoiceKind
-from bureau.billing.money import format_money
-from bureau.billing.notifications import send_invoice
+from bureau.billing.notifications import announce_invoice
 from bureau.billing.services import (
     InvoiceStatus,
     Party,
@@ -134,16 +133,7 @@ def deposit_invoice(
         issued_on=(now or utcnow()).date(),
         client=Party(acceptance.organization, acceptance.billing_address, acceptance.tax_number),
     )
-    total = format_money(invoice.total, invoice.currency)
-    note(  # as billing's issue step writes it; the organizer gets it by email with its PDF
-        session,
-        booking,
-        actor=SYSTEM,
-        action="invoice issued",
-        public_message=f"{invoice.title} {invoice.number} sent: {total}.",
-        details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
-    )
-    send_invoice(session, booking, invoice)
+    announce_invoice(session, booking, invoice, actor=SYSTEM)
     return invoice
 
 
