@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from argon2 import PasswordHasher
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import bureau.staff.auth
 from bureau import create_app
 from tests.services import IN_CI as IN_CI  # re-exported: tests import it from here
 from tests.services import RedisServer, guard_shared_ports, missing, own_postgres
@@ -39,6 +41,12 @@ _NAMED_PORTS = {
     if url
 }
 TOUCHED: list[str] = []  # shared servers a test tried to contact (tests/services.py)
+
+# argon2 at its production cost takes ~0.2 s of CPU per hash or check, and the suite signs
+# staff in hundreds of times: its tests hash at the least cost (still argon2id, still
+# checked). A test that measures the cost asks for `production_password_cost`.
+PRODUCTION_HASHER = bureau.staff.auth.hasher
+bureau.staff.auth.hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 # Left out of a plain `pytest` (the README's, for every change): minutes of real processes.
@@ -142,6 +150,15 @@ def _no_shared_servers() -> Iterator[None]:
 
 def service_missing(name: str, url: str, error: Exception) -> NoReturn:
     missing(f"{name} at {url} is unreachable ({type(error).__name__}: {error})", "start it")
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Passwords hashed and checked meanwhile at the cost production uses."""
+    monkeypatch.setattr(bureau.staff.auth, "hasher", PRODUCTION_HASHER)
+    bureau.staff.auth._dummy_hash.cache_clear()
+    yield
+    bureau.staff.auth._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")
