@@ -91,7 +91,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """A default run on servers of its own runs on every core (pytest-xdist, when installed):
     each worker has its own SQLite files, redis-server and PostgreSQL cluster. Not when the
     settings name shared servers (workers would flush each other's Redis), nor for a chosen
-    selection or the load tests (their timings want the machine); `-n` chooses for itself."""
+    selection or the load tests (their timings want the machine); `-n` chooses for itself.
+    Tests go to whichever worker is free, but those marked with one `xdist_group` to the
+    same worker, so an expensive module fixture is built once, not once per worker."""
     if (
         config.pluginmanager.hasplugin("xdist")
         and config.getoption("numprocesses", None) is None
@@ -101,6 +103,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         and not config.option.collectonly
     ):
         config.option.numprocesses = "auto"
+        if config.getoption("dist", "no") == "no":
+            config.option.dist = "loadgroup"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
