@@ -92,8 +92,10 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     each worker has its own SQLite files, redis-server and PostgreSQL cluster. Not when the
     settings name shared servers (workers would flush each other's Redis), nor for a chosen
     selection or the load tests (their timings want the machine); `-n` chooses for itself.
-    Tests go to whichever worker is free, but those marked with one `xdist_group` to the
-    same worker, so an expensive module fixture is built once, not once per worker."""
+    `--dist worksteal`: each worker starts on its own half of the tests in order (a module's
+    tests together, so its fixtures are built once, not once per worker), and a worker that
+    runs out takes tests from the other's end. (`loadgroup` does not group on pytest 9.2:
+    pytest-xdist issue 1386.)"""
     if (
         config.pluginmanager.hasplugin("xdist")
         and config.getoption("numprocesses", None) is None
@@ -104,7 +106,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     ):
         config.option.numprocesses = "auto"
         if config.getoption("dist", "no") == "no":
-            config.option.dist = "loadgroup"
+            config.option.dist = "worksteal"
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -39,8 +39,6 @@ ADMIN = "management@bureau.localhost"
 NOW = datetime(2026, 10, 14, 15, 30, tzinfo=UTC)
 TALLIES: dict[str, HistorySummary] = {}  # the history's tally on each backend
 HELD = {Status.AWAITING_SPEAKER, Status.SPEAKER_ACCEPTED, Status.CONTRACTED}
-# One worker runs them all: the history is made once per backend, not once per worker.
-pytestmark = pytest.mark.xdist_group("demo_history")
 
 
 def seed(app: Flask, now: datetime = NOW) -> HistorySummary:
