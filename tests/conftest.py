@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+from argon2 import PasswordHasher
 from click.testing import Result
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+import bureau.staff.auth
 from bureau import create_app
 from tests.services import IN_CI as IN_CI  # re-exported: tests import it from here
 from tests.services import RedisServer, guard_shared_ports, missing, own_postgres
@@ -39,6 +41,12 @@ _NAMED_PORTS = {
     if url
 }
 TOUCHED: list[str] = []  # shared servers a test tried to contact (tests/services.py)
+
+# argon2 at its production cost takes ~0.2 s of CPU per hash or check, and the suite signs
+# staff in hundreds of times: its tests hash at the least cost (still argon2id, still
+# checked). A test that measures the cost asks for `production_password_cost`.
+PRODUCTION_HASHER = bureau.staff.auth.hasher
+bureau.staff.auth.hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 # Left out of a plain `pytest` (the README's, for every change): minutes of real processes.
@@ -83,7 +91,11 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """A default run on servers of its own runs on every core (pytest-xdist, when installed):
     each worker has its own SQLite files, redis-server and PostgreSQL cluster. Not when the
     settings name shared servers (workers would flush each other's Redis), nor for a chosen
-    selection or the load tests (their timings want the machine); `-n` chooses for itself."""
+    selection or the load tests (their timings want the machine); `-n` chooses for itself.
+    `--dist worksteal`: each worker starts on its own half of the tests in order (a module's
+    tests together, so its fixtures are built once, not once per worker), and a worker that
+    runs out takes tests from the other's end. (`loadgroup` does not group on pytest 9.2:
+    pytest-xdist issue 1386.)"""
     if (
         config.pluginmanager.hasplugin("xdist")
         and config.getoption("numprocesses", None) is None
@@ -93,6 +105,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         and not config.option.collectonly
     ):
         config.option.numprocesses = "auto"
+        if config.getoption("dist", "no") == "no":
+            config.option.dist = "worksteal"
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -142,6 +156,15 @@ def _no_shared_servers() -> Iterator[None]:
 
 def service_missing(name: str, url: str, error: Exception) -> NoReturn:
     missing(f"{name} at {url} is unreachable ({type(error).__name__}: {error})", "start it")
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Passwords hashed and checked meanwhile at the cost production uses."""
+    monkeypatch.setattr(bureau.staff.auth, "hasher", PRODUCTION_HASHER)
+    bureau.staff.auth._dummy_hash.cache_clear()
+    yield
+    bureau.staff.auth._dummy_hash.cache_clear()
 
 
 @pytest.fixture(scope="session")

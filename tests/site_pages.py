@@ -5,7 +5,9 @@ CSP test and the browser's every-page test, so a new page is covered by both."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -61,16 +63,31 @@ OTHER_STATES = (
 )
 
 
+# The SQLite site as first built in this process: each module gets a copy of its folder.
+_BUILT: list[Path] = []
+
+
 @pytest.fixture(scope="module")
 def demo_site(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Flask:
     """On its own database: the demo catalogue and booking history (every state), an admin,
-    and one request with a multi-line message whose emails were written."""
+    and one request with a multi-line message whose emails were written. On SQLite the site
+    is built once per process and each module gets a copy of its instance folder and
+    database."""
     folder = tmp_path_factory.mktemp("csp")
     if BACKEND == "postgresql":
         url: str = request.getfixturevalue("postgres_database_factory")()
-    else:
-        url = f"sqlite:///{folder / 'bureau.db'}"
-    app = make_app(folder, url)
+        return build_demo_site(make_app(folder, url))
+    if not _BUILT:
+        built = tmp_path_factory.mktemp("csp-built")
+        site = build_demo_site(make_app(built, f"sqlite:///{built / 'bureau.db'}"))
+        with site.app_context():
+            db.engine.dispose()  # every write on disk before the folder is copied
+        _BUILT.append(built)
+    shutil.copytree(_BUILT[0], folder, dirs_exist_ok=True)
+    return make_app(folder, f"sqlite:///{folder / 'bureau.db'}")
+
+
+def build_demo_site(app: Flask) -> Flask:
     migrate_and_seed(app)
     with app.app_context():
         load_demo_history(db.session)

@@ -351,12 +351,17 @@ def params_read(app: Flask, client: FlaskClient, rule: Rule) -> set[str]:
     return read - {"_"}
 
 
-def sweep(app: Flask, client: FlaskClient, *, csrf: str = "") -> list[str]:
-    """Each argument of each route, and each query parameter its view reads, with each
-    hostile value; the failures (a 5xx) as readable lines."""
+# The route sweep is cut in this many shares of the routes, tests of their own, so that
+# pytest-xdist spreads it over the cores instead of one worker finishing it last.
+SHARES = 3
+
+
+def sweep(app: Flask, client: FlaskClient, share: int, *, csrf: str = "") -> list[str]:
+    """Each argument of each route in this share, and each query parameter its view reads,
+    with each hostile value; the failures (a 5xx) as readable lines."""
     failures = []
     rules = [r for r in app.url_map.iter_rules() if r.endpoint != "bootstrap.static"]
-    for rule in rules:
+    for rule in rules[share::SHARES]:
         methods = rule.methods or set()
         requests: list[tuple[str, str, dict[str, str]]] = []
         for name in rule.arguments:
@@ -436,23 +441,33 @@ def test_hidden_numbers_in_forms_are_checked(app: Flask, admin: FlaskClient) -> 
     assert response.status_code < 500
 
 
+@pytest.mark.parametrize("share", range(SHARES))
+@pytest.mark.parametrize("signed_in", [False, True], ids=["visitor", "admin"])
 def test_no_route_fails_on_hostile_numbers_dates_or_text(
-    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture
+    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture, signed_in: bool, share: int
 ) -> None:
+    """A visitor's and a signed-in admin's sweep of every route, a share of them each."""
     booking = submit_and_route(app)  # a real request, so pages have something to list
     csrf = csrf_from(admin.get(f"/staff/requests/{booking.id}").get_data(as_text=True))
     with caplog.at_level(logging.ERROR):
-        failures = sweep(app, app.test_client()) + sweep(app, admin, csrf=csrf)
+        if signed_in:
+            failures = sweep(app, admin, share, csrf=csrf)
+        else:
+            failures = sweep(app, app.test_client(), share)
     assert not failures, "\n".join(failures)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert admin.get("/staff/").status_code == 200  # the sweep ran signed in throughout
 
 
+@pytest.mark.parametrize(
+    "values", [pytest.param(HOSTILE[i::SHARES], id=f"values{i}") for i in range(SHARES)]
+)
 def test_no_workflow_form_fails_on_hostile_values(
-    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture
+    app: Flask, admin: FlaskClient, caplog: pytest.LogCaptureFixture, values: tuple[str, ...]
 ) -> None:
     """Every field the request page's and the status page's forms read, each hostile value
-    in all of them at once (a form checks every field), on a fresh request each time."""
+    in all of them at once (a form checks every field), on a fresh request each time; a
+    share of the values in each test (spread over the cores)."""
     rules = [
         r
         for r in app.url_map.iter_rules()
@@ -462,7 +477,7 @@ def test_no_workflow_form_fails_on_hostile_values(
     ]
     failures = []
     names: set[str] = set()
-    for value in ("", *HOSTILE):
+    for value in ("", *values):
         booking = submit_and_route(app)
         organizer = app.test_client()
         status_page = f"/requests/{booking.tracking_token}"
