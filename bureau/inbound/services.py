@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
-from dataclasses import dataclass
-from email import policy
 from email.header import decode_header, make_header
-from email.message import EmailMessage
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select
@@ -37,6 +34,7 @@ from bureau.inbound.models import (
     InboundStatus,
     MatchedBy,
 )
+from bureau.inbound.signals import MessageRefused, Parsed, parse
 from bureau.mail.models import Notification
 from bureau.mail.recipients import assignee_of, queue_mail
 from bureau.outbox import Job, PermanentError, record_job
@@ -108,40 +106,52 @@ def process(session: AnySession, job: Job) -> None:
         raise PermanentError("the inbound message no longer exists")
     if message.status != InboundStatus.RECEIVED:
         return  # handled by an earlier attempt
-    try:
-        reading = _read(message.raw)
-    except Exception as error:  # whatever breaks the parser, the bytes stay
-        message.status = InboundStatus.FAILED
-        message.error = f"cannot be read: {type(error).__name__}: {error}"[:2000]
+    parsed = read_message(message)
+    if parsed is None:
         return
-    message.sender = reading.sender or message.sender
-    message.subject = reading.subject or message.subject
+    message.sender = parsed.from_address or message.sender
+    message.subject = clean_line(parsed.subject)[:SUBJECT_MAX] or message.subject
     message.status = InboundStatus.PARSED
-    found = match(session, reading)
+    found = match(session, parsed)
     if found is None:
         message.status = InboundStatus.UNMATCHED
         return
     booking, matched_by = found
-    attach(session, message, booking, matched_by=matched_by, reading=reading)
+    attach(session, message, booking, matched_by=matched_by, parsed=parsed)
 
 
-def match(session: AnySession, reading: Reading) -> tuple[BookingRequest, MatchedBy] | None:
+def read_message(message: InboundMessage) -> Parsed | None:
+    """The message read by signals.parse, the one reader; None when it is refused or the
+    reader broke, and then the message is failed with the reason (its bytes stay)."""
+    limit = current_app.config["BUREAU_SETTINGS"].inbound_max_bytes
+    try:
+        return parse(message.raw, max_bytes=limit)
+    except MessageRefused as refused:
+        message.error = str(refused)[:2000]
+    except Exception as error:  # whatever breaks the parser, the bytes stay
+        message.error = f"cannot be read: {type(error).__name__}: {error}"[:2000]
+    message.status = InboundStatus.FAILED
+    return None
+
+
+def match(session: AnySession, parsed: Parsed) -> tuple[BookingRequest, MatchedBy] | None:
     """Which request a message is about: its signed reply address, else the bureau's email
     it answers (In-Reply-To, References), else a reference in its subject."""
-    booking = booking_from_addresses(session, reading.recipients or [])
+    booking = booking_from_addresses(session, [*parsed.to, *parsed.cc, *parsed.delivered_to][:50])
     if booking is not None:
         return booking, MatchedBy.REPLY_ADDRESS
-    if reading.answers:
+    answers = [*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references][:50]
+    if answers:
         booking_id = session.scalar(
             select(Notification.booking_id)
-            .where(Notification.message_id.in_(reading.answers or []))
+            .where(Notification.message_id.in_(answers))
             .where(Notification.booking_id.is_not(None))
             .limit(1)
         )
         booking = session.get(BookingRequest, booking_id) if booking_id is not None else None
         if booking is not None:
             return booking, MatchedBy.IN_REPLY_TO
-    for reference in REFERENCE_IN_TEXT.findall(reading.subject or ""):
+    for reference in REFERENCE_IN_TEXT.findall(parsed.subject or ""):
         booking = session.scalar(
             select(BookingRequest).where(BookingRequest.reference == reference.upper())
         )
@@ -156,16 +166,13 @@ def attach(
     booking: BookingRequest,
     *,
     matched_by: MatchedBy,
-    reading: Reading | None = None,
+    parsed: Parsed | None = None,
     attached_by: str | None = None,
 ) -> None:
     """File a message on its request: a timeline entry (the organizer's own replies also on
     their status page; anyone else's staff-only, marked so), and the assignee hears."""
-    if reading is None:
-        try:
-            reading = _read(message.raw)
-        except Exception:  # attached by hand even when unreadable
-            reading = Reading(sender=message.sender, subject=message.subject)
+    if parsed is None:
+        parsed = _read_leniently(message)
     known = bool(message.sender) and (message.sender or "").lower() == (
         booking.contact_email.lower()
     )
@@ -173,7 +180,7 @@ def attach(
     message.matched_by = matched_by
     message.from_known_party = known
     message.status = InboundStatus.MATCHED
-    text = reading.text[:TEXT_MAX]
+    text = (parsed.reply or parsed.text)[:TEXT_MAX]
     sender = message.sender or "an unknown sender"
     note(
         session,
@@ -190,12 +197,24 @@ def attach(
             "from": sender,
             "subject": message.subject or "",
             "text": text,
+            "sent": parsed.date.isoformat() if parsed.date else None,
             "matched_by": matched_by.value,
             "not_on_request": not known,
             **({"attached_by": attached_by} if attached_by else {}),
         },
     )
     queue_mail(session, booking, "reply_received", assignee_of(booking))
+
+
+def _read_leniently(message: InboundMessage) -> Parsed:
+    """For a message attached by hand: read if it can be, else only what was stored."""
+    with suppress(Exception):
+        return parse(message.raw, max_bytes=len(message.raw) + 1)
+    return Parsed(
+        message_id=message.message_id, in_reply_to=None, references=(), from_name="",
+        from_address=message.sender or "", to=(), cc=(), reply_to=(), delivered_to=(),
+        subject=message.subject or "", date=None, text="", reply="",
+    )  # fmt: skip
 
 
 def discard(message: InboundMessage) -> bool:
@@ -207,46 +226,13 @@ def discard(message: InboundMessage) -> bool:
     return True
 
 
-# What the pipeline reads of a message. A stand-in: bureau/inbound/signals.py's parse()
-# replaces _read() (the one call) when the two are merged.
+class _Head(NamedTuple):
+    sender: str | None
+    subject: str | None
+    message_id: str | None
 
 
-@dataclass(frozen=True)
-class Reading:
-    sender: str | None = None
-    subject: str | None = None
-    message_id: str | None = None
-    recipients: list[str] | None = None  # To, Cc, Delivered-To, X-Original-To values
-    answers: list[str] | None = None  # the Message-IDs of In-Reply-To and References
-    text: str = ""
-
-
-def _headers(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)
-
-
-def _read(raw: bytes) -> Reading:
-    message = _headers(raw)
-    body = message.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
-    head = _header_fields(raw)
-    return Reading(
-        sender=head.sender,
-        subject=head.subject,
-        message_id=head.message_id,
-        recipients=[
-            str(value)
-            for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-            for value in message.get_all(name) or []
-        ],
-        answers=_MESSAGE_ID.findall(
-            f"{message.get('In-Reply-To', '')} {message.get('References', '')}"
-        )[:50],
-        text=text.strip(),
-    )
-
-
-def _header_fields(raw: bytes) -> Reading:
+def _header_fields(raw: bytes) -> _Head:
     """The sender, subject and Message-ID, read leniently (compat32: no header can raise),
     for storing before the message is read properly."""
     head = BytesHeaderParser().parsebytes(raw)
@@ -257,7 +243,7 @@ def _header_fields(raw: bytes) -> Reading:
     with suppress(LookupError, UnicodeError, ValueError):
         subject = str(make_header(decode_header(subject)))
     subject = clean_line(subject)
-    return Reading(
+    return _Head(
         sender=sender[:320] if sender else None,
         subject=subject[:SUBJECT_MAX] or None,
         message_id=found.group(0)[:MESSAGE_ID_MAX] if found else None,
