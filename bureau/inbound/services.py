@@ -25,6 +25,7 @@ from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor, ActorKind, note
 from bureau.db import AnySession
 from bureau.inbound.addresses import REFERENCE_IN_TEXT, booking_from_addresses
+from bureau.inbound.dispatch import file_automatic, file_bounce, file_calendar_answer
 from bureau.inbound.models import (
     IN_INBOX,
     MESSAGE_ID_MAX,
@@ -34,7 +35,7 @@ from bureau.inbound.models import (
     InboundStatus,
     MatchedBy,
 )
-from bureau.inbound.signals import MessageRefused, Parsed, parse
+from bureau.inbound.signals import Kind, MessageRefused, Parsed, classify, parse
 from bureau.mail.models import Notification
 from bureau.mail.recipients import assignee_of, queue_mail
 from bureau.outbox import Job, PermanentError, record_job
@@ -101,7 +102,10 @@ def receive_raw(
 def process(session: AnySession, job: Job) -> None:
     """The job: read the message, match it to its request, file it there or in the Inbox.
     A message that cannot be read stays stored, as failed, with the error."""
-    message = session.get(InboundMessage, job.payload.get("inbound_message_id", job.sequence))
+    # Locked (PostgreSQL): a second worker running the same job waits, then sees it handled.
+    message = session.get(
+        InboundMessage, job.payload.get("inbound_message_id", job.sequence), with_for_update=True
+    )
     if message is None:
         raise PermanentError("the inbound message no longer exists")
     if message.status != InboundStatus.RECEIVED:
@@ -112,11 +116,21 @@ def process(session: AnySession, job: Job) -> None:
     message.sender = parsed.from_address or message.sender
     message.subject = clean_line(parsed.subject)[:SUBJECT_MAX] or message.subject
     message.status = InboundStatus.PARSED
+    kind = classify(parsed)
+    if kind is Kind.BOUNCE:  # about nothing the bureau sent: for staff to look at
+        if not file_bounce(session, message, parsed):
+            message.status = InboundStatus.UNMATCHED
+        return
+    if kind is Kind.CALENDAR_REPLY and file_calendar_answer(session, message, parsed):
+        return
     found = match(session, parsed)
     if found is None:
         message.status = InboundStatus.UNMATCHED
         return
     booking, matched_by = found
+    if kind is not Kind.REPLY:  # automatic, or a report or answer about nothing known
+        file_automatic(session, message, parsed, booking, matched_by)
+        return
     attach(session, message, booking, matched_by=matched_by, parsed=parsed)
 
 

@@ -57,6 +57,8 @@ SUBJECTS = {
     "hold_expiring": "The hold for {ref} expires within a day: {event}",
     "sla_breach": "First response overdue on {ref}: {event}",
     "reply_received": "A reply by email on {ref}: {event}",
+    "email_bounced": "Undeliverable: an email on {ref} bounced ({event})",
+    "invite_declined": "The speaker declined the invitation for {ref}: {event}",
     "invoice_issued": "{invoice.title} {invoice.number} for {event} ({ref})",
     "invoice_due_soon": "Reminder: {invoice.number} is due on {invoice.due} ({ref})",
     "invoice_overdue_1d": "Overdue: {invoice.number} was due on {invoice.due} ({ref})",

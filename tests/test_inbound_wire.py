@@ -1,0 +1,229 @@
+"""Real-world messages through the whole pipeline (receive_raw, then the worker's job):
+replies land on their request, automatic mail is recorded and never answered, bounces mark
+the email they report on, calendar answers are recorded per attendee."""
+
+# ruff: noqa: RUF001 - Chinese text has full-width punctuation
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from bureau.bookings.models import BookingEvent, BookingRequest
+from bureau.bookings.states import Status
+from bureau.calendar.models import Engagement
+from bureau.db import AnySession
+from bureau.extensions import db
+from bureau.inbound.models import CalendarAnswer, InboundMessage
+from bureau.inbound.services import PROCESS_TASK, process, receive_raw
+from bureau.inbound.signals import parse
+from bureau.mail.models import Notification
+from bureau.mail.recipients import organizer_of, queue_mail
+from bureau.mail.tasks import compose_notification
+from bureau.outbox import Job, run_job
+from bureau.staff.models import Role
+from tests.test_inbound import inbox_client
+from tests.test_transitions import ADMIN_EMAIL, booking_in
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+ACKNOWLEDGEMENT = "<176485000123.4242.1111@bureau.example>"  # what the fixtures answer
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[AnySession]:
+    with app.test_request_context():
+        yield db.session
+        db.session.rollback()
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / f"{name}.eml").read_bytes()
+
+
+def acknowledged(session: AnySession, status: Status = Status.ASSIGNED) -> BookingRequest:
+    """A request whose acknowledgement is the email the fixtures answer."""
+    booking = booking_in(session, status)
+    job = queue_mail(session, booking, "acknowledgement", organizer_of(booking), sequence=0)
+    assert job is not None
+    session.commit()
+    sent = compose_notification(session, job)
+    sent.message_id = ACKNOWLEDGEMENT
+    session.commit()
+    return booking
+
+
+def processed(session: AnySession, raw: bytes) -> InboundMessage:
+    message = receive_raw(session, raw, source="pipe")
+    assert message is not None
+    session.commit()
+    job = session.scalars(
+        select(Job).where(Job.task == PROCESS_TASK, Job.sequence == message.id)
+    ).one()
+    run_job(session, job.id, process)
+    session.refresh(message)
+    return message
+
+
+def entries(session: AnySession, booking: BookingRequest, action: str) -> list[BookingEvent]:
+    return list(
+        session.scalars(
+            select(BookingEvent)
+            .where(BookingEvent.booking_id == booking.id, BookingEvent.action == action)
+            .order_by(BookingEvent.id)
+        )
+    )
+
+
+def mails(session: AnySession, kind: str) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.kind == f"mail.{kind}")))
+
+
+@pytest.mark.parametrize(
+    ("name", "words", "folded"),
+    [
+        ("gmail_reply", "we can do 14:00 instead of 15:00", "wrote:"),
+        ("outlook_reply", "anbei der Ablaufplan", "Von:"),
+        ("apple_mail_reply", "Could the talk be in English?", "wrote:"),
+        ("foxmail_reply_gb18030", "镕喆报告厅（𠀾楼三层）", "原始邮件"),
+        ("gmail_reply_utf8_chinese", "周三下午两点可以", "写道"),
+    ],
+)
+def test_each_clients_reply_lands_on_its_request_with_the_quote_folded(
+    session: AnySession, name: str, words: str, folded: str
+) -> None:
+    booking = acknowledged(session)
+    message = processed(session, fixture(name))
+    assert (message.status, message.matched_by, message.booking_id) == (
+        "matched",
+        "in-reply-to",
+        booking.id,
+    )
+    [entry] = entries(session, booking, "reply received")
+    parsed = parse(fixture(name), max_bytes=10**7)
+    assert entry.details["text"] == parsed.reply
+    assert entry.details["text"]
+    assert folded not in entry.details["text"]
+    assert words in entry.details["text"]
+    assert entry.details["from"] == parsed.from_address
+    assert entry.public_message is None  # not the request's contact: staff only
+    assert len(mails(session, "reply_received")) == 1
+
+
+def test_an_out_of_office_is_recorded_for_staff_and_never_answered(session: AnySession) -> None:
+    booking = acknowledged(session)
+    status = booking.status
+    message = processed(session, fixture("exchange_out_of_office"))
+    assert (message.status, message.booking_id) == ("matched", booking.id)
+    [entry] = entries(session, booking, "automatic reply")
+    assert entry.public_message is None
+    assert entry.details["automatic"] == "out_of_office"
+    assert entries(session, booking, "reply received") == []
+    assert mails(session, "reply_received") == []  # the assignee is not emailed
+    session.refresh(booking)
+    assert booking.status == status
+    # Nothing is sent to the sender.
+    assert session.scalars(select(Job).where(Job.recipient == message.sender)).all() == []
+
+
+def test_a_bounce_marks_its_email_and_tells_the_assignee(session: AnySession) -> None:
+    booking = acknowledged(session)
+    message = processed(session, fixture("postfix_bounce"))
+    assert (message.status, message.matched_by) == ("matched", "bounced-email")
+    sent = session.scalars(
+        select(Notification).where(Notification.message_id == ACKNOWLEDGEMENT)
+    ).one()
+    assert sent.bounced_at is not None
+    assert sent.bounce_reason is not None
+    assert "organiser@example.org" in sent.bounce_reason
+    assert "5.1.1" in sent.bounce_reason
+    [entry] = entries(session, booking, "email bounced")
+    assert entry.public_message is None
+    [notice] = mails(session, "email_bounced")
+    assert notice.recipient == booking.assigned_staff.email
+    assert mails(session, "reply_received") == []
+
+
+def test_a_bounce_for_nothing_known_waits_in_the_inbox(session: AnySession) -> None:
+    message = processed(session, fixture("postfix_bounce"))
+    assert (message.status, message.booking_id) == ("unmatched", None)
+
+
+def test_the_mail_log_says_bounced_with_the_servers_words(session: AnySession, app: Flask) -> None:
+    acknowledged(session)
+    processed(session, fixture("postfix_bounce"))
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    page = client.get("/staff/mail").get_data(as_text=True)
+    assert "bounced" in page
+    assert "5.1.1" in page
+
+
+def confirmed_with_uid(session: AnySession, name: str) -> tuple[BookingRequest, Engagement]:
+    """A confirmed request whose engagement has the UID the fixture answers, and whose
+    speaker has the fixture's attendee address."""
+    booking = acknowledged(session, Status.CONFIRMED)
+    engagement = session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one()
+    calendar = parse(fixture(name), max_bytes=10**7).calendar
+    assert calendar is not None
+    engagement.uid = calendar.uid
+    engagement.speaker.email = calendar.answers[0].address
+    session.commit()
+    return booking, engagement
+
+
+def test_a_speaker_declining_the_invitation_is_recorded_and_alerts_the_assignee(
+    session: AnySession,
+) -> None:
+    booking, engagement = confirmed_with_uid(session, "gmail_itip_declined")
+    message = processed(session, fixture("gmail_itip_declined"))
+    assert (message.status, message.matched_by) == ("matched", "calendar-uid")
+    [answer] = session.scalars(
+        select(CalendarAnswer).where(CalendarAnswer.engagement_id == engagement.id)
+    )
+    assert (answer.address, answer.partstat) == (engagement.speaker.email, "DECLINED")
+    [entry] = entries(session, booking, "calendar answer")
+    assert (entry.details["role"], entry.details["partstat"]) == ("speaker", "DECLINED")
+    [alert] = mails(session, "invite_declined")
+    assert alert.recipient == booking.assigned_staff.email
+
+
+def test_an_outlook_acceptance_is_recorded_without_an_alert(session: AnySession) -> None:
+    _, engagement = confirmed_with_uid(session, "outlook_itip_accepted")
+    processed(session, fixture("outlook_itip_accepted"))
+    [answer] = session.scalars(
+        select(CalendarAnswer).where(CalendarAnswer.engagement_id == engagement.id)
+    )
+    assert answer.partstat == "ACCEPTED"
+    assert mails(session, "invite_declined") == []
+    assert mails(session, "reply_received") == []
+
+
+def test_a_calendar_answer_from_someone_not_invited_is_not_recorded(session: AnySession) -> None:
+    _, engagement = confirmed_with_uid(session, "outlook_itip_accepted")
+    engagement.speaker.email = "someone.else@example.org"
+    session.commit()
+    processed(session, fixture("outlook_itip_accepted"))
+    assert session.scalars(select(CalendarAnswer)).all() == []
+
+
+def test_a_replayed_message_is_refused(session: AnySession) -> None:
+    acknowledged(session)
+    processed(session, fixture("gmail_reply"))
+    assert receive_raw(session, fixture("gmail_reply"), source="imap", uidvalidity=3, uid=9) is None
+    session.commit()
+    assert session.query(InboundMessage).count() == 1
+
+
+def test_the_request_page_shows_each_attendees_answer(session: AnySession, app: Flask) -> None:
+    booking, engagement = confirmed_with_uid(session, "gmail_itip_declined")
+    processed(session, fixture("gmail_itip_declined"))
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    page = client.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
+    assert 'id="calendar-answers"' in page
+    assert f"{engagement.speaker.email}: <span" in page
+    assert "declined" in page
