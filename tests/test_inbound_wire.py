@@ -7,6 +7,7 @@ the email they report on, calendar answers are recorded per attendee."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from bureau.calendar.models import Engagement
 from bureau.db import AnySession
 from bureau.extensions import db
 from bureau.inbound.models import CalendarAnswer, InboundMessage
-from bureau.inbound.services import PROCESS_TASK, process, receive_raw
+from bureau.inbound.services import ATTACHMENT_MAX_BYTES, PROCESS_TASK, process, receive_raw
 from bureau.inbound.signals import parse
 from bureau.mail.models import Notification
 from bureau.mail.recipients import organizer_of, queue_mail
@@ -227,3 +228,52 @@ def test_the_request_page_shows_each_attendees_answer(session: AnySession, app: 
     assert 'id="calendar-answers"' in page
     assert f"{engagement.speaker.email}: <span" in page
     assert "declined" in page
+
+
+def test_a_replys_file_is_kept_listed_and_downloaded_by_staff(
+    session: AnySession, app: Flask
+) -> None:
+    booking = acknowledged(session)
+    message = processed(session, fixture("outlook_reply"))
+    [entry] = entries(session, booking, "reply received")
+    [listed] = entry.details["attachments"]
+    assert (listed["filename"], listed["content_type"], listed["number"]) == (
+        "Ablaufplan_Vortrag.pdf",
+        "application/pdf",
+        1,
+    )
+    [attachment] = parse(fixture("outlook_reply"), max_bytes=10**7).attachments
+    stored = app.config["BUREAU_SETTINGS"].instance_path / "inbound" / str(message.id) / "1"
+    assert stored.read_bytes() == attachment.data
+    assert stored.stat().st_mode & 0o077 == 0  # only the account that runs Bureau reads it
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    page = client.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
+    link = f"/staff/requests/{booking.id}/emails/{message.id}/files/1"
+    assert f'href="{link}">Ablaufplan_Vortrag.pdf</a>' in page
+    download = client.get(link)
+    assert download.status_code == 200
+    assert download.data == attachment.data
+    assert download.mimetype == "application/octet-stream"
+    assert download.headers["Content-Disposition"].startswith("attachment;")
+    assert client.get(link.replace("/files/1", "/files/2")).status_code == 404
+
+
+def test_files_over_the_limits_are_listed_as_not_kept(session: AnySession) -> None:
+    booking = acknowledged(session)
+    letter = EmailMessage()
+    letter["From"] = "someone@example.org"
+    letter["Subject"] = f"Files for {booking.reference}"
+    letter["Message-ID"] = "<files-1@example.org>"
+    letter.set_content("Two files.")
+    letter.add_attachment(b"MZ\x90\x00", maintype="application", subtype="x-msdownload",
+                          filename="setup.exe")  # fmt: skip
+    letter.add_attachment(b"x" * (ATTACHMENT_MAX_BYTES + 1), maintype="application",
+                          subtype="pdf", filename="huge.pdf")  # fmt: skip
+    message = processed(session, bytes(letter))
+    [entry] = entries(session, booking, "reply received")
+    assert "attachments" not in entry.details
+    assert [(f["filename"], f["reason"]) for f in entry.details["refused_attachments"]] == [
+        ("setup.exe", "not a kind of file the bureau keeps"),
+        ("huge.pdf", f"over {ATTACHMENT_MAX_BYTES:,} bytes"),
+    ]
+    assert message.status == "matched"

@@ -9,19 +9,22 @@ the same UIDVALIDITY, or the same Message-ID) by the table's unique constraints.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import suppress
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import object_session
 
-from bureau.bookings.models import BookingRequest
+from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor, ActorKind, note
 from bureau.db import AnySession
 from bureau.inbound.addresses import REFERENCE_IN_TEXT, booking_from_addresses
@@ -39,11 +42,28 @@ from bureau.inbound.signals import Kind, MessageRefused, Parsed, classify, parse
 from bureau.mail.models import Notification
 from bureau.mail.recipients import assignee_of, queue_mail
 from bureau.outbox import Job, PermanentError, record_job
+from bureau.private_files import FILE_MODE, private_folder
 from bureau.text import clean_line
 
 PROCESS_TASK = "bureau.inbound.process"
 REPLY_RECEIVED = "reply received"
 TEXT_MAX = 20_000  # characters of a reply kept on the timeline entry
+ATTACHMENT_MAX_BYTES = 5_000_000  # one file of a reply; the whole message is bounded too
+ATTACHMENTS_MAX = 20  # files kept of one message
+# What a reply's files may be: documents and pictures, nothing a browser or desktop runs.
+ATTACHMENT_TYPES = frozenset(
+    {
+        *("application/pdf", "text/plain", "text/csv", "image/png", "image/jpeg", "image/gif"),
+        *("image/webp", "application/msword", "application/vnd.ms-excel"),
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+    }
+)
+CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 HEADER_SLICE = 256 * 1024  # enough of an oversized message to find its Message-ID
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
@@ -196,6 +216,7 @@ def attach(
     message.status = InboundStatus.MATCHED
     text = (parsed.reply or parsed.text)[:TEXT_MAX]
     sender = message.sender or "an unknown sender"
+    kept, refused = store_attachments(message, parsed)
     note(
         session,
         booking,
@@ -214,6 +235,8 @@ def attach(
             "sent": parsed.date.isoformat() if parsed.date else None,
             "matched_by": matched_by.value,
             "not_on_request": not known,
+            **({"attachments": kept} if kept else {}),
+            **({"refused_attachments": refused} if refused else {}),
             **({"attached_by": attached_by} if attached_by else {}),
         },
     )
@@ -229,6 +252,68 @@ def _read_leniently(message: InboundMessage) -> Parsed:
         from_address=message.sender or "", to=(), cc=(), reply_to=(), delivered_to=(),
         subject=message.subject or "", date=None, text="", reply="",
     )  # fmt: skip
+
+
+def attachment_folder(message_id: int) -> Path:
+    """Where a message's files are kept: the instance folder (0700), one folder a message,
+    each file named by its number (never by the name its sender chose)."""
+    instance: Path = current_app.config["BUREAU_SETTINGS"].instance_path
+    return instance / "inbound" / str(message_id)
+
+
+def store_attachments(
+    message: InboundMessage, parsed: Parsed
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep the files of a matched reply within the limits (size, type); the pictures its
+    HTML shows in place and calendar parts are not files to list. Returns what was kept
+    and what was refused (with the reason), for the timeline entry."""
+    kept: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for attachment in parsed.attachments:
+        if attachment.inline or attachment.content_type in CALENDAR_TYPES:
+            continue
+        facts = {
+            "filename": attachment.filename,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+        }
+        if attachment.size > ATTACHMENT_MAX_BYTES:
+            refused.append({**facts, "reason": f"over {ATTACHMENT_MAX_BYTES:,} bytes"})
+        elif attachment.content_type not in ATTACHMENT_TYPES:
+            refused.append({**facts, "reason": "not a kind of file the bureau keeps"})
+        elif len(kept) < ATTACHMENTS_MAX:
+            folder = private_folder(attachment_folder(message.id))
+            number = len(kept) + 1
+            descriptor = os.open(
+                folder / str(number), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE
+            )
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(attachment.data)
+            kept.append({**facts, "number": number})
+    return kept, refused
+
+
+def attachment_file(message: InboundMessage, number: int) -> tuple[Path, dict[str, Any]] | None:
+    """The stored file ``number`` of a message on a request, with its facts; None if none."""
+    if message.booking_id is None:
+        return None
+    event = _entry_of(message)
+    files = event.details.get("attachments", []) if event is not None else []
+    facts = next((f for f in files if f.get("number") == number), None)
+    path = attachment_folder(message.id) / str(number)
+    return (path, facts) if facts is not None and path.is_file() else None
+
+
+def _entry_of(message: InboundMessage) -> BookingEvent | None:
+    session = object_session(message)
+    assert session is not None
+    events = session.scalars(
+        select(BookingEvent).where(
+            BookingEvent.booking_id == message.booking_id,
+            BookingEvent.action == REPLY_RECEIVED,
+        )
+    )
+    return next((e for e in events if e.details.get("inbound_message_id") == message.id), None)
 
 
 def discard(message: InboundMessage) -> bool:
