@@ -36,6 +36,7 @@ ADMIN = "pages.admin@bureau.localhost"
 NOT_PAGES = {
     *("static", "bootstrap.static", "calendar.speaker_feed", "calendar.staff_feed"),
     "staff.inbox_raw",  # a download of the raw message
+    "staff.email_file",  # a download of a file a reply carried
 }
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
 ERROR_PATHS = {

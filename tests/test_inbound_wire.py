@@ -7,7 +7,9 @@ the email they report on, calendar answers are recorded per attendee."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from email import message_from_string
 from email.message import EmailMessage
+from email.policy import default
 from pathlib import Path
 
 import pytest
@@ -27,7 +29,7 @@ from bureau.mail.recipients import organizer_of, queue_mail
 from bureau.mail.tasks import compose_notification
 from bureau.outbox import Job, run_job
 from bureau.staff.models import Role
-from tests.test_inbound import inbox_client
+from tests.test_inbound import inbox_client, post
 from tests.test_transitions import ADMIN_EMAIL, booking_in
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -277,3 +279,60 @@ def test_files_over_the_limits_are_listed_as_not_kept(session: AnySession) -> No
         ("huge.pdf", f"over {ATTACHMENT_MAX_BYTES:,} bytes"),
     ]
     assert message.status == "matched"
+
+
+def test_a_staff_reply_goes_to_the_organizer_threaded_and_is_on_the_timeline(
+    session: AnySession, app: Flask
+) -> None:
+    booking = acknowledged(session)
+    booking.contact_email = "ada.lovelace@gmail.com"  # gmail_reply's sender: the organizer
+    session.commit()
+    theirs = processed(session, fixture("gmail_reply"))
+    assert theirs.from_known_party
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    response = post(
+        client, f"/staff/requests/{booking.id}/reply", to="organizer", text="Yes, 14:00 it is."
+    )
+    assert response.status_code == 303
+    [entry] = entries(session, booking, "staff reply")
+    assert entry.details["text"] == "Yes, 14:00 it is."
+    assert entry.public_message == "We wrote: Yes, 14:00 it is."
+    [job] = mails(session, "staff_reply")
+    assert job.recipient == "ada.lovelace@gmail.com"
+    sent = message_from_string(compose_notification(session, job).raw_message, policy=default)
+    assert sent["In-Reply-To"] == theirs.message_id
+    assert sent["References"].split() == [ACKNOWLEDGEMENT, theirs.message_id]
+    assert sent["Subject"] == f"Re: Your request BR-2027-00042 was received ({booking.reference})"
+    assert sent["Auto-Submitted"] is None  # a person wrote it
+    assert booking.reference in sent["Reply-To"]  # their answer comes back to the request
+    body = sent.get_body(("plain",))
+    assert body is not None
+    assert "Yes, 14:00 it is." in body.get_content()
+    page = client.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
+    assert "Yes, 14:00 it is." in page
+    assert 'id="reply"' in page
+
+
+def test_a_staff_reply_to_the_speaker_carries_their_own_link(
+    session: AnySession, app: Flask
+) -> None:
+    booking = acknowledged(session, Status.CONFIRMED)
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    response = post(
+        client, f"/staff/requests/{booking.id}/reply", to="speaker", text="See you in March."
+    )
+    assert response.status_code == 303
+    [job] = mails(session, "staff_reply")
+    assert job.recipient == booking.offer.speaker.email
+    sent = message_from_string(compose_notification(session, job).raw_message, policy=default)
+    assert sent["In-Reply-To"] is None
+    assert sent["Subject"] == f"{booking.event_name} ({booking.reference})"
+    assert "/availability/" in sent.get_body(("plain",)).get_content()
+
+
+def test_an_empty_reply_is_not_sent(session: AnySession, app: Flask) -> None:
+    booking = acknowledged(session)
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    response = post(client, f"/staff/requests/{booking.id}/reply", to="organizer", text=" ")
+    assert response.status_code == 303
+    assert mails(session, "staff_reply") == []

@@ -60,6 +60,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/inbox/<id:inbound_id>/discard", "POST"): STAFF,
     ("/staff/inbox/<id:inbound_id>/raw", "GET"): ADMIN_ONLY,
     ("/staff/requests/<id:booking_id>/emails/<id:message_id>/files/<id:number>", "GET"): ACT,
+    ("/staff/requests/<id:booking_id>/reply", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/note", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reassign", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/shortlist", "POST"): ACT,

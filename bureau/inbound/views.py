@@ -15,12 +15,13 @@ from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
 from bureau.extensions import db
-from bureau.inbound.forms import AttachForm, DiscardForm
+from bureau.inbound.forms import AttachForm, DiscardForm, ReplyForm
 from bureau.inbound.models import IN_INBOX, InboundMessage, MatchedBy
+from bureau.inbound.notifications import ReplyTo, send_reply
 from bureau.inbound.services import attach, attachment_file, discard
 from bureau.params import page_number
 from bureau.staff.auth import admin_required
-from bureau.staff.blueprint import bp, may_act
+from bureau.staff.blueprint import bp, may_act, staff_actor
 
 
 @bp.get("/inbox")
@@ -130,3 +131,30 @@ def content_disposition(filename: str) -> str:
     """``attachment`` with an ASCII fallback name and the real one in RFC 5987 form."""
     fallback = filename.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@bp.post("/requests/<id:booking_id>/reply")
+def request_reply(booking_id: int) -> ResponseReturnValue:
+    """Send the organizer (or the speaker) a reply by email, threaded onto their last email."""
+    booking = db.session.get(BookingRequest, booking_id)
+    if booking is None:
+        abort(404)
+    if not may_act(booking):
+        abort(403)
+    form = ReplyForm()
+    back = redirect(url_for("staff.request_page", booking_id=booking.id) + "#reply"), 303
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        flash("Write the reply, and choose whom it is for.", "warning")
+        return back
+    job = send_reply(
+        db.session, booking, to=ReplyTo(form.to.data), text=form.text.data, actor=staff_actor()
+    )
+    if job is None:
+        db.session.rollback()
+        flash("The bureau has no email address for the speaker.", "warning")
+        return back
+    db.session.commit()
+    flash("Reply sent.", "success")
+    return back

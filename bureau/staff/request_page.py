@@ -24,6 +24,7 @@ from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.inbound.dispatch import answers_for
+from bureau.inbound.forms import ReplyForm
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
@@ -215,6 +216,7 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             reschedule_input=bound.get("reschedule_input", {}),
             hold=active_hold(db.session, booking.id),
             calendar_answers=answers_for(db.session, booking.id),
+            reply_form=ReplyForm(formdata=None),
             invoices=invoice_panel(
                 db.session,
                 booking,
