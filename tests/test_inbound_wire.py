@@ -6,6 +6,7 @@ the email they report on, calendar answers are recorded per attendee."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from email import message_from_string
 from email.message import EmailMessage
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
@@ -31,6 +33,7 @@ from bureau.outbox import Job, run_job
 from bureau.staff.models import Role
 from tests.test_inbound import inbox_client, post
 from tests.test_transitions import ADMIN_EMAIL, booking_in
+from tests.workflow_helpers import submit_and_route
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 ACKNOWLEDGEMENT = "<176485000123.4242.1111@bureau.example>"  # what the fixtures answer
@@ -336,3 +339,67 @@ def test_an_empty_reply_is_not_sent(session: AnySession, app: Flask) -> None:
     response = post(client, f"/staff/requests/{booking.id}/reply", to="organizer", text=" ")
     assert response.status_code == 303
     assert mails(session, "staff_reply") == []
+
+
+def test_two_workers_processing_one_message_on_postgresql_handle_it_once(
+    postgres_app: Flask,
+) -> None:
+    """The first holds the message's row lock, not yet committed; the second's read waits
+    for it, then finds the message handled and does nothing."""
+    app = postgres_app
+    booking_id = submit_and_route(app).id
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        assert booking is not None
+        raw = email_about(booking.reference)
+        message = receive_raw(db.session, raw, source="pipe")
+        assert message is not None
+        db.session.commit()
+        message_id = message.id
+        job_id = db.session.scalars(
+            select(Job.id).where(Job.task == PROCESS_TASK, Job.sequence == message_id)
+        ).one()
+        engine = db.engine
+    first_done = threading.Event()
+    errors: list[BaseException] = []
+
+    def work(first: bool) -> None:
+        try:
+            with app.app_context(), Session(engine) as session:
+                if not first:
+                    first_done.wait(5)
+                job = session.get(Job, job_id)
+                assert job is not None
+                process(session, job)
+                if first:
+                    first_done.set()
+                    threading.Event().wait(0.5)  # hold the lock while the second tries
+                session.commit()
+        except BaseException as error:  # reported below
+            errors.append(error)
+            first_done.set()
+
+    threads = [threading.Thread(target=work, args=(n == 0,)) for n in range(2)]
+    threads[0].start()
+    first_done.wait(5)
+    threads[1].start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    with app.app_context():
+        filed = db.session.scalars(
+            select(BookingEvent).where(
+                BookingEvent.booking_id == booking_id, BookingEvent.action == "reply received"
+            )
+        ).all()
+        assert len(filed) == 1
+        assert db.session.get(InboundMessage, message_id).status == "matched"
+
+
+def email_about(reference: str) -> bytes:
+    letter = EmailMessage()
+    letter["From"] = "li.na@example.com"
+    letter["Subject"] = f"Re: {reference}"
+    letter["Message-ID"] = f"<race-{reference}@example.com>"
+    letter.set_content("Both workers see this.")
+    return bytes(letter)
