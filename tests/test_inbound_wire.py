@@ -232,7 +232,7 @@ def test_the_request_page_shows_each_attendees_answer(session: AnySession, app: 
     page = client.get(f"/staff/requests/{booking.id}").get_data(as_text=True)
     assert 'id="calendar-answers"' in page
     assert f"{engagement.speaker.email}: <span" in page
-    assert "declined" in page
+    assert f"{engagement.speaker.email} (speaker): <strong>declined</strong>" in page  # timeline
 
 
 def test_a_replys_file_is_kept_listed_and_downloaded_by_staff(
