@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
+from bureau.catalogue.models import Speaker
 from bureau.db import AnySession
 from bureau.extensions import db
 from bureau.inbound.models import CalendarAnswer, InboundMessage
@@ -44,6 +45,20 @@ def session(app: Flask) -> Iterator[AnySession]:
     with app.test_request_context():
         yield db.session
         db.session.rollback()
+
+
+@pytest.fixture(autouse=True)
+def _speakers_emails_restored(app: Flask) -> Iterator[None]:
+    """Some tests give a demo speaker a fixture's attendee address: put theirs back."""
+    with app.app_context():
+        emails = {
+            row.id: row.email for row in db.session.execute(select(Speaker.id, Speaker.email))
+        }
+    yield
+    with app.app_context():
+        for speaker in db.session.scalars(select(Speaker)):
+            speaker.email = emails.get(speaker.id, speaker.email)
+        db.session.commit()
 
 
 def fixture(name: str) -> bytes:
