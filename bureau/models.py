@@ -18,7 +18,7 @@ from bureau.calendar.busy import Blackout, BusyInterval, CalendarSource
 from bureau.calendar.models import Engagement, Hold
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
-from bureau.inbound.models import InboundMessage
+from bureau.inbound.models import CalendarAnswer, InboundMessage
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
@@ -32,6 +32,7 @@ __all__ = [
     "BookingEvent",
     "BookingRequest",
     "BusyInterval",
+    "CalendarAnswer",
     "CalendarSource",
     "Contract",
     "ContractVersion",

@@ -43,6 +43,7 @@ NOT_PAGES = {
     "staff.inbox_raw",  # a download of the raw message
     "staff.contract_pdf",  # a contract's PDF, the staff's and the organizer's
     "bookings.contract_pdf",
+    "staff.email_file",  # a download of a file a reply carried
 }
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
 ERROR_PATHS = {

@@ -222,10 +222,10 @@ def test_a_message_the_parser_cannot_read_is_kept_as_failed(
 ) -> None:
     from bureau.inbound import services
 
-    def broken(raw: bytes) -> Any:
+    def broken(raw: bytes, *, max_bytes: int) -> Any:
         raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
-    monkeypatch.setattr(services, "_read", broken)
+    monkeypatch.setattr(services, "parse", broken)
     raw = email()
     message = processed(session, raw)
     assert message.status == InboundStatus.FAILED

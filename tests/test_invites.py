@@ -161,7 +161,7 @@ def test_confirmation_then_cancellation(mail_app: Flask, inbox: Any) -> None:
         assert not isinstance(attendees, list)  # exactly one attendee: the recipient
         assert str(attendees) == f"mailto:{address}"
         assert attendees.params["PARTSTAT"] == "NEEDS-ACTION"
-        assert attendees.params["RSVP"] == "FALSE"  # nothing reads REPLYs yet
+        assert attendees.params["RSVP"] == "TRUE"  # the answers are read (bureau/inbound/)
         start = event.decoded("DTSTART")
         assert str(start.tzinfo) == "Europe/Amsterdam"
         assert (start.hour, start.minute) == (9, 0)

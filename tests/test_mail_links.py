@@ -56,6 +56,9 @@ INVOICE = {
         }
     }
 }
+PAYLOADS["staff_reply"] = lambda b, e: [
+    {"offer_id": b.offer.id, "text": "See you there.", "subject": f"Re: hello ({b.reference})"}
+]
 for _template in ("invoice_issued", "invoice_due_soon", "invoice_overdue_1d", "invoice_overdue_7d"):
     PAYLOADS[_template] = lambda b, e: [INVOICE]
 # A status page's path: /requests/<token>, not the dashboard's /staff/requests/<id>.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,7 +24,8 @@ from bureau.contracts.models import ContractVersion
 from bureau.contracts.render import sha256_of
 from bureau.errors import ADMINS_ONLY
 from bureau.extensions import db
-from bureau.inbound.services import receive_raw
+from bureau.inbound.models import MatchedBy
+from bureau.inbound.services import attach, receive_raw
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job, JobState
@@ -59,6 +61,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/inbox/<id:inbound_id>/attach", "POST"): STAFF,
     ("/staff/inbox/<id:inbound_id>/discard", "POST"): STAFF,
     ("/staff/inbox/<id:inbound_id>/raw", "GET"): ADMIN_ONLY,
+    ("/staff/requests/<id:booking_id>/emails/<id:message_id>/files/<id:number>", "GET"): ACT,
+    ("/staff/requests/<id:booking_id>/reply", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/note", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/reassign", "POST"): ACT,
     ("/staff/requests/<id:booking_id>/shortlist", "POST"): ACT,
@@ -223,9 +227,12 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
         )
         invoice = issue(booking, net="100")
         inbound = receive_raw(db.session, b"Subject: Hello\r\n\r\nHi.\r\n", source="pipe")
+        reply = receive_raw(db.session, with_a_file(), source="pipe")
+        attach(db.session, reply, booking, matched_by=MatchedBy.STAFF)
         db.session.commit()
         return {
             "inbound_id": inbound.id,
+            "message_id": reply.id,
             "invoice_id": invoice.id,
             "booking_id": booking_id,
             "number": 1,
@@ -234,6 +241,18 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
             "post_id": db.session.scalars(select(Post.id).order_by(Post.id)).first(),
         }
+
+
+def with_a_file() -> bytes:
+    """A reply carrying one PDF (a file staff may download from the timeline)."""
+    message = EmailMessage()
+    message["Subject"] = "The programme"
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@example.com>"
+    message.set_content("Attached.")
+    message.add_attachment(
+        b"%PDF-1.4 test", maintype="application", subtype="pdf", filename="p.pdf"
+    )
+    return bytes(message)
 
 
 def snapshot(app: Flask, booking_id: int) -> dict[str, Any]:

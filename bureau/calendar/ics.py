@@ -3,7 +3,7 @@
 One VEVENT per message, for one attendee: METHOD:REQUEST for a new or changed event and
 METHOD:CANCEL with STATUS:CANCELLED for a cancellation, always the engagement's UID and its
 current SEQUENCE; times carry their TZID with the zone's VTIMEZONE (calendar/zones.py);
-ORGANIZER is the bureau. RSVP=FALSE: nothing reads iTIP REPLYs yet, so none is asked for.
+ORGANIZER is the bureau. RSVP=TRUE: the answers (iTIP REPLY) are read by bureau/inbound/.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def invitation(
             attendee_name,
             role="REQ-PARTICIPANT",
             partstat="NEEDS-ACTION",
-            rsvp="FALSE",  # TRUE once the bureau reads REPLYs (a later issue)
+            rsvp="TRUE",  # the answers are read (bureau/inbound/dispatch.py)
         ),
     )
     calendar.add_component(Timezone.from_ical(vtimezone(engagement.timezone, engagement.starts_at)))

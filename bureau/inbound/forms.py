@@ -1,14 +1,16 @@
-"""The staff Inbox's forms (CSRF-protected): attach a message to a request, or discard it."""
+"""The staff Inbox's forms (CSRF-protected): attach a message to a request, or discard it;
+and the request page's reply by email."""
 
 from __future__ import annotations
 
 import re
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from bureau.inbound.addresses import REFERENCE
+from bureau.inbound.notifications import REPLY_TEXT_MAX, ReplyTo
 
 
 class AttachForm(FlaskForm):
@@ -28,3 +30,16 @@ class AttachForm(FlaskForm):
 
 class DiscardForm(FlaskForm):
     pass
+
+
+class ReplyForm(FlaskForm):
+    to = RadioField(
+        "To",
+        choices=[
+            SelectChoice(ReplyTo.ORGANIZER.value, "the organizer"),
+            SelectChoice(ReplyTo.SPEAKER.value, "the speaker"),
+        ],
+        default=ReplyTo.ORGANIZER.value,
+        validators=[DataRequired()],
+    )
+    text = TextAreaField("Reply", validators=[DataRequired(), Length(max=REPLY_TEXT_MAX)])

@@ -9,6 +9,7 @@ enough for that (BUREAU_INBOUND_MAX_BYTES, 10 MB by default).
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text, UniqueConstraint
@@ -41,6 +42,8 @@ class MatchedBy(StrEnum):
     IN_REPLY_TO = "in-reply-to"
     SUBJECT = "subject"
     STAFF = "staff"  # attached by hand from the Inbox
+    BOUNCED_EMAIL = "bounced-email"  # a delivery report about one of the bureau's emails
+    CALENDAR_UID = "calendar-uid"  # a calendar answer to an engagement's invitation
 
 
 # Staff may still act on these from the Inbox.
@@ -74,3 +77,16 @@ class InboundMessage(Base):
     from_known_party: Mapped[bool] = mapped_column(default=False)
 
     booking: Mapped[BookingRequest | None] = relationship()
+
+
+class CalendarAnswer(Base):
+    """One attendee's latest answer (iTIP REPLY PARTSTAT) to an engagement's invitation."""
+
+    __tablename__ = "calendar_answers"
+    __table_args__ = (UniqueConstraint("engagement_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagements.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    partstat: Mapped[str] = mapped_column(String(20))
+    answered_at: Mapped[datetime]

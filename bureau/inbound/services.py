@@ -9,25 +9,26 @@ the same UIDVALIDITY, or the same Message-ID) by the table's unique constraints.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import suppress
-from dataclasses import dataclass
-from email import policy
 from email.header import decode_header, make_header
-from email.message import EmailMessage
-from email.parser import BytesHeaderParser, BytesParser
+from email.parser import BytesHeaderParser
 from email.utils import parseaddr
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import object_session
 
-from bureau.bookings.models import BookingRequest
+from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor, ActorKind, note
 from bureau.db import AnySession
 from bureau.inbound.addresses import REFERENCE_IN_TEXT, booking_from_addresses
+from bureau.inbound.dispatch import file_automatic, file_bounce, file_calendar_answer
 from bureau.inbound.models import (
     IN_INBOX,
     MESSAGE_ID_MAX,
@@ -37,14 +38,32 @@ from bureau.inbound.models import (
     InboundStatus,
     MatchedBy,
 )
+from bureau.inbound.signals import Kind, MessageRefused, Parsed, classify, parse
 from bureau.mail.models import Notification
 from bureau.mail.recipients import assignee_of, queue_mail
 from bureau.outbox import Job, PermanentError, record_job
+from bureau.private_files import FILE_MODE, private_folder
 from bureau.text import clean_line
 
 PROCESS_TASK = "bureau.inbound.process"
 REPLY_RECEIVED = "reply received"
 TEXT_MAX = 20_000  # characters of a reply kept on the timeline entry
+ATTACHMENT_MAX_BYTES = 5_000_000  # one file of a reply; the whole message is bounded too
+ATTACHMENTS_MAX = 20  # files kept of one message
+# What a reply's files may be: documents and pictures, nothing a browser or desktop runs.
+ATTACHMENT_TYPES = frozenset(
+    {
+        *("application/pdf", "text/plain", "text/csv", "image/png", "image/jpeg", "image/gif"),
+        *("image/webp", "application/msword", "application/vnd.ms-excel"),
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+    }
+)
+CALENDAR_TYPES = frozenset({"text/calendar", "application/ics"})
 HEADER_SLICE = 256 * 1024  # enough of an oversized message to find its Message-ID
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
@@ -103,45 +122,70 @@ def receive_raw(
 def process(session: AnySession, job: Job) -> None:
     """The job: read the message, match it to its request, file it there or in the Inbox.
     A message that cannot be read stays stored, as failed, with the error."""
-    message = session.get(InboundMessage, job.payload.get("inbound_message_id", job.sequence))
+    # Locked (PostgreSQL): a second worker running the same job waits, then sees it handled.
+    message = session.get(
+        InboundMessage, job.payload.get("inbound_message_id", job.sequence), with_for_update=True
+    )
     if message is None:
         raise PermanentError("the inbound message no longer exists")
     if message.status != InboundStatus.RECEIVED:
         return  # handled by an earlier attempt
-    try:
-        reading = _read(message.raw)
-    except Exception as error:  # whatever breaks the parser, the bytes stay
-        message.status = InboundStatus.FAILED
-        message.error = f"cannot be read: {type(error).__name__}: {error}"[:2000]
+    parsed = read_message(message)
+    if parsed is None:
         return
-    message.sender = reading.sender or message.sender
-    message.subject = reading.subject or message.subject
+    message.sender = parsed.from_address or message.sender
+    message.subject = clean_line(parsed.subject)[:SUBJECT_MAX] or message.subject
     message.status = InboundStatus.PARSED
-    found = match(session, reading)
+    kind = classify(parsed)
+    if kind is Kind.BOUNCE:  # about nothing the bureau sent: for staff to look at
+        if not file_bounce(session, message, parsed):
+            message.status = InboundStatus.UNMATCHED
+        return
+    if kind is Kind.CALENDAR_REPLY and file_calendar_answer(session, message, parsed):
+        return
+    found = match(session, parsed)
     if found is None:
         message.status = InboundStatus.UNMATCHED
         return
     booking, matched_by = found
-    attach(session, message, booking, matched_by=matched_by, reading=reading)
+    if kind is not Kind.REPLY:  # automatic, or a report or answer about nothing known
+        file_automatic(session, message, parsed, booking, matched_by)
+        return
+    attach(session, message, booking, matched_by=matched_by, parsed=parsed)
 
 
-def match(session: AnySession, reading: Reading) -> tuple[BookingRequest, MatchedBy] | None:
+def read_message(message: InboundMessage) -> Parsed | None:
+    """The message read by signals.parse, the one reader; None when it is refused or the
+    reader broke, and then the message is failed with the reason (its bytes stay)."""
+    limit = current_app.config["BUREAU_SETTINGS"].inbound_max_bytes
+    try:
+        return parse(message.raw, max_bytes=limit)
+    except MessageRefused as refused:
+        message.error = str(refused)[:2000]
+    except Exception as error:  # whatever breaks the parser, the bytes stay
+        message.error = f"cannot be read: {type(error).__name__}: {error}"[:2000]
+    message.status = InboundStatus.FAILED
+    return None
+
+
+def match(session: AnySession, parsed: Parsed) -> tuple[BookingRequest, MatchedBy] | None:
     """Which request a message is about: its signed reply address, else the bureau's email
     it answers (In-Reply-To, References), else a reference in its subject."""
-    booking = booking_from_addresses(session, reading.recipients or [])
+    booking = booking_from_addresses(session, [*parsed.to, *parsed.cc, *parsed.delivered_to][:50])
     if booking is not None:
         return booking, MatchedBy.REPLY_ADDRESS
-    if reading.answers:
+    answers = [*([parsed.in_reply_to] if parsed.in_reply_to else []), *parsed.references][:50]
+    if answers:
         booking_id = session.scalar(
             select(Notification.booking_id)
-            .where(Notification.message_id.in_(reading.answers or []))
+            .where(Notification.message_id.in_(answers))
             .where(Notification.booking_id.is_not(None))
             .limit(1)
         )
         booking = session.get(BookingRequest, booking_id) if booking_id is not None else None
         if booking is not None:
             return booking, MatchedBy.IN_REPLY_TO
-    for reference in REFERENCE_IN_TEXT.findall(reading.subject or ""):
+    for reference in REFERENCE_IN_TEXT.findall(parsed.subject or ""):
         booking = session.scalar(
             select(BookingRequest).where(BookingRequest.reference == reference.upper())
         )
@@ -156,16 +200,13 @@ def attach(
     booking: BookingRequest,
     *,
     matched_by: MatchedBy,
-    reading: Reading | None = None,
+    parsed: Parsed | None = None,
     attached_by: str | None = None,
 ) -> None:
     """File a message on its request: a timeline entry (the organizer's own replies also on
     their status page; anyone else's staff-only, marked so), and the assignee hears."""
-    if reading is None:
-        try:
-            reading = _read(message.raw)
-        except Exception:  # attached by hand even when unreadable
-            reading = Reading(sender=message.sender, subject=message.subject)
+    if parsed is None:
+        parsed = _read_leniently(message)
     known = bool(message.sender) and (message.sender or "").lower() == (
         booking.contact_email.lower()
     )
@@ -173,8 +214,9 @@ def attach(
     message.matched_by = matched_by
     message.from_known_party = known
     message.status = InboundStatus.MATCHED
-    text = reading.text[:TEXT_MAX]
+    text = (parsed.reply or parsed.text)[:TEXT_MAX]
     sender = message.sender or "an unknown sender"
+    kept, refused = store_attachments(message, parsed)
     note(
         session,
         booking,
@@ -190,12 +232,88 @@ def attach(
             "from": sender,
             "subject": message.subject or "",
             "text": text,
+            "sent": parsed.date.isoformat() if parsed.date else None,
             "matched_by": matched_by.value,
             "not_on_request": not known,
+            **({"attachments": kept} if kept else {}),
+            **({"refused_attachments": refused} if refused else {}),
             **({"attached_by": attached_by} if attached_by else {}),
         },
     )
     queue_mail(session, booking, "reply_received", assignee_of(booking))
+
+
+def _read_leniently(message: InboundMessage) -> Parsed:
+    """For a message attached by hand: read if it can be, else only what was stored."""
+    with suppress(Exception):
+        return parse(message.raw, max_bytes=len(message.raw) + 1)
+    return Parsed(
+        message_id=message.message_id, in_reply_to=None, references=(), from_name="",
+        from_address=message.sender or "", to=(), cc=(), reply_to=(), delivered_to=(),
+        subject=message.subject or "", date=None, text="", reply="",
+    )  # fmt: skip
+
+
+def attachment_folder(message_id: int) -> Path:
+    """Where a message's files are kept: the instance folder (0700), one folder a message,
+    each file named by its number (never by the name its sender chose)."""
+    instance: Path = current_app.config["BUREAU_SETTINGS"].instance_path
+    return instance / "inbound" / str(message_id)
+
+
+def store_attachments(
+    message: InboundMessage, parsed: Parsed
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep the files of a matched reply within the limits (size, type); the pictures its
+    HTML shows in place and calendar parts are not files to list. Returns what was kept
+    and what was refused (with the reason), for the timeline entry."""
+    kept: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
+    for attachment in parsed.attachments:
+        if attachment.inline or attachment.content_type in CALENDAR_TYPES:
+            continue
+        facts = {
+            "filename": attachment.filename,
+            "content_type": attachment.content_type,
+            "size": attachment.size,
+        }
+        if attachment.size > ATTACHMENT_MAX_BYTES:
+            refused.append({**facts, "reason": f"over {ATTACHMENT_MAX_BYTES:,} bytes"})
+        elif attachment.content_type not in ATTACHMENT_TYPES:
+            refused.append({**facts, "reason": "not a kind of file the bureau keeps"})
+        elif len(kept) < ATTACHMENTS_MAX:
+            folder = private_folder(attachment_folder(message.id))
+            number = len(kept) + 1
+            descriptor = os.open(
+                folder / str(number), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE
+            )
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(attachment.data)
+            kept.append({**facts, "number": number})
+    return kept, refused
+
+
+def attachment_file(message: InboundMessage, number: int) -> tuple[Path, dict[str, Any]] | None:
+    """The stored file ``number`` of a message on a request, with its facts; None if none."""
+    if message.booking_id is None:
+        return None
+    event = _entry_of(message)
+    files = event.details.get("attachments", []) if event is not None else []
+    facts = next((f for f in files if f.get("number") == number), None)
+    path = attachment_folder(message.id) / str(number)
+    return (path, facts) if facts is not None and path.is_file() else None
+
+
+def _entry_of(message: InboundMessage) -> BookingEvent | None:
+    session = object_session(message)
+    assert session is not None
+    events = session.scalars(
+        select(BookingEvent).where(
+            BookingEvent.booking_id == message.booking_id,
+            BookingEvent.action == REPLY_RECEIVED,
+        )
+    )
+    return next((e for e in events if e.details.get("inbound_message_id") == message.id), None)
 
 
 def discard(message: InboundMessage) -> bool:
@@ -207,46 +325,13 @@ def discard(message: InboundMessage) -> bool:
     return True
 
 
-# What the pipeline reads of a message. A stand-in: bureau/inbound/signals.py's parse()
-# replaces _read() (the one call) when the two are merged.
+class _Head(NamedTuple):
+    sender: str | None
+    subject: str | None
+    message_id: str | None
 
 
-@dataclass(frozen=True)
-class Reading:
-    sender: str | None = None
-    subject: str | None = None
-    message_id: str | None = None
-    recipients: list[str] | None = None  # To, Cc, Delivered-To, X-Original-To values
-    answers: list[str] | None = None  # the Message-IDs of In-Reply-To and References
-    text: str = ""
-
-
-def _headers(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=policy.default).parsebytes(raw)
-
-
-def _read(raw: bytes) -> Reading:
-    message = _headers(raw)
-    body = message.get_body(("plain",))
-    text = body.get_content() if body is not None else ""
-    head = _header_fields(raw)
-    return Reading(
-        sender=head.sender,
-        subject=head.subject,
-        message_id=head.message_id,
-        recipients=[
-            str(value)
-            for name in ("To", "Cc", "Delivered-To", "X-Original-To")
-            for value in message.get_all(name) or []
-        ],
-        answers=_MESSAGE_ID.findall(
-            f"{message.get('In-Reply-To', '')} {message.get('References', '')}"
-        )[:50],
-        text=text.strip(),
-    )
-
-
-def _header_fields(raw: bytes) -> Reading:
+def _header_fields(raw: bytes) -> _Head:
     """The sender, subject and Message-ID, read leniently (compat32: no header can raise),
     for storing before the message is read properly."""
     head = BytesHeaderParser().parsebytes(raw)
@@ -257,7 +342,7 @@ def _header_fields(raw: bytes) -> Reading:
     with suppress(LookupError, UnicodeError, ValueError):
         subject = str(make_header(decode_header(subject)))
     subject = clean_line(subject)
-    return Reading(
+    return _Head(
         sender=sender[:320] if sender else None,
         subject=subject[:SUBJECT_MAX] or None,
         message_id=found.group(0)[:MESSAGE_ID_MAX] if found else None,

@@ -1,9 +1,12 @@
 """The staff Inbox: mail no request claimed, and mail that could not be read, for triage.
 
 Any staff member attaches a message to a request they may act on, or discards it; admins
-also download the raw message (never rendered: it may be anything)."""
+also download the raw message (never rendered: it may be anything). The files of a reply on
+a request are downloaded by staff who may act on that request."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from flask import Response, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
@@ -12,12 +15,13 @@ from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
 from bureau.extensions import db
-from bureau.inbound.forms import AttachForm, DiscardForm
+from bureau.inbound.forms import AttachForm, DiscardForm, ReplyForm
 from bureau.inbound.models import IN_INBOX, InboundMessage, MatchedBy
-from bureau.inbound.services import attach, discard
+from bureau.inbound.notifications import ReplyTo, send_reply
+from bureau.inbound.services import attach, attachment_file, discard
 from bureau.params import page_number
 from bureau.staff.auth import admin_required
-from bureau.staff.blueprint import bp, may_act
+from bureau.staff.blueprint import bp, may_act, staff_actor
 
 
 @bp.get("/inbox")
@@ -94,3 +98,63 @@ def inbox_raw(inbound_id: int) -> ResponseReturnValue:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@bp.get("/requests/<id:booking_id>/emails/<id:message_id>/files/<id:number>")
+def email_file(booking_id: int, message_id: int, number: int) -> ResponseReturnValue:
+    """A file a reply carried, for staff who may act on its request; always downloaded
+    (never shown by the browser: its sender chose what it is)."""
+    booking = db.session.get(BookingRequest, booking_id)
+    if booking is None:
+        abort(404)
+    if not may_act(booking):
+        abort(403)
+    message = db.session.get(InboundMessage, message_id)
+    found = (
+        attachment_file(message, number) if message and message.booking_id == booking.id else None
+    )
+    if found is None:
+        abort(404)
+    path, facts = found
+    return Response(
+        path.read_bytes(),  # small (bounded by the limits), and no file handle left open
+        mimetype="application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(facts["filename"]),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the real one in RFC 5987 form."""
+    fallback = filename.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+@bp.post("/requests/<id:booking_id>/reply")
+def request_reply(booking_id: int) -> ResponseReturnValue:
+    """Send the organizer (or the speaker) a reply by email, threaded onto their last email."""
+    booking = db.session.get(BookingRequest, booking_id)
+    if booking is None:
+        abort(404)
+    if not may_act(booking):
+        abort(403)
+    form = ReplyForm()
+    back = redirect(url_for("staff.request_page", booking_id=booking.id) + "#reply"), 303
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        flash("Write the reply, and choose whom it is for.", "warning")
+        return back
+    job = send_reply(
+        db.session, booking, to=ReplyTo(form.to.data), text=form.text.data, actor=staff_actor()
+    )
+    if job is None:
+        db.session.rollback()
+        flash("The bureau has no email address for the speaker.", "warning")
+        return back
+    db.session.commit()
+    flash("Reply sent.", "success")
+    return back

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ SUBJECTS = {
     "hold_expiring": "The hold for {ref} expires within a day: {event}",
     "sla_breach": "First response overdue on {ref}: {event}",
     "reply_received": "A reply by email on {ref}: {event}",
+    "staff_reply": "{event} ({ref})",  # answering an email: "Re: " and its subject instead
+    "email_bounced": "Undeliverable: an email on {ref} bounced ({event})",
+    "invite_declined": "The speaker declined the invitation for {ref}: {event}",
     "invoice_issued": "{invoice.title} {invoice.number} for {event} ({ref})",
     "invoice_due_soon": "Reminder: {invoice.number} is due on {invoice.due} ({ref})",
     "invoice_overdue_1d": "Overdue: {invoice.number} was due on {invoice.due} ({ref})",
@@ -210,6 +214,8 @@ def build_message(
     reply_to: tuple[str, str] | None = None,
     calendar: tuple[bytes, str] | None = None,
     attachments: Sequence[Attachment] = (),
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
 ) -> EmailMessage:
     """A multipart/alternative message (text, HTML) with a fresh Message-ID.
 
@@ -221,6 +227,10 @@ def build_message(
 
     Names go through Address objects, which encode UTF-8 and refuse line breaks: user text
     cannot add headers.
+
+    ``in_reply_to`` and ``references`` thread a reply a person wrote (a staff reply): they
+    came in someone's email, so only well-formed ``<id@host>`` tokens are kept, and such
+    an email is not marked ``Auto-Submitted``.
     """
     sender_name, sender_email = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)
     message = EmailMessage(policy=QUICK_SMTP)
@@ -231,7 +241,12 @@ def build_message(
         message["Reply-To"] = Address(display_name=clean_line(reply_to[0]), addr_spec=reply_to[1])
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = make_msgid(domain=sender_email.rpartition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
+    answered = message_ids([in_reply_to or ""])[:1]
+    if answered:
+        message["In-Reply-To"] = answered[0]
+        message["References"] = " ".join(message_ids([*references, answered[0]])[-20:])
+    else:
+        message["Auto-Submitted"] = "auto-generated"
     message.set_content(mail.text, cte=_transfer_encoding(mail.text))
     message.add_alternative(mail.html, subtype="html", cte=_transfer_encoding(mail.html))
     if calendar is not None:
@@ -264,6 +279,15 @@ def build_message(
             # cannot occur in the text by chance, and nobody can know them in advance.
             part.set_boundary(f"=_{secrets.token_hex(12)}")
     return message
+
+
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,250}>")  # printable ASCII, no <, > or space
+
+
+def message_ids(values: Sequence[str]) -> list[str]:
+    """The well-formed Message-IDs in header values, each once, in order."""
+    found = [match for value in values for match in _MESSAGE_ID.findall(value)]
+    return list(dict.fromkeys(found))
 
 
 def _transfer_encoding(text: str) -> str | None:

@@ -38,6 +38,9 @@ class Notification(Base):
     raw_message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # A delivery report said it failed (bureau/inbound/): when, in the remote server's words.
+    bounced_at: Mapped[datetime | None]
+    bounce_reason: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from email.utils import parseaddr
 from typing import Any
 
@@ -23,6 +24,7 @@ from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.recipients import MAIL_TASK, Recipient, links_for, role_of, speakers_offer
 from bureau.mail.transport import deliver
 from bureau.outbox import Job, PermanentError, execute, handles, record_effect
+from bureau.text import clean_line
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +71,11 @@ def send_notification(session: AnySession, job: Job) -> None:
 
 
 def reply_to_of(booking: BookingRequest, template: str, role: Recipient) -> tuple[str, str] | None:
-    """Where a reader's answer goes. The organizer's: the request's own reply address, so
-    it lands on the request (bureau/inbound/), under the assignee's name; anyone else's:
-    the assignee (none for the assignment notice itself)."""
+    """Where a reader's answer goes. The organizer's (and anyone's answer to a staff reply):
+    the request's own reply address, so it lands on the request (bureau/inbound/), under
+    the assignee's name; anyone else's: the assignee (none for the assignment notice)."""
     staff = booking.assigned_staff
-    if role is Recipient.ORGANIZER:
+    if role is Recipient.ORGANIZER or template == "staff_reply":
         name = (
             staff.name
             if staff is not None
@@ -156,7 +158,11 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             if told.sequence
             else "Invitation"
         )
+    if template == "staff_reply":  # what a person at the desk wrote, and the thread
+        extra["reply_text"] = job.payload.get("text", "")
     mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
+    if job.payload.get("subject"):
+        mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
     reply_to = reply_to_of(booking, template, role)
     message = build_message(
         mail,
@@ -165,6 +171,8 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         reply_to=reply_to,
         calendar=calendar,
         attachments=attachments_for(session, template, job.payload),
+        in_reply_to=job.payload.get("in_reply_to"),
+        references=job.payload.get("references", ()),
     )
     notification = Notification(
         job_id=job.id,

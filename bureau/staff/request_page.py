@@ -23,6 +23,8 @@ from bureau.catalogue.models import Speaker
 from bureau.catalogue.queries import active_speaker_choices
 from bureau.db import utcnow
 from bureau.extensions import db
+from bureau.inbound.dispatch import answers_for
+from bureau.inbound.forms import ReplyForm
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.outbox import Job
@@ -213,6 +215,8 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             reschedule_errors=bound.get("reschedule_errors", {}),
             reschedule_input=bound.get("reschedule_input", {}),
             hold=active_hold(db.session, booking.id),
+            calendar_answers=answers_for(db.session, booking.id),
+            reply_form=ReplyForm(formdata=None),
             invoices=invoice_panel(
                 db.session,
                 booking,
