@@ -14,9 +14,8 @@ from datetime import date, datetime
 from flask import current_app
 from sqlalchemy import select
 
+from bureau.billing.automatic import announce, balance_invoice
 from bureau.billing.models import Invoice, InvoiceKind
-from bureau.billing.money import format_money
-from bureau.billing.notifications import send_invoice
 from bureau.billing.services import (
     InvoiceStatus,
     Party,
@@ -99,10 +98,13 @@ def accept(
     now: datetime | None = None,
 ) -> tuple[Acceptance, Invoice | None]:
     """The organizer accepts ``version``; the deposit invoice is issued to the client they
-    named, in the same transaction (none when the deposit is zero)."""
+    named, in the same transaction (none when the deposit is zero), and the balance invoice
+    too when the event is already close."""
     acceptance = services.accept(session, version, booking, **asdict(signer), now=now)
     session.flush()
-    return acceptance, deposit_invoice(session, booking, acceptance, now=now)
+    deposit = deposit_invoice(session, booking, acceptance, now=now)
+    balance_invoice(session, booking, (now or utcnow()).date())  # when the event is close
+    return acceptance, deposit
 
 
 def deposit_invoice(
@@ -134,16 +136,7 @@ def deposit_invoice(
         issued_on=(now or utcnow()).date(),
         client=Party(acceptance.organization, acceptance.billing_address, acceptance.tax_number),
     )
-    total = format_money(invoice.total, invoice.currency)
-    note(  # as billing's issue step writes it; the organizer gets it by email with its PDF
-        session,
-        booking,
-        actor=SYSTEM,
-        action="invoice issued",
-        public_message=f"{invoice.title} {invoice.number} sent: {total}.",
-        details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
-    )
-    send_invoice(session, booking, invoice)
+    announce(session, booking, invoice, SYSTEM)  # the organizer gets it with its PDF
     return invoice
 
 
