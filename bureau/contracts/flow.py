@@ -143,7 +143,11 @@ def deposit_invoice(
 def decline(
     session: AnySession, version: ContractVersion, booking: BookingRequest, *, reason: str
 ) -> None:
+    """The organizer declines ``version``; the assignee is told why, once per version."""
     services.decline(session, version, booking, reason=reason)
+    told = {"declined": {"version": version.number, "reason": version.decline_reason}}
+    to, number = assignee_of(booking), version.number
+    queue_mail(session, booking, "contract_declined", to, sequence=number, facts=told)
 
 
 def countersign(
