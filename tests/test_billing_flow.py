@@ -173,3 +173,34 @@ def test_accepting_when_the_event_is_close_issues_both_invoices(app: Flask) -> N
         assert len(live(booking, InvoiceKind.DEPOSIT)) == 1
         [balance] = live(booking, InvoiceKind.BALANCE)
         assert balance.net == Decimal("6500.00")
+
+
+def test_paying_the_deposit_when_the_event_is_close_issues_the_balance(app: Flask) -> None:
+    from bureau.billing.actions import payment_step
+    from bureau.contracts.flow import Signer, accept
+    from bureau.contracts.services import issue_version
+
+    with app.app_context():
+        booking = contracted_booking(app)
+        version = issue_version(db.session, booking, actor=DESK)
+        signer = Signer("Li Na", "Acme", True, "1 Road\nShanghai", None, version.sha256, "", "")
+        _, deposit = accept(db.session, version, booking, signer)
+        assert deposit is not None
+        assert live(booking, InvoiceKind.BALANCE) == []  # the event is months away
+        close_day = EVENT_DAY - timedelta(days=20)
+        payment_step(
+            db.session,
+            booking,
+            deposit.id,
+            amount=str(deposit.total),
+            currency="USD",
+            paid_on=close_day,
+            method="bank_transfer",
+            reference=None,
+            today=close_day,
+            actor=DESK,
+            expected_version=None,
+        )
+        [balance] = live(booking, InvoiceKind.BALANCE)
+        assert (balance.issued_on, balance.net) == (close_day, Decimal("6500.00"))
+        db.session.rollback()

@@ -27,6 +27,7 @@ from bureau.contracts.models import VersionStatus
 from bureau.contracts.services import current_version
 from bureau.contracts.settings import contract_settings
 from bureau.db import AnySession, utcnow
+from bureau.outbox import is_quiet
 
 
 def _client(session: AnySession, booking: BookingRequest) -> services.Party | None:
@@ -38,8 +39,14 @@ def _client(session: AnySession, booking: BookingRequest) -> services.Party | No
     return services.Party(last.client_organization, last.client_address, last.client_tax_number)
 
 
-def announce(session: AnySession, booking: BookingRequest, invoice: Invoice, actor: Actor) -> None:
-    """The timeline entry and the email with the PDF, as billing's issue step writes them."""
+def announce(
+    session: AnySession,
+    booking: BookingRequest,
+    invoice: Invoice,
+    actor: Actor,
+    now: datetime | None = None,
+) -> None:
+    """The timeline entry (at ``now``) and the email with the PDF."""
     total = format_money(invoice.total, invoice.currency)
     note(
         session,
@@ -48,6 +55,7 @@ def announce(session: AnySession, booking: BookingRequest, invoice: Invoice, act
         action="invoice issued",
         public_message=f"{invoice.title} {invoice.number} sent: {total}.",
         details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
+        now=now,
     )
     send_invoice(session, booking, invoice)
 
@@ -78,8 +86,8 @@ def cancellation_invoice(
 ) -> Invoice | None:
     """What the schedule keeps on cancelling a booking that was ``was``, less what is
     invoiced: a cancellation invoice, a credit note, or nothing (None)."""
-    if not bound(session, booking, was):
-        return None
+    if is_quiet(session) or not bound(session, booking, was):
+        return None  # quiet: the past is being written (the demo history), nobody to bill
     settings = current_app.config["BUREAU_SETTINGS"]
     invoice = services.issue_cancellation(
         session,
@@ -90,7 +98,7 @@ def cancellation_invoice(
         client=_client(session, booking),
     )
     if invoice is not None:
-        announce(session, booking, invoice, actor)
+        announce(session, booking, invoice, actor, now)
     return invoice
 
 
@@ -102,11 +110,17 @@ def balance_issue_day(booking: BookingRequest) -> date:
 
 
 def balance_invoice(
-    session: AnySession, booking: BookingRequest, today: date | None = None
+    session: AnySession,
+    booking: BookingRequest,
+    today: date | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Invoice | None:
-    """Issue the balance invoice when it is time and there is none live yet; else None."""
-    today = today or utcnow().date()
-    if booking.contract is None or booking.status not in (Status.CONTRACTED, Status.CONFIRMED):
+    """Issue the balance invoice when it is time and there is none live yet; else None.
+    ``now`` stamps the timeline entry."""
+    today = today or (now or utcnow()).date()
+    open_ = booking.status in (Status.CONTRACTED, Status.CONFIRMED)
+    if is_quiet(session) or booking.contract is None or not open_:
         return None
     if booking.status == Status.CONTRACTED and not bound(session, booking, booking.status):
         return None
@@ -128,7 +142,7 @@ def balance_invoice(
         )
     except BillingRefused:  # refused before anything was written: nothing to do
         return None
-    announce(session, booking, invoice, SYSTEM)
+    announce(session, booking, invoice, SYSTEM, now)
     return invoice
 
 

@@ -103,7 +103,7 @@ def accept(
     acceptance = services.accept(session, version, booking, **asdict(signer), now=now)
     session.flush()
     deposit = deposit_invoice(session, booking, acceptance, now=now)
-    balance_invoice(session, booking, (now or utcnow()).date())  # when the event is close
+    balance_invoice(session, booking, now=now)  # when the event is already close
     return acceptance, deposit
 
 
@@ -136,7 +136,7 @@ def deposit_invoice(
         issued_on=(now or utcnow()).date(),
         client=Party(acceptance.organization, acceptance.billing_address, acceptance.tax_number),
     )
-    announce(session, booking, invoice, SYSTEM)  # the organizer gets it with its PDF
+    announce(session, booking, invoice, SYSTEM, now)  # the organizer gets it with its PDF
     return invoice
 
 
