@@ -153,9 +153,16 @@ def test_the_browser_reports_what_the_policy_refuses(site: tuple[str, Path], bro
     assert any("style" in v for v in wait_until(lambda: csp_violations(browser), 10, "the log"))
 
 
-def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) -> None:
-    base, instance = site
-
+def to_the_speakers_yes(
+    browser: Any,
+    base: str,
+    instance: Path,
+    *,
+    contact_name: str = "Li Na",
+    organization: str = "Acme Events",
+) -> str:
+    """Steps 1 to 5 of the story: the organizer asks, the agent (signed in from then on)
+    shortlists, the organizer offers and the speaker says yes; the status page's address."""
     # 1. The organizer fills in the request form.
     browser.get(f"{base}/speakers/kaiser-kuo")
     click(browser, "a.btn-primary[href*='/request?speaker=kaiser-kuo']")
@@ -168,15 +175,15 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
         "city": "Shanghai",
         "country": "CN",
         "audience_size": "250",
-        "contact_name": "Li Na",
-        "organization": "Acme Events",
+        "contact_name": contact_name,
+        "organization": organization,
         "contact_email": "li.na@example.com",
         "message": "Outlook for the year ahead.\nQ&A after the talk.",  # shown with its line breaks
     }.items():
         fill(browser, field, value)
     click(browser, "form button[type=submit]")
     assert "Thank you! We received your request" in text(browser)
-    status_url = browser.current_url
+    status_url: str = browser.current_url
     reference = re.search(r"BR-\d{4}-\d{5}", text(browser)).group(0)
 
     # 2. The agent signs in; once the worker has routed the request it is in their queue.
@@ -226,6 +233,27 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
     assert "Accept: I am available" in text(browser)
     click(browser, "button[value=accept]")
     assert "your answer is recorded" in text(browser)
+    return status_url
+
+
+def accept_the_contract(browser: Any, status_url: str, full_name: str, address: str) -> None:
+    """The organizer accepts version 1 on the status page, ticking "on behalf of"."""
+    browser.get(status_url)
+    fill(browser, "full_name", full_name)
+    fill(browser, "billing_address", address)
+    box = browser.find_element("id", "on_behalf")
+    browser.execute_script(
+        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box
+    )
+    box.click()
+    click(browser, "#accept-contract button[type=submit]")
+    assert "you accepted contract version 1" in text(browser)
+
+
+def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) -> None:
+    base, instance = site
+
+    status_url = to_the_speakers_yes(browser, base, instance)
 
     # 6. The agent records the terms (prefilled from the offer) and sends the contract.
     browser.get(f"{base}/staff/")
@@ -238,16 +266,7 @@ def test_the_booking_story_in_a_browser(site: tuple[str, Path], browser: Any) ->
 
     # 7. The organizer reads and accepts it on the status page; the deposit is then paid
     # (recorded in the database here), and the agent confirms.
-    browser.get(status_url)
-    fill(browser, "full_name", "Li Na")
-    fill(browser, "billing_address", "1 Century Avenue\nShanghai")
-    box = browser.find_element("id", "on_behalf")
-    browser.execute_script(
-        "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", box
-    )
-    box.click()
-    click(browser, "#accept-contract button[type=submit]")
-    assert "you accepted contract version 1" in text(browser)
+    accept_the_contract(browser, status_url, "Li Na", "1 Century Avenue\nShanghai")
     pay_the_deposit(instance)
     browser.get(f"{base}/staff/")
     click(browser, "a[href*='/staff/requests/']")

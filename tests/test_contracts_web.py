@@ -270,6 +270,7 @@ def test_a_decline_with_its_reason_and_refusals_that_change_nothing(
     assert response.status_code == 422
     assert "Please give a reason for declining" in response.get_data(as_text=True)
     assert count(app, ContractVersion, ContractVersion.status == "sent") == 1
+    assert count(app, Job, Job.kind == "mail.contract_declined") == 0
     # Not ticked: refused, what they typed kept on the page.
     unticked = {k: v for k, v in ACCEPTANCE.items() if k != "on_behalf"}
     response, _ = answer(app, booking, "accept", **unticked)
@@ -286,6 +287,11 @@ def test_a_decline_with_its_reason_and_refusals_that_change_nothing(
         assert version.status == "declined"
         assert version.decline_reason == "The fee is over our budget"
     assert "contract declined" in timeline_actions(app, booking)
+    # The assignee is told, with the reason, once; the organizer gets nothing.
+    told = [m for m in run_mail(app) if "Contract declined" in m["Subject"]]
+    assert [m["To"].addresses[0].addr_spec for m in told] == [assignee_email(app, booking)]
+    assert "The fee is over our budget" in told[0].get_body(("plain",)).get_content()
+    assert f"/staff/requests/{booking.id}" in told[0].get_body(("plain",)).get_content()
     # A declined version cannot be accepted.
     response, _ = answer(app, booking, "accept", number=1, **ACCEPTANCE)
     assert response.status_code == 422

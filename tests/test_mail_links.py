@@ -61,6 +61,10 @@ PAYLOADS["staff_reply"] = lambda b, e: [
 ]
 for _template in ("invoice_issued", "invoice_due_soon", "invoice_overdue_1d", "invoice_overdue_7d"):
     PAYLOADS[_template] = lambda b, e: [INVOICE]
+# The assignee is told why the organizer declined (bureau/contracts/flow.py).
+PAYLOADS["contract_declined"] = lambda b, e: [
+    {"facts": {"declined": {"version": 1, "reason": "The fee is over our budget"}}}
+]
 # A status page's path: /requests/<token>, not the dashboard's /staff/requests/<id>.
 STATUS_PATH = re.compile(r"(?<!/staff)/requests/[\w-]")
 

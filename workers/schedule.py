@@ -37,6 +37,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": 3_600.0,
             "options": {"expires": 3_600.0},
         },
+        # Balance invoices whose time has come (BUREAU_BALANCE_INVOICE_LEAD_DAYS), once each.
+        "balance-invoices": {
+            "task": "bureau.billing.balances",
+            "schedule": 3_600.0,
+            "options": {"expires": 3_600.0},
+        },
         # Contact details of requests that never became bookings, past BUREAU_RETENTION_DAYS.
         "privacy-retention": {
             "task": "bureau.privacy.apply_retention",

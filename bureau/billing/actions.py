@@ -12,10 +12,10 @@ from datetime import date
 from decimal import Decimal
 
 from bureau.billing import services
+from bureau.billing.automatic import announce, balance_invoice
 from bureau.billing.errors import BillingRefused
 from bureau.billing.models import Invoice, InvoiceKind, Payment
 from bureau.billing.money import format_money
-from bureau.billing.notifications import announce_invoice
 from bureau.bookings.actions import check_version
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor, note
@@ -53,7 +53,7 @@ def issue_step(
     invoice = services.issue_from_terms(
         session, booking, kind, tax_rate_pct=tax_rate_pct, issuer=issuer, issued_on=today
     )
-    announce_invoice(session, booking, invoice, actor=actor)
+    announce(session, booking, invoice, actor)
     _touched(booking)
     return invoice
 
@@ -121,5 +121,7 @@ def payment_step(
         + (f"; {format_money(left, invoice.currency)} still due." if left else ": paid in full."),
         details={"invoice": invoice.number, "amount": paid, "method": payment.method},
     )
+    if invoice.kind == InvoiceKind.DEPOSIT:  # the event may already be close
+        balance_invoice(session, booking, today)
     _touched(booking)
     return payment

@@ -15,7 +15,6 @@ from bureau.billing.money import format_money
 from bureau.billing.render import invoice_filename, invoice_pdf
 from bureau.billing.services import balance_due
 from bureau.bookings.models import BookingRequest
-from bureau.bookings.workflow import Actor, note
 from bureau.db import AnySession, utcnow
 from bureau.mail.attachments import Attachment, attaches
 from bureau.mail.recipients import Addressee, assignee_of, organizer_of, queue_mail
@@ -80,20 +79,3 @@ def invoice_attachment(session: AnySession, payload: dict[str, Any]) -> list[Att
         return []
     pdf = invoice_pdf(invoice, utcnow().date())
     return [Attachment(invoice_filename(invoice), "application/pdf", pdf)]
-
-
-def announce_invoice(
-    session: AnySession, booking: BookingRequest, invoice: Invoice, *, actor: Actor
-) -> None:
-    """An issued invoice on the timeline (the organizer sees it) and emailed with its PDF:
-    what every way of issuing one (staff's step, an acceptance, beat) does next."""
-    total = format_money(invoice.total, invoice.currency)
-    note(
-        session,
-        booking,
-        actor=actor,
-        action="invoice issued",
-        public_message=f"{invoice.title} {invoice.number} sent: {total}.",
-        details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
-    )
-    send_invoice(session, booking, invoice)

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bureau.billing.automatic import cancellation_invoice
 from bureau.billing.payouts import make_statement
 from bureau.bookings import notifications as notify
 from bureau.bookings.models import RATINGS, BookingRequest, OrganizerFeedback, ShortlistEntry
@@ -255,6 +256,7 @@ def close(
     if not reason.strip():
         raise ActionError("Give a reason.")
     now = now or utcnow()
+    was = booking.status
     booking.closed_reason = reason
     end_holds(session, booking, HoldState.RELEASED, now)
     engagement = session.scalars(
@@ -279,6 +281,8 @@ def close(
     notify.notify_closed(
         session, booking, to, by_organizer=actor.kind == "organizer", engagement=engagement
     )
+    if to == Status.CANCELLED:  # what the schedule keeps, invoiced and emailed
+        cancellation_invoice(session, booking, was=was, actor=actor, now=now)
 
 
 def correct_state(

@@ -46,6 +46,7 @@ SETTING_NAMES = (
     "BUREAU_GOVERNING_LAW",
     "BUREAU_CANCELLATION_SCHEDULE",
     "BUREAU_BALANCE_DUE_DAYS",
+    "BUREAU_BALANCE_INVOICE_LEAD_DAYS",
     # Days after the event a speaker's payout is due (bureau/billing/payouts.py).
     "BUREAU_PAYOUT_DAYS",
     # The largest inbound email read; a larger one is kept as failed (bureau/inbound/).

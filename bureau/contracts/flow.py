@@ -14,8 +14,8 @@ from datetime import date, datetime
 from flask import current_app
 from sqlalchemy import select
 
+from bureau.billing.automatic import announce, balance_invoice
 from bureau.billing.models import Invoice, InvoiceKind
-from bureau.billing.notifications import announce_invoice
 from bureau.billing.services import (
     InvoiceStatus,
     Party,
@@ -98,10 +98,13 @@ def accept(
     now: datetime | None = None,
 ) -> tuple[Acceptance, Invoice | None]:
     """The organizer accepts ``version``; the deposit invoice is issued to the client they
-    named, in the same transaction (none when the deposit is zero)."""
+    named, in the same transaction (none when the deposit is zero), and the balance invoice
+    too when the event is already close."""
     acceptance = services.accept(session, version, booking, **asdict(signer), now=now)
     session.flush()
-    return acceptance, deposit_invoice(session, booking, acceptance, now=now)
+    deposit = deposit_invoice(session, booking, acceptance, now=now)
+    balance_invoice(session, booking, now=now)  # when the event is already close
+    return acceptance, deposit
 
 
 def deposit_invoice(
@@ -133,14 +136,18 @@ def deposit_invoice(
         issued_on=(now or utcnow()).date(),
         client=Party(acceptance.organization, acceptance.billing_address, acceptance.tax_number),
     )
-    announce_invoice(session, booking, invoice, actor=SYSTEM)
+    announce(session, booking, invoice, SYSTEM, now)  # the organizer gets it with its PDF
     return invoice
 
 
 def decline(
     session: AnySession, version: ContractVersion, booking: BookingRequest, *, reason: str
 ) -> None:
+    """The organizer declines ``version``; the assignee is told why, once per version."""
     services.decline(session, version, booking, reason=reason)
+    told = {"declined": {"version": version.number, "reason": version.decline_reason}}
+    to, number = assignee_of(booking), version.number
+    queue_mail(session, booking, "contract_declined", to, sequence=number, facts=told)
 
 
 def countersign(

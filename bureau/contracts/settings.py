@@ -1,4 +1,5 @@
-"""The contracts' settings: governing law, cancellation schedule, when the balance is due.
+"""The contracts' settings: governing law, cancellation schedule, when the balance is due
+and how long before that its invoice goes out.
 
 Read with every other setting at start (bureau/config.py calls ``read_contract_settings``), so
 a bad value stops the process with one line naming the variable; services read them back
@@ -16,6 +17,7 @@ from bureau.contracts.schedule import DEFAULT_SCHEDULE, Schedule, parse_schedule
 
 DEFAULT_GOVERNING_LAW = "England and Wales"
 DEFAULT_BALANCE_DUE_DAYS = 14
+DEFAULT_BALANCE_INVOICE_LEAD_DAYS = 14
 MAX_BALANCE_DUE_DAYS = 365
 GOVERNING_LAW_MAX = 200
 
@@ -27,6 +29,8 @@ class ContractSettings:
     cancellation_schedule: str = DEFAULT_SCHEDULE
     # The balance (fee less deposit) is due this many days before the event.
     balance_due_days: int = DEFAULT_BALANCE_DUE_DAYS
+    # The balance invoice goes out this many days before the balance is due.
+    balance_invoice_lead_days: int = DEFAULT_BALANCE_INVOICE_LEAD_DAYS
 
     @property
     def schedule(self) -> Schedule:
@@ -43,16 +47,24 @@ def read_contract_settings(get: Callable[[str], str | None]) -> ContractSettings
         )
     schedule = get("BUREAU_CANCELLATION_SCHEDULE") or DEFAULT_SCHEDULE
     parse_schedule(schedule)
-    raw_days = get("BUREAU_BALANCE_DUE_DAYS")
-    days = DEFAULT_BALANCE_DUE_DAYS
-    if raw_days is not None:
-        if not raw_days.isdigit() or int(raw_days) > MAX_BALANCE_DUE_DAYS:
-            raise ValueError(
-                f"BUREAU_BALANCE_DUE_DAYS must be a number of days from 0 to "
-                f"{MAX_BALANCE_DUE_DAYS} before the event, not {raw_days!r}"
-            )
-        days = int(raw_days)
-    return ContractSettings(law, schedule, days)
+    days = _days(get, "BUREAU_BALANCE_DUE_DAYS", DEFAULT_BALANCE_DUE_DAYS, "before the event")
+    lead = _days(
+        get,
+        "BUREAU_BALANCE_INVOICE_LEAD_DAYS",
+        DEFAULT_BALANCE_INVOICE_LEAD_DAYS,
+        "before the balance is due",
+    )
+    return ContractSettings(law, schedule, days, lead)
+
+
+def _days(get: Callable[[str], str | None], name: str, default: int, when: str) -> int:
+    raw = get(name)
+    days = default if raw is None else int(raw) if raw.isdigit() else -1
+    if not 0 <= days <= MAX_BALANCE_DUE_DAYS:
+        raise ValueError(
+            f"{name} must be a number of days from 0 to {MAX_BALANCE_DUE_DAYS} {when}, not {raw!r}"
+        )
+    return days
 
 
 def contract_settings() -> ContractSettings:

@@ -48,6 +48,7 @@ SUBJECTS = {
     "contract_ready": "Contract and deposit details for {event} ({ref})",
     "contract_sent": "Your contract for {event}: please read and accept ({ref})",
     "contract_final": "Countersigned contract for {event} ({ref})",
+    "contract_declined": "Contract declined by the organizer: {ref}, {event}",
     "confirmed": "Confirmed: {speaker} at {event}, {date}",
     "rescheduled": "Rescheduled: {event}, now {date} ({ref})",
     "cancelled": "Cancelled: {event} ({ref})",
@@ -110,6 +111,7 @@ def render_booking_mail(
         "deadline": _in_zone(told.hold.expires_at, told.zone) if told.hold else None,
         "request_url": None,
         "invoice": getattr(told, "invoice", None),
+        "declined": getattr(told, "declined", None),
         **extra,
         **links,
     }
