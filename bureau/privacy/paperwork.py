@@ -264,7 +264,7 @@ def inbound_folders(
 ) -> list[Path]:
     """The file folders of the received emails delete_inbound (or, with ``cutoff``,
     expire_inbound) is about to delete; the caller removes them once that is committed."""
-    condition = stale_inbound(cutoff) if cutoff else _inbound_about(booking_id, address)
+    condition = stale_inbound(cutoff) if cutoff is not None else _inbound_about(booking_id, address)
     return [
         attachment_folder(i) for i in session.scalars(select(InboundMessage.id).where(condition))
     ]
