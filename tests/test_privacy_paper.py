@@ -14,21 +14,29 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bureau.billing.models import Invoice
 from bureau.billing.services import Party, issue_invoice
 from bureau.bookings import actions
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor
+from bureau.calendar.models import Engagement
 from bureau.cli import cli
 from bureau.contracts import services as contracts
 from bureau.contracts.models import Acceptance, ContractVersion
 from bureau.contracts.render import sha256_of
 from bureau.db import AnySession, utcnow
 from bureau.extensions import db
-from bureau.inbound.models import InboundMessage, InboundStatus
-from bureau.inbound.services import PROCESS_TASK, REPLY_RECEIVED, process, receive_raw
+from bureau.inbound.models import CalendarAnswer, InboundMessage, InboundStatus
+from bureau.inbound.services import (
+    PROCESS_TASK,
+    REPLY_RECEIVED,
+    attachment_folder,
+    process,
+    receive_raw,
+)
+from bureau.mail.models import Notification
 from bureau.outbox import Job, JobState, run_job
 from bureau.privacy.export import export, export_json
 from bureau.privacy.paperwork import ERASED_HTML, INVOICES_KEPT
@@ -62,7 +70,16 @@ STRANGER_SUBJECT = "A question from someone else entirely"
 ELSEWHERE = "Ottilie writing: Wang's forum clashes with ours, sorry"
 # What erasure must leave nowhere but on the invoices.
 PERSONAL = [NAME, ADDRESS, ORGANIZATION, "12 Vanderbrook Lane", TAX, IP, AGENT]
-WRITTEN = [REPLY.splitlines()[0], ASSISTANT, ASSISTANT_TEXT, UNMATCHED_SUBJECT, ELSEWHERE]
+BOUNCE = "550 5.1.1 <ottilie.vanderbrook@example.com>: Ottilie Vanderbrook moved away"
+WRITTEN = [
+    REPLY.splitlines()[0],
+    ASSISTANT,
+    ASSISTANT_TEXT,
+    UNMATCHED_SUBJECT,
+    ELSEWHERE,
+    "moved away",
+]
+SPEAKER_ADDRESS = "kaiser-kuo@speakers.bureau.localhost"
 
 
 def email(sender: str, subject: str, text: str) -> bytes:
@@ -158,7 +175,62 @@ def paper(app: Flask) -> dict[str, Any]:
     assert statuses[made["reply"]] == statuses[made["assistant"]] == InboundStatus.MATCHED
     assert statuses[made["elsewhere"]] == InboundStatus.MATCHED
     assert statuses[made["unmatched"]] == statuses[made["stranger"]] == InboundStatus.UNMATCHED
+    with app.app_context():
+        _traces(db.session, made)
     return made
+
+
+def _traces(session: AnySession, made: dict[str, Any]) -> None:
+    """What issue 19's inbound mail leaves: a bounce of an email to her, her and the
+    speaker's answers to the invitation, files kept of received emails (hers and a
+    stranger's)."""
+    job = session.scalars(
+        select(Job).where(func.lower(Job.recipient) == ADDRESS, Job.booking_id == made["booking"])
+    ).first()
+    assert job is not None
+    session.add(
+        Notification(
+            job_id=job.id,
+            booking_id=made["booking"],
+            template="test",
+            recipient=job.recipient or "",
+            subject=f"Your request {made['reference']}",
+            message_id=make_msgid(domain="bureau.localhost"),
+            raw_message="Subject: x\r\n\r\nx\r\n",
+            bounced_at=utcnow(),
+            bounce_reason=BOUNCE,
+        )
+    )
+    booking = session.get(BookingRequest, made["booking"])
+    assert booking is not None
+    starts = utcnow() + timedelta(days=60)
+    engagement = Engagement(
+        booking_id=booking.id,
+        speaker_id=booking.offers[0].speaker_id,
+        uid="privacy-paper@bureau.localhost",
+        title="Engagement",
+        timezone="Europe/Berlin",
+        starts_at=starts,
+        ends_at=starts + timedelta(hours=2),
+        location="Berlin",
+    )
+    session.add(engagement)
+    session.flush()
+    for address, partstat in ((EMAIL, "ACCEPTED"), (SPEAKER_ADDRESS, "TENTATIVE")):
+        session.add(
+            CalendarAnswer(
+                engagement_id=engagement.id,
+                address=address,
+                partstat=partstat,
+                answered_at=utcnow(),
+            )
+        )
+    session.commit()
+    made["engagement"] = engagement.id
+    for key in ("reply", "unmatched", "stranger", "assistant"):
+        folder = attachment_folder(made[key])
+        folder.mkdir(parents=True, exist_ok=True)  # the instance folder outlives a test
+        (folder / "1").write_bytes(b"%PDF-1.4 " + key.encode())
 
 
 def test_export_holds_the_contract_the_invoices_and_the_received_emails(
@@ -189,7 +261,21 @@ def test_export_holds_the_contract_the_invoices_and_the_received_emails(
     assert received[f"Hotels for {paper['reference']}"]["request"] == paper["reference"]
     assert received[UNMATCHED_SUBJECT]["request"] is None
     assert received[f"Re: {paper['other_reference']}"]["request"] is None  # not hers
+    assert received[f"Re: {paper['reference']}"]["files"] == [
+        {"file": "1", "size": len(b"%PDF-1.4 reply")}
+    ]
+    assert received[f"Re: {paper['other_reference']}"]["files"] == []
+    [bounced] = [e for e in data["emails"] if e["bounce_reason"]]
+    assert bounced["bounce_reason"] == BOUNCE
+    assert bounced["bounced_at"]
+    [answer] = data["calendar_answers"]
+    assert (answer["request"], answer["address"], answer["partstat"]) == (
+        paper["reference"],
+        EMAIL,
+        "ACCEPTED",
+    )
     assert STRANGER not in json.dumps(data)
+    assert SPEAKER_ADDRESS not in json.dumps(data)  # the speaker's answer is the speaker's
 
 
 def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
@@ -201,6 +287,8 @@ def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
         "invoices",
         "inbound_messages",
         "booking_events",
+        "notifications",
+        "calendar_answers",
     }
     signed_in = admin(app)
     response = erase(signed_in)
@@ -234,6 +322,16 @@ def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
         assert (acceptance.full_name, acceptance.tax_number) == ("[erased]", None)
         remaining = db.session.scalars(select(InboundMessage)).all()
         assert [(m.sender, m.subject) for m in remaining] == [(STRANGER, STRANGER_SUBJECT)]
+        # The files of the deleted emails are gone from disk; the stranger's stay.
+        for key in ("reply", "unmatched", "assistant"):
+            assert not attachment_folder(paper[key]).exists()
+        assert (attachment_folder(paper["stranger"]) / "1").is_file()
+        answers = db.session.execute(select(CalendarAnswer.address, CalendarAnswer.partstat))
+        assert answers.all() == [(SPEAKER_ADDRESS, "TENTATIVE")]
+        bounced = db.session.scalars(
+            select(Notification).where(Notification.bounced_at.is_not(None))
+        ).one()
+        assert bounced.bounce_reason == "[erased]"
         events = db.session.scalars(
             select(BookingEvent)
             .where(BookingEvent.booking_id == paper["booking"])
@@ -287,6 +385,10 @@ def test_retention_deletes_received_emails_older_than_the_period(
         kept = set(db.session.scalars(select(InboundMessage.id)))
         # Fresh, or still waiting for its job: kept.
         assert kept == {paper["assistant"], paper["elsewhere"], waiting.id}
+        # The aged emails' files went with them.
+        for key in ("reply", "unmatched", "stranger"):
+            assert not attachment_folder(paper[key]).exists()
+        assert (attachment_folder(paper["assistant"]) / "1").is_file()
         # The reply's text stays on the request's timeline, which is kept.
         assert db.session.scalar(
             select(BookingEvent.id).where(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ class Erasure:
     references: list[str] = field(default_factory=list)
     emails: int = 0
     files: list[Path] = field(default_factory=list)
+    # Folders of the deleted received emails' files (instance/inbound/<id>), also removed.
+    folders: list[Path] = field(default_factory=list)
     removed: int = 0  # of those files, how many existed
     received: int = 0  # received emails deleted
     invoices_kept: list[str] = field(default_factory=list)
@@ -70,6 +73,7 @@ class Erasure:
         self.references += other.references
         self.emails += other.emails
         self.files += other.files
+        self.folders += other.folders
         self.received += other.received
         self.invoices_kept += other.invoices_kept
 
@@ -97,9 +101,12 @@ def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path)
     # Emails received from the address and filed on no request of theirs: deleted, their
     # entries on others' requests kept as a stranger's reply without the words.
     _replies_elsewhere(session, address)
+    done.folders += paperwork.inbound_folders(session, address=address)
     done.received += paperwork.delete_inbound(session, address=address)
+    paperwork.delete_calendar_answers(session, address)
     session.commit()
     done.removed = remove_files(done.files)
+    remove_folders(done.folders)
     logger.info(
         "personal data erased by %s: %d requests, %d emails, %d mail files, %d received "
         "emails; %d invoices kept",
@@ -168,11 +175,14 @@ def anonymise(
         engagement.updated_at = now
 
     _rewrite_timeline(session, booking.events, strings)
+    paperwork.delete_calendar_answers(session, address, booking_id=booking.id)
+    folders = paperwork.inbound_folders(session, booking_id=booking.id)
     paper = paperwork.erase_paper(session, booking, lambda text: scrub(text, strings))
     erased = Erasure(
         references=[booking.reference],
         received=paper["received_emails"],
         invoices_kept=paper["invoices_kept"],
+        folders=folders,
     )
     erased.merge(
         _redact_mail(
@@ -352,14 +362,25 @@ def _redact_mail(
             # with it; an email not yet sent tells the erased request instead.
             job.payload = {k: v for k, v in job.payload.items() if k != "facts"}
         if notification is not None and notification.raw_message != ERASED_MESSAGE:
+            # A bounce's reason is the remote server's words about the recipient's address:
+            # all of it goes when the email was to them, their strings otherwise.
+            reason = notification.bounce_reason
             if notification.recipient.lower() == address:
                 notification.recipient = ERASED_EMAIL
+                reason = _placeholder(reason)
+            notification.bounce_reason = scrub(reason, strings) if reason else reason
             notification.subject = scrub(notification.subject, strings)
             notification.raw_message = ERASED_MESSAGE
             done.files.append(mail_folder / f"{eml_name(notification)}.eml")
             changed = True
         done.emails += changed
     return done
+
+
+def remove_folders(paths: Iterable[Path]) -> None:
+    """Remove received emails' file folders (gone already, or never made: nothing to do)."""
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_files(paths: Iterable[Path]) -> int:

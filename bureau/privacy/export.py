@@ -1,6 +1,7 @@
 """Export: every personal datum held about an organizer, as one JSON document: their
-requests (with contract versions, acceptances and invoices), the emails sent to them and
-the emails received from them or filed on their requests."""
+requests (with contract versions, acceptances and invoices), the emails sent to them (and
+whether they bounced), the emails received from them or filed on their requests (with the
+names and sizes of the files kept of them) and their answers to calendar invitations."""
 
 from __future__ import annotations
 
@@ -47,10 +48,13 @@ def export(session: AnySession, address: str, *, now: datetime | None = None) ->
                 "sent_at": notification.sent_at if notification else None,
                 "state": job.state,
                 "message_id": notification.message_id if notification else None,
+                "bounced_at": notification.bounced_at if notification else None,
+                "bounce_reason": notification.bounce_reason if notification else None,
             }
             for job, notification in emails
         ],
         "received_emails": received,
+        "calendar_answers": paperwork.calendar_answers_data(session, normalise(address)),
     }
 
 

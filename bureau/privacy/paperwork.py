@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
@@ -19,10 +20,12 @@ from sqlalchemy import ColumnElement, delete, func, or_, select
 from bureau.billing.models import Invoice
 from bureau.billing.services import invoices_of
 from bureau.bookings.models import BookingRequest
+from bureau.calendar.models import Engagement
 from bureau.contracts.models import ContractVersion
 from bureau.contracts.services import versions_of
 from bureau.db import AnySession
-from bureau.inbound.models import InboundMessage, InboundStatus
+from bureau.inbound.models import CalendarAnswer, InboundMessage, InboundStatus
+from bureau.inbound.services import attachment_folder
 
 ERASED = "[erased]"
 # What an erased version's text becomes: the hash stays, so a copy the organizer or the
@@ -155,8 +158,40 @@ def inbound_data(
             "status": m.status,
             "message_id": m.message_id,
             "raw": m.raw.decode("utf-8", errors="replace"),
+            "files": _files_of(m.id),
         }
         for _, m in sorted(messages.items())
+    ]
+
+
+def _files_of(message_id: int) -> list[dict[str, Any]]:
+    """The files kept of a reply (instance/inbound/<id>/<n>): their names and sizes; what
+    each is, as its sender named it, is in the request's timeline entry."""
+    folder = attachment_folder(message_id)
+    if not folder.is_dir():
+        return []
+    files = sorted(folder.iterdir(), key=lambda p: (len(p.name), p.name))
+    return [{"file": p.name, "size": p.stat().st_size} for p in files if p.is_file()]
+
+
+def calendar_answers_data(session: AnySession, address: str) -> list[dict[str, Any]]:
+    """The address's answers to invitations (its own row only: the other attendees' rows on
+    the same engagement are theirs)."""
+    rows = session.execute(
+        select(CalendarAnswer, BookingRequest.reference)
+        .join(Engagement, Engagement.id == CalendarAnswer.engagement_id)
+        .join(BookingRequest, BookingRequest.id == Engagement.booking_id)
+        .where(func.lower(CalendarAnswer.address) == address)
+        .order_by(CalendarAnswer.id)
+    )
+    return [
+        {
+            "request": reference,
+            "address": answer.address,
+            "partstat": answer.partstat,
+            "answered_at": answer.answered_at,
+        }
+        for answer, reference in rows
     ]
 
 
@@ -204,6 +239,35 @@ def erase_paper(
         "received_emails": delete_inbound(session, booking_id=booking.id),
         "invoices_kept": [i.number for i in kept],
     }
+
+
+def delete_calendar_answers(
+    session: AnySession, address: str, *, booking_id: int | None = None
+) -> int:
+    """Delete the address's calendar answers (on the request's engagements, or everywhere)."""
+    condition = func.lower(CalendarAnswer.address) == address
+    if booking_id is not None:
+        engagements = select(Engagement.id).where(Engagement.booking_id == booking_id)
+        condition &= CalendarAnswer.engagement_id.in_(engagements)
+    done = session.execute(
+        delete(CalendarAnswer).where(condition).execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(done, "rowcount", 0) or 0)
+
+
+def inbound_folders(
+    session: AnySession,
+    *,
+    booking_id: int | None = None,
+    address: str | None = None,
+    cutoff: datetime | None = None,
+) -> list[Path]:
+    """The file folders of the received emails delete_inbound (or, with ``cutoff``,
+    expire_inbound) is about to delete; the caller removes them once that is committed."""
+    condition = stale_inbound(cutoff) if cutoff is not None else _inbound_about(booking_id, address)
+    return [
+        attachment_folder(i) for i in session.scalars(select(InboundMessage.id).where(condition))
+    ]
 
 
 def delete_inbound(

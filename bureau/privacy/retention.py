@@ -16,7 +16,7 @@ from bureau.bookings.workflow import Actor, ActorKind
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.privacy import paperwork
-from bureau.privacy.erasure import anonymise, remove_files
+from bureau.privacy.erasure import anonymise, remove_files, remove_folders
 from bureau.privacy.lookup import everything
 
 RETENTION_BATCH = 200
@@ -72,11 +72,13 @@ def apply_retention(
     cutoff = (now or utcnow()) - timedelta(days=days)
     done = Retention(days=days, cutoff=cutoff, dry_run=dry_run)
     _requests(session, done, cutoff, batch_size, mail_folder)
+    folders = [] if dry_run else paperwork.inbound_folders(session, cutoff=cutoff)
     done.received = paperwork.expire_inbound(session, cutoff, dry_run=dry_run)
     if dry_run:
         session.rollback()
     else:
         session.commit()
+        remove_folders(folders)
     return done
 
 
@@ -123,5 +125,6 @@ def _requests(
                 session.rollback()
                 continue
             done.files += remove_files(erased.files)
+            remove_folders(erased.folders)
             done.references.append(reference)
         session.expunge_all()
