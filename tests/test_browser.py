@@ -37,16 +37,23 @@ DESK = "china.desk@bureau.localhost"
 __all__ = ["browser"]  # a fixture: pytest finds it by name
 
 
+BUREAU = [sys.executable, "-m", "bureau"]
+
+
+def site_env() -> dict[str, str]:
+    """The environment `bureau` commands run with against the site (in its folder)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`bureau run` as the README starts it (web, worker and beat; SQLite, local mail)."""
     folder = tmp_path_factory.mktemp("browser")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
-    bureau = [sys.executable, "-m", "bureau"]
+    env = site_env()
     log = (folder / "run.log").open("w")
     process = subprocess.Popen(
-        [*bureau, "run", "--port", str(port)],
+        [*BUREAU, "run", "--port", str(port)],
         cwd=folder,
         env=env,
         stdout=log,
@@ -58,7 +65,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
         wait_until(lambda: _answers(f"{base}/healthz"), 60, "bureau run to serve")
         created = subprocess.run(
             [
-                *bureau,
+                *BUREAU,
                 "staff",
                 "create",
                 DESK,
@@ -153,17 +160,8 @@ def test_the_browser_reports_what_the_policy_refuses(site: tuple[str, Path], bro
     assert any("style" in v for v in wait_until(lambda: csp_violations(browser), 10, "the log"))
 
 
-def to_the_speakers_yes(
-    browser: Any,
-    base: str,
-    instance: Path,
-    *,
-    contact_name: str = "Li Na",
-    organization: str = "Acme Events",
-) -> str:
-    """Steps 1 to 5 of the story: the organizer asks, the agent (signed in from then on)
-    shortlists, the organizer offers and the speaker says yes; the status page's address."""
-    # 1. The organizer fills in the request form.
+def ask(browser: Any, base: str, contact_name: str, organization: str) -> tuple[str, str]:
+    """The organizer fills in the request form: the status page's address and the reference."""
     browser.get(f"{base}/speakers/kaiser-kuo")
     click(browser, "a.btn-primary[href*='/request?speaker=kaiser-kuo']")
     for field, value in {
@@ -183,10 +181,14 @@ def to_the_speakers_yes(
         fill(browser, field, value)
     click(browser, "form button[type=submit]")
     assert "Thank you! We received your request" in text(browser)
+    found = re.search(r"BR-\d{4}-\d{5}", text(browser))
+    assert found is not None
     status_url: str = browser.current_url
-    reference = re.search(r"BR-\d{4}-\d{5}", text(browser)).group(0)
+    return status_url, found.group(0)
 
-    # 2. The agent signs in; once the worker has routed the request it is in their queue.
+
+def sign_in_and_wait_for(browser: Any, base: str, reference: str) -> None:
+    """The agent signs in and, once the worker has routed the request, opens its page."""
     browser.get(f"{base}/staff/")
     fill(browser, "email", DESK)
     fill(browser, "password", PASSWORD)
@@ -199,6 +201,22 @@ def to_the_speakers_yes(
     wait_until(routed_to_me, 60, "the worker to route the request")
     click(browser, "a[href*='/staff/requests/']")
     assert reference in text(browser)
+
+
+def to_the_speakers_yes(
+    browser: Any,
+    base: str,
+    instance: Path,
+    *,
+    contact_name: str = "Li Na",
+    organization: str = "Acme Events",
+) -> str:
+    """Steps 1 to 5 of the story: the organizer asks, the agent (signed in from then on)
+    shortlists, the organizer offers and the speaker says yes; the status page's address."""
+    status_url, reference = ask(browser, base, contact_name, organization)
+
+    # 2. The agent signs in; once the worker has routed the request it is in their queue.
+    sign_in_and_wait_for(browser, base, reference)
     click(browser, "#shortlist-step button[type=submit]")
     assert "Shortlist of 4 sent" in text(browser)
 
