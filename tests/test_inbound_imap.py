@@ -15,16 +15,20 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from imapclient import IMAPClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bureau.extensions import db
 from bureau.inbound import imap, tasks
 from bureau.inbound.imap import MailboxProblem, mailbox, poll
 from bureau.inbound.models import InboundMessage
+from bureau.inbound.services import PROCESS_TASK, process
+from bureau.inbound.signals import classify, parse
+from bureau.outbox import Job, run_job
 from tests import dovecot as dovecot_module
 from tests import services as test_services
 from tests.dovecot import Dovecot, dovecot_server
 from tests.smtp import free_port
+from tests.test_inbound_wire import FIXTURES
 
 
 @pytest.fixture(scope="module")
@@ -354,3 +358,44 @@ def test_without_dovecot_the_tests_skip_saying_why_but_fail_under_ci(
     monkeypatch.setattr(test_services, "IN_CI", in_ci)
     with pytest.raises(outcome, match="Dovecot is not installed"):
         dovecot_module.dovecot_binary()
+
+
+def test_the_clients_messages_come_through_the_mailbox_as_they_were_written(
+    app: Flask, box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fixtures as Gmail, Outlook, Apple Mail, Foxmail (GB18030), Google Calendar, Postfix
+    and Exchange write them, delivered to a real Dovecot, polled by beat's task and read by
+    the worker: each stored once, read exactly as the pipe reads it, none failed."""
+    raws = {path.stem: path.read_bytes() for path in sorted(FIXTURES.glob("*.eml"))}
+    assert len(raws) >= 10
+    settings = replace(app.config["BUREAU_SETTINGS"], imap_url=box.url)
+    monkeypatch.setitem(app.config, "BUREAU_SETTINGS", settings)
+    box.deliver(*raws.values())
+    with app.app_context():
+        before = db.session.scalar(select(func.max(InboundMessage.id))) or 0
+        assert tasks.poll_mailbox.run() == len(raws)
+        stored = db.session.scalars(
+            select(InboundMessage).where(InboundMessage.id > before).order_by(InboundMessage.uid)
+        ).all()
+        assert len(stored) == len(raws)
+        for (name, raw), message in zip(raws.items(), stored, strict=True):
+            through_imap, direct = parse(message.raw, max_bytes=10**7), parse(raw, max_bytes=10**7)
+            assert (
+                through_imap.message_id,
+                through_imap.subject,
+                through_imap.from_address,
+                through_imap.reply,
+                classify(through_imap),
+            ) == (
+                direct.message_id,
+                direct.subject,
+                direct.from_address,
+                direct.reply,
+                classify(direct),
+            ), name
+            job = db.session.scalars(
+                select(Job).where(Job.task == PROCESS_TASK, Job.sequence == message.id)
+            ).one()
+            run_job(db.session, job.id, process)
+            db.session.refresh(message)
+            assert message.status != "failed", (name, message.error)
