@@ -3,17 +3,20 @@ the contract sent, accepted by the organizer, countersigned; the deposit invoice
 the organizer's email (its text read with pdftotext, Chinese names included, its first page
 rendered with pdftoppm beside the screenshots); the deposit recorded by staff; confirmed;
 the balance invoiced and paid; the event over; completed; the speaker's payout marked paid
-and seen paid through the speaker's own link. (The cancellation under 30 days that issues
-the schedule's invoice is tested without a browser, in tests/test_billing_flow.py.)"""
+and seen paid through the speaker's own link. And a booking cancelled under 30 days before
+its event: the schedule keeps the whole fee, so the cancellation invoice bills what the
+deposit did not (every notice period is tested without a browser in
+tests/test_billing_flow.py)."""
 
 from __future__ import annotations
 
 import subprocess
-from datetime import timedelta
-from email import message_from_bytes, policy
+from datetime import datetime, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -23,8 +26,14 @@ from bureau.calendar.models import Engagement
 from bureau.extensions import db
 from tests.browser import SCREENSHOTS, browser, csp_violations, shoot
 from tests.conftest import make_app
-from tests.stack import wait_until
-from tests.test_browser import accept_the_contract, click, site, text, to_the_speakers_yes
+from tests.test_browser import (
+    Mailbox,
+    accept_the_contract,
+    click,
+    site,
+    text,
+    to_the_speakers_yes,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +41,7 @@ __all__ = ["browser", "site"]  # fixtures: pytest finds them by name
 
 ORGANIZER = "李娜"
 ORGANIZATION = "上海零售协会"
-
-
-def mails(instance: Path, template: str, count: int) -> list[EmailMessage]:
-    """The worker's emails of ``template``, once there are ``count`` of them."""
-
-    def found() -> list[Path] | None:
-        files = sorted(
-            (instance / "mail").glob(f"*{template}.eml"), key=lambda f: f.stat().st_mtime
-        )
-        return files if len(files) >= count else None
-
-    files = wait_until(found, 60, f"the worker to send {template}")
-    return [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
+FEE = Decimal(12500)  # the organizer's offer (to_the_speakers_yes)
 
 
 def pdf_text(message: EmailMessage, folder: Path, name: str) -> str:
@@ -78,6 +75,42 @@ def pay_in_full(browser: Any) -> None:
     assert "recorded: paid in full" in text(browser) or "Payment of" in text(browser)
 
 
+def to_the_organizers_acceptance(browser: Any, base: str, instance: Path, **request: Any) -> str:
+    """From the request (``request``: to_the_speakers_yes's) to the speaker's yes; the agent
+    records the terms and sends the contract, the organizer accepts it on the status page
+    (which issues the deposit invoice). The status page's address."""
+    status_url = to_the_speakers_yes(
+        browser, base, instance, contact_name=ORGANIZER, organization=ORGANIZATION, **request
+    )
+    staff_page(browser, base)
+    click(browser, "#contract-step button[type=submit]")
+    click(browser, "#contract-panel form[action$='/send_contract'] button")
+    assert "Contract version 1 sent" in text(browser)
+    address = f"收件人 {ORGANIZER}\n1 Century Avenue\nShanghai"
+    accept_the_contract(browser, status_url, ORGANIZER, address)
+    return status_url
+
+
+def confirmed_once_the_deposit_is_paid(browser: Any, base: str) -> None:
+    """Staff record the deposit's payment on the request page; the agent confirms."""
+    staff_page(browser, base)
+    pay_in_full(browser)
+    click(browser, "#confirm-step button[type=submit]")
+    assert "Booking confirmed" in text(browser)
+
+
+def staff_invoices(browser: Any) -> dict[str, str]:
+    """The staff Invoices panel: each invoice's title with its total."""
+    rows = browser.find_elements("css selector", "#invoice-list tr[data-status]")
+    cells = [row.find_elements("tag name", "td") for row in rows]
+    return {cell[1].text: cell[2].text for cell in cells}
+
+
+def amount(money: str) -> Decimal:
+    """Money as the site writes it ("USD 6,250.00"), as a number."""
+    return Decimal(money.split()[-1].replace(",", ""))
+
+
 def the_event_is_over(instance: Path) -> None:
     """Move the clock: the event (offer and engagement) 500 days back, in the past."""
     app = make_app(instance, f"sqlite:///{instance / 'bureau.db'}")
@@ -96,19 +129,9 @@ def test_from_the_speakers_yes_to_the_payout(
     site: tuple[str, Path], browser: Any, tmp_path: Path
 ) -> None:
     base, instance = site
-    status_url = to_the_speakers_yes(
-        browser, base, instance, contact_name=ORGANIZER, organization=ORGANIZATION
-    )
-
-    # The agent records the terms and sends the contract.
-    staff_page(browser, base)
-    click(browser, "#contract-step button[type=submit]")
-    click(browser, "#contract-panel form[action$='/send_contract'] button")
-    assert "Contract version 1 sent" in text(browser)
-
-    # The organizer accepts it on the status page.
-    address = f"收件人 {ORGANIZER}\n1 Century Avenue\nShanghai"
-    accept_the_contract(browser, status_url, ORGANIZER, address)
+    invoice_mails = Mailbox(instance, "invoice_issued")
+    # The contract sent and accepted by the organizer on the status page.
+    to_the_organizers_acceptance(browser, base, instance)
 
     # Staff countersign.
     staff_page(browser, base)
@@ -116,7 +139,7 @@ def test_from_the_speakers_yes_to_the_payout(
     assert "Version 1 countersigned" in text(browser)
 
     # The deposit invoice's PDF reaches the organizer, their Chinese name on it.
-    [deposit_mail] = mails(instance, "invoice_issued", 1)
+    deposit_mail = invoice_mails.next()
     assert deposit_mail["To"].addresses[0].addr_spec == "li.na@example.com"
     printed = pdf_text(deposit_mail, tmp_path, "billing-deposit-invoice")
     assert ORGANIZER in printed
@@ -124,10 +147,7 @@ def test_from_the_speakers_yes_to_the_payout(
     assert "INV-" in printed
 
     # Staff record the deposit's payment; the agent confirms.
-    staff_page(browser, base)
-    pay_in_full(browser)
-    click(browser, "#confirm-step button[type=submit]")
-    assert "Booking confirmed" in text(browser)
+    confirmed_once_the_deposit_is_paid(browser, base)
 
     # The balance invoice, issued and emailed, then paid.
     from selenium.webdriver.support.ui import Select
@@ -135,7 +155,7 @@ def test_from_the_speakers_yes_to_the_payout(
     Select(browser.find_element("css selector", "#issue-invoice select")).select_by_value("balance")
     click(browser, "#issue-invoice button[type=submit]")
     assert "Balance invoice INV-" in text(browser)
-    balance_mail = mails(instance, "invoice_issued", 2)[-1]
+    balance_mail = invoice_mails.next()
     assert "Balance invoice" in pdf_text(balance_mail, tmp_path, "billing-balance-invoice")
     pay_in_full(browser)
     rows = browser.find_elements("css selector", "#invoice-list tr[data-status]")
@@ -156,4 +176,50 @@ def test_from_the_speakers_yes_to_the_payout(
     assert "China Tech Outlook" in text(browser)
     assert "paid" in text(browser)
     shoot(browser, "billing-speaker-statement")
+    assert csp_violations(browser) == []
+
+
+def test_a_cancellation_under_30_days_invoices_the_rest_of_the_fee(
+    site: tuple[str, Path], browser: Any, tmp_path: Path
+) -> None:
+    base, instance = site
+    invoice_mails = Mailbox(instance, "invoice_issued")
+    # The event 29 days away where it is held: under the schedule's 30 days, yet a day
+    # before the balance invoice would go out by itself (28 days ahead, the defaults).
+    starts_on = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=29)
+    status_url = to_the_organizers_acceptance(browser, base, instance, starts_on=starts_on)
+    assert "Deposit invoice" in str(invoice_mails.next()["Subject"])
+    confirmed_once_the_deposit_is_paid(browser, base)
+
+    # Staff cancel it, saying why.
+    from selenium.webdriver.support.ui import Select
+
+    close = browser.find_element("id", "close-step")
+    Select(close.find_element("name", "to")).select_by_value("cancelled")
+    close.find_element("name", "reason").send_keys("The conference was called off")
+    click(browser, "#close-step button[type=submit]")
+    assert "Request closed: cancelled" in text(browser)
+
+    # The whole fee is kept: the cancellation invoice bills what the deposit did not.
+    invoices = staff_invoices(browser)
+    assert list(invoices) == ["Deposit invoice", "Cancellation invoice"]
+    owed = invoices["Cancellation invoice"]
+    assert amount(owed) == FEE - amount(invoices["Deposit invoice"]) == Decimal(6250)
+    shoot(browser, "billing-cancellation-staff")
+
+    # The organizer sees it on the status page…
+    browser.get(status_url)
+    assert "Status: Cancelled" in text(browser)
+    listed = browser.find_element("id", "invoices").text
+    assert "Cancellation invoice INV-" in listed
+    assert owed in listed
+    shoot(browser, "billing-cancellation-status")
+
+    # …and has it by email, the PDF attached.
+    mail = invoice_mails.next()
+    assert "Cancellation invoice INV-" in str(mail["Subject"])
+    assert mail["To"].addresses[0].addr_spec == "li.na@example.com"
+    printed = pdf_text(mail, tmp_path, "billing-cancellation-invoice")
+    assert "Cancellation invoice" in printed
+    assert owed.split()[-1] in printed  # 6,250.00
     assert csp_violations(browser) == []

@@ -16,8 +16,17 @@ import pytest
 
 from tests.browser import browser, csp_violations
 from tests.stack import wait_until
-from tests.test_browser import BUREAU, ask, click, fill, sign_in_and_wait_for, site, site_env, text
-from tests.test_browser_billing import mails
+from tests.test_browser import (
+    BUREAU,
+    Mailbox,
+    ask,
+    click,
+    fill,
+    sign_in_and_wait_for,
+    site,
+    site_env,
+    text,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +64,9 @@ def deliver(folder: Path, message: EmailMessage) -> None:
 
 def test_the_organizer_and_staff_write_to_each_other(site: tuple[str, Path], browser: Any) -> None:
     base, instance = site
+    acknowledgements = Mailbox(instance, "acknowledgement")
     status_url, reference = ask(browser, base, "李娜", "上海零售协会")
-    [acknowledgement] = mails(instance, "acknowledgement", 1)
+    acknowledgement = acknowledgements.next()
     assert reference in acknowledgement["Reply-To"].addresses[0].addr_spec
 
     reply = organizers_reply(acknowledgement)
@@ -79,13 +89,14 @@ def test_the_organizer_and_staff_write_to_each_other(site: tuple[str, Path], bro
 
     # Staff answer from the request page.
     answer = "Yes: Mr Kuo will join the dinner. 期待见面。"
+    replies = Mailbox(instance, "staff_reply")
     browser.get(request_page)
     fill(browser, "reply-text", answer)
     click(browser, "#reply button[type=submit]")
     assert "Reply sent." in text(browser)
     assert answer in text(browser)
 
-    [sent] = mails(instance, "staff_reply", 1)
+    sent = replies.next()
     assert sent["To"].addresses[0].addr_spec == "li.na@example.com"
     assert sent["In-Reply-To"] == reply["Message-ID"]
     references = str(sent["References"]).split()
