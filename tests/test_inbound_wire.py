@@ -166,6 +166,10 @@ def test_a_bounce_marks_its_email_and_tells_the_assignee(session: AnySession) ->
     [notice] = mails(session, "email_bounced")
     assert notice.recipient == booking.assigned_staff.email
     assert mails(session, "reply_received") == []
+    told = message_from_string(compose_notification(session, notice).raw_message, policy=default)
+    body = told.get_body(("plain",))
+    assert body is not None
+    assert f"the organizer's address ({booking.contact_email}) bounced" in body.get_content()
 
 
 def test_a_bounce_for_nothing_known_waits_in_the_inbox(session: AnySession) -> None:

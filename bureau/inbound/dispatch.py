@@ -101,8 +101,24 @@ def file_bounce(session: AnySession, message: InboundMessage, parsed: Parsed) ->
     assignee = assignee_of(booking)
     # Never about a bounce of the assignee's own mail: that would bounce again, for ever.
     if assignee is not None and assignee[1].lower() != notification.recipient.lower():
-        queue_mail(session, booking, "email_bounced", assignee)
+        queue_mail(
+            session,
+            booking,
+            "email_bounced",
+            assignee,
+            whose=_whose(booking, notification.recipient),
+            bounced_to=notification.recipient,
+        )
     return True
+
+
+def _whose(booking: BookingRequest, address: str) -> str:
+    """Whose address bounced, in the words the assignee's email uses."""
+    if address.lower() == booking.contact_email.lower():
+        return "the organizer's"
+    offered = [booking.offer.speaker] if booking.offer else []
+    speakers = {s.email.lower() for s in [*booking.speakers, *offered] if s.email}
+    return "the speaker's" if address.lower() in speakers else "the recipient's"
 
 
 def file_calendar_answer(session: AnySession, message: InboundMessage, parsed: Parsed) -> bool:

@@ -160,6 +160,9 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         )
     if template == "staff_reply":  # what a person at the desk wrote, and the thread
         extra["reply_text"] = job.payload.get("text", "")
+    if template == "email_bounced":  # whose address, as it stood when the bounce came
+        extra["whose"] = job.payload.get("whose", "the recipient's")
+        extra["bounced_to"] = job.payload.get("bounced_to", "")
     mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
     if job.payload.get("subject"):
         mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
