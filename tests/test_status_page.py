@@ -28,6 +28,7 @@ from bureau.openapi import document
 from bureau.staff.models import StaffMember
 from tests.conftest import NEXT_YEAR
 from tests.site_pages import demo_site
+from tests.test_transitions import booking_in
 from tests.workflow_helpers import (
     accept_and_pay_in,
     csrf_from,
@@ -345,10 +346,14 @@ def test_every_state_of_the_demo_keeps_the_document(demo_site: Flask) -> None:
     """The demo history's requests, one per state it holds: each one's JSON matches the
     API's document, and its page mirrors it with no raw code and no bare UTC."""
     client = demo_site.test_client()
+    held = {Status.SHORTLISTED, Status.AWAITING_SPEAKER, Status.CONTRACTED, Status.CONFIRMED}
     with demo_site.app_context():
         rows = db.session.execute(select(BookingRequest.status, BookingRequest.tracking_token))
         newest = dict(rows.all())
-    held = {Status.SHORTLISTED, Status.AWAITING_SPEAKER, Status.CONTRACTED, Status.CONFIRMED}
+        # The history is drawn at random relative to the hour it is loaded: a state it
+        # happens to hold nobody in just now is walked to through the workflow instead.
+        for missing in sorted(held - set(newest)):
+            newest[missing] = booking_in(db.session, missing).tracking_token
     assert held <= set(newest), set(newest)
     for status, token in newest.items():
         body, _ = look(client, token)
