@@ -152,7 +152,6 @@ def fill(driver: Any, field_id: str, value: str) -> None:
 
 def click(driver: Any, selector: str) -> None:
     """Click a link or button and wait for the next page to load."""
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     page = driver.find_element("tag name", "html")
@@ -162,7 +161,23 @@ def click(driver: Any, selector: str) -> None:
         "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", element
     )
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 15).until(lambda _: replaced(page))
+
+
+def replaced(page: Any) -> bool:
+    """The page an element was found on is gone. Chromium's driver says so either as a stale
+    element or, mid-navigation, as "Node with given id does not belong to the document"."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+    return False
 
 
 def text(driver: Any) -> str:
