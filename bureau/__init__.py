@@ -60,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def _init_extensions(app: Flask) -> None:
     import bureau.models  # noqa: F401 - registers every table before migrations compare
     from bureau.extensions import bootstrap, csrf, db, migrate
+    from bureau.i18n import init_i18n
     from bureau.queue import init_celery
     from bureau.staff.auth import login_manager
     from bureau.staff.sessions import init_sessions
@@ -70,6 +71,7 @@ def _init_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     login_manager.init_app(app)
     init_sessions(app)
+    init_i18n(app)
     _sqlite_pragmas(app)
     init_celery(app)
 
@@ -107,6 +109,7 @@ def _register_blueprints(app: Flask) -> None:
     from bureau.catalogue import api as catalogue_api
     from bureau.catalogue import views as catalogue_views
     from bureau.extensions import csrf
+    from bureau.i18n import views as i18n_views
     from bureau.insights import views as insights_views
     from bureau.ops import views as ops_views
     from bureau.privacy import views as privacy_views
@@ -129,6 +132,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_views.bp)
     app.register_blueprint(insights_views.bp)
     app.register_blueprint(billing_views.bp)
+    app.register_blueprint(i18n_views.bp)
     # The JSON API is for other sites and scripts: no cookies, so no CSRF token.
     csrf.exempt(bookings_api.bp)
     errors.register(app)

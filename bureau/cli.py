@@ -198,6 +198,61 @@ def mail_receive() -> None:
         click.echo(f"Stored as inbound message {message.id} ({message.status}).")
 
 
+@cli.group("i18n")
+def i18n_group() -> None:
+    """Translations: extract the marked text, update and compile the catalogues, check them.
+
+    Run from the repository (they read babel.cfg and write bureau/translations/)."""
+
+
+@i18n_group.command("extract")
+def i18n_extract() -> None:
+    """Write bureau/translations/messages.pot from the code and templates."""
+    from bureau.i18n import catalogues
+
+    catalogues.extract()
+    click.echo(f"Wrote {catalogues.TEMPLATE}.")
+
+
+@i18n_group.command("update")
+def i18n_update() -> None:
+    """Extract, then merge new and changed messages into every language's .po."""
+    from bureau.i18n import catalogues
+
+    catalogues.update()
+    click.echo(
+        "Updated: "
+        + ", ".join(str(catalogues.po_path(code)) for code in catalogues.translated_locales())
+    )
+
+
+@i18n_group.command("compile")
+def i18n_compile() -> None:
+    """Compile every .po into the .mo the application reads."""
+    from bureau.i18n import catalogues
+
+    catalogues.compile_all()
+
+
+@i18n_group.command("check")
+@click.argument("prefixes", nargs=-1)
+def i18n_check(prefixes: tuple[str, ...]) -> None:
+    """Fail on text not marked for translation, and on messages missing, untranslated or
+    fuzzy in a catalogue. PREFIXES (e.g. templates/mail bureau/staff) narrow the first."""
+    from bureau.i18n import catalogues, unmarked
+
+    found = unmarked.everything(prefixes)
+    for item in found:
+        click.echo(f"not marked for translation: {item}")
+    report = catalogues.check() if not prefixes else catalogues.CatalogueReport()
+    for problem in report.problems:
+        click.echo(problem)
+    if found or not report.ok:
+        click.echo(f"{len(found)} unmarked, {len(report.problems)} catalogue problems.", err=True)
+        sys.exit(1)
+    click.echo("Every shown text is marked, every message translated.")
+
+
 def _serve(host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 

@@ -45,3 +45,7 @@ def link_table(name: str, **links: str) -> Table:
             for column, target in links.items()
         ),
     )
+
+
+# A reader's or a text's language: a code of bureau.i18n.LOCALES ('en', 'zh_Hans').
+LocaleCode = Annotated[str, mapped_column(String(16), default="en", server_default="en")]

@@ -44,6 +44,7 @@ NOT_PAGES = {
     "staff.contract_pdf",  # a contract's PDF, the staff's and the organizer's
     "bookings.contract_pdf",
     "staff.email_file",  # a download of a file a reply carried
+    "i18n.choose",  # the language switcher: sets a cookie and goes back (tests/test_i18n.py)
 }
 # Error pages (with their status) and other states of pages, beyond what the URL map names.
 ERROR_PATHS = {

@@ -26,6 +26,7 @@ from bureau.columns import (
     CountryCode,
     CreatedAt,
     CurrencyCode,
+    LocaleCode,
     TimeZoneName,
     UpdatedAt,
     ends_after_start,
@@ -99,6 +100,8 @@ class BookingRequest(Base):
     currency: Mapped[CurrencyCode]
     message: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    # The language the request was filed in: every email to its organizer speaks it.
+    locale: Mapped[LocaleCode]
 
     assigned_staff_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff_members.id", ondelete="SET NULL"), index=True

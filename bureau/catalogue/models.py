@@ -7,7 +7,15 @@ from datetime import date
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bureau.columns import CountryCode, CreatedAt, CurrencyCode, TimeZoneName, UpdatedAt, link_table
+from bureau.columns import (
+    CountryCode,
+    CreatedAt,
+    CurrencyCode,
+    LocaleCode,
+    TimeZoneName,
+    UpdatedAt,
+    link_table,
+)
 from bureau.db import Base
 
 SPEAKER_FORMATS: dict[str, str] = {
@@ -43,6 +51,12 @@ class Speaker(Base):
     name: Mapped[str] = mapped_column(String(120))
     headline: Mapped[str] = mapped_column(String(200))
     bio: Mapped[str] = mapped_column(Text)
+    # The same in Chinese, where written; pages fall back to the English (bureau/i18n/content.py).
+    name_zh: Mapped[str | None] = mapped_column(String(120))
+    headline_zh: Mapped[str | None] = mapped_column(String(200))
+    bio_zh: Mapped[str | None] = mapped_column(Text)
+    # The language the bureau writes to the speaker in.
+    locale: Mapped[LocaleCode]
     home_city: Mapped[str] = mapped_column(String(120))
     home_country: Mapped[CountryCode]
     home_timezone: Mapped[TimeZoneName]
@@ -136,6 +150,7 @@ class Post(Base):
     published_on: Mapped[date]
     source: Mapped[str | None] = mapped_column(String(120))
     body: Mapped[str] = mapped_column(Text)
+    language: Mapped[LocaleCode]  # the language the post is written in
     created_at: Mapped[CreatedAt]
 
     speaker_links: Mapped[list[PostSpeaker]] = relationship(

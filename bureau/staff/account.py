@@ -17,13 +17,13 @@ from bureau.staff.auth import (
     end_sessions,
     password_problem,
     password_problem_for_current,
-    safe_next,
     set_password,
 )
 from bureau.staff.blueprint import bp
 from bureau.staff.models import StaffMember
 from bureau.staff.sessions import start_session
 from bureau.templating import staff_time
+from bureau.urls import safe_next
 
 
 @bp.route("/login", methods=["GET", "POST"])

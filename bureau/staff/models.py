@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, CheckConstraint, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bureau.columns import CreatedAt, TimeZoneName
+from bureau.columns import CreatedAt, LocaleCode, TimeZoneName
 from bureau.db import Base
 
 
@@ -36,6 +36,7 @@ class StaffMember(Base):
     topics: Mapped[list[str]] = mapped_column(JSON, default=list)
     regions: Mapped[list[str]] = mapped_column(JSON, default=list)
     timezone: Mapped[TimeZoneName] = mapped_column(default="UTC")
+    locale: Mapped[LocaleCode]  # the staff area's and their emails' language
     last_assigned_at: Mapped[datetime | None]
     password_hash: Mapped[str | None] = mapped_column(String(200))
     # Changing the password ends every other session (it is part of the session id).

@@ -1,0 +1,68 @@
+"""The reader's language: negotiation, the switcher, and the catalogue checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from bureau.i18n import negotiate, supported
+from bureau.i18n.unmarked import in_module, in_template
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [("zh-CN", "zh_Hans"), ("zh", "zh_Hans"), ("zh-Hans", "zh_Hans"), ("zh_hans", "zh_Hans"),
+     ("en-GB", "en"), ("EN", "en"), ("fr", None), ("", None), (None, None), ("-", None)],
+)  # fmt: skip
+def test_a_language_tag_means_a_supported_locale(tag: str | None, expected: str | None) -> None:
+    assert supported(tag) == expected
+
+
+def test_the_first_supported_language_of_the_browser_wins() -> None:
+    assert negotiate(["fr-FR", "zh-TW", "en"]) == "zh_Hans"
+    assert negotiate(["fr", "de"]) == "en"
+
+
+def test_pages_speak_the_browser_language_until_the_switcher_says_otherwise(client) -> None:
+    chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
+    page = client.get("/", headers=chinese)
+    assert '<html lang="zh-Hans">' in page.text
+    assert "预约演讲者" in page.text
+    switched = client.get("/language/en?next=/speakers", headers=chinese)
+    assert switched.status_code == 303
+    assert switched.headers["Location"] == "/speakers"
+    page = client.get("/", headers=chinese)
+    assert '<html lang="en">' in page.text
+    assert "Request a speaker" in page.text
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil"])
+def test_the_switcher_goes_back_only_within_the_site(client, target: str) -> None:
+    answer = client.get("/language/zh_Hans", query_string={"next": target})
+    assert answer.status_code == 303
+    assert answer.headers["Location"] == "/"
+
+
+def test_an_unknown_language_is_not_found(client) -> None:
+    assert client.get("/language/xx").status_code == 404
+
+
+def test_unmarked_text_in_a_template_is_found_and_marked_text_passes() -> None:
+    source = (
+        '<p title="Shown tip">Plain words</p>\n'
+        '<p>{{ _("Marked") }} {% trans %}Also marked{% endtrans %} {{ value }}</p>\n'
+        '<a class="btn-primary" href="{{ url }}">{{ _("Go") }}</a> BR-2027-00042\n'
+    )
+    found = [(item.line, item.text) for item in in_template(source, "t.html")]
+    assert found == [(1, "Shown tip"), (1, "Plain words")]
+
+
+def test_unmarked_text_in_python_is_found_where_a_reader_sees_it() -> None:
+    source = (
+        "flash('Saved the speaker.')\n"
+        "flash(_('Saved.'))\n"
+        "name = StringField('Full name', validators=[DataRequired(message='Say it')])\n"
+        "title = StringField(_l('Title'))\n"
+        "log.info('not for readers', extra={'message': 'x'})\n"
+    )
+    found = [(item.line, item.text) for item in in_module(source, "m.py")]
+    assert found == [(1, "Saved the speaker."), (3, "Full name"), (3, "Say it")]
