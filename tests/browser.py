@@ -20,6 +20,21 @@ CHROMEDRIVER = os.environ.get("BUREAU_TEST_CHROMEDRIVER", "/usr/bin/chromedriver
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    driver = chromium(tmp_path_factory)
+    yield driver
+    driver.quit()
+
+
+def chromium(
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    window: str = "1280,2000",
+    languages: str | None = None,
+    phone: bool = False,
+) -> Any:
+    """A headless chromium session. ``languages`` ("zh-CN,zh"): the profile's languages (its
+    Accept-Language); ``phone``: a phone's screen, pointer and user agent (Chrome's own
+    emulation of a Pixel 7)."""
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         message = f"chromium ({CHROMIUM}) and chromedriver ({CHROMEDRIVER}) are needed"
         if IN_CI:
@@ -40,16 +55,20 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1280,2000",
+        f"--window-size={window}",
         f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
     ):
         options.add_argument(flag)
+    if languages:
+        options.add_argument(f"--lang={languages.split(',')[0]}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": languages})
+    if phone:
+        options.add_experimental_option("mobileEmulation", {"deviceName": "Pixel 7"})
     # The console, where chromium says what the content security policy refused.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
-    yield driver
-    driver.quit()
+    return driver
 
 
 def csp_violations(driver: Any) -> list[str]:

@@ -115,6 +115,7 @@ class Mailbox:
     def __init__(self, instance: Path, template: str) -> None:
         self.folder, self.template = instance / "mail", template
         self.read = len(self._files())
+        self.raw: dict[str, bytes] = {}  # each email read, as written, by its Message-ID
 
     def _files(self) -> list[Path]:
         found = self.folder.glob(f"*{self.template}.eml")
@@ -126,7 +127,10 @@ class Mailbox:
             lambda: self._files()[self.read :], 60, f"the worker to send {self.template}"
         )
         self.read += 1
-        return message_from_bytes(unread[0].read_bytes(), policy=policy.default)
+        data = unread[0].read_bytes()
+        message = message_from_bytes(data, policy=policy.default)
+        self.raw[str(message["Message-ID"])] = data
+        return message
 
 
 def _answers(url: str) -> bool:

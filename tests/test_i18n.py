@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask.testing import FlaskClient
 
 from bureau.i18n import negotiate, supported
 from bureau.i18n.unmarked import in_module, in_template
@@ -22,7 +23,9 @@ def test_the_first_supported_language_of_the_browser_wins() -> None:
     assert negotiate(["fr", "de"]) == "en"
 
 
-def test_pages_speak_the_browser_language_until_the_switcher_says_otherwise(client) -> None:
+def test_pages_speak_the_browser_language_until_the_switcher_says_otherwise(
+    client: FlaskClient,
+) -> None:
     chinese = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
     page = client.get("/", headers=chinese)
     assert '<html lang="zh-Hans">' in page.text
@@ -36,13 +39,13 @@ def test_pages_speak_the_browser_language_until_the_switcher_says_otherwise(clie
 
 
 @pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil"])
-def test_the_switcher_goes_back_only_within_the_site(client, target: str) -> None:
+def test_the_switcher_goes_back_only_within_the_site(client: FlaskClient, target: str) -> None:
     answer = client.get("/language/zh_Hans", query_string={"next": target})
     assert answer.status_code == 303
     assert answer.headers["Location"] == "/"
 
 
-def test_an_unknown_language_is_not_found(client) -> None:
+def test_an_unknown_language_is_not_found(client: FlaskClient) -> None:
     assert client.get("/language/xx").status_code == 404
 
 
