@@ -261,10 +261,11 @@ def test_a_replys_file_is_kept_listed_and_downloaded_by_staff(
     message = processed(session, fixture("outlook_reply"))
     [entry] = entries(session, booking, "reply received")
     [listed] = entry.details["attachments"]
-    assert (listed["filename"], listed["content_type"], listed["number"]) == (
+    assert (listed["filename"], listed["content_type"], listed["number"], listed["store"]) == (
         "Ablaufplan_Vortrag.pdf",
         "application/pdf",
         1,
+        "instance",
     )
     [attachment] = parse(fixture("outlook_reply"), max_bytes=10**7).attachments
     stored = app.config["BUREAU_SETTINGS"].instance_path / "inbound" / str(message.id) / "1"
