@@ -6,6 +6,7 @@ leaves every earlier file where it is and reachable."""
 from __future__ import annotations
 
 import importlib.util
+import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,12 +26,14 @@ from bureau.privacy.erasure import erase
 from bureau.privacy.export import export
 from bureau.staff.models import Role
 from tests import s3 as s3_module
+from tests import test_privacy as privacy
 from tests.s3 import keys, moto_s3
 from tests.smtp import free_port
 from tests.test_inbound import inbox_client
 from tests.test_inbound_wire import acknowledged, entries, fixture, processed
 from tests.test_inbound_wire import session as session  # the fixture
 from tests.test_transitions import ADMIN_EMAIL
+from tests.workflow_helpers import staff_member
 
 STAFF = Actor("staff", "Privacy desk")
 
@@ -58,6 +61,15 @@ def use_store(app: Flask, monkeypatch: pytest.MonkeyPatch, store: str, s3: S3Set
     monkeypatch.setitem(app.config, "BUREAU_SETTINGS", settings)
 
 
+def own_request(session: AnySession) -> BookingRequest:
+    """A request the fixtures answer, with an organizer address of its own: erasing it
+    touches no other test's request."""
+    booking = acknowledged(session)
+    booking.contact_email = f"organizer-{secrets.token_hex(4)}@example.org"
+    session.commit()
+    return booking
+
+
 def outlook_file() -> bytes:
     [attachment] = parse(fixture("outlook_reply"), max_bytes=10**7).attachments
     return attachment.data
@@ -75,7 +87,7 @@ def download(app: Flask, booking: BookingRequest, message: InboundMessage) -> tu
 def test_a_replys_file_lands_in_the_bucket_and_downloads_byte_identical(
     session: AnySession, app: Flask, bucket: str, s3: S3Settings
 ) -> None:
-    booking = acknowledged(session)
+    booking = own_request(session)
     message = processed(session, fixture("outlook_reply"))
     assert keys(s3, bucket) == [f"bureau/inbound/{message.id}/1"]
     [entry] = entries(session, booking, "reply received")
@@ -95,7 +107,7 @@ def test_a_replys_file_lands_in_the_bucket_and_downloads_byte_identical(
 def test_erasure_deletes_the_file_from_the_bucket(
     session: AnySession, app: Flask, bucket: str, s3: S3Settings, tmp_path: Path
 ) -> None:
-    booking = acknowledged(session)
+    booking = own_request(session)
     message = processed(session, fixture("outlook_reply"))
     other = f"s3-other-{secrets.token_hex(2)}"
     s3_module.client(s3).put_object(Bucket=bucket, Key=f"bureau/inbound/{other}/1", Body=b"x")
@@ -110,7 +122,7 @@ def test_a_changed_setting_leaves_earlier_files_reachable_where_they_are(
     session: AnySession, app: Flask, bucket: str, s3: S3Settings, monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    booking = acknowledged(session)
+    booking = own_request(session)
     in_bucket = processed(session, fixture("outlook_reply"))
     use_store(app, monkeypatch, INSTANCE_STORE, s3)  # back to the instance folder
     assert download(app, booking, in_bucket) == (200, outlook_file())
@@ -121,7 +133,7 @@ def test_a_changed_setting_leaves_earlier_files_reachable_where_they_are(
 def test_a_store_that_cannot_be_reached_is_a_503_not_a_500(
     session: AnySession, app: Flask, bucket: str, s3: S3Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    booking = acknowledged(session)
+    booking = own_request(session)
     message = processed(session, fixture("outlook_reply"))
     closed = replace(s3, endpoint_url=f"http://127.0.0.1:{free_port()}")
     use_store(app, monkeypatch, f"s3://{bucket}/bureau", closed)
@@ -130,12 +142,37 @@ def test_a_store_that_cannot_be_reached_is_a_503_not_a_500(
     assert b"file store cannot be reached" in body
 
 
+def test_files_an_unreachable_store_keeps_are_reported_not_lost_silently(
+    session: AnySession, app: Flask, bucket: str, s3: S3Settings, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Erasure from the privacy page with the bucket unreachable: the rows go, the page and
+    the log say which files stay behind, and where."""
+    booking = own_request(session)
+    message = processed(session, fixture("outlook_reply"))
+    staff_member(app, privacy.ADMIN, role=Role.ADMIN)
+    client = privacy.admin(app)
+    closed = replace(s3, endpoint_url=f"http://127.0.0.1:{free_port()}")
+    use_store(app, monkeypatch, f"s3://{bucket}/bureau", closed)
+    address = booking.contact_email
+    with caplog.at_level(logging.ERROR, "bureau.inbound.storage"):
+        response = privacy.erase(client, confirm=address.lower(), address=address)
+    assert response.status_code == 303
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The files of 1 received emails could not be deleted" in page
+    assert session.get(InboundMessage, message.id) is None
+    [record] = caplog.records
+    assert f"s3://{bucket}/bureau" in record.getMessage()
+    assert f"inbound/{message.id}/" in record.getMessage()
+    assert keys(s3, bucket) == [f"bureau/inbound/{message.id}/1"]
+
+
 def test_a_missing_bucket_fails_the_job_and_keeps_the_message(
     session: AnySession, app: Flask, s3: S3Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The job fails (and is retried by the outbox); nothing is filed half-way."""
     use_store(app, monkeypatch, f"s3://bureau-missing-{secrets.token_hex(4)}", s3)
-    booking = acknowledged(session)
+    booking = own_request(session)
     message = processed(session, fixture("outlook_reply"))
     assert message.status == "received"  # not filed: the job will run again
     assert entries(session, booking, "reply received") == []

@@ -66,6 +66,7 @@ class Erasure:
     # Folders of the deleted received emails' files (inbound/<id> in their stores), emptied.
     folders: list[Stored] = field(default_factory=list)
     removed: int = 0  # of those files, how many existed
+    folders_left: int = 0  # of those folders, how many a file store could not empty
     received: int = 0  # received emails deleted
     invoices_kept: list[str] = field(default_factory=list)
 
@@ -106,7 +107,7 @@ def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path)
     paperwork.delete_calendar_answers(session, address)
     session.commit()
     done.removed = remove_files(done.files)
-    remove_folders(done.folders)
+    done.folders_left = remove_folders(done.folders)
     logger.info(
         "personal data erased by %s: %d requests, %d emails, %d mail files, %d received "
         "emails; %d invoices kept",
@@ -379,10 +380,10 @@ def _redact_mail(
     return done
 
 
-def remove_folders(places: Iterable[Stored]) -> None:
+def remove_folders(places: Iterable[Stored]) -> int:
     """Empty received emails' file folders, in whichever store (gone already, or never made:
-    nothing to do; a store that cannot be reached is logged as an error)."""
-    remove_stored(places)
+    nothing to do); how many a store could not empty (each logged as an error)."""
+    return remove_stored(places)
 
 
 def remove_files(paths: Iterable[Path]) -> int:
