@@ -104,6 +104,14 @@ def test_secret_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
         ({"BUREAU_RETENTION_DAYS": "365.5"}, "BUREAU_RETENTION_DAYS", "number of days"),
         ({"BUREAU_RETENTION_DAYS": "36501"}, "BUREAU_RETENTION_DAYS", "36500"),
         ({"BUREAU_LOG_FORMAT": "xml"}, "BUREAU_LOG_FORMAT", "text or json"),
+        ({"BUREAU_ATTACHMENT_STORE": "bucket"}, "BUREAU_ATTACHMENT_STORE", "s3://bucket"),
+        ({"BUREAU_ATTACHMENT_STORE": "gs://files"}, "BUREAU_ATTACHMENT_STORE", "'gs://files'"),
+        ({"BUREAU_ATTACHMENT_STORE": "s3://Bad_Bucket"}, "BUREAU_ATTACHMENT_STORE", "lower-case"),
+        ({"BUREAU_ATTACHMENT_STORE": "s3://files/../x"}, "BUREAU_ATTACHMENT_STORE", "prefix"),
+        ({"BUREAU_ATTACHMENT_STORE": "s3://files:x"}, "BUREAU_ATTACHMENT_STORE", "port"),
+        ({"BUREAU_S3_ENDPOINT_URL": "minio:9000"}, "BUREAU_S3_ENDPOINT_URL", "http(s) URL"),
+        ({"BUREAU_S3_REGION": "EU Central"}, "BUREAU_S3_REGION", "eu-central-1"),
+        ({"BUREAU_S3_ACCESS_KEY_ID": "AKIA1"}, "BUREAU_S3_ACCESS_KEY_ID", "set both"),
     ],
 )
 def test_bad_setting_names_the_variable(
@@ -158,6 +166,30 @@ def test_the_mailbox_is_off_unless_named_and_may_come_from_a_file(tmp_path: Path
         {"BUREAU_INSTANCE_PATH": str(tmp_path), "BUREAU_IMAP_URL_FILE": str(secret)}
     )
     assert settings.imap_url == url
+
+
+def test_received_files_go_to_the_instance_folder_or_a_bucket(tmp_path: Path) -> None:
+    for unset in ({}, {"BUREAU_ATTACHMENT_STORE": " "}, {"BUREAU_ATTACHMENT_STORE": "Instance"}):
+        settings = load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), **unset})
+        assert settings.attachment_store == "instance"
+    secret = tmp_path / "s3-secret"
+    secret.write_text("s3cret/key\n")
+    settings = load_settings(
+        {
+            "BUREAU_INSTANCE_PATH": str(tmp_path),
+            "BUREAU_ATTACHMENT_STORE": "s3://bureau-files/mail/in/",
+            "BUREAU_S3_ENDPOINT_URL": "http://minio:9000/",
+            "BUREAU_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+            "BUREAU_S3_SECRET_ACCESS_KEY_FILE": str(secret),
+        }
+    )
+    assert settings.attachment_store == "s3://bureau-files/mail/in"  # one spelling per store
+    assert settings.s3.endpoint_url == "http://minio:9000"
+    assert (settings.s3.access_key_id, settings.s3.secret_access_key) == (
+        "AKIAEXAMPLE",
+        "s3cret/key",
+    )
+    assert "s3cret" not in repr(settings)
 
 
 @pytest.mark.parametrize(

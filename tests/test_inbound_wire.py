@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -261,10 +261,11 @@ def test_a_replys_file_is_kept_listed_and_downloaded_by_staff(
     message = processed(session, fixture("outlook_reply"))
     [entry] = entries(session, booking, "reply received")
     [listed] = entry.details["attachments"]
-    assert (listed["filename"], listed["content_type"], listed["number"]) == (
+    assert (listed["filename"], listed["content_type"], listed["number"], listed["store"]) == (
         "Ablaufplan_Vortrag.pdf",
         "application/pdf",
         1,
+        "instance",
     )
     [attachment] = parse(fixture("outlook_reply"), max_bytes=10**7).attachments
     stored = app.config["BUREAU_SETTINGS"].instance_path / "inbound" / str(message.id) / "1"
@@ -280,6 +281,28 @@ def test_a_replys_file_is_kept_listed_and_downloaded_by_staff(
     assert download.mimetype == "application/octet-stream"
     assert download.headers["Content-Disposition"].startswith("attachment;")
     assert client.get(link.replace("/files/1", "/files/2")).status_code == 404
+
+
+def test_a_file_kept_before_stores_could_be_chosen_is_in_the_instance_folder(
+    session: AnySession, app: Flask
+) -> None:
+    """Entries written before BUREAU_ATTACHMENT_STORE name no store: the instance folder."""
+    booking = acknowledged(session)
+    message = processed(session, fixture("outlook_reply"))
+    [entry] = entries(session, booking, "reply received")
+    files = [{k: v for k, v in f.items() if k != "store"} for f in entry.details["attachments"]]
+    table: Table = BookingEvent.__table__  # type: ignore[assignment]
+    session.execute(  # the timeline refuses ORM edits
+        update(table)
+        .where(table.c.id == entry.id)
+        .values(details={**entry.details, "attachments": files})
+    )
+    session.commit()
+    client = inbox_client(app, ADMIN_EMAIL, Role.ADMIN)
+    download = client.get(f"/staff/requests/{booking.id}/emails/{message.id}/files/1")
+    assert download.status_code == 200
+    [attachment] = parse(fixture("outlook_reply"), max_bytes=10**7).attachments
+    assert download.data == attachment.data
 
 
 def test_files_over_the_limits_are_listed_as_not_kept(session: AnySession) -> None:

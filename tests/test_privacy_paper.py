@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
 from bureau.billing.models import Invoice
@@ -80,6 +80,12 @@ WRITTEN = [
     "moved away",
 ]
 SPEAKER_ADDRESS = "kaiser-kuo@speakers.bureau.localhost"
+
+
+def files_folder(message_id: int) -> Path:
+    """A received email's files in the instance folder (the default store)."""
+    instance: Path = current_app.config["BUREAU_SETTINGS"].instance_path
+    return instance / attachment_folder(message_id)
 
 
 def email(sender: str, subject: str, text: str) -> bytes:
@@ -228,7 +234,7 @@ def _traces(session: AnySession, made: dict[str, Any]) -> None:
     session.commit()
     made["engagement"] = engagement.id
     for key in ("reply", "unmatched", "stranger", "assistant"):
-        folder = attachment_folder(made[key])
+        folder = files_folder(made[key])
         folder.mkdir(parents=True, exist_ok=True)  # the instance folder outlives a test
         (folder / "1").write_bytes(b"%PDF-1.4 " + key.encode())
 
@@ -324,8 +330,8 @@ def test_erasure_clears_the_paper_trail_but_keeps_the_invoices(
         assert [(m.sender, m.subject) for m in remaining] == [(STRANGER, STRANGER_SUBJECT)]
         # The files of the deleted emails are gone from disk; the stranger's stay.
         for key in ("reply", "unmatched", "assistant"):
-            assert not attachment_folder(paper[key]).exists()
-        assert (attachment_folder(paper["stranger"]) / "1").is_file()
+            assert not files_folder(paper[key]).exists()
+        assert (files_folder(paper["stranger"]) / "1").is_file()
         answers = db.session.execute(select(CalendarAnswer.address, CalendarAnswer.partstat))
         assert answers.all() == [(SPEAKER_ADDRESS, "TENTATIVE")]
         bounced = db.session.scalars(
@@ -387,8 +393,8 @@ def test_retention_deletes_received_emails_older_than_the_period(
         assert kept == {paper["assistant"], paper["elsewhere"], waiting.id}
         # The aged emails' files went with them.
         for key in ("reply", "unmatched", "stranger"):
-            assert not attachment_folder(paper[key]).exists()
-        assert (attachment_folder(paper["assistant"]) / "1").is_file()
+            assert not files_folder(paper[key]).exists()
+        assert (files_folder(paper["assistant"]) / "1").is_file()
         # The reply's text stays on the request's timeline, which is kept.
         assert db.session.scalar(
             select(BookingEvent.id).where(

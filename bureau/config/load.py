@@ -26,6 +26,7 @@ from bureau.config.settings import (
     PRODUCTION_BROKERS,
     Settings,
 )
+from bureau.config.storage import attachment_store, s3_settings
 from bureau.config.urls import (
     check_broker_url,
     check_database_url,
@@ -147,6 +148,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "bytes",
         ),
         imap_url=imap_url,
+        attachment_store=attachment_store(get("BUREAU_ATTACHMENT_STORE")),
+        s3=s3_settings(get),
     )
 
 

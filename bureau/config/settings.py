@@ -53,6 +53,13 @@ SETTING_NAMES = (
     "BUREAU_INBOUND_MAX_BYTES",
     # The bureau's mailbox, polled for replies (bureau/inbound/imap.py); empty: not read.
     "BUREAU_IMAP_URL",
+    # Where the files of received replies are kept: the instance folder or an S3 bucket
+    # (bureau/inbound/storage.py), and how to reach an S3-compatible server.
+    "BUREAU_ATTACHMENT_STORE",
+    "BUREAU_S3_ENDPOINT_URL",
+    "BUREAU_S3_REGION",
+    "BUREAU_S3_ACCESS_KEY_ID",
+    "BUREAU_S3_SECRET_ACCESS_KEY",
 )
 # Secrets may come from files instead (NAME_FILE: Docker and Kubernetes secrets, systemd
 # credentials), so they need not sit in the environment of every process.
@@ -63,6 +70,8 @@ SECRET_FILE_SETTINGS = (
     "BUREAU_REDIS_URL",
     "BUREAU_SMTP_URL",
     "BUREAU_IMAP_URL",
+    "BUREAU_S3_ACCESS_KEY_ID",
+    "BUREAU_S3_SECRET_ACCESS_KEY",
 )
 # A file holding only the database password, put into BUREAU_DATABASE_URL (which then has none).
 DATABASE_PASSWORD_FILE = "BUREAU_DATABASE_PASSWORD_FILE"  # noqa: S105 - a name
@@ -78,6 +87,19 @@ DEFAULT_PAYOUT_DAYS = 30
 MAX_PAYOUT_DAYS = 365
 DEFAULT_INBOUND_MAX_BYTES = 10 * 1024 * 1024
 MAX_INBOUND_MAX_BYTES = 100 * 1024 * 1024
+INSTANCE_STORE = "instance"
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach the S3-compatible server holding received files. None: boto3's own
+    defaults (AWS's endpoint, AWS_REGION, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a
+    shared credentials file or the machine's role)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -129,6 +151,10 @@ class Settings:
     inbound_max_bytes: int = DEFAULT_INBOUND_MAX_BYTES
     # The mailbox beat polls for replies, imaps://user:pass@host/INBOX; None: not read.
     imap_url: str | None = None
+    # Where the files of received replies go: "instance" (instance/inbound/) or
+    # "s3://bucket/prefix"; each file remembers its store, so a change orphans none.
+    attachment_store: str = INSTANCE_STORE
+    s3: S3Settings = field(default_factory=S3Settings)
 
     @property
     def is_production(self) -> bool:

@@ -9,13 +9,12 @@ the same UIDVALIDITY, or the same Message-ID) by the table's unique constraints.
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Iterable
 from contextlib import suppress
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from flask import current_app
@@ -26,6 +25,7 @@ from sqlalchemy.orm import object_session
 
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor, ActorKind, note
+from bureau.config.settings import INSTANCE_STORE
 from bureau.db import AnySession
 from bureau.inbound.addresses import REFERENCE_IN_TEXT, booking_from_addresses
 from bureau.inbound.dispatch import file_automatic, file_bounce, file_calendar_answer
@@ -39,10 +39,10 @@ from bureau.inbound.models import (
     MatchedBy,
 )
 from bureau.inbound.signals import Kind, MessageRefused, Parsed, classify, parse
+from bureau.inbound.storage import Stored, current_store, store_named
 from bureau.mail.models import Notification
 from bureau.mail.recipients import assignee_of, queue_mail
 from bureau.outbox import Job, PermanentError, record_job
-from bureau.private_files import FILE_MODE, private_folder
 from bureau.text import clean_line
 
 PROCESS_TASK = "bureau.inbound.process"
@@ -254,21 +254,22 @@ def _read_leniently(message: InboundMessage) -> Parsed:
     )  # fmt: skip
 
 
-def attachment_folder(message_id: int) -> Path:
-    """Where a message's files are kept: the instance folder (0700), one folder a message,
-    each file named by its number (never by the name its sender chose)."""
-    instance: Path = current_app.config["BUREAU_SETTINGS"].instance_path
-    return instance / "inbound" / str(message_id)
+def attachment_folder(message_id: int) -> str:
+    """The folder of a message's files in a store: one folder a message, each file named
+    by its number (never by the name its sender chose)."""
+    return f"inbound/{message_id}/"
 
 
 def store_attachments(
     message: InboundMessage, parsed: Parsed
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Keep the files of a matched reply within the limits (size, type); the pictures its
-    HTML shows in place and calendar parts are not files to list. Returns what was kept
-    and what was refused (with the reason), for the timeline entry."""
+    """Keep the files of a matched reply within the limits (size, type) in the current
+    store; the pictures its HTML shows in place and calendar parts are not files to list.
+    Returns what was kept (with the store it is in) and what was refused (with the
+    reason), for the timeline entry."""
     kept: list[dict[str, Any]] = []
     refused: list[dict[str, Any]] = []
+    store = current_store()
     for attachment in parsed.attachments:
         if attachment.inline or attachment.content_type in CALENDAR_TYPES:
             continue
@@ -282,26 +283,50 @@ def store_attachments(
         elif attachment.content_type not in ATTACHMENT_TYPES:
             refused.append({**facts, "reason": "not a kind of file the bureau keeps"})
         elif len(kept) < ATTACHMENTS_MAX:
-            folder = private_folder(attachment_folder(message.id))
             number = len(kept) + 1
-            descriptor = os.open(
-                folder / str(number), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE
-            )
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(attachment.data)
-            kept.append({**facts, "number": number})
+            key = attachment_folder(message.id) + str(number)
+            store.put(key, attachment.data, attachment.content_type)
+            kept.append({**facts, "number": number, "store": store.name})
     return kept, refused
 
 
-def attachment_file(message: InboundMessage, number: int) -> tuple[Path, dict[str, Any]] | None:
-    """The stored file ``number`` of a message on a request, with its facts; None if none."""
+def attachment_file(message: InboundMessage, number: int) -> tuple[bytes, dict[str, Any]] | None:
+    """The stored file ``number`` of a message on a request, with its facts; None if none.
+    Raises StoreUnavailable when its store cannot be reached."""
     if message.booking_id is None:
         return None
     event = _entry_of(message)
     files = event.details.get("attachments", []) if event is not None else []
     facts = next((f for f in files if f.get("number") == number), None)
-    path = attachment_folder(message.id) / str(number)
-    return (path, facts) if facts is not None and path.is_file() else None
+    if facts is None:
+        return None
+    data = store_named(facts.get("store", INSTANCE_STORE)).get(
+        attachment_folder(message.id) + str(number)
+    )
+    return (data, facts) if data is not None else None
+
+
+def stored_folders(session: AnySession, messages: Iterable[tuple[int, int | None]]) -> list[Stored]:
+    """Where the files of these messages (id, request id) may be: the instance folder (where
+    every file was before there was a choice), and each store their entries name."""
+    ids = dict(messages)
+    places = {Stored(INSTANCE_STORE, attachment_folder(i)) for i in ids}
+    bookings = {b for b in ids.values() if b is not None}
+    if bookings:
+        events = session.scalars(
+            select(BookingEvent).where(
+                BookingEvent.booking_id.in_(bookings), BookingEvent.action == REPLY_RECEIVED
+            )
+        )
+        for event in events:
+            message_id = (event.details or {}).get("inbound_message_id")
+            if message_id not in ids:
+                continue
+            for facts in event.details.get("attachments", []):
+                places.add(
+                    Stored(facts.get("store", INSTANCE_STORE), attachment_folder(message_id))
+                )
+    return sorted(places, key=lambda p: (p.folder, p.store))
 
 
 def _entry_of(message: InboundMessage) -> BookingEvent | None:

@@ -6,6 +6,7 @@ a request are downloaded by staff who may act on that request."""
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import quote
 
 from flask import Response, abort, flash, redirect, render_template, url_for
@@ -19,9 +20,12 @@ from bureau.inbound.forms import AttachForm, DiscardForm, ReplyForm
 from bureau.inbound.models import IN_INBOX, InboundMessage, MatchedBy
 from bureau.inbound.notifications import ReplyTo, send_reply
 from bureau.inbound.services import attach, attachment_file, discard
+from bureau.inbound.storage import StoreUnavailable
 from bureau.params import page_number
 from bureau.staff.auth import admin_required
 from bureau.staff.blueprint import bp, may_act, staff_actor
+
+logger = logging.getLogger(__name__)
 
 
 @bp.get("/inbox")
@@ -110,14 +114,25 @@ def email_file(booking_id: int, message_id: int, number: int) -> ResponseReturnV
     if not may_act(booking):
         abort(403)
     message = db.session.get(InboundMessage, message_id)
-    found = (
-        attachment_file(message, number) if message and message.booking_id == booking.id else None
-    )
+    try:
+        found = (
+            attachment_file(message, number)
+            if message and message.booking_id == booking.id
+            else None
+        )
+    except StoreUnavailable as error:
+        logger.warning("a reply's file cannot be read: %s", error)
+        return Response(
+            "The file store cannot be reached just now; try again in a few minutes.",
+            status=503,
+            mimetype="text/plain",
+            headers={"Retry-After": "60", "Cache-Control": "no-store"},
+        )
     if found is None:
         abort(404)
-    path, facts = found
+    data, facts = found
     return Response(
-        path.read_bytes(),  # small (bounded by the limits), and no file handle left open
+        data,  # small: bounded by the limits
         mimetype="application/octet-stream",
         headers={
             "Content-Disposition": content_disposition(facts["filename"]),

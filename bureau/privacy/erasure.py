@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.inbound.services import REPLY_RECEIVED
+from bureau.inbound.storage import Stored, remove_stored
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
 from bureau.outbox import Job, JobState
@@ -63,9 +63,10 @@ class Erasure:
     references: list[str] = field(default_factory=list)
     emails: int = 0
     files: list[Path] = field(default_factory=list)
-    # Folders of the deleted received emails' files (instance/inbound/<id>), also removed.
-    folders: list[Path] = field(default_factory=list)
+    # Folders of the deleted received emails' files (inbound/<id> in their stores), emptied.
+    folders: list[Stored] = field(default_factory=list)
     removed: int = 0  # of those files, how many existed
+    folders_left: int = 0  # of those folders, how many a file store could not empty
     received: int = 0  # received emails deleted
     invoices_kept: list[str] = field(default_factory=list)
 
@@ -106,7 +107,7 @@ def erase(session: AnySession, address: str, *, actor: Actor, mail_folder: Path)
     paperwork.delete_calendar_answers(session, address)
     session.commit()
     done.removed = remove_files(done.files)
-    remove_folders(done.folders)
+    done.folders_left = remove_folders(done.folders)
     logger.info(
         "personal data erased by %s: %d requests, %d emails, %d mail files, %d received "
         "emails; %d invoices kept",
@@ -265,6 +266,8 @@ def _scrub_details(action: str, value: Any, strings: list[str], key: str | None 
     if isinstance(value, list):
         return [_scrub_details(action, item, strings, key) for item in value]
     if isinstance(value, str):
+        if key == "store":  # where a reply's file is: the bureau's setting, needed to erase it
+            return value
         if (
             key in WRITTEN_KEYS
             or (key == "reason" and action in WRITTEN_REASONS)
@@ -377,10 +380,10 @@ def _redact_mail(
     return done
 
 
-def remove_folders(paths: Iterable[Path]) -> None:
-    """Remove received emails' file folders (gone already, or never made: nothing to do)."""
-    for path in paths:
-        shutil.rmtree(path, ignore_errors=True)
+def remove_folders(places: Iterable[Stored]) -> int:
+    """Empty received emails' file folders, in whichever store (gone already, or never made:
+    nothing to do); how many a store could not empty (each logged as an error)."""
+    return remove_stored(places)
 
 
 def remove_files(paths: Iterable[Path]) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
@@ -25,7 +24,8 @@ from bureau.contracts.models import ContractVersion
 from bureau.contracts.services import versions_of
 from bureau.db import AnySession
 from bureau.inbound.models import CalendarAnswer, InboundMessage, InboundStatus
-from bureau.inbound.services import attachment_folder
+from bureau.inbound.services import stored_folders
+from bureau.inbound.storage import Stored, list_stored
 
 ERASED = "[erased]"
 # What an erased version's text becomes: the hash stays, so a copy the organizer or the
@@ -158,20 +158,20 @@ def inbound_data(
             "status": m.status,
             "message_id": m.message_id,
             "raw": m.raw.decode("utf-8", errors="replace"),
-            "files": _files_of(m.id),
+            "files": _files_of(session, m),
         }
         for _, m in sorted(messages.items())
     ]
 
 
-def _files_of(message_id: int) -> list[dict[str, Any]]:
-    """The files kept of a reply (instance/inbound/<id>/<n>): their names and sizes; what
-    each is, as its sender named it, is in the request's timeline entry."""
-    folder = attachment_folder(message_id)
-    if not folder.is_dir():
-        return []
-    files = sorted(folder.iterdir(), key=lambda p: (len(p.name), p.name))
-    return [{"file": p.name, "size": p.stat().st_size} for p in files if p.is_file()]
+def _files_of(session: AnySession, message: InboundMessage) -> list[dict[str, Any]]:
+    """The files kept of a reply (inbound/<id>/<n> in its store): their names and sizes;
+    what each is, as its sender named it, is in the request's timeline entry."""
+    found = list_stored(stored_folders(session, [(message.id, message.booking_id)]))
+    return [
+        {"file": name, "size": found[name]}
+        for name in sorted(found, key=lambda name: (len(name), name))
+    ]
 
 
 def calendar_answers_data(session: AnySession, address: str) -> list[dict[str, Any]]:
@@ -261,13 +261,13 @@ def inbound_folders(
     booking_id: int | None = None,
     address: str | None = None,
     cutoff: datetime | None = None,
-) -> list[Path]:
-    """The file folders of the received emails delete_inbound (or, with ``cutoff``,
-    expire_inbound) is about to delete; the caller removes them once that is committed."""
+) -> list[Stored]:
+    """The file folders (in their stores) of the received emails delete_inbound (or, with
+    ``cutoff``, expire_inbound) is about to delete; the caller empties them once that is
+    committed."""
     condition = stale_inbound(cutoff) if cutoff is not None else _inbound_about(booking_id, address)
-    return [
-        attachment_folder(i) for i in session.scalars(select(InboundMessage.id).where(condition))
-    ]
+    rows = session.execute(select(InboundMessage.id, InboundMessage.booking_id).where(condition))
+    return stored_folders(session, [(i, b) for i, b in rows])
 
 
 def delete_inbound(

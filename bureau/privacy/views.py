@@ -110,6 +110,12 @@ def erase() -> ResponseReturnValue:
             f"{done.removed} mail files, {done.received} received emails.",
             "success",
         )
+        if done.folders_left:
+            flash(
+                f"The files of {done.folders_left} received emails could not be deleted: the "
+                "file store did not answer. The log names where they are: delete them there.",
+                "danger",
+            )
         if done.invoices_kept:
             flash(
                 f"Invoices {', '.join(done.invoices_kept)} {paperwork.INVOICES_KEPT}.",
