@@ -307,3 +307,28 @@ def test_demo_speakers_loaded_before_get_their_chinese_unless_edited(app: Flask)
         assert rows["winston-ma"].name_zh == "马文彦"
         assert rows["kaiser-kuo"].name_zh is None
         db.session.rollback()
+
+
+def test_chinese_text_prints_in_noto_sans_cjk() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from bureau.documents import render_pdf
+
+    pdf = PdfReader(
+        io.BytesIO(render_pdf('<html lang="zh-Hans"><body><p>胡润百富</p></body></html>'))
+    )
+    fonts = {
+        str(font.get_object()["/BaseFont"])
+        for page in pdf.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+    assert any("Noto-Sans-CJK-SC" in name for name in fonts), fonts
+
+
+def test_the_site_names_a_chinese_font_for_chinese_text(client: FlaskClient) -> None:
+    with client.get("/static/css/bureau.css") as response:
+        css = response.text
+    assert ':lang(zh) { font-family: system-ui, -apple-system, "PingFang SC"' in css
+    assert '"Noto Sans CJK SC"' in css
