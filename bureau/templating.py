@@ -78,13 +78,9 @@ def _clock(value: datetime) -> str:
 def zone_words(tz: ZoneInfo) -> str:
     """'Shanghai time' ('上海时间'): the zone by its place, in the reader's language where
     Babel names the place."""
-    locale = _babel_locale()
-    if locale is None:
+    if _babel_locale() is None:
         return busy.zone_label(tz.key)
-    place = busy.place_name(tz.key)
-    if place != "UTC":
-        place = get_timezone_location(tz, locale=locale, return_city=True)
-    return str(_("%(place)s time", place=place))
+    return str(_("%(place)s time", place=zone_label(tz)))
 
 
 def time_in_zone(value: datetime, zone_name: str) -> str:
@@ -132,8 +128,13 @@ def viewer_zone() -> ZoneInfo:
 
 
 def zone_label(place: ZoneInfo) -> str:
-    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"."""
-    return place_name(place.key)
+    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"
+    ("阿姆斯特丹", "纽约" where Babel names the city in the reader's language)."""
+    name = place_name(place.key)
+    locale = _babel_locale()
+    if locale is None or name == "UTC":
+        return name
+    return get_timezone_location(place, locale=locale, return_city=True)
 
 
 def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
@@ -143,7 +144,7 @@ def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
         return "—"
     place = _zone_or_utc(zone_name) if zone_name else viewer_zone()
     local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(place)
-    return f"{local:%a %-d %b %Y, %H:%M} ({zone_label(place)})"
+    return f"{local_time(local)} ({zone_label(place)})"
 
 
 def event_time(value: datetime | None, zone_name: str) -> str:
@@ -182,8 +183,8 @@ def _local_day(value: datetime, zone_name: str) -> date:
 
 def _span(start: datetime, end: datetime, place: ZoneInfo, *, day: bool = True) -> str:
     first, last = start.astimezone(place), end.astimezone(place)
-    shown = f"{first:%a %-d %b %Y, %H:%M}" if day else f"{first:%H:%M}"
-    until = f"{last:%H:%M}" if first.date() == last.date() else f"{last:%a %-d %b %Y, %H:%M}"
+    shown = local_time(first) if day else _clock(first)
+    until = _clock(last) if first.date() == last.date() else local_time(last)
     return f"{shown} \N{EN DASH} {until} ({zone_label(place)})"
 
 

@@ -4,7 +4,7 @@ Chinese text on both databases; dates, money, countries and languages the reader
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,9 +22,11 @@ from bureau.i18n.unmarked import everything
 from bureau.templating import (
     country_name,
     day_words,
+    event_span,
     long_date,
     money,
     span_in_zone,
+    staff_time,
     time_in_zone,
 )
 from tests.conftest import DEMO_SPEAKERS
@@ -322,13 +324,26 @@ def test_chinese_text_prints_in_noto_sans_cjk() -> None:
     fonts = {
         str(font.get_object()["/BaseFont"])
         for page in pdf.pages
-        for font in page["/Resources"]["/Font"].values()
+        for font in cast(Any, page)["/Resources"]["/Font"].values()
     }
     assert any("Noto-Sans-CJK-SC" in name for name in fonts), fonts
 
 
 def test_the_site_names_a_chinese_font_for_chinese_text(client: FlaskClient) -> None:
     with client.get("/static/css/bureau.css") as response:
-        css = response.text
+        css = response.get_data(as_text=True)
     assert ':lang(zh) { font-family: system-ui, -apple-system, "PingFang SC"' in css
     assert '"Noto Sans CJK SC"' in css
+
+
+def test_staff_times_name_their_place_in_the_readers_language(app: Flask) -> None:
+    instant = datetime(2027, 3, 10, 1, 0, tzinfo=ZoneInfo("UTC"))
+    end = datetime(2027, 3, 10, 2, 30, tzinfo=ZoneInfo("UTC"))
+    with app.test_request_context():
+        assert staff_time(instant, "Europe/Amsterdam") == "Wed 10 Mar 2027, 02:00 (Amsterdam)"
+        assert event_span(instant, end, "UTC") == "Wed 10 Mar 2027, 01:00 \N{EN DASH} 02:30 (UTC)"
+    with app.test_request_context(), speaking("zh_Hans"):
+        assert staff_time(instant, "Europe/Amsterdam") == "2027年3月10日周三 02:00 (阿姆斯特丹)"
+        assert event_span(instant, end, "Asia/Shanghai") == (
+            "2027年3月10日周三 09:00 \N{EN DASH} 10:30 (上海); 01:00 \N{EN DASH} 02:30 (UTC)"
+        )
