@@ -347,3 +347,12 @@ def test_staff_times_name_their_place_in_the_readers_language(app: Flask) -> Non
         assert event_span(instant, end, "Asia/Shanghai") == (
             "2027年3月10日周三 09:00 \N{EN DASH} 10:30 (上海); 01:00 \N{EN DASH} 02:30 (UTC)"
         )
+
+
+def test_the_request_form_offers_speakers_by_the_readers_name_for_them(
+    client: FlaskClient,
+) -> None:
+    chinese = client.get("/request?speaker=kaiser-kuo", headers=CHINESE).text
+    assert '<option selected value="kaiser-kuo">郭怡广（Kaiser Kuo）</option>' in chinese  # noqa: RUF001
+    english = client.get("/request?speaker=kaiser-kuo").text
+    assert '<option selected value="kaiser-kuo">Kaiser Kuo</option>' in english

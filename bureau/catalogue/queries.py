@@ -20,6 +20,7 @@ from bureau.catalogue.models import (
     speaker_topics,
 )
 from bureau.db import AnySession
+from bureau.i18n.content import name_with_english
 
 # Fee band filter values -> (low, high) overlapping a speaker's band; None is open-ended.
 FEE_BANDS: dict[str, tuple[str, int, int | None]] = {
@@ -122,10 +123,9 @@ def _in_any_text(word: str) -> ColumnElement[bool]:
 
 
 def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
-    rows = session.execute(
-        select(Speaker.slug, Speaker.name).where(Speaker.is_active).order_by(Speaker.name)
-    )
-    return [(slug, name) for slug, name in rows]
+    """(slug, label) of every active speaker, named as ``name_with_english`` does."""
+    speakers = session.scalars(select(Speaker).where(Speaker.is_active).order_by(Speaker.name))
+    return [(speaker.slug, name_with_english(speaker)) for speaker in speakers]
 
 
 def topics_in_use(session: AnySession) -> list[Topic]:

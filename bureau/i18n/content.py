@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flask_babel import gettext as _
+
 from bureau.i18n import DEFAULT_LOCALE, LOCALES, current_locale, html_lang
 
 if TYPE_CHECKING:
@@ -59,6 +61,16 @@ def shown_headline(speaker: Speaker, locale: str | None = None) -> Shown:
 
 def shown_bio(speaker: Speaker, locale: str | None = None) -> Shown:
     return _shown(speaker, "bio", locale)
+
+
+def name_with_english(speaker: Speaker) -> str:
+    """The speaker's name for a choice list: the reader's language's, with the English as
+    written beside it where they differ ('郭怡广 (Kaiser Kuo)' with Chinese brackets); else the
+    English alone."""
+    shown = shown_name(speaker)
+    if shown.text == speaker.name:
+        return speaker.name
+    return str(_("%(name)s (%(english)s)", name=shown.text, english=speaker.name))
 
 
 def post_language(post: Post) -> Shown:
