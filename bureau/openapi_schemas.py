@@ -107,6 +107,8 @@ def _speaker(full: bool) -> dict[str, Any]:
         "slug": {"type": "string"},
         "name": {"type": "string"},
         "headline": {"type": "string"},
+        "name_zh": {**NULLABLE_STRING, "description": "the name in Chinese, where written"},
+        "headline_zh": {**NULLABLE_STRING, "description": "the headline in Chinese, where written"},
         "topics": {
             "type": "array",
             "items": an_object(
@@ -137,6 +139,7 @@ def _speaker(full: bool) -> dict[str, Any]:
     }
     if full:
         properties["bio"] = {"type": "string"}
+        properties["bio_zh"] = {**NULLABLE_STRING, "description": "the biography in Chinese"}
     return an_object(sorted(properties), properties)
 
 

@@ -1,38 +1,86 @@
-"""Jinja filters shared by pages and emails."""
+"""Jinja filters shared by pages and emails.
+
+Dates, times, zones, money, countries and languages are written the reader's way: English as
+the site always wrote them, another locale by Babel's (CLDR) patterns and names.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
+from babel.dates import format_date, format_skeleton, format_time, get_timezone_location
+from babel.numbers import format_currency, format_decimal
 from flask import Flask, has_request_context
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bureau.bookings.states import staff_label
 from bureau.calendar import busy
 from bureau.calendar.busy import place_name
 from bureau.describe import action_label, job_kind_label, job_state_label
+from bureau.i18n import DEFAULT_LOCALE, current_locale
 from bureau.mail.recipients import mail_name
-from bureau.reference import country_names, language_name
+from bureau.reference import language_name, localized_names
+
+
+def _babel_locale() -> str | None:
+    """The reader's locale where it is not English (None: write as the site always did)."""
+    code = current_locale()
+    return None if code == DEFAULT_LOCALE else code
 
 
 def money(amount: int | None, currency: str = "") -> str:
+    """'USD 15,000' in English; as the locale writes it elsewhere ('US$15,000', '¥15,000')."""
     if amount is None:
         return "—"
-    return f"{currency} {amount:,}".strip()
+    locale = _babel_locale()
+    if locale is None:
+        return f"{currency} {amount:,}".strip()
+    if not currency:
+        return format_decimal(amount, locale=locale)
+    # Whole amounts (fee bands) without the currency's cents.
+    return format_currency(amount, currency, "¤#,##0", locale=locale, currency_digits=False)
 
 
 def long_date(value: date | datetime) -> str:
-    return f"{value:%A %-d %B %Y}"
+    locale = _babel_locale()
+    return f"{value:%A %-d %B %Y}" if locale is None else format_date(value, "full", locale)
 
 
 def local_time(value: datetime) -> str:
-    return f"{value:%a %-d %b %Y, %H:%M}"
+    locale = _babel_locale()
+    if locale is None:
+        return f"{value:%a %-d %b %Y, %H:%M}"
+    # tzinfo: the value's own wall time (Babel would show an aware one in UTC; a naive one it
+    # takes as it is).
+    day = format_skeleton("yMMMEd", value, locale=locale, tzinfo=value.tzinfo)
+    clock = format_time(value, "HH:mm", locale=locale, tzinfo=value.tzinfo)
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(clock, day)
 
 
 def day_words(value: date) -> str:
-    """'Fri 15 Jan 2027'."""
-    return f"{value:%a %-d %b %Y}"
+    """'Fri 15 Jan 2027' ('2027年1月15日周五')."""
+    locale = _babel_locale()
+    if locale is None:
+        return f"{value:%a %-d %b %Y}"
+    return format_skeleton("yMMMEd", value, locale=locale)
+
+
+def _clock(value: datetime) -> str:
+    locale = _babel_locale()
+    if locale is None:
+        return f"{value:%H:%M}"
+    return format_time(value, "HH:mm", locale=locale, tzinfo=value.tzinfo)
+
+
+def zone_words(tz: ZoneInfo) -> str:
+    """'Shanghai time' ('上海时间'): the zone by its place, in the reader's language where
+    Babel names the place."""
+    if _babel_locale() is None:
+        return busy.zone_label(tz.key)
+    return str(_("%(place)s time", place=zone_label(tz)))
 
 
 def time_in_zone(value: datetime, zone_name: str) -> str:
@@ -40,7 +88,7 @@ def time_in_zone(value: datetime, zone_name: str) -> str:
     time)'. A naive value is taken as wall time in that zone already (``starts_local``)."""
     tz = _zone_or_utc(zone_name)
     local = value if value.tzinfo is None else value.astimezone(tz)
-    return f"{local_time(local)} ({busy.zone_label(tz.key)})"
+    return f"{local_time(local)} ({zone_words(tz)})"
 
 
 def span_in_zone(start: datetime, end: datetime, zone_name: str) -> str:
@@ -48,8 +96,8 @@ def span_in_zone(start: datetime, end: datetime, zone_name: str) -> str:
     day too when it differs."""
     tz = _zone_or_utc(zone_name)
     start, end = (v if v.tzinfo is None else v.astimezone(tz) for v in (start, end))
-    until = f"{end:%H:%M}" if start.date() == end.date() else local_time(end)
-    return f"{local_time(start)} \N{EN DASH} {until} ({busy.zone_label(tz.key)})"
+    until = _clock(end) if start.date() == end.date() else local_time(end)
+    return f"{local_time(start)} \N{EN DASH} {until} ({zone_words(tz)})"
 
 
 def iso_in_zone(value: datetime, zone_name: str) -> str:
@@ -58,7 +106,8 @@ def iso_in_zone(value: datetime, zone_name: str) -> str:
 
 
 def country_name(code: str | None) -> str:
-    return country_names().get(code or "", code or "")
+    """A country's name in the reader's language: 'China', '中国'."""
+    return localized_names(current_locale())[0].get(code or "", code or "")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -79,8 +128,13 @@ def viewer_zone() -> ZoneInfo:
 
 
 def zone_label(place: ZoneInfo) -> str:
-    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"."""
-    return place_name(place.key)
+    """A zone by its place: Europe/Amsterdam is "Amsterdam", America/New_York "New York"
+    ("阿姆斯特丹", "纽约" where Babel names the city in the reader's language)."""
+    name = place_name(place.key)
+    locale = _babel_locale()
+    if locale is None or name == "UTC":
+        return name
+    return get_timezone_location(place, locale=locale, return_city=True)
 
 
 def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
@@ -90,7 +144,7 @@ def staff_time(value: datetime | None, zone_name: str | None = None) -> str:
         return "—"
     place = _zone_or_utc(zone_name) if zone_name else viewer_zone()
     local = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(place)
-    return f"{local:%a %-d %b %Y, %H:%M} ({zone_label(place)})"
+    return f"{local_time(local)} ({zone_label(place)})"
 
 
 def event_time(value: datetime | None, zone_name: str) -> str:
@@ -129,8 +183,8 @@ def _local_day(value: datetime, zone_name: str) -> date:
 
 def _span(start: datetime, end: datetime, place: ZoneInfo, *, day: bool = True) -> str:
     first, last = start.astimezone(place), end.astimezone(place)
-    shown = f"{first:%a %-d %b %Y, %H:%M}" if day else f"{first:%H:%M}"
-    until = f"{last:%H:%M}" if first.date() == last.date() else f"{last:%a %-d %b %Y, %H:%M}"
+    shown = local_time(first) if day else _clock(first)
+    until = _clock(last) if first.date() == last.date() else local_time(last)
     return f"{shown} \N{EN DASH} {until} ({zone_label(place)})"
 
 

@@ -22,10 +22,10 @@ def admin(app: Flask) -> Any:
     sign_in(client, "boss@bureau.test")
     yield client
     with app.app_context():
+        db.session.execute(delete(Post).where(Post.slug == "ada-lin-on-batteries"))
         speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "ada-lin")).first()
         if speaker is not None:
             speaker.topics = []
-            db.session.execute(delete(Post).where(Post.slug == "ada-lin-on-batteries"))
             db.session.delete(speaker)
         db.session.execute(delete(Topic).where(Topic.slug == "energy"))
         db.session.commit()

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -17,6 +18,7 @@ from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.catalogue.services import SpeakerRefused, save_speaker
 from bureau.db import Base
 from bureau.extensions import db
+from bureau.i18n import DEFAULT_LOCALE
 from bureau.staff.auth import guard_staff_pages
 from bureau.staff.forms import ResendForm
 from bureau.urls import public_url
@@ -82,7 +84,7 @@ def speaker_form(speaker_id: int | None = None) -> ResponseReturnValue:
                 getattr(form, name).errors = [problem]
         else:
             db.session.commit()
-            flash(f"Saved {speaker.name}.", "success")
+            flash(_("Saved %(name)s.", name=speaker.name), "success")
             return redirect(url_for("catalogue_admin.speakers")), 303
     status = 422 if form.is_submitted() else 200
     return render_template(
@@ -98,7 +100,10 @@ def toggle_speaker(speaker_id: int) -> ResponseReturnValue:
     speaker = _posted_speaker(speaker_id)
     speaker.is_active = not speaker.is_active
     db.session.commit()
-    flash(f"{speaker.name} is now {'active' if speaker.is_active else 'deactivated'}.", "info")
+    if speaker.is_active:
+        flash(_("%(name)s is now active.", name=speaker.name), "info")
+    else:
+        flash(_("%(name)s is now deactivated.", name=speaker.name), "info")
     return redirect(url_for("catalogue_admin.speakers")), 303
 
 
@@ -107,7 +112,13 @@ def rotate_speaker_feed(speaker_id: int) -> ResponseReturnValue:
     speaker = _posted_speaker(speaker_id)
     rotate_feed(speaker)
     db.session.commit()
-    flash(f"{speaker.name}'s calendar feed has a new address; the old one no longer works.", "info")
+    flash(
+        _(
+            "%(name)s's calendar feed has a new address; the old one no longer works.",
+            name=speaker.name,
+        ),
+        "info",
+    )
     return redirect(url_for("catalogue_admin.speakers")), 303
 
 
@@ -117,13 +128,13 @@ def topics() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         if not SLUG.match(form.slug.data or ""):
-            form.slug.errors = [SLUG_RULE]
+            form.slug.errors = [str(SLUG_RULE)]
         elif db.session.scalar(select(Topic.id).where(Topic.slug == form.slug.data)):
-            form.slug.errors = ["This topic exists already"]
+            form.slug.errors = [_("This topic exists already")]
         else:
             db.session.add(Topic(slug=form.slug.data, name=form.name.data))
             db.session.commit()
-            flash(f"Topic {form.name.data} added.", "success")
+            flash(_("Topic %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("catalogue_admin.topics")), 303
     if form.is_submitted():
         status = 422
@@ -150,14 +161,15 @@ def post_form(post_id: int | None = None) -> ResponseReturnValue:
             select(Post.id).where(Post.slug == form.slug.data, Post.id != (post_id or 0))
         )
         if unknown:
-            form.speakers.errors = [f"Unknown: {', '.join(unknown)}"]
+            form.speakers.errors = [_("Unknown: %(items)s", items=", ".join(unknown))]
         elif not SLUG.match(form.slug.data or "") or clash:
-            form.slug.errors = ["Lower-case words joined by -, not used by another post"]
+            form.slug.errors = [_("Lower-case words joined by -, not used by another post")]
         else:
             if post is None:
                 post = Post()
                 db.session.add(post)
             post.slug, post.title = form.slug.data, form.title.data
+            post.language = form.language.data or DEFAULT_LOCALE
             post.published_on, post.source = form.published_on.data, form.source.data or None
             post.body = (form.body.data or "").replace("\r\n", "\n")
             post.speaker_links = [
@@ -165,7 +177,7 @@ def post_form(post_id: int | None = None) -> ResponseReturnValue:
                 for i, slug in enumerate(listed(form.speakers.data))
             ]
             db.session.commit()
-            flash(f"Saved “{post.title}”.", "success")
+            flash(_("Saved “%(title)s”.", title=post.title), "success")
             return redirect(url_for("catalogue_admin.posts")), 303
     status = 422 if form.is_submitted() else 200
     return render_template("staff/post_form.html", form=form, post=post), status

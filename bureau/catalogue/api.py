@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
 from bureau.catalogue.queries import FEE_BANDS, speaker_by_slug, speaker_search
@@ -24,6 +25,8 @@ def speaker_json(speaker: Speaker, *, full: bool = False) -> dict[str, Any]:
         "slug": speaker.slug,
         "name": speaker.name,
         "headline": speaker.headline,
+        "name_zh": speaker.name_zh,
+        "headline_zh": speaker.headline_zh,
         "topics": [{"slug": t.slug, "name": t.name} for t in speaker.topics],
         "languages": speaker.languages,
         "formats": speaker.formats,
@@ -43,24 +46,29 @@ def speaker_json(speaker: Speaker, *, full: bool = False) -> dict[str, Any]:
     }
     if full:
         data["bio"] = speaker.bio
+        data["bio_zh"] = speaker.bio_zh
     return data
 
 
 def list_errors() -> dict[str, list[str]]:
-    """The catalogue page forgives odd filters; the API says what is wrong with them."""
+    """The catalogue page forgives odd filters; the API says what is wrong with them, in the
+    language of the client's Accept-Language."""
     args, errors = request.args, {}
     for name in ("q", "topic", "language"):
         if len(args.get(name, "")) > MAX_QUERY:
-            errors[name] = [f"Use at most {MAX_QUERY} characters."]
+            errors[name] = [_("Use at most %(num)d characters.", num=MAX_QUERY)]
     if args.get("format") and args["format"] not in SPEAKER_FORMATS:
-        errors["format"] = [f"Use one of {', '.join(sorted(SPEAKER_FORMATS))}."]
+        errors["format"] = [_("Use one of %(values)s.", values=", ".join(sorted(SPEAKER_FORMATS)))]
     if args.get("fee") and args["fee"] not in FEE_BANDS:
-        errors["fee"] = [f"Use one of {', '.join(sorted(FEE_BANDS))}."]
+        errors["fee"] = [_("Use one of %(values)s.", values=", ".join(sorted(FEE_BANDS)))]
     for name, highest in (("page", None), ("per_page", MAX_PER_PAGE)):
         raw = args.get(name)
         if raw is not None and not whole_number(raw, highest or MAX_PAGE):
-            limit = f"from 1 to {highest}" if highest else "from 1"
-            errors[name] = [f"Use a whole number {limit}."]
+            errors[name] = [
+                _("Use a whole number from 1 to %(highest)d.", highest=highest)
+                if highest
+                else _("Use a whole number from 1.")
+            ]
     return errors
 
 

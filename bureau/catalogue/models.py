@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -18,14 +19,17 @@ from bureau.columns import (
 )
 from bureau.db import Base
 
+# Labels in the reader's language (lazy: str() them where they are formatted or serialised).
 SPEAKER_FORMATS: dict[str, str] = {
-    "keynote": "Keynote",
-    "panel": "Panel discussion",
-    "workshop": "Workshop",
-    "moderation": "Moderation",
-    "fireside": "Fireside chat",
-    "virtual": "Virtual talk",
+    "keynote": _l("Keynote"),
+    "panel": _l("Panel discussion"),
+    "workshop": _l("Workshop"),
+    "moderation": _l("Moderation"),
+    "fireside": _l("Fireside chat"),
+    "virtual": _l("Virtual talk"),
 }
+
+SEARCH_INDEXED = ("name", "name_zh", "headline", "headline_zh")
 
 speaker_topics = link_table("speaker_topics", speaker_id="speakers.id", topic_id="topics.id")
 
@@ -44,7 +48,17 @@ class Topic(Base):
 
 class Speaker(Base):
     __tablename__ = "speakers"
-    __table_args__ = (CheckConstraint("fee_min >= 0 AND fee_min <= fee_max", name="fee_band"),)
+    __table_args__ = (
+        CheckConstraint("fee_min >= 0 AND fee_min <= fee_max", name="fee_band"),
+        # Search by any part of a name or headline, Chinese or English (ILIKE '%…%'): a GIN
+        # trigram index on PostgreSQL (pg_trgm, migration 0023); SQLite gets a plain one.
+        Index(
+            "ix_speakers_search",
+            *SEARCH_INDEXED,
+            postgresql_using="gin",
+            postgresql_ops=dict.fromkeys(SEARCH_INDEXED, "gin_trgm_ops"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)

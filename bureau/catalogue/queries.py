@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from bureau.catalogue.models import (
@@ -19,14 +20,26 @@ from bureau.catalogue.models import (
     speaker_topics,
 )
 from bureau.db import AnySession
+from bureau.i18n.content import name_with_english
 
 # Fee band filter values -> (low, high) overlapping a speaker's band; None is open-ended.
 FEE_BANDS: dict[str, tuple[str, int, int | None]] = {
-    "under-10k": ("Up to 10,000", 0, 10_000),
-    "10k-25k": ("10,000 to 25,000", 10_000, 25_000),
-    "over-25k": ("25,000 and more", 25_000, None),
+    "under-10k": (_l("Up to 10,000"), 0, 10_000),
+    "10k-25k": (_l("10,000 to 25,000"), 10_000, 25_000),
+    "over-25k": (_l("25,000 and more"), 25_000, None),
 }
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Chinese has no spaces and PostgreSQL's text search no Chinese parser: a word with a Han
+# character is found as a substring (ILIKE, which the pg_trgm index of 0023 serves).
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+SEARCHED_TEXTS = (
+    Speaker.name,
+    Speaker.name_zh,
+    Speaker.headline,
+    Speaker.headline_zh,
+    Speaker.bio,
+    Speaker.bio_zh,
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +74,18 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
             .scalar_subquery()
         )
         document = Speaker.name + " " + Speaker.headline + " " + Speaker.bio + " " + topic_names
-        if dialect == "postgresql":
+        if dialect == "postgresql" and any(_HAN.search(word) for word in words):
+            # Every word occurs in one of the texts, English or Chinese.
+            stmt = stmt.where(and_(*(_in_any_text(word) for word in words)))
+        elif dialect == "postgresql":
             vector = func.to_tsvector("english", document)
             query = func.websearch_to_tsquery("english", filters.q)
             stmt = stmt.where(vector.op("@@")(query))
             order = [func.ts_rank(vector, query).desc(), Speaker.name]
         else:
-            # SQLite: every word must occur somewhere (case-insensitive prefix match).
+            # SQLite: every word must occur somewhere (case-insensitive substring match).
+            for chinese in (Speaker.name_zh, Speaker.headline_zh, Speaker.bio_zh):
+                document = document + " " + func.coalesce(chinese, "")
             stmt = stmt.where(
                 and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
             )
@@ -98,11 +116,16 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
     ).order_by(*order)
 
 
+def _in_any_text(word: str) -> ColumnElement[bool]:
+    """``word`` occurs in one of the speaker's texts (PostgreSQL ILIKE, wildcards escaped)."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+    return or_(*(column.ilike(pattern, escape="\\") for column in SEARCHED_TEXTS))
+
+
 def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
-    rows = session.execute(
-        select(Speaker.slug, Speaker.name).where(Speaker.is_active).order_by(Speaker.name)
-    )
-    return [(slug, name) for slug, name in rows]
+    """(slug, label) of every active speaker, named as ``name_with_english`` does."""
+    speakers = session.scalars(select(Speaker).where(Speaker.is_active).order_by(Speaker.name))
+    return [(speaker.slug, name_with_english(speaker)) for speaker in speakers]
 
 
 def topics_in_use(session: AnySession) -> list[Topic]:

@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bureau.catalogue.models import Speaker, Topic
 from bureau.db import AnySession
 
+# Optional texts in Chinese; None where the bureau has not written them.
+CHINESE_FIELDS = ("name_zh", "headline_zh", "bio_zh")
 SPEAKER_FIELDS = (  # set as given; the lists are set by save_speaker
     "slug",
     "name",
     "headline",
     "bio",
+    "locale",
     "email",
     "home_city",
     "home_country",
@@ -48,16 +52,16 @@ def save_speaker(
         )
     )
     if clash:
-        problems["slug"] = "Another speaker has this slug"
+        problems["slug"] = _("Another speaker has this slug")
     unknown = [slug for slug in values["topics"] if slug not in topics]
     if unknown:
-        problems["topics"] = f"Unknown: {', '.join(unknown)}"
+        problems["topics"] = _("Unknown: %(items)s", items=", ".join(unknown))
     if problems:
         raise SpeakerRefused(problems)
     if speaker is None:
         speaker = Speaker()
         session.add(speaker)
-    for name in SPEAKER_FIELDS:
+    for name in (*SPEAKER_FIELDS, *CHINESE_FIELDS):
         setattr(speaker, name, values[name])
     speaker.is_fee_example = False
     speaker.topics = [topics[slug] for slug in values["topics"]]

@@ -17,6 +17,7 @@ from bureau.catalogue.queries import (
     topics_in_use,
 )
 from bureau.extensions import db
+from bureau.i18n.content import TEMPLATE_GLOBALS
 from bureau.params import page_number
 from bureau.reference import CURRENCIES, language_name
 
@@ -43,6 +44,7 @@ def catalogue_helpers() -> dict[str, object]:
         "SPEAKER_FORMATS": SPEAKER_FORMATS,
         "CURRENCIES": CURRENCIES,
         "language_name": language_name,
+        **TEMPLATE_GLOBALS,
     }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
+from bureau.catalogue.services import CHINESE_FIELDS
 from bureau.db import AnySession
 
 logger = logging.getLogger(__name__)
@@ -55,12 +56,14 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
 
     for item in data["speakers"]:
         if item["slug"] in speakers:
+            _add_chinese(speakers[item["slug"]], item)
             continue
         speaker = Speaker(
             slug=item["slug"],
             name=item["name"],
             headline=item["headline"],
             bio=item["bio"],
+            **{name: item.get(name) for name in CHINESE_FIELDS},
             home_city=item["home_city"],
             home_country=item["home_country"],
             home_timezone=item["home_timezone"],
@@ -89,6 +92,7 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
                 published_on=date.fromisoformat(item["published_on"]),
                 source=item.get("source"),
                 body=item["body"],
+                language=item.get("language", "en"),
                 speaker_links=[
                     PostSpeaker(speaker=speakers[slug], position=i)
                     for i, slug in enumerate(item["speakers"])
@@ -101,6 +105,15 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
     report = SeedReport(*added)
     logger.info("demo catalogue: %s", report)
     return report
+
+
+def _add_chinese(speaker: Speaker, item: dict[str, Any]) -> None:
+    """A demo speaker loaded before the catalogue had Chinese texts gets them, unless staff
+    edited the speaker since (saving sets the fee band to real terms)."""
+    if speaker.is_fee_example:
+        for name in CHINESE_FIELDS:
+            if getattr(speaker, name) is None and item.get(name):
+                setattr(speaker, name, item[name])
 
 
 def catalogue_is_empty(session: AnySession) -> bool:
