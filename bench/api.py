@@ -7,7 +7,11 @@ database 11 as broker and rate-limit store (flushed at start and end; no other d
 touched), once serving ``bench/bare_app.py``, a Flask endpoint returning a constant. wrk
 (``bench/submit.lua``: valid JSON bodies with unique data) drives each at 32 connections for
 ``--duration`` seconds, in turn, ``--runs`` times; the medians of the runs are reported:
-requests/s, p50/p99 latency, the API's share of the bare endpoint's rate. Then more API
+requests/s, p50/p99 latency, the API's share of the bare endpoint's rate (context). Each run
+also drives the naive service (``bench/naive``, its own database, Redis database 10 as broker,
+the same gunicorn settings): the API's requests/s and p99 over the naive service's are the
+targets, with web and PostgreSQL CPU and the counted SQL statements, commits and Redis round
+trips per request (``bench/counting.py``). Then more API
 load follows until ``--requests`` submissions (20,000) were answered in all, and the RSS of
 each web worker is compared before the first and after the last. No Celery worker runs: each
 submission's route job stays pending in the outbox, but its message is still sent to the

@@ -11,6 +11,12 @@ B. the pipeline: N requests POSTed to /api/v1/requests by a few client threads, 
    fully processed requests per second, and the 201 → acknowledgement latency under load;
 C. idle latency: requests submitted one at a time, 201 → acknowledgement.
 
+In each run, phase B also goes through the naive service (``bench/naive``: its own database,
+Redis database 9 as broker, the same gunicorn and worker options, the same SMTP sink): Bureau's
+fully processed rate and worker CPU per request over the naive service's are the targets, the
+no-op rate is context. CPU per request (web, worker, the database's PostgreSQL backends) and
+SQL statements, commits and Redis round trips (counted by ``bench/counting.py``) for both.
+
 After a warm-up (``--warm-up`` requests through the whole pipeline, not counted), A and B run
 ``--runs`` times in turn on the same deployment; the table shows the run with the median
 ratio, and a first row lists every run.

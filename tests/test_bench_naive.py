@@ -170,3 +170,36 @@ def test_counting_hook_counts_statements_commits_and_redis_round_trips(
     monkeypatch.delenv(counting.ENV)
     naive.test_client().post("/api/v1/requests", json=request_body(1, "d@example.com"))
     assert counting.read(folder) == counts  # switched off with the variable
+
+
+def test_pipeline_summary_holds_bureau_to_the_naive_service() -> None:
+    from bench import pipeline
+    from bench.costs import Costs
+
+    def costs(worker_cpu: float, statements: int) -> Costs:
+        counts = {"statements": statements, "commits": 100, "redis": 300}
+        return Costs(100, {"web": 1.0, "worker": worker_cpu, "postgres": 0.5}, {"worker": counts})
+
+    options = pipeline.parse_args([])
+    results = pipeline.Results(started=datetime.now(UTC), options=options)
+    results.submitted, results.processed_per_s, results.noop_per_s = 100, 30.0, 600.0
+    results.costs = costs(3.0, 2000)
+    results.naive = pipeline.Results(started=results.started, options=options)
+    results.naive.processed_per_s, results.naive.costs = 40.0, costs(2.0, 700)
+    rows = {row.measure: row for row in pipeline.summary(results)}
+    rate = rows["fully processed requests/s (100 requests)"]
+    assert (rate.ratio, rate.target, rate.verdict) == ("0.75x", "≥ 1.0x", "MISSED")
+    cpu = rows["worker CPU per request"]
+    assert (cpu.value, cpu.baseline, cpu.ratio, cpu.verdict) == (
+        "30 ms", "20 ms naive", "1.50x", "MISSED"
+    )  # fmt: skip
+    counted = rows["worker per request: SQL statements, commits, Redis round trips (counted)"]
+    assert counted.value == "20.0 SQL in 1.0 commits, 3.0 Redis"
+    assert counted.baseline == "7.0 SQL in 1.0 commits, 3.0 Redis naive"
+    context = rows["fully processed requests/s vs no-op tasks/s (context)"]
+    assert (context.target, context.verdict) == ("", "")
+    results.processed_per_s = 40.0
+    results.costs = costs(2.0, 2000)
+    met = {row.measure: row.verdict for row in pipeline.summary(results)}
+    assert met["fully processed requests/s (100 requests)"] == "met"
+    assert met["worker CPU per request"] == "met"
