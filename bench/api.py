@@ -7,7 +7,11 @@ database 11 as broker and rate-limit store (flushed at start and end; no other d
 touched), once serving ``bench/bare_app.py``, a Flask endpoint returning a constant. wrk
 (``bench/submit.lua``: valid JSON bodies with unique data) drives each at 32 connections for
 ``--duration`` seconds, in turn, ``--runs`` times; the medians of the runs are reported:
-requests/s, p50/p99 latency, the API's share of the bare endpoint's rate. Then more API
+requests/s, p50/p99 latency, the API's share of the bare endpoint's rate (context). Each run
+also drives the naive service (``bench/naive``, its own database, Redis database 10 as broker,
+the same gunicorn settings): the API's requests/s and p99 over the naive service's are the
+targets, with web and PostgreSQL CPU and the counted SQL statements, commits and Redis round
+trips per request (``bench/counting.py``). Then more API
 load follows until ``--requests`` submissions (20,000) were answered in all, and the RSS of
 each web worker is compared before the first and after the last. No Celery worker runs: each
 submission's route job stays pending in the outbox, but its message is still sent to the
@@ -31,12 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import wrk
+from bench.costs import CostMeter, Costs
 from bench.mailsink import free_port
+from bench.naive.demo import prepare_database as prepare_naive_database
 from bench.processes import KIB_PER_MIB, Child, children_of, cpu_seconds, wait_for
 from bench.report import (
     Summary,
     add_postgres_url,
     append_section,
+    flushed_redis,
     load_average,
     machine_info,
     mib,
@@ -52,10 +59,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "submit.lua"
 NEXT_YEAR = datetime.now(UTC).year + 1
-RATIO_TARGET = 0.15
 P99_TARGET = 0.250  # seconds
+NAIVE_RATE_TARGET = 0.9  # submit requests/s, Bureau over the naive service (bench/naive)
+NAIVE_P99_TARGET = 1.2  # submit p99, Bureau over the naive service
 WEB_WORKERS = 4
-REDIS_DB = 11  # flushed: the only Redis database this benchmark touches
+REDIS_DB = 11  # flushed: Bureau's broker and rate limits
+NAIVE_REDIS_DB = 10  # flushed: the naive service's broker
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,7 @@ class Options:
     keep_logs: bool
     postgres_url: str
     redis_url: str
+    naive_redis_url: str = ""
     json: Path | None = None
 
 
@@ -103,6 +113,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=os.environ.get("BENCH_API_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}"),
         help=f"broker and rate-limit store; this database (default {REDIS_DB}) is FLUSHED",
     )
+    parser.add_argument(
+        "--naive-redis-url",
+        default=os.environ.get(
+            "BENCH_API_NAIVE_REDIS_URL", f"redis://127.0.0.1:6379/{NAIVE_REDIS_DB}"
+        ),
+        help=f"the naive service's broker; this database (default {NAIVE_REDIS_DB}) is FLUSHED",
+    )
     args = parser.parse_args(argv)
     requests = 2_000 if args.quick else args.requests
     duration = 5 if args.quick else args.duration
@@ -121,6 +138,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         keep_logs=args.keep_logs,
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
+        naive_redis_url=args.naive_redis_url,
         json=args.json,
     )
 
@@ -210,6 +228,9 @@ class Results:
     machine: dict[str, str] = field(default_factory=dict)
     api: list[wrk.WrkResult] = field(default_factory=list)
     bare: list[wrk.WrkResult] = field(default_factory=list)
+    naive: list[wrk.WrkResult] = field(default_factory=list)
+    api_costs: list[Costs] = field(default_factory=list)  # per run: web CPU, PostgreSQL, counts
+    naive_costs: list[Costs] = field(default_factory=list)
     rss_before: dict[int, int] = field(default_factory=dict)
     rss_after: dict[int, int] = field(default_factory=dict)
     warm_up_requests: int = 0
@@ -225,6 +246,49 @@ class Results:
     def ratios(self) -> list[float]:
         return [a.per_second / b.per_second for a, b in zip(self.api, self.bare, strict=True)]
 
+    @property
+    def naive_ratios(self) -> list[float]:
+        """Requests/s, Bureau over the naive service, per run."""
+        return [a.per_second / n.per_second for a, n in zip(self.api, self.naive, strict=True)]
+
+    @property
+    def naive_p99_ratios(self) -> list[float]:
+        return [a.p99 / n.p99 for a, n in zip(self.api, self.naive, strict=True)]
+
+    def median_costs(self) -> tuple[Costs, Costs]:
+        """Bureau's and the naive service's costs in the run with the median rate ratio."""
+        order = sorted(range(len(self.naive_ratios)), key=self.naive_ratios.__getitem__)
+        index = order[len(order) // 2]
+        return self.api_costs[index], self.naive_costs[index]
+
+    def naive_rows(self) -> list[tuple[str, str, str]]:
+        if not self.naive:
+            return []
+        med = statistics.median
+        rate, p99 = med(self.naive_ratios), med(self.naive_p99_ratios)
+        api_costs, naive_costs = self.median_costs()
+        return [
+            (
+                "naive service requests/s (median)",
+                f"{med(r.per_second for r in self.naive):.0f} "
+                f"(p50 {ms(med(r.p50 for r in self.naive))}, "
+                f"p99 {ms(med(r.p99 for r in self.naive))})",
+                "",
+            ),
+            (
+                "ratio requests/s API/naive (median of the runs' ratios)",
+                f"{rate:.2f}x",
+                f"≥ {NAIVE_RATE_TARGET:.1f}x {verdict(rate >= NAIVE_RATE_TARGET)}",
+            ),
+            (
+                "ratio p99 API/naive (median of the runs' ratios)",
+                f"{p99:.2f}x",
+                f"≤ {NAIVE_P99_TARGET:.1f}x {verdict(p99 <= NAIVE_P99_TARGET)}",
+            ),
+            ("per request, API (median run)", api_costs.describe(("web",)), ""),
+            ("per request, naive (median run)", naive_costs.describe(("web",)), ""),
+        ]
+
     def rows(self) -> list[tuple[str, str, str]]:
         med = statistics.median
         api_rate, bare_rate = (
@@ -233,16 +297,18 @@ class Results:
         )
         ratio = med(self.ratios)
         api_p99 = med(r.p99 for r in self.api)
+        naive: list[wrk.WrkResult | None] = [*self.naive] or [None] * len(self.api)
         each = "; ".join(
-            f"{a.per_second:.0f}/s vs {b.per_second:.0f}/s = {a.per_second / b.per_second:.1%}"
-            for a, b in zip(self.api, self.bare, strict=True)
+            f"{a.per_second:.0f}/s vs {b.per_second:.0f}/s bare = {a.per_second / b.per_second:.1%}"
+            + (f", vs {n.per_second:.0f}/s naive" if n else "")
+            for a, b, n in zip(self.api, self.bare, naive, strict=True)
         )
         o = self.options
         before = sum(self.rss_before.values())
         after = sum(self.rss_after.values())
         same = set(self.rss_before) == set(self.rss_after)
         return [
-            (f"runs ({len(self.api)}: API, then bare)", each, ""),
+            (f"runs ({len(self.api)}: API, bare, naive)", each, ""),
             (
                 "API submit requests/s (median)",
                 f"{api_rate:.0f} (p50 {ms(med(r.p50 for r in self.api))}, "
@@ -255,11 +321,8 @@ class Results:
                 f"p99 {ms(med(r.p99 for r in self.bare))})",
                 "",
             ),
-            (
-                "ratio API/bare (median of the runs' ratios)",
-                f"{ratio:.1%}",
-                f"≥ {RATIO_TARGET:.0%} {verdict(ratio >= RATIO_TARGET)}",
-            ),
+            ("ratio API/bare (median of the runs' ratios; context)", f"{ratio:.1%}", ""),
+            *self.naive_rows(),
             (
                 "web CPU per request (gunicorn tree)",
                 f"API {ms(med(r.cpu / r.requests for r in self.api))}, "
@@ -293,15 +356,66 @@ def summary(results: Results) -> list[Summary]:
     med = statistics.median
     ratio = med(results.ratios)
     p99 = med(r.p99 for r in results.api)
+    rows = []
+    if results.naive:
+        rate, p99_ratio = med(results.naive_ratios), med(results.naive_p99_ratios)
+        api_costs, naive_costs = results.median_costs()
+
+        def counted(c: Costs) -> str:
+            return (
+                f"{c.per_request('statements'):.1f} SQL in {c.per_request('commits'):.1f} "
+                f"commits, {c.per_request('redis'):.1f} Redis"
+            )
+
+        rows += [
+            Summary(
+                "api",
+                "API submit requests/s (gunicorn, 4 workers, 32 connections)",
+                f"{med(r.per_second for r in results.api):.0f}/s",
+                f"{med(r.per_second for r in results.naive):.0f}/s naive",
+                f"{rate:.2f}x",
+                f"≥ {NAIVE_RATE_TARGET:.1f}x",
+                rate >= NAIVE_RATE_TARGET,
+            ),
+            Summary(
+                "api",
+                "API submit p99 vs naive",
+                ms(p99),
+                f"{ms(med(r.p99 for r in results.naive))} naive",
+                f"{p99_ratio:.2f}x",
+                f"≤ {NAIVE_P99_TARGET:.1f}x",
+                p99_ratio <= NAIVE_P99_TARGET,
+            ),
+            Summary(
+                "api",
+                "submit: web, PostgreSQL CPU per request",
+                f"{ms(api_costs.per_request('web'))}, {ms(api_costs.per_request('postgres'))}",
+                f"{ms(naive_costs.per_request('web'))}, "
+                f"{ms(naive_costs.per_request('postgres'))} naive",
+                "",
+                "",
+                None,
+            ),
+            Summary(
+                "api",
+                "submit: SQL statements, commits, Redis round trips (counted)",
+                counted(api_costs),
+                f"{counted(naive_costs)} naive",
+                "",
+                "",
+                None,
+            ),
+        ]
     return [
+        *rows,
         Summary(
             "api",
-            "API submit requests/s (gunicorn, 4 workers)",
+            "API submit requests/s vs a constant (context)",
             f"{med(r.per_second for r in results.api):.0f}/s",
             f"{med(r.per_second for r in results.bare):.0f}/s bare Flask",
             f"{ratio:.1%}",
-            f"≥ {RATIO_TARGET:.0%}",
-            ratio >= RATIO_TARGET,
+            "",
+            None,
         ),
         Summary(
             "api",
@@ -336,17 +450,13 @@ def write_results(results: Results) -> str:
 
 
 def run(options: Options) -> Results:
-    import redis
     from sqlalchemy import create_engine, text
 
     results = Results(started=datetime.now(UTC), options=options)
     with contextlib.ExitStack() as cleanup:
         folder = work_folder(cleanup, "bureau-apibench-", keep=options.keep_logs)
 
-        broker = redis.Redis.from_url(options.redis_url)
-        broker.flushdb()
-        cleanup.callback(broker.close)
-        cleanup.callback(broker.flushdb)
+        broker = flushed_redis(cleanup, options.redis_url)
 
         admin, name, database_url = cleanup.enter_context(
             scratch_database(options.postgres_url, "bureau_apibench_")
@@ -368,8 +478,34 @@ def run(options: Options) -> Results:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
         env |= settings | {"PYTHONUNBUFFERED": "1"}
-        api = serve(cleanup, "api", "bureau:create_app()", api_port, env, folder)
+        for service in ("api", "naive"):
+            (folder / f"{service}-counts" / "web").mkdir(parents=True)
+        api = serve(
+            cleanup, "api", "bench.counting:bureau_app()", api_port,
+            env | {"BENCH_COUNTS": str(folder / "api-counts" / "web")}, folder,
+        )  # fmt: skip
         bare = serve(cleanup, "bare", "bench.bare_app:create_app()", bare_port, env, folder)
+
+        # The naive service (bench/naive): its own database and broker, the same gunicorn.
+        naive_broker = flushed_redis(cleanup, options.naive_redis_url)
+        _, naive_name, naive_url = cleanup.enter_context(
+            scratch_database(options.postgres_url, "bureau_apibench_naive_")
+        )
+        prepare_naive_database(naive_url)
+        naive_port = free_port()
+        naive_env = env | {
+            "NAIVE_DATABASE_URL": naive_url,
+            "NAIVE_BROKER_URL": options.naive_redis_url,
+            "BENCH_COUNTS": str(folder / "naive-counts" / "web"),
+        }
+        naive = serve(cleanup, "naive", "bench.counting:naive_app()", naive_port, naive_env, folder)
+        meters = {
+            "api": CostMeter(admin, name, {"web": api.pid}, folder / "api-counts", broker),
+            "naive": CostMeter(
+                admin, naive_name, {"web": naive.pid}, folder / "naive-counts", naive_broker
+            ),
+        }
+        print(f"naive service: database {naive_name}, broker {options.naive_redis_url}")
 
         wrk_log = folder / "wrk.log"
         results.load_before = load_average()
@@ -379,17 +515,24 @@ def run(options: Options) -> Results:
                 api_port, options.warm_up, options, "warm", wrk_log
             ).requests
             run_wrk(bare_port, options.warm_up, options, "warm", wrk_log)
+            run_wrk(naive_port, options.warm_up, options, "warm", wrk_log)
         results.rss_before = worker_rss(api.pid)
         for number in range(1, options.runs + 1):
             for child, port, into in (
                 (api, api_port, results.api),
                 (bare, bare_port, results.bare),
+                (naive, naive_port, results.naive),
             ):
                 cpu_before = tree_cpu(child.pid)
+                meter = meters.get(child.name)
+                costs_before = meter.snapshot() if meter else None
                 measured = run_wrk(port, options.duration, options, f"r{number}", wrk_log)
                 child.check()
                 measured = dataclasses.replace(measured, cpu=tree_cpu(child.pid) - cpu_before)
                 into.append(measured)
+                if meter and costs_before:
+                    costs = meter.since(costs_before, measured.requests)
+                    (results.api_costs if child is api else results.naive_costs).append(costs)
                 print(
                     f"run {number} {child.name}: {measured.per_second:.0f} requests/s, "
                     f"p50 {ms(measured.p50)}, p99 {ms(measured.p99)}, "

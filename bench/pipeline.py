@@ -11,6 +11,12 @@ B. the pipeline: N requests POSTed to /api/v1/requests by a few client threads, 
    fully processed requests per second, and the 201 → acknowledgement latency under load;
 C. idle latency: requests submitted one at a time, 201 → acknowledgement.
 
+In each run, phase B also goes through the naive service (``bench/naive``: its own database,
+Redis database 9 as broker, the same gunicorn and worker options, the same SMTP sink): Bureau's
+fully processed rate and worker CPU per request over the naive service's are the targets, the
+no-op rate is context. CPU per request (web, worker, the database's PostgreSQL backends) and
+SQL statements, commits and Redis round trips (counted by ``bench/counting.py``) for both.
+
 After a warm-up (``--warm-up`` requests through the whole pipeline, not counted), A and B run
 ``--runs`` times in turn on the same deployment; the table shows the run with the median
 ratio, and a first row lists every run.
@@ -49,6 +55,7 @@ from types import FrameType, TracebackType
 from typing import Any, NoReturn
 
 from bench import report
+from bench.costs import OBSERVER, CostMeter, Costs, ratio
 from bench.mailsink import SMTPSink, free_port
 from bench.processes import (
     KIB_PER_MIB,
@@ -73,7 +80,14 @@ ROOT = BENCH_DIR.parent  # the code under test: the working tree, or a --ref exp
 SOURCE_LABEL = os.environ.get("BENCH_SOURCE", "")
 NEXT_YEAR = datetime.now(UTC).year + 1
 IDLE_TARGET = 1.0  # seconds, median 201 → acknowledgement on an idle system
-RATIO_TARGET = 0.15  # fully processed requests/s over no-op tasks/s
+NAIVE_REDIS_DB = 9  # the naive service's broker (Bureau's is 13)
+NAIVE_RATE_TARGET = 1.0  # fully processed requests/s, Bureau over the naive service
+NAIVE_WORKER_CPU_TARGET = 1.0  # worker CPU per request, Bureau over the naive task
+WORKER_OPTIONS = [
+    "--concurrency", "2", "--pool", "prefork", "--without-gossip", "--without-mingle",
+    "--without-heartbeat", "--loglevel", "WARNING",
+]  # fmt: skip
+WEB_OPTIONS = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
 
 
 # --- options
@@ -93,6 +107,7 @@ class Options:
     ref: str | None
     postgres_url: str
     redis_url: str
+    naive_redis_url: str = ""  # empty: no naive service
     json: Path | None = None
 
     def as_args(self) -> list[str]:
@@ -102,8 +117,10 @@ class Options:
             *("--idle", str(self.idle), "--clients", str(self.clients)),
             *("--runs", str(self.runs), "--warm-up", str(self.warm_up)),
             *("--postgres-url", self.postgres_url, "--redis-url", self.redis_url),
+            *(("--naive-redis-url", self.naive_redis_url) if self.naive_redis_url else ()),
         ]
         flags = {"--no-write": not self.write, "--demo-capacity": self.demo_capacity}
+        flags["--no-naive"] = not self.naive_redis_url
         flags["--keep-logs"] = self.keep_logs
         args += ["--json", str(self.json.resolve())] if self.json else []
         return args + [flag for flag, on in flags.items() if on]
@@ -160,6 +177,14 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
         help="broker; this Redis database is FLUSHED at start and end",
     )
+    parser.add_argument(
+        "--naive-redis-url",
+        default=os.environ.get("BENCH_NAIVE_REDIS_URL", f"redis://127.0.0.1:6379/{NAIVE_REDIS_DB}"),
+        help="the naive service's broker; this Redis database is FLUSHED at start and end",
+    )
+    parser.add_argument(
+        "--no-naive", action="store_true", help="without the naive service (bench/naive)"
+    )
     args = parser.parse_args(argv)
     for name in ("requests", "noop", "clients", "runs"):
         if getattr(args, name) < 1:
@@ -179,6 +204,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         ref=args.ref,
         postgres_url=args.postgres_url,
         redis_url=args.redis_url,
+        naive_redis_url="" if args.no_naive else args.naive_redis_url,
         json=args.json,
     )
 
@@ -336,6 +362,10 @@ class Results:
     web_memory: TreePeaks | None = None
     load_before: str = ""
     load_after: str = ""
+    # What the deployment spent in phase B (CPU of web, worker, PostgreSQL backends; counts)
+    costs: Costs | None = None
+    # The naive service's phase B in the same run (bench/naive), when it was measured
+    naive: Results | None = None
     # Every measured run (phases A and B) as its own Results; the fields above are the
     # median run's (by ratio) once run() is done.
     runs: list[Results] = field(default_factory=list)
@@ -343,6 +373,21 @@ class Results:
     @property
     def ratio(self) -> float:
         return self.processed_per_s / self.noop_per_s if self.noop_per_s else 0.0
+
+    @property
+    def naive_ratio(self) -> float:
+        """Fully processed requests/s, Bureau over the naive service (0 without it)."""
+        if self.naive is None or not self.naive.processed_per_s:
+            return 0.0
+        return self.processed_per_s / self.naive.processed_per_s
+
+    @property
+    def worker_cpu_ratio(self) -> float:
+        """Worker CPU per request, Bureau over the naive task (0 when unknown)."""
+        if self.costs is None or self.naive is None or self.naive.costs is None:
+            return 0.0
+        naive = self.naive.costs.per_request("worker")
+        return self.costs.per_request("worker") / naive if naive else 0.0
 
     @property
     def idle_median(self) -> float | None:
@@ -355,6 +400,11 @@ class Results:
         if len(self.runs) > 1:
             each = "; ".join(
                 f"{r.noop_per_s:.0f} no-op/s, {r.processed_per_s:.1f} req/s = {r.ratio:.1%}"
+                + (
+                    f", naive {r.naive.processed_per_s:.1f} req/s = {r.naive_ratio:.2f}x"
+                    if r.naive is not None
+                    else ""
+                )
                 for r in self.runs
             )
             rows.append((f"runs ({len(self.runs)}; the median one below)", each, ""))
@@ -380,11 +430,8 @@ class Results:
                 f" first POST to last email)",
                 "",
             ),
-            (
-                "ratio processed/no-op",
-                f"{self.ratio:.1%}",
-                f"≥ {RATIO_TARGET:.0%} {_verdict(self.ratio >= RATIO_TARGET)}",
-            ),
+            ("ratio processed/no-op (context)", f"{self.ratio:.1%}", ""),
+            *self._naive_rows(),
             (
                 "201 → ack under load",
                 f"median {self.ack_median:.2f} s, p95 {self.ack_p95:.2f} s, "
@@ -436,6 +483,40 @@ class Results:
         )
         return rows
 
+    def _naive_rows(self) -> list[tuple[str, str, str]]:
+        """Bureau beside the naive service, measured in the same run."""
+        rows = []
+        naive = self.naive
+        if naive is not None:
+            rows += [
+                (
+                    "naive service: fully processed requests/s",
+                    f"{naive.processed_per_s:.1f} ({naive.submitted} in "
+                    f"{naive.processed_seconds:.2f} s; POST median {_ms(naive.http_median)}, "
+                    f"201 → ack median {naive.ack_median:.2f} s)",
+                    "",
+                ),
+                (
+                    "ratio processed, Bureau/naive",
+                    f"{self.naive_ratio:.2f}x",
+                    f"≥ {NAIVE_RATE_TARGET:.1f}x {_verdict(self.naive_ratio >= NAIVE_RATE_TARGET)}",
+                ),
+            ]
+            if self.worker_cpu_ratio:
+                rows.append(
+                    (
+                        "worker CPU per request, Bureau/naive",
+                        f"{self.worker_cpu_ratio:.2f}x",
+                        f"≤ {NAIVE_WORKER_CPU_TARGET:.1f}x "
+                        f"{_verdict(self.worker_cpu_ratio <= NAIVE_WORKER_CPU_TARGET)}",
+                    )
+                )
+        if self.costs is not None:
+            rows.append(("per request, Bureau (phase B)", self.costs.describe(), ""))
+        if naive is not None and naive.costs is not None:
+            rows.append(("per request, naive (phase B)", naive.costs.describe(), ""))
+        return rows
+
     def _ceiling_row(self, cpus: int) -> list[tuple[str, str, str]]:
         """The ratio the run could reach if the worker used no CPU at all: what the other
         parts (web, PostgreSQL, Redis, the benchmark's own clients and SMTP sink) used per
@@ -456,15 +537,31 @@ class Results:
 
 def summary(results: Results) -> list[report.Summary]:
     idle = results.idle_median
-    return [
+    rows = []
+    naive = results.naive
+    if naive is not None:
+        rows.append(
+            report.Summary(
+                "pipeline",
+                f"fully processed requests/s ({results.submitted} requests)",
+                f"{results.processed_per_s:.1f}/s",
+                f"{naive.processed_per_s:.1f}/s naive",
+                f"{results.naive_ratio:.2f}x",
+                f"≥ {NAIVE_RATE_TARGET:.1f}x",
+                results.naive_ratio >= NAIVE_RATE_TARGET,
+            )
+        )
+        if results.costs is not None and naive.costs is not None:
+            rows += _cost_summary(results.costs, naive.costs, results.worker_cpu_ratio)
+    rows += [
         report.Summary(
             "pipeline",
-            f"fully processed requests/s ({results.submitted} requests)",
+            "fully processed requests/s vs no-op tasks/s (context)",
             f"{results.processed_per_s:.1f}/s",
             f"{results.noop_per_s:.0f} no-op tasks/s",
             f"{results.ratio:.1%}",
-            f"≥ {RATIO_TARGET:.0%}",
-            results.ratio >= RATIO_TARGET,
+            "",
+            None,
         ),
         report.Summary(
             "pipeline",
@@ -476,6 +573,47 @@ def summary(results: Results) -> list[report.Summary]:
             None if idle is None else idle < IDLE_TARGET,
         ),
     ]
+    return rows
+
+
+def _cost_summary(costs: Costs, naive: Costs, worker_ratio: float) -> list[report.Summary]:
+    def counted(c: Costs) -> str:
+        return (
+            f"{c.per_request('statements', 'worker'):.1f} SQL in "
+            f"{c.per_request('commits', 'worker'):.1f} commits, "
+            f"{c.per_request('redis', 'worker'):.1f} Redis"
+        )
+
+    return [
+        report.Summary(
+            "pipeline",
+            "worker CPU per request",
+            _ms(costs.per_request("worker")),
+            f"{_ms(naive.per_request('worker'))} naive",
+            f"{worker_ratio:.2f}x",
+            f"≤ {NAIVE_WORKER_CPU_TARGET:.1f}x",
+            0 < worker_ratio <= NAIVE_WORKER_CPU_TARGET,
+        ),
+        report.Summary(
+            "pipeline",
+            "web, PostgreSQL CPU per request",
+            f"{_ms(costs.per_request('web'))}, {_ms(costs.per_request('postgres'))}",
+            f"{_ms(naive.per_request('web'))}, {_ms(naive.per_request('postgres'))} naive",
+            f"{ratio(costs.per_request('web'), naive.per_request('web'))}, "
+            f"{ratio(costs.per_request('postgres'), naive.per_request('postgres'))}",
+            "",
+            None,
+        ),
+        report.Summary(
+            "pipeline",
+            "worker per request: SQL statements, commits, Redis round trips (counted)",
+            counted(costs),
+            f"{counted(naive)} naive",
+            "",
+            "",
+            None,
+        ),
+    ]
 
 
 # What phases A and B measure (each run anew); the rest is set once.
@@ -483,7 +621,7 @@ MEASURED_FIELDS = (
     *("noop_per_s", "noop_seconds", "noop_send_seconds", "noop_execution_per_s", "cpu_noop"),
     *("submitted", "failed_submissions", "submit_seconds", "http_median", "http_p95"),
     *("routed_seconds", "processed_seconds", "processed_per_s", "cpu_pipeline"),
-    *("ack_median", "ack_p95", "ack_max", "duplicates"),
+    *("ack_median", "ack_p95", "ack_max", "duplicates", "costs", "naive"),
 )
 
 
@@ -545,6 +683,17 @@ def git_commit() -> str:
 # --- the benchmark
 
 
+@dataclass
+class Deployment:
+    """One service the requests go through: Bureau, or the naive baseline (bench/naive)."""
+
+    name: str
+    port: int
+    table: str  # where its booking requests are, with a status 'new' until routed
+    engine: Any  # AUTOCOMMIT, application_name OBSERVER
+    meter: CostMeter
+
+
 class Bench:
     """Sets everything up in ``__enter__`` order and tears it down in reverse on exit."""
 
@@ -583,16 +732,12 @@ class Bench:
     # -- set-up
 
     def setup(self) -> None:
-        import redis
 
         o = self.options
         self.folder = report.work_folder(self.cleanup, "bureau-bench-", keep=o.keep_logs)
 
         # Broker: a Redis database of our own, empty at start and end.
-        self.redis = redis.Redis.from_url(o.redis_url)
-        self.redis.flushdb()
-        self.cleanup.callback(self.redis.close)
-        self.cleanup.callback(self.redis.flushdb)
+        self.redis = report.flushed_redis(self.cleanup, o.redis_url)
 
         # Database: fresh, dropped at the end (after every process using it has stopped).
         admin, name, self.database_url = self.cleanup.enter_context(
@@ -619,26 +764,9 @@ class Bench:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("BUREAU_")}
         env |= self.settings | {"PYTHONUNBUFFERED": "1"}
-        python = sys.executable
-        worker = Child(
-            "worker",
-            [python, "-m", "celery", "-A", "workers.celery_app", "worker",
-             "--concurrency", "2", "--pool", "prefork", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
-             "-I", "bench.tasks"],
-            env=env, cwd=ROOT, log=self.folder / "worker.log",
-        )  # fmt: skip
-        web = Child(
-            "web",
-            [python, "-m", "gunicorn", "--workers", "2", "--worker-class", "sync",
-             "--bind", f"127.0.0.1:{self.web_port}", "--log-level", "warning",
-             "bureau:create_app()"],
-            env=env, cwd=ROOT, log=self.folder / "web.log",
-        )  # fmt: skip
-        for child in (worker, web):
-            child.start()
-            self.children.append(child)
-            self.cleanup.callback(child.stop)
+        worker, web = self._start(
+            "", "workers.celery_app", "bench.counting:bureau_app()", self.web_port, env
+        )
         self.worker, self.web = worker, web
 
         # Memory is sampled from start-up on (phase labels separate the parts).
@@ -646,9 +774,88 @@ class Bench:
         self.sampler.start()
         self.cleanup.callback(self.sampler.stop)
 
-        wait_for(self._worker_ready, 120, "the Celery worker to be ready")
-        wait_for(self._web_ready, 60, "gunicorn to answer /healthz")
+        wait_for(lambda: self._worker_ready(worker, self.redis), 120, "the worker to be ready")
+        wait_for(lambda: self._web_ready(web, self.web_port), 60, "gunicorn to answer /healthz")
         self._warm_up_web()
+        self.bureau = Deployment(
+            "Bureau",
+            self.web_port,
+            "booking_requests",
+            self.engine,
+            CostMeter(
+                self.engine, name, {"web": web.pid, "worker": worker.pid}, self.folder / "counts",
+                self.redis,
+            ),
+        )  # fmt: skip
+        self.naive: Deployment | None = None
+        if o.naive_redis_url:
+            self._setup_naive(base_env=env)
+
+    def _start(
+        self, prefix: str, celery_app: str, web_app: str, port: int, env: dict[str, str]
+    ) -> tuple[Child, Child]:
+        """A Celery worker and gunicorn, with the same options for Bureau and the naive
+        service, each counting its SQL statements, commits and Redis round trips."""
+        counts = self.folder / f"{prefix}counts"
+        python = sys.executable
+        children = []
+        for role, command in (
+            ("worker", [python, "-m", "celery", "-A", celery_app, "worker", *WORKER_OPTIONS,
+                        "-I", "bench.tasks,bench.counting"]),
+            ("web", [python, "-m", "gunicorn", *WEB_OPTIONS, "--bind", f"127.0.0.1:{port}",
+                     web_app]),
+        ):  # fmt: skip
+            (counts / role).mkdir(parents=True)
+            child = Child(
+                f"{prefix}{role}",
+                command,
+                env=env | {"BENCH_COUNTS": str(counts / role)},
+                cwd=ROOT,
+                log=self.folder / f"{prefix}{role}.log",
+            )
+            child.start()
+            self.children.append(child)
+            self.cleanup.callback(child.stop)
+            children.append(child)
+        return children[0], children[1]
+
+    def _setup_naive(self, base_env: dict[str, str]) -> None:
+        """The naive service (bench/naive): its own database on the same server, its own
+        Redis database as broker, the same SMTP sink, the same worker and gunicorn options."""
+        from sqlalchemy import create_engine
+
+        from bench.naive.demo import prepare_database as prepare_naive_database
+
+        o = self.options
+        client = report.flushed_redis(self.cleanup, o.naive_redis_url)
+        _, name, url = self.cleanup.enter_context(
+            report.scratch_database(o.postgres_url, "bureau_bench_naive_")
+        )
+        port = free_port()
+        settings = {
+            "NAIVE_DATABASE_URL": url,
+            "NAIVE_BROKER_URL": o.naive_redis_url,
+            "NAIVE_SMTP_HOST": "127.0.0.1",
+            "NAIVE_SMTP_PORT": str(self.smtp.controller.port),
+            "NAIVE_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        prepare_naive_database(url)
+        print(f"naive service: database {name}, broker {o.naive_redis_url}")
+        worker, web = self._start(
+            "naive-", "bench.naive.worker", "bench.counting:naive_app()", port,
+            base_env | settings,
+        )  # fmt: skip
+        wait_for(lambda: self._worker_ready(worker, client), 120, "the naive worker to be ready")
+        wait_for(lambda: self._web_ready(web, port), 60, "the naive gunicorn to answer")
+        engine = create_engine(
+            url, isolation_level="AUTOCOMMIT", connect_args={"application_name": OBSERVER}
+        )
+        self.cleanup.callback(engine.dispose)
+        meter = CostMeter(
+            engine, name, {"web": web.pid, "worker": worker.pid}, self.folder / "naive-counts",
+            client,
+        )  # fmt: skip
+        self.naive = Deployment("naive", port, "naive_requests", engine, meter)
 
     def _prepare_database(self) -> None:
         from flask_migrate import upgrade
@@ -671,7 +878,11 @@ class Bench:
             if not self.options.demo_capacity:
                 db.session.execute(update(StaffMember).values(capacity=1_000_000))
             db.session.commit()
-        self.engine = create_engine(self.database_url, isolation_level="AUTOCOMMIT")
+        self.engine = create_engine(
+            self.database_url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"application_name": OBSERVER},  # not counted as Bureau's backends
+        )
         self.cleanup.callback(self.engine.dispose)
         self.cleanup.callback(self._dispose_app_engine)
 
@@ -681,13 +892,13 @@ class Bench:
         with self.app.app_context():
             db.engine.dispose()
 
-    def _worker_ready(self) -> bool:
-        self.worker.check()
-        return bool(self.redis.exists(READY_KEY))
+    def _worker_ready(self, worker: Child, broker: Any) -> bool:
+        worker.check()
+        return bool(broker.exists(READY_KEY))
 
-    def _web_ready(self) -> bool:
-        self.web.check()
-        api = ApiClient(self.web_port)
+    def _web_ready(self, web: Child, port: int) -> bool:
+        web.check()
+        api = ApiClient(port)
         try:
             return api.get("/healthz") == 200
         except OSError:
@@ -745,15 +956,24 @@ class Bench:
             # Imports, template compilation, connection pools, prepared statements: not
             # part of what the runs measure.
             self.phase_pipeline(self.options.warm_up, "warm-up", measure=False)
+        if self.options.warm_up and self.naive is not None:
+            self.phase_pipeline(self.options.warm_up, "naive-warm-up", self.naive, measure=False)
         for run in range(1, self.options.runs + 1):
             self.phase_noop()
             self.phase_pipeline(self.options.requests, f"run{run}")
+            if self.naive is not None:
+                naive = Results(results.started, self.options, machine=results.machine)
+                self.phase_pipeline(self.options.requests, f"naive-run{run}", self.naive, naive)
+                results.naive = naive
             results.runs.append(dataclasses.replace(results, runs=[]))
             print(
                 f"  run {run}: {results.noop_per_s:.0f} no-op/s, "
                 f"{results.processed_per_s:.1f} requests/s, ratio {results.ratio:.1%}"
+                + (f"; naive {naive.processed_per_s:.1f}/s" if self.naive is not None else "")
             )
-        median_run = sorted(results.runs, key=lambda r: r.ratio)[len(results.runs) // 2]
+        # The run with the median ratio: Bureau/naive, else Bureau/no-op.
+        by = (lambda r: r.naive_ratio) if self.naive is not None else (lambda r: r.ratio)
+        median_run = sorted(results.runs, key=by)[len(results.runs) // 2]
         for name in MEASURED_FIELDS:
             setattr(results, name, getattr(median_run, name))
         self.phase_idle()
@@ -791,19 +1011,36 @@ class Bench:
         window = float(self.redis.get(NOOP_LAST) or 0) - float(self.redis.get(NOOP_FIRST) or 0)
         self.results.noop_execution_per_s = (n - 1) / window if window > 0 else 0.0
 
-    def phase_pipeline(self, n: int, tag: str, *, measure: bool = True) -> None:
-        """Phase B (or, with measure=False, the warm-up): n requests, all emails out."""
+    def phase_pipeline(
+        self,
+        n: int,
+        tag: str,
+        deployment: Deployment | None = None,
+        into: Results | None = None,
+        *,
+        measure: bool = True,
+    ) -> None:
+        """Phase B (or, with measure=False, the warm-up): n requests, all emails out, through
+        Bureau (or ``deployment``), the results into ``self.results`` (or ``into``)."""
         sink = self.smtp.sink
-        results = self.results if measure else Results(self.results.started, self.options)
-        print(f"phase B ({tag}): {n} requests through the API, {self.options.clients} clients…")
-        self.sampler.phase = "pipeline" if measure else "warm-up"
-        bookings_before, _ = self._booking_counts()
+        service = deployment or self.bureau
+        results = into or self.results
+        if not measure:
+            results = Results(self.results.started, self.options)
+        print(
+            f"phase B ({tag}): {n} requests through {service.name}'s API, "
+            f"{self.options.clients} clients…"
+        )
+        if service is self.bureau:
+            self.sampler.phase = "pipeline" if measure else "warm-up"
+        bookings_before, _ = self._booking_counts(service)
         emails = [f"bench-{tag}-{i}@example.com" for i in range(n)]
         bodies = [request_body(i, email) for i, email in enumerate(emails)]
         submissions = [Submission(email) for email in emails]
         mail_before = sink.count()
         cpu_before = self.cpu()
-        threads = submit_concurrently(self.web_port, submissions, bodies, self.options.clients)
+        costs_before = service.meter.snapshot()
+        threads = submit_concurrently(service.port, submissions, bodies, self.options.clients)
 
         ok: int | None = None  # accepted requests, known once every client has finished
         routed_at: float | None = None
@@ -812,7 +1049,7 @@ class Bench:
             if ok is None and not any(thread.is_alive() for thread in threads):
                 ok = sum(1 for s in submissions if s.status == 201)
             if ok is not None and routed_at is None:
-                total, new = self._booking_counts()
+                total, new = self._booking_counts(service)
                 if total - bookings_before >= ok and new == 0:
                     routed_at = time.monotonic()
             if (
@@ -822,11 +1059,12 @@ class Bench:
                 and all(sink.arrival(s.email) for s in submissions if s.status == 201)
             ):
                 results.cpu_pipeline = _minus(self.cpu(), cpu_before)
+                results.costs = service.meter.since(costs_before, ok)
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"pipeline unfinished: {sink.count() - mail_before} emails, "
-                    f"bookings (total, new) = {self._booking_counts()}"
+                    f"bookings (total, new) = {self._booking_counts(service)}"
                 )
             self.check_children()
             time.sleep(0.2)
@@ -852,13 +1090,14 @@ class Bench:
         results.ack_max = max(latencies)
         results.duplicates = sink.duplicates({s.email for s in accepted})
 
-    def _booking_counts(self) -> tuple[int, int]:
+    def _booking_counts(self, service: Deployment) -> tuple[int, int]:
         from sqlalchemy import text
 
-        with self.engine.connect() as connection:
+        with service.engine.connect() as connection:
             total, new = connection.execute(
                 text(
-                    "SELECT count(*), count(*) FILTER (WHERE status = 'new') FROM booking_requests"
+                    "SELECT count(*), count(*) FILTER (WHERE status = 'new') "
+                    f"FROM {service.table}"  # one of two constant names
                 )
             ).one()
         return int(total), int(new)

@@ -194,6 +194,18 @@ def work_folder(cleanup: contextlib.ExitStack, prefix: str, *, keep: bool) -> Pa
     return folder
 
 
+def flushed_redis(cleanup: contextlib.ExitStack, url: str) -> Any:
+    """A client of the Redis database at ``url``, which the benchmark owns: flushed now and
+    on the way out."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    cleanup.callback(client.close)
+    cleanup.callback(client.flushdb)
+    return client
+
+
 @contextlib.contextmanager
 def scratch_database(postgres_url: str, prefix: str) -> Iterator[tuple[Any, str, str]]:
     """A fresh database on the server: (admin engine, its name, its URL); dropped, with
