@@ -15,13 +15,22 @@ from sqlalchemy.orm import joinedload, selectinload
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
+from bureau.calendar.titles import shown_location, shown_title
 from bureau.db import AnySession, utcnow
+from bureau.i18n import speaking
 from bureau.inbound.addresses import reply_address
 from bureau.mail.attachments import attachments_for
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
-from bureau.mail.recipients import MAIL_TASK, Recipient, links_for, role_of, speakers_offer
+from bureau.mail.recipients import (
+    MAIL_TASK,
+    Recipient,
+    links_for,
+    reader_locale,
+    role_of,
+    speakers_offer,
+)
 from bureau.mail.transport import deliver
 from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 from bureau.text import clean_line
@@ -133,37 +142,37 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         offer=offer,
         engagement=engagement,
     )
-    calendar = None
-    if "engagement_id" in job.payload:
-        told = engagement_of(facts["engagement"])
-        method = job.payload["method"]
-        # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
-        description = "\n".join([f"{booking.event_name} ({booking.reference})", *links.values()])
-        calendar = (
-            invitation(
-                told,
-                method=method,
-                attendee_email=job.payload["to_email"],
-                attendee_name=job.payload["to_name"],
-                organizer=current_app.config["BUREAU_SETTINGS"].mail_from,
-                description=description,
-            ),
-            method,
-        )
-        extra["method"] = method
-        extra["verb"] = (
-            "Cancelled"
-            if method == "CANCEL"
-            else "Updated invitation"
-            if told.sequence
-            else "Invitation"
-        )
-    if template == "staff_reply":  # what a person at the desk wrote, and the thread
-        extra["reply_text"] = job.payload.get("text", "")
-    if template == "email_bounced":  # whose address, as it stood when the bounce came
-        extra["whose"] = job.payload.get("whose", "the recipient's")
-        extra["bounced_to"] = job.payload.get("bounced_to", "")
-    mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
+    # Every word in the reader's language, whoever caused the email (bureau/i18n).
+    locale = reader_locale(session, role, booking, job.payload["to_email"], offer)
+    with speaking(locale):
+        calendar = None
+        if "engagement_id" in job.payload:
+            told = engagement_of(facts["engagement"])
+            method = job.payload["method"]
+            told.title = shown_title(told.title, offer.speaker.name if offer else None)
+            told.location = shown_location(told.location)
+            # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
+            description = "\n".join(
+                [f"{booking.event_name} ({booking.reference})", *links.values()]
+            )
+            calendar = (
+                invitation(
+                    told,
+                    method=method,
+                    attendee_email=job.payload["to_email"],
+                    attendee_name=job.payload["to_name"],
+                    organizer=current_app.config["BUREAU_SETTINGS"].mail_from,
+                    description=description,
+                ),
+                method,
+            )
+            extra["method"] = method
+        if template == "staff_reply":  # what a person at the desk wrote, and the thread
+            extra["reply_text"] = job.payload.get("text", "")
+        if template == "email_bounced":  # whose address, as it stood when the bounce came
+            extra["whose"] = job.payload.get("whose", "the recipient's")
+            extra["bounced_to"] = job.payload.get("bounced_to", "")
+        mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
     if job.payload.get("subject"):
         mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
     reply_to = reply_to_of(booking, template, role)
