@@ -20,19 +20,29 @@ from icalendar import Calendar
 from sqlalchemy import select
 
 from bureau.billing.models import KIND_TITLES, InvoiceKind
+from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status, organizer_label
+from bureau.bookings.workflow import Actor
 from bureau.calendar.models import Engagement
 from bureau.calendar.titles import shown_location, shown_title
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.i18n import speaking, unmarked
-from bureau.mail.compose import QUICK_SMTP, Mail, bounced_address, build_message
-from bureau.mail.recipients import AUDIENCES, Recipient, reader_locale
+from bureau.mail.compose import (
+    QUICK_SMTP,
+    Mail,
+    bounced_address,
+    build_message,
+    render_booking_mail,
+)
+from bureau.mail.recipients import AUDIENCES, Recipient, links_for, reader_locale
 from bureau.templating import day_words
 from tests.test_mail_links import PAYLOADS, compose, confirmed, texts
+from tests.workflow_helpers import submit_and_route
 
 ORGANIZER, SPEAKER, STAFF = Recipient.ORGANIZER, Recipient.SPEAKER, Recipient.STAFF
+DESK = Actor("staff", "Greater China desk")
 PREFIXES = (
     "templates/mail",
     "bureau/mail",
@@ -303,3 +313,33 @@ def test_a_speakers_feed_speaks_the_speakers_language(
     # The kept English text is untouched: English again is byte-identical.
     set_speaker_locale(app, "en")
     assert client.get(feed_url).data == english.data
+
+
+def test_a_chinese_shortlist_shows_the_speakers_chinese_headline(app: Flask) -> None:
+    booking_id = submit_and_route(app).id
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        assert booking is not None
+        speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
+        speaker.headline_zh = "中国科技与互联网评论员"
+        picks = [
+            actions.Candidate("kaiser-kuo", 12000, "Beijing", None),
+            actions.Candidate("winston-ma", 15000, "New York", None),
+            actions.Candidate("ashley-dudarenok", 14000, "Hong Kong", None),
+        ]
+        actions.shortlist(db.session, booking, picks, actor=DESK, expected_version=None)
+        links = links_for(ORGANIZER, booking)
+        chinese = render_booking_mail(
+            "proposal", booking, role=ORGANIZER, links=links, locale="zh_Hans"
+        )
+        english = render_booking_mail("proposal", booking, role=ORGANIZER, links=links)
+        for mail in (chinese, english):
+            assert "Kaiser Kuo" in mail.text
+            assert "Kaiser Kuo" in mail.html
+        assert "中国科技与互联网评论员" in chinese.text
+        assert "中国科技与互联网评论员" in chinese.html
+        assert chinese.subject.startswith(f"{booking.event_name} 的演讲者候选名单")
+        assert speaker.headline in english.text
+        assert "中国科技与互联网评论员" not in english.html
+        assert english.subject.startswith("Your shortlist of speakers for")
+        db.session.rollback()

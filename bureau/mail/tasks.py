@@ -173,6 +173,8 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
             extra["whose"] = job.payload.get("whose", "the recipient's")
             extra["bounced_to"] = job.payload.get("bounced_to", "")
         mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
+        # An invoice's PDF, made now, in the language of the email it comes with.
+        attachments = attachments_for(session, template, job.payload)
     if job.payload.get("subject"):
         mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
     reply_to = reply_to_of(booking, template, role)
@@ -182,7 +184,7 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         to_email=job.payload["to_email"],
         reply_to=reply_to,
         calendar=calendar,
-        attachments=attachments_for(session, template, job.payload),
+        attachments=attachments,
         in_reply_to=job.payload.get("in_reply_to"),
         references=job.payload.get("references", ()),
     )
