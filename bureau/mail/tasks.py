@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import shared_task
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -90,7 +91,7 @@ def reply_to_of(booking: BookingRequest, template: str, role: Recipient) -> tupl
             if staff is not None
             else parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[0]
         )
-        return (name or "Bookings", reply_address(booking))
+        return (name or gettext("Bookings"), reply_address(booking))
     if staff is None or template == "assigned":
         return None
     return (staff.name, staff.email)
@@ -175,9 +176,9 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
         # An invoice's PDF, made now, in the language of the email it comes with.
         attachments = attachments_for(session, template, job.payload)
+        reply_to = reply_to_of(booking, template, role)
     if job.payload.get("subject"):
         mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
-    reply_to = reply_to_of(booking, template, role)
     message = build_message(
         mail,
         to_name=job.payload["to_name"],
