@@ -11,6 +11,7 @@ from datetime import date
 from email import message_from_string
 from email.message import EmailMessage
 from email.policy import default
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +39,10 @@ from bureau.mail.compose import (
 )
 from bureau.mail.recipients import AUDIENCES, Recipient, links_for, reader_locale
 from bureau.templating import day_words
+from tests.conftest import NEXT_YEAR
+from tests.test_ics_clients import libical_check, libical_instants
 from tests.test_mail_links import PAYLOADS, compose, confirmed, texts
-from tests.workflow_helpers import submit_and_route
+from tests.workflow_helpers import offer_terms, submit_and_route
 
 ORGANIZER, SPEAKER, STAFF = Recipient.ORGANIZER, Recipient.SPEAKER, Recipient.STAFF
 DESK = Actor("staff", "Greater China desk")
@@ -67,7 +70,8 @@ ENGLISH = (
     "is confirmed",
     "speakers bureau bookings",
 )
-__all__ = ["confirmed"]  # the fixture, shared with tests/test_mail_links.py
+# The fixtures, shared with tests/test_mail_links.py and tests/test_ics_clients.py.
+__all__ = ["confirmed", "libical_check"]
 
 
 def test_every_email_and_invite_text_is_marked_for_translation() -> None:
@@ -208,8 +212,8 @@ def test_reader_locale_by_role(confirmed: BookingRequest) -> None:
     assert reader_locale(db.session, STAFF, booking, "nobody@example.com") is None
 
 
-def test_a_chinese_invitation_parses_with_icalendar_and_vobject(
-    confirmed: BookingRequest,
+def test_a_chinese_invitation_parses_with_icalendar_vobject_and_libical(
+    confirmed: BookingRequest, libical_check: Path, tmp_path: Path
 ) -> None:
     booking = confirmed
     set_locales(booking, organizer="zh_Hans", speaker="en", staff="en")
@@ -221,6 +225,8 @@ def test_a_chinese_invitation_parses_with_icalendar_and_vobject(
     assert str(event["UID"]) == engagement.uid
     card = vobject.readOne(io.StringIO(ics))
     assert card.vevent.summary.value == f"{booking.event_name}：Kaiser Kuo 演讲"
+    instants = libical_instants(libical_check, ics.encode(), tmp_path)  # its iTIP check too
+    assert instants == {engagement.uid: (engagement.starts_at, engagement.ends_at)}
     # The speaker's copy of the same version stays English.
     raw = compose(booking, "invite", SPEAKER, 7301, engagement_id=engagement.id, method="REQUEST")
     ics = next(t for w, t in texts(raw).items() if w.endswith("text/calendar"))
@@ -281,6 +287,10 @@ def feed_url(app: Flask) -> str:
     return "/calendar/speakers/kaiser-kuo.ics?token=speaker-secret-token"
 
 
+def by_status(event: Any) -> str:
+    return str(event["STATUS"])  # CONFIRMED (the engagement) before TENTATIVE (the hold)
+
+
 def set_speaker_locale(app: Flask, locale: str) -> None:
     with app.app_context():
         speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
@@ -291,9 +301,19 @@ def set_speaker_locale(app: Flask, locale: str) -> None:
 def test_a_speakers_feed_speaks_the_speakers_language(
     app: Flask, confirmed: BookingRequest, feed_url: str
 ) -> None:
+    with app.app_context():  # a second request holds the speaker's date
+        held = db.session.get(BookingRequest, submit_and_route(app).id)
+        assert held is not None
+        day = f"{NEXT_YEAR}-05-10"
+        terms = offer_terms(starts_at=f"{day}T09:00", ends_at=f"{day}T10:00")
+        actions.record_offer(db.session, held, terms, actor=DESK, expected_version=None)
+        actions.request_availability(db.session, held, actor=DESK, expected_version=None)
+        db.session.commit()
+        held_event = held.event_name
     client = app.test_client()
     english = client.get(feed_url)
-    [first] = Calendar.from_ical(english.data).walk("VEVENT")
+    [first, hold] = sorted(Calendar.from_ical(english.data).walk("VEVENT"), key=by_status)
+    assert str(hold["SUMMARY"]) == f"Hold: {held_event}"
     assert str(first["SUMMARY"]) == f"Kaiser Kuo at {confirmed.event_name}"
     set_speaker_locale(app, "zh_Hans")
     # Whatever language the calendar app asks for: the speaker's.
@@ -304,8 +324,9 @@ def test_a_speakers_feed_speaks_the_speakers_language(
     assert chinese.status_code == 200  # same events, another language: not 304
     calendar = Calendar.from_ical(chinese.data)
     assert str(calendar["X-WR-CALNAME"]) == "Kaiser Kuo — 预约日程"
-    [event] = calendar.walk("VEVENT")
+    [event, hold] = sorted(calendar.walk("VEVENT"), key=by_status)
     assert str(event["SUMMARY"]) == f"{confirmed.event_name}：Kaiser Kuo 演讲"
+    assert str(hold["SUMMARY"]) == f"暂定保留：{held_event}"
     assert str(event["UID"]) == str(first["UID"])
     assert event.decoded("DTSTART") == first.decoded("DTSTART")
     card = vobject.readOne(io.StringIO(chinese.data.decode()))
