@@ -25,10 +25,14 @@ ISSUED = "invoice_issued"
 
 
 def invoice_facts(invoice: Invoice) -> dict[str, Any]:
-    """What an email about ``invoice`` tells, in words (plain JSON for the job's payload)."""
+    """What an email about ``invoice`` tells, in words (plain JSON for the job's payload);
+    its kind and days too, for the words in its reader's language (mail/compose.py)."""
     return {
         "number": invoice.number,
-        "title": invoice.title,
+        "kind": str(invoice.kind),
+        "issued_on": invoice.issued_on.isoformat(),
+        "due_on": invoice.due_on.isoformat(),
+        "title": str(invoice.title),
         "total": format_money(invoice.total, invoice.currency),
         "balance": format_money(balance_due(invoice), invoice.currency),
         "issued": day_words(invoice.issued_on),

@@ -19,15 +19,18 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext
 from icalendar import Event
 from sqlalchemy import Select, Table, bindparam, func, select, update
 
 from bureau.bookings.models import BookingRequest
 from bureau.calendar.ics import PRODID, organizer_address
 from bureau.calendar.models import Engagement, Hold, HoldState
+from bureau.calendar.titles import shown_location, shown_title
 from bureau.calendar.zones import vtimezone
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
+from bureau.i18n import current_locale, speaking
 from bureau.staff.models import StaffMember
 from bureau.text import clean_line
 
@@ -135,12 +138,41 @@ def engagement_texts(engagements: list[Engagement]) -> list[str]:
     return texts
 
 
+def _in_language(text: str, engagement: Engagement) -> str:
+    """A kept VEVENT text with its title and an online location in the locale in force
+    (calendar/titles.py): those lines written anew, the rest of the text as kept."""
+    title = shown_title(engagement.title, engagement.speaker.name)
+    location = shown_location(engagement.location)
+    if title == engagement.title and location == engagement.location:
+        return text
+    shown = Event()
+    shown.add("summary", clean_line(title))
+    if location:
+        shown.add("location", clean_line(location))
+    words = shown.to_ical().decode().split("\r\n")[1:-2]  # between BEGIN and END
+    kept, skipping = [], False
+    for line in text.split("\r\n"):
+        if skipping and line.startswith((" ", "\t")):
+            continue  # a folded line's continuation
+        skipping = line.split(":", 1)[0].split(";", 1)[0].upper() in ("SUMMARY", "LOCATION")
+        if not skipping:
+            kept.append(line)
+        if line == "BEGIN:VEVENT":
+            kept.extend(words)
+    return "\r\n".join(kept)
+
+
 def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) -> bytes:
+    """The feed in the locale in force (its owner's): the words of its titles and name."""
     hold_events = []
     organizer = _organizer()
     for hold in holds:
         booking = db.session.get(BookingRequest, hold.booking_id)
-        title = f"Hold: {booking.event_name if booking else 'request'}"
+        title = (
+            gettext("Hold: %(event)s", event=booking.event_name)
+            if booking
+            else gettext("Hold: request")
+        )
         hold_events.append(
             event_for(
                 hold.uid,
@@ -172,7 +204,7 @@ def assemble(name: str, engagements: list[Engagement], holds: Iterable[Hold]) ->
         + "\r\n"
     )
     parts = [head, *(vtimezone(zone, earliest[zone]) for zone in sorted(earliest))]
-    parts += engagement_texts(engagements)
+    parts += map(_in_language, engagement_texts(engagements), engagements)
     parts += hold_events
     parts.append("END:VCALENDAR\r\n")
     return "".join(parts).encode()
@@ -183,14 +215,16 @@ def _escape(text: str) -> str:
 
 
 def _etag(engagements: Select[Engagement], holds: Select[Hold]) -> str:
-    """One aggregate per kind: what the feed shows changed iff these did."""
+    """One aggregate per kind: what the feed shows changed iff these (or its language) did."""
     shown = engagements.subquery()
     counted = db.session.execute(
         select(func.count(), func.max(shown.c.updated_at), func.sum(shown.c.sequence))
     ).one()
     held_rows = holds.subquery()
     held = db.session.execute(select(func.count(), func.max(held_rows.c.updated_at))).one()
-    digest = hashlib.sha256(repr((tuple(counted), tuple(held))).encode()).hexdigest()[:32]
+    # The language too: the same events read differently once their owner changes it.
+    shape = (tuple(counted), tuple(held), current_locale())
+    digest = hashlib.sha256(repr(shape).encode()).hexdigest()[:32]
     return f'"{digest}"'
 
 
@@ -210,11 +244,12 @@ def speaker_feed(slug: str) -> ResponseReturnValue:
     speaker = db.session.scalars(select(Speaker).where(Speaker.slug == slug)).one_or_none()
     if speaker is None or not _token_matches(speaker.feed_token):
         abort(404)
-    return _feed(
-        f"{speaker.name} — bookings",
-        select(Engagement).where(Engagement.speaker_id == speaker.id),
-        select(Hold).where(Hold.speaker_id == speaker.id, Hold.state == HoldState.ACTIVE),
-    )
+    with speaking(speaker.locale):  # the speaker's language, not the calendar app's
+        return _feed(
+            gettext("%(name)s — bookings", name=speaker.name),
+            select(Engagement).where(Engagement.speaker_id == speaker.id),
+            select(Hold).where(Hold.speaker_id == speaker.id, Hold.state == HoldState.ACTIVE),
+        )
 
 
 @bp.get("/staff/<id:staff_id>.ics")
@@ -223,8 +258,9 @@ def staff_feed(staff_id: int) -> ResponseReturnValue:
     if member is None or not _token_matches(member.feed_token):
         abort(404)
     mine = select(BookingRequest.id).where(BookingRequest.assigned_staff_id == member.id)
-    return _feed(
-        f"{member.name} — bookings",
-        select(Engagement).where(Engagement.booking_id.in_(mine)),
-        select(Hold).where(Hold.booking_id.in_(mine), Hold.state == HoldState.ACTIVE),
-    )
+    with speaking(member.locale):
+        return _feed(
+            gettext("%(name)s — bookings", name=member.name),
+            select(Engagement).where(Engagement.booking_id.in_(mine)),
+            select(Hold).where(Hold.booking_id.in_(mine), Hold.state == HoldState.ACTIVE),
+        )

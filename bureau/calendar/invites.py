@@ -7,6 +7,7 @@ from bureau.bookings.models import BookingRequest, Offer
 from bureau.bookings.validation import OfferTerms
 from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Engagement
+from bureau.calendar.titles import stored_title
 from bureau.db import AnySession
 from bureau.mail.recipients import SPEAKER, Addressee, assignee_of, organizer_of, queue_mail
 from bureau.outbox import is_quiet
@@ -24,7 +25,7 @@ def engagement_for(
         uid=new_uid(random_bits),
         sequence=0,
         is_cancelled=False,
-        title=f"{offer.speaker.name} at {booking.event_name}",
+        title=stored_title(offer.speaker.name, booking.event_name),
         timezone=offer.timezone,
         starts_at=offer.starts_at,
         ends_at=offer.ends_at,
@@ -36,7 +37,8 @@ def engagement_for(
 
 
 def location_of(offer: Offer | OfferTerms) -> str:
-    """Where, in words: the venue, city and country, or "Online" (and the venue)."""
+    """Where, in words: the venue, city and country, or "Online" (and the venue), stored
+    in English and shown in each reader's language (calendar/titles.py)."""
     if offer.is_virtual:
         return "Online" + (f" ({offer.venue})" if offer.venue else "")
     parts = [offer.venue, offer.city, offer.country]

@@ -10,6 +10,7 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bureau.calendar.feeds import rotate_feed
@@ -39,5 +40,5 @@ def rotate_my_feed() -> ResponseReturnValue:
     assert member is not None
     rotate_feed(member)
     db.session.commit()
-    flash("Your calendar feed has a new address; the old one no longer works.", "success")
+    flash(_("Your calendar feed has a new address; the old one no longer works."), "success")
     return redirect(url_for("staff.my_calendar")), 303

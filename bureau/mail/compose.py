@@ -6,7 +6,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from email.header import Header
 from email.headerregistry import Address, UnstructuredHeader
 from email.message import EmailMessage
@@ -15,16 +15,22 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_date
 from flask import current_app, render_template
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import object_session
 
+from bureau.billing.models import KIND_TITLES, InvoiceKind
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status, organizer_label, organizer_next_step
+from bureau.calendar.titles import shown_location, shown_title
 from bureau.db import utcnow
+from bureau.i18n import DEFAULT_LOCALE, current_locale, speaking
 from bureau.mail.attachments import Attachment
 from bureau.mail.facts import Facts, mail_facts, view
 from bureau.mail.recipients import AUDIENCES, Recipient
-from bureau.templating import local_time
+from bureau.templating import day_words, local_time
 from bureau.text import clean_line
 
 
@@ -35,39 +41,51 @@ class Mail:
     html: str
 
 
+# Each email's subject, a whole sentence in the reader's language (named placeholders).
 SUBJECTS = {
-    "acknowledgement": "We received your request {ref}: {event}",
-    "assigned": "New request {ref} for you: {event}",
-    "unassigned_alert": "Action needed: no one could be assigned request {ref}",
-    "proposal": "Your shortlist of speakers for {event} ({ref})",
-    "offer_received": "Firm offer received for {ref}: {event}",
-    "availability_request": "Are you available? {event}, {date}",
-    "speaker_answered": "{speaker} {answer} {ref}: {event}",
-    "speaker_accepted": "Speaker available: {speaker} for {event} ({ref})",
-    "speaker_declined": "Speaker unavailable for {event}: {speaker} ({ref})",
-    "contract_ready": "Contract and deposit details for {event} ({ref})",
-    "contract_sent": "Your contract for {event}: please read and accept ({ref})",
-    "contract_final": "Countersigned contract for {event} ({ref})",
-    "contract_declined": "Contract declined by the organizer: {ref}, {event}",
-    "confirmed": "Confirmed: {speaker} at {event}, {date}",
-    "rescheduled": "Rescheduled: {event}, now {date} ({ref})",
-    "cancelled": "Cancelled: {event} ({ref})",
-    "hold_expired": "Hold expired for {ref}: {event}",
-    "status_update": "Your request {ref}: {status}",
-    "feedback_request": "How was {event}? Your feedback on {ref}",
-    "invite": "{verb}: {event}, {date}",
-    "reminder_7d": "In one week: {event}, {date}",
-    "reminder_1d": "Tomorrow: {event}, {date}",
-    "hold_expiring": "The hold for {ref} expires within a day: {event}",
-    "sla_breach": "First response overdue on {ref}: {event}",
-    "reply_received": "A reply by email on {ref}: {event}",
-    "staff_reply": "{event} ({ref})",  # answering an email: "Re: " and its subject instead
-    "email_bounced": "Undeliverable: an email on {ref} bounced ({event})",
-    "invite_declined": "The speaker declined the invitation for {ref}: {event}",
-    "invoice_issued": "{invoice.title} {invoice.number} for {event} ({ref})",
-    "invoice_due_soon": "Reminder: {invoice.number} is due on {invoice.due} ({ref})",
-    "invoice_overdue_1d": "Overdue: {invoice.number} was due on {invoice.due} ({ref})",
-    "invoice_overdue_7d": "A week overdue: {invoice.number}, due {invoice.due} ({ref})",
+    "acknowledgement": _l("We received your request %(ref)s: %(event)s"),
+    "assigned": _l("New request %(ref)s for you: %(event)s"),
+    "unassigned_alert": _l("Action needed: no one could be assigned request %(ref)s"),
+    "proposal": _l("Your shortlist of speakers for %(event)s (%(ref)s)"),
+    "offer_received": _l("Firm offer received for %(ref)s: %(event)s"),
+    "availability_request": _l("Are you available? %(event)s, %(date)s"),
+    "speaker_answered": _l("%(speaker)s answered %(ref)s: %(event)s"),
+    "speaker_accepted": _l("Speaker available: %(speaker)s for %(event)s (%(ref)s)"),
+    "speaker_declined": _l("Speaker unavailable for %(event)s: %(speaker)s (%(ref)s)"),
+    "contract_ready": _l("Contract and deposit details for %(event)s (%(ref)s)"),
+    "contract_sent": _l("Your contract for %(event)s: please read and accept (%(ref)s)"),
+    "contract_final": _l("Countersigned contract for %(event)s (%(ref)s)"),
+    "contract_declined": _l("Contract declined by the organizer: %(ref)s, %(event)s"),
+    "confirmed": _l("Confirmed: %(speaker)s at %(event)s, %(date)s"),
+    "rescheduled": _l("Rescheduled: %(event)s, now %(date)s (%(ref)s)"),
+    "cancelled": _l("Cancelled: %(event)s (%(ref)s)"),
+    "hold_expired": _l("Hold expired for %(ref)s: %(event)s"),
+    "status_update": _l("Your request %(ref)s: %(status)s"),
+    "feedback_request": _l("How was %(event)s? Your feedback on %(ref)s"),
+    "invite": _l("Invitation: %(event)s, %(date)s"),
+    "reminder_7d": _l("In one week: %(event)s, %(date)s"),
+    "reminder_1d": _l("Tomorrow: %(event)s, %(date)s"),
+    "hold_expiring": _l("The hold for %(ref)s expires within a day: %(event)s"),
+    "sla_breach": _l("First response overdue on %(ref)s: %(event)s"),
+    "reply_received": _l("A reply by email on %(ref)s: %(event)s"),
+    # Answering an email: "Re: " and its subject instead.
+    "staff_reply": _l("%(event)s (%(ref)s)"),
+    "email_bounced": _l("Undeliverable: an email on %(ref)s bounced (%(event)s)"),
+    "invite_declined": _l("The speaker declined the invitation for %(ref)s: %(event)s"),
+    "invoice_issued": _l("%(invoice_title)s %(invoice_number)s for %(event)s (%(ref)s)"),
+    "invoice_due_soon": _l("Reminder: %(invoice_number)s is due on %(invoice_due)s (%(ref)s)"),
+    "invoice_overdue_1d": _l("Overdue: %(invoice_number)s was due on %(invoice_due)s (%(ref)s)"),
+    "invoice_overdue_7d": _l("A week overdue: %(invoice_number)s, due %(invoice_due)s (%(ref)s)"),
+}
+# The subjects that depend on more than the template: the speaker's answer, the invitation's
+# kind (the iTIP method, and whether it is the first version).
+ANSWERED_SUBJECTS = {
+    "accepted": _l("%(speaker)s accepted %(ref)s: %(event)s"),
+    "declined": _l("%(speaker)s declined %(ref)s: %(event)s"),
+}
+INVITE_SUBJECTS = {
+    "CANCEL": _l("Cancelled: %(event)s, %(date)s"),
+    "UPDATE": _l("Updated invitation: %(event)s, %(date)s"),
 }
 
 
@@ -78,17 +96,25 @@ def render_booking_mail(
     role: Recipient,
     links: Mapping[str, str],
     facts: Facts | None = None,
+    locale: str | None = None,
     **extra: Any,
 ) -> Mail:
     """The email ``template`` for a reader in ``role``, whose links (recipients.links_for)
     are all it can show: the templates get no other URL.
 
     It tells the ``facts`` fixed when its change committed (bureau/mail/facts.py); without
-    them, the booking's as it stands now (with ``engagement``, that engagement's)."""
+    them, the booking's as it stands now (with ``engagement``, that engagement's). It is
+    written in ``locale`` (the reader's, recipients.reader_locale), or without one in the
+    locale in force."""
     if template not in SUBJECTS:
         raise KeyError(f"no email template {template!r}")
     if role not in AUDIENCES[template]:
         raise ValueError(f"the {template!r} email is not meant for the {role.value}")
+    if locale is not None:
+        with speaking(locale):
+            return render_booking_mail(
+                template, booking, role=role, links=links, facts=facts, **extra
+            )
     live_engagement = extra.pop("engagement", None)
     if facts is None:
         session = object_session(booking)
@@ -97,11 +123,18 @@ def render_booking_mail(
     told = view(facts)
     offer, engagement = told.offer, told.engagement
     status = Status(told.status)
+    invoice = _invoice_in_words(getattr(told, "invoice", None))
+    if engagement is not None:
+        engagement.title = shown_title(engagement.title, offer.speaker.name if offer else None)
+        engagement.location = shown_location(engagement.location)
+    previous = getattr(told, "previous", None)
+    if previous is not None and getattr(previous, "location", None):
+        previous.location = shown_location(previous.location)
     context = {
         "booking": booking,
         "offer": offer,
         "engagement": engagement,
-        "previous": getattr(told, "previous", None),
+        "previous": previous,
         "contract": told.contract,
         "shortlist": getattr(told, "shortlist", []),
         "agent": told.agent,
@@ -110,11 +143,13 @@ def render_booking_mail(
         "next_step": organizer_next_step(status),
         "deadline": _in_zone(told.hold.expires_at, told.zone) if told.hold else None,
         "request_url": None,
-        "invoice": getattr(told, "invoice", None),
+        "invoice": invoice,
         "declined": getattr(told, "declined", None),
         **extra,
         **links,
     }
+    if "whose" in extra:
+        context["bounced_address"] = bounced_address(extra["whose"], extra.get("bounced_to"))
     when = (
         engagement.starts_at.astimezone(ZoneInfo(engagement.timezone))
         if engagement
@@ -122,18 +157,16 @@ def render_booking_mail(
         if offer
         else None
     )
-    subject = SUBJECTS[template].format(
-        ref=booking.reference,
-        event=booking.event_name,
-        status=organizer_label(status),
-        date=f"{when:%d %b %Y}" if when else "",
-        speaker=offer.speaker.name if offer else "the speaker",
-        answer={"accepted": "accepted", "declined": "declined"}.get(
-            (offer.response if offer else None) or "", "answered"
-        ),
-        verb=extra.get("verb", ""),
-        invoice=getattr(told, "invoice", None),
-    )
+    subject = _subject(template, offer, engagement, extra.get("method")) % {
+        "ref": booking.reference,
+        "event": booking.event_name,
+        "status": organizer_label(status),
+        "date": subject_date(when) if when else "",
+        "speaker": offer.speaker.name if offer else gettext("the speaker"),
+        "invoice_title": invoice.title if invoice else "",
+        "invoice_number": invoice.number if invoice else "",
+        "invoice_due": invoice.due if invoice else "",
+    }
     return Mail(
         subject=clean_line(subject)[:250],
         text=render_template(f"mail/{template}.txt", **context),
@@ -141,9 +174,64 @@ def render_booking_mail(
     )
 
 
+def _subject(template: str, offer: Any, engagement: Any, method: str | None) -> str:
+    """The subject's sentence, in the locale in force (placeholders still to fill)."""
+    chosen = SUBJECTS[template]
+    if template == "speaker_answered":
+        chosen = ANSWERED_SUBJECTS.get((offer.response if offer else None) or "", chosen)
+    elif template == "invite" and (method == "CANCEL" or (engagement and engagement.sequence)):
+        chosen = INVITE_SUBJECTS["CANCEL" if method == "CANCEL" else "UPDATE"]
+    return str(chosen)
+
+
+def subject_date(when: datetime | date) -> str:
+    """A day as a subject names it: '10 Mar 2027', '2027年3月10日'."""
+    if current_locale() == DEFAULT_LOCALE:
+        return f"{when:%d %b %Y}"
+    return format_date(when, "long", locale=current_locale())
+
+
+# Whose address bounced (bureau/inbound/dispatch.py's words), as the assignee reads it.
+_BOUNCED = {
+    "the organizer's": (_l("the organizer's address"), _l("the organizer's address (%(email)s)")),
+    "the speaker's": (_l("the speaker's address"), _l("the speaker's address (%(email)s)")),
+    "the recipient's": (
+        _l("the recipient's address"),
+        _l("the recipient's address (%(email)s)"),
+    ),
+}
+
+
+def bounced_address(whose: str | None, email: str | None) -> str:
+    """'the organizer's address (li@example.cn)', in the locale in force."""
+    plain, with_email = _BOUNCED.get(whose or "", _BOUNCED["the recipient's"])
+    return str(with_email) % {"email": email} if email else str(plain)
+
+
+def _invoice_in_words(invoice: Any) -> Any:
+    """An invoice's facts with its title and days in the locale in force, when the facts
+    keep its kind and days (a job queued before they did keeps its English words)."""
+    if invoice is None:
+        return None
+    kind = getattr(invoice, "kind", None)
+    if kind in KIND_TITLES:
+        invoice.title = str(KIND_TITLES[InvoiceKind(kind)])
+    for words, day in (("issued", "issued_on"), ("due", "due_on")):
+        value = getattr(invoice, day, None)
+        if isinstance(value, str):
+            setattr(invoice, words, day_words(date.fromisoformat(value)))
+    return invoice
+
+
 def _in_zone(instant: datetime, zone: str) -> str:
     """An instant as its reader reads it: their wall-clock time, the zone named."""
-    return f"{local_time(instant.astimezone(ZoneInfo(zone)))} ({zone} time)"
+    return str(
+        gettext(
+            "%(time)s (%(zone)s time)",
+            time=local_time(instant.astimezone(ZoneInfo(zone))),
+            zone=zone,
+        )
+    )
 
 
 class _QuickFoldPolicy(EmailPolicy):

@@ -123,7 +123,11 @@ def mail_facts(
     if template == "proposal":
         facts["shortlist"] = [
             {
-                "speaker": {"name": e.speaker.name, "headline": e.speaker.headline},
+                "speaker": {
+                    "name": e.speaker.name,
+                    "headline": e.speaker.headline,
+                    "headline_zh": e.speaker.headline_zh,
+                },
                 "fee_quote": e.fee_quote,
                 "currency": e.currency,
                 "home_city": e.home_city,

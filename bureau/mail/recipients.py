@@ -11,11 +11,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import func, select
 
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingEvent, BookingRequest, Offer
 from bureau.calendar.models import Engagement
+from bureau.catalogue.models import Speaker
 from bureau.db import AnySession
 from bureau.mail.facts import Facts, mail_facts
 from bureau.outbox import Job, is_quiet, record_job
@@ -70,46 +73,48 @@ AUDIENCES: dict[str, frozenset[Recipient]] = {
     "invoice_overdue_7d": frozenset({ORGANIZER, STAFF}),
 }
 
-# Each email as staff read of it on the timeline, the mail log and the operations page.
-MAIL_NAMES: dict[str, str] = {
-    "acknowledgement": "Acknowledgement of the request",
-    "proposal": "Shortlist for the organizer",
-    "status_update": "Status update",
-    "feedback_request": "Feedback request",
-    "speaker_accepted": "Speaker available (to the organizer)",
-    "speaker_declined": "Speaker unavailable (to the organizer)",
-    "contract_ready": "Contract and deposit details",
-    "contract_sent": "Contract for acceptance (PDF)",
-    "contract_final": "Countersigned contract (PDF)",
-    "contract_declined": "Contract declined by the organizer",
-    "confirmed": "Booking confirmed",
-    "rescheduled": "Booking rescheduled",
-    "cancelled": "Booking cancelled",
-    "hold_expired": "Hold expired",
-    "invite": "Calendar invitation",
-    "reminder_7d": "Reminder a week before",
-    "reminder_1d": "Reminder a day before",
-    "availability_request": "Availability question to the speaker",
-    "assigned": "New request assigned",
-    "unassigned_alert": "No agent could be assigned",
-    "offer_received": "Firm offer received",
-    "speaker_answered": "The speaker's answer",
-    "hold_expiring": "Hold ends within a day",
-    "sla_breach": "First response overdue",
-    "reply_received": "Email reply received",
-    "email_bounced": "An email bounced",
-    "invite_declined": "The speaker declined the invitation",
-    "staff_reply": "Reply from the desk",
-    "invoice_issued": "Invoice (PDF attached)",
-    "invoice_due_soon": "Invoice due in three days",
-    "invoice_overdue_1d": "Invoice overdue",
-    "invoice_overdue_7d": "Invoice a week overdue",
+# Each email as staff read of it on the timeline, the mail log and the operations page,
+# in the reader's language.
+MAIL_NAMES: dict[str, LazyString] = {
+    "acknowledgement": _l("Acknowledgement of the request"),
+    "proposal": _l("Shortlist for the organizer"),
+    "status_update": _l("Status update"),
+    "feedback_request": _l("Feedback request"),
+    "speaker_accepted": _l("Speaker available (to the organizer)"),
+    "speaker_declined": _l("Speaker unavailable (to the organizer)"),
+    "contract_ready": _l("Contract and deposit details"),
+    "contract_sent": _l("Contract for acceptance (PDF)"),
+    "contract_final": _l("Countersigned contract (PDF)"),
+    "contract_declined": _l("Contract declined by the organizer"),
+    "confirmed": _l("Booking confirmed"),
+    "rescheduled": _l("Booking rescheduled"),
+    "cancelled": _l("Booking cancelled"),
+    "hold_expired": _l("Hold expired"),
+    "invite": _l("Calendar invitation"),
+    "reminder_7d": _l("Reminder a week before"),
+    "reminder_1d": _l("Reminder a day before"),
+    "availability_request": _l("Availability question to the speaker"),
+    "assigned": _l("New request assigned"),
+    "unassigned_alert": _l("No agent could be assigned"),
+    "offer_received": _l("Firm offer received"),
+    "speaker_answered": _l("The speaker's answer"),
+    "hold_expiring": _l("Hold ends within a day"),
+    "sla_breach": _l("First response overdue"),
+    "reply_received": _l("Email reply received"),
+    "email_bounced": _l("An email bounced"),
+    "invite_declined": _l("The speaker declined the invitation"),
+    "staff_reply": _l("Reply from the desk"),
+    "invoice_issued": _l("Invoice (PDF attached)"),
+    "invoice_due_soon": _l("Invoice due in three days"),
+    "invoice_overdue_1d": _l("Invoice overdue"),
+    "invoice_overdue_7d": _l("Invoice a week overdue"),
 }
 
 
 def mail_name(template: str) -> str:
     """An email template's name in words (one no longer known: its underscores spaced)."""
-    return MAIL_NAMES.get(template, template.replace("_", " ").capitalize())
+    known = MAIL_NAMES.get(template)
+    return str(known) if known is not None else template.replace("_", " ").capitalize()
 
 
 def record_mail(
@@ -250,6 +255,32 @@ def links_for(
         return {}
     token = availability_token(offer.id, offer.speaker_id)
     return {"request_url": public_url("bookings.availability", token=token)}
+
+
+def reader_locale(
+    session: AnySession,
+    role: Recipient,
+    booking: BookingRequest,
+    email: str,
+    offer: Offer | None = None,
+) -> str | None:
+    """The language an email to ``email`` in ``role`` is written in: the organizer's, the
+    one their request was filed in; a speaker's or staff member's, their own preference
+    (the speaker of ``offer``, else whoever has the address). None: the default."""
+    if role is ORGANIZER:
+        return booking.locale
+    if role is SPEAKER:
+        if offer is not None and (offer.speaker.email or "").lower() == email.lower():
+            return offer.speaker.locale
+        return session.scalars(
+            select(Speaker.locale).where(func.lower(Speaker.email) == email.lower()).limit(1)
+        ).first()
+    member = booking.assigned_staff
+    if member is not None and member.email.lower() == email.lower():
+        return member.locale
+    return session.scalars(
+        select(StaffMember.locale).where(func.lower(StaffMember.email) == email.lower()).limit(1)
+    ).first()
 
 
 def speakers_offer(booking: BookingRequest, speaker_id: int) -> Offer | None:

@@ -9,19 +9,29 @@ from typing import Any
 
 from celery import shared_task
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, Offer
 from bureau.calendar.ics import invitation
 from bureau.calendar.models import Engagement
+from bureau.calendar.titles import shown_location, shown_title
 from bureau.db import AnySession, utcnow
+from bureau.i18n import speaking
 from bureau.inbound.addresses import reply_address
 from bureau.mail.attachments import attachments_for
 from bureau.mail.compose import build_message, render_booking_mail
 from bureau.mail.facts import engagement_of, mail_facts
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
-from bureau.mail.recipients import MAIL_TASK, Recipient, links_for, role_of, speakers_offer
+from bureau.mail.recipients import (
+    MAIL_TASK,
+    Recipient,
+    links_for,
+    reader_locale,
+    role_of,
+    speakers_offer,
+)
 from bureau.mail.transport import deliver
 from bureau.outbox import Job, PermanentError, execute, handles, record_effect
 from bureau.text import clean_line
@@ -81,7 +91,7 @@ def reply_to_of(booking: BookingRequest, template: str, role: Recipient) -> tupl
             if staff is not None
             else parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)[0]
         )
-        return (name or "Bookings", reply_address(booking))
+        return (name or gettext("Bookings"), reply_address(booking))
     if staff is None or template == "assigned":
         return None
     return (staff.name, staff.email)
@@ -133,47 +143,49 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         offer=offer,
         engagement=engagement,
     )
-    calendar = None
-    if "engagement_id" in job.payload:
-        told = engagement_of(facts["engagement"])
-        method = job.payload["method"]
-        # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
-        description = "\n".join([f"{booking.event_name} ({booking.reference})", *links.values()])
-        calendar = (
-            invitation(
-                told,
-                method=method,
-                attendee_email=job.payload["to_email"],
-                attendee_name=job.payload["to_name"],
-                organizer=current_app.config["BUREAU_SETTINGS"].mail_from,
-                description=description,
-            ),
-            method,
-        )
-        extra["method"] = method
-        extra["verb"] = (
-            "Cancelled"
-            if method == "CANCEL"
-            else "Updated invitation"
-            if told.sequence
-            else "Invitation"
-        )
-    if template == "staff_reply":  # what a person at the desk wrote, and the thread
-        extra["reply_text"] = job.payload.get("text", "")
-    if template == "email_bounced":  # whose address, as it stood when the bounce came
-        extra["whose"] = job.payload.get("whose", "the recipient's")
-        extra["bounced_to"] = job.payload.get("bounced_to", "")
-    mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
+    # Every word in the reader's language, whoever caused the email (bureau/i18n).
+    locale = reader_locale(session, role, booking, job.payload["to_email"], offer)
+    with speaking(locale):
+        calendar = None
+        if "engagement_id" in job.payload:
+            told = engagement_of(facts["engagement"])
+            method = job.payload["method"]
+            told.title = shown_title(told.title, offer.speaker.name if offer else None)
+            told.location = shown_location(told.location)
+            # Each recipient's copy carries that recipient's link; UID and SEQUENCE are shared.
+            description = "\n".join(
+                [f"{booking.event_name} ({booking.reference})", *links.values()]
+            )
+            calendar = (
+                invitation(
+                    told,
+                    method=method,
+                    attendee_email=job.payload["to_email"],
+                    attendee_name=job.payload["to_name"],
+                    organizer=current_app.config["BUREAU_SETTINGS"].mail_from,
+                    description=description,
+                ),
+                method,
+            )
+            extra["method"] = method
+        if template == "staff_reply":  # what a person at the desk wrote, and the thread
+            extra["reply_text"] = job.payload.get("text", "")
+        if template == "email_bounced":  # whose address, as it stood when the bounce came
+            extra["whose"] = job.payload.get("whose", "the recipient's")
+            extra["bounced_to"] = job.payload.get("bounced_to", "")
+        mail = render_booking_mail(template, booking, role=role, links=links, facts=facts, **extra)
+        # An invoice's PDF, made now, in the language of the email it comes with.
+        attachments = attachments_for(session, template, job.payload)
+        reply_to = reply_to_of(booking, template, role)
     if job.payload.get("subject"):
         mail = replace(mail, subject=clean_line(job.payload["subject"])[:250])
-    reply_to = reply_to_of(booking, template, role)
     message = build_message(
         mail,
         to_name=job.payload["to_name"],
         to_email=job.payload["to_email"],
         reply_to=reply_to,
         calendar=calendar,
-        attachments=attachments_for(session, template, job.payload),
+        attachments=attachments,
         in_reply_to=job.payload.get("in_reply_to"),
         references=job.payload.get("references", ()),
     )

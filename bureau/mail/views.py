@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -66,8 +67,8 @@ def resend(notification_id: int) -> ResponseReturnValue:
     if booking is not None and not may_act(booking):
         abort(403)
     if not resend_failed(db.session, notification, actor=staff_actor()):
-        flash("Only a failed email can be resent.", "warning")
+        flash(_("Only a failed email can be resent."), "warning")
         return redirect(url_for("staff.mail_log")), 303
     db.session.commit()  # sends the job to the broker
-    flash(f"Sending again to {notification.recipient}.", "success")
+    flash(_("Sending again to %(email)s.", email=notification.recipient), "success")
     return redirect(url_for("staff.mail_log")), 303
