@@ -120,8 +120,11 @@ def erase() -> ResponseReturnValue:
         )
         if done.folders_left:
             flash(
-                f"The files of {done.folders_left} received emails could not be deleted: the "
-                "file store did not answer. The log names where they are: delete them there.",
+                _(
+                    "The files of %(count)s received emails could not be deleted: the file "
+                    "store did not answer. The log names where they are: delete them there.",
+                    count=done.folders_left,
+                ),
                 "danger",
             )
         if done.invoices_kept:
