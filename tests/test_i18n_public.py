@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status, organizer_label
 from bureau.extensions import db
@@ -18,6 +19,7 @@ from bureau.i18n.unmarked import everything
 from tests.conftest import valid_request
 from tests.test_request_form import form_data
 from tests.test_transitions import booking_in
+from tests.workflow_helpers import csrf_from
 
 CHINESE = {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}
 AREA = (
@@ -190,3 +192,19 @@ def test_organizer_words_are_translated_when_shown(
         with speaking("zh_Hans"):
             assert organizer_label(status) == chinese
         assert organizer_label(status) == english
+
+
+def test_the_speakers_availability_page_speaks_chinese(client: FlaskClient, app: Flask) -> None:
+    with app.app_context():
+        offer = booking_in(db.session, Status.AWAITING_SPEAKER).offer
+        assert offer is not None
+        link = f"/availability/{availability_token(offer.id, offer.speaker_id)}"
+    client.set_cookie(COOKIE, "zh_Hans")
+    page = client.get(link).get_data(as_text=True)
+    assert "接受：我有档期" in page
+    assert "在此之前我们会为您暂定保留该日期。" in page
+    answered = client.post(link, data={"csrf_token": csrf_from(page), "answer": "decline"})
+    assert answered.status_code == 303
+    assert "您已谢绝此预约请求。谢谢。" in client.get(link).get_data(as_text=True)
+    client.delete_cookie(COOKIE)
+    assert "You declined this request. Thank you." in client.get(link).get_data(as_text=True)
