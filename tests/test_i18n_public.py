@@ -208,3 +208,15 @@ def test_the_speakers_availability_page_speaks_chinese(client: FlaskClient, app:
     assert "您已谢绝此预约请求。谢谢。" in client.get(link).get_data(as_text=True)
     client.delete_cookie(COOKIE)
     assert "You declined this request. Thank you." in client.get(link).get_data(as_text=True)
+
+
+def test_a_bad_link_is_refused_in_the_readers_language(client: FlaskClient) -> None:
+    for path in (
+        "/availability/nonsense",
+        "/speaker/blackouts/nonsense",
+        "/speaker/payouts/nonsense",
+    ):
+        refused = client.get(path, headers=CHINESE)
+        assert refused.status_code == 404
+        assert "此链接无效。" in refused.get_data(as_text=True)
+        assert "This link is not valid." in client.get(path).get_data(as_text=True)
