@@ -5,14 +5,19 @@ the language it was filed in."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status, organizer_label
+from bureau.calendar.busy import Blackout
+from bureau.calendar.links import blackout_token
+from bureau.catalogue.models import Speaker
 from bureau.extensions import db
 from bureau.i18n import COOKIE, speaking
 from bureau.i18n.unmarked import everything
@@ -220,3 +225,32 @@ def test_a_bad_link_is_refused_in_the_readers_language(client: FlaskClient) -> N
         assert refused.status_code == 404
         assert "此链接无效。" in refused.get_data(as_text=True)
         assert "This link is not valid." in client.get(path).get_data(as_text=True)
+
+
+def test_a_speaker_keeps_their_blackouts_in_chinese(client: FlaskClient, app: Flask) -> None:
+    with app.app_context():
+        speaker = db.session.scalars(select(Speaker).where(Speaker.slug == "kaiser-kuo")).one()
+        speaker_id = speaker.id
+    with app.test_request_context():
+        link = f"/speaker/blackouts/{blackout_token(speaker_id)}"
+    client.set_cookie(COOKIE, "zh_Hans")
+    page = client.get(link).get_data(as_text=True)
+    assert "添加不可用时段" in page
+    day = datetime.now(UTC).date() + timedelta(days=30)
+    refused = client.post(
+        link,
+        data={"csrf_token": csrf_from(page), "first_day": f"{day:%Y-%m-%d}", "start_time": "09:00"},
+    )
+    assert refused.status_code == 422
+    assert "请同时填写开始和结束时间；如为全天，则都不填写。" in refused.get_data(as_text=True)
+    saved = client.post(
+        link,
+        data={"csrf_token": csrf_from(page), "first_day": f"{day:%Y-%m-%d}", "note": "家事"},
+    )
+    assert saved.status_code == 303
+    listed = client.get(link).get_data(as_text=True)
+    assert "已保存：经纪公司不会将这段时间推荐给主办方。" in listed
+    assert '<td class="small">演讲者</td>' in listed
+    with app.app_context():
+        db.session.execute(delete(Blackout).where(Blackout.speaker_id == speaker_id))
+        db.session.commit()
