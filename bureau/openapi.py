@@ -79,7 +79,12 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "Bureau API",
             "version": "1",
-            "description": "The speaker catalogue and booking requests of the bureau.",
+            "description": (
+                "The speaker catalogue and booking requests of the bureau. Words (error "
+                "messages, labels, next steps) come in the Accept-Language of the call, "
+                "English or Simplified Chinese (zh-CN), else English; codes stay codes. A "
+                "request keeps the language it was filed in for its emails."
+            ),
         },
         "paths": {
             "/api/v1/speakers": {

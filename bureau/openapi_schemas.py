@@ -247,6 +247,7 @@ def _status() -> dict[str, Any]:
                 "type": "string",
                 "enum": [s.value for s in InvoiceStatus],
             },
+            "status_text": words,
             "due": {"type": "string", "format": "date"},
             "due_text": words,
             "url": {"type": "string", "description": "the invoice as a page, by this link only"},

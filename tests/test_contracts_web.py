@@ -27,6 +27,7 @@ from bureau.bookings.workflow import Actor
 from bureau.contracts import flow
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.extensions import db
+from bureau.i18n import COOKIE
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
@@ -396,3 +397,22 @@ def test_a_racing_second_acceptance_reads_already_accepted(
     assert response.status_code == 303
     assert "already accepted" in organizer.get(status_of(booking)).get_data(as_text=True)
     assert count(app, Acceptance) == 0
+
+
+def test_a_chinese_organizer_reads_the_contract_and_its_refusals_in_chinese(
+    app: Flask, booking: BookingRequest, agent: FlaskClient
+) -> None:
+    send_contract(agent, booking)
+    organizer = app.test_client()
+    organizer.set_cookie(COOKIE, "zh_Hans")
+    page = organizer.get(status_of(booking)).get_data(as_text=True)
+    assert "您的合同：第 1 版" in page  # noqa: RUF001 - Chinese punctuation
+    assert "阅读合同" in page
+    assert "我代表 Acme &lt;Events&gt; &amp; Co 同意第 1 版合同" in page
+    refused = organizer.post(
+        f"{status_of(booking)}/contract/1/decline",
+        data={"csrf_token": csrf_from(page), "reason": "  "},
+    )
+    assert refused.status_code == 422
+    assert "合同未被拒绝：请填写拒绝原因。" in refused.get_data(as_text=True)  # noqa: RUF001
+    assert count(app, ContractVersion, ContractVersion.status == "sent") == 1

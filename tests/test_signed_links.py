@@ -9,6 +9,7 @@ from flask import Flask
 
 from bureau.bookings.links import availability_token, read_availability_token
 from bureau.calendar.links import blackout_token, read_blackout_token
+from bureau.i18n import init_i18n
 from bureau.signed_links import NOT_VALID, LinkProblem, read_link, sign_link
 
 EXPIRED = "This link has expired."
@@ -18,6 +19,7 @@ EXPIRED = "This link has expired."
 def _app_context() -> Iterator[None]:
     app = Flask(__name__)
     app.config["SECRET_KEY"] = "a test secret"
+    init_i18n(app)  # what a link's reader is told is said in their language
     with app.app_context():
         yield
 

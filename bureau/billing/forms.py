@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -22,21 +23,21 @@ from bureau.staff.forms import VersionedForm
 
 ISSUABLE = (InvoiceKind.DEPOSIT, InvoiceKind.BALANCE)
 METHOD_WORDS = {
-    PaymentMethod.BANK_TRANSFER: "Bank transfer",
-    PaymentMethod.CARD: "Card",
-    PaymentMethod.CHEQUE: "Cheque",
-    PaymentMethod.CASH: "Cash",
-    PaymentMethod.OTHER: "Other",
+    PaymentMethod.BANK_TRANSFER: _l("Bank transfer"),
+    PaymentMethod.CARD: _l("Card"),
+    PaymentMethod.CHEQUE: _l("Cheque"),
+    PaymentMethod.CASH: _l("Cash"),
+    PaymentMethod.OTHER: _l("Other"),
 }
 
 
 class IssueInvoiceForm(VersionedForm):
     kind = SelectField(
-        "Invoice",
+        _l("Invoice"),
         choices=choices([(k.value, KIND_TITLES[k]) for k in ISSUABLE], blank=None),
         validators=[DataRequired()],
     )
-    tax_rate = StringField("Tax rate (%)", validators=[DataRequired(), Length(max=20)])
+    tax_rate = StringField(_l("Tax rate (%)"), validators=[DataRequired(), Length(max=20)])
 
 
 class InvoiceForm(VersionedForm):
@@ -46,19 +47,19 @@ class InvoiceForm(VersionedForm):
 
 
 class VoidInvoiceForm(InvoiceForm):
-    reason = StringField("Why void it", validators=[DataRequired(), Length(max=1000)])
+    reason = StringField(_l("Why void it"), validators=[DataRequired(), Length(max=1000)])
 
 
 class PaymentForm(InvoiceForm):
-    amount = StringField("Amount received", validators=[DataRequired(), Length(max=30)])
-    currency = StringField("Currency", validators=[DataRequired(), Length(min=3, max=3)])
-    paid_on = DateField("Received on", validators=[DataRequired()])
+    amount = StringField(_l("Amount received"), validators=[DataRequired(), Length(max=30)])
+    currency = StringField(_l("Currency"), validators=[DataRequired(), Length(min=3, max=3)])
+    paid_on = DateField(_l("Received on"), validators=[DataRequired()])
     method = SelectField(
-        "Method",
+        _l("Method"),
         choices=choices([(m.value, w) for m, w in METHOD_WORDS.items()], blank=None),
         validators=[DataRequired()],
     )
-    reference = StringField("Reference", validators=[Optional(), Length(max=200)])
+    reference = StringField(_l("Reference"), validators=[Optional(), Length(max=200)])
 
 
 @dataclass(frozen=True)

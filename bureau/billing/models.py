@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -40,11 +41,12 @@ class InvoiceKind(StrEnum):
     CREDIT_NOTE = "credit_note"
 
 
+# Shown in the reader's language (an invoice's title is words, its kind is the code).
 KIND_TITLES = {
-    InvoiceKind.DEPOSIT: "Deposit invoice",
-    InvoiceKind.BALANCE: "Balance invoice",
-    InvoiceKind.CANCELLATION: "Cancellation invoice",
-    InvoiceKind.CREDIT_NOTE: "Credit note",
+    InvoiceKind.DEPOSIT: _l("Deposit invoice"),
+    InvoiceKind.BALANCE: _l("Balance invoice"),
+    InvoiceKind.CANCELLATION: _l("Cancellation invoice"),
+    InvoiceKind.CREDIT_NOTE: _l("Credit note"),
 }
 
 
@@ -124,7 +126,7 @@ class Invoice(Base):
 
     @property
     def title(self) -> str:
-        return KIND_TITLES[InvoiceKind(self.kind)]
+        return str(KIND_TITLES[InvoiceKind(self.kind)])
 
 
 class Payment(Base):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import current_app, has_app_context
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
@@ -185,7 +186,7 @@ def statements_token(speaker_id: int) -> str:
 
 def read_statements_token(token: str) -> int:
     """The speaker id a link carries, or LinkProblem saying what is wrong with it."""
-    expired = "This link has expired. Please ask the bureau for a new one."
+    expired = _l("This link has expired. Please ask the bureau for a new one.")
     return read_link(LINK_SALT, token, ("speaker",), max_age=LINK_MAX_AGE, expired=expired)[
         "speaker"
     ]

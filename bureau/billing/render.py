@@ -13,7 +13,7 @@ from flask import Response, render_template
 
 from bureau.billing.models import Invoice, InvoiceKind
 from bureau.billing.money import format_money
-from bureau.billing.services import balance_due, invoice_status
+from bureau.billing.services import balance_due, invoice_status, status_words
 from bureau.documents import render_pdf
 
 
@@ -23,7 +23,7 @@ def invoice_html(invoice: Invoice, today: date) -> str:
         "billing/invoice.html",
         invoice=invoice,
         booking=invoice.booking,
-        status=invoice_status(invoice, today),
+        status=status_words(invoice_status(invoice, today)),
         balance=balance_due(invoice),
         tax_rate=f"{invoice.tax_rate.normalize():f}",  # 20, 7.5
         is_credit=invoice.kind == InvoiceKind.CREDIT_NOTE,

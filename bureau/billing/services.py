@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bureau.billing import terms
@@ -34,6 +35,21 @@ class InvoiceStatus(StrEnum):
     OVERDUE = "overdue"
     VOID = "void"
     CREDIT = "credit"  # a credit note: the bureau owes it, nothing is paid against it
+
+
+# An invoice's status in the reader's words (the English is the code's).
+STATUS_WORDS = {
+    InvoiceStatus.OPEN: _l("open"),
+    InvoiceStatus.PARTLY_PAID: _l("partly paid"),
+    InvoiceStatus.PAID: _l("paid"),
+    InvoiceStatus.OVERDUE: _l("overdue"),
+    InvoiceStatus.VOID: _l("void"),
+    InvoiceStatus.CREDIT: _l("credit"),
+}
+
+
+def status_words(status: InvoiceStatus) -> str:
+    return str(STATUS_WORDS[status])
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from bureau.billing.payouts import read_statements_token, statements_of_speaker
 from bureau.catalogue.models import Speaker
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.signed_links import NOT_VALID, LinkProblem
+from bureau.signed_links import LinkProblem, not_valid
 
 bp = Blueprint("billing", __name__)
 # Nobody's statements in a shared cache, nor the link in another site's Referer.
@@ -22,7 +22,7 @@ def payouts(token: str) -> ResponseReturnValue:
     try:
         speaker = db.session.get(Speaker, read_statements_token(token))
         if speaker is None:
-            raise LinkProblem(NOT_VALID)
+            raise LinkProblem(not_valid())
     except LinkProblem as problem:
         return render_template("billing/payouts.html", problem=str(problem)), 404, PRIVATE
     statements = statements_of_speaker(db.session, speaker.id)

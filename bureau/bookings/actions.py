@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bureau.billing.automatic import cancellation_invoice
@@ -198,11 +199,11 @@ def leave_feedback(
     second is refused (the unique booking_id refuses a racing one at flush). A timeline
     entry says the rating; the comments stay in their own row (personal data)."""
     if booking.status != Status.COMPLETED:
-        raise ActionError("Feedback can be given once the event has taken place.")
+        raise ActionError(_("Feedback can be given once the event has taken place."))
     if booking.organizer_feedback is not None:
-        raise ActionError("You already sent your feedback for this booking; thank you.")
+        raise ActionError(_("You already sent your feedback for this booking; thank you."))
     if rating not in RATINGS:
-        raise ActionError("Choose a rating from 1 to 5.")
+        raise ActionError(_("Choose a rating from 1 to 5."))
     now = now or utcnow()
     entry = OrganizerFeedback(
         booking_id=booking.id, rating=rating, comments=comments or None, created_at=now
@@ -248,10 +249,20 @@ def close(
         allowed = [s.value for s in CLOSINGS if can(booking, s)]
         state = organizer_label(booking.status).lower()
         raise ActionError(
-            f"{booking.reference} is {state}: it can be {' or '.join(allowed)}, not "
-            f"{to.value}. Nothing was changed."
+            _(
+                "%(reference)s is %(state)s: it can be %(allowed)s, not %(to)s. "
+                "Nothing was changed.",
+                reference=booking.reference,
+                state=state,
+                allowed=" or ".join(allowed),
+                to=to.value,
+            )
             if allowed
-            else f"{booking.reference} is {state} and cannot be closed. Nothing was changed."
+            else _(
+                "%(reference)s is %(state)s and cannot be closed. Nothing was changed.",
+                reference=booking.reference,
+                state=state,
+            )
         )
     if not reason.strip():
         raise ActionError("Give a reason.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.progress import organizer_status
@@ -64,13 +65,24 @@ def create_request() -> ResponseReturnValue:
     try:
         raw = json_body()
     except TooDeep:
-        return _errors({"body": [f"Nest the JSON at most {MAX_JSON_DEPTH} levels deep."]}, 400)
+        return _errors(
+            {"body": [_("Nest the JSON at most %(depth)s levels deep.", depth=MAX_JSON_DEPTH)]},
+            400,
+        )
     if not isinstance(raw, dict):
-        return _errors({"body": ["Send a JSON object (Content-Type: application/json)."]}, 422)
+        return _errors({"body": [_("Send a JSON object (Content-Type: application/json).")]}, 422)
     key = request.headers.get("Idempotency-Key", "").strip() or None
     if key is not None and (len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
         return _errors(
-            {"Idempotency-Key": [f"Use at most {MAX_IDEMPOTENCY_KEY} printable characters."]}, 422
+            {
+                "Idempotency-Key": [
+                    _(
+                        "Use at most %(count)s printable characters.",
+                        count=MAX_IDEMPOTENCY_KEY,
+                    )
+                ]
+            },
+            422,
         )
     active_speakers = ActiveSpeakers(db.session)
     valid, errors = validate_request(raw, active_speakers=active_speakers)
@@ -87,7 +99,7 @@ def create_request() -> ResponseReturnValue:
         )
     except IdempotencyConflict:
         return _errors(
-            {"Idempotency-Key": ["This key was already used for a different request."]}, 409
+            {"Idempotency-Key": [_("This key was already used for a different request.")]}, 409
         )
     booking = result.booking
     body = {

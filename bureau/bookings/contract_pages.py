@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import abort, flash, g, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,7 +26,7 @@ from bureau.contracts.models import ContractVersion, VersionStatus
 from bureau.contracts.render import document_pdf, fingerprint
 from bureau.extensions import db
 
-ALREADY_ACCEPTED = "This contract is already accepted; thank you. Nothing else was changed."
+ALREADY_ACCEPTED = _l("This contract is already accepted; thank you. Nothing else was changed.")
 
 
 def organizer_contract(booking: BookingRequest) -> dict[str, Any]:
@@ -70,18 +72,18 @@ def _answer(token: str, number: int, form: Any) -> tuple[BookingRequest, Contrac
     return booking, _version_of(booking, number)
 
 
-def _refused(booking: BookingRequest, error: Exception, what: str) -> ResponseReturnValue:
+def _refused(booking: BookingRequest, error: Exception, message: str) -> ResponseReturnValue:
     """Nothing is saved; the page again, with the organizer's input and the reason."""
     db.session.rollback()
     if isinstance(error, IntegrityError):  # a double click a moment apart
-        flash(ALREADY_ACCEPTED, "info")
+        flash(str(ALREADY_ACCEPTED), "info")
         return back_to_status(booking.tracking_token)
     reason = (
-        "someone changed this request at the same moment; please try again"
+        _("someone changed this request at the same moment; please try again")
         if isinstance(error, StaleDataError)
         else str(error)
     )
-    flash(f"The contract was not {what}: {reason}", "danger")
+    flash(message % {"reason": reason}, "danger")
     return status_page(db.session.get(BookingRequest, booking.id) or booking, 422)
 
 
@@ -101,12 +103,21 @@ def accept_contract(token: str, number: int) -> ResponseReturnValue:
         user_agent=request.headers.get("User-Agent", ""),
     )
     try:
-        _, invoice = flow.accept(db.session, version, booking, signer)
+        invoice = flow.accept(db.session, version, booking, signer)[1]
         db.session.commit()
     except (ActionError, IntegrityError, StaleDataError) as error:
-        return _refused(booking, error, "accepted")
-    deposit = f" Your deposit invoice is {invoice.number}." if invoice else ""
-    flash(f"Thank you: you accepted contract version {number}.{deposit}", "success")
+        return _refused(booking, error, _("The contract was not accepted: %(reason)s"))
+    flash(
+        _(
+            "Thank you: you accepted contract version %(number)s. "
+            "Your deposit invoice is %(invoice)s.",
+            number=number,
+            invoice=invoice.number,
+        )
+        if invoice
+        else _("Thank you: you accepted contract version %(number)s.", number=number),
+        "success",
+    )
     return back_to_status(token)
 
 
@@ -119,8 +130,8 @@ def decline_contract(token: str, number: int) -> ResponseReturnValue:
         flow.decline(db.session, version, booking, reason=form.reason.data or "")
         db.session.commit()
     except (ActionError, StaleDataError) as error:
-        return _refused(booking, error, "declined")
-    flash("You declined the contract; your agent will be in touch.", "info")
+        return _refused(booking, error, _("The contract was not declined: %(reason)s"))
+    flash(_("You declined the contract; your agent will be in touch."), "info")
     return back_to_status(token)
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext as _
+
 from bureau.params import FIRST_YEAR, LAST_YEAR
 from bureau.reference import CURRENCIES, country_names, timezone_names
 from bureau.text import clean_line, clean_text
@@ -53,11 +55,18 @@ def text(raw: Mapping[str, Any], name: str, errors: Errors, limit: int) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        errors.add(name, "Must be text.")
+        errors.add(name, _("Must be text."))
         return ""
     cleaned = clean_text(value) if name in MULTILINE else clean_line(value)
     if len(cleaned) > limit:
-        errors.add(name, f"Keep this under {limit} characters (it has {len(cleaned)}).")
+        errors.add(
+            name,
+            _(
+                "Keep this under %(limit)s characters (it has %(count)s).",
+                limit=limit,
+                count=len(cleaned),
+            ),
+        )
     return cleaned
 
 
@@ -67,7 +76,7 @@ def choice(raw: Mapping[str, Any], name: str, errors: Errors) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        errors.add(name, "Must be text.")
+        errors.add(name, _("Must be text."))
         return None
     return clean_line(value)[:64] or None
 
@@ -81,7 +90,7 @@ def boolean(raw: Mapping[str, Any], name: str, errors: Errors) -> bool:
         return value.strip() != ""
     if isinstance(value, str) and value.strip().lower() in ("n", "no", "false", "off", "0"):
         return False
-    errors.add(name, "Must be true or false.")
+    errors.add(name, _("Must be true or false."))
     return False
 
 
@@ -104,10 +113,17 @@ def integer(
         if digits.isdecimal() and len(digits) <= 12:
             number = int(digits)
     if number is None:
-        errors.add(name, "Enter a whole number.")
+        errors.add(name, _("Enter a whole number."))
         return None
     if not minimum <= number <= maximum:
-        errors.add(name, f"Enter a number from {minimum:,} to {maximum:,}.")
+        errors.add(
+            name,
+            _(
+                "Enter a number from %(minimum)s to %(maximum)s.",
+                minimum=format(minimum, ","),
+                maximum=format(maximum, ","),
+            ),
+        )
         return None
     return number
 
@@ -116,7 +132,7 @@ def currency(raw: Mapping[str, Any], errors: Errors) -> str:
     """The ``currency`` code, USD when none is given."""
     code = (choice(raw, "currency", errors) or "USD").upper()
     if code not in CURRENCIES:
-        errors.add("currency", f"Choose one of: {', '.join(CURRENCIES)}.")
+        errors.add("currency", _("Choose one of: %(codes)s.", codes=", ".join(CURRENCIES)))
     return code
 
 
@@ -127,7 +143,7 @@ def country(raw: Mapping[str, Any], errors: Errors) -> str | None:
         return None
     code = code.upper()
     if code not in country_names():
-        errors.add("country", "Choose a country (two-letter ISO code, e.g. CN).")
+        errors.add("country", _("Choose a country (two-letter ISO code, e.g. CN)."))
     return code
 
 
@@ -135,10 +151,10 @@ def local_time(raw: Mapping[str, Any], name: str, errors: Errors) -> datetime | 
     """A wall time with no zone or offset (the zone is a field of its own)."""
     value = raw.get(name)
     if value is None or value == "":
-        errors.add(name, "Give the local date and time, e.g. 2027-03-10T09:00.")
+        errors.add(name, _("Give the local date and time, e.g. 2027-03-10T09:00."))
         return None
     if not isinstance(value, str):
-        errors.add(name, "Must be text such as 2027-03-10T09:00.")
+        errors.add(name, _("Must be text such as 2027-03-10T09:00."))
         return None
     value = value.strip()
     for pattern in LOCAL_TIME_FORMATS:
@@ -147,13 +163,20 @@ def local_time(raw: Mapping[str, Any], name: str, errors: Errors) -> datetime | 
         except ValueError:
             continue
         if not FIRST_YEAR <= local.year <= LAST_YEAR:  # 9999-12-31 in a zone west of UTC
-            errors.add(name, f"Give a date in the years {FIRST_YEAR} to {LAST_YEAR}.")
+            errors.add(
+                name,
+                _(
+                    "Give a date in the years %(first)s to %(last)s.",
+                    first=FIRST_YEAR,
+                    last=LAST_YEAR,
+                ),
+            )
             return None
         return local
     if len(value) > 19 and value[19:20] in ("+", "-", "Z"):
-        errors.add(name, "Give the local time without a UTC offset; the zone goes in timezone.")
+        errors.add(name, _("Give the local time without a UTC offset; the zone goes in timezone."))
     else:
-        errors.add(name, "Use the form YYYY-MM-DDTHH:MM, e.g. 2027-03-10T09:00.")
+        errors.add(name, _("Use the form YYYY-MM-DDTHH:MM, e.g. 2027-03-10T09:00."))
     return None
 
 
@@ -164,13 +187,16 @@ def resolve_local(local: datetime, zone: ZoneInfo) -> tuple[datetime | None, str
     if early.utcoffset() != late.utcoffset():
         # In a gap both folds round-trip to another wall time; in an overlap both are real.
         if early.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
-            return None, (
-                f"{local:%Y-%m-%d %H:%M} does not exist in {zone.key}: the clocks move "
-                "forward then. Choose another time."
+            return None, _(
+                "%(time)s does not exist in %(zone)s: the clocks move forward then. "
+                "Choose another time.",
+                time=local.strftime("%Y-%m-%d %H:%M"),
+                zone=zone.key,
             )
-        return None, (
-            f"{local:%Y-%m-%d %H:%M} happens twice in {zone.key}: the clocks go back then. "
-            "Choose another time."
+        return None, _(
+            "%(time)s happens twice in %(zone)s: the clocks go back then. Choose another time.",
+            time=local.strftime("%Y-%m-%d %H:%M"),
+            zone=zone.key,
         )
     return early.astimezone(UTC), None
 
@@ -182,14 +208,20 @@ def event_times(raw: Mapping[str, Any], errors: Errors, now: datetime) -> EventT
     zone: ZoneInfo | None = None
     if zone_name is None:
         if "timezone" not in errors:
-            errors.add("timezone", "Choose the time zone of the event, e.g. Asia/Shanghai.")
+            errors.add("timezone", _("Choose the time zone of the event, e.g. Asia/Shanghai."))
     elif zone_name not in timezone_names():
-        errors.add("timezone", f"{zone_name!r} is not an IANA time zone, e.g. Europe/Amsterdam.")
+        errors.add(
+            "timezone",
+            _(
+                "%(zone)s is not an IANA time zone, e.g. Europe/Amsterdam.",
+                zone=repr(zone_name),
+            ),
+        )
     else:
         try:
             zone = ZoneInfo(zone_name)
         except (ZoneInfoNotFoundError, ValueError):
-            errors.add("timezone", f"{zone_name!r} is not an IANA time zone.")
+            errors.add("timezone", _("%(zone)s is not an IANA time zone.", zone=repr(zone_name)))
 
     starts_local = local_time(raw, "starts_at", errors)
     ends_local = local_time(raw, "ends_at", errors)
@@ -206,13 +238,13 @@ def event_times(raw: Mapping[str, Any], errors: Errors, now: datetime) -> EventT
     if starts_at is None or ends_at is None:
         return None
     if starts_at <= now:
-        errors.add("starts_at", "The event must start in the future.")
+        errors.add("starts_at", _("The event must start in the future."))
     elif starts_at - now > MAX_LEAD_TIME:
-        errors.add("starts_at", "We take requests up to three years ahead.")
+        errors.add("starts_at", _("We take requests up to three years ahead."))
     if ends_at <= starts_at:
-        errors.add("ends_at", "The end must be after the start.")
+        errors.add("ends_at", _("The end must be after the start."))
     elif ends_at - starts_at > MAX_DURATION:
-        errors.add("ends_at", "An engagement can last at most 14 days.")
+        errors.add("ends_at", _("An engagement can last at most 14 days."))
     if "starts_at" in errors or "ends_at" in errors:  # nothing else reports on these two
         return None
     return EventTimes(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bureau.bookings import notifications as notify
@@ -42,11 +43,11 @@ def record_offer(
         select(Speaker).where(Speaker.slug == terms.speaker_slug, Speaker.is_active)
     ).one_or_none()
     if speaker is None:
-        raise ActionError("Choose one of our active speakers.")
+        raise ActionError(_("Choose one of our active speakers."))
     if booking.status == Status.SHORTLISTED and speaker.id not in {
         e.speaker_id for e in booking.shortlist
     }:
-        raise ActionError("Choose a speaker from the shortlist.")
+        raise ActionError(_("Choose a speaker from the shortlist."))
     values = {k: v for k, v in terms.__dict__.items() if k != "speaker_slug"}
     offer = Offer(
         booking_id=booking.id, speaker=speaker, made_by=actor.kind, created_at=now, **values
@@ -127,9 +128,13 @@ def speaker_answer(
     """The speaker accepts or declines through the signed link (one answer per offer); a
     decline releases the hold."""
     if offer.response is not None:
-        raise ActionError(f"You already answered this request ({offer.response}).")
+        raise ActionError(
+            _("You already answered this request (accepted).")
+            if offer.response == "accepted"
+            else _("You already answered this request (declined).")
+        )
     if booking.status != Status.AWAITING_SPEAKER or booking.offer is not offer:
-        raise ActionError("This request no longer waits for your answer.")
+        raise ActionError(_("This request no longer waits for your answer."))
     now = now or utcnow()
     offer.response = "accepted" if accept else "declined"
     offer.response_reason = reason

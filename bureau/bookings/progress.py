@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from bureau.billing.money import format_money
-from bureau.billing.services import balance_due, invoice_status, invoices_of
+from bureau.billing.services import balance_due, invoice_status, invoices_of, status_words
 from bureau.bookings.models import BookingRequest, Contract, Offer
-from bureau.bookings.states import Status, organizer_label, organizer_next_step
+from bureau.bookings.states import Status, format_label, organizer_label, organizer_next_step
 from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.busy import zone_label
 from bureau.calendar.models import Engagement, Hold, HoldState
-from bureau.catalogue.models import SPEAKER_FORMATS, Speaker
+from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
 from bureau.templating import (
     country_name,
@@ -57,7 +59,7 @@ def _speaker(speaker: Speaker) -> dict[str, str]:
 
 def _where(is_virtual: bool, venue: str | None, city: str | None, country: str | None) -> str:
     if is_virtual:
-        return "Online" + (f" ({venue})" if venue else "")
+        return str(_("Online (%(venue)s)", venue=venue) if venue else _("Online"))
     return ", ".join(p for p in (venue, city, country_name(country) if country else None) if p)
 
 
@@ -77,14 +79,18 @@ def _shortlist(booking: BookingRequest) -> list[dict[str, Any]]:
 
 
 def _offer(offer: Offer) -> dict[str, Any]:
-    answer = {"accepted": "accepted", "declined": "is not available"}.get(offer.response or "")
+    name = offer.speaker.name
+    answer = {
+        "accepted": _("%(name)s accepted", name=name),
+        "declined": _("%(name)s is not available", name=name),
+    }.get(offer.response or "")
     return {
         "speaker": _speaker(offer.speaker),
         "fee": offer.fee,
         "currency": offer.currency,
         "fee_text": money(offer.fee, offer.currency),
         "format": offer.format,
-        "format_label": SPEAKER_FORMATS.get(offer.format, offer.format),
+        "format_label": format_label(offer.format),
         "timezone": offer.timezone,
         "starts_at": offer.starts_local.isoformat(timespec="minutes"),
         "ends_at": offer.ends_local.isoformat(timespec="minutes"),
@@ -96,7 +102,7 @@ def _offer(offer: Offer) -> dict[str, Any]:
         "where": _where(offer.is_virtual, offer.venue, offer.city, offer.country),
         "logistics": offer.logistics,
         "speaker_answer": offer.response,
-        "speaker_answer_text": f"{offer.speaker.name} {answer}" if answer else None,
+        "speaker_answer_text": answer,
     }
 
 
@@ -126,6 +132,7 @@ def _invoices(session: AnySession, booking: BookingRequest) -> list[dict[str, An
             "total_text": format_money(invoice.total, invoice.currency),
             "balance_text": format_money(balance_due(invoice), invoice.currency),
             "status": invoice_status(invoice, today).value,
+            "status_text": status_words(invoice_status(invoice, today)),
             "due": invoice.due_on.isoformat(),
             "due_text": day_words(invoice.due_on),
             "url": public_url("bookings.invoice", token=token, number=invoice.number),
@@ -147,7 +154,9 @@ def _deadlines(
         deadlines.append(
             {
                 "kind": "speaker_answer" if asking else "hold_expires",
-                "label": "The speaker answers by" if asking else "The speaker's date is held until",
+                "label": _("The speaker answers by")
+                if asking
+                else _("The speaker's date is held until"),
                 "at": iso_in_zone(hold.expires_at, zone),
                 "text": time_in_zone(hold.expires_at, zone),
             }
@@ -158,7 +167,7 @@ def _deadlines(
         deadlines.append(
             {
                 "kind": "deposit_due",
-                "label": f"Pay the deposit of {deposit} by",
+                "label": _("Pay the deposit of %(amount)s by", amount=deposit),
                 "at": contract.deposit_due.isoformat(),
                 "text": day_words(contract.deposit_due),
             }
@@ -178,54 +187,97 @@ def next_step(
     state's general words."""
     status = Status(booking.status)
     offer, contract = booking.offer, booking.contract
-    name = offer.speaker.name if offer is not None else "The speaker"
-    held = f" We hold the date until {time_in_zone(hold.expires_at, zone)}." if hold else ""
+    name = offer.speaker.name if offer is not None else _("The speaker")
+    held = (
+        " " + _("We hold the date until %(time)s.", time=time_in_zone(hold.expires_at, zone))
+        if hold
+        else ""
+    )
     if status == Status.SHORTLISTED and booking.shortlist:
-        return (
-            f"Choose one of the {len(booking.shortlist)} speakers on your shortlist and make a "
-            "firm offer (fee, date and logistics). Only then do we ask the speaker."
+        return str(
+            ngettext(
+                "Choose the speaker on your shortlist and make a firm offer (fee, date and "
+                "logistics). Only then do we ask the speaker.",
+                "Choose one of the %(num)d speakers on your shortlist and make a firm offer (fee, "
+                "date and logistics). Only then do we ask the speaker.",
+                len(booking.shortlist),
+            )
         )
     if status == Status.OFFER_RECEIVED and offer is not None:
         when = span_in_zone(offer.starts_local, offer.ends_local, offer.timezone)
-        return (
-            f"We are checking your offer for {name} ({money(offer.fee, offer.currency)}) and "
-            f"will then ask {name} about {when}."
+        return str(
+            _(
+                "We are checking your offer for %(name)s (%(fee)s) and will then ask %(name)s "
+                "about %(when)s.",
+                name=name,
+                fee=money(offer.fee, offer.currency),
+                when=when,
+            )
         )
     if status == Status.AWAITING_SPEAKER and offer is not None and hold is not None:
         if hold.expires_at <= utcnow():  # the sweeper has not released it yet
-            return (
-                f"{name} did not answer by {time_in_zone(hold.expires_at, zone)}; we are "
-                "releasing the date, and your agent will suggest what to do next."
+            return str(
+                _(
+                    "%(name)s did not answer by %(time)s; we are releasing the date, and your "
+                    "agent will suggest what to do next.",
+                    name=name,
+                    time=time_in_zone(hold.expires_at, zone),
+                )
             )
-        return (
-            f"We have asked {name}; they have until {time_in_zone(hold.expires_at, zone)} to "
-            "answer. We hold the date until then."
+        return str(
+            _(
+                "We have asked %(name)s; they have until %(time)s to answer. We hold the date "
+                "until then.",
+                name=name,
+                time=time_in_zone(hold.expires_at, zone),
+            )
         )
     if status == Status.SPEAKER_DECLINED and offer is not None:
-        alternatives = (
-            " You can also make a firm offer for another speaker on your shortlist below."
-            if can_offer
-            else ""
-        )
-        return (
-            f"{name} is not available for your date. Your agent will suggest alternatives "
-            f"from the shortlist.{alternatives}"
+        if can_offer:
+            return str(
+                _(
+                    "%(name)s is not available for your date. Your agent will suggest alternatives "
+                    "from the shortlist. You can also make a firm offer for another speaker on "
+                    "your shortlist below.",
+                    name=name,
+                )
+            )
+        return str(
+            _(
+                "%(name)s is not available for your date. Your agent will suggest alternatives "
+                "from the shortlist.",
+                name=name,
+            )
         )
     if status == Status.SPEAKER_ACCEPTED and offer is not None:
-        return (
-            f"{name} is available for your date. Your agent will send the contract and the "
-            f"deposit details.{held}"
+        return str(
+            _(
+                "%(name)s is available for your date. Your agent will send the contract and "
+                "the deposit details.",
+                name=name,
+            )
+            + held
         )
     if status == Status.CONTRACTED and contract is not None:
-        deposit = money(contract.deposit_amount, contract.currency)
-        return (
-            f"Please pay the deposit of {deposit} by {day_words(contract.deposit_due)}. Once "
-            f"the contract is signed and the deposit received, the booking is confirmed.{held}"
+        return str(
+            _(
+                "Please pay the deposit of %(amount)s by %(day)s. Once the contract is signed "
+                "and the deposit received, the booking is confirmed.",
+                amount=money(contract.deposit_amount, contract.currency),
+                day=day_words(contract.deposit_due),
+            )
+            + held
         )
     if status == Status.CONFIRMED and offer is not None:
         dated = engagement if engagement is not None else offer
-        when = span_in_zone(dated.starts_at, dated.ends_at, dated.timezone)
-        return f"{name} is booked for {when}. Calendar invitations went to you and the speaker."
+        return str(
+            _(
+                "%(name)s is booked for %(when)s. Calendar invitations went to you and the "
+                "speaker.",
+                name=name,
+                when=span_in_zone(dated.starts_at, dated.ends_at, dated.timezone),
+            )
+        )
     return organizer_next_step(status)
 
 
@@ -259,7 +311,7 @@ def organizer_status(session: AnySession, booking: BookingRequest) -> dict[str, 
             "name": booking.event_name,
             "organization": booking.organization,
             "format": booking.format,
-            "format_label": SPEAKER_FORMATS.get(booking.format, booking.format),
+            "format_label": format_label(booking.format),
             "virtual": booking.is_virtual,
             "city": booking.city,
             "country": booking.country,
@@ -295,5 +347,9 @@ def answer_deadline(hold: Hold, event_zone: str, own_zone: str | None) -> str:
     """The speaker's answer deadline in the event's zone, and in their own when it differs."""
     words = time_in_zone(hold.expires_at, event_zone)
     if own_zone and own_zone != event_zone:
-        words += f", which is {time_in_zone(hold.expires_at, own_zone)} where you are"
+        words = _(
+            "%(time)s, which is %(own_time)s where you are",
+            time=words,
+            own_time=time_in_zone(hold.expires_at, own_zone),
+        )
     return words

@@ -20,6 +20,7 @@ from bureau.bookings.validation import ValidRequest
 from bureau.catalogue.models import Speaker
 from bureau.counters import next_in_year
 from bureau.db import AnySession, utcnow
+from bureau.i18n import current_locale
 from bureau.outbox import record_job
 
 logger = logging.getLogger(__name__)
@@ -165,6 +166,8 @@ def store_request(
         currency=request.currency,
         message=request.message,
         language=request.language,
+        # The language it was filed in (the form's or the API caller's): its emails speak it.
+        locale=current_locale(),
         created_at=now,
         updated_at=now,
         requested=[

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
+from bureau.catalogue.models import SPEAKER_FORMATS
+
 
 class Status(StrEnum):
     NEW = "new"
@@ -29,61 +34,74 @@ CLOSED_STATES = frozenset(
 OPEN_STATES = frozenset(Status) - CLOSED_STATES
 
 # (label, what happens next) as the organizer reads them on the status page.
-ORGANIZER_WORDS: dict[Status, tuple[str, str]] = {
+ORGANIZER_WORDS: dict[Status, tuple[LazyString, LazyString]] = {
     Status.NEW: (
-        "Received",
-        "A booking agent will look at your request, usually within one working day.",
+        _l("Received"),
+        _l("A booking agent will look at your request, usually within one working day."),
     ),
     Status.ASSIGNED: (
-        "With a booking agent",
-        "Your booking agent is preparing a shortlist of suitable speakers with fees.",
+        _l("With a booking agent"),
+        _l("Your booking agent is preparing a shortlist of suitable speakers with fees."),
     ),
     Status.UNASSIGNED: (
-        "Waiting for a booking agent",
-        "All our agents are busy; the bureau's managers have been told and will assign one.",
+        _l("Waiting for a booking agent"),
+        _l("All our agents are busy; the bureau's managers have been told and will assign one."),
     ),
     Status.SHORTLISTED: (
-        "Shortlist sent",
-        "Choose a speaker from the shortlist and make a firm offer (fee, date and logistics).",
+        _l("Shortlist sent"),
+        _l("Choose a speaker from the shortlist and make a firm offer (fee, date and logistics)."),
     ),
     Status.OFFER_RECEIVED: (
-        "Offer received",
-        "We are checking your offer and will then ask the speaker about the date.",
+        _l("Offer received"),
+        _l("We are checking your offer and will then ask the speaker about the date."),
     ),
     Status.AWAITING_SPEAKER: (
-        "Asking the speaker",
-        "The speaker has been asked about your date; the date is held while they answer.",
+        _l("Asking the speaker"),
+        _l("The speaker has been asked about your date; the date is held while they answer."),
     ),
     Status.SPEAKER_DECLINED: (
-        "Speaker not available",
-        "Your agent will suggest alternatives from the shortlist.",
+        _l("Speaker not available"),
+        _l("Your agent will suggest alternatives from the shortlist."),
     ),
     Status.SPEAKER_ACCEPTED: (
-        "Speaker available",
-        "Your agent will send the contract and the deposit details.",
+        _l("Speaker available"),
+        _l("Your agent will send the contract and the deposit details."),
     ),
     Status.CONTRACTED: (
-        "Contract agreed",
-        "Once the contract is signed and the deposit received, the booking is confirmed.",
+        _l("Contract agreed"),
+        _l("Once the contract is signed and the deposit received, the booking is confirmed."),
     ),
     Status.CONFIRMED: (
-        "Confirmed",
-        "The speaker is booked. Calendar invitations went to you and the speaker.",
+        _l("Confirmed"),
+        _l("The speaker is booked. Calendar invitations went to you and the speaker."),
     ),
-    Status.COMPLETED: ("Completed", "The event has taken place. Thank you for booking with us."),
-    Status.DECLINED: ("Declined", "The bureau cannot serve this request."),
-    Status.WITHDRAWN: ("Withdrawn", "You withdrew this request."),
-    Status.CANCELLED: ("Cancelled", "This booking was cancelled."),
-    Status.EXPIRED: ("Expired", "The offer or hold timed out. You are welcome to ask again."),
+    Status.COMPLETED: (
+        _l("Completed"),
+        _l("The event has taken place. Thank you for booking with us."),
+    ),
+    Status.DECLINED: (_l("Declined"), _l("The bureau cannot serve this request.")),
+    Status.WITHDRAWN: (_l("Withdrawn"), _l("You withdrew this request.")),
+    Status.CANCELLED: (_l("Cancelled"), _l("This booking was cancelled.")),
+    Status.EXPIRED: (
+        _l("Expired"),
+        _l("The offer or hold timed out. You are welcome to ask again."),
+    ),
 }
 
 
 def organizer_label(status: str) -> str:
-    return ORGANIZER_WORDS[Status(status)][0]
+    """The status in the organizer's words, in the language in force (the page's reader's,
+    or the one an email is spoken in); the stored status stays its code."""
+    return str(ORGANIZER_WORDS[Status(status)][0])
 
 
 def organizer_next_step(status: str) -> str:
-    return ORGANIZER_WORDS[Status(status)][1]
+    return str(ORGANIZER_WORDS[Status(status)][1])
+
+
+def format_label(code: str) -> str:
+    """A speaker format in the reader's language (a code no longer known as it is)."""
+    return str(SPEAKER_FORMATS.get(code, code))
 
 
 # The status as staff read it (badges, filters, the timeline): what has happened, in words.

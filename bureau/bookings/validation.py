@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 
 from bureau.bookings import fields
 from bureau.bookings.fields import Errors
@@ -100,51 +101,51 @@ def validate_request(
     errors = Errors()
     for name in raw:
         if name not in FIELDS:
-            errors.add(name, "Unknown field.")
+            errors.add(name, _("Unknown field."))
 
     text = {name: fields.text(raw, name, errors, limit) for name, limit in TEXT_LIMITS.items()}
     for name in ("event_name", "organization", "contact_name", "contact_email"):
         if not text[name] and name not in errors:
-            errors.add(name, "This field is required.")
+            errors.add(name, _("This field is required."))
 
     email = text["contact_email"]
     if email and "contact_email" not in errors:
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError as exc:
-            errors.add("contact_email", f"Enter a valid email address: {exc}")
+            errors.add("contact_email", _("Enter a valid email address: %(reason)s", reason=exc))
 
     phone = text["contact_phone"]
     if phone and not all(ch.isdigit() or ch in "+-()./ " for ch in phone):
-        errors.add("contact_phone", "Use digits, spaces and + - ( ) . / only.")
+        errors.add("contact_phone", _("Use digits, spaces and + - ( ) . / only."))
 
     is_virtual = fields.boolean(raw, "virtual", errors)
     country = fields.country(raw, errors)
     if not is_virtual:
         if not text["city"] and "city" not in errors:
-            errors.add("city", "Give the city of the event, or mark it as virtual.")
+            errors.add("city", _("Give the city of the event, or mark it as virtual."))
         if country is None and "country" not in errors:
-            errors.add("country", "Give the country of the event, or mark it as virtual.")
+            errors.add("country", _("Give the country of the event, or mark it as virtual."))
 
     event_format = fields.choice(raw, "format", errors)
     if event_format is None:
         if "format" not in errors:
-            errors.add("format", "Choose a format.")
+            errors.add("format", _("Choose a format."))
     elif event_format not in SPEAKER_FORMATS:
-        errors.add("format", f"Choose one of: {', '.join(SPEAKER_FORMATS)}.")
+        errors.add("format", _("Choose one of: %(codes)s.", codes=", ".join(SPEAKER_FORMATS)))
 
     language = (fields.choice(raw, "language", errors) or "en").lower()
     if language not in event_languages():
-        errors.add("language", "Give the event's language as a two-letter code, e.g. en or zh.")
+        errors.add("language", _("Give the event's language as a two-letter code, e.g. en or zh."))
 
     currency = fields.currency(raw, errors)
     audience_size = fields.integer(raw, "audience_size", errors, minimum=1, maximum=MAX_AUDIENCE)
     if audience_size is None and "audience_size" not in errors:
-        errors.add("audience_size", "Give the expected audience size.")
+        errors.add("audience_size", _("Give the expected audience size."))
     budget_min = fields.integer(raw, "budget_min", errors, minimum=0, maximum=MAX_BUDGET)
     budget_max = fields.integer(raw, "budget_max", errors, minimum=0, maximum=MAX_BUDGET)
     if budget_min is not None and budget_max is not None and budget_min > budget_max:
-        errors.add("budget_max", "The maximum budget must not be below the minimum.")
+        errors.add("budget_max", _("The maximum budget must not be below the minimum."))
 
     times = fields.event_times(raw, errors, now)
     speakers = _speakers(raw, errors, active_speakers)
@@ -182,22 +183,27 @@ def _speakers(
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-        errors.add("speakers", 'Give a list of speaker slugs, e.g. ["winston-ma"].')
+        errors.add("speakers", _('Give a list of speaker slugs, e.g. ["winston-ma"].'))
         return []
     slugs = [clean_line(s)[:80] for s in value if clean_line(s)]
     if not slugs:
-        errors.add("speakers", "Choose at least one speaker.")
+        errors.add("speakers", _("Choose at least one speaker."))
         return []
     if len(slugs) > MAX_REQUESTED_SPEAKERS:
-        errors.add("speakers", f"Choose at most {MAX_REQUESTED_SPEAKERS} speakers.")
+        errors.add(
+            "speakers",
+            _("Choose at most %(count)s speakers.", count=MAX_REQUESTED_SPEAKERS),
+        )
         return []
     if len(set(slugs)) != len(slugs):
-        errors.add("speakers", "Each speaker can be chosen only once.")
+        errors.add("speakers", _("Each speaker can be chosen only once."))
         return []
     known = set(active_speakers(slugs))
     unknown = [s for s in slugs if s not in known]
     if unknown:
-        errors.add("speakers", f"Not a speaker we represent: {', '.join(unknown)}.")
+        errors.add(
+            "speakers", _("Not a speaker we represent: %(slugs)s.", slugs=", ".join(unknown))
+        )
     return slugs
 
 
@@ -229,14 +235,14 @@ def validate_offer(
     errors = Errors()
     speaker = fields.choice(raw, "speaker", errors)
     if not speaker:
-        errors.add("speaker", "Choose the speaker you make the offer for.")
+        errors.add("speaker", _("Choose the speaker you make the offer for."))
     fee = fields.integer(raw, "fee", errors, minimum=0, maximum=MAX_BUDGET)
     if fee is None and "fee" not in errors:
-        errors.add("fee", "Give the fee you offer.")
+        errors.add("fee", _("Give the fee you offer."))
     currency = fields.currency(raw, errors)
     event_format = fields.choice(raw, "format", errors)
     if event_format not in SPEAKER_FORMATS:
-        errors.add("format", f"Choose one of: {', '.join(SPEAKER_FORMATS)}.")
+        errors.add("format", _("Choose one of: %(codes)s.", codes=", ".join(SPEAKER_FORMATS)))
     is_virtual = fields.boolean(raw, "virtual", errors)
     venue = fields.text(raw, "venue", errors, limit=300)
     city = fields.text(raw, "city", errors, limit=TEXT_LIMITS["city"])
@@ -244,9 +250,9 @@ def validate_offer(
     country = fields.country(raw, errors)
     if not is_virtual:
         if not city:
-            errors.add("city", "Give the city, or mark the event as virtual.")
+            errors.add("city", _("Give the city, or mark the event as virtual."))
         if country is None and "country" not in errors:
-            errors.add("country", "Give the country, or mark the event as virtual.")
+            errors.add("country", _("Give the country, or mark the event as virtual."))
     times = fields.event_times(raw, errors, now)
     if errors or times is None or fee is None or speaker is None or event_format is None:
         return None, errors.by_field  # each of these is None only with its error

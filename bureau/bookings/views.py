@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -50,7 +51,7 @@ def request_form() -> ResponseReturnValue:
     if request.method == "GET":
         form.submission_token.data = uuid.uuid4().hex
         wanted = request.args.get("speaker", "")
-        if wanted in {slug for slug, _ in speakers}:
+        if wanted in {slug for slug, _name in speakers}:
             form.speaker_1.data = wanted
         return render_template("bookings/request_form.html", form=form)
 
@@ -60,18 +61,18 @@ def request_form() -> ResponseReturnValue:
         status = 400
     elif form.website.data:
         form.form_errors.append(
-            "Your request could not be accepted. If you are a person, please email us instead."
+            _("Your request could not be accepted. If you are a person, please email us instead.")
         )
         status = 400
     elif not _TOKEN.match(form.submission_token.data or ""):
-        form.form_errors.append("The form was damaged; please fill it in again.")
+        form.form_errors.append(_("The form was damaged; please fill it in again."))
         status = 400
     else:
         active_speakers = ActiveSpeakers(db.session)
         valid, errors = validate_request(form.raw_request(), active_speakers=active_speakers)
         if valid is None:
             form.show_errors(errors)
-            form.form_errors.append("Please correct the fields marked below.")
+            form.form_errors.append(_("Please correct the fields marked below."))
             status = 422
         else:
             result = submit_request(
@@ -82,11 +83,14 @@ def request_form() -> ResponseReturnValue:
                 speakers=active_speakers.rows,
             )
             if not result.created:
-                flash("This request was already received; here is its status.", "info")
+                flash(_("This request was already received; here is its status."), "info")
             else:
                 flash(
-                    f"Thank you! We received your request {result.booking.reference}. "
-                    "Bookmark this page: it shows your request's status.",
+                    _(
+                        "Thank you! We received your request %(reference)s. "
+                        "Bookmark this page: it shows your request's status.",
+                        reference=result.booking.reference,
+                    ),
                     "success",
                 )
             return redirect(url_for("bookings.status", token=result.booking.tracking_token))
@@ -210,8 +214,11 @@ def make_offer(token: str) -> ResponseReturnValue:
             actor=organizer_actor(booking),
             expected_version=form.expected_version,
         ),
-        done="Thank you: your firm offer is recorded. We now ask the speaker.",
-        refused=lambda error: f"Your offer was not recorded: {why(error, 'Please try again.')}",
+        done=_("Thank you: your firm offer is recorded. We now ask the speaker."),
+        refused=lambda error: _(
+            "Your offer was not recorded: %(reason)s",
+            reason=why(error, _("Please try again.")),
+        ),
     )
     return back_to_status(token)
 
@@ -219,7 +226,7 @@ def make_offer(token: str) -> ResponseReturnValue:
 @bp.post("/requests/<token>/withdraw")
 def withdraw(token: str) -> ResponseReturnValue:
     booking, form = organizer_post(token)
-    reason = clean_line(request.form.get("reason", ""))[:1000] or "no reason given"
+    reason = clean_line(request.form.get("reason", ""))[:1000] or "no reason given"  # stored
     commit_step(
         lambda: actions.close(
             db.session,
@@ -229,9 +236,9 @@ def withdraw(token: str) -> ResponseReturnValue:
             actor=organizer_actor(booking),
             expected_version=form.expected_version,
         ),
-        done="Your request is withdrawn.",
+        done=_("Your request is withdrawn."),
         done_as="info",
-        refused=lambda error: f"The request was not withdrawn: {error}",
+        refused=lambda error: _("The request was not withdrawn: %(reason)s", reason=error),
     )
     return back_to_status(token)
 
@@ -240,10 +247,10 @@ def _feedback_refused(error: Exception) -> str:
     if isinstance(error, actions.ActionError):
         message = str(error)
     elif isinstance(error, IntegrityError):  # a double submission, a moment apart
-        message = "You already sent your feedback for this booking; thank you."
+        message = _("You already sent your feedback for this booking; thank you.")
     else:
-        message = "Please try again."
-    return f"Your feedback was not saved: {message}"
+        message = _("Please try again.")
+    return str(_("Your feedback was not saved: %(reason)s", reason=message))
 
 
 @bp.post("/requests/<token>/feedback")
@@ -255,12 +262,12 @@ def feedback(token: str) -> ResponseReturnValue:
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
-        form.form_errors.append("Your feedback was not sent: please correct the fields marked.")
+        form.form_errors.append(_("Your feedback was not sent: please correct the fields marked."))
         return status_page(booking, 422, feedback_form=form)
     comments = clean_text(form.comments.data or "") or None
     commit_step(
         lambda: actions.leave_feedback(db.session, booking, int(form.rating.data), comments),
-        done="Thank you for your feedback!",
+        done=_("Thank you for your feedback!"),
         refused=_feedback_refused,
         refused_as="warning",
         errors=(actions.ActionError, IntegrityError, StaleDataError),
@@ -275,7 +282,7 @@ def _offer_for_link(token: str) -> tuple[Offer | None, BookingRequest | None, st
         return None, None, str(problem)
     offer = db.session.get(Offer, offer_id)
     if offer is None or offer.speaker_id != speaker_id:
-        return None, None, "This link is not valid."
+        return None, None, _("This link is not valid.")
     return offer, db.session.get(BookingRequest, offer.booking_id), None
 
 
@@ -299,8 +306,8 @@ def availability(token: str) -> ResponseReturnValue:
             lambda: actions.speaker_answer(
                 db.session, booking, offer, accept=answer == "accept", reason=reason
             ),
-            done="Thank you, your answer is recorded.",
-            refused=lambda error: why(error, "Try again."),
+            done=_("Thank you, your answer is recorded."),
+            refused=lambda error: why(error, _("Try again.")),
             refused_as="warning",
             errors=(actions.ActionError, TransitionNotAllowed, StaleDataError),
         )

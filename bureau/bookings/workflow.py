@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequest
@@ -81,8 +82,12 @@ def check_version(booking: BookingRequest, expected: int | None) -> None:
     """Refuse a change made from a stale view (``expected``: the version the actor saw)."""
     if expected is not None and booking.version != expected:
         raise Conflict(
-            f"{booking.reference} was changed by someone else a moment ago "
-            f"(now: {booking.status}). Nothing was saved; look at it again."
+            _(
+                "%(reference)s was changed by someone else a moment ago (now: %(status)s). "
+                "Nothing was saved; look at it again.",
+                reference=booking.reference,
+                status=booking.status,
+            )
         )
 
 

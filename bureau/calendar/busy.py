@@ -13,6 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -196,19 +197,19 @@ def add_blackout(
     """A new blackout period, read in the speaker's home zone; BlackoutProblem, and nothing
     saved, for a period that ends before it starts or is longer than 400 days."""
     if (start is None) != (end is None):
-        raise BlackoutProblem("Give both times, or neither for whole days.")
+        raise BlackoutProblem(_("Give both times, or neither for whole days."))
     today = utcnow().date()
     if not today - timedelta(days=366) <= first <= today + MAX_AHEAD or (
         last is not None and not first <= last <= today + MAX_AHEAD
     ):
         raise BlackoutProblem(
-            "Give days from the past year to five years ahead, the last not before the first."
+            _("Give days from the past year to five years ahead, the last not before the first.")
         )
     begins, ends, all_day = blackout_span(speaker.home_timezone, first, last or first, start, end)
     if ends <= begins:
-        raise BlackoutProblem("The period must end after it starts.")
+        raise BlackoutProblem(_("The period must end after it starts."))
     if ends - begins > MAX_BLACKOUT:
-        raise BlackoutProblem("A blackout period can last at most 400 days.")
+        raise BlackoutProblem(_("A blackout period can last at most 400 days."))
     blackout = Blackout(
         speaker_id=speaker.id,
         starts_at=begins,

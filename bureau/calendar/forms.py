@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, PasswordField, SelectField, StringField, TimeField, URLField
 from wtforms.validators import DataRequired, Length, Optional
@@ -11,24 +12,27 @@ from bureau.bookings.forms import choices
 
 class CalendarForm(FlaskForm):
     kind = SelectField(
-        "Kind",
+        _l("Kind"),
         choices=choices(
-            [("ics", "ICS subscription (http, https, webcal)"), ("caldav", "CalDAV calendar")],
+            [
+                ("ics", _l("ICS subscription (http, https, webcal)")),
+                ("caldav", _l("CalDAV calendar")),
+            ],
             blank=None,
         ),
     )
-    url = URLField("Calendar address", validators=[DataRequired(), Length(max=1000)])
-    username = StringField("User name (if the server asks)", validators=[Length(max=200)])
+    url = URLField(_l("Calendar address"), validators=[DataRequired(), Length(max=1000)])
+    username = StringField(_l("User name (if the server asks)"), validators=[Length(max=200)])
     # Never filled in from the stored one: a password is not shown back.
-    password = PasswordField("Password", validators=[Length(max=500)])
+    password = PasswordField(_l("Password"), validators=[Length(max=500)])
 
 
 class BlackoutForm(FlaskForm):
-    first_day = DateField("First day", validators=[DataRequired()])
-    last_day = DateField("Last day (empty: the first)", validators=[Optional()])
-    start_time = TimeField("From (empty: all day)", validators=[Optional()])
-    end_time = TimeField("Until", validators=[Optional()])
-    note = StringField("Private note (optional)", validators=[Length(max=500)])
+    first_day = DateField(_l("First day"), validators=[DataRequired()])
+    last_day = DateField(_l("Last day (empty: the first)"), validators=[Optional()])
+    start_time = TimeField(_l("From (empty: all day)"), validators=[Optional()])
+    end_time = TimeField(_l("Until"), validators=[Optional()])
+    note = StringField(_l("Private note (optional)"), validators=[Length(max=500)])
 
 
 class RemoveForm(FlaskForm):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from bureau.calendar.busy import (
     BlackoutProblem,
@@ -60,7 +61,7 @@ def blackouts(token: str) -> ResponseReturnValue:
     try:
         speaker = db.session.get(Speaker, read_blackout_token(token))
         if speaker is None or not speaker.is_active:
-            raise LinkProblem("This link is not valid.")
+            raise LinkProblem(_("This link is not valid."))
     except LinkProblem as problem:
         return render_template("calendar/blackouts.html", problem=str(problem)), 404, PRIVATE
     form = BlackoutForm()
@@ -70,10 +71,10 @@ def blackouts(token: str) -> ResponseReturnValue:
             if not RemoveForm().validate_on_submit():
                 abort(400)
             removed = remove_requested(speaker)
-            flash("Removed." if removed else "Nothing to remove.", "info")
+            flash(_("Removed.") if removed else _("Nothing to remove."), "info")
             return redirect(url_for("own_calendar.blackouts", token=token)), 303
         if save_blackout(form, speaker, "speaker"):
-            flash("Saved: the bureau will not offer this time.", "success")
+            flash(_("Saved: the bureau will not offer this time."), "success")
             return redirect(url_for("own_calendar.blackouts", token=token)), 303
         status = 422
     return (

@@ -4,6 +4,7 @@ the forms bring CSRF and the fields."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, StringField, TextAreaField
 
@@ -17,18 +18,20 @@ from bureau.contracts.models import (
 
 
 class AcceptContractForm(FlaskForm):  # type: ignore[misc]
-    full_name = StringField("Your full name", render_kw={"maxlength": NAME_MAX})
-    organization = StringField("Organization", render_kw={"maxlength": ORGANIZATION_MAX})
-    on_behalf = BooleanField("I agree on behalf of my organization")
+    full_name = StringField(_l("Your full name"), render_kw={"maxlength": NAME_MAX})
+    organization = StringField(_l("Organization"), render_kw={"maxlength": ORGANIZATION_MAX})
+    on_behalf = BooleanField(_l("I agree on behalf of my organization"))
     billing_address = TextAreaField(
-        "Billing address for the invoices", render_kw={"maxlength": ADDRESS_MAX, "rows": 3}
+        _l("Billing address for the invoices"), render_kw={"maxlength": ADDRESS_MAX, "rows": 3}
     )
     tax_number = StringField(
-        "Tax number (VAT, GST…), if any", render_kw={"maxlength": TAX_NUMBER_MAX}
+        _l("Tax number (VAT, GST…), if any"), render_kw={"maxlength": TAX_NUMBER_MAX}
     )
     # The hash of the text the organizer was shown: what they accept.
     sha256 = HiddenField()
 
 
 class DeclineContractForm(FlaskForm):  # type: ignore[misc]
-    reason = TextAreaField("Why do you decline?", render_kw={"maxlength": REASON_MAX, "rows": 2})
+    reason = TextAreaField(
+        _l("Why do you decline?"), render_kw={"maxlength": REASON_MAX, "rows": 2}
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template
+from flask_babel import gettext as _
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
@@ -237,9 +238,9 @@ def document_html(version: ContractVersion, reference: str) -> str:
         accepted_at=_utc_words(acceptance.accepted_at) if acceptance else "",
         countersigned_at=_utc_words(version.countersigned_at),
         status_words={
-            "sent": "not yet",
-            "declined": "declined",
-            "void": "void: replaced by a later version",
+            "sent": _("not yet"),
+            "declined": _("declined"),
+            "void": _("void: replaced by a later version"),
         }.get(version.status, version.status),
     )
 

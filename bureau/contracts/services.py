@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
+from typing import Any, NamedTuple
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from jinja2 import TemplateSyntaxError
 from sqlalchemy import select, update
 
@@ -107,7 +110,11 @@ def issue_version(
 def _refuse_closed(booking: BookingRequest) -> None:
     if booking.status in CLOSED_STATES:
         raise ContractRefused(
-            f"{booking.reference} is {booking.status}: its contract can no longer change."
+            _(
+                "%(reference)s is %(status)s: its contract can no longer change.",
+                reference=booking.reference,
+                status=booking.status,
+            )
         )
 
 
@@ -115,30 +122,66 @@ def _open_for_answer(version: ContractVersion, booking: BookingRequest) -> None:
     """Refuse an answer to a version of another or a closed booking, or to a version that
     is void or already answered."""
     if version.booking_id != booking.id:
-        raise ContractRefused("This contract belongs to another booking.")
+        raise ContractRefused(_("This contract belongs to another booking."))
     _refuse_closed(booking)
+    number = version.number
     if version.status == VersionStatus.VOID:
         raise ContractRefused(
-            f"Version {version.number} of this contract was replaced by a newer one and can no "
-            f"longer be accepted or declined; read the newest version."
+            _(
+                "Version %(number)s of this contract was replaced by a newer one and can no "
+                "longer be accepted or declined; read the newest version.",
+                number=number,
+            )
         )
     if version.status == VersionStatus.ACCEPTED or version.acceptance is not None:
-        raise ContractRefused(f"Version {version.number} of this contract is already accepted.")
+        raise ContractRefused(
+            _("Version %(number)s of this contract is already accepted.", number=number)
+        )
     if version.status == VersionStatus.DECLINED:
-        raise ContractRefused(f"Version {version.number} of this contract was declined.")
+        raise ContractRefused(_("Version %(number)s of this contract was declined.", number=number))
 
 
-def _optional(value: str | None, label: str, most: int) -> str | None:
+class Wording(NamedTuple):
+    """What a refused text field is told, in the reader's language when raised."""
+
+    missing: Any
+    too_long: Any  # with %(most)s
+
+
+FULL_NAME = Wording(
+    _l("Please give your full name."),
+    _l("Your full name is too long (%(most)s characters at most)."),
+)
+ORGANIZATION = Wording(
+    _l("Please give the organization."),
+    _l("The organization is too long (%(most)s characters at most)."),
+)
+BILLING_ADDRESS = Wording(
+    _l("Please give the billing address for the invoices."),
+    _l("The billing address for the invoices is too long (%(most)s characters at most)."),
+)
+TAX_NUMBER = Wording(None, _l("The tax number is too long (%(most)s characters at most)."))
+DECLINE_REASON = Wording(
+    _l("Please give a reason for declining."),
+    _l("A reason for declining is too long (%(most)s characters at most)."),
+)
+TEMPLATE_NAME = Wording(
+    _l("Please give a name for the template."),
+    _l("A name for the template is too long (%(most)s characters at most)."),
+)
+
+
+def _optional(value: str | None, words: Wording, most: int) -> str | None:
     cleaned = clean_text(value or "") if most >= ADDRESS_MAX else clean_line(value or "")
     if len(cleaned) > most:
-        raise ContractRefused(f"{label.capitalize()} is too long ({most} characters at most).")
+        raise ContractRefused(str(words.too_long) % {"most": most})
     return cleaned or None
 
 
-def _required(value: str | None, label: str, most: int) -> str:
-    cleaned = _optional(value, label, most)
+def _required(value: str | None, words: Wording, most: int) -> str:
+    cleaned = _optional(value, words, most)
     if cleaned is None:
-        raise ContractRefused(f"Please give {label}.")
+        raise ContractRefused(str(words.missing))
     return cleaned
 
 
@@ -160,18 +203,22 @@ def accept(
     """The organizer accepts ``version`` of ``booking``'s contract, as shown to them (its
     hash), typing their name and ticking "on behalf of" their organization."""
     _open_for_answer(version, booking)
-    name = _required(full_name, "your full name", NAME_MAX)
-    org = _required(organization or booking.organization, "the organization", ORGANIZATION_MAX)
+    name = _required(full_name, FULL_NAME, NAME_MAX)
+    org = _required(organization or booking.organization, ORGANIZATION, ORGANIZATION_MAX)
     if not on_behalf:
-        raise ContractRefused(f"Please tick the box to agree on behalf of {org}.")
-    address = _required(billing_address, "the billing address for the invoices", ADDRESS_MAX)
-    tax = _optional(tax_number, "the tax number", TAX_NUMBER_MAX)
+        raise ContractRefused(
+            _("Please tick the box to agree on behalf of %(organization)s.", organization=org)
+        )
+    address = _required(billing_address, BILLING_ADDRESS, ADDRESS_MAX)
+    tax = _optional(tax_number, TAX_NUMBER, TAX_NUMBER_MAX)
     if not hmac.compare_digest(sha256_of(version.html), version.sha256):
-        raise ContractRefused("This contract's stored text is damaged; ask your agent.")
+        raise ContractRefused(_("This contract's stored text is damaged; ask your agent."))
     if not hmac.compare_digest((sha256 or "").strip().lower(), version.sha256):
         raise ContractRefused(
-            "The contract you accepted is not the one on file (it may have changed while you "
-            "read it); reload the page, read it again and accept."
+            _(
+                "The contract you accepted is not the one on file (it may have changed while "
+                "you read it); reload the page, read it again and accept."
+            )
         )
     now = now or utcnow()
     acceptance = Acceptance(
@@ -209,7 +256,7 @@ def decline(
 ) -> None:
     """The organizer declines ``version``, saying why; staff may then send new terms."""
     _open_for_answer(version, booking)
-    why = _required(reason, "a reason for declining", REASON_MAX)
+    why = _required(reason, DECLINE_REASON, REASON_MAX)
     version.status, version.declined_at, version.decline_reason = (
         VersionStatus.DECLINED,
         now or utcnow(),
@@ -268,7 +315,7 @@ def save_template(
 ) -> AgreementTemplate:
     """Create or replace the template called ``name``; a body Jinja cannot read is refused
     with its line. Activating it makes it the one new versions use."""
-    title = _required(name, "a name for the template", NAME_MAX)
+    title = _required(name, TEMPLATE_NAME, NAME_MAX)
     if not body.strip():
         raise ContractRefused("The agreement template is empty.")
     try:

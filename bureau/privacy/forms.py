@@ -3,6 +3,7 @@ the admin's password again."""
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -15,8 +16,9 @@ class ExportForm(FlaskForm):
 class EraseForm(FlaskForm):
     email = HiddenField(validators=[DataRequired(), Length(max=254)])
     confirm = StringField(
-        "Type the address to confirm", validators=[DataRequired(), Length(max=254)]
+        _l("Type the address to confirm"), validators=[DataRequired(), Length(max=254)]
     )
     password = PasswordField(
-        "Your password", validators=[DataRequired("Your password, again."), Length(max=1024)]
+        _l("Your password"),
+        validators=[DataRequired(_l("Your password, again.")), Length(max=1024)],
     )

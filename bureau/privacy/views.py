@@ -16,12 +16,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bureau.bookings.workflow import Actor, ActorKind
 from bureau.db import utcnow
 from bureau.extensions import db
-from bureau.privacy import erasure, lookup, paperwork
+from bureau.privacy import erasure, lookup
 from bureau.privacy import export as personal_export
 from bureau.privacy.forms import EraseForm, ExportForm
 from bureau.staff.auth import guard_staff_pages, password_problem_for_current
@@ -61,7 +62,8 @@ def export() -> ResponseReturnValue:
     form = ExportForm()
     if not form.validate_on_submit():
         flash(
-            "Say whose data to export: look the address up first. Nothing was exported.", "danger"
+            _("Say whose data to export: look the address up first. Nothing was exported."),
+            "danger",
         )
         return _page("", status=422)
     address = lookup.normalise(form.email.data or "")
@@ -85,17 +87,17 @@ def erase() -> ResponseReturnValue:
     form = EraseForm()
     address = lookup.normalise(form.email.data or "")
     if not form.validate_on_submit():
-        flash("Type the address to confirm the erasure. Nothing was erased.", "danger")
+        flash(_("Type the address to confirm the erasure. Nothing was erased."), "danger")
         return _page(address, status=422, erase_form=form)
     if lookup.normalise(form.confirm.data or "") != address:
         flash(
-            "The address you typed does not match the one looked up. Nothing was erased.",
+            _("The address you typed does not match the one looked up. Nothing was erased."),
             "danger",
         )
         return _page(address, status=422, erase_form=form)
     refused = password_problem_for_current(form.password.data or "")
     if refused:
-        flash(f"{refused} Nothing was erased.", "danger")
+        flash(_("%(reason)s Nothing was erased.", reason=refused), "danger")
         return _page(address, status=422, erase_form=form)
     done = erasure.erase(
         db.session,
@@ -105,22 +107,36 @@ def erase() -> ResponseReturnValue:
     )
     if done.references or done.emails or done.received:
         flash(
-            f"Personal data erased: {len(done.references)} requests "
-            f"({', '.join(done.references) or 'none'}), {done.emails} emails, "
-            f"{done.removed} mail files, {done.received} received emails.",
+            _(
+                "Personal data erased: %(requests)s requests (%(references)s), %(emails)s "
+                "emails, %(files)s mail files, %(received)s received emails.",
+                requests=len(done.references),
+                references=", ".join(done.references) or _("none"),
+                emails=done.emails,
+                files=done.removed,
+                received=done.received,
+            ),
             "success",
         )
         if done.folders_left:
             flash(
-                f"The files of {done.folders_left} received emails could not be deleted: the "
-                "file store did not answer. The log names where they are: delete them there.",
+                _(
+                    "The files of %(count)s received emails could not be deleted: the file "
+                    "store did not answer. The log names where they are: delete them there.",
+                    count=done.folders_left,
+                ),
                 "danger",
             )
         if done.invoices_kept:
             flash(
-                f"Invoices {', '.join(done.invoices_kept)} {paperwork.INVOICES_KEPT}.",
+                _(
+                    "Invoices %(numbers)s kept as issued: invoices are bookkeeping records the "
+                    "bureau must keep for the statutory period (client organization, address "
+                    "and tax number as printed).",
+                    numbers=", ".join(done.invoices_kept),
+                ),
                 "warning",
             )
     else:
-        flash("Nothing held for that address; nothing to erase.", "info")
+        flash(_("Nothing held for that address; nothing to erase."), "info")
     return redirect(url_for("privacy.index", email=address)), 303
