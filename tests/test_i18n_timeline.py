@@ -14,14 +14,17 @@ from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_babel import lazy_gettext as _l
 
 from bureau.bookings import actions
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.states import Status
-from bureau.bookings.workflow import Actor
+from bureau.bookings.workflow import Actor, note
 from bureau.extensions import db
 from bureau.i18n import current_locale
 from bureau.i18n.unmarked import everything
+from bureau.inbound.services import REPLY_RECEIVED
+from bureau.privacy.erasure import erase
 from bureau.staff.models import Role
 from tests.conftest import NEXT_YEAR
 from tests.workflow_helpers import (
@@ -178,6 +181,33 @@ def test_a_long_chinese_reason_is_cut_to_the_column(app: Flask) -> None:
     assert last.startswith("预约请求已撤回：改改")
     assert last.endswith("…")
     assert reload(app, booking_id).events[-1].details["reason"] == "改" * 2000
+
+
+def test_an_erased_reply_is_shown_in_the_requests_language(app: Flask, tmp_path: Path) -> None:
+    booking_id = submitted(app, CHINESE)
+    with app.app_context():
+        booking = db.session.get(BookingRequest, booking_id)
+        assert booking is not None
+        note(
+            db.session,
+            booking,
+            actor=Actor("organizer", booking.contact_name),
+            action=REPLY_RECEIVED,
+            public_message=_l("Your email: %(text)s", text=f"Thanks, {booking.contact_name}"),
+            details={"from": booking.contact_email, "text": "Thanks"},
+        )
+        db.session.commit()
+        assert booking.events[-1].public_message == f"您的邮件：Thanks, {booking.contact_name}"
+        erase(
+            db.session,
+            booking.contact_email,
+            actor=Actor("staff", "Privacy desk"),
+            mail_folder=tmp_path,
+        )
+        db.session.commit()
+    messages = public_messages(app, booking_id)
+    assert messages[0] == "我们已收到您的预约请求。"
+    assert messages[-1] == "您的邮件：[erased]"
 
 
 def _english_literal(value: ast.expr) -> bool:
