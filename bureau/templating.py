@@ -7,6 +7,7 @@ the site always wrote them, another locale by Babel's (CLDR) patterns and names.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
@@ -16,6 +17,7 @@ from flask import Flask, has_request_context
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from bureau.billing.money import format_money
 from bureau.bookings.states import staff_label
 from bureau.calendar import busy
 from bureau.calendar.busy import place_name
@@ -49,15 +51,42 @@ def long_date(value: date | datetime) -> str:
     return f"{value:%A %-d %B %Y}" if locale is None else format_date(value, "full", locale)
 
 
+def _day_and_clock(value: datetime, skeleton: str, locale: str) -> str:
+    # tzinfo: the value's own wall time (Babel would show an aware one in UTC; a naive one it
+    # takes as it is).
+    day = format_skeleton(skeleton, value, locale=locale, tzinfo=value.tzinfo)
+    clock = format_time(value, "HH:mm", locale=locale, tzinfo=value.tzinfo)
+    return str(Locale.parse(locale).datetime_formats["medium"]).format(clock, day)
+
+
 def local_time(value: datetime) -> str:
     locale = _babel_locale()
     if locale is None:
         return f"{value:%a %-d %b %Y, %H:%M}"
-    # tzinfo: the value's own wall time (Babel would show an aware one in UTC; a naive one it
-    # takes as it is).
-    day = format_skeleton("yMMMEd", value, locale=locale, tzinfo=value.tzinfo)
-    clock = format_time(value, "HH:mm", locale=locale, tzinfo=value.tzinfo)
-    return str(Locale.parse(locale).datetime_formats["medium"]).format(clock, day)
+    return _day_and_clock(value, "yMMMEd", locale)
+
+
+def short_time(value: datetime) -> str:
+    """A wall time without the weekday: '05 Mar 2027 14:00' ('2027年3月5日 14:00')."""
+    locale = _babel_locale()
+    if locale is None:
+        return f"{value:%d %b %Y %H:%M}"
+    return _day_and_clock(value, "yMMMd", locale)
+
+
+def short_date(value: date) -> str:
+    """'05 Mar 2027' ('2027年3月5日')."""
+    locale = _babel_locale()
+    return f"{value:%d %b %Y}" if locale is None else format_skeleton("yMMMd", value, locale=locale)
+
+
+def exact_money(amount: Decimal, currency: str) -> str:
+    """An invoice's amount to the cent: 'USD 1,234.50' in English (as billing writes money);
+    as the locale writes it elsewhere ('US$1,234.50')."""
+    locale = _babel_locale()
+    if locale is None:
+        return format_money(amount, currency)
+    return format_currency(amount, currency, locale=locale)
 
 
 def day_words(value: date) -> str:

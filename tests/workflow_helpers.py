@@ -59,10 +59,15 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> Any:
     )
 
 
-def submit_and_route(app: Flask, **changes: Any) -> BookingRequest:
-    """A request through the API, routed here (no worker); returns the booking."""
+def submit_and_route(app: Flask, *, accept_language: str = "en", **changes: Any) -> BookingRequest:
+    """A request through the API (the caller's ``accept_language`` is the language it is
+    filed in), routed here (no worker); returns the booking."""
     with app.app_context():  # its own session, whatever context the caller is in
-        response = app.test_client().post("/api/v1/requests", json=valid_request(**changes))
+        response = app.test_client().post(
+            "/api/v1/requests",
+            json=valid_request(**changes),
+            headers={"Accept-Language": accept_language},
+        )
     assert response.status_code == 201, response.get_json()
     with app.app_context():
         booking = db.session.scalars(

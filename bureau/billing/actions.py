@@ -11,16 +11,20 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
+
 from bureau.billing import services
 from bureau.billing.automatic import announce, balance_invoice
 from bureau.billing.errors import BillingRefused
-from bureau.billing.models import Invoice, InvoiceKind, Payment
+from bureau.billing.models import KIND_TITLES, Invoice, InvoiceKind, Payment
 from bureau.billing.money import format_money
 from bureau.bookings.actions import check_version
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor, note
 from bureau.db import AnySession, utcnow
 from bureau.staff.models import StaffMember
+from bureau.templating import exact_money
 
 
 def _touched(booking: BookingRequest) -> None:
@@ -76,7 +80,11 @@ def void_step(
         booking,
         actor=actor,
         action="invoice voided",
-        public_message=f"{invoice.title} {invoice.number} was cancelled.",
+        public_message=_l(
+            "%(title)s %(number)s was cancelled.",
+            title=KIND_TITLES[InvoiceKind(invoice.kind)],
+            number=invoice.number,
+        ),
         details={"invoice": invoice.number, "reason": invoice.void_reason},
     )
     _touched(booking)
@@ -112,13 +120,26 @@ def payment_step(
     )
     paid = format_money(payment.amount, invoice.currency)
     left = services.balance_due(invoice)
+    in_words = LazyString(exact_money, payment.amount, invoice.currency)
     note(
         session,
         booking,
         actor=actor,
         action="payment recorded",
-        public_message=f"Payment of {paid} received for {invoice.number}"
-        + (f"; {format_money(left, invoice.currency)} still due." if left else ": paid in full."),
+        public_message=(
+            _l(
+                "Payment of %(paid)s received for %(number)s; %(left)s still due.",
+                paid=in_words,
+                number=invoice.number,
+                left=LazyString(exact_money, left, invoice.currency),
+            )
+            if left
+            else _l(
+                "Payment of %(paid)s received for %(number)s: paid in full.",
+                paid=in_words,
+                number=invoice.number,
+            )
+        ),
         details={"invoice": invoice.number, "amount": paid, "method": payment.method},
     )
     if invoice.kind == InvoiceKind.DEPOSIT:  # the event may already be close

@@ -13,11 +13,13 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from bureau.billing import services, terms
 from bureau.billing.errors import BillingRefused
-from bureau.billing.models import Invoice, InvoiceKind
+from bureau.billing.models import KIND_TITLES, Invoice, InvoiceKind
 from bureau.billing.money import format_money
 from bureau.billing.notifications import send_invoice
 from bureau.bookings.models import BookingRequest
@@ -28,6 +30,7 @@ from bureau.contracts.services import current_version
 from bureau.contracts.settings import contract_settings
 from bureau.db import AnySession, utcnow
 from bureau.outbox import is_quiet
+from bureau.templating import exact_money
 
 
 def _client(session: AnySession, booking: BookingRequest) -> services.Party | None:
@@ -53,7 +56,12 @@ def announce(
         booking,
         actor=actor,
         action="invoice issued",
-        public_message=f"{invoice.title} {invoice.number} sent: {total}.",
+        public_message=_l(
+            "%(title)s %(number)s sent: %(total)s.",
+            title=KIND_TITLES[InvoiceKind(invoice.kind)],
+            number=invoice.number,
+            total=LazyString(exact_money, invoice.total, invoice.currency),
+        ),
         details={"invoice": invoice.number, "kind": invoice.kind, "total": total},
         now=now,
     )

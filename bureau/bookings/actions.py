@@ -10,10 +10,13 @@ The steps from offer to contract are in offers.py (re-exported here).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from bureau.billing.automatic import cancellation_invoice
@@ -32,16 +35,17 @@ from bureau.bookings.workflow import ALLOWED, Actor, assign, note, transition
 from bureau.bookings.workflow import ActionError as ActionError
 from bureau.bookings.workflow import Conflict as Conflict
 from bureau.bookings.workflow import check_version as check_version
-from bureau.calendar.busy import zone_label
 from bureau.calendar.conflicts import refuse_conflicts
 from bureau.calendar.holds import end_holds
 from bureau.calendar.invites import engagement_for, location_of, send_invites
 from bureau.calendar.models import Engagement, HoldState
+from bureau.calendar.titles import shown_location
 from bureau.catalogue.models import Speaker
 from bureau.contracts.flow import gate as contract_gate
 from bureau.db import AnySession, utcnow
 from bureau.mail.facts import engagement_facts
 from bureau.staff.models import StaffMember
+from bureau.templating import short_time, zone, zone_words
 
 MIN_SHORTLIST, MAX_SHORTLIST = 3, 4
 
@@ -96,7 +100,7 @@ def shortlist(
         Status.SHORTLISTED,
         actor=actor,
         action="shortlisted",
-        public_message=f"We sent you a shortlist of {len(candidates)} speakers.",
+        public_message=_l("We sent you a shortlist of %(count)s speakers.", count=len(candidates)),
         details={"candidates": [c.__dict__ for c in candidates]},
         now=now,
     )
@@ -141,7 +145,7 @@ def confirm(
         Status.CONFIRMED,
         actor=actor,
         action="confirmed",
-        public_message="Your booking is confirmed; calendar invitations are on their way.",
+        public_message=_l("Your booking is confirmed; calendar invitations are on their way."),
         details=audit,
         now=now,
     )
@@ -178,7 +182,7 @@ def complete(
         Status.COMPLETED,
         actor=actor,
         action="completed",
-        public_message="The event took place. Thank you!",
+        public_message=_l("The event took place. Thank you!"),
         details={"feedback": feedback},
         now=now,
         overriding=early_reason,
@@ -215,7 +219,7 @@ def leave_feedback(
         booking,
         actor=Actor("organizer", booking.contact_name),
         action="left feedback",
-        public_message=f"Organizer left feedback: {rating}/5.",
+        public_message=_l("Organizer left feedback: %(rating)s/5.", rating=rating),
         details={"rating": rating},
         now=now,
     )
@@ -224,10 +228,11 @@ def leave_feedback(
     return entry
 
 
-CLOSINGS = {
-    Status.DECLINED: "The bureau declined this request",
-    Status.WITHDRAWN: "The request was withdrawn",
-    Status.CANCELLED: "The booking was cancelled",
+# The closing states and their timeline sentence, with the reason as given.
+CLOSINGS: dict[Status, Callable[[str], LazyString]] = {
+    Status.DECLINED: lambda why: _l("The bureau declined this request: %(reason)s", reason=why),
+    Status.WITHDRAWN: lambda why: _l("The request was withdrawn: %(reason)s", reason=why),
+    Status.CANCELLED: lambda why: _l("The booking was cancelled: %(reason)s", reason=why),
 }
 
 
@@ -285,7 +290,7 @@ def close(
         to,
         actor=actor,
         action=to.value,
-        public_message=f"{CLOSINGS[to]}: {reason}",
+        public_message=CLOSINGS[to](reason),
         details={"reason": reason},
         now=now,
     )
@@ -360,9 +365,11 @@ def reschedule(
         booking,
         actor=actor,
         action="rescheduled",
-        public_message=(
-            f"Rescheduled to {terms.starts_local:%d %b %Y %H:%M} ({zone_label(terms.timezone)}), "
-            f"{engagement.location}; updated invitations are on their way."
+        public_message=_l(
+            "Rescheduled to %(when)s (%(zone)s), %(place)s; updated invitations are on their way.",
+            when=LazyString(short_time, terms.starts_local),
+            zone=LazyString(zone_words, zone(terms.timezone)),
+            place=LazyString(shown_location, engagement.location),
         ),
         details={"from": before, "to": f"{terms.starts_at:%Y-%m-%d %H:%M} UTC"},
         now=now,

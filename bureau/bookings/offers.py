@@ -9,6 +9,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from bureau.bookings import notifications as notify
@@ -16,13 +18,13 @@ from bureau.bookings.models import BookingRequest, Contract, Offer
 from bureau.bookings.states import Status
 from bureau.bookings.validation import OfferTerms
 from bureau.bookings.workflow import ActionError, Actor, check_version, transition
-from bureau.calendar.busy import zone_label
 from bureau.calendar.conflicts import refuse_conflicts
 from bureau.calendar.holds import end_holds
 from bureau.calendar.ics import new_uid
 from bureau.calendar.models import Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.templating import money, short_date, short_time, zone, zone_words
 
 DEFAULT_HOLD = timedelta(days=7)
 
@@ -60,9 +62,12 @@ def record_offer(
         Status.OFFER_RECEIVED,
         actor=actor,
         action="offer",
-        public_message=(
-            f"Firm offer for {speaker.name}: {terms.currency} {terms.fee:,} on "
-            f"{terms.starts_local:%d %b %Y %H:%M} ({zone_label(terms.timezone)})."
+        public_message=_l(
+            "Firm offer for %(speaker)s: %(fee)s on %(when)s (%(zone)s).",
+            speaker=speaker.name,
+            fee=LazyString(money, terms.fee, terms.currency),
+            when=LazyString(short_time, terms.starts_local),
+            zone=LazyString(zone_words, zone(terms.timezone)),
         ),
         details={"speaker": speaker.slug, "fee": terms.fee, "currency": terms.currency},
         now=now,
@@ -108,7 +113,9 @@ def request_availability(
         Status.AWAITING_SPEAKER,
         actor=actor,
         action="availability check",
-        public_message=f"We asked {offer.speaker.name} about your date; it is held meanwhile.",
+        public_message=_l(
+            "We asked %(name)s about your date; it is held meanwhile.", name=offer.speaker.name
+        ),
         details={"hold_expires_at": hold.expires_at.isoformat(), "offer": offer.id},
         now=now,
     )
@@ -149,9 +156,9 @@ def speaker_answer(
         actor=Actor("speaker", name, offer.speaker_id),
         action="speaker accepted" if accept else "speaker declined",
         public_message=(
-            f"{name} is available for your date."
+            _l("%(name)s is available for your date.", name=name)
             if accept
-            else f"{name} is not available; we will suggest alternatives."
+            else _l("%(name)s is not available; we will suggest alternatives.", name=name)
         ),
         details={"reason": reason},
         now=now,
@@ -195,9 +202,11 @@ def record_contract(
         Status.CONTRACTED,
         actor=actor,
         action="contract",
-        public_message=(
-            f"Contract: {terms.currency} {terms.fee:,}; deposit {terms.currency} "
-            f"{terms.deposit_amount:,} due {terms.deposit_due:%d %b %Y}."
+        public_message=_l(
+            "Contract: %(fee)s; deposit %(deposit)s due %(due)s.",
+            fee=LazyString(money, terms.fee, terms.currency),
+            deposit=LazyString(money, terms.deposit_amount, terms.currency),
+            due=LazyString(short_date, terms.deposit_due),
         ),
         details={
             "fee": terms.fee,

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
@@ -236,7 +237,7 @@ def route(
             Status.UNASSIGNED,
             actor=actor,
             action="routed",
-            public_message="All our agents are busy; a manager will assign your request.",
+            public_message=_l("All our agents are busy; a manager will assign your request."),
             details=details,
             now=now,
         )

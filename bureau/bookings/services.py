@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bureau.bookings.models import BookingEvent, BookingRequest, ReferenceCounter, RequestedSpeaker
+from bureau.bookings.models import BookingRequest, ReferenceCounter, RequestedSpeaker
 from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
+from bureau.bookings.workflow import Actor, note
 from bureau.catalogue.models import Speaker
 from bureau.counters import next_in_year
 from bureau.db import AnySession, utcnow
@@ -176,17 +178,15 @@ def store_request(
         ],
     )
     session.add(booking)
-    session.add(
-        BookingEvent(
-            booking=booking,
-            at=now,
-            actor_kind="organizer",
-            actor_label=request.contact_name,
-            action="submitted",
-            to_status=Status.NEW,
-            public_message="We received your request.",
-            details={"source": source},
-        )
+    note(
+        session,
+        booking,
+        actor=Actor("organizer", request.contact_name),
+        action="submitted",
+        to_status=Status.NEW,
+        public_message=_l("We received your request."),
+        details={"source": source},
+        now=now,
     )
     return booking
 

@@ -10,12 +10,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequest
 from bureau.bookings.states import CLOSED_STATES, Status
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.i18n import speaking
 from bureau.staff.models import StaffMember
 
 S = Status
@@ -135,7 +138,7 @@ def transition(
     *,
     actor: Actor,
     action: str,
-    public_message: str | None = None,
+    public_message: str | LazyString | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
     overriding: str | None = None,
@@ -205,19 +208,29 @@ def note(
     action: str,
     from_status: str | None = None,
     to_status: str | None = None,
-    public_message: str | None = None,
+    public_message: str | LazyString | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> BookingEvent:
     """Add a timeline entry without a state change (e.g. a reassignment), at ``now``
     (default: the present).
 
+    The public message is what the organizer reads on their status page, so it is written
+    in their language (the request's ``locale``) when it happens and stored as written: a
+    fact fixed at that moment, as the email they got then. Pass a ``lazy_gettext`` sentence
+    (its words and dates lazy too): it is resolved here, in the booking's language, whoever
+    triggered the step. Staff see the same words the organizer sees.
+
     A public message longer than its column (a 1,000-character reason after "The request
     was withdrawn: ") is cut with an ellipsis: PostgreSQL refuses it whole, and the full
     text stays in ``details``.
     """
-    if public_message is not None and len(public_message) > PUBLIC_MESSAGE_MAX:
-        public_message = public_message[: PUBLIC_MESSAGE_MAX - 1] + "…"
+    text = None
+    if public_message is not None:
+        with speaking(booking.locale):
+            text = str(public_message)
+        if len(text) > PUBLIC_MESSAGE_MAX:
+            text = text[: PUBLIC_MESSAGE_MAX - 1] + "…"
     entry = BookingEvent(
         booking=booking,
         at=now or utcnow(),
@@ -227,7 +240,7 @@ def note(
         action=action,
         from_status=from_status,
         to_status=to_status,
-        public_message=public_message,
+        public_message=text,
         details=details or {},
     )
     session.add(entry)
@@ -259,7 +272,9 @@ def assign(
             S.ASSIGNED,
             actor=actor,
             action=action,
-            public_message=f"Your request is with {staff.name}, who will be in touch.",
+            public_message=_l(
+                "Your request is with %(name)s, who will be in touch.", name=staff.name
+            ),
             details=details,
             now=now,
         )

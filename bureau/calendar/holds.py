@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from bureau.bookings.models import BookingRequest
@@ -46,7 +47,7 @@ def expire_hold(session: AnySession, hold: Hold, now: datetime) -> bool:
             Status.EXPIRED,
             actor=SYSTEM,
             action="hold expired",
-            public_message="The hold on the speaker's date expired before confirmation.",
+            public_message=_l("The hold on the speaker's date expired before confirmation."),
             details={"hold": hold.id},
             now=now,
         )

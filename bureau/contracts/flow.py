@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from bureau.billing.automatic import announce, balance_invoice
@@ -182,7 +183,7 @@ def void(
         booking,
         actor=actor,
         action="contract voided",
-        public_message=f"Contract version {version.number} was withdrawn.",
+        public_message=_l("Contract version %(number)s was withdrawn.", number=version.number),
         details={"version": version.number, "reason": why},
     )
 

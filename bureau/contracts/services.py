@@ -95,13 +95,21 @@ def issue_version(
     )
     session.add(version)
     session.flush()
-    replaced = f" It replaces contract version {live[-1].number}, which is void." if live else ""
     note(
         session,
         booking,
         actor=actor,
         action="contract sent",
-        public_message=f"Contract version {number} sent for your acceptance.{replaced}",
+        public_message=(
+            _l(
+                "Contract version %(number)s sent for your acceptance. It replaces contract "
+                "version %(replaced)s, which is void.",
+                number=number,
+                replaced=live[-1].number,
+            )
+            if live
+            else _l("Contract version %(number)s sent for your acceptance.", number=number)
+        ),
         details={"version": number, "sha256": version.sha256, "voided": [v.number for v in live]},
     )
     return version
@@ -240,7 +248,11 @@ def accept(
         booking,
         actor=Actor(ActorKind.ORGANIZER, name),
         action="contract accepted",
-        public_message=f"You accepted contract version {version.number} for {org}.",
+        public_message=_l(
+            "You accepted contract version %(number)s for %(organization)s.",
+            number=version.number,
+            organization=org,
+        ),
         details={"version": version.number, "sha256": version.sha256},
     )
     return acceptance
@@ -267,7 +279,7 @@ def decline(
         booking,
         actor=Actor(ActorKind.ORGANIZER, booking.contact_name),
         action="contract declined",
-        public_message=f"You declined contract version {version.number}.",
+        public_message=_l("You declined contract version %(number)s.", number=version.number),
         details={"version": version.number, "reason": why},
     )
 
@@ -299,7 +311,9 @@ def countersign(
         booking,
         actor=Actor(ActorKind.STAFF, staff.name, staff.id),
         action="contract countersigned",
-        public_message=f"The bureau countersigned contract version {version.number}.",
+        public_message=_l(
+            "The bureau countersigned contract version %(number)s.", number=version.number
+        ),
         details={"version": version.number},
     )
 

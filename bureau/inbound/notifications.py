@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from bureau.bookings.models import BookingRequest
@@ -91,7 +92,9 @@ def send_reply(
         booking,
         actor=actor,
         action=STAFF_REPLY,
-        public_message=f"We wrote: {clean_line(text)}" if to is ReplyTo.ORGANIZER else None,
+        public_message=(
+            _l("We wrote: %(text)s", text=clean_line(text)) if to is ReplyTo.ORGANIZER else None
+        ),
         details={"text": text, "to": addressee[1], "subject": subject},
     )
     return queue_mail(

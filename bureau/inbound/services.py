@@ -18,6 +18,7 @@ from email.utils import parseaddr
 from typing import Any, NamedTuple
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -226,7 +227,9 @@ def attach(
             else Actor(ActorKind.SYSTEM, f"{sender} (not on the request)")
         ),
         action=REPLY_RECEIVED,
-        public_message=f"Your email: {clean_line(text)}" if known and text else None,
+        public_message=_l("Your email: %(text)s", text=clean_line(text))
+        if known and text
+        else None,
         details={
             "inbound_message_id": message.id,
             "from": sender,

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Table, func, select, update
 
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
+from bureau.i18n import speaking
 from bureau.inbound.services import REPLY_RECEIVED
 from bureau.inbound.storage import Stored, remove_stored
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
@@ -52,7 +54,8 @@ WRITTEN_REASONS = frozenset(
 )
 # A received reply's entry: who sent it, its subject and text are all the sender's.
 REPLY_KEYS = frozenset({"from", "subject"})
-REPLY_SHOWN = "Your email: [erased]"
+# Shown in the booking's language, as the entry it replaces was written.
+REPLY_SHOWN = _l("Your email: %(text)s", text=ERASED)
 MIN_SCRUB_LENGTH = 3
 
 
@@ -309,7 +312,8 @@ def _rewrite_timeline(
         )
         message = scrub(event.public_message, strings) if event.public_message else None
         if message and event.action == REPLY_RECEIVED:  # quotes the reply, lines joined
-            message = REPLY_SHOWN
+            with speaking(event.booking.locale):
+                message = str(REPLY_SHOWN)
         details = _scrub_details(event.action, event.details, strings)
         if (label, message, details) != (event.actor_label, event.public_message, event.details):
             session.execute(
