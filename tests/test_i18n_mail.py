@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from datetime import date
 from email import message_from_string
 from email.message import EmailMessage
@@ -18,7 +19,7 @@ import pytest
 import vobject
 from flask import Flask
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bureau.billing.models import KIND_TITLES, InvoiceKind
 from bureau.bookings import actions
@@ -38,6 +39,7 @@ from bureau.mail.compose import (
     render_booking_mail,
 )
 from bureau.mail.recipients import AUDIENCES, Recipient, links_for, reader_locale
+from bureau.staff.models import StaffMember
 from bureau.templating import day_words
 from tests.conftest import NEXT_YEAR
 from tests.test_ics_clients import libical_check, libical_instants
@@ -72,6 +74,18 @@ ENGLISH = (
 )
 # The fixtures, shared with tests/test_mail_links.py and tests/test_ics_clients.py.
 __all__ = ["confirmed", "libical_check"]
+
+
+@pytest.fixture(autouse=True)
+def everyone_english_again(app: Flask) -> Iterator[None]:
+    """The database is the session's: speakers and staff are English again after each test,
+    so that no later test (here or in another module) reads Chinese it did not ask for."""
+    yield
+    with app.app_context():
+        db.session.rollback()
+        db.session.execute(update(Speaker).values(locale="en"))
+        db.session.execute(update(StaffMember).values(locale="en"))
+        db.session.commit()
 
 
 def test_every_email_and_invite_text_is_marked_for_translation() -> None:
