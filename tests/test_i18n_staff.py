@@ -70,7 +70,9 @@ def test_the_dashboard_and_a_request_speak_chinese(app: Flask) -> None:
     response = client.get(f"/staff/requests/{booking.id}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    for words in ("时间线", "内部备注", "添加备注", "说明原因并关闭", "预约请求已提交", "机构"):
+    steps = ("时间线", "内部备注", "添加备注", "说明原因并关闭", "预约请求已提交", "机构")
+    suggestions = ("位候选人", "个共同主题", "推荐理由")
+    for words in (*steps, *suggestions):
         assert words in page, words
     assert "Timeline" not in page
     assert booking.event_name in page  # names stay as written
