@@ -16,6 +16,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from sqlalchemy import select
@@ -111,8 +112,10 @@ def parse_filters(args: Any, today: date) -> Filters:
         start, end = preset_period(preset, today)
     else:
         default_start, _end = preset_period(DEFAULT_PRESET, today)
-        start = _date(raw["from"], _("From"), errors) if raw["from"] else default_start
-        end = _date(raw["to"], _("To"), errors) if raw["to"] else today
+        start = (
+            _date(raw["from"], pgettext("period", "From"), errors) if raw["from"] else default_start
+        )
+        end = _date(raw["to"], pgettext("period", "To"), errors) if raw["to"] else today
         if start is not None and end is not None:
             if start > end:
                 errors.append(_("The period must start on or before the day it ends."))
