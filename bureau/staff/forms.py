@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -219,6 +220,8 @@ class VoidContractForm(ContractVersionForm):
 class AgreementTemplateForm(FlaskForm):
     """An admin's agreement template: Jinja with the booking's fields (docs/topics/contracts.md)."""
 
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name = StringField(
+        lazy_pgettext("template", "Name"), validators=[DataRequired(), Length(max=120)]
+    )
     body = TextAreaField(_l("Template"), validators=[DataRequired(), Length(max=200_000)])
     activate = BooleanField(_l("Use it for new contracts"), default=True)
