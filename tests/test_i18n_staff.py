@@ -136,6 +136,8 @@ def test_a_staff_members_preferred_language_applies_after_sign_in(app: Flask) ->
     dashboard = elsewhere.get("/staff/", headers=english).get_data(as_text=True)
     assert '<html lang="zh-Hans">' in dashboard
     assert "搜索与筛选" in dashboard
+    # The public pages follow the browser, signed in or not.
+    assert '<html lang="en">' in elsewhere.get("/", headers=english).get_data(as_text=True)
     # The switcher's cookie still says otherwise for this browser.
     elsewhere.set_cookie(COOKIE, "en")
     assert "Search and filters" in elsewhere.get("/staff/").get_data(as_text=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -35,7 +36,7 @@ class DiscardForm(FlaskForm):
 
 class ReplyForm(FlaskForm):
     to = RadioField(
-        _l("To"),
+        lazy_pgettext("email", "To"),
         choices=[
             SelectChoice(ReplyTo.ORGANIZER.value, _l("the organizer")),
             SelectChoice(ReplyTo.SPEAKER.value, _l("the speaker")),
