@@ -92,11 +92,15 @@ def staff_group() -> None:
 @click.option("--name", required=True, help="Shown to colleagues and in emails.")
 @click.option("--role", type=click.Choice(["admin", "agent"]), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--locale", help="Their language for the staff pages and emails: en, zh_Hans.")
 @with_appcontext
-def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None:
+def staff_create(
+    email: str, name: str, role: str, password_stdin: bool, locale: str | None
+) -> None:
     """Create a staff account (or set the password, name and role of an existing one)."""
     from bureau.config import is_mailbox
     from bureau.extensions import db
+    from bureau.i18n import LOCALES, supported
     from bureau.staff.auth import (
         find_by_email,
         forget_failures,
@@ -112,6 +116,10 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
     email = f"{local}@{domain.lower()}"
     if not password_stdin:
         raise click.UsageError("give the password on standard input with --password-stdin")
+    chosen = supported(locale) if locale is not None else None
+    if locale is not None and chosen is None:
+        known = ", ".join(LOCALES)
+        raise click.BadParameter(f"not a language Bureau speaks ({known})", param_hint="--locale")
     password = sys.stdin.readline().rstrip("\r\n")
     problem = password_problem(password)
     if problem:
@@ -122,6 +130,8 @@ def staff_create(email: str, name: str, role: str, password_stdin: bool) -> None
         member = StaffMember(email=email, name=name, role=role)
         db.session.add(member)
     member.name, member.role, member.is_active = name, role, True
+    if chosen is not None:
+        member.locale = chosen
     forget_failures(db.session, email)  # a reset also lifts any pause on sign-in
     set_password(member, password)
     db.session.commit()

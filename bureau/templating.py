@@ -21,7 +21,13 @@ from bureau.billing.money import format_money
 from bureau.bookings.states import staff_label
 from bureau.calendar import busy
 from bureau.calendar.busy import place_name
-from bureau.describe import action_label, job_kind_label, job_state_label
+from bureau.describe import (
+    action_label,
+    contract_status_label,
+    job_kind_label,
+    job_state_label,
+    partstat_label,
+)
 from bureau.i18n import DEFAULT_LOCALE, current_locale
 from bureau.mail.recipients import mail_name
 from bureau.reference import language_name, localized_names
@@ -237,3 +243,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(action_label)
     app.add_template_filter(job_state_label)
     app.add_template_filter(job_kind_label)
+    app.add_template_global(contract_status_label)
+    app.add_template_global(partstat_label)

@@ -50,6 +50,7 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/password", "GET"): STAFF,
     ("/staff/password", "POST"): STAFF,
     ("/staff/timezone", "POST"): STAFF,
+    ("/staff/language", "POST"): STAFF,
     ("/staff/", "GET"): STAFF,
     ("/staff/requests.csv", "GET"): STAFF,
     ("/staff/requests/<id:booking_id>", "GET"): STAFF,

@@ -105,28 +105,28 @@ def format_label(code: str) -> str:
 
 
 # The status as staff read it (badges, filters, the timeline): what has happened, in words.
-STAFF_LABELS: dict[Status, str] = {
-    Status.NEW: "New",
-    Status.ASSIGNED: "Assigned",
-    Status.UNASSIGNED: "Waiting for an agent",
-    Status.SHORTLISTED: "Shortlist sent",
-    Status.OFFER_RECEIVED: "Firm offer received",
-    Status.AWAITING_SPEAKER: "Asking the speaker",
-    Status.SPEAKER_DECLINED: "Speaker declined",
-    Status.SPEAKER_ACCEPTED: "Speaker accepted",
-    Status.CONTRACTED: "Contracted",
-    Status.CONFIRMED: "Confirmed",
-    Status.COMPLETED: "Completed",
-    Status.DECLINED: "Declined",
-    Status.WITHDRAWN: "Withdrawn",
-    Status.CANCELLED: "Cancelled",
-    Status.EXPIRED: "Expired",
+STAFF_LABELS: dict[Status, LazyString] = {
+    Status.NEW: _l("New"),
+    Status.ASSIGNED: _l("Assigned"),
+    Status.UNASSIGNED: _l("Waiting for an agent"),
+    Status.SHORTLISTED: _l("Shortlist sent"),
+    Status.OFFER_RECEIVED: _l("Firm offer received"),
+    Status.AWAITING_SPEAKER: _l("Asking the speaker"),
+    Status.SPEAKER_DECLINED: _l("Speaker declined"),
+    Status.SPEAKER_ACCEPTED: _l("Speaker accepted"),
+    Status.CONTRACTED: _l("Contracted"),
+    Status.CONFIRMED: _l("Confirmed"),
+    Status.COMPLETED: _l("Completed"),
+    Status.DECLINED: _l("Declined"),
+    Status.WITHDRAWN: _l("Withdrawn"),
+    Status.CANCELLED: _l("Cancelled"),
+    Status.EXPIRED: _l("Expired"),
 }
 
 
 def staff_label(status: str) -> str:
     """A status in words for staff; a value no longer known, with its underscores spaced."""
     try:
-        return STAFF_LABELS[Status(status)]
+        return str(STAFF_LABELS[Status(status)])
     except ValueError:
         return status.replace("_", " ").capitalize()

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from bureau.calendar import sources
@@ -74,7 +75,7 @@ def connect_calendar(speaker_id: int) -> ResponseReturnValue:
     speaker = _speaker(speaker_id)
     form = CalendarForm()
     if not form.validate_on_submit():
-        flash("Give the calendar's address.", "danger")
+        flash(_("Give the calendar's address."), "danger")
         return _back(speaker)
     try:
         source = sources.connect(
@@ -89,10 +90,17 @@ def connect_calendar(speaker_id: int) -> ResponseReturnValue:
         )
     except sources.CalendarProblem as problem:
         db.session.rollback()
-        flash(f"The calendar was not connected: {problem}", "danger")
+        flash(_("The calendar was not connected: %(problem)s", problem=problem), "danger")
         return _back(speaker)
     db.session.commit()
-    flash(f"{speaker.name}'s calendar is connected: {source.last_result}.", "success")
+    flash(
+        _(
+            "%(name)s's calendar is connected: %(result)s.",
+            name=speaker.name,
+            result=source.last_result,
+        ),
+        "success",
+    )
     return _back(speaker)
 
 
@@ -103,10 +111,11 @@ def fetch_calendar_now(speaker_id: int) -> ResponseReturnValue:
         select(CalendarSource.id).where(CalendarSource.speaker_id == speaker.id)
     )
     if source_id is None:
-        flash("No calendar is connected.", "info")
+        flash(_("No calendar is connected."), "info")
         return _back(speaker)
     outcome = sources.refresh(db.session, source_id)
-    flash(f"Fetched: {outcome}.", "danger" if outcome.startswith("failed") else "success")
+    category = "danger" if outcome.startswith("failed") else "success"
+    flash(_("Fetched: %(outcome)s.", outcome=outcome), category)
     return _back(speaker)
 
 
@@ -117,7 +126,10 @@ def disconnect_calendar(speaker_id: int) -> ResponseReturnValue:
     db.session.execute(delete(BusyInterval).where(BusyInterval.speaker_id == speaker.id))
     db.session.execute(delete(CalendarSource).where(CalendarSource.speaker_id == speaker.id))
     db.session.commit()
-    flash(f"{speaker.name}'s calendar is disconnected; its busy times are gone.", "info")
+    flash(
+        _("%(name)s's calendar is disconnected; its busy times are gone.", name=speaker.name),
+        "info",
+    )
     return _back(speaker)
 
 
@@ -125,12 +137,13 @@ def disconnect_calendar(speaker_id: int) -> ResponseReturnValue:
 def blackouts(speaker_id: int) -> ResponseReturnValue:
     speaker = _speaker(speaker_id, button="remove" in request.form)
     if "remove" in request.form:
-        flash("Removed." if remove_requested(speaker) else "Nothing to remove.", "info")
+        flash(_("Removed.") if remove_requested(speaker) else _("Nothing to remove."), "info")
         return _back(speaker)
     form = BlackoutForm()
     if save_blackout(form, speaker, "staff"):
-        flash("Blackout period saved.", "success")
+        flash(_("Blackout period saved."), "success")
     else:
         problems = form.form_errors + [e for errors in form.errors.values() for e in errors]
-        flash("Not saved: " + "; ".join(str(p) for p in problems), "danger")
+        said = "; ".join(str(p) for p in problems)
+        flash(_("Not saved: %(problems)s", problems=said), "danger")
     return _back(speaker)

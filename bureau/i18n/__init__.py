@@ -4,9 +4,10 @@ Every page, email and invite is written through gettext (Flask-Babel); the catal
 bureau/translations/<locale>/LC_MESSAGES/messages.po, compiled .mo beside them (committed, so an
 install alone has them). Adding a language is one new .po file and one line in LOCALES.
 
-Which language: the switcher's cookie, else the browser's Accept-Language, else English. A
-request keeps the language it was filed in (BookingRequest.locale); speakers and staff have a
-preferred one: every email goes out in its reader's language, whoever caused it.
+Which language: the switcher's cookie, else on the staff pages the signed-in staff member's
+preferred one, else the browser's Accept-Language, else English. A request keeps the language
+it was filed in (BookingRequest.locale); speakers and staff have a preferred one: every email
+goes out in its reader's language, whoever caused it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 
 from flask import Flask, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale
+from flask_login import current_user
 
 # Code (as stored, in the cookie and in .po folder names) → the language's own name.
 LOCALES = {"en": "English", "zh_Hans": "简体中文"}
@@ -48,13 +50,23 @@ def negotiate(tags: Iterable[str]) -> str:
     return DEFAULT_LOCALE
 
 
+def in_staff_area() -> bool:
+    """Whether this request is for a back-office page (everything under /staff)."""
+    return request.path == "/staff" or request.path.startswith("/staff/")
+
+
 def select_locale() -> str:
-    """The reader's locale for this request: the switcher's cookie, else Accept-Language."""
+    """The reader's locale for this request: the switcher's cookie, else (on a staff page) the
+    signed-in staff member's preferred language, else Accept-Language."""
     if not has_request_context():
         return DEFAULT_LOCALE
     chosen = supported(request.cookies.get(COOKIE))
     if chosen:
         return chosen
+    if in_staff_area():
+        preferred = supported(getattr(current_user, "locale", None))
+        if preferred and current_user.is_authenticated:
+            return preferred
     return negotiate(value for value, _quality in request.accept_languages)
 
 

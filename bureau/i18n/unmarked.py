@@ -25,7 +25,8 @@ from bureau.i18n.catalogues import ROOT
 EXEMPT = frozenset(
     {"Bureau", "ICS", "iCal", "CSV", "PDF", "JSON", "API", "UTC", "IMAP", "SMTP", "OK", "ID",
      "URL", "HTTP", "CalDAV", "BR", "INV", "QR", "Celery", "Redis", "PostgreSQL", "SQLite",
-     "OpenAPI", "ISO", "Bootstrap", "MIME", "GDPR", "SLA", "p50", "p95", "p99"}
+     "OpenAPI", "ISO", "Bootstrap", "MIME", "GDPR", "SLA", "p50", "p95", "p99", "HTML", "SHA",
+     "PID"}
 )  # fmt: skip
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _SHOWN_ATTRIBUTES = frozenset({"title", "alt", "placeholder", "aria-label"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
@@ -15,14 +17,14 @@ from bureau.inbound.notifications import REPLY_TEXT_MAX, ReplyTo
 
 class AttachForm(FlaskForm):
     reference = StringField(
-        "Request reference",
+        _l("Request reference"),
         validators=[
             DataRequired(),
             Length(max=20),
             Regexp(
                 rf"^\s*{REFERENCE}\s*$",
                 flags=re.IGNORECASE,
-                message="A reference like BR-2027-00042.",
+                message=_l("A reference like BR-2027-00042."),
             ),
         ],
     )
@@ -34,12 +36,12 @@ class DiscardForm(FlaskForm):
 
 class ReplyForm(FlaskForm):
     to = RadioField(
-        "To",
+        lazy_pgettext("email", "To"),
         choices=[
-            SelectChoice(ReplyTo.ORGANIZER.value, "the organizer"),
-            SelectChoice(ReplyTo.SPEAKER.value, "the speaker"),
+            SelectChoice(ReplyTo.ORGANIZER.value, _l("the organizer")),
+            SelectChoice(ReplyTo.SPEAKER.value, _l("the speaker")),
         ],
         default=ReplyTo.ORGANIZER.value,
         validators=[DataRequired()],
     )
-    text = TextAreaField("Reply", validators=[DataRequired(), Length(max=REPLY_TEXT_MAX)])
+    text = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=REPLY_TEXT_MAX)])

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from flask import Response, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -57,22 +58,28 @@ def inbox_attach(inbound_id: int) -> ResponseReturnValue:
     message = _in_inbox(inbound_id)
     back = redirect(url_for("staff.inbox")), 303
     if not valid:
-        flash("Give the request's reference, like BR-2027-00042.", "warning")
+        flash(_("Give the request's reference, like BR-2027-00042."), "warning")
         return back
     reference = form.reference.data.strip().upper()
     booking = db.session.scalar(select(BookingRequest).where(BookingRequest.reference == reference))
     if booking is None:
-        flash(f"No request {reference}.", "warning")
+        flash(_("No request %(reference)s.", reference=reference), "warning")
         return back
     if not may_act(booking):
-        flash(f"Only the agent assigned to {reference}, or an admin, can attach to it.", "warning")
+        flash(
+            _(
+                "Only the agent assigned to %(reference)s, or an admin, can attach to it.",
+                reference=reference,
+            ),
+            "warning",
+        )
         return back
     if message.status not in IN_INBOX:
-        flash("That message is no longer in the Inbox.", "warning")
+        flash(_("That message is no longer in the Inbox."), "warning")
         return back
     attach(db.session, message, booking, matched_by=MatchedBy.STAFF, attached_by=current_user.name)
     db.session.commit()
-    flash(f"Attached to {reference}.", "success")
+    flash(_("Attached to %(reference)s.", reference=reference), "success")
     return back
 
 
@@ -83,9 +90,9 @@ def inbox_discard(inbound_id: int) -> ResponseReturnValue:
     message = _in_inbox(inbound_id)
     if discard(message):
         db.session.commit()
-        flash("Discarded.", "success")
+        flash(_("Discarded."), "success")
     else:
-        flash("That message is no longer in the Inbox.", "warning")
+        flash(_("That message is no longer in the Inbox."), "warning")
     return redirect(url_for("staff.inbox")), 303
 
 
@@ -161,15 +168,15 @@ def request_reply(booking_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
-        flash("Write the reply, and choose whom it is for.", "warning")
+        flash(_("Write the reply, and choose whom it is for."), "warning")
         return back
     job = send_reply(
         db.session, booking, to=ReplyTo(form.to.data), text=form.text.data, actor=staff_actor()
     )
     if job is None:
         db.session.rollback()
-        flash("The bureau has no email address for the speaker.", "warning")
+        flash(_("The bureau has no email address for the speaker."), "warning")
         return back
     db.session.commit()
-    flash("Reply sent.", "success")
+    flash(_("Reply sent."), "success")
     return back

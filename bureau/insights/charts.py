@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
 WIDTH = 720
 PLOT_TOP, PLOT_HEIGHT = 16, 180
 LEFT, BOTTOM = 48, 40
@@ -131,7 +133,7 @@ def stacked_bars(
         WIDTH,
         PLOT_TOP + PLOT_HEIGHT + BOTTOM,
         legend=[(s.name, s.color) for s in colored],
-        head=["", *(s.name for s in colored), "Total"],
+        head=["", *(s.name for s in colored), _("Total")],
     )
     base_y = PLOT_TOP + PLOT_HEIGHT
     for fraction in (0, 0.5, 1):
@@ -176,11 +178,12 @@ def horizontal_bars(
     description: str,
     items: Sequence[tuple[str, int | float]],
     *,
-    value_name: str = "Requests",
+    value_name: str | None = None,
 ) -> Chart:
     """One labelled bar per item, longest first as given (rankings)."""
+    value_name = value_name or _("Requests")
     label_width = 220
-    top = max((value for _, value in items), default=0) or 1
+    top = max((value for _label, value in items), default=0) or 1
     chart = _one_row_each(chart_id, title, description, len(items), ROW_HEIGHT, ["", value_name])
     span = WIDTH - label_width - 60
     for i, (label, value) in enumerate(items):
@@ -199,7 +202,7 @@ def funnel(chart_id: str, title: str, description: str, stages: Sequence[tuple[s
     """Centred bars narrowing stage by stage, each with its count and share of the first."""
     first = stages[0][1] if stages else 0
     row = 36
-    head = ["Stage", "Requests", "Share of new"]
+    head = [_("Stage"), _("Requests"), _("Share of new")]
     chart = _one_row_each(chart_id, title, description, len(stages), row, head)
     label_width, span = 130, WIDTH - 130 - 110
     for i, (name, count) in enumerate(stages):

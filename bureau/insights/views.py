@@ -14,6 +14,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import pgettext
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,12 +36,28 @@ from bureau.staff.models import StaffMember
 bp = Blueprint("insights", __name__, url_prefix="/staff")
 
 # key -> (label, weeks back including this one; 0 means since 1 January)
-PRESETS: dict[str, tuple[str, int]] = {
-    "4w": ("Last 4 weeks", 4),
-    "12w": ("Last 12 weeks", 12),
-    "26w": ("Last 26 weeks", 26),
-    "52w": ("Last 52 weeks", 52),
-    "ytd": ("This year", 0),
+PRESETS: dict[str, tuple[LazyString, int]] = {
+    "4w": (_l("Last 4 weeks"), 4),
+    "12w": (_l("Last 12 weeks"), 12),
+    "26w": (_l("Last 26 weeks"), 26),
+    "52w": (_l("Last 52 weeks"), 52),
+    "ytd": (_l("This year"), 0),
+}
+# The words for what bureau/insights/ names in English (funnel stages, ageing buckets): the
+# figures keep their English names as keys; the page shows these.
+STAGE_WORDS = {
+    "New": _l("New"),
+    "Shortlisted": _l("Shortlisted"),
+    "Offer": _l("Offer"),
+    "Confirmed": _l("Confirmed"),
+    "Completed": _l("Completed"),
+}
+AGEING_WORDS = {
+    "Current": _l("Current"),
+    "1 to 30 days": _l("1 to 30 days"),
+    "31 to 60 days": _l("31 to 60 days"),
+    "61 to 90 days": _l("61 to 90 days"),
+    "Over 90 days": _l("Over 90 days"),
 }
 DEFAULT_PRESET = "12w"
 LONGEST = timedelta(days=3 * 366)
@@ -69,7 +89,7 @@ def _date(raw: str, name: str, errors: list[str]) -> date | None:
     try:
         return parse_day(raw, FIRST_YEAR, LAST_YEAR)
     except BadParam as error:
-        errors.append(f"{name}: {error}")
+        errors.append(_("%(field)s: %(problem)s", field=name, problem=error))
         return None
 
 
@@ -80,7 +100,9 @@ def parse_filters(args: Any, today: date) -> Filters:
     raw = {k: str(args.get(k, "")).strip() for k in ("preset", "from", "to", "staff")}
     preset = raw["preset"]
     if preset and preset not in PRESETS:
-        errors.append(f"Period: “{preset[:40]}” is not one of the offered periods.")
+        errors.append(
+            _("Period: “%(value)s” is not one of the offered periods.", value=preset[:40])
+        )
         preset = ""
     if not preset and not raw["from"] and not raw["to"]:
         preset = DEFAULT_PRESET
@@ -89,17 +111,19 @@ def parse_filters(args: Any, today: date) -> Filters:
     if preset:
         start, end = preset_period(preset, today)
     else:
-        default_start, _ = preset_period(DEFAULT_PRESET, today)
-        start = _date(raw["from"], "From", errors) if raw["from"] else default_start
-        end = _date(raw["to"], "To", errors) if raw["to"] else today
+        default_start, _end = preset_period(DEFAULT_PRESET, today)
+        start = (
+            _date(raw["from"], pgettext("period", "From"), errors) if raw["from"] else default_start
+        )
+        end = _date(raw["to"], pgettext("period", "To"), errors) if raw["to"] else today
         if start is not None and end is not None:
             if start > end:
-                errors.append("The period must start on or before the day it ends.")
+                errors.append(_("The period must start on or before the day it ends."))
             elif end - start > LONGEST:
-                errors.append("Choose a period of at most three years.")
+                errors.append(_("Choose a period of at most three years."))
     staff_id = row_id(raw["staff"])
     if raw["staff"] and staff_id is None:
-        errors.append(f"Staff: “{raw['staff'][:40]}” is not a staff member.")
+        errors.append(_("Staff: “%(value)s” is not a staff member.", value=raw["staff"][:40]))
     return Filters(start or today, end or today, staff_id, preset, errors, raw)
 
 
@@ -111,10 +135,10 @@ def duration(value: timedelta | None) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h"
+        return str(_("%(days)s d %(hours)s h", days=days, hours=hours))
     if hours:
-        return f"{hours} h {minutes} min"
-    return f"{minutes} min"
+        return str(_("%(hours)s h %(minutes)s min", hours=hours, minutes=minutes))
+    return str(_("%(minutes)s min", minutes=minutes))
 
 
 def amount(value: Decimal, currency: str) -> str:
@@ -127,8 +151,8 @@ def build_charts(figures: Insights) -> dict[str, Any]:
     statuses = sorted({s for counts in figures.weekly.values() for s in counts})
     weekly = charts.stacked_bars(
         "chart-weekly",
-        "Requests per week by status",
-        "Requests submitted each week (Monday to Sunday, UTC), split by their status now.",
+        _("Requests per week by status"),
+        _("Requests submitted each week (Monday to Sunday, UTC), split by their status now."),
         [f"{monday:%-d %b %Y}" for monday in weeks],
         [
             charts.Series(
@@ -141,22 +165,22 @@ def build_charts(figures: Insights) -> dict[str, Any]:
     )
     funnel = charts.funnel(
         "chart-funnel",
-        "Funnel",
-        "How many of the period's requests reached each stage of the bureau's process.",
-        figures.flow.funnel,
+        _("Funnel"),
+        _("How many of the period's requests reached each stage of the bureau's process."),
+        [(str(STAGE_WORDS.get(name, name)), count) for name, count in figures.flow.funnel],
     )
     speakers = charts.horizontal_bars(
         "chart-speakers",
-        "Busiest speakers",
-        "Speakers named in the most of the period's requests.",
+        _("Busiest speakers"),
+        _("Speakers named in the most of the period's requests."),
         [(s.name, s.requested) for s in figures.speakers],
     )
-    speakers.head = ["Speaker", "Requests naming them", "Booked"]
+    speakers.head = [_("Speaker"), _("Requests naming them"), _("Booked")]
     speakers.rows = [[s.name, str(s.requested), str(s.booked)] for s in figures.speakers]
     topics = charts.horizontal_bars(
         "chart-topics",
-        "Busiest topics",
-        "Topics of the speakers named in the most of the period's requests.",
+        _("Busiest topics"),
+        _("Topics of the speakers named in the most of the period's requests."),
         figures.topics,
     )
     revenue = []
@@ -164,19 +188,27 @@ def build_charts(figures: Insights) -> dict[str, Any]:
         keys = list(months)
         chart = charts.stacked_bars(
             f"chart-revenue-{currency.lower()}",
-            f"Revenue and commission by month ({currency})",
-            f"Contract fees in {currency} by the month the contract was recorded; "
-            "the bureau's commission is the lower part of each bar.",
+            _("Revenue and commission by month (%(currency)s)", currency=currency),
+            _(
+                "Contract fees in %(currency)s by the month the contract was recorded; "
+                "the bureau's commission is the lower part of each bar.",
+                currency=currency,
+            ),
             keys,
             [
-                charts.Series("Commission", [float(months[k].commission) for k in keys]),
+                charts.Series(_("Commission"), [float(months[k].commission) for k in keys]),
                 charts.Series(
-                    "Speaker's share",
+                    _("Speaker's share"),
                     [float(Decimal(months[k].revenue) - months[k].commission) for k in keys],
                 ),
             ],
         )
-        chart.head = ["Month", "Contracts", f"Revenue ({currency})", f"Commission ({currency})"]
+        chart.head = [
+            _("Month"),
+            _("Contracts"),
+            _("Revenue (%(currency)s)", currency=currency),
+            _("Commission (%(currency)s)", currency=currency),
+        ]
         chart.rows = [
             [k, str(m.contracts), f"{m.revenue:,}", f"{m.commission:,.2f}"]
             for k, m in months.items()
@@ -184,13 +216,18 @@ def build_charts(figures: Insights) -> dict[str, Any]:
         revenue.append(chart)
     ratings = charts.horizontal_bars(
         "chart-ratings",
-        "Organizers' ratings",
-        "How many organizers gave each rating, from 5 (excellent) down to 1 (poor), "
-        "for feedback given in the period.",
-        [(f"{n} out of 5", figures.ratings.counts[n]) for n in reversed(RATINGS)],
-        value_name="Ratings",
+        _("Organizers' ratings"),
+        _(
+            "How many organizers gave each rating, from 5 (excellent) down to 1 (poor), "
+            "for feedback given in the period."
+        ),
+        [
+            (_("%(rating)s out of 5", rating=n), figures.ratings.counts[n])
+            for n in reversed(RATINGS)
+        ],
+        value_name=_("Ratings"),
     )
-    ratings.head = ["Rating", "Ratings"]
+    ratings.head = [_("Rating"), _("Ratings")]
     return {
         "ratings": ratings,
         "weekly": weekly,
@@ -212,7 +249,9 @@ def page() -> ResponseReturnValue:
             abort(403)
         filters.staff_id = current_user.id
     elif filters.staff_id is not None and filters.staff_id not in {s.id for s in staff}:
-        filters.errors.append(f"Staff: there is no staff member number {filters.staff_id}.")
+        filters.errors.append(
+            _("Staff: there is no staff member number %(number)s.", number=filters.staff_id)
+        )
     context: dict[str, Any] = {
         "filters": filters,
         "presets": PRESETS,
@@ -220,6 +259,7 @@ def page() -> ResponseReturnValue:
         "is_admin": is_admin,
         "duration": duration,
         "amount": amount,
+        "ageing_words": AGEING_WORDS,
     }
     if filters.errors:
         return render_template("insights/page.html", **context), 400

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from bureau.calendar.sources import failing as failing_calendars
 from bureau.db import utcnow
+from bureau.describe import job_kind_label, job_state_label
 from bureau.extensions import db
 from bureau.ops import queries
 from bureau.ops.heartbeat import WORKER_STALE_AFTER, beat_stale_after
@@ -56,10 +59,24 @@ def retry(job_id: int) -> ResponseReturnValue:
         abort(404)
     if retry_failed(db.session, [job_id]):
         db.session.commit()  # sends it to the broker
-        flash(f"Job {job_id} ({job.kind}) is pending again.", "success")
+        flash(
+            _(
+                "Job %(id)s (%(kind)s) is pending again.",
+                id=job_id,
+                kind=job_kind_label(job.kind),
+            ),
+            "success",
+        )
     else:
         db.session.rollback()
-        flash(f"Job {job_id} is {job.state}, not failed: nothing to retry.", "warning")
+        flash(
+            _(
+                "Job %(id)s is %(state)s, not failed: nothing to retry.",
+                id=job_id,
+                state=job_state_label(job.state),
+            ),
+            "warning",
+        )
     return redirect(url_for("ops.overview")), 303
 
 
@@ -69,5 +86,10 @@ def retry_all() -> ResponseReturnValue:
         abort(400)
     ids = retry_failed(db.session)
     db.session.commit()
-    flash(f"{len(ids)} failed job(s) pending again.", "success" if ids else "info")
+    flash(
+        ngettext(
+            "%(num)d failed job pending again.", "%(num)d failed jobs pending again.", len(ids)
+        ),
+        "success" if ids else "info",
+    )
     return redirect(url_for("ops.overview")), 303

@@ -1,13 +1,15 @@
-"""Signing in and out, and the staff member's own account: password and time zone."""
+"""Signing in and out, and the staff member's own account: language, time zone, password."""
 
 from __future__ import annotations
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from bureau.db import utcnow
 from bureau.extensions import db
+from bureau.i18n import COOKIE, COOKIE_MAX_AGE, LOCALES, speaking
 from bureau.reference import timezone_names
 from bureau.staff import forms
 from bureau.staff.auth import (
@@ -56,7 +58,7 @@ def logout() -> ResponseReturnValue:
         end_sessions(member)
         db.session.commit()
     logout_user()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("staff.login"))
 
 
@@ -65,13 +67,18 @@ def account_page(
     *,
     form: forms.PasswordChangeForm | None = None,
     zone_form: forms.TimezoneForm | None = None,
+    locale_form: forms.LocaleForm | None = None,
 ) -> ResponseReturnValue:
-    """The staff member's own account: their time zone and their password."""
+    """The staff member's own account: their language, time zone and password."""
     if zone_form is None:
         zone_form = forms.TimezoneForm(formdata=None, timezone=current_user.timezone)
     zone_form.timezone.choices = forms.zone_choices()
     form = form or forms.PasswordChangeForm(formdata=None)
-    return render_template("staff/password.html", form=form, zone_form=zone_form), status
+    locale_form = locale_form or forms.LocaleForm(formdata=None, locale=current_user.locale)
+    html = render_template(
+        "staff/password.html", form=form, zone_form=zone_form, locale_form=locale_form
+    )
+    return html, status
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -93,9 +100,18 @@ def password() -> ResponseReturnValue:
         db.session.commit()
         login_user(member)  # this session stays; the others end
         start_session()
-        flash("Your password is changed; other sessions are signed out.", "success")
+        flash(_("Your password is changed; other sessions are signed out."), "success")
         return redirect(url_for("staff.dashboard"))
     return account_page(422 if form.errors else 200, form=form)
+
+
+def _save_own(**values: str) -> None:
+    """Set fields of the signed-in member's own account, and commit."""
+    member = db.session.get(StaffMember, current_user.id)
+    assert member is not None
+    for name, value in values.items():
+        setattr(member, name, value)
+    db.session.commit()
 
 
 @bp.post("/timezone")
@@ -106,11 +122,32 @@ def set_timezone() -> ResponseReturnValue:
         abort(400)
     name = (form.timezone.data or "").strip()
     if name not in timezone_names():
-        form.timezone.errors = ["Choose a time zone from the list, e.g. Europe/Amsterdam."]
+        form.timezone.errors = [_("Choose a time zone from the list, e.g. Europe/Amsterdam.")]
         return account_page(422, zone_form=form)
-    member = db.session.get(StaffMember, current_user.id)
-    assert member is not None
-    member.timezone = name
-    db.session.commit()
-    flash(f"Times are now shown in your zone: it is {staff_time(utcnow(), name)}.", "success")
+    _save_own(timezone=name)
+    flash(
+        _("Times are now shown in your zone: it is %(now)s.", now=staff_time(utcnow(), name)),
+        "success",
+    )
     return redirect(url_for("staff.password")), 303
+
+
+@bp.post("/language")
+def set_locale() -> ResponseReturnValue:
+    """The staff member's preferred language: the staff pages' and their emails'. This
+    browser's switcher follows it at once (its cookie would otherwise win)."""
+    form = forms.LocaleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    code = form.locale.data if form.locale.data in LOCALES else None
+    if code is None:
+        form.locale.errors = [_("Choose a language from the list.")]
+        return account_page(422, locale_form=form)
+    _save_own(locale=code)
+    with speaking(code):
+        flash(_("The staff pages now speak %(language)s.", language=LOCALES[code]), "success")
+    response = redirect(url_for("staff.password"), code=303)
+    response.set_cookie(
+        COOKIE, code, max_age=COOKIE_MAX_AGE, samesite="Lax", secure=request.is_secure
+    )
+    return response

@@ -14,6 +14,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Blueprint, Response, abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import LoginManager, current_user, login_required
 from sqlalchemy import delete, func, select
 
@@ -27,12 +30,12 @@ from bureau.staff.models import Role, SignInFailure, StaffMember
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
-WRONG = "Email or password is not right."
+WRONG = "Email or password is not right."  # in English; the page says it in its language
 
 hasher = PasswordHasher()
 login_manager = LoginManager()
 login_manager.login_view = "staff.login"
-login_manager.login_message = "Please sign in to see the staff pages."
+login_manager.login_message = _l("Please sign in to see the staff pages.")
 login_manager.session_protection = "strong"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,9 +58,9 @@ def hash_password(password: str) -> str:
 
 def password_problem(password: str) -> str | None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return str(_("Use at least %(count)s characters.", count=MIN_PASSWORD_LENGTH))
     if len(password) > 1024:
-        return "Use at most 1024 characters."
+        return str(_("Use at most %(count)s characters.", count=1024))
     return None
 
 
@@ -115,8 +118,13 @@ def authenticate(session: AnySession, email: str, password: str, *, client: str)
     if wait > timedelta(0):
         minutes = math.ceil(wait.total_seconds() / 60)
         raise Throttled(
-            "Too many failed sign-ins with this email from your address; "
-            f"try again in {minutes} minute{'' if minutes == 1 else 's'}."
+            ngettext(
+                "Too many failed sign-ins with this email from your address; "
+                "try again in %(num)d minute.",
+                "Too many failed sign-ins with this email from your address; "
+                "try again in %(num)d minutes.",
+                minutes,
+            )
         )
     member = find_by_email(session, email)
     stored = member.password_hash if member is not None and member.is_active else None
@@ -130,7 +138,7 @@ def authenticate(session: AnySession, email: str, password: str, *, client: str)
         session.add(SignInFailure(email=email, client=client, at=now))
         session.execute(delete(SignInFailure).where(SignInFailure.at <= now - LOCKOUT))
         session.commit()
-        raise LoginRefused(WRONG)
+        raise LoginRefused(_("Email or password is not right."))
     session.execute(
         delete(SignInFailure).where(SignInFailure.email == email, SignInFailure.client == client)
     )
@@ -158,7 +166,7 @@ def password_problem_for_current(password: str) -> str | None:
     except Throttled as refused:
         return str(refused)
     except LoginRefused:
-        return "That is not your password."
+        return str(_("That is not your password."))
     return None
 
 

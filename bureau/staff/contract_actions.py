@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -69,7 +70,7 @@ def _version(step: Step[Any]) -> ContractVersion:
     number = step.form.number.data or 0
     version = flow.numbered(db.session, step.booking, number)
     if version is None:
-        raise ContractRefused(f"There is no version {number} of this contract.")
+        raise ContractRefused(_("There is no version %(number)s of this contract.", number=number))
     return version
 
 
@@ -78,15 +79,31 @@ def send_contract(step: Step[forms.SendContractForm]) -> str:
     actions.check_version(step.booking, step.form.expected_version)
     version, fresh = flow.send(db.session, step.booking, actor=staff_actor())
     if not fresh:
-        return f"The terms are unchanged: version {version.number} stands and was not sent again."
-    return f"Contract version {version.number} sent to {step.booking.contact_name}."
+        return str(
+            _(
+                "The terms are unchanged: version %(number)s stands and was not sent again.",
+                number=version.number,
+            )
+        )
+    return str(
+        _(
+            "Contract version %(number)s sent to %(name)s.",
+            number=version.number,
+            name=step.booking.contact_name,
+        )
+    )
 
 
 @workflow_step("countersign", forms.ContractVersionForm)
 def countersign(step: Step[forms.ContractVersionForm]) -> str:
     version = _version(step)
     flow.countersign(db.session, version, step.booking, staff=current_user)
-    return f"Version {version.number} countersigned; the final PDF goes to both sides."
+    return str(
+        _(
+            "Version %(number)s countersigned; the final PDF goes to both sides.",
+            number=version.number,
+        )
+    )
 
 
 @workflow_step("void_contract", forms.VoidContractForm)
@@ -95,7 +112,7 @@ def void_contract(step: Step[forms.VoidContractForm]) -> str:
     flow.void(
         db.session, version, step.booking, actor=staff_actor(), reason=step.form.reason.data or ""
     )
-    return f"Version {version.number} is void."
+    return str(_("Version %(number)s is void.", number=version.number))
 
 
 def _shown_version(booking_id: int, number: int) -> tuple[BookingRequest, ContractVersion]:
@@ -166,12 +183,12 @@ def agreements() -> ResponseReturnValue:
                         activate=bool(form.activate.data),
                     )
                     db.session.commit()
-                    flash(f"Agreement template “{saved.name}” saved.", "success")
+                    flash(_("Agreement template “%(name)s” saved.", name=saved.name), "success")
                     return redirect(url_for("staff.agreements", template=saved.id)), 303
             except ContractRefused as refused:
                 db.session.rollback()
                 preview, status = None, 422
-                flash(f"{refused} Nothing was saved.", "danger")
+                flash(_("%(problem)s Nothing was saved.", problem=refused), "danger")
     return (
         render_template(
             "staff/agreements.html",

@@ -22,6 +22,9 @@ from bureau.staff.queries import (
     request_list,
 )
 
+# The columns are field names, not words: the file is read by scripts and spreadsheets that
+# find columns by name, so they stay the same (English) whatever language the page speaks, as
+# do the codes in the cells (status, currency).
 CSV_COLUMNS = (
     "reference",
     "status",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -32,6 +34,7 @@ from wtforms.validators import (
 )
 
 from bureau.bookings.forms import choices
+from bureau.i18n import LOCALES
 from bureau.params import MAX_INT, whole_number
 from bureau.reference import CURRENCIES, timezone_names
 
@@ -50,16 +53,16 @@ class FiniteDecimalField(DecimalField):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
     next = HiddenField()
 
 
 class PasswordChangeForm(FlaskForm):
-    current = PasswordField("Current password", validators=[DataRequired()])
-    new = PasswordField("New password (at least 12 characters)", validators=[DataRequired()])
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(_l("New password (at least 12 characters)"), validators=[DataRequired()])
     repeat = PasswordField(
-        "New password again", validators=[DataRequired(), EqualTo("new", "The two differ.")]
+        _l("New password again"), validators=[DataRequired(), EqualTo("new", _l("The two differ."))]
     )
 
 
@@ -74,7 +77,16 @@ def zone_choices() -> list[Any]:
 
 class TimezoneForm(FlaskForm):
     # Checked against the reference list in the view: a wrong name is said, not a 500.
-    timezone = SelectField("Your time zone", validate_choice=False)
+    timezone = SelectField(_l("Your time zone"), validate_choice=False)
+
+
+class LocaleForm(FlaskForm):
+    # Checked against bureau.i18n.LOCALES in the view: an unknown code is said, not a 500.
+    locale = SelectField(
+        _l("Your language"),
+        choices=[SelectChoice(code, name) for code, name in LOCALES.items()],
+        validate_choice=False,
+    )
 
 
 class VersionedForm(FlaskForm):
@@ -86,11 +98,11 @@ class VersionedForm(FlaskForm):
 
 
 class NoteForm(VersionedForm):
-    text = TextAreaField("Internal note", validators=[DataRequired(), Length(max=4000)])
+    text = TextAreaField(_l("Internal note"), validators=[DataRequired(), Length(max=4000)])
 
 
 class ReassignForm(VersionedForm):
-    staff_id = SelectField("Assign to", coerce=str, validate_choice=False)
+    staff_id = SelectField(_l("Assign to"), coerce=str, validate_choice=False)
 
 
 class CandidateForm(Form):
@@ -98,73 +110,73 @@ class CandidateForm(Form):
     # a thousand speakers made most of the request page. The view resolves the typed name
     # (bureau/staff/picker.py).
     speaker = StringField(
-        "Speaker (type a name)",
+        _l("Speaker (type a name)"),
         validators=[Optional(), Length(max=200)],
         render_kw={"list": "speaker-list", "autocomplete": "off"},
     )
-    fee_quote = IntegerField("Fee quote", validators=[Optional(), NumberRange(0, 10_000_000)])
+    fee_quote = IntegerField(_l("Fee quote"), validators=[Optional(), NumberRange(0, 10_000_000)])
     home_city = StringField(
-        "Home city (blank: the catalogue's)", validators=[Optional(), Length(max=120)]
+        _l("Home city (blank: the catalogue's)"), validators=[Optional(), Length(max=120)]
     )
-    note = StringField("Note", validators=[Optional(), Length(max=500)])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=500)])
 
 
 class ShortlistForm(VersionedForm):
     candidates = FieldList(FormField(CandidateForm), min_entries=4, max_entries=4)
     # Shown once the organizer has a shortlist: sending another replaces it.
-    replace = BooleanField("Replace the shortlist the organizer has")
+    replace = BooleanField(_l("Replace the shortlist the organizer has"))
 
 
 class AvailabilityForm(VersionedForm):
     hold_days = IntegerField(
-        "Hold the date for (days)", default=7, validators=[InputRequired(), NumberRange(1, 30)]
+        _l("Hold the date for (days)"), default=7, validators=[InputRequired(), NumberRange(1, 30)]
     )
 
 
 class ContractForm(VersionedForm):
-    fee = IntegerField("Fee", validators=[InputRequired(), NumberRange(0, 10_000_000)])
+    fee = IntegerField(_l("Fee"), validators=[InputRequired(), NumberRange(0, 10_000_000)])
     currency = SelectField(
-        "Currency", choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
+        _l("Currency"), choices=choices(((c, c) for c in CURRENCIES), blank=None), default="USD"
     )
     commission_pct = FiniteDecimalField(
-        "Commission %", places=2, validators=[InputRequired(), NumberRange(0, 100)]
+        _l("Commission %"), places=2, validators=[InputRequired(), NumberRange(0, 100)]
     )
     deposit_amount = IntegerField(
-        "Deposit", validators=[InputRequired(), NumberRange(0, 10_000_000)]
+        _l("Deposit"), validators=[InputRequired(), NumberRange(0, 10_000_000)]
     )
-    deposit_due = DateField("Deposit due", validators=[InputRequired()])
-    travel_terms = TextAreaField("Travel terms", validators=[Optional(), Length(max=2000)])
+    deposit_due = DateField(_l("Deposit due"), validators=[InputRequired()])
+    travel_terms = TextAreaField(_l("Travel terms"), validators=[Optional(), Length(max=2000)])
 
 
 class ConfirmForm(VersionedForm):
     # An admin's reason to confirm before the contract is accepted and the deposit paid.
     override_reason = TextAreaField(
-        "Why confirm without them", validators=[Optional(), Length(max=1000)]
+        _l("Why confirm without them"), validators=[Optional(), Length(max=1000)]
     )
 
 
 class CompleteForm(VersionedForm):
     # Staff's own note on how it went (the organizer's rating is OrganizerFeedback).
-    feedback = TextAreaField("Completion note", validators=[Optional(), Length(max=4000)])
+    feedback = TextAreaField(_l("Completion note"), validators=[Optional(), Length(max=4000)])
     # Only shown to an admin, before the event has ended; kept on the timeline.
     early_reason = StringField(
-        "Why complete it before the event ends", validators=[Optional(), Length(max=1000)]
+        _l("Why complete it before the event ends"), validators=[Optional(), Length(max=1000)]
     )
 
 
 class PayoutPaidForm(VersionedForm):
     # The day the transfer to the speaker was made, and the bank's or the bureau's reference.
     # Ids of their own: the request page has other forms' "reference" fields.
-    paid_on = DateField("Paid on", id="payout-paid-on", validators=[InputRequired()])
+    paid_on = DateField(_l("Paid on"), id="payout-paid-on", validators=[InputRequired()])
     reference = StringField(
-        "Reference", id="payout-reference", validators=[Optional(), Length(max=200)]
+        _l("Reference"), id="payout-reference", validators=[Optional(), Length(max=200)]
     )
 
 
 CLOSE_AS = {
-    "declined": "Declined by the bureau",
-    "withdrawn": "Withdrawn by the organizer",
-    "cancelled": "Cancelled",
+    "declined": _l("Declined by the bureau"),
+    "withdrawn": _l("Withdrawn by the organizer"),
+    "cancelled": _l("Cancelled"),
 }
 
 
@@ -172,16 +184,17 @@ class CloseForm(VersionedForm):
     # The choices are the closings the request's state allows (the view sets them); any
     # other value is answered by actions.close with a message, not by the field.
     to = SelectField(
-        "Close as", choices=choices(CLOSE_AS.items(), blank=None), validate_choice=False
+        _l("Close as"), choices=choices(CLOSE_AS.items(), blank=None), validate_choice=False
     )
-    reason = StringField("Reason", validators=[DataRequired(), Length(max=1000)])
+    reason = StringField(_l("Reason"), validators=[DataRequired(), Length(max=1000)])
 
 
 class CorrectStateForm(VersionedForm):
-    status = SelectField("Set status to", validate_choice=False)
-    reason = StringField("Why", validators=[DataRequired(), Length(max=1000)])
+    status = SelectField(_l("Set status to"), validate_choice=False)
+    reason = StringField(_l("Why"), validators=[DataRequired(), Length(max=1000)])
     password = PasswordField(
-        "Your password", validators=[DataRequired("Your password, again."), Length(max=1024)]
+        _l("Your password"),
+        validators=[DataRequired(_l("Your password, again.")), Length(max=1024)],
     )
 
 
@@ -201,12 +214,14 @@ class ContractVersionForm(VersionedForm):
 
 class VoidContractForm(ContractVersionForm):
     # Checked by the service, which says what is missing.
-    reason = StringField("Why void it", validators=[Optional(), Length(max=1000)])
+    reason = StringField(_l("Why void it"), validators=[Optional(), Length(max=1000)])
 
 
 class AgreementTemplateForm(FlaskForm):
     """An admin's agreement template: Jinja with the booking's fields (docs/topics/contracts.md)."""
 
-    name = StringField("Name", validators=[DataRequired(), Length(max=120)])
-    body = TextAreaField("Template", validators=[DataRequired(), Length(max=200_000)])
-    activate = BooleanField("Use it for new contracts", default=True)
+    name = StringField(
+        lazy_pgettext("template", "Name"), validators=[DataRequired(), Length(max=120)]
+    )
+    body = TextAreaField(_l("Template"), validators=[DataRequired(), Length(max=200_000)])
+    activate = BooleanField(_l("Use it for new contracts"), default=True)

@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
@@ -93,7 +94,7 @@ class Picker:
                 label(tidy(row.name), row.home_city, row.slug),
                 row.home_city,
                 fee_band(row.fee_min, row.fee_max, row.fee_currency),
-                f"suggested: {why[row.id]}" if why.get(row.id) else "",
+                _("suggested: %(why)s", why=why[row.id]) if why.get(row.id) else "",
                 fee_quote(booking, row.fee_min, row.fee_max) if booking else None,
             )
             for row in rows
@@ -124,8 +125,16 @@ class Picker:
         if shared:
             options = "; ".join(f"“{p.label}”" for p in shared)
             raise NotASpeaker(
-                f"{len(shared)} speakers are called “{shared[0].name}”: pick one of {options}."
+                _(
+                    "%(count)s speakers are called “%(name)s”: pick one of %(options)s.",
+                    count=len(shared),
+                    name=shared[0].name,
+                    options=options,
+                )
             )
         raise NotASpeaker(
-            f"No active speaker is called “{tidy(typed)}”: pick a name from the list."
+            _(
+                "No active speaker is called “%(name)s”: pick a name from the list.",
+                name=tidy(typed),
+            )
         )

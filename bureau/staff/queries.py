@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -28,12 +30,12 @@ from bureau.db import AnySession, utcnow
 from bureau.params import BadParam, parse_day, row_id
 
 QUEUES = {
-    "mine": "Mine",
-    "unassigned": "Unassigned",
-    "open": "All open",
-    "overdue": "Overdue",
-    "soon": "Event soon",
-    "closed": "Closed",
+    "mine": _l("Mine"),
+    "unassigned": _l("Unassigned"),
+    "open": _l("All open"),
+    "overdue": _l("Overdue"),
+    "soon": _l("Event soon"),
+    "closed": _l("Closed"),
 }
 SORTS: dict[str, tuple[Any, ...]] = {
     "newest": (BookingRequest.created_at.desc(), BookingRequest.id.desc()),
@@ -42,21 +44,38 @@ SORTS: dict[str, tuple[Any, ...]] = {
     "status": (BookingRequest.status.asc(), BookingRequest.created_at.desc()),
     "reference": (BookingRequest.reference.asc(),),
 }
+# The date filters' names, as their errors say them.
+FILTER_NAMES = {"starts_from": _l("starts from"), "starts_until": _l("starts until")}
+# The orders in words (in English, the keys themselves).
+SORT_LABELS = {
+    "newest": _l("newest"),
+    "oldest": _l("oldest"),
+    "event": _l("event"),
+    "status": _l("status"),
+    "reference": _l("reference"),
+}
 _OPEN = [s.value for s in OPEN_STATES]
 _CLOSED = [s.value for s in CLOSED_STATES]
 CLOSED_COUNT_CAP = 1000  # the closed badge counts this far, then shows "1,000+"
 EVENT_SOON = timedelta(days=14)
 # What each queue holds, said under the tabs.
 QUEUE_HINTS = {
-    "mine": "Open requests assigned to you.",
-    "unassigned": "Open requests no one is assigned to.",
-    "open": "Every open request.",
-    "overdue": f"Assigned, and no first action after {FIRST_RESPONSE_SLA // timedelta(hours=1)} "
-    f"working hours of the assignee (Monday to Friday, {WORKDAY_START:%H:%M} to "
-    f"{WORKDAY_END:%H:%M} in their own time zone); the admins are emailed about each.",
-    "soon": f"Not confirmed, and the event is less than {EVENT_SOON.days} days away or "
-    "already past.",
-    "closed": "Completed, declined, withdrawn, cancelled or expired.",
+    "mine": _l("Open requests assigned to you."),
+    "unassigned": _l("Open requests no one is assigned to."),
+    "open": _l("Every open request."),
+    "overdue": _l(
+        "Assigned, and no first action after %(hours)s working hours of the assignee "
+        "(Monday to Friday, %(start)s to %(end)s in their own time zone); the admins are "
+        "emailed about each.",
+        hours=FIRST_RESPONSE_SLA // timedelta(hours=1),
+        start=WORKDAY_START.strftime("%H:%M"),
+        end=WORKDAY_END.strftime("%H:%M"),
+    ),
+    "soon": _l(
+        "Not confirmed, and the event is less than %(days)s days away or already past.",
+        days=EVENT_SOON.days,
+    ),
+    "closed": _l("Completed, declined, withdrawn, cancelled or expired."),
 }
 # The clock the queues read: tests move it instead of waiting for a Monday.
 clock: Callable[[], datetime] = utcnow
@@ -160,14 +179,15 @@ class Filters:
         staff = args.get("staff", "")
         filters.staff = row_id(staff)
         if staff and filters.staff is None:
-            filters.errors.append(f"staff: “{staff[:40]}” is not a staff member.")
+            filters.errors.append(_("staff: “%(value)s” is not a staff member.", value=staff[:40]))
         for name in ("starts_from", "starts_until"):
             raw = args.get(name, "")
             if raw:
                 try:
                     setattr(filters, name, parse_day(raw))
                 except BadParam as error:
-                    filters.errors.append(f"{name.replace('_', ' ')}: {error}")
+                    field = FILTER_NAMES[name]
+                    filters.errors.append(_("%(field)s: %(problem)s", field=field, problem=error))
         return filters
 
     @property

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -114,7 +115,7 @@ def workflow_failed(error: Exception) -> ResponseReturnValue:
         text = (
             str(error)
             if isinstance(error, actions.Conflict)
-            else (
+            else _(
                 "Someone else changed this request at the same moment. Nothing was saved; "
                 "look at it again."
             )
@@ -132,7 +133,7 @@ for _error in (*RACES, *REFUSALS):
 @workflow_step("note", forms.NoteForm)
 def add_note(step: Step[forms.NoteForm]) -> str:
     step.run(notes.add_note, step.form.text.data or "")
-    return "Note added."
+    return str(_("Note added."))
 
 
 def _reassign_form() -> forms.ReassignForm:
@@ -147,15 +148,15 @@ def reassign(step: Step[forms.ReassignForm]) -> str:
     if choice == "rules":
         actions.check_version(step.booking, step.form.expected_version)
         decision = route(db.session, step.booking, actor=staff_actor())
-        return f"Routed by the rules: {decision.reason}"
+        return str(_("Routed by the rules: %(reason)s", reason=decision.reason))
     if not current_user.is_admin:
         abort(403)
     staff_id = row_id(choice)
     member = db.session.get(StaffMember, staff_id) if staff_id else None
     if member is None:
-        raise actions.ActionError("Choose a staff member.")
+        raise actions.ActionError(_("Choose a staff member."))
     step.run(actions.reassign_to, member)
-    return f"Assigned to {member.name}."
+    return str(_("Assigned to %(name)s.", name=member.name))
 
 
 @workflow_step("shortlist", forms.ShortlistForm)
@@ -166,16 +167,40 @@ def shortlist(step: Step[forms.ShortlistForm]) -> str:
     replacing = bool(booking.shortlist)
     if replacing and not form.replace.data:
         box = form.replace.label.text
-        form.replace.errors = [f"Tick “{box}” to send this one in its place."]
+        form.replace.errors = [_("Tick “%(box)s” to send this one in its place.", box=box)]
         sent = sent_shortlist(booking) or {}
-        raise actions.ActionError(
-            f"{booking.contact_name} already has a shortlist"
-            + (f", sent {sent['when']}" if sent.get("when") else "")
-            + f"; this one would replace it. Tick “{box}” to send it. Nothing was sent."
-        )
+        if sent.get("when"):
+            message = _(
+                "%(name)s already has a shortlist, sent %(when)s; this one would replace it. "
+                "Tick “%(box)s” to send it. Nothing was sent.",
+                name=booking.contact_name,
+                when=sent["when"],
+                box=box,
+            )
+        else:
+            message = _(
+                "%(name)s already has a shortlist; this one would replace it. "
+                "Tick “%(box)s” to send it. Nothing was sent.",
+                name=booking.contact_name,
+                box=box,
+            )
+        raise actions.ActionError(message)
     step.run(actions.shortlist, candidates)
-    instead = ", in place of the previous one" if replacing else ""
-    return f"Shortlist of {len(candidates)} sent to {booking.contact_name}{instead}."
+    if replacing:
+        return str(
+            _(
+                "Shortlist of %(count)s sent to %(name)s, in place of the previous one.",
+                count=len(candidates),
+                name=booking.contact_name,
+            )
+        )
+    return str(
+        _(
+            "Shortlist of %(count)s sent to %(name)s.",
+            count=len(candidates),
+            name=booking.contact_name,
+        )
+    )
 
 
 def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
@@ -192,16 +217,24 @@ def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
             pick = picker.resolve(entry.speaker.data)
         except NotASpeaker as refused:
             entry.speaker.errors = [str(refused)]
-            problems.append(f"Candidate {number}: {refused}")
+            problems.append(_("Candidate %(number)s: %(problem)s", number=number, problem=refused))
             continue
         if pick.slug in seen:
-            entry.speaker.errors = [f"{pick.label} is already on this shortlist."]
-            problems.append(f"Candidate {number}: {pick.label} is on the shortlist twice.")
+            entry.speaker.errors = [_("%(name)s is already on this shortlist.", name=pick.label)]
+            problems.append(
+                _(
+                    "Candidate %(number)s: %(name)s is on the shortlist twice.",
+                    number=number,
+                    name=pick.label,
+                )
+            )
             continue
         seen.add(pick.slug)
         if entry.fee_quote.data is None:
-            entry.fee_quote.errors = [f"Give {pick.name}'s fee quote."]
-            problems.append(f"Candidate {number}: give {pick.name}'s fee quote.")
+            entry.fee_quote.errors = [_("Give %(name)s's fee quote.", name=pick.name)]
+            problems.append(
+                _("Candidate %(number)s: give %(name)s's fee quote.", number=number, name=pick.name)
+            )
             continue
         candidates.append(
             actions.Candidate(
@@ -212,7 +245,7 @@ def shortlist_candidates(form: forms.ShortlistForm) -> list[actions.Candidate]:
             )
         )
     if problems:
-        raise actions.ActionError(" ".join(problems) + " Nothing was sent.")
+        raise actions.ActionError(_("%(problems)s Nothing was sent.", problems=" ".join(problems)))
     return candidates
 
 
@@ -244,7 +277,7 @@ def act_on_terms(
 
 @bp.post("/requests/<id:booking_id>/offer")
 def offer(booking_id: int) -> ResponseReturnValue:
-    return act_on_terms(booking_id, "offer", actions.record_offer, "Firm offer recorded.")
+    return act_on_terms(booking_id, "offer", actions.record_offer, _("Firm offer recorded."))
 
 
 def _current_terms(booking: BookingRequest) -> dict[str, str]:
@@ -262,7 +295,7 @@ def reschedule(booking_id: int) -> ResponseReturnValue:
         booking_id,
         "reschedule",
         actions.reschedule,
-        "Rescheduled; updated invitations go to everyone.",
+        _("Rescheduled; updated invitations go to everyone."),
         fixed=_current_terms,
     )
 
@@ -272,7 +305,12 @@ def availability(step: Step[forms.AvailabilityForm]) -> str:
     hold = step.run(
         actions.request_availability, hold_for=timedelta(days=step.form.hold_days.data or 7)
     )
-    return f"Availability check sent; the date is held until {staff_time(hold.expires_at)}."
+    return str(
+        _(
+            "Availability check sent; the date is held until %(until)s.",
+            until=staff_time(hold.expires_at),
+        )
+    )
 
 
 @workflow_step("contract", forms.ContractForm)
@@ -287,7 +325,7 @@ def contract(step: Step[forms.ContractForm]) -> str:
         travel_terms=form.travel_terms.data or None,
     )
     step.run(actions.record_contract, terms)
-    return "Contract recorded."
+    return str(_("Contract recorded."))
 
 
 @workflow_step("confirm", forms.ConfirmForm)
@@ -297,7 +335,7 @@ def confirm(step: Step[forms.ConfirmForm]) -> str:
         override_reason=step.form.override_reason.data or None,
         actor_is_admin=current_user.is_admin,
     )
-    return "Booking confirmed; the organizer is told."
+    return str(_("Booking confirmed; the organizer is told."))
 
 
 @workflow_step("complete", forms.CompleteForm)
@@ -308,7 +346,7 @@ def complete(step: Step[forms.CompleteForm]) -> str:
         early_reason=step.form.early_reason.data or None,
         actor_is_admin=current_user.is_admin,
     )
-    return "Marked as completed."
+    return str(_("Marked as completed."))
 
 
 def _status(value: str | None, refusal: str) -> Status:
@@ -320,24 +358,24 @@ def _status(value: str | None, refusal: str) -> Status:
 
 @workflow_step("close", forms.CloseForm)
 def close(step: Step[forms.CloseForm]) -> str:
-    to = _status(step.form.to.data, "Choose how to close the request.")
+    to = _status(step.form.to.data, _("Choose how to close the request."))
     step.run(actions.close, to, reason=step.form.reason.data or "")
-    return f"Request closed: {staff_label(to).lower()}."
+    return str(_("Request closed: %(status)s.", status=staff_label(to).lower()))
 
 
 @workflow_step("correct", forms.CorrectStateForm, admins_only=True)
 def correct(step: Step[forms.CorrectStateForm]) -> str:
-    to = _status(step.form.status.data, "Choose a status.")
+    to = _status(step.form.status.data, _("Choose a status."))
     refused = password_problem_for_current(step.form.password.data or "")
     if refused:
-        raise actions.ActionError(f"{refused} Nothing was changed.")
+        raise actions.ActionError(_("%(problem)s Nothing was changed.", problem=refused))
     step.run(
         actions.correct_state,
         to,
         reason=step.form.reason.data or "",
         actor_is_admin=current_user.is_admin,
     )
-    return f"Status corrected to “{staff_label(to)}”."
+    return str(_("Status corrected to “%(status)s”.", status=staff_label(to)))
 
 
 def _payout_form() -> forms.PayoutPaidForm:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import abort, current_app
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 
 from bureau.billing import actions
 from bureau.billing.forms import IssueInvoiceForm, PaymentForm, VoidInvoiceForm
@@ -30,7 +31,14 @@ def invoice_issue(step: Step[IssueInvoiceForm]) -> str:
         today=utcnow().date(),
     )
     total = format_money(invoice.total, invoice.currency)
-    return f"{invoice.title} {invoice.number} issued for {total}; it is emailed to the organizer."
+    return str(
+        _(
+            "%(title)s %(number)s issued for %(total)s; it is emailed to the organizer.",
+            title=invoice.title,
+            number=invoice.number,
+            total=total,
+        )
+    )
 
 
 @workflow_step("invoice_void", VoidInvoiceForm)
@@ -38,7 +46,7 @@ def invoice_void(step: Step[VoidInvoiceForm]) -> str:
     invoice = step.run(
         actions.void_step, row_id(step.form.invoice_id.data), reason=step.form.reason.data or ""
     )
-    return f"{invoice.number} is void."
+    return str(_("%(number)s is void.", number=invoice.number))
 
 
 @workflow_step("invoice_payment", PaymentForm)
@@ -56,8 +64,16 @@ def invoice_payment(step: Step[PaymentForm]) -> str:
     )
     invoice = payment.invoice
     left = balance_due(invoice)
-    rest = f"{format_money(left, invoice.currency)} still due" if left else "paid in full"
-    return f"Payment of {format_money(payment.amount, invoice.currency)} recorded: {rest}."
+    paid = format_money(payment.amount, invoice.currency)
+    if left:
+        return str(
+            _(
+                "Payment of %(amount)s recorded: %(left)s still due.",
+                amount=paid,
+                left=format_money(left, invoice.currency),
+            )
+        )
+    return str(_("Payment of %(amount)s recorded: paid in full.", amount=paid))
 
 
 @bp.get("/requests/<id:booking_id>/invoices/<id:invoice_id>", defaults={"as_pdf": False})

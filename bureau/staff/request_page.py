@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import abort, current_app, render_template
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -149,7 +150,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
     reassign = bound.get("reassign") or forms.ReassignForm(formdata=None, version=version)
     people = (
         [
-            (str(s.id), f"{s.name}{' (on leave)' if s.is_on_leave else ''}")
+            (str(s.id), _("%(name)s (on leave)", name=s.name) if s.is_on_leave else s.name)
             for s in db.session.scalars(
                 select(StaffMember).where(StaffMember.is_active).order_by(StaffMember.name)
             )
@@ -158,7 +159,7 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
         else []
     )
     reassign.staff_id.choices = choices(
-        [("rules", "Through the routing rules"), *people], blank=None
+        [("rules", _("Through the routing rules")), *people], blank=None
     )
     reassign.version.data = version
     made["reassign"] = reassign

@@ -5,6 +5,7 @@ after the last request, checked on every request from stamps in the signed sessi
 from __future__ import annotations
 
 from flask import Flask, flash, request, session
+from flask_babel import gettext as _
 from flask_login import logout_user
 
 from bureau.staff import auth
@@ -31,13 +32,17 @@ def init_sessions(app: Flask) -> None:
         now = int(auth.clock().timestamp())
         started, seen = session.get(SIGNED_IN_AT), session.get(SEEN_AT)
         if not isinstance(started, int) or not isinstance(seen, int):
-            reason = "Please sign in again."
+            reason = _("Please sign in again.")
         elif now - started >= longest:
-            reason = f"Sessions end after {settings.session_hours} hours; please sign in again."
+            reason = _(
+                "Sessions end after %(hours)s hours; please sign in again.",
+                hours=settings.session_hours,
+            )
         elif now - seen >= idle:
-            reason = (
-                f"You were signed out after {settings.session_idle_minutes} minutes without "
-                "activity; please sign in again."
+            reason = _(
+                "You were signed out after %(minutes)s minutes without activity; "
+                "please sign in again.",
+                minutes=settings.session_idle_minutes,
             )
         else:
             session[SEEN_AT] = now

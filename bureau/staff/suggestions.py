@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import ColumnElement, case, exists, false, func, literal, select, true
 
 from bureau.bookings.models import BookingRequest
@@ -100,20 +102,20 @@ def _suggestion(
     """The score the database ranked by, its reasons in words, and a fee to quote."""
     reasons: list[str] = []
     if requested:
-        reasons.append("requested")
+        reasons.append(_("requested"))
     if shared:
-        reasons.append(f"{shared} shared topic{'s' if shared > 1 else ''}")
+        reasons.append(ngettext("%(num)d shared topic", "%(num)d shared topics", shared))
     if speaks:
-        reasons.append(f"speaks {booking.language}")
+        reasons.append(_("speaks %(language)s", language=booking.language))
     budget_high = booking.budget_max
     if budget_high is not None and fits:
-        reasons.append("fee fits the budget")
+        reasons.append(_("fee fits the budget"))
     elif not fits:
-        reasons.append("fee above the budget")
+        reasons.append(_("fee above the budget"))
     if own:
         reasons += own
     elif busy:
-        reasons.append("busy on that date")
+        reasons.append(_("busy on that date"))
     quote = fee_quote(booking, speaker.fee_min, speaker.fee_max)
     return Suggestion(speaker, int(score), quote, not busy, reasons)
 
