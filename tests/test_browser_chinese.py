@@ -21,8 +21,9 @@ import pytest
 from tests.browser import browser, chromium, csp_violations, fits_the_window, shoot
 from tests.conftest import NEXT_YEAR
 from tests.stack import wait_until
-from tests.test_browser import DESK, PASSWORD, Mailbox, ask, click, fill, site, text
+from tests.test_browser import DESK, Mailbox, ask, click, fill, site, text
 from tests.test_browser_billing import pay_in_full
+from tests.workflow_helpers import PASSWORD
 
 pytestmark = pytest.mark.slow
 
