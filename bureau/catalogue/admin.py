@@ -132,7 +132,13 @@ def topics() -> ResponseReturnValue:
         elif db.session.scalar(select(Topic.id).where(Topic.slug == form.slug.data)):
             form.slug.errors = [_("This topic exists already")]
         else:
-            db.session.add(Topic(slug=form.slug.data, name=form.name.data))
+            db.session.add(
+                Topic(
+                    slug=form.slug.data,
+                    name=form.name.data,
+                    name_zh=(form.name_zh.data or "").strip() or None,
+                )
+            )
             db.session.commit()
             flash(_("Topic %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("catalogue_admin.topics")), 303
