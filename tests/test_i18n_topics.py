@@ -13,6 +13,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
 from bureau.catalogue.models import Speaker, Topic
+from bureau.catalogue.queries import SpeakerFilters, speaker_search
 from bureau.demo.catalogue import demo_data, load_demo_catalogue
 from bureau.extensions import db
 from bureau.i18n.content import shown_city, shown_topic
@@ -199,3 +200,22 @@ def test_the_migration_adds_and_drops_the_columns_on_sqlite(tmp_path: Path) -> N
         assert "home_city_zh" not in {c["name"] for c in columns.get_columns("speakers")}
         with db.engine.begin() as connection:
             assert connection.execute(text("SELECT slug, name FROM topics")).all() == [("ai", "AI")]
+
+
+def _found(app: Flask, query: str) -> set[str]:
+    with app.app_context():
+        stmt = speaker_search(SpeakerFilters(q=query), db.engine.dialect.name)
+        return {s.slug for s in db.session.scalars(stmt)}
+
+
+def test_search_finds_speakers_by_a_chinese_topic_name(
+    app: Flask, client: FlaskClient, postgres_app: Flask
+) -> None:
+    # Written only in the topics' names, in none of the speakers' texts.
+    for database in (app, postgres_app):
+        assert _found(database, "地缘政治") == {"alvin-wang-graylin", "winston-ma"}
+        assert _found(database, "未来工作") == {"ashley-dudarenok"}
+        assert _found(database, "未来工作 地缘政治") == set()
+    page = client.get("/speakers", query_string={"q": "未来工作"}, headers=CHINESE).text
+    assert 'href="/speakers/ashley-dudarenok"' in page
+    assert 'href="/speakers/kaiser-kuo"' not in page
