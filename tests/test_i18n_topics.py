@@ -219,3 +219,40 @@ def test_search_finds_speakers_by_a_chinese_topic_name(
     page = client.get("/speakers", query_string={"q": "未来工作"}, headers=CHINESE).text
     assert 'href="/speakers/ashley-dudarenok"' in page
     assert 'href="/speakers/kaiser-kuo"' not in page
+
+
+def test_admin_renames_a_topic_in_both_languages(app: Flask, admin: FlaskClient) -> None:
+    with app.app_context():
+        topic = db.session.scalars(select(Topic).where(Topic.slug == "media-internet")).one()
+        topic_id, before = topic.id, (topic.name, topic.name_zh)
+    edit = f"/staff/topics/{topic_id}/edit"
+    assert f'href="{edit}"' in admin.get("/staff/topics").text
+    page = admin.get(edit).text
+    assert 'value="媒体与互联网"' in page
+    assert 'lang="zh-Hans"' in page
+    try:
+        refused = post_form(admin, edit, edit, {"name": "Media", "name_zh": "Media"})
+        assert refused.status_code == 422
+        assert "Write this in Chinese characters, or leave it empty" in refused.text
+        assert post_form(admin, edit, edit, {"name": "", "name_zh": "媒体"}).status_code == 422
+        with app.app_context():
+            topic = db.session.get(Topic, topic_id)
+            assert topic is not None
+            assert (topic.name, topic.name_zh) == before
+        saved = post_form(admin, edit, edit, {"name": "Media and the web", "name_zh": " 媒体 "})
+        assert saved.status_code == 303
+        listing = admin.get("/speakers", headers=CHINESE).text
+        assert 'lang="zh-Hans">媒体</option>' in listing
+        assert post_form(admin, edit, edit, {"name": "Media", "name_zh": ""}).status_code == 303
+        with app.app_context():
+            topic = db.session.get(Topic, topic_id)
+            assert topic is not None
+            assert (topic.name, topic.name_zh, topic.slug) == ("Media", None, "media-internet")
+        assert 'lang="en">Media</option>' in admin.get("/speakers", headers=CHINESE).text
+        assert admin.get("/staff/topics/987654/edit").status_code == 404
+    finally:
+        with app.app_context():
+            topic = db.session.get(Topic, topic_id)
+            assert topic is not None
+            topic.name, topic.name_zh = before
+            db.session.commit()

@@ -156,13 +156,21 @@ def _text_or_none(value: str | None) -> str | None:
     return text or None
 
 
-class TopicForm(FlaskForm):
-    slug = StringField(_l("Slug"), validators=[DataRequired(), Length(max=80)])
+class TopicNamesForm(FlaskForm):
+    """A topic's names; its slug stays, as links to the filtered speakers list use it."""
+
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     name_zh = StringField(_l("Topic name in Chinese"), validators=[Optional(), Length(max=120)])
 
     def validate_name_zh(self, field: Field) -> None:
         _chinese(field)
+
+    def chinese_name(self) -> str | None:
+        return _text_or_none(self.name_zh.data)
+
+
+class TopicForm(TopicNamesForm):
+    slug = StringField(_l("Slug"), validators=[DataRequired(), Length(max=80)])
 
 
 class PostForm(FlaskForm):
