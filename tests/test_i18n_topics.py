@@ -170,13 +170,16 @@ def test_a_demo_catalogue_loaded_before_gets_topic_and_city_names_unless_edited(
     with app.app_context():
         rows: dict[str, Any] = {s.slug: s for s in db.session.scalars(select(Speaker))}
         topic = db.session.scalars(select(Topic).where(Topic.slug == "future-of-work")).one()
+        renamed = db.session.scalars(select(Topic).where(Topic.slug == "media-internet")).one()
         topic.name_zh = None
+        renamed.name, renamed.name_zh = "Media", None  # staff renamed it since
         rows["winston-ma"].home_city_zh = None
         rows["kaiser-kuo"].home_city_zh = None
         rows["kaiser-kuo"].is_fee_example = False  # staff saved it since
         db.session.flush()
         load_demo_catalogue(db.session)
         assert topic.name_zh == "未来工作"
+        assert renamed.name_zh is None
         assert rows["winston-ma"].home_city_zh == "纽约"
         assert rows["kaiser-kuo"].home_city_zh is None
         db.session.rollback()

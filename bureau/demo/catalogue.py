@@ -50,10 +50,11 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
 
     for item in data["topics"]:
         if item["slug"] in topics:
-            # A topic loaded before topics had Chinese names gets its own (staff can add
-            # topics but not rename them, so a demo topic without one is as loaded).
-            if topics[item["slug"]].name_zh is None:
-                topics[item["slug"]].name_zh = item.get("name_zh")
+            # A topic loaded before topics had Chinese names gets its own, unless staff
+            # renamed it since.
+            topic = topics[item["slug"]]
+            if topic.name_zh is None and topic.name == item["name"]:
+                topic.name_zh = item.get("name_zh")
             continue
         topics[item["slug"]] = Topic(
             slug=item["slug"], name=item["name"], name_zh=item.get("name_zh")
