@@ -112,15 +112,24 @@ def _speaker(full: bool) -> dict[str, Any]:
         "topics": {
             "type": "array",
             "items": an_object(
-                ["slug", "name"], {"slug": {"type": "string"}, "name": {"type": "string"}}
+                ["slug", "name", "name_zh"],
+                {
+                    "slug": {"type": "string"},
+                    "name": {"type": "string"},
+                    "name_zh": {
+                        **NULLABLE_STRING,
+                        "description": "the name in Chinese, where written",
+                    },
+                },
             ),
         },
         "languages": {"type": "array", "items": {"type": "string"}},
         "formats": {"type": "array", "items": {"type": "string", "enum": sorted(SPEAKER_FORMATS)}},
         "home": an_object(
-            ["city", "country", "timezone"],
+            ["city", "city_zh", "country", "timezone"],
             {
                 "city": {"type": "string"},
+                "city_zh": {**NULLABLE_STRING, "description": "the city in Chinese, where written"},
                 "country": {"type": "string"},
                 "timezone": {"type": "string"},
             },

@@ -22,7 +22,7 @@ from bureau.bookings.links import availability_token
 from bureau.bookings.models import BookingRequest, Offer, OrganizerFeedback
 from bureau.bookings.workflow import SYSTEM
 from bureau.calendar.links import blackout_token
-from bureau.catalogue.models import Post, Speaker
+from bureau.catalogue.models import Post, Speaker, Topic
 from bureau.contracts.models import ContractVersion
 from bureau.contracts.services import issue_version
 from bureau.db import utcnow
@@ -193,6 +193,7 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
     ids = {
         "speaker": session.scalars(select(Speaker.id)).first(),
         "post": session.scalars(select(Post.id)).first(),
+        "topic": session.scalars(select(Topic.id)).first(),
         "notification": session.scalars(select(Notification.id)).first(),
     }
     assert all(ids.values()), ids
@@ -219,6 +220,7 @@ def argument_values() -> dict[str, list[dict[str, Any]]]:
         ],
         "catalogue_admin.speaker_form": [{"speaker_id": ids["speaker"]}],
         "catalogue_admin.post_form": [{"post_id": ids["post"]}],
+        "catalogue_admin.topic_form": [{"topic_id": ids["topic"]}],
         "own_calendar.blackouts": [{"token": blackout_token(ids["speaker"])}],
         # A speaker with statements if the demo history made some, else any speaker.
         "billing.payouts": [

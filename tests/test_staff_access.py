@@ -103,6 +103,8 @@ ACCESS: dict[tuple[str, str], str] = {
     ("/staff/speakers/<id:speaker_id>/blackouts", "POST"): ADMIN_ONLY,
     ("/staff/topics", "GET"): ADMIN_ONLY,
     ("/staff/topics", "POST"): ADMIN_ONLY,
+    ("/staff/topics/<id:topic_id>/edit", "GET"): ADMIN_ONLY,
+    ("/staff/topics/<id:topic_id>/edit", "POST"): ADMIN_ONLY,
     ("/staff/posts", "GET"): ADMIN_ONLY,
     ("/staff/posts/new", "GET"): ADMIN_ONLY,
     ("/staff/posts/new", "POST"): ADMIN_ONLY,
@@ -241,6 +243,7 @@ def ids(app: Flask, people: dict[str, int]) -> dict[str, int]:
             "job_id": job.id,
             "speaker_id": db.session.scalars(select(Speaker.id).order_by(Speaker.id)).first(),
             "post_id": db.session.scalars(select(Post.id).order_by(Post.id)).first(),
+            "topic_id": db.session.scalars(select(Topic.id).order_by(Topic.id)).first(),
         }
 
 
@@ -276,7 +279,9 @@ def snapshot(app: Flask, booking_id: int) -> dict[str, Any]:
             "speakers": sorted(
                 db.session.execute(select(Speaker.slug, Speaker.is_active, Speaker.name)).all()
             ),
-            "topics": sorted(db.session.scalars(select(Topic.slug))),
+            "topics": sorted(
+                db.session.execute(select(Topic.slug, Topic.name, Topic.name_zh)).all()
+            ),
             "posts": sorted(db.session.execute(select(Post.slug, Post.title)).all()),
         }
 

@@ -132,7 +132,13 @@ def topics() -> ResponseReturnValue:
         elif db.session.scalar(select(Topic.id).where(Topic.slug == form.slug.data)):
             form.slug.errors = [_("This topic exists already")]
         else:
-            db.session.add(Topic(slug=form.slug.data, name=form.name.data))
+            db.session.add(
+                Topic(
+                    slug=form.slug.data,
+                    name=form.name.data,
+                    name_zh=form.chinese_name(),
+                )
+            )
             db.session.commit()
             flash(_("Topic %(name)s added.", name=form.name.data), "success")
             return redirect(url_for("catalogue_admin.topics")), 303
@@ -140,6 +146,20 @@ def topics() -> ResponseReturnValue:
         status = 422
     rows = db.session.scalars(select(Topic).order_by(Topic.name)).all()
     return render_template("staff/topics.html", form=form, topics=rows), status
+
+
+@bp.route("/topics/<id:topic_id>/edit", methods=["GET", "POST"])
+def topic_form(topic_id: int) -> ResponseReturnValue:
+    topic, form = _edit(Topic, topic_id, forms.TopicNamesForm)
+    if topic is None:  # a topic is only added on the topics page
+        abort(404)
+    if form.validate_on_submit():
+        topic.name, topic.name_zh = form.name.data, form.chinese_name()
+        db.session.commit()
+        flash(_("Saved %(name)s.", name=topic.name), "success")
+        return redirect(url_for("catalogue_admin.topics")), 303
+    status = 422 if form.is_submitted() else 200
+    return render_template("staff/topic_form.html", form=form, topic=topic), status
 
 
 @bp.get("/posts")

@@ -27,11 +27,12 @@ def speaker_json(speaker: Speaker, *, full: bool = False) -> dict[str, Any]:
         "headline": speaker.headline,
         "name_zh": speaker.name_zh,
         "headline_zh": speaker.headline_zh,
-        "topics": [{"slug": t.slug, "name": t.name} for t in speaker.topics],
+        "topics": [{"slug": t.slug, "name": t.name, "name_zh": t.name_zh} for t in speaker.topics],
         "languages": speaker.languages,
         "formats": speaker.formats,
         "home": {
             "city": speaker.home_city,
+            "city_zh": speaker.home_city_zh,
             "country": speaker.home_country,
             "timezone": speaker.home_timezone,
         },

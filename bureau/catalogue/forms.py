@@ -77,6 +77,7 @@ class SpeakerForm(FlaskForm):
     )
     email = EmailField(_l("Email (for availability checks)"), validators=[Optional(), Email()])
     home_city = StringField(_l("Home city"), validators=[DataRequired(), Length(max=120)])
+    home_city_zh = StringField(_l("Home city in Chinese"), validators=[Optional(), Length(max=120)])
     home_country = StringField(
         _l("Home country (ISO code)"), validators=[DataRequired(), Length(2, 2)]
     )
@@ -110,6 +111,9 @@ class SpeakerForm(FlaskForm):
         _chinese(field)
 
     def validate_bio_zh(self, field: Field) -> None:
+        _chinese(field)
+
+    def validate_home_city_zh(self, field: Field) -> None:
         _chinese(field)
 
     def validate_home_country(self, field: Field) -> None:
@@ -152,9 +156,21 @@ def _text_or_none(value: str | None) -> str | None:
     return text or None
 
 
-class TopicForm(FlaskForm):
-    slug = StringField(_l("Slug"), validators=[DataRequired(), Length(max=80)])
+class TopicNamesForm(FlaskForm):
+    """A topic's names; its slug stays, as links to the filtered speakers list use it."""
+
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    name_zh = StringField(_l("Topic name in Chinese"), validators=[Optional(), Length(max=120)])
+
+    def validate_name_zh(self, field: Field) -> None:
+        _chinese(field)
+
+    def chinese_name(self) -> str | None:
+        return _text_or_none(self.name_zh.data)
+
+
+class TopicForm(TopicNamesForm):
+    slug = StringField(_l("Slug"), validators=[DataRequired(), Length(max=80)])
 
 
 class PostForm(FlaskForm):

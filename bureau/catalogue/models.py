@@ -40,6 +40,9 @@ class Topic(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120))
+    # The name in Chinese, where written; pages fall back to the English (bureau/i18n/content.py).
+    # Lists sort by the English name.
+    name_zh: Mapped[str | None] = mapped_column(String(120))
 
     speakers: Mapped[list[Speaker]] = relationship(
         secondary=speaker_topics, back_populates="topics", order_by="Speaker.name"
@@ -72,6 +75,7 @@ class Speaker(Base):
     # The language the bureau writes to the speaker in.
     locale: Mapped[LocaleCode]
     home_city: Mapped[str] = mapped_column(String(120))
+    home_city_zh: Mapped[str | None] = mapped_column(String(120))
     home_country: Mapped[CountryCode]
     home_timezone: Mapped[TimeZoneName]
     fee_min: Mapped[int]

@@ -62,17 +62,7 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
     # A query without a single word (punctuation only) filters nothing, on either database.
     words = _WORD.findall(filters.q.lower())[:8]
     if words:
-        aggregate = (
-            func.group_concat(Topic.name, " ")
-            if dialect == "sqlite"
-            else func.string_agg(Topic.name, " ")
-        )
-        topic_names = (
-            select(func.coalesce(aggregate, ""))
-            .join(speaker_topics, speaker_topics.c.topic_id == Topic.id)
-            .where(speaker_topics.c.speaker_id == Speaker.id)
-            .scalar_subquery()
-        )
+        topic_names = _topic_names(Topic.name, dialect)
         document = Speaker.name + " " + Speaker.headline + " " + Speaker.bio + " " + topic_names
         if dialect == "postgresql" and any(_HAN.search(word) for word in words):
             # Every word occurs in one of the texts, English or Chinese.
@@ -86,6 +76,7 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
             # SQLite: every word must occur somewhere (case-insensitive substring match).
             for chinese in (Speaker.name_zh, Speaker.headline_zh, Speaker.bio_zh):
                 document = document + " " + func.coalesce(chinese, "")
+            document = document + " " + _topic_names(Topic.name_zh, dialect)
             stmt = stmt.where(
                 and_(*(func.lower(document).contains(word, autoescape=True) for word in words))
             )
@@ -116,10 +107,27 @@ def speaker_search(filters: SpeakerFilters, dialect: str) -> Select[Speaker]:
     ).order_by(*order)
 
 
+def _topic_names(column: Any, dialect: str) -> Any:
+    """The speaker's topics' names in ``column`` (English or Chinese), space-separated."""
+    aggregate = (
+        func.group_concat(column, " ") if dialect == "sqlite" else func.string_agg(column, " ")
+    )
+    return (
+        select(func.coalesce(aggregate, ""))
+        .join(speaker_topics, speaker_topics.c.topic_id == Topic.id)
+        .where(speaker_topics.c.speaker_id == Speaker.id)
+        .scalar_subquery()
+    )
+
+
 def _in_any_text(word: str) -> ColumnElement[bool]:
-    """``word`` occurs in one of the speaker's texts (PostgreSQL ILIKE, wildcards escaped)."""
+    """``word`` occurs in one of the speaker's texts or topics' Chinese names (PostgreSQL
+    ILIKE, wildcards escaped)."""
     pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
-    return or_(*(column.ilike(pattern, escape="\\") for column in SEARCHED_TEXTS))
+    return or_(
+        *(column.ilike(pattern, escape="\\") for column in SEARCHED_TEXTS),
+        Speaker.topics.any(Topic.name_zh.ilike(pattern, escape="\\")),
+    )
 
 
 def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:

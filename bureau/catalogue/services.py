@@ -12,7 +12,7 @@ from bureau.catalogue.models import Speaker, Topic
 from bureau.db import AnySession
 
 # Optional texts in Chinese; None where the bureau has not written them.
-CHINESE_FIELDS = ("name_zh", "headline_zh", "bio_zh")
+CHINESE_FIELDS = ("name_zh", "headline_zh", "bio_zh", "home_city_zh")
 SPEAKER_FIELDS = (  # set as given; the lists are set by save_speaker
     "slug",
     "name",

@@ -49,10 +49,18 @@ def load_demo_catalogue(session: AnySession) -> SeedReport:
     added = [0, 0, 0]
 
     for item in data["topics"]:
-        if item["slug"] not in topics:
-            topics[item["slug"]] = Topic(slug=item["slug"], name=item["name"])
-            session.add(topics[item["slug"]])
-            added[0] += 1
+        if item["slug"] in topics:
+            # A topic loaded before topics had Chinese names gets its own, unless staff
+            # renamed it since.
+            topic = topics[item["slug"]]
+            if topic.name_zh is None and topic.name == item["name"]:
+                topic.name_zh = item.get("name_zh")
+            continue
+        topics[item["slug"]] = Topic(
+            slug=item["slug"], name=item["name"], name_zh=item.get("name_zh")
+        )
+        session.add(topics[item["slug"]])
+        added[0] += 1
 
     for item in data["speakers"]:
         if item["slug"] in speakers:

@@ -1,5 +1,6 @@
-"""A speaker's words in the reader's language: the Chinese name, headline and biography where
-the bureau wrote them and the reader reads Chinese, else the English ones (always there).
+"""A speaker's words in the reader's language: the Chinese name, headline, biography and home
+city, and a topic's Chinese name, where the bureau wrote them and the reader reads Chinese, else
+the English ones (always there).
 
 Each comes with the language it is in, so a page can say so (``lang="zh-Hans"``) on the
 element that shows it: a Chinese page may show an English biography, and the other way round.
@@ -15,7 +16,7 @@ from flask_babel import gettext as _
 from bureau.i18n import DEFAULT_LOCALE, LOCALES, current_locale, html_lang
 
 if TYPE_CHECKING:
-    from bureau.catalogue.models import Post, Speaker
+    from bureau.catalogue.models import Post, Speaker, Topic
 
 # The columns that hold each text in each language other than English.
 _TRANSLATED = {"zh_Hans": "_zh"}
@@ -41,14 +42,14 @@ class Shown:
         return self.text
 
 
-def _shown(speaker: Speaker, field: str, locale: str | None) -> Shown:
+def _shown(row: Speaker | Topic, field: str, locale: str | None) -> Shown:
     wanted = locale or current_locale()
     suffix = _TRANSLATED.get(wanted)
     if suffix:
-        text = (getattr(speaker, field + suffix) or "").strip()
+        text = (getattr(row, field + suffix) or "").strip()
         if text:
             return Shown(text, wanted)
-    return Shown(getattr(speaker, field), DEFAULT_LOCALE)
+    return Shown(getattr(row, field), DEFAULT_LOCALE)
 
 
 def shown_name(speaker: Speaker, locale: str | None = None) -> Shown:
@@ -61,6 +62,14 @@ def shown_headline(speaker: Speaker, locale: str | None = None) -> Shown:
 
 def shown_bio(speaker: Speaker, locale: str | None = None) -> Shown:
     return _shown(speaker, "bio", locale)
+
+
+def shown_city(speaker: Speaker, locale: str | None = None) -> Shown:
+    return _shown(speaker, "home_city", locale)
+
+
+def shown_topic(topic: Topic, locale: str | None = None) -> Shown:
+    return _shown(topic, "name", locale)
 
 
 def name_with_english(speaker: Speaker) -> str:
@@ -83,5 +92,7 @@ TEMPLATE_GLOBALS = {
     "shown_name": shown_name,
     "shown_headline": shown_headline,
     "shown_bio": shown_bio,
+    "shown_city": shown_city,
+    "shown_topic": shown_topic,
     "post_language": post_language,
 }
