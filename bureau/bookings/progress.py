@@ -15,13 +15,14 @@ from sqlalchemy import select
 
 from bureau.billing.money import format_money
 from bureau.billing.services import balance_due, invoice_status, invoices_of, status_words
-from bureau.bookings.models import BookingRequest, Contract, Offer
+from bureau.bookings.models import BookingRequest, Contract, Offer, ShortlistEntry
 from bureau.bookings.states import Status, format_label, organizer_label, organizer_next_step
 from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.busy import zone_label
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
+from bureau.i18n.content import shown_city, shown_headline
 from bureau.templating import (
     country_name,
     day_words,
@@ -67,15 +68,23 @@ def _shortlist(booking: BookingRequest) -> list[dict[str, Any]]:
     return [
         {
             "speaker": _speaker(entry.speaker),
-            "headline": entry.speaker.headline,
+            "headline": str(shown_headline(entry.speaker)),
             "fee_quote": entry.fee_quote,
             "currency": entry.currency,
             "fee_text": money(entry.fee_quote, entry.currency),
-            "home_city": entry.home_city,
+            "home_city": _entry_city(entry),
             "note": entry.note,
         }
         for entry in booking.shortlist
     ]
+
+
+def _entry_city(entry: ShortlistEntry) -> str:
+    """The city staff gave the entry; in the reader's language when it is still the
+    speaker's own home city (staff may have written another: where they travel from)."""
+    if entry.home_city == entry.speaker.home_city:
+        return str(shown_city(entry.speaker))
+    return entry.home_city
 
 
 def _offer(offer: Offer) -> dict[str, Any]:

@@ -131,6 +131,10 @@ def mail_facts(
                 "fee_quote": e.fee_quote,
                 "currency": e.currency,
                 "home_city": e.home_city,
+                # The speaker's own city in Chinese, while staff kept it as the entry's.
+                "home_city_zh": e.speaker.home_city_zh
+                if e.home_city == e.speaker.home_city
+                else None,
                 "note": e.note,
             }
             for e in booking.shortlist
