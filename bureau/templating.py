@@ -86,6 +86,20 @@ def short_date(value: date) -> str:
     return f"{value:%d %b %Y}" if locale is None else format_skeleton("yMMMd", value, locale=locale)
 
 
+def date_words(value: date) -> str:
+    """'5 Mar 2027' ('2027年3月5日')."""
+    locale = _babel_locale()
+    return (
+        f"{value:%-d %b %Y}" if locale is None else format_skeleton("yMMMd", value, locale=locale)
+    )
+
+
+def day_and_month(value: date) -> str:
+    """'5 Mar' ('3月5日'): a chart's axis, where the year is said elsewhere."""
+    locale = _babel_locale()
+    return f"{value:%-d %b}" if locale is None else format_skeleton("MMMd", value, locale=locale)
+
+
 def exact_money(amount: Decimal, currency: str) -> str:
     """An invoice's amount to the cent: 'USD 1,234.50' in English (as billing writes money);
     as the locale writes it elsewhere ('US$1,234.50')."""
@@ -230,6 +244,7 @@ def register(app: Flask) -> None:
     app.add_template_filter(local_time)
     app.add_template_filter(country_name)
     app.add_template_filter(day_words)
+    app.add_template_filter(date_words)
     app.add_template_filter(time_in_zone)
     app.add_template_filter(span_in_zone)
     app.add_template_filter(language_name)

@@ -3,6 +3,8 @@ shown text of the back office marked for translation."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -94,6 +96,9 @@ def test_ops_and_insights_speak_chinese(app: Flask) -> None:
     insights = client.get("/staff/insights", headers=CHINESE).get_data(as_text=True)
     for words in ("数据分析", "漏斗", "统计口径", "按状态统计的每周预约请求"):
         assert words in insights, words
+    # The period and the chart's weeks are dates as Chinese writes them ("2026年9月7日").
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日", insights)
+    assert not re.search(r"\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)", insights)
 
 
 def set_language(client: FlaskClient, code: str, *, token: bool = True) -> tuple[int, str]:

@@ -32,6 +32,7 @@ from bureau.insights.queries import Insights, Scope, insights
 from bureau.params import BadParam, parse_day, row_id
 from bureau.staff.auth import admin_required, guard_staff_pages
 from bureau.staff.models import StaffMember
+from bureau.templating import date_words, day_and_month
 
 bp = Blueprint("insights", __name__, url_prefix="/staff")
 
@@ -153,7 +154,7 @@ def build_charts(figures: Insights) -> dict[str, Any]:
         "chart-weekly",
         _("Requests per week by status"),
         _("Requests submitted each week (Monday to Sunday, UTC), split by their status now."),
-        [f"{monday:%-d %b %Y}" for monday in weeks],
+        [date_words(monday) for monday in weeks],
         [
             charts.Series(
                 staff_label(s), [figures.weekly[m].get(s, 0) for m in weeks], charts.status_color(s)
@@ -161,7 +162,7 @@ def build_charts(figures: Insights) -> dict[str, Any]:
             for s in statuses
         ],
         # On the axis "7 Sep", as many as fit; the bars' titles and the table keep the year.
-        ticks=[f"{monday:%-d %b}" for monday in weeks],
+        ticks=[day_and_month(monday) for monday in weeks],
     )
     funnel = charts.funnel(
         "chart-funnel",
