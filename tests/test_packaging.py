@@ -36,12 +36,14 @@ with app.app_context():
 page = app.test_client().get("/speakers/kaiser-kuo")
 assert page.status_code == 200, page.status_code
 assert b"Request this speaker" in page.data
+chinese = app.test_client().get("/speakers/kaiser-kuo", headers={"Accept-Language": "zh-CN"})
+assert "预约演讲者" in chinese.get_data(as_text=True), "the wheel's catalogue is not read"
 print(resource_dir("templates"))
 """
 
 
 @pytest.mark.slow  # builds and installs a wheel
-def test_built_wheel_carries_templates_static_and_migrations(tmp_path: Path) -> None:
+def test_built_wheel_carries_templates_static_migrations_and_translations(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
@@ -56,6 +58,7 @@ def test_built_wheel_carries_templates_static_and_migrations(tmp_path: Path) -> 
         "bureau/_resources/migrations/env.py",
         "bureau/_resources/migrations/versions/0001_initial.py",
         "bureau/demo/catalogue.json",
+        "bureau/translations/zh_Hans/LC_MESSAGES/messages.mo",
         "workers/__init__.py",
     ):
         assert member in names, member
