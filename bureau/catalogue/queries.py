@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 
 from bureau.catalogue.models import (
     Post,
@@ -131,8 +131,14 @@ def _in_any_text(word: str) -> ColumnElement[bool]:
 
 
 def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
-    """(slug, label) of every active speaker, named as ``name_with_english`` does."""
-    speakers = session.scalars(select(Speaker).where(Speaker.is_active).order_by(Speaker.name))
+    """(slug, label) of every active speaker, named as ``name_with_english`` does. Only the
+    columns a label needs are loaded: every request form and staff queue page builds these."""
+    speakers = session.scalars(
+        select(Speaker)
+        .options(load_only(Speaker.slug, Speaker.name, Speaker.name_zh))
+        .where(Speaker.is_active)
+        .order_by(Speaker.name)
+    )
     return [(speaker.slug, name_with_english(speaker)) for speaker in speakers]
 
 
