@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -17,6 +16,7 @@ from bureau.bookings.models import BookingEvent
 from bureau.bookings.states import STAFF_LABELS, Status
 from bureau.describe import ACTION_WORDS, job_kind_label
 from bureau.extensions import db
+from bureau.i18n.unmarked import shown_text
 from bureau.mail.recipients import AUDIENCES, MAIL_NAMES, MAIL_TASK
 from bureau.mail.tasks import send_notification
 from bureau.outbox import Job, run_job
@@ -50,32 +50,9 @@ RAW = re.compile(
 TIMELINE_STEP = re.compile(r"<strong>([^<]*)</strong>")
 
 
-class VisibleText(HTMLParser):
-    """The text a person reads: no tags, attributes, scripts or styles."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.hidden += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.hidden -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(data)
-
-
 def visible_text(html: str) -> str:
-    parser = VisibleText()
-    parser.feed(html)
-    parser.close()
-    return " ".join(" ".join(parser.parts).split())
+    """The text a person reads: no tags, attributes, scripts or styles."""
+    return " ".join(shown_text(html, attributes=False).split())
 
 
 def test_the_checker_finds_raw_codes() -> None:

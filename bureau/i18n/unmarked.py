@@ -49,17 +49,19 @@ def words(text: str) -> list[str]:
 
 
 class _Shown(HTMLParser):
-    """The text a browser would show from a piece of markup (tags' shown attributes too)."""
+    """The text a browser would show from a piece of markup (tags' shown attributes too,
+    unless ``attributes`` is False: the page's running text alone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, attributes: bool = True) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self._skip = 0
+        self._attributes = attributes
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self._skip += 1
-        for name, value in attrs:
+        for name, value in attrs if self._attributes else ():
             if value and (name in _SHOWN_ATTRIBUTES or (name == "value" and tag == "button")):
                 self.parts.append(value)
 
@@ -72,8 +74,8 @@ class _Shown(HTMLParser):
             self.parts.append(data)
 
 
-def shown_text(markup: str) -> str:
-    parser = _Shown()
+def shown_text(markup: str, *, attributes: bool = True) -> str:
+    parser = _Shown(attributes=attributes)
     parser.feed(markup)
     parser.close()
     return html.unescape(" ".join(parser.parts))
