@@ -2,11 +2,11 @@
 
 Runs ``bench.feeds``, ``bench.pages``, ``bench.api`` and ``bench.pipeline`` one after the
 other, each as its own process with its ceiling or baseline measured in the same run (as
-each does alone), each appending its detailed section to bench/RESULTS.md and handing its
-summary rows back through ``--json``. Then one summary section goes at the top of
-RESULTS.md (below the intro): date, machine, versions, commit, load average, and one table
-benchmark · measure · value · ceiling/baseline · ratio · target · verdict, linking to the
-detailed sections.
+each does alone), each writing its detailed section and handing its summary rows back
+through ``--json``. Then the run goes at the top of bench/RESULTS.md, between the markers:
+one summary (date, machine, versions, commit, load average, and one table benchmark ·
+measure · value · ceiling/baseline · ratio · target · verdict, linking to the details), then
+the run's detailed sections; the run that was there moves to the top of bench/HISTORY.md.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bench.report import (
-    RESULTS_FILE,
+    HISTORY_FILE,
     ROOT,
+    SUMMARY_FILE,
     Summary,
     add_postgres_url,
     anchor,
@@ -36,7 +37,10 @@ from bench.report import (
     wrk_version,
 )
 
-MARKER = "<!-- python -m bench writes its summaries below this line, newest first -->"
+# The newest run sits between these in RESULTS.md; HISTORY.md keeps the earlier ones below
+# its own copy of BEGIN, newest first.
+BEGIN = "<!-- newest python -m bench run: begin -->"
+END = "<!-- newest python -m bench run: end -->"
 BENCHMARKS = ("feeds", "pages", "api", "pipeline")
 PACKAGES = ("flask", "sqlalchemy", "flask-sqlalchemy", "celery", "gunicorn", "psycopg", "redis")
 
@@ -176,12 +180,22 @@ def summary_section(
     return "\n".join(lines)
 
 
-def insert_summary(text: str, section: str) -> str:
-    """RESULTS.md with ``section`` right below the marker (at the end when it is missing)."""
-    if MARKER not in text:
-        return f"{text.rstrip()}\n\n{MARKER}\n\n{section}"
-    head, tail = text.split(MARKER, 1)
-    return f"{head}{MARKER}\n\n{section}\n{tail.lstrip()}"
+def place_run(results: str, history: str, run: str) -> tuple[str, str]:
+    """RESULTS.md and HISTORY.md with ``run`` as the newest: it replaces what stands between
+    BEGIN and END in RESULTS.md (both added at the end when missing), which moves to the
+    top of HISTORY.md's runs (below its BEGIN)."""
+    if BEGIN in results and END in results:
+        head, rest = results.split(BEGIN, 1)
+        earlier, tail = rest.split(END, 1)
+    else:
+        head, earlier, tail = results.rstrip() + "\n\n", "", "\n"
+    results = f"{head}{BEGIN}\n\n{run.strip()}\n\n{END}{tail}"
+    if earlier.strip():
+        if BEGIN not in history:
+            history = f"{history.rstrip()}\n\n{BEGIN}\n"
+        top, runs = history.split(BEGIN, 1)
+        history = f"{top}{BEGIN}\n\n{earlier.strip()}\n\n{runs.lstrip()}"
+    return results, history
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,13 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="bureau-bench-all-") as folder:
+        # Each benchmark appends its detailed section here; they follow the summary.
+        sections = Path(folder) / "sections.md"
+        sections.touch()
+        env = os.environ | {"BENCH_RESULTS_FILE": str(sections)}
         for name in options.only:
             json_path = Path(folder) / f"{name}.json"
             line = command(name, options, json_path)
             print(f"\n=== bench.{name}: {' '.join(line[1:])}", flush=True)
             began = time.monotonic()
             try:
-                returncode = subprocess.call(line, cwd=ROOT)
+                returncode = subprocess.call(line, cwd=ROOT, env=env)
             except KeyboardInterrupt:
                 print("interrupted", file=sys.stderr)
                 return 130
@@ -205,12 +223,16 @@ def main(argv: list[str] | None = None) -> int:
             if returncode == 0 and json_path.exists():
                 outcome.section, outcome.summary = read_json(json_path)
             outcomes.append(outcome)
+        details = sections.read_text()
     invocation = " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])])
     section = summary_section(started, invocation, facts, outcomes, (load_before, load_average()))
     print("\n" + section)
     if options.write:
-        RESULTS_FILE.write_text(insert_summary(RESULTS_FILE.read_text(), section))
-        print(f"summary written at the top of {RESULTS_FILE}")
+        history = HISTORY_FILE.read_text() if HISTORY_FILE.exists() else ""
+        results, history = place_run(SUMMARY_FILE.read_text(), history, f"{section}\n{details}")
+        HISTORY_FILE.write_text(history)
+        SUMMARY_FILE.write_text(results)
+        print(f"run written at the top of {SUMMARY_FILE}; the one before moved to {HISTORY_FILE}")
     return 0 if all(o.returncode == 0 for o in outcomes) else 1
 
 

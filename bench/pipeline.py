@@ -1188,7 +1188,7 @@ def run_revision(options: Options) -> int:
         shutil.copytree(
             BENCH_DIR,
             source / "bench",
-            ignore=shutil.ignore_patterns("__pycache__", "scratch", "RESULTS.md"),
+            ignore=shutil.ignore_patterns("__pycache__", "scratch", "RESULTS.md", "HISTORY.md"),
             dirs_exist_ok=True,
         )
         env = os.environ | {

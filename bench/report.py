@@ -24,10 +24,14 @@ from typing import Any, NoReturn, TypeVar
 from bench.processes import KIB_PER_MIB
 
 ROOT = Path(__file__).resolve().parent.parent
-# Where every benchmark appends its section and python -m bench writes its summary.
-# BENCH_RESULTS_FILE overrides it: python -m bench.pipeline --ref sets it for the copy it
-# exports, so that the copy appends to this checkout's file.
-RESULTS_FILE = Path(os.environ.get("BENCH_RESULTS_FILE") or ROOT / "bench" / "RESULTS.md")
+# RESULTS.md holds the newest python -m bench run (its summary, then its sections) at the
+# top; each earlier run moves to HISTORY.md. A benchmark run alone appends its section to
+# HISTORY.md. BENCH_RESULTS_FILE says where a benchmark appends its section instead:
+# python -m bench collects the run's sections in a file of its own, and python -m
+# bench.pipeline --ref has the copy it exports append to this checkout's file.
+SUMMARY_FILE = ROOT / "bench" / "RESULTS.md"
+HISTORY_FILE = ROOT / "bench" / "HISTORY.md"
+RESULTS_FILE = Path(os.environ.get("BENCH_RESULTS_FILE") or HISTORY_FILE)
 Row = tuple[str, str, str]  # (measure, value, target)
 R = TypeVar("R")
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -103,7 +107,7 @@ def append_section(
     header: Sequence[str] = ("measure", "value", "target"),
     results_file: Path = RESULTS_FILE,
 ) -> str:
-    """Append a benchmark's detailed section to RESULTS.md: ``## heading``, the facts as a
+    """Append a benchmark's detailed section to RESULTS_FILE: ``## heading``, the facts as a
     list, the table. Return the heading line, which ``python -m bench`` links to."""
     line = f"## {heading}"
     listed = [f"- {fact}" for fact in facts]
@@ -247,7 +251,7 @@ def run_and_report(
     write: Callable[[R], str],
     summary: Callable[[R], Sequence[Summary]],
 ) -> int:
-    """A wrk benchmark's main: run it, print its table, append it to RESULTS.md unless
+    """A wrk benchmark's main: run it, print its table, append its section (RESULTS_FILE) unless
     ``options.write`` is false, and write its summary to ``options.json`` when given."""
     from bench import wrk
 

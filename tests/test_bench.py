@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from bench import pipeline, wrk
-from bench.__main__ import MARKER, Outcome, command, insert_summary, parse_args, summary_section
+from bench.__main__ import (
+    BEGIN,
+    END,
+    Outcome,
+    command,
+    parse_args,
+    place_run,
+    summary_section,
+)
 from bench.pages import OPEN_DAYS, Options, Page, Results, history, status_for
 from bench.report import Summary, anchor, append_section, read_json, write_json
 
@@ -124,10 +132,20 @@ def test_summary_section_and_its_place_in_the_results_file() -> None:
     assert "FAILED (exit 1)" in section
     assert "[bench.pages](#pages-benchmark-x)" in section
     assert "bench.api (not written)" in section
-    intro = f"# Results\n\nintro\n\n{MARKER}\n\n## older run\n"
-    updated = insert_summary(intro, section)
-    assert updated.index(MARKER) < updated.index("## Summary") < updated.index("## older run")
-    assert insert_summary("# Results\n", section).endswith(section)
+    results = f"# Results\n\nintro\n\n{BEGIN}\n\n## older run\n\n{END}\n\n## About\n"
+    history = f"# History\n\n{BEGIN}\n\n## oldest run\n"
+    results, history = place_run(results, history, section)
+    # The new run between the markers, above the unchanged text about the benchmarks …
+    assert results.index("intro") < results.index(BEGIN) < results.index("## Summary")
+    assert results.index("## Summary") < results.index(END) < results.index("## About")
+    assert "## older run" not in results
+    # … and the run it replaced on top of the earlier ones.
+    assert history.index(BEGIN) < history.index("## older run") < history.index("## oldest run")
+    # Files without the markers get them (a history without runs, a first run).
+    results, history = place_run("# Results\n", "# History\n", section)
+    assert results.startswith("# Results\n\n" + BEGIN)
+    assert results.rstrip().endswith(END)
+    assert history == "# History\n"
 
 
 def test_append_section_writes_the_markdown_that_the_summary_links_to(tmp_path: Path) -> None:
