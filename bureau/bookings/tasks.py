@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from sqlalchemy.orm import joinedload
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.routing import route
@@ -20,7 +21,17 @@ def route_booking(*, job_id: int) -> str:
 
 @handles(ROUTE)
 def route_new_booking(session: AnySession, job: Job) -> None:
-    booking = session.get(BookingRequest, job.booking_id) if job.booking_id else None
+    # Its offers and contract come along (joined: none yet, for a new request): the routing's
+    # emails state them (mail.facts), and each would otherwise be a query of its own.
+    booking = (
+        session.get(
+            BookingRequest,
+            job.booking_id,
+            options=[joinedload(BookingRequest.offers), joinedload(BookingRequest.contract)],
+        )
+        if job.booking_id
+        else None
+    )
     if booking is None:
         raise PermanentError("the booking no longer exists")
     if booking.status != Status.NEW:

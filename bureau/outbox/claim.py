@@ -7,13 +7,16 @@ import socket
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import event, or_, update
+from sqlalchemy.orm import Session
 
 from bureau.db import AnySession, utcnow
 from bureau.outbox.models import Job, JobState
 
 # Set while a worker runs a task: its holder name, worked out once (execute()).
 HOLDER_KEY = "bureau.job_holder"
+# The job whose claim the open transaction holds, uncommitted (claim(hold=True)).
+HELD_KEY = "bureau.held_claim"
 
 
 def holder() -> str:
@@ -40,12 +43,25 @@ def lease_end(now: datetime) -> datetime:
 
 
 def claim(
-    session: AnySession, job_id: int, now: datetime | None = None, *, again: bool = False
+    session: AnySession,
+    job_id: int,
+    now: datetime | None = None,
+    *,
+    again: bool = False,
+    hold: bool = False,
 ) -> Job | None:
     """Take the job for this worker, or None if it is done, failed or held by another.
 
     ``again``: after a database error, when this process may hold the job already (the
     claim, or a run of it, committed on the server and only the answer was lost).
+
+    ``hold``: on the job's first attempt, leave the claim uncommitted (held_claim() tells
+    until the session commits): it commits with the run, one transaction instead of two.
+    The row stays locked until then, so a second delivery waits, then finds the job done.
+    Should the process die in between, nothing counted the attempt: the worker's main
+    process counts it (release.count_lost_attempt), and so does the sweeper when it sends
+    the job again, and any later attempt commits its claim first: a job that kills its
+    worker ends as failed after MAX_ATTEMPTS (run_job) instead of running forever.
     """
     now = now or utcnow()
     me = holder_in(session)
@@ -68,5 +84,19 @@ def claim(
         .returning(Job)
         .execution_options(populate_existing=True)
     ).one_or_none()
+    if claimed is not None and hold and claimed.attempts == 1:
+        session.info[HELD_KEY] = job_id
+        return claimed
     session.commit()
     return claimed
+
+
+def held_claim(session: AnySession) -> int | None:
+    """The job whose claim (claim(hold=True)) the open transaction holds uncommitted."""
+    return session.info.get(HELD_KEY)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _claim_ended(session: Session, *_: object) -> None:
+    session.info.pop(HELD_KEY, None)
