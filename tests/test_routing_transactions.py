@@ -6,6 +6,8 @@ nothing (bureau/outbox/run.py, claim.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,36 +82,54 @@ def jobs() -> dict[str, Job]:
     return {job.kind: job for job in db.session.scalars(select(Job))}
 
 
+@dataclass
+class Counts:
+    commits: int = 0
+    statements: list[str] = field(default_factory=list)
+    smtp_connections: int = 0
+
+
+@contextmanager
+def counting() -> Iterator[Counts]:
+    """Commits and statements (SQLAlchemy's events) and SMTP connections opened (the real
+    transport's, counted on the way) within it."""
+    seen = Counts()
+    connect = transport._connect
+
+    def counted(url: str) -> Any:
+        seen.smtp_connections += 1
+        return connect(url)
+
+    def on_commit(*_: Any) -> None:
+        seen.commits += 1
+
+    def on_statement(*args: Any) -> None:
+        seen.statements.append(args[2])
+
+    transport._connect = counted
+    event.listen(db.engine, "commit", on_commit)
+    event.listen(db.engine, "before_cursor_execute", on_statement)
+    try:
+        yield seen
+    finally:
+        transport._connect = connect
+        event.remove(db.engine, "commit", on_commit)
+        event.remove(db.engine, "before_cursor_execute", on_statement)
+
+
 class Died(BaseException):
     """The worker process dying in the middle (SIGKILL): nothing after it runs in-process."""
 
 
 def test_a_routed_request_takes_two_commits_and_one_smtp_connection(
-    mail_app: Flask, inbox: Any, monkeypatch: pytest.MonkeyPatch
+    mail_app: Flask, inbox: Any
 ) -> None:
     route_id = submit(mail_app)
-    connections: list[str] = []
-    connect = transport._connect
-
-    def counted(url: str) -> Any:
-        connections.append(url)
-        return connect(url)
-
-    monkeypatch.setattr(transport, "_connect", counted)
-    commits: list[int] = []
-    statements: list[str] = []
-    on_commit = lambda *_: commits.append(1)  # noqa: E731
-    on_statement = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(db.engine, "commit", on_commit)
-    event.listen(db.engine, "before_cursor_execute", on_statement)
-    try:
+    with counting() as counts:
         assert execute(ROUTE_TASK, route_id, route_new_booking) == "done"
-    finally:
-        event.remove(db.engine, "commit", on_commit)
-        event.remove(db.engine, "before_cursor_execute", on_statement)
-
-    assert len(commits) == 2
-    assert len(connections) == 1
+    statements = counts.statements
+    assert counts.commits == 2
+    assert counts.smtp_connections == 1
     assert len(inbox.to(ACK)) == 1
     assert len(inbox.to(NOTICE)) == 1
     assert {(job.state, job.attempts) for job in jobs().values()} == {("done", 1)}
@@ -287,3 +307,76 @@ def test_the_sweeper_counts_a_resent_jobs_first_attempt(
     assert jobs()["route"].attempts == 1
     assert execute(ROUTE_TASK, route_id, route_new_booking) == "done"
     assert jobs()["route"].attempts == 2
+
+
+@pytest.fixture
+def pg_mail_app(tmp_path: Path, postgres_app: Flask, smtp_server: Any) -> Iterator[Flask]:
+    """The suite's PostgreSQL database (FOR UPDATE SKIP LOCKED), sending through the test
+    SMTP server; no broker involved."""
+    url = postgres_app.config["BUREAU_SETTINGS"].database_url
+    application = make_app(tmp_path, url, BUREAU_SMTP_URL=smtp_server.url)
+    with application.app_context():
+        yield application
+
+
+def submit_many(app: Flask, count: int) -> list[int]:
+    """``count`` requests submitted; their routing jobs' ids, oldest first."""
+    client = app.test_client()
+    for n in range(count):
+        body = valid_request(contact_email=f"organizer{n}@example.com")
+        assert client.post("/api/v1/requests", json=body).status_code == 201
+    ids = list(db.session.scalars(select(Job.id).where(Job.kind == "route").order_by(Job.id)))
+    db.session.remove()
+    return ids
+
+
+@pytest.mark.postgres
+def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
+    pg_mail_app: Flask, inbox: Any, enqueued: list[int]
+) -> None:
+    routes = submit_many(pg_mail_app, 4)
+    enqueued.clear()
+    with counting() as counts:
+        assert execute(ROUTE_TASK, routes[0], route_new_booking) == "done"
+    assert counts.commits == 2  # four requests routed, eight emails sent
+    assert counts.smtp_connections == 1
+    assert len(inbox.messages) == 8
+    for n in range(4):
+        assert len(inbox.to(f"organizer{n}@example.com")) == 1
+    assert {(job.state, job.attempts) for job in db.session.scalars(select(Job))} == {("done", 1)}
+    assert enqueued == []
+    db.session.remove()
+    # Their own messages come later and find nothing to do.
+    for route_id in routes[1:]:
+        assert execute(ROUTE_TASK, route_id, route_new_booking) == "skipped"
+    assert len(inbox.messages) == 8
+
+
+@pytest.mark.postgres
+def test_a_failure_in_a_backlog_batch_routes_the_task_s_own_request_alone(
+    pg_mail_app: Flask, inbox: Any, enqueued: list[int]
+) -> None:
+    """One waiting request whose routing fails rolls back the batch: the task's own request
+    is routed alone; the others wait, untried, for their own messages."""
+    routes = submit_many(pg_mail_app, 3)
+    broken = routes[-1]
+
+    def route_or_fail(session: Any, job: Job) -> None:
+        if job.id == broken:
+            raise RuntimeError("a bug in one routing")
+        route_new_booking(session, job)
+
+    assert execute(ROUTE_TASK, routes[0], route_or_fail) == "done"
+    states = {job.id: (job.state, job.attempts) for job in db.session.scalars(select(Job))}
+    assert states[routes[0]] == ("done", 1)
+    assert states[routes[1]] == ("pending", 0)
+    assert states[broken] == ("pending", 0)
+    assert len(inbox.messages) == 2  # the task's own request's two emails
+    db.session.remove()
+    assert execute(ROUTE_TASK, routes[1], route_or_fail) == "done"  # alone again
+    assert len(inbox.messages) == 4
+    db.session.remove()
+    # The broken one's own message: nothing else waits, it runs alone and counts its attempt.
+    assert execute(ROUTE_TASK, broken, route_or_fail) == "pending"
+    failed = db.session.get(Job, broken, populate_existing=True)
+    assert (failed.state, failed.attempts) == ("pending", 1)

@@ -19,7 +19,9 @@ def route_booking(*, job_id: int) -> str:
     return execute(ROUTE, job_id, route_new_booking)
 
 
-@handles(ROUTE)
+# Under a backlog, up to 8 waiting requests are routed in one transaction and their emails
+# sent over one SMTP connection (outbox.run_job); routing carries out nothing irrevocable.
+@handles(ROUTE, together=8)
 def route_new_booking(session: AnySession, job: Job) -> None:
     # Its offers and contract come along (joined: none yet, for a new request): the routing's
     # emails state them (mail.facts), and each would otherwise be a query of its own.

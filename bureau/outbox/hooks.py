@@ -12,16 +12,23 @@ from typing import TypeVar
 from bureau.outbox.models import Handler, Preparer
 
 HANDLERS: dict[str, Handler] = {}
+# Tasks whose jobs a worker may run several at once, in one transaction, under a backlog.
+TOGETHER: dict[str, int] = {}
 PREPARERS: dict[str, Preparer] = {}
 AROUND_TASKS: list[Callable[[], AbstractContextManager[object]]] = []
 C = TypeVar("C", bound=Callable[[], AbstractContextManager[object]])
 
 
-def handles(task: str) -> Callable[[Handler], Handler]:
-    """Register the handler of a task, so a worker can run such jobs inline."""
+def handles(task: str, *, together: int = 1) -> Callable[[Handler], Handler]:
+    """Register the handler of a task, so a worker can run such jobs inline. ``together``:
+    under a backlog, a task may run up to that many waiting jobs of its task in one
+    transaction (run.run_job); such a handler carries out nothing that cannot be undone
+    (no record_effect), for a failure of one rolls them all back."""
 
     def register(handler: Handler) -> Handler:
         HANDLERS[task] = handler
+        if together > 1:
+            TOGETHER[task] = together
         return handler
 
     return register

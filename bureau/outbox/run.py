@@ -20,8 +20,8 @@ from sqlalchemy.exc import DBAPIError
 
 from bureau.db import AnySession, utcnow
 from bureau.logs import log_context
-from bureau.outbox.claim import claim, held_claim
-from bureau.outbox.hooks import PREPARERS
+from bureau.outbox.claim import claim, claim_waiting, held_claim, others_wait
+from bureau.outbox.hooks import PREPARERS, TOGETHER
 from bureau.outbox.models import UNCLAIMED, Handler, Job, JobState, PermanentError
 from bureau.outbox.record import SESSION_KEY
 
@@ -127,6 +127,15 @@ def run_job(
                 error=f"gave up: its worker stopped during each of {MAX_ATTEMPTS} attempts",
             ),
         )
+    together = TOGETHER.get(job.task, 1)
+    if claimed is None and together > 1 and held_claim(session) == job_id and others_wait(session):
+        outcome = _run_together(session, job, handler, together - 1)
+        if outcome is not _ALONE and outcome is not _RUN_AGAIN:
+            return outcome
+        if outcome is _RUN_AGAIN:  # rolled back with the others: claimed again, alone
+            job = _claim_retrying(session, job_id, hold=True)
+            if job is None:
+                return None
     # The job's log lines, and the jobs it records, carry the request that caused it.
     with log_context(request_id=job.request_id, job_id=job_id, task=job.task):
         for rerun in range(DB_RERUNS + 1):
@@ -278,6 +287,46 @@ def _failed(
         f"recording job {job_id}'s failed attempt",
         lambda: _after_error(session, job_id, message, held=held),
     )
+
+
+# Nothing else was waiting: the job runs alone, on its claim as it stands.
+_ALONE = Outcome("running")
+
+
+def _run_together(session: AnySession, job: Job, handler: Handler, more: int) -> Outcome:
+    """Under a backlog, ``job`` and up to ``more`` waiting jobs of its task run in the one
+    transaction of ``job``'s held claim (hooks.handles(together=…)): one commit for the
+    routing of several requests, and their emails then go out together (run_prepared).
+    _ALONE when none waits; after any error all of it is rolled back (_RUN_AGAIN): ``job``
+    then runs alone, and the others, still pending and never tried, run from their own
+    messages."""
+    try:
+        others = claim_waiting(session, job, more)
+    except DBAPIError as error:
+        _rollback(session)
+        logger.warning("job %s: could not claim waiting jobs: %s", job.id, _short(error))
+        return _RUN_AGAIN
+    if not others:
+        return _ALONE
+    jobs = [job, *others]
+    try:
+        for each in jobs:
+            with log_context(request_id=each.request_id, job_id=each.id, task=each.task):
+                logger.info("job %s (%s) attempt 1, with %s", each.id, each.kind, job.id)
+                handler(session, each)
+        _prepare_follow_ups(session)
+        now = utcnow()
+        for each in jobs:
+            each.state = JobState.DONE
+            each.finished_at = now
+            each.locked_until = each.locked_by = None
+        session.commit()
+    except Exception as error:
+        _rollback(session)
+        ids = [each.id for each in jobs]
+        logger.warning("jobs %s: not run together (%s); job %s runs alone", ids, error, ids[0])
+        return _RUN_AGAIN
+    return Outcome(JobState.DONE)
 
 
 def _prepare_follow_ups(session: AnySession) -> None:
