@@ -15,7 +15,7 @@ from flask import Flask
 
 from bureau.breaker import CircuitBreaker
 from bureau.db import without_raising
-from bureau.outbox import MAX_RETRY_DELAY, holder_name, release_held_by
+from bureau.outbox import MAX_RETRY_DELAY, count_lost_attempt, holder_name, release_held_by
 
 # Feature modules whose tasks the worker registers.
 TASK_MODULES = (
@@ -53,18 +53,23 @@ def init_celery(app: Flask) -> Celery:
         dies (SIGKILL, the OOM killer), the jobs that process held are released at once,
         not when their lease lapses (BUREAU_JOB_LEASE, minutes): Celery gives the message
         back to the broker (task_reject_on_worker_lost), but the email jobs that process
-        had claimed for itself have no message of their own."""
+        had claimed for itself have no message of their own. The task's own job, if its
+        first attempt died with its claim uncommitted, gets that attempt counted."""
 
         def on_failure(self, exc_info: Any, send_failed_event: bool = True, **kwargs: Any) -> Any:
             error = getattr(exc_info.exception, "exc", exc_info.exception)  # unwrapped
             if isinstance(error, WorkerLostError) and self.worker_pid:
                 holder = holder_name(self.hostname, self.worker_pid)
+                job_id = (self.kwargs or {}).get("job_id")
+
+                def release(session: Any) -> None:
+                    release_held_by(session, holder=holder)
+                    # Its own job's first attempt may have died with its claim uncommitted.
+                    if isinstance(job_id, int):
+                        count_lost_attempt(session, job_id)
+
                 # Never raises: with the database away, the leases lapse as before.
-                without_raising(
-                    app,
-                    f"releasing the jobs of {holder}",
-                    lambda session: release_held_by(session, holder=holder),
-                )
+                without_raising(app, f"releasing the jobs of {holder}", release)
             return super().on_failure(exc_info, send_failed_event, **kwargs)
 
     class FlaskTask(Task):  # type: ignore[misc]

@@ -48,6 +48,12 @@ def drop_connection(session: Any) -> None:
         engine.dispose()
 
 
+def mark(session: Any, items: list[tuple[int, int]]) -> None:
+    """An effect's record (record_effect): the job's payload says it was sent."""
+    for job_id, sent in items:
+        session.execute(update(Job).where(Job.id == job_id).values(payload={"sent": sent}))
+
+
 def stored(session: Any, job_id: int) -> Job:
     job: Job | None = session.get(Job, job_id, populate_existing=True)
     assert job is not None
@@ -66,9 +72,7 @@ def test_a_sent_email_is_recorded_when_the_connection_drops_after_it(
         job_id = j.id
         if dropped == "before the record":
             drop_connection(s)  # the record's own UPDATE fails, inside the handler
-        record_effect(
-            s, lambda t: t.execute(update(Job).where(Job.id == job_id).values(payload={"sent": 1}))
-        )
+        record_effect(s, mark, (job_id, 1))
         if dropped == "before the done commit":
             drop_connection(s)
 
@@ -120,19 +124,18 @@ def test_an_effect_recorded_late_is_written_before_the_next_job(
     def handler(s: Any, j: Job) -> None:
         sent.append(j.id)
         job_id = j.id
-        record_effect(
-            s, lambda t: t.execute(update(Job).where(Job.id == job_id).values(payload={"sent": 2}))
-        )
+        record_effect(s, mark, (job_id, 2))
         drop_connection(s)
 
-    def broken_write(s: Any, job_id: int, write: Any) -> None:
+    def broken_write(*_: Any, **__: Any) -> None:
         raise DBAPIError("UPDATE", {}, Exception("server closed the connection"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(outbox_run, "_write_effect", broken_write)
+        patched.setattr(outbox_run, "_write_effects", broken_write)
         with pytest.raises(DBAPIError):
             run_job(session, job.id, handler)
-    assert stored(session, job.id).state == "running"
+    # Not done: its first attempt's claim rolled back with the run (claim(hold=True)).
+    assert stored(session, job.id).state == "pending"
     assert set(outbox_run._unwritten) == {job.id}
     # The process's next job first writes the record: the email is done, not sent again.
     other = new_job(session, 5)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, cast
 
 from celery import shared_task
 from flask import current_app
 from flask_babel import gettext
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, Offer
@@ -33,7 +33,7 @@ from bureau.mail.recipients import (
     speakers_offer,
 )
 from bureau.mail.transport import deliver
-from bureau.outbox import Job, PermanentError, execute, handles, record_effect
+from bureau.outbox import Job, PermanentError, execute, handles, prepares, record_effect
 from bureau.text import clean_line
 
 logger = logging.getLogger(__name__)
@@ -44,16 +44,23 @@ def send_mail(*, job_id: int) -> str:
     return execute(MAIL_TASK, job_id, send_notification)
 
 
+@prepares(MAIL_TASK)
+def compose_ahead(session: AnySession, job: Job) -> None:
+    """Compose the email in the transaction that records its job (a routing's): stored with
+    its Message-ID before anything is sent, without a commit of its own."""
+    if job.recipient != ERASED_EMAIL:
+        job.prepared = compose_notification(session, job, commit=False)
+
+
 @handles(MAIL_TASK)
 def send_notification(session: AnySession, job: Job) -> None:
     """Compose the email once (stored, so retries reuse its Message-ID), then deliver it."""
-    # Look unless the job is fresh: an earlier attempt may have composed it, also before an
-    # admin's retry reset the attempt count (jobs.retry_failed).
-    notification = (
-        None
-        if job.fresh
-        else session.scalar(select(Notification).where(Notification.job_id == job.id))
-    )
+    # Composed ahead (compose_ahead), or else looked up unless the job is fresh: an earlier
+    # attempt may have composed it, also before an admin's retry reset the attempt count
+    # (jobs.retry_failed).
+    notification = job.prepared if isinstance(job.prepared, Notification) else None
+    if notification is None and not job.fresh:
+        notification = session.scalar(select(Notification).where(Notification.job_id == job.id))
     if notification is None:
         if job.recipient == ERASED_EMAIL:
             raise PermanentError("not sent: the recipient's personal data was erased")
@@ -70,14 +77,22 @@ def send_notification(session: AnySession, job: Job) -> None:
         name=eml_name(notification),
     )
     # Accepted by the SMTP server: recorded even if the job's commit fails, never sent again.
-    notification_id, sent_at = notification.id, utcnow()
-    record_effect(
-        session,
-        lambda s: s.execute(
-            update(Notification).where(Notification.id == notification_id).values(sent_at=sent_at)
-        ),
-    )
+    record_effect(session, mark_sent, (notification.id, utcnow()))
     logger.info("sent %s to %s via %s", notification.template, notification.recipient, where)
+
+
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_MARK_SENT = (
+    update(_NOTIFICATIONS)
+    .where(_NOTIFICATIONS.c.id == bindparam("sent_id"))
+    .values(sent_at=bindparam("sent_at_"))
+)
+
+
+def mark_sent(session: AnySession, sent: list[tuple[int, Any]]) -> None:
+    """The sent marks of emails the SMTP server accepted, (id, when) each: one statement
+    (executemany) for all the emails of a task."""
+    session.execute(_MARK_SENT, [{"sent_id": id_, "sent_at_": when} for id_, when in sent])
 
 
 def reply_to_of(booking: BookingRequest, template: str, role: Recipient) -> tuple[str, str] | None:
@@ -102,7 +117,9 @@ def eml_name(notification: Notification) -> str:
     return f"{notification.created_at:%Y%m%d-%H%M%S}-{notification.job_id}-{notification.template}"
 
 
-def compose_notification(session: AnySession, job: Job) -> Notification:
+def compose_notification(session: AnySession, job: Job, *, commit: bool = True) -> Notification:
+    """The email of a job, stored; ``commit``: in its own commit, kept even if delivery
+    fails (else it commits with the caller's transaction: compose_ahead)."""
     booking = (
         session.get(
             BookingRequest,
@@ -199,5 +216,6 @@ def compose_notification(session: AnySession, job: Job) -> Notification:
         raw_message=message.as_string(),
     )
     session.add(notification)
-    session.commit()  # kept even if delivery fails: the retry sends these very bytes
+    if commit:
+        session.commit()  # kept even if delivery fails: the retry sends these very bytes
     return notification

@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import case, event, exists, false, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from bureau.db import AnySession, utcnow
+from bureau.outbox.hooks import TOGETHER
 from bureau.outbox.models import Job, JobState
 
 # Set while a worker runs a task: its holder name, worked out once (execute()).
 HOLDER_KEY = "bureau.job_holder"
+# The job whose claim the open transaction holds, uncommitted (claim(hold=True)).
+HELD_KEY = "bureau.held_claim"
+WAITING_KEY = "bureau.others_wait"
 
 
 def holder() -> str:
@@ -40,12 +46,25 @@ def lease_end(now: datetime) -> datetime:
 
 
 def claim(
-    session: AnySession, job_id: int, now: datetime | None = None, *, again: bool = False
+    session: AnySession,
+    job_id: int,
+    now: datetime | None = None,
+    *,
+    again: bool = False,
+    hold: bool = False,
 ) -> Job | None:
     """Take the job for this worker, or None if it is done, failed or held by another.
 
     ``again``: after a database error, when this process may hold the job already (the
     claim, or a run of it, committed on the server and only the answer was lost).
+
+    ``hold``: on the job's first attempt, leave the claim uncommitted (held_claim() tells
+    until the session commits): it commits with the run, one transaction instead of two.
+    The row stays locked until then, so a second delivery waits, then finds the job done.
+    Should the process die in between, nothing counted the attempt: the worker's main
+    process counts it (release.count_lost_attempt), and so does the sweeper when it sends
+    the job again, and any later attempt commits its claim first: a job that kills its
+    worker ends as failed after MAX_ATTEMPTS (run_job) instead of running forever.
     """
     now = now or utcnow()
     me = holder_in(session)
@@ -55,7 +74,8 @@ def claim(
     )
     if again:
         takeable |= (Job.state == JobState.RUNNING) & (Job.locked_by == me)
-    claimed = session.scalars(
+    batching = hold and TOGETHER and session.get_bind().dialect.name == "postgresql"
+    row = session.execute(
         update(Job)
         .where(Job.id == job_id, takeable)
         .values(
@@ -65,8 +85,87 @@ def claim(
             locked_by=me,
             updated_at=now,
         )
-        .returning(Job)
+        # Whether others of its task wait (claim_waiting), told by the same round trip.
+        .returning(Job, _others_wait(Job, now) if batching else false())
         .execution_options(populate_existing=True)
     ).one_or_none()
+    claimed: Job | None = row[0] if row is not None else None
+    others_wait = bool(row[1]) if row is not None else False
+    if claimed is not None and hold and claimed.attempts == 1:
+        session.info[HELD_KEY] = job_id
+        session.info[WAITING_KEY] = others_wait
+        return claimed
     session.commit()
     return claimed
+
+
+def _waiting(waiting: Any, job: Any, now: datetime) -> Any:
+    """``waiting`` is a job of ``job``'s task, pending, due and never tried."""
+    return (
+        (waiting.task == job.task)
+        & (waiting.state == JobState.PENDING)
+        & (waiting.attempts == 0)
+        & (waiting.run_after <= now)
+        & (waiting.id != job.id)
+    )
+
+
+def _others_wait(job: Any, now: datetime) -> Any:
+    other = aliased(Job)
+    return case(
+        (job.task.in_(sorted(TOGETHER)), exists().where(_waiting(other, job, now))),
+        else_=false(),
+    )
+
+
+def others_wait(session: AnySession) -> bool:
+    """Whether the claim just held saw others of its task waiting (PostgreSQL)."""
+    return bool(session.info.get(WAITING_KEY))
+
+
+def claim_waiting(
+    session: AnySession, job: Job, limit: int, now: datetime | None = None
+) -> list[Job]:
+    """Under a backlog, up to ``limit`` more jobs of ``job``'s task, pending, due and never
+    tried, claimed in the open transaction beside ``job``'s held claim (one UPDATE …
+    RETURNING). PostgreSQL only: ``FOR UPDATE SKIP LOCKED`` passes over rows another
+    worker is taking; the newest are taken, for the other workers take the queue's oldest
+    messages. Their own messages find them done later. Never-tried only: a job whose
+    attempt died (release.count_lost_attempt) runs alone from then on."""
+    if limit <= 0 or session.get_bind().dialect.name != "postgresql":
+        return []
+    now = now or utcnow()
+    waiting = (
+        select(Job.id)
+        .where(_waiting(Job, job, now))
+        .order_by(Job.id.desc())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(
+        session.scalars(
+            update(Job)
+            .where(Job.id.in_(waiting.scalar_subquery()))
+            .values(
+                state=JobState.RUNNING,
+                attempts=Job.attempts + 1,
+                locked_until=lease_end(now),
+                locked_by=holder_in(session),
+                updated_at=now,
+            )
+            .returning(Job)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
+def held_claim(session: AnySession) -> int | None:
+    """The job whose claim (claim(hold=True)) the open transaction holds uncommitted."""
+    return session.info.get(HELD_KEY)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _claim_ended(session: Session, *_: object) -> None:
+    session.info.pop(HELD_KEY, None)
+    session.info.pop(WAITING_KEY, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -60,6 +60,9 @@ class Job(Base):
     # Not a column: True on a job this very task inserted and runs (execute()), so no earlier
     # attempt of it can have left anything behind for the handler to look for.
     fresh = False
+    # Not a column either: what a preparer (hooks.prepares) made for this job in the
+    # transaction that recorded it (a composed email), for its handler to carry out.
+    prepared = cast(object | None, None)
 
     @staticmethod
     def key_for(kind: str, booking_id: int | None, recipient: str | None, sequence: int) -> str:
@@ -71,6 +74,9 @@ UNCLAIMED: dict[str, Any] = {"locked_until": None, "locked_by": None}
 
 # What carries out a job of one task: does the work, may change rows and record further jobs.
 Handler = Callable[[AnySession, Job], None]
+# What prepares a job recorded for inline running, in the very transaction that records it
+# (composing an email): it adds rows, sets ``job.prepared``, and carries out nothing.
+Preparer = Callable[[AnySession, Job], None]
 
 
 class TransientError(Exception):

@@ -51,3 +51,22 @@ def release_held_by(
         ids = ", ".join(str(job_id) for job_id, _ in released)
         logger.warning("released %d jobs of %s: %s", len(released), whose, ids)
     return [job_id for job_id, _ in released]
+
+
+def count_lost_attempt(session: AnySession, job_id: int, now: datetime | None = None) -> bool:
+    """Count the attempt of a job whose worker process died running it with its claim not
+    yet committed (claim(hold=True): the job is still pending, as if never tried). Its next
+    delivery then commits its claim before running it, so a job that kills its worker each
+    time fails after MAX_ATTEMPTS instead of looping. Commits; True if counted."""
+    now = now or utcnow()
+    counted = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.PENDING)
+        .values(attempts=Job.attempts + 1, updated_at=now)
+        .returning(Job.id),
+        execution_options={"synchronize_session": False},
+    ).first()
+    session.commit()
+    if counted:
+        logger.warning("job %s: its worker died running it; the attempt is counted", job_id)
+    return bool(counted)

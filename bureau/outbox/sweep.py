@@ -52,9 +52,13 @@ def sweep(session: AnySession, now: datetime | None = None, *, queued: int | Non
     sent = [(job_id, state) for job_id, task, state in due if dispatch.enqueue(task, job_id)]
     resent = [job_id for job_id, state in sent if state == JobState.PENDING]
     if resent:
-        # They are now at the back of the queue: the next sweep counts them as queued.
+        # They are now at the back of the queue: the next sweep counts them as queued. A
+        # job never counted as tried may have died in a first attempt whose claim was not
+        # committed (claim(hold=True)): counted now, its next run commits its claim first.
         session.execute(
-            update(Job).where(Job.id.in_(resent), pending).values(updated_at=now),
+            update(Job)
+            .where(Job.id.in_(resent), pending)
+            .values(updated_at=now, attempts=case((Job.attempts == 0, 1), else_=Job.attempts)),
             execution_options={"synchronize_session": False},
         )
         session.commit()

@@ -13,7 +13,7 @@ from bureau.outbox.claim import HOLDER_KEY, holder
 from bureau.outbox.hooks import AROUND_TASKS, HANDLERS
 from bureau.outbox.models import UNCLAIMED, Handler, Job, JobState
 from bureau.outbox.record import FOLLOW_UPS_KEY, INLINE_KEY, LOADED_KEY, Recorded
-from bureau.outbox.run import Outcome, run_job
+from bureau.outbox.run import Outcome, has_unwritten_record, run_job, run_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,10 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
 
     Follow-up jobs (a routing's emails) are claimed and run here right away instead of
     taking another trip through the broker; each is still its own outbox row with its own
-    claim, retries and failure. Whatever cannot run now (a retry, an unknown task) goes to
+    claim, retries and failure. Those prepared in the transaction that recorded them (the
+    emails composed with the routing: hooks.prepares) run together, their records and done
+    marks written in one transaction (run_prepared): a routing and its two emails take two
+    commits. Whatever cannot run now (a retry, an unknown task) goes to
     the broker; whatever a crash interrupts, the sweeper finds. All of it runs inside the
     contexts features registered (hooks.around_tasks).
     """
@@ -45,6 +48,9 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
                 recorded = follow_ups[0]
                 if recorded.claimed is None:  # not claimed by its insert: no handler here
                     dispatch.enqueue(recorded.task, recorded.job_id)
+                elif recorded.claimed.prepared is not None:
+                    _run_prepared(session, follow_ups)
+                    continue
                 else:
                     next_handler = HANDLERS[recorded.task]
                     next_outcome = run_job(
@@ -61,9 +67,24 @@ def execute(task: str, job_id: int, handler: Handler) -> str:
         db.session.remove()
 
 
+def _run_prepared(session: AnySession, follow_ups: list[Recorded]) -> None:
+    """Run the prepared jobs at the head of the queue together, and take them off it."""
+    batch: list[Recorded] = []
+    for recorded in follow_ups:
+        if recorded.claimed is None or recorded.claimed.prepared is None:
+            break
+        batch.append(recorded)
+    outcomes = run_prepared(session, [(r.claimed, HANDLERS[r.task]) for r in batch if r.claimed])
+    for recorded, outcome in zip(batch, outcomes, strict=True):
+        _schedule_retry(recorded.task, recorded.job_id, outcome)
+    del follow_ups[: len(batch)]
+
+
 def _release(session: AnySession, leftovers: list[Recorded]) -> None:
     """Hand follow-ups this worker claimed but did not run (it is failing) back to pending,
     and send them to the broker, rather than let them wait for their lease to lapse."""
+    # Carried out, only not recorded (the database is away): recorded by the next task.
+    leftovers = [r for r in leftovers if not has_unwritten_record(r.job_id)]
     if not leftovers:
         return
     claimed = [r.job_id for r in leftovers if r.claimed is not None]
