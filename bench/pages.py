@@ -1,17 +1,21 @@
-"""Staff and catalogue pages at 1,000 and at 100,000 booking requests: ``python -m bench.pages``.
+"""Staff and catalogue pages at 1,000 and at 1,000,000 booking requests: ``python -m bench.pages``.
 
 A fresh PostgreSQL database (created, migrated, seeded with the demo catalogue and staff,
-dropped at the end, also on Ctrl-C) gets 1,000 speakers (topics, languages, formats) and
-1,000 booking requests spread over two years and across the workflow: states by age,
+dropped at the end, also on Ctrl-C) gets 1,000 speakers (topics, languages, formats; COPY)
+and 1,000 booking requests spread over two years and across the workflow: states by age,
 assigned to the demo desks, each with its timeline, its route and mail jobs and emails, and
-— as far as it got — shortlist, offer and hold. After ``VACUUM ANALYZE`` gunicorn serves it
-(Bureau's config file, 4 sync workers, as ``python -m bench.api`` does) and wrk
-(``bench/pages.lua``) GETs each page in turn, signed in where it must be (one login over
+— as far as it got — shortlist, offer and hold. The requests are made in PostgreSQL itself
+(``SEED_SQL``: a temporary table of drawn requests from ``generate_series``, then one
+``INSERT … SELECT`` per table, ``FILL_SQL``; ``setseed`` makes the draws repeatable), so a
+million take minutes without a row passing through Python. After ``VACUUM ANALYZE``
+gunicorn serves it (Bureau's config file, 4 sync workers, as ``python -m bench.api`` does) and
+wrk (``bench/pages.lua``) GETs each page in turn, signed in where it must be (one login over
 HTTP with the form's CSRF token; the session cookie goes to wrk with ``-H``), for
 ``--duration`` seconds, ``--runs`` times; medians of the runs. Then the requests grow to
-100,000 (same speakers, same server) and the same pages are measured again: each page's
-p95 at 100,000 over its p95 at 1,000 (target ≤ 1.5) and under 50 ms. No Redis and no
-worker: pages read only (rate limits in memory).
+``--large`` (1,000,000; same speakers, same SQL, same server) and the same pages are
+measured again: each page's p95 at the large size over its p95 at 1,000 (target ≤ 1.5) and
+under 50 ms; the insights page for 52 weeks (half the requests in its period) under 300 ms.
+No Redis and no worker: pages read only (rate limits in memory).
 
 Results are printed and appended to bench/RESULTS.md (``--no-write``); ``--json PATH``
 writes the summary rows for ``python -m bench``.
@@ -22,10 +26,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import math
 import os
 import random
 import re
-import secrets
 import statistics
 import sys
 import time
@@ -59,6 +63,7 @@ ROOT = BENCH_DIR.parent
 LUA_SCRIPT = BENCH_DIR / "pages.lua"
 RATIO_TARGET = 1.5  # p95 at the large size over p95 at the small one
 P95_TARGET = 0.050  # seconds, at the large size
+INSIGHTS_TARGET = 0.300  # seconds, the insights page for 52 weeks at the large size
 USER_AGENT = "bureau-bench-pages"  # the same for the login and wrk: sessions are "strong"
 PASSWORD = "bench-pages-password"
 ADMIN = "management@bureau.localhost"
@@ -85,12 +90,12 @@ class Options:
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.pages",
-        description="Staff dashboard, request page and catalogue at 1,000 and at 100,000 "
-        "booking requests (gunicorn, 4 sync workers, PostgreSQL), driven by wrk.",
+        description="Staff dashboard, request page, catalogue and insights at 1,000 and at "
+        "1,000,000 booking requests (gunicorn, 4 sync workers, PostgreSQL), driven by wrk.",
     )
     parser.add_argument("--speakers", type=int, default=1000, help="speakers in all (1,000)")
     parser.add_argument("--small", type=int, default=1000, help="requests, first (1,000)")
-    parser.add_argument("--large", type=int, default=100_000, help="requests, then (100,000)")
+    parser.add_argument("--large", type=int, default=1_000_000, help="requests, then (1,000,000)")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per page and size")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
     parser.add_argument(
@@ -169,48 +174,6 @@ OPEN_DAYS = 45  # requests younger than this are still in the workflow
 
 
 @dataclass
-class Ids:
-    """The next free id of each table filled here (ids are given, the sequences set after)."""
-
-    request: int = 1
-    offer: int = 1
-    job: int = 1
-
-    @classmethod
-    def after(cls, connection: Any) -> Ids:
-        from sqlalchemy import text
-
-        def next_id(table: str) -> int:
-            return int(
-                connection.execute(
-                    text(f"SELECT coalesce(max(id), 0) + 1 FROM {table}")
-                ).scalar_one()
-            )
-
-        return cls(next_id("booking_requests"), next_id("offers"), next_id("jobs"))
-
-
-def status_for(rng: random.Random, created: datetime, starts: datetime, now: datetime) -> str:
-    """Where a request created then for an event then stands now."""
-    if now - created < OPEN_DAYS * DAY:
-        return rng.choice(OPEN_SPREAD)
-    if rng.random() < 0.45:
-        return rng.choice(ENDED)
-    return "confirmed" if starts > now else "completed"
-
-
-def history(status: str) -> list[str]:
-    """The states a request passed through to reach ``status`` (its timeline's steps)."""
-    if status in PATH:
-        return PATH[: PATH.index(status) + 1]
-    if status == "unassigned":
-        return ["new", "unassigned"]
-    if status == "speaker_declined":
-        return [*PATH[:5], "speaker_declined"]
-    return ["new", "assigned", status]  # declined, withdrawn, cancelled, expired
-
-
-@dataclass
 class Rows:
     """Rows for COPY, per table, in column order."""
 
@@ -221,135 +184,189 @@ class Rows:
         self.rows.setdefault(table, []).append(values)
 
 
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "booking_requests": (
-        "id", "reference", "status", "tracking_token", "version", "source", "event_name",
-        "organization", "contact_name", "contact_email", "format", "is_virtual", "city",
-        "country", "timezone", "starts_local", "ends_local", "starts_at", "ends_at",
-        "audience_size", "budget_min", "budget_max", "currency", "language",
-        "assigned_staff_id", "assigned_at", "created_at", "updated_at",
-    ),
-    "requested_speakers": ("booking_id", "preference", "speaker_id"),
-    "booking_events": (
-        "booking_id", "at", "actor_kind", "actor_id", "actor_label", "action", "from_status",
-        "to_status", "public_message", "details",
-    ),
-    "jobs": (
-        "id", "task", "kind", "booking_id", "recipient", "sequence", "dedupe_key", "payload",
-        "state", "attempts", "run_after", "created_at", "updated_at", "finished_at",
-    ),
-    "notifications": (
-        "job_id", "booking_id", "template", "recipient", "subject", "message_id",
-        "raw_message", "created_at", "sent_at",
-    ),
-    "shortlist_entries": (
-        "booking_id", "speaker_id", "position", "fee_quote", "currency", "home_city",
-    ),
-    "offers": (
-        "id", "booking_id", "speaker_id", "fee", "currency", "format", "timezone",
-        "starts_local", "ends_local", "starts_at", "ends_at", "is_virtual", "city", "country",
-        "made_by", "created_at", "response", "responded_at",
-    ),
-    "holds": (
-        "booking_id", "offer_id", "speaker_id", "starts_at", "ends_at", "expires_at", "state",
-        "created_at", "updated_at",
-    ),
-}  # fmt: skip
-ACCEPTED = {"speaker_accepted", "contracted", "confirmed", "completed"}
+ACCEPTED = ["speaker_accepted", "contracted", "confirmed", "completed"]
+TABLES = (
+    "booking_requests", "requested_speakers", "booking_events", "jobs", "notifications",
+    "shortlist_entries", "offers", "holds",
+)  # fmt: skip
 
 
-def request_rows(
-    ids: Ids,
-    count: int,
-    speakers: Sequence[tuple[int, str]],
-    staff: Sequence[tuple[int, str]],
-    now: datetime,
-    seed: int,
-) -> Rows:
-    """``count`` booking requests from ``ids.request`` on, with what hangs off each."""
-    rng = random.Random(seed)
-    out = Rows(COLUMNS)
-    for _ in range(count):
-        rid = ids.request
-        ids.request += 1
-        created = now - timedelta(seconds=rng.uniform(0, 730 * 86400))
-        starts = (created + rng.uniform(14, 180) * DAY).replace(minute=0, second=0, microsecond=0)
-        ends = starts + timedelta(hours=1)
-        status = status_for(rng, created, starts, now)
-        steps = history(status)
-        city, country, zone = rng.choice(PLACES)
-        virtual = rng.random() < 0.15
-        staff_id, staff_name = rng.choice(staff)
-        assigned = "assigned" in steps
-        picked = rng.sample(speakers, rng.choice((1, 1, 2, 3)))
-        email = f"organizer{rid}@example.com"
-        out.add(
-            "booking_requests", rid, f"BR-{created.year}-{rid:06d}", status,
-            secrets.token_hex(16), len(steps), rng.choice(("form", "api")),
-            f"{rng.choice(TOPIC_NAMES)} Summit {rid}", f"Org {rid % 5000}",
-            f"{rng.choice(FIRST)} {rng.choice(LAST)}", email, rng.choice(FORMATS), virtual,
-            None if virtual else city, None if virtual else country, zone,
-            starts.replace(tzinfo=None), ends.replace(tzinfo=None), starts, ends,
-            rng.randrange(50, 2000), 5000, rng.choice((15_000, 30_000, 60_000)), "USD",
-            rng.choice(("en", "en", "en", "zh", "nl")), staff_id if assigned else None,
-            created + timedelta(minutes=1) if assigned else None, created,
-            created + timedelta(hours=len(steps)),
-        )  # fmt: skip
-        for preference, (speaker_id, _) in enumerate(picked, start=1):
-            out.add("requested_speakers", rid, preference, speaker_id)
-        for n, step in enumerate(steps):
-            at = created + timedelta(hours=n)
-            staff_step = n > 1
-            kind = "staff" if staff_step else "organizer" if n == 0 else "system"
-            out.add(
-                "booking_events", rid, at, kind,
-                staff_id if staff_step else None, staff_name if staff_step else "Organizer",
-                "submitted" if n == 0 else "status", steps[n - 1] if n else None, step,
-                "Status changed" if n else "Request received", "{}",
-            )  # fmt: skip
-        for sequence, (kind, recipient) in enumerate(
-            (("route", None), ("mail.acknowledgement", email), ("mail.staff_notice", AGENT))
-        ):
-            job_id = ids.job
-            ids.job += 1
-            task = "bureau.bookings.route" if kind == "route" else "bureau.mail.send"
-            out.add(
-                "jobs", job_id, task, kind, rid, recipient, 0,
-                f"{kind}:{rid}:{recipient or '-'}:0", "{}", "done", 1, created,
-                created, created, created + timedelta(seconds=sequence),
-            )  # fmt: skip
-            if recipient is not None:
-                out.add(
-                    "notifications", job_id, rid, kind.removeprefix("mail."), recipient,
-                    f"Your request BR-{created.year}-{rid:06d}", f"<{job_id}.{rid}@bench>",
-                    f"Subject: request {rid}\r\n\r\n" + "Thank you for your request. " * 8,
-                    created, created + timedelta(seconds=sequence),
-                )  # fmt: skip
-        if "shortlisted" in steps:
-            for position, (speaker_id, home) in enumerate(picked[:2] or speakers[:1]):
-                out.add("shortlist_entries", rid, speaker_id, position, 20_000, "USD", home)
-        if "offer_received" in steps:
-            offer_id = ids.offer
-            ids.offer += 1
-            speaker_id = picked[0][0]
-            answered = status in ACCEPTED or status == "speaker_declined"
-            out.add(
-                "offers", offer_id, rid, speaker_id, 20_000, "USD", "keynote", zone,
-                starts.replace(tzinfo=None), ends.replace(tzinfo=None), starts, ends, virtual,
-                None if virtual else city, None if virtual else country, "organizer",
-                created + timedelta(hours=3),
-                ("declined" if status == "speaker_declined" else "accepted") if answered else None,
-                created + timedelta(hours=5) if answered else None,
-            )  # fmt: skip
-            if "awaiting_speaker" in steps:
-                hold = "confirmed" if status in ACCEPTED else "active"
-                if status in ("speaker_declined", *ENDED):
-                    hold = "released"
-                out.add(
-                    "holds", rid, offer_id, speaker_id, starts, ends, created + 7 * DAY, hold,
-                    created, created,
-                )  # fmt: skip
-    return out
+def history(status: str) -> list[str]:
+    """The states a request passed through to reach ``status`` (its timeline's steps); the
+    seeding's SQL (``STEPS``) says the same."""
+    if status in PATH:
+        return PATH[: PATH.index(status) + 1]
+    if status == "unassigned":
+        return ["new", "unassigned"]
+    if status == "speaker_declined":
+        return [*PATH[:5], "speaker_declined"]
+    return ["new", "assigned", status]  # declined, withdrawn, cancelled, expired
+
+
+def sql_list(values: Iterable[Any]) -> str:
+    """A text[] literal of the seeding's own constants (no user input reaches it)."""
+    quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
+    return f"ARRAY[{quoted}]::text[]"
+
+
+def pick(values: Sequence[Any], draw: str) -> str:
+    """SQL: one of ``values``, by the uniform draw ``draw`` in [0, 1)."""
+    return f"({sql_list(values)})[floor({draw} * {len(values)})::int + 1]"
+
+
+# One row per new request: when, its state by age (status_for in words: younger than
+# OPEN_DAYS, anywhere in OPEN_SPREAD; older, 45% ended, the rest confirmed or completed by
+# the event's date), the states it went through, its desk and 1-3 distinct speakers.
+SEED_SQL = f"""
+CREATE TEMP TABLE bench_seed ON COMMIT DROP AS
+WITH pools AS (
+    SELECT (SELECT array_agg(id ORDER BY id) FROM speakers WHERE is_active) AS sp_ids,
+           (SELECT array_agg(home_city ORDER BY id) FROM speakers WHERE is_active) AS sp_homes,
+           (SELECT array_agg(id ORDER BY id) FROM staff_members) AS st_ids,
+           (SELECT array_agg(name ORDER BY id) FROM staff_members) AS st_names
+), drawn AS (
+    SELECT g AS rid, CAST(:now AS timestamptz) - random() * interval '730 days' AS created,
+           random() AS r_starts, random() AS r_state, random() AS r_ended,
+           {pick([f"{c}|{k}|{z}" for c, k, z in PLACES], "random()")} AS place,
+           random() < 0.15 AS virtual,
+           floor(random() * cardinality(st_ids))::int + 1 AS desk,
+           (ARRAY[1, 1, 2, 3])[floor(random() * 4)::int + 1] AS picks,
+           floor(random() * cardinality(sp_ids))::int AS i1,
+           1 + floor(random() * (cardinality(sp_ids) - 1))::int AS d2,
+           1 + floor(random() * greatest(cardinality(sp_ids) - 2, 1))::int AS d3,
+           cardinality(sp_ids) AS n, sp_ids, sp_homes, st_ids, st_names
+    FROM pools, generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
+), stated AS (
+    SELECT *, CASE
+        WHEN CAST(:now AS timestamptz) - created < interval '{OPEN_DAYS} days'
+            THEN {pick(OPEN_SPREAD, "r_state")}
+        WHEN r_ended < 0.45 THEN {pick(ENDED, "r_state")}
+        WHEN starts > CAST(:now AS timestamptz) THEN 'confirmed'
+        ELSE 'completed' END AS status,
+        ARRAY[i1, (i1 + d2) % n, (i1 + d3 + (d3 >= d2)::int) % n] AS at
+    FROM (
+        SELECT *, date_trunc('hour', created + (14 + r_starts * 166) * interval '1 day') AS starts
+        FROM drawn
+    ) AS dated
+)
+SELECT rid, created, starts, starts + interval '1 hour' AS ends, status,
+       CASE WHEN status = ANY({sql_list(PATH)})
+                THEN ({sql_list(PATH)})[1:array_position({sql_list(PATH)}, status)]
+            WHEN status = 'unassigned' THEN ARRAY['new', 'unassigned']
+            WHEN status = 'speaker_declined'
+                THEN ({sql_list(PATH)})[1:5] || ARRAY['speaker_declined']
+            ELSE ARRAY['new', 'assigned', status] END AS steps,
+       split_part(place, '|', 1) AS city, split_part(place, '|', 2) AS country,
+       split_part(place, '|', 3) AS zone, virtual,
+       st_ids[desk] AS staff_id, st_names[desk] AS staff_name,
+       (ARRAY[sp_ids[at[1] + 1], sp_ids[at[2] + 1], sp_ids[at[3] + 1]])[1:picks] AS picked,
+       (ARRAY[sp_homes[at[1] + 1], sp_homes[at[2] + 1], sp_homes[at[3] + 1]])[1:picks] AS homes,
+       'organizer' || rid || '@example.com' AS email,
+       'BR-' || extract(year FROM created)::int || '-'
+           || CASE WHEN rid < 1000000 THEN lpad(rid::text, 6, '0') ELSE rid::text END
+           AS reference
+FROM stated
+"""
+# What hangs off each request, as the workflow would have left it.
+FILL_SQL = [
+    f"""
+INSERT INTO booking_requests (
+    id, reference, status, tracking_token, version, source, event_name, organization,
+    contact_name, contact_email, format, is_virtual, city, country, timezone, starts_local,
+    ends_local, starts_at, ends_at, audience_size, budget_min, budget_max, currency, language,
+    assigned_staff_id, assigned_at, created_at, updated_at)
+SELECT rid, reference, status, md5(random()::text), cardinality(steps),
+       {pick(["form", "api"], "random()")},
+       {pick(TOPIC_NAMES, "random()")} || ' Summit ' || rid, 'Org ' || rid % 5000,
+       {pick(FIRST, "random()")} || ' ' || {pick(LAST, "random()")}, email,
+       {pick(FORMATS, "random()")}, virtual, CASE WHEN NOT virtual THEN city END,
+       CASE WHEN NOT virtual THEN country END, zone, starts AT TIME ZONE 'UTC',
+       ends AT TIME ZONE 'UTC', starts, ends, 50 + floor(random() * 1950)::int, 5000,
+       (ARRAY[15000, 30000, 60000])[floor(random() * 3)::int + 1],
+       'USD', {pick(["en", "en", "en", "zh", "nl"], "random()")},
+       CASE WHEN 'assigned' = ANY(steps) THEN staff_id END,
+       CASE WHEN 'assigned' = ANY(steps) THEN created + interval '1 minute' END,
+       created, created + cardinality(steps) * interval '1 hour'
+FROM bench_seed ORDER BY rid
+""",
+    """
+INSERT INTO requested_speakers (booking_id, preference, speaker_id)
+SELECT rid, p, picked[p] FROM bench_seed, generate_subscripts(picked, 1) AS p
+""",
+    # Step 1 is the organizer's submission, step 2 the router's, later ones the desk's.
+    """
+INSERT INTO booking_events (
+    booking_id, at, actor_kind, actor_id, actor_label, action, from_status, to_status,
+    public_message, details)
+SELECT rid, created + (n - 1) * interval '1 hour',
+       CASE WHEN n > 2 THEN 'staff' WHEN n = 1 THEN 'organizer' ELSE 'system' END,
+       CASE WHEN n > 2 THEN staff_id END,
+       CASE WHEN n > 2 THEN staff_name ELSE 'Organizer' END,
+       CASE WHEN n = 1 THEN 'submitted' ELSE 'status' END, steps[n - 1], steps[n],
+       CASE WHEN n = 1 THEN 'Request received' ELSE 'Status changed' END, '{}'
+FROM bench_seed, generate_subscripts(steps, 1) AS n ORDER BY rid, n
+""",
+    # Its route job and two mail jobs (acknowledgement, staff notice), all done; ids given
+    # (3 per request from :first_job) so the emails can name theirs.
+    f"""
+INSERT INTO jobs (
+    id, task, kind, booking_id, recipient, sequence, dedupe_key, payload, state, attempts,
+    run_after, created_at, updated_at, finished_at)
+SELECT CAST(:first_job AS integer) + (rid - CAST(:first AS integer)) * 3 + k.seq,
+       k.task, k.kind, rid,
+       CASE k.seq WHEN 1 THEN email WHEN 2 THEN '{AGENT}' END, 0,
+       k.kind || ':' || rid || ':' || CASE k.seq WHEN 0 THEN '-' WHEN 1 THEN email
+                                                  ELSE '{AGENT}' END || ':' || 0,
+       '{{}}', 'done', 1, created, created, created, created + k.seq * interval '1 second'
+FROM bench_seed, (VALUES (0, 'route', 'bureau.bookings.route'),
+                         (1, 'mail.acknowledgement', 'bureau.mail.send'),
+                         (2, 'mail.staff_notice', 'bureau.mail.send')) AS k (seq, kind, task)
+ORDER BY rid, k.seq
+""",
+    """
+INSERT INTO notifications (
+    job_id, booking_id, template, recipient, subject, message_id, raw_message, created_at,
+    sent_at)
+SELECT j.id, j.booking_id, substr(j.kind, 6), j.recipient, 'Your request ' || s.reference,
+       '<' || j.id || '.' || s.rid || '@bench>',
+       'Subject: request ' || s.rid || E'\\r\\n\\r\\n' || repeat('Thank you for your request. ', 8),
+       s.created, j.finished_at
+FROM bench_seed AS s JOIN jobs AS j ON j.booking_id = s.rid AND j.kind LIKE 'mail.%'
+ORDER BY j.id
+""",
+    """
+INSERT INTO shortlist_entries (booking_id, speaker_id, position, fee_quote, currency, home_city)
+SELECT rid, picked[p], p - 1, 20000, 'USD', homes[p]
+FROM bench_seed, generate_series(1, least(cardinality(picked), 2)) AS p
+WHERE 'shortlisted' = ANY(steps)
+""",
+    f"""
+INSERT INTO offers (
+    booking_id, speaker_id, fee, currency, format, timezone, starts_local, ends_local,
+    starts_at, ends_at, is_virtual, city, country, made_by, created_at, response, responded_at)
+SELECT rid, picked[1], 20000, 'USD', 'keynote', zone, starts AT TIME ZONE 'UTC',
+       ends AT TIME ZONE 'UTC', starts, ends, virtual, CASE WHEN NOT virtual THEN city END,
+       CASE WHEN NOT virtual THEN country END, 'organizer', created + interval '3 hours',
+       CASE WHEN status = 'speaker_declined' THEN 'declined'
+            WHEN status = ANY({sql_list(ACCEPTED)}) THEN 'accepted' END,
+       CASE WHEN status = 'speaker_declined' OR status = ANY({sql_list(ACCEPTED)})
+            THEN created + interval '5 hours' END
+FROM bench_seed WHERE 'offer_received' = ANY(steps) ORDER BY rid
+""",
+    f"""
+INSERT INTO holds (
+    booking_id, offer_id, speaker_id, starts_at, ends_at, expires_at, state, created_at,
+    updated_at, uid)
+SELECT s.rid, o.id, o.speaker_id, s.starts, s.ends, s.created + interval '7 days',
+       CASE WHEN s.status = ANY({sql_list(ACCEPTED)}) THEN 'confirmed'
+            WHEN s.status = 'speaker_declined' OR s.status = ANY({sql_list(ENDED)})
+                THEN 'released'
+            ELSE 'active' END,
+       s.created, s.created, 'hold-' || s.rid || '@bench.bureau.localhost'
+FROM bench_seed AS s JOIN offers AS o ON o.booking_id = s.rid
+WHERE 'awaiting_speaker' = ANY(s.steps) ORDER BY s.rid
+""",
+]
 
 
 def speaker_rows(count: int, first_id: int, topic_ids: Sequence[int], seed: int) -> Rows:
@@ -427,22 +444,43 @@ def add_speakers(engine: Any, total: int) -> None:
     set_sequences(engine, ("speakers",))
 
 
-def add_requests(engine: Any, count: int, seed: int) -> None:
+def add_requests(engine: Any, count: int, seed: float) -> None:
+    """``count`` more booking requests, and all that hangs off them, in PostgreSQL: one
+    ``INSERT … SELECT`` per table from a temporary table of drawn requests (``SEED_SQL``;
+    ``seed`` in [-1, 1] makes the draws repeatable), then ``VACUUM ANALYZE``."""
     from sqlalchemy import text
 
-    with engine.connect() as connection:
-        speakers = connection.execute(
-            text("SELECT id, home_city FROM speakers WHERE is_active ORDER BY id")
-        ).all()
-        staff = connection.execute(text("SELECT id, name FROM staff_members ORDER BY id")).all()
-        ids = Ids.after(connection)
-    now = datetime.now(UTC)
-    step = 20_000  # rows held in memory at once, per table
-    for start in range(0, count, step):
-        copy_rows(
-            engine, request_rows(ids, min(step, count - start), speakers, staff, now, seed + start)
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+        connection.execute(text("SELECT setseed(:seed)"), {"seed": seed})
+        first = int(
+            connection.execute(
+                text("SELECT coalesce(max(id), 0) + 1 FROM booking_requests")
+            ).scalar_one()
         )
-    set_sequences(engine, ("booking_requests", "offers", "jobs"))
+        first_job = int(
+            connection.execute(text("SELECT coalesce(max(id), 0) + 1 FROM jobs")).scalar_one()
+        )
+        bounds = {"first": first, "last": first + count - 1, "now": datetime.now(UTC)}
+        # Secondary indexes are dropped for the load and built again from their own
+        # definitions after it (constraints stay, and check every row): building an index
+        # once is far cheaper than updating it row by row, and the schema ends the same.
+        indexes = connection.execute(
+            text(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename = ANY(:tables) "
+                "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            ),
+            {"tables": list(TABLES)},
+        ).all()
+        for name, _ in indexes:
+            connection.execute(text(f'DROP INDEX "{name}"'))
+        connection.execute(text(SEED_SQL), bounds)
+        for statement in FILL_SQL:
+            connection.execute(text(statement), {**bounds, "first_job": first_job})
+        for _, definition in indexes:
+            connection.execute(text(definition))
+    set_sequences(engine, ("booking_requests", "jobs"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         # What autovacuum does after many inserts: statistics, and the visibility map that
         # lets an index answer a count alone.
@@ -468,7 +506,7 @@ def table_counts(engine: Any) -> dict[str, int]:
     with engine.connect() as connection:
         return {
             table: int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-            for table in ("speakers", *COLUMNS)
+            for table in ("speakers", *TABLES)
         }
 
 
@@ -498,6 +536,8 @@ class Page:
     path: str
     who: str  # admin, agent, or public
     expect: str  # text the answer must hold
+    ceiling: float = P95_TARGET  # seconds: its p95 at the large size must stay under this
+    ratio: float | None = RATIO_TARGET  # its p95 at large over small, at most (None: no bound)
 
 
 def fetch(
@@ -570,6 +610,11 @@ def run_wrk(
 # --- results
 
 
+def target(page: Page) -> str:
+    ceiling = f"< {page.ceiling * 1000:.0f} ms"
+    return ceiling if page.ratio is None else f"≤ {page.ratio}x and {ceiling}"
+
+
 @dataclass
 class Results:
     started: datetime
@@ -583,7 +628,15 @@ class Results:
     load: dict[str, str] = field(default_factory=dict)
 
     def median(self, size: int, page: str, what: str) -> float:
-        return float(statistics.median(getattr(r, what) for r in self.measured[size][page]))
+        """The runs' median; a run that completed no request (each took longer than the
+        run) has no latency to report but an unbounded one, not wrk's 0."""
+        runs = self.measured[size][page]
+        return float(
+            statistics.median(
+                math.inf if what != "per_second" and not r.requests else getattr(r, what)
+                for r in runs
+            )
+        )
 
     def figures(self, page: str) -> tuple[float, float, float]:
         """p95 at the small size, at the large one, and their ratio."""
@@ -591,9 +644,13 @@ class Results:
         small, large = self.median(o.small, page, "p95"), self.median(o.large, page, "p95")
         return small, large, large / small if small else float("inf")
 
-    def met(self, page: str) -> bool:
-        _, large, ratio = self.figures(page)
-        return ratio <= RATIO_TARGET and large < P95_TARGET
+    def page(self, name: str) -> Page:
+        return next(page for page in self.pages if page.name == name)
+
+    def met(self, name: str) -> bool:
+        page = self.page(name)
+        _, large, ratio = self.figures(name)
+        return (page.ratio is None or ratio <= page.ratio) and large < page.ceiling
 
     def rows(self) -> list[tuple[str, str, str]]:
         o = self.options
@@ -612,8 +669,7 @@ class Results:
                 (
                     f"{page.name} `{page.path}`",
                     f"p95 {ms(small)} → {ms(large)} = {ratio:.2f}x ({sizes})",
-                    f"≤ {RATIO_TARGET}x and < {P95_TARGET * 1000:.0f} ms "
-                    f"{verdict(self.met(page.name))}",
+                    f"{target(page)} {verdict(self.met(page.name))}",
                 )
             )
         failed = sum(r.failed for runs in self.measured.values() for x in runs.values() for r in x)
@@ -628,7 +684,7 @@ class Results:
         )
         rows.append(
             (
-                "populating (COPY + VACUUM ANALYZE)",
+                "populating (INSERT … SELECT + VACUUM ANALYZE)",
                 ", ".join(f"{s:,}: {t:.1f} s" for s, t in self.populate_seconds.items()),
                 "",
             )
@@ -644,7 +700,7 @@ class Results:
                 value=ms(large),
                 baseline=f"{ms(small)} at {o.small:,}",
                 ratio=f"{ratio:.2f}x",
-                target=f"≤ {RATIO_TARGET}x, < {P95_TARGET * 1000:.0f} ms",
+                target=target(page),
                 met=self.met(page.name),
             )
             for page in self.pages
@@ -725,6 +781,15 @@ def pages_for(engine: Any) -> list[Page]:
             'href="/speakers/',
         ),
         Page("API speakers", "/api/v1/speakers", "public", '"slug"'),
+        # Half of all the requests are in its cohort: its bound is its own ceiling alone.
+        Page(
+            "insights, 52 weeks",
+            "/staff/insights?preset=52w",
+            "admin",
+            'id="chart-weekly-figure"',
+            ceiling=INSIGHTS_TARGET,
+            ratio=None,
+        ),
     ]
 
 
@@ -752,7 +817,7 @@ def run(options: Options) -> Results:
         cleanup.callback(engine.dispose)
         started = time.perf_counter()
         add_speakers(engine, options.speakers)
-        add_requests(engine, options.small, seed=1)
+        add_requests(engine, options.small, seed=0.1)
         results.populate_seconds[options.small] = time.perf_counter() - started
         results.counts[options.small] = table_counts(engine)
         results.pages = pages_for(engine)
@@ -765,7 +830,7 @@ def run(options: Options) -> Results:
         measure(results, options.small, port, cookies, folder, web)
         print(f"growing to {options.large:,} requests…")
         started = time.perf_counter()
-        add_requests(engine, options.large - options.small, seed=1_000_003)
+        add_requests(engine, options.large - options.small, seed=0.2)
         results.populate_seconds[options.large] = time.perf_counter() - started
         results.counts[options.large] = table_counts(engine)
         results.load[f"at {options.large:,}"] = load_average()

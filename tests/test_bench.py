@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,16 @@ from bench.__main__ import (
     place_run,
     summary_section,
 )
-from bench.pages import OPEN_DAYS, Options, Page, Results, history, status_for
+from bench.pages import (
+    ENDED,
+    OPEN_DAYS,
+    Options,
+    Page,
+    Results,
+    add_requests,
+    add_speakers,
+    history,
+)
 from bench.report import Summary, anchor, append_section, read_json, write_json
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:5000/speakers
@@ -84,19 +94,67 @@ def test_pages_verdict_needs_the_ratio_and_the_ceiling(
     assert "MISSED" in results.rows()[0][2] if not met else "(met)" in results.rows()[0][2]
 
 
-def test_generated_requests_follow_the_workflow_by_age() -> None:
-    rng = random.Random(3)
-    now = datetime.now(UTC)
-    old = now - timedelta(days=400)
-    for _ in range(200):
-        status = status_for(rng, old, old + timedelta(days=30), now)
-        assert status in {"completed", "declined", "withdrawn", "cancelled", "expired"}
-        assert history(status)[-1] == status
-        assert history(status)[0] == "new"
-    young = now - timedelta(days=OPEN_DAYS - 1)
-    seen = {status_for(rng, young, now + timedelta(days=30), now) for _ in range(300)}
-    assert "completed" not in seen
-    assert {"new", "assigned", "confirmed"} <= seen
+def test_insights_has_its_own_ceiling_and_a_run_without_answers_misses() -> None:
+    results = pages_results(0.010, 0.250)
+    results.pages = [Page("catalogue", "/staff/insights", "admin", "x", 0.300, None)]
+    assert results.met("catalogue")
+    assert results.summary()[0].target == "< 300 ms"
+    silent = dataclasses.replace(results.measured[100_000]["catalogue"][0], requests=0)
+    results.measured[100_000]["catalogue"] = [silent] * 3  # every request outlasted the run
+    assert not results.met("catalogue")
+
+
+def test_generated_requests_follow_the_workflow_by_age(
+    postgres_database_factory: Callable[[], str], tmp_path: Path
+) -> None:
+    """The seeding's SQL (bench.pages.SEED_SQL, FILL_SQL) on a migrated database: states by
+    age, each request's timeline the steps history() names, and what hangs off each."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import make_app, migrate_and_seed
+
+    url = postgres_database_factory()
+    migrate_and_seed(make_app(tmp_path, url))
+    engine = create_engine(url)
+    # Each index's name, columns and whether partial (a rebuilt predicate is deparsed anew).
+    indexes = text(
+        "SELECT indexname, split_part(indexdef, ' WHERE ', 1), indexdef LIKE '% WHERE %' "
+        "FROM pg_indexes ORDER BY indexname"
+    )
+    try:
+        add_speakers(engine, 40)
+        with engine.connect() as connection:
+            before = connection.execute(indexes).all()
+        add_requests(engine, 600, seed=0.3)
+        with engine.connect() as connection:
+            assert connection.execute(indexes).all() == before  # dropped for the load, rebuilt
+            rows = connection.execute(
+                text(
+                    "SELECT b.status, now() - b.created_at < :open, b.version, "
+                    "array_agg(e.to_status ORDER BY e.at), "
+                    "(SELECT count(*) FROM jobs j WHERE j.booking_id = b.id), "
+                    "(SELECT count(*) FROM notifications n WHERE n.booking_id = b.id), "
+                    "(SELECT count(*) FROM requested_speakers r WHERE r.booking_id = b.id), "
+                    "(SELECT count(*) FROM holds h WHERE h.booking_id = b.id) "
+                    "FROM booking_requests b JOIN booking_events e ON e.booking_id = b.id "
+                    "GROUP BY b.id"
+                ),
+                {"open": timedelta(days=OPEN_DAYS)},
+            ).all()
+    finally:
+        engine.dispose()
+    assert len(rows) == 600
+    for status, young, version, steps, jobs, emails, speakers, holds in rows:
+        assert steps == history(status)
+        assert version == len(steps)
+        assert (jobs, emails) == (3, 2)
+        assert 1 <= speakers <= 3
+        assert holds == ("awaiting_speaker" in steps)
+        if not young:
+            assert status in {"completed", "confirmed", *ENDED}
+    young_states = {status for status, young, *_ in rows if young}
+    assert "completed" not in young_states
+    assert {"new", "assigned", "shortlisted"} <= young_states
 
 
 def test_summary_json_round_trip(tmp_path: Path) -> None:

@@ -18,7 +18,12 @@ from sqlalchemy import event, select, update
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.workflow import Actor, note
-from bureau.calendar.reminders import escalate_slow_first_responses, first_response_breaches
+from bureau.calendar.reminders import (
+    SURELY_OVERDUE,
+    escalate_slow_first_responses,
+    first_response_breaches,
+    first_response_overdue,
+)
 from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.mail.tasks import send_notification
@@ -320,6 +325,20 @@ def test_overdue_is_the_escalations_rule_in_each_assignees_working_hours(
             europe.id
         }
     assert at(europe_due + timedelta(hours=1)) == (0, {europe.reference})
+    # Past SURELY_OVERDUE the queue asks SQL alone (no working hours counted): the same answer.
+    assert at(europe_due + SURELY_OVERDUE + timedelta(days=1)) == (0, {europe.reference})
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Amsterdam", "America/New_York"])
+def test_anything_assigned_surely_overdue_ago_is_overdue_by_the_exact_rule(zone: str) -> None:
+    """The dashboard's shortcut (reminders.surely_overdue) never disagrees with the rule:
+    every 113 minutes (so every time of day and weekday) of two years, clock changes
+    included, in zones either side of UTC."""
+    tz = ZoneInfo(zone)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for step in range(2 * 365 * 24 * 60 // 113):
+        assigned = start + timedelta(minutes=113 * step)
+        assert first_response_overdue(assigned, assigned + SURELY_OVERDUE, tz), assigned
 
 
 def test_event_soon_is_its_own_queue(app: Flask, admin: FlaskClient) -> None:

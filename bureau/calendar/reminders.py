@@ -150,20 +150,30 @@ def awaiting_first_action() -> ColumnElement[bool]:
     )
 
 
-def first_response_breaches(session: AnySession, now: datetime | None = None) -> set[int]:
-    """The one definition of "overdue": requests still waiting for their assignee's first
-    action after FIRST_RESPONSE_SLA of the assignee's working hours (their own zone), by
-    request id. Used by the escalation and the dashboard's Overdue queue alike.
+# Any 7 days of the clock hold five weekdays of working hours (32 h at the very least, a
+# clock change included), far more than FIRST_RESPONSE_SLA and a weekday's hours past its
+# due time: a request assigned that long ago and still awaiting its first action is overdue
+# by first_response_overdue without counting (tests/test_dashboard.py checks the two agree).
+SURELY_OVERDUE = timedelta(days=7)
 
-    Working hours are not SQL arithmetic, so SQL only narrows the candidates: any breach
-    was assigned at least FIRST_RESPONSE_SLA of wall-clock time ago (working time never
-    runs faster than the clock); the exact rule is then applied to each candidate here.
-    """
-    now = now or utcnow()
+
+def surely_overdue(now: datetime) -> ColumnElement[bool]:
+    """The breaches SQL can tell alone: awaiting a first action, assigned SURELY_OVERDUE ago."""
+    return and_(awaiting_first_action(), BookingRequest.assigned_at <= now - SURELY_OVERDUE)
+
+
+def recent_first_response_breaches(session: AnySession, now: datetime) -> set[int]:
+    """The breaches among requests assigned within SURELY_OVERDUE, by the exact rule: only
+    these need their working hours counted here, so the cost follows the last week's
+    assignments, not the years of requests behind them."""
     candidates = session.execute(
         select(BookingRequest.id, BookingRequest.assigned_at, StaffMember.timezone)
         .join(StaffMember, StaffMember.id == BookingRequest.assigned_staff_id)
-        .where(awaiting_first_action(), BookingRequest.assigned_at <= now - FIRST_RESPONSE_SLA)
+        .where(
+            awaiting_first_action(),
+            BookingRequest.assigned_at <= now - FIRST_RESPONSE_SLA,
+            BookingRequest.assigned_at > now - SURELY_OVERDUE,
+        )
     ).all()
     return {
         booking_id
@@ -171,6 +181,22 @@ def first_response_breaches(session: AnySession, now: datetime | None = None) ->
         if assigned_at is not None  # excluded by the query; here for the type
         and first_response_overdue(assigned_at, now, staff_zone(zone))
     }
+
+
+def first_response_breaches(session: AnySession, now: datetime | None = None) -> set[int]:
+    """The one definition of "overdue": requests still waiting for their assignee's first
+    action after FIRST_RESPONSE_SLA of the assignee's working hours (their own zone), by
+    request id. Used by the escalation; the dashboard's Overdue queue asks the same in two
+    parts (surely_overdue in SQL, recent_first_response_breaches by id).
+
+    Working hours are not SQL arithmetic, so SQL only narrows the candidates: any breach
+    was assigned at least FIRST_RESPONSE_SLA of wall-clock time ago (working time never
+    runs faster than the clock), and any assigned SURELY_OVERDUE ago is one; the exact rule
+    is applied here to those in between.
+    """
+    now = now or utcnow()
+    surely = session.scalars(select(BookingRequest.id).where(surely_overdue(now))).all()
+    return set(surely) | recent_first_response_breaches(session, now)
 
 
 def staff_zone(name: str) -> ZoneInfo:
