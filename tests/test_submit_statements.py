@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select
 
 from bureau.bookings.models import BookingEvent, BookingRequest, RequestedSpeaker
-from bureau.bookings.services import ROUTE_TASK, ActiveSpeakers, store_request
+from bureau.bookings.services import ROUTE_TASK, ActiveSpeakers, store_request, submit_request
 from bureau.bookings.validation import validate_request
 from bureau.extensions import db
 from bureau.outbox import Job, record_job
@@ -128,3 +128,22 @@ def test_a_submission_on_postgresql_is_three_statements_storing_what_a_flush_sto
     del fast["dedupe_keys"], slow["dedupe_keys"]
     assert fast == slow
     engine.dispose()
+
+
+def test_the_booking_comes_back_persistent_as_a_flush_leaves_it(
+    postgres_app: Flask, statements: list[str]
+) -> None:
+    with postgres_app.app_context():
+        speakers = ActiveSpeakers(db.session)
+        valid, errors = validate_request(valid_request(), active_speakers=speakers)
+        assert valid is not None, errors
+        booking = submit_request(
+            db.session, valid, source="api", idempotency_key=None, speakers=speakers.rows
+        ).booking
+        state = inspect(booking)
+        assert state.persistent
+        del statements[:]
+        assert (booking.version, booking.status, booking.source) == (1, "new", "api")
+        assert booking.reference.startswith("BR-")
+        assert statements == []  # nothing loaded again
+        assert db.session.get(BookingRequest, booking.id) is booking

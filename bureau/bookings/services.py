@@ -213,6 +213,7 @@ def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -
             _rows_statement(*shape, job_statement), parameters | job_parameters
         ).scalar_one_or_none()
         recorded(session, job_id, ROUTE_TASK)
+    booking.version = rows["b"]["version"]  # as a flush leaves it (the optimistic lock's)
     make_transient_to_detached(booking)
     session.add(booking)
     return booking
