@@ -26,7 +26,7 @@ class YearCounter:
 
 def next_in_year(session: AnySession, counter: type[YearCounter], year: int) -> int:
     """The next number of ``year`` in ``counter``'s table: 1, 2, 3, … without gaps."""
-    statement = _statement(counter, session.get_bind().dialect.name)
+    statement = increment(counter, session.get_bind().dialect.name)
     number: int = session.execute(statement, {"year": year}).scalar_one()
     return number
 
@@ -34,8 +34,9 @@ def next_in_year(session: AnySession, counter: type[YearCounter], year: int) -> 
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
-def _statement(counter: type[YearCounter], dialect: str) -> Any:
-    """Built once per table and dialect (building it costs more than running it)."""
+def increment(counter: type[YearCounter], dialect: str) -> Any:
+    """The upsert (bound parameter ``year``) returning the number: built once per table and
+    dialect (building it costs more than running it)."""
     key = (counter.__name__, dialect)
     if key not in _STATEMENTS:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert

@@ -183,7 +183,7 @@ def test_rate_limit_on_redis(tmp_path: Path, database_url: str, app: Flask, redi
 
     redis.Redis.from_url(redis_url).flushdb()
     limited = rate_limited_app(tmp_path, database_url, BUREAU_REDIS_URL=redis_url)
-    assert limited.config["RATELIMIT_STORAGE_URI"] == redis_url
+    assert limited.config["RATELIMIT_STORAGE_URI"] == f"bureau+{redis_url}"
     assert_third_submission_is_429(limited)
     keys = redis.Redis.from_url(redis_url).keys("LIMITS*")
     assert keys, "the limiter did not count in Redis"

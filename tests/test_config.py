@@ -252,7 +252,8 @@ def test_production_with_every_service_named_starts(tmp_path: Path) -> None:
     settings = load_settings({"BUREAU_INSTANCE_PATH": str(tmp_path), **PRODUCTION})
     assert settings.is_production
     assert settings.flask_config()["SESSION_COOKIE_SECURE"] is True
-    assert settings.flask_config()["RATELIMIT_STORAGE_URI"] == PRODUCTION["BUREAU_REDIS_URL"]
+    limits_uri = settings.flask_config()["RATELIMIT_STORAGE_URI"]
+    assert limits_uri == f"bureau+{PRODUCTION['BUREAU_REDIS_URL']}"
     assert not (tmp_path / "secret_key").exists()
 
 

@@ -6,24 +6,32 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, literal, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
-from bureau.bookings.models import BookingRequest, ReferenceCounter, RequestedSpeaker
+from bureau.bookings.models import (
+    BookingEvent,
+    BookingRequest,
+    ReferenceCounter,
+    RequestedSpeaker,
+)
 from bureau.bookings.states import Status
 from bureau.bookings.validation import ValidRequest
 from bureau.bookings.workflow import Actor, note
 from bureau.catalogue.models import Speaker
-from bureau.counters import next_in_year
+from bureau.counters import increment, next_in_year
 from bureau.db import AnySession, utcnow
 from bureau.i18n import current_locale
-from bureau.outbox import record_job
+from bureau.outbox import job_insert, record_job, recorded
 
 logger = logging.getLogger(__name__)
 ROUTE_TASK = "bureau.bookings.route"
@@ -65,7 +73,11 @@ def fingerprint(raw: Mapping[str, Any]) -> str:
 
 def next_reference(session: AnySession, year: int) -> str:
     """BR-<year>-<five digits>, counted per year with one atomic upsert (no gaps on retry)."""
-    return f"BR-{year}-{next_in_year(session, ReferenceCounter, year):05d}"
+    return reference_for(year, next_in_year(session, ReferenceCounter, year))
+
+
+def reference_for(year: int, number: int) -> str:
+    return f"BR-{year}-{number:05d}"
 
 
 def find_by_idempotency_key(session: AnySession, key: str) -> BookingRequest | None:
@@ -96,17 +108,19 @@ def submit_request(
         if existing is not None:
             return SubmitResult(existing, created=False)
 
-    booking = store_request(
-        session,
-        request,
-        source=source,
-        now=now,
-        speakers=speakers,
-        idempotency_key=idempotency_key,
-        request_fingerprint=request_fingerprint,
-    )
+    # PostgreSQL: two statements instead of five (_insert_request).
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    store = _insert_request if postgresql else _store_and_record
     try:
-        session.flush()
+        booking = store(
+            session,
+            request,
+            source=source,
+            now=now,
+            speakers=speakers,
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+        )
     except IntegrityError:
         session.rollback()
         if idempotency_key is None:
@@ -115,8 +129,6 @@ def submit_request(
         if existing is None:
             raise
         return SubmitResult(existing, created=False)
-    # Routing (and the emails it implies) happens in the worker, after this commits.
-    record_job(session, ROUTE_TASK, "route", booking_id=booking.id)
     session.commit()
     logger.info("booking %s submitted via %s", booking.reference, source)
     return SubmitResult(booking, created=True)
@@ -135,13 +147,160 @@ def store_request(
     """Add the request and its first timeline entry ("submitted", at ``now``) to the
     session, unflushed; submit_request's part the demo history shares."""
     now = now or utcnow()
+    speakers = _speaker_rows(session, request, speakers)
+    booking = _new_booking(
+        request,
+        reference=next_reference(session, now.year),
+        source=source,
+        now=now,
+        idempotency_key=idempotency_key,
+        request_fingerprint=request_fingerprint,
+    )
+    booking.requested = [
+        RequestedSpeaker(preference=i, speaker=speakers[slug])
+        for i, slug in enumerate(request.speakers, start=1)
+    ]
+    session.add(booking)
+    _submitted_entry(session, booking, request, now)
+    return booking
+
+
+def _store_and_record(session: AnySession, request: ValidRequest, **fields: Any) -> BookingRequest:
+    booking = store_request(session, request, **fields)
+    session.flush()
+    # Routing (and the emails it implies) happens in the worker, after this commits.
+    record_job(session, ROUTE_TASK, "route", booking_id=booking.id)
+    return booking
+
+
+def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -> BookingRequest:
+    """store_request, its flush and the route job's record_job in two statements instead
+    of five (PostgreSQL): the booking's id and reference number in one; the booking, its
+    requested speakers, its first timeline entry and the job in the other (CTEs: the rows
+    reference each other, checked at the statement's end). The same rows, in the same
+    transaction; the booking is returned persistent, as a flush leaves it."""
+    now = fields.pop("now") or utcnow()
+    speakers = _speaker_rows(session, request, fields.pop("speakers"))
+    booking_id, number = session.execute(_numbers_statement(), {"year": now.year}).one()
+    booking = _new_booking(request, reference=reference_for(now.year, number), now=now, **fields)
+    booking.id = booking_id
+    entry = _submitted_entry(session, booking, request, now, attached=False)
+    entry.booking_id = booking_id
+    rows = {
+        "b": _column_values(booking),
+        "e": _column_values(entry),
+        **{
+            f"s{preference}": {
+                "booking_id": booking_id,
+                "speaker_id": speakers[slug].id,
+                "preference": preference,
+            }
+            for preference, slug in enumerate(request.speakers, start=1)
+        },
+    }
+    # Routing (and the emails it implies) happens in the worker, after this commits.
+    job = job_insert(session, ROUTE_TASK, "route", booking_id)
+    shape = (tuple(rows["b"]), tuple(rows["e"]), len(request.speakers))
+    parameters = {
+        f"{row}_{name}": value for row, values in rows.items() for name, value in values.items()
+    }
+    if job is None:  # quiet, or inline in a worker: record_job's own way
+        session.execute(_rows_statement(*shape, None), parameters)
+        record_job(session, ROUTE_TASK, "route", booking_id=booking_id)
+    else:
+        job_statement, job_parameters = job
+        job_id = session.execute(
+            _rows_statement(*shape, job_statement), parameters | job_parameters
+        ).scalar_one_or_none()
+        recorded(session, job_id, ROUTE_TASK)
+    booking.version = rows["b"]["version"]  # as a flush leaves it (the optimistic lock's)
+    make_transient_to_detached(booking)
+    session.add(booking)
+    return booking
+
+
+@cache
+def _rows_statement(
+    booking_columns: tuple[str, ...], event_columns: tuple[str, ...], speakers: int, job: Any
+) -> Any:
+    """_insert_request's second statement, built once per shape (building it costs more
+    than running it): the booking, its timeline entry and requested speakers as CTEs, and
+    the job's INSERT returning its id (or none: SELECT 1)."""
+
+    def values(table: Any, row: str, columns: Iterable[str]) -> Any:
+        return insert(table).values(
+            {name: bindparam(f"{row}_{name}", type_=table.c[name].type) for name in columns}
+        )
+
+    rows = [
+        values(BookingRequest.__table__, "b", booking_columns),
+        values(BookingEvent.__table__, "e", event_columns),
+        *(
+            values(RequestedSpeaker.__table__, f"s{n}", ("booking_id", "speaker_id", "preference"))
+            for n in range(1, speakers + 1)
+        ),
+    ]
+    ctes = [row.cte(f"row{number}") for number, row in enumerate(rows)]
+    if job is None:
+        return select(literal(1)).add_cte(*ctes)
+    job_rows = job.cte("job")
+    return select(job_rows.c.id).add_cte(*ctes)
+
+
+@cache
+def _numbers_statement() -> Any:
+    """The next booking id and the year's next reference number, in one statement."""
+    counter = increment(ReferenceCounter, "postgresql").cte("counter")
+    sequence = func.pg_get_serial_sequence(BookingRequest.__tablename__, "id")
+    return select(func.nextval(sequence), counter.c.value)
+
+
+def _column_values(row: Any) -> dict[str, Any]:
+    """The column values of a new ORM object, by column name, with the Python-side defaults
+    of the columns left unset (or None, as the ORM leaves a version counter) filled in as a
+    flush would; columns left out get their server defaults."""
+    values = vars(row)
+    columns: dict[str, Any] = {}
+    model: Any = type(row)
+    for key, column in _columns(model):
+        value = values.get(key)
+        if value is None and column.default is not None:
+            default = column.default
+            value = default.arg if default.is_scalar else default.arg(None)
+        if value is not None or key in values:
+            columns[column.name] = value
+    return columns
+
+
+@cache
+def _columns(model: Any) -> list[tuple[str, Any]]:
+    """(attribute, column) of each column of ``model``."""
+    mapper: Any = sa_inspect(model)
+    return [(prop.key, prop.columns[0]) for prop in mapper.column_attrs]
+
+
+def _speaker_rows(
+    session: AnySession, request: ValidRequest, speakers: Mapping[str, Speaker] | None
+) -> Mapping[str, Speaker]:
     if speakers is None or any(slug not in speakers for slug in request.speakers):
         speakers = {
             s.slug: s
             for s in session.scalars(select(Speaker).where(Speaker.slug.in_(request.speakers)))
         }
-    booking = BookingRequest(
-        reference=next_reference(session, now.year),
+    return speakers
+
+
+def _new_booking(
+    request: ValidRequest,
+    *,
+    reference: str,
+    source: str,
+    now: datetime,
+    idempotency_key: str | None,
+    request_fingerprint: str | None,
+) -> BookingRequest:
+    return BookingRequest(
+        reference=reference,
         status=Status.NEW,
         tracking_token=secrets.token_urlsafe(32),
         idempotency_key=idempotency_key,
@@ -172,23 +331,27 @@ def store_request(
         locale=current_locale(),
         created_at=now,
         updated_at=now,
-        requested=[
-            RequestedSpeaker(preference=i, speaker=speakers[slug])
-            for i, slug in enumerate(request.speakers, start=1)
-        ],
     )
-    session.add(booking)
-    note(
+
+
+def _submitted_entry(
+    session: AnySession,
+    booking: BookingRequest,
+    request: ValidRequest,
+    now: datetime,
+    attached: bool = True,
+) -> BookingEvent:
+    return note(
         session,
         booking,
+        attached=attached,
         actor=Actor("organizer", request.contact_name),
         action="submitted",
         to_status=Status.NEW,
         public_message=_l("We received your request."),
-        details={"source": source},
+        details={"source": booking.source},
         now=now,
     )
-    return booking
 
 
 def _replay(

@@ -211,9 +211,12 @@ def note(
     public_message: str | LazyString | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
+    attached: bool = True,
 ) -> BookingEvent:
     """Add a timeline entry without a state change (e.g. a reassignment), at ``now``
-    (default: the present).
+    (default: the present). ``attached=False``: the entry only, neither tied to ``booking``
+    (its ``booking_id`` is the caller's to set) nor added to the session, for a caller that
+    inserts it in a statement of its own.
 
     The public message is what the organizer reads on their status page, so it is written
     in their language (the request's ``locale``) when it happens and stored as written: a
@@ -232,7 +235,6 @@ def note(
         if len(text) > PUBLIC_MESSAGE_MAX:
             text = text[: PUBLIC_MESSAGE_MAX - 1] + "…"
     entry = BookingEvent(
-        booking=booking,
         at=now or utcnow(),
         actor_kind=actor.kind,
         actor_id=actor.id,
@@ -243,7 +245,9 @@ def note(
         public_message=text,
         details=details or {},
     )
-    session.add(entry)
+    if attached:
+        entry.booking = booking
+        session.add(entry)
     return entry
 
 

@@ -173,7 +173,10 @@ class Settings:
             "BOOTSTRAP_SERVE_LOCAL": True,
             "BOOTSTRAP_BOOTSWATCH_THEME": None,
             # Without Redis, limits are counted in the database every process shares.
-            "RATELIMIT_STORAGE_URI": self.redis_url or "bureau+database://",
+            # bureau+redis: an endpoint's limits in one round trip (bureau/limitstore_redis.py)
+            "RATELIMIT_STORAGE_URI": f"bureau+{self.redis_url}"
+            if self.redis_url
+            else "bureau+database://",
             "RATELIMIT_STORAGE_OPTIONS": (
                 {} if self.redis_url else {"database_url": self.database_url}
             ),

@@ -16,7 +16,14 @@ from bureau.outbox.claim import claim, holder, holder_name
 from bureau.outbox.dispatch import enqueue
 from bureau.outbox.hooks import HANDLERS, around_tasks, handles, prepares
 from bureau.outbox.models import Handler, Job, JobState, PermanentError, TransientError
-from bureau.outbox.record import is_quiet, quiet_outbox, record_job, retry_failed
+from bureau.outbox.record import (
+    is_quiet,
+    job_insert,
+    quiet_outbox,
+    record_job,
+    recorded,
+    retry_failed,
+)
 from bureau.outbox.release import count_lost_attempt, release_held_by
 from bureau.outbox.run import (
     MAX_ATTEMPTS,
@@ -51,10 +58,12 @@ __all__ = [
     "holder",
     "holder_name",
     "is_quiet",
+    "job_insert",
     "prepares",
     "quiet_outbox",
     "record_effect",
     "record_job",
+    "recorded",
     "release_held_by",
     "retry_delay",
     "retry_failed",

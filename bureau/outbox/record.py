@@ -60,23 +60,7 @@ def record_job(
     inside ``quiet_outbox``."""
     if is_quiet(session):
         return None
-    key = Job.key_for(kind, booking_id, recipient, sequence)
-    # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
-    # add and a flush: the unique key decides, also between two racing transactions.
-    values: dict[str, Any] = {
-        "task": task,
-        "kind": kind,
-        "booking_id": booking_id,
-        "recipient": recipient,
-        "sequence": sequence,
-        "dedupe_key": key,
-        "payload": payload or {},
-        "request_id": current_request_id(),
-        "state": JobState.PENDING,
-        "attempts": 0,
-        "locked_until": None,
-        "locked_by": None,
-    }
+    values = _job_values(session, task, kind, booking_id, recipient, sequence, payload)
     # In a worker running follow-ups inline (execute()), the job is claimed by this very
     # insert: it commits as running, under a lease, so no second UPDATE is needed to take it.
     # If the worker dies before running it, the lease lapses and the sweeper sends it again.
@@ -98,6 +82,70 @@ def record_job(
         Recorded(job.id, task, job if run_inline else None)
     )
     return job
+
+
+def job_insert(
+    session: AnySession, task: str, kind: str, booking_id: int
+) -> tuple[Any, dict[str, Any]] | None:
+    """``record_job``'s INSERT (PostgreSQL) to run as a part of the caller's own statement,
+    e.g. a CTE beside the rows that cause the job, and its parameters (named ``job_…``): it
+    returns the job's id, or no row when the job exists. Pass the id to ``recorded``. None
+    where ``record_job`` must do it: inside ``quiet_outbox`` (nothing to record) or in a
+    worker running follow-ups inline."""
+    if is_quiet(session) or session.info.get(INLINE_KEY):
+        return None
+    values = _job_values(session, task, kind, booking_id, None, 0, None)
+    return _job_insert_statement(), {f"job_{name}": value for name, value in values.items()}
+
+
+@cache
+def _job_insert_statement() -> Any:
+    return (
+        pg_insert(Job)
+        .values(
+            {
+                name: bindparam(f"job_{name}", type_=Job.__table__.c[name].type)
+                for name in _JOB_VALUES
+            }
+        )
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job.id)
+    )
+
+
+def recorded(session: AnySession, job_id: int | None, task: str) -> None:
+    """A job that ``job_insert``'s statement added (``job_id`` None: it existed): sent to
+    the broker once the transaction commits, as ``record_job``'s are."""
+    if job_id is not None:
+        session.info.setdefault(SESSION_KEY, []).append(Recorded(job_id, task))
+
+
+def _job_values(
+    session: AnySession,
+    task: str,
+    kind: str,
+    booking_id: int | None,
+    recipient: str | None,
+    sequence: int,
+    payload: dict[str, Any] | None,
+) -> dict[str, Any]:
+    key = Job.key_for(kind, booking_id, recipient, sequence)
+    # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
+    # add and a flush: the unique key decides, also between two racing transactions.
+    return {
+        "task": task,
+        "kind": kind,
+        "booking_id": booking_id,
+        "recipient": recipient,
+        "sequence": sequence,
+        "dedupe_key": key,
+        "payload": payload or {},
+        "request_id": current_request_id(),
+        "state": JobState.PENDING,
+        "attempts": 0,
+        "locked_until": None,
+        "locked_by": None,
+    }
 
 
 @dataclass(frozen=True)
