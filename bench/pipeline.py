@@ -96,6 +96,7 @@ MEMORY_STEPS = 20  # RSS sampled every requests/20 processed (1,000 of 20,000)
 MEMORY_WARM_UP_STEPS = 2  # compared from the second sample on (2,000 of 20,000)
 MEMORY_TARGET = 0.05  # RSS at the end within ± 5 % of RSS after the warm-up
 MEMORY_BACKLOG = 200  # phase M: requests submitted and not yet processed, at most
+MEMORY_STALL = 120  # seconds without a request processed: phase M gives up
 QUICK = {"requests": 300, "noop": 1000, "idle": 5, "warm_up": 20, "memory": 2000}
 NAIVE_REDIS_DB = 9  # the naive service's broker (Bureau's is 13)
 NAIVE_RATE_TARGET = 1.0  # fully processed requests/s, Bureau over the naive service
@@ -1284,9 +1285,11 @@ class Bench:
         )
         ok: int | None = None
         mark = step
-        deadline = time.monotonic() + 120 + n
+        progress = (0, time.monotonic())  # processed, when it last changed
         while True:
             done = processed()
+            if done != progress[0]:
+                progress = (done, time.monotonic())
             if ok is None and not any(thread.is_alive() for thread in threads):
                 ok = sum(1 for s in submissions if s.status == 201)
             if done >= mark and mark < (n if ok is None else ok):
@@ -1295,8 +1298,14 @@ class Bench:
             if ok is not None and done >= ok:
                 sample(done)
                 break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"phase M unfinished: {done} of {n} requests processed")
+            if time.monotonic() - progress[1] > MEMORY_STALL:
+                # No beat runs here: a task message lost from the broker (another benchmark
+                # flushing the same Redis database) is never sent again.
+                raise TimeoutError(
+                    f"phase M: no request processed for {MEMORY_STALL} s ({done} of {n}, "
+                    f"{self._jobs_unfinished()} jobs pending or running; did something flush "
+                    f"{self.options.redis_url}?)"
+                )
             self.check_children()
             time.sleep(0.05)
         memory.seconds = time.monotonic() - started
