@@ -100,8 +100,7 @@ def command(name: str, options: Options, json_path: Path) -> list[str]:
         args = ["--quick"] if options.quick else []
         args += ["--runs", str(options.runs)]
     elif name == "pipeline":
-        sizes = ["--requests", "300", "--noop", "1000", "--idle", "5", "--warm-up", "20"]
-        args = [*(sizes if options.quick else []), "--runs", str(options.runs)]
+        args = ["--quick"] if options.quick else ["--runs", str(options.runs)]
     if name != "feeds":
         args += ["--postgres-url", options.postgres_url]
     if not options.write:

@@ -9,7 +9,13 @@ A. no-op throughput: ``bench.noop`` tasks through the same broker and worker, pe
 B. the pipeline: N requests POSTed to /api/v1/requests by a few client threads, until every
    request is routed and both its emails (acknowledgement + staff notice) reached the sink;
    fully processed requests per second, and the 201 → acknowledgement latency under load;
-C. idle latency: requests submitted one at a time, 201 → acknowledgement.
+M. memory, once (after the runs, not repeated with ``--runs``): ``--memory`` requests
+   (20,000) through Bureau as in B, never more than 200 submitted and not yet processed;
+   the RSS of the web's and the worker's process trees at the start and every 1/20th of
+   them fully processed. Target: RSS at the end within ± 5 % of RSS after the warm-up (the
+   sample after 2/20ths: 2,000 of 20,000), per process kind;
+C. idle latency: requests submitted one at a time, 201 → acknowledgement; target: median
+   under 100 ms.
 
 In each run, phase B also goes through the naive service (``bench/naive``: its own database,
 Redis database 9 as broker, the same gunicorn and worker options, the same SMTP sink): Bureau's
@@ -21,12 +27,15 @@ After a warm-up (``--warm-up`` requests through the whole pipeline, not counted)
 ``--runs`` times in turn on the same deployment; the table shows the run with the median
 ratio, and a first row lists every run.
 
-Throughout, the RSS of the worker's process tree is sampled every 0.2 s. Everything it
-started (processes, database, broker contents, temporary folder) is removed on exit, also on
-Ctrl-C or an error. Results are printed and appended to bench/RESULTS.md (``--no-write``).
+Throughout, the RSS of the worker's and the web's process trees is sampled every 0.2 s for
+their peaks. Everything it started (processes, database, broker contents, temporary folder)
+is removed on exit, also on Ctrl-C or an error. Results are printed and appended to
+bench/RESULTS.md (``--no-write``).
 
-By default the working tree is measured; ``--ref HEAD`` measures a commit instead (exported
-with ``git archive`` into a temporary folder, with this bench/ folder copied beside it).
+``--quick`` runs once at smaller sizes (300 requests, 1,000 no-op tasks, 2,000 in phase M,
+5 idle), to try it out. By default the working tree is measured; ``--ref HEAD`` measures a
+commit instead (exported with ``git archive`` into a temporary folder, with this bench/
+folder copied beside it).
 """
 
 from __future__ import annotations
@@ -47,6 +56,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +76,7 @@ from bench.processes import (
     machine_cpu,
     pids_named,
     process_tree,
+    tree_rss_kib,
     wait_for,
 )
 from bench.report import RESULTS_FILE, load_average, machine_info, print_table
@@ -79,7 +90,14 @@ ROOT = BENCH_DIR.parent  # the code under test: the working tree, or a --ref exp
 # this variable (and where to write by BENCH_RESULTS_FILE: report.RESULTS_FILE).
 SOURCE_LABEL = os.environ.get("BENCH_SOURCE", "")
 NEXT_YEAR = datetime.now(UTC).year + 1
-IDLE_TARGET = 1.0  # seconds, median 201 → acknowledgement on an idle system
+IDLE_TARGET = 0.1  # seconds, median 201 → acknowledgement on an idle system
+MEMORY_REQUESTS = 20_000  # phase M: RSS of the web and the worker over this many requests
+MEMORY_STEPS = 20  # RSS sampled every requests/20 processed (1,000 of 20,000)
+MEMORY_WARM_UP_STEPS = 2  # compared from the second sample on (2,000 of 20,000)
+MEMORY_TARGET = 0.05  # RSS at the end within ± 5 % of RSS after the warm-up
+MEMORY_BACKLOG = 200  # phase M: requests submitted and not yet processed, at most
+MEMORY_STALL = 120  # seconds without a request processed: phase M gives up
+QUICK = {"requests": 300, "noop": 1000, "idle": 5, "warm_up": 20, "memory": 2000}
 NAIVE_REDIS_DB = 9  # the naive service's broker (Bureau's is 13)
 NAIVE_RATE_TARGET = 1.0  # fully processed requests/s, Bureau over the naive service
 NAIVE_WORKER_CPU_TARGET = 1.0  # worker CPU per request, Bureau over the naive task
@@ -98,6 +116,7 @@ class Options:
     requests: int
     noop: int
     idle: int
+    memory: int
     clients: int
     runs: int
     warm_up: int
@@ -114,7 +133,8 @@ class Options:
         """The command line for these options, without --ref."""
         args = [
             *("--requests", str(self.requests), "--noop", str(self.noop)),
-            *("--idle", str(self.idle), "--clients", str(self.clients)),
+            *("--idle", str(self.idle), "--memory", str(self.memory)),
+            *("--clients", str(self.clients)),
             *("--runs", str(self.runs), "--warm-up", str(self.warm_up)),
             *("--postgres-url", self.postgres_url, "--redis-url", self.redis_url),
             *(("--naive-redis-url", self.naive_redis_url) if self.naive_redis_url else ()),
@@ -131,21 +151,32 @@ def parse_args(argv: list[str] | None = None) -> Options:
         prog="python -m bench.pipeline",
         description="Benchmark Bureau's web → outbox → worker → SMTP pipeline end to end.",
     )
-    parser.add_argument("--requests", type=int, default=1000, help="requests in the bulk run")
-    parser.add_argument("--noop", type=int, default=3000, help="no-op tasks in phase A")
-    parser.add_argument("--idle", type=int, default=20, help="one-at-a-time requests at the end")
+    parser.add_argument("--requests", type=int, help="requests in the bulk run (1000)")
+    parser.add_argument("--noop", type=int, help="no-op tasks in phase A (3000)")
+    parser.add_argument("--idle", type=int, help="one-at-a-time requests at the end (20)")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        help=f"requests in phase M, once, RSS of web and worker sampled ({MEMORY_REQUESTS}; "
+        "0: no phase M)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="to try it out: smaller sizes ("
+        + ", ".join(f"--{name.replace('_', '-')} {n}" for name, n in QUICK.items())
+        + ") and one run, unless given",
+    )
     parser.add_argument("--clients", type=int, default=4, help="HTTP client threads")
     parser.add_argument(
         "--runs",
         type=int,
-        default=3,
-        help="phases A and B this many times on the same deployment; the median run counts",
+        help="phases A and B this many times on the same deployment; the median run counts (3)",
     )
     parser.add_argument(
         "--warm-up",
         type=int,
-        default=50,
-        help="requests sent through the whole pipeline before the first measured run",
+        help="requests sent through the whole pipeline before the first measured run (50)",
     )
     parser.add_argument(
         "--no-write", action="store_true", help=f"do not append to {RESULTS_FILE.name}"
@@ -186,15 +217,25 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--no-naive", action="store_true", help="without the naive service (bench/naive)"
     )
     args = parser.parse_args(argv)
+    defaults = {"requests": 1000, "noop": 3000, "idle": 20, "warm_up": 50, "runs": 3}
+    defaults["memory"] = MEMORY_REQUESTS
+    if args.quick:
+        defaults |= QUICK | {"runs": 1}
+    for name, default in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
     for name in ("requests", "noop", "clients", "runs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.idle < 0 or args.warm_up < 0:
         parser.error("--idle and --warm-up must not be negative")
+    if 0 < args.memory < MEMORY_STEPS:
+        parser.error(f"--memory must be 0 or at least {MEMORY_STEPS}")
     return Options(
         requests=args.requests,
         noop=args.noop,
         idle=args.idle,
+        memory=args.memory,
         clients=args.clients,
         runs=args.runs,
         warm_up=args.warm_up,
@@ -296,11 +337,21 @@ class ApiClient:
 
 
 def submit_concurrently(
-    port: int, submissions: list[Submission], bodies: list[dict[str, Any]], clients: int
+    port: int,
+    submissions: list[Submission],
+    bodies: Sequence[dict[str, Any]] | Callable[[int], dict[str, Any]],
+    clients: int,
+    *,
+    processed: Callable[[], int] | None = None,
+    backlog: int = 0,
 ) -> list[threading.Thread]:
-    """Start ``clients`` threads that POST the bodies in order; returns the threads."""
+    """Start ``clients`` threads that POST the bodies (a list, or made by index when sent) in
+    order; returns the threads. With ``processed``, no POST while ``backlog`` requests are
+    submitted and not yet ``processed()`` (phase M: the web and the worker go through the
+    requests together, and no queue grows in the broker or the outbox)."""
     lock = threading.Lock()
     next_index = iter(range(len(submissions)))
+    body = bodies if callable(bodies) else bodies.__getitem__
 
     def client() -> None:
         api = ApiClient(port)
@@ -310,7 +361,9 @@ def submit_concurrently(
                     index = next(next_index, None)
                 if index is None:
                     return
-                api.submit(submissions[index], bodies[index])
+                while processed is not None and index - processed() >= backlog:
+                    time.sleep(0.01)
+                api.submit(submissions[index], body(index))
         finally:
             api.close()
 
@@ -323,6 +376,63 @@ def submit_concurrently(
 
 
 # --- results
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    processed: int  # requests fully processed (both emails received) when sampled
+    seconds: float  # since phase M began
+    rss_kib: dict[str, dict[int, int]]  # process kind -> pid -> RSS, the tree's root first
+
+    def total(self, kind: str) -> int:
+        return sum(self.rss_kib[kind].values())
+
+
+@dataclass
+class MemoryGrowth:
+    """Phase M: the RSS of the web's and the worker's process trees, sampled every ``step``
+    requests fully processed, while ``requests`` go through the pipeline."""
+
+    requests: int
+    step: int
+    warm_up: int  # the sample after this many requests is the reference
+    samples: list[MemorySample] = field(default_factory=list)
+    submitted: int = 0
+    failed: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+
+    @property
+    def reference(self) -> MemorySample:
+        return next(s for s in self.samples if s.processed >= self.warm_up)
+
+    @property
+    def last(self) -> MemorySample:
+        return self.samples[-1]
+
+    def change(self, kind: str) -> float:
+        """RSS of ``kind``'s tree at the end over its RSS after the warm-up, minus 1."""
+        before = self.reference.total(kind)
+        return self.last.total(kind) / before - 1 if before else 0.0
+
+    def met(self, kind: str) -> bool:
+        return abs(self.change(kind)) <= MEMORY_TARGET
+
+    def series(self, kind: str) -> str:
+        return " ".join(f"{s.total(kind) / KIB_PER_MIB:.0f}" for s in self.samples)
+
+    def describe(self, kind: str) -> str:
+        """Both samples compared, per process, and every sample."""
+        ref, last = self.reference, self.last
+
+        def each(sample: MemorySample) -> str:
+            return " + ".join(_mib(kib) for kib in sample.rss_kib[kind].values())
+
+        return (
+            f"{_mib(ref.total(kind))} after {ref.processed:,} → {_mib(last.total(kind))} after "
+            f"{last.processed:,} ({self.change(kind):+.1%}; per process {each(ref)} → "
+            f"{each(last)}); MiB every {self.step:,}: {self.series(kind)}"
+        )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -359,6 +469,7 @@ class Results:
     cpu_noop: dict[str, float] = field(default_factory=dict)
     cpu_pipeline: dict[str, float] = field(default_factory=dict)
     worker_memory: TreePeaks | None = None
+    memory: MemoryGrowth | None = None  # phase M, once per benchmark
     web_memory: TreePeaks | None = None
     load_before: str = ""
     load_after: str = ""
@@ -466,9 +577,10 @@ class Results:
                     f"201 → ack idle ({len(self.idle_latencies)} one at a time)",
                     f"median {_ms(idle)} (min {_ms(min(self.idle_latencies))}, "
                     f"max {_ms(max(self.idle_latencies))})",
-                    f"< {IDLE_TARGET:.0f} s {_verdict(idle < IDLE_TARGET)}",
+                    f"< {_ms(IDLE_TARGET)} {_verdict(idle < IDLE_TARGET)}",
                 )
             )
+        rows += self._memory_rows()
         if self.worker_memory is not None:
             rows.append(("peak worker memory", _memory(self.worker_memory), ""))
         if self.web_memory is not None:
@@ -481,6 +593,29 @@ class Results:
                 "",
             )
         )
+        return rows
+
+    def _memory_rows(self) -> list[tuple[str, str, str]]:
+        m = self.memory
+        if m is None or not m.samples:
+            return []
+        rows = [
+            (
+                "phase M: requests through the pipeline",
+                f"{m.submitted:,} in {m.seconds:.0f} s ({m.submitted / m.seconds:.1f}/s, at most "
+                f"{MEMORY_BACKLOG} unprocessed); failed POSTs {m.failed}, "
+                f"duplicate acks {m.duplicates}",
+                "",
+            )
+        ]
+        for kind, label in MEMORY_KINDS.items():
+            rows.append(
+                (
+                    f"{label} RSS, phase M",
+                    m.describe(kind),
+                    f"± {MEMORY_TARGET:.0%} {_verdict(m.met(kind))}",
+                )
+            )
         return rows
 
     def _naive_rows(self) -> list[tuple[str, str, str]]:
@@ -569,10 +704,24 @@ def summary(results: Results) -> list[report.Summary]:
             "—" if idle is None else _ms(idle),
             "",
             "",
-            f"< {IDLE_TARGET:.0f} s",
+            f"< {_ms(IDLE_TARGET)}",
             None if idle is None else idle < IDLE_TARGET,
         ),
     ]
+    memory = results.memory
+    if memory is not None and memory.samples:
+        rows += [
+            report.Summary(
+                "pipeline",
+                f"{label} RSS over {memory.last.processed:,} requests",
+                _mib(memory.last.total(kind)),
+                f"{_mib(memory.reference.total(kind))} after {memory.reference.processed:,}",
+                f"{memory.change(kind):+.1%}",
+                f"± {MEMORY_TARGET:.0%}",
+                memory.met(kind),
+            )
+            for kind, label in MEMORY_KINDS.items()
+        ]
     return rows
 
 
@@ -626,6 +775,7 @@ MEASURED_FIELDS = (
 
 
 OUR_PROCESSES = ("worker", "web", "postgres", "redis", "bench")
+MEMORY_KINDS = {"web": "web (gunicorn, 3 processes)", "worker": "worker (Celery, 3 processes)"}
 
 
 def _cpu(used: dict[str, float]) -> str:
@@ -976,6 +1126,7 @@ class Bench:
         median_run = sorted(results.runs, key=by)[len(results.runs) // 2]
         for name in MEASURED_FIELDS:
             setattr(results, name, getattr(median_run, name))
+        self.phase_memory()
         self.phase_idle()
         self.collect_states()
         results.load_after = load_average()
@@ -1089,6 +1240,87 @@ class Bench:
         results.ack_p95 = percentile(latencies, 95)
         results.ack_max = max(latencies)
         results.duplicates = sink.duplicates({s.email for s in accepted})
+
+    def phase_memory(self) -> None:
+        """Phase M, once: ``--memory`` requests through Bureau, at most MEMORY_BACKLOG of them
+        unprocessed at a time; the RSS of the web's and the worker's process trees when the
+        phase begins and every ``step`` requests fully processed (both emails received)."""
+        n, sink = self.options.memory, self.smtp.sink
+        if n == 0:
+            return
+        step = n // MEMORY_STEPS
+        memory = MemoryGrowth(n, step, step * MEMORY_WARM_UP_STEPS)
+        print(
+            f"phase M: {n} requests through Bureau's API, {self.options.clients} clients, "
+            f"RSS of web and worker every {step}…"
+        )
+        self.sampler.phase = "memory"
+        wait_for(lambda: self._jobs_unfinished() == 0, 60, "the outbox to drain", 0.2)
+        mail_before = sink.count()
+
+        def processed() -> int:
+            return (sink.count() - mail_before) // 2
+
+        started = time.monotonic()
+
+        def sample(done: int) -> None:
+            rss = {kind: tree_rss_kib(child.pid) for kind, child in self._kinds().items()}
+            taken = MemorySample(done, time.monotonic() - started, rss)
+            memory.samples.append(taken)
+            print(
+                f"  {done:,} processed in {taken.seconds:.0f} s: "
+                + ", ".join(f"{kind} {_mib(taken.total(kind))}" for kind in rss),
+                flush=True,
+            )
+
+        sample(0)
+        submissions = [Submission(f"bench-memory-{i}@example.com") for i in range(n)]
+        threads = submit_concurrently(
+            self.web_port,
+            submissions,
+            lambda i: request_body(i, submissions[i].email),
+            self.options.clients,
+            processed=processed,
+            backlog=MEMORY_BACKLOG,
+        )
+        ok: int | None = None
+        mark = step
+        progress = (0, time.monotonic())  # processed, when it last changed
+        while True:
+            done = processed()
+            if done != progress[0]:
+                progress = (done, time.monotonic())
+            if ok is None and not any(thread.is_alive() for thread in threads):
+                ok = sum(1 for s in submissions if s.status == 201)
+            if done >= mark and mark < (n if ok is None else ok):
+                sample(done)
+                mark += step
+            if ok is not None and done >= ok:
+                sample(done)
+                break
+            if time.monotonic() - progress[1] > MEMORY_STALL:
+                # No beat runs here: a task message lost from the broker (another benchmark
+                # flushing the same Redis database) is never sent again.
+                raise TimeoutError(
+                    f"phase M: no request processed for {MEMORY_STALL} s ({done} of {n}, "
+                    f"{self._jobs_unfinished()} jobs pending or running; did something flush "
+                    f"{self.options.redis_url}?)"
+                )
+            self.check_children()
+            time.sleep(0.05)
+        memory.seconds = time.monotonic() - started
+        accepted = {s.email for s in submissions if s.status == 201}
+        memory.submitted, memory.failed = len(accepted), n - len(accepted)
+        missing = [email for email in accepted if sink.arrival(email) is None]
+        if missing:
+            raise RuntimeError(f"phase M: no acknowledgement for {len(missing)} requests")
+        memory.duplicates = sink.duplicates(accepted)
+        self.results.memory = memory
+        for kind, label in MEMORY_KINDS.items():
+            print(f"  {label}: {memory.describe(kind)}")
+
+    def _kinds(self) -> dict[str, Child]:
+        return {"web": self.web, "worker": self.worker}
 
     def _booking_counts(self, service: Deployment) -> tuple[int, int]:
         from sqlalchemy import text

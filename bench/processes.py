@@ -133,6 +133,16 @@ def _pss_kib(pid: int) -> int | None:
     return None
 
 
+def tree_rss_kib(root: int) -> dict[int, int]:
+    """RSS now (KiB) of each process in the tree under ``root`` (the root first)."""
+    found = {}
+    for pid in process_tree(root):
+        rss = _status_kib(pid, "VmRSS")
+        if rss is not None:
+            found[pid] = rss
+    return found
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -241,8 +241,7 @@ def test_quick_runs_each_benchmark_once_and_smaller() -> None:
     assert options.runs == 1
     assert options.only == ("pages", "pipeline", "feeds")
     assert "--quick" in command("pages", options, Path("p.json"))
-    pipeline = command("pipeline", options, Path("q.json"))
-    assert pipeline[pipeline.index("--requests") + 1] == "300"
+    assert "--quick" in command("pipeline", options, Path("q.json"))
     assert command("feeds", options, Path("f.json"))[-6:] == [
         "--events",
         "2000",
@@ -292,3 +291,103 @@ def test_the_pipeline_reports_the_ratio_a_worker_that_cost_nothing_could_reach()
     rows = {measure: value for measure, value, _ in results.rows()}
     assert rows["ratio if the worker cost nothing"].startswith("16.7% (100 requests/s:")
     assert "20 ms of CPU per request, on 2 CPUs" in rows["ratio if the worker cost nothing"]
+
+
+def test_pipeline_quick_sizes_give_way_to_explicit_ones() -> None:
+    default = pipeline.parse_args([])
+    assert (default.memory, default.runs, default.requests) == (20_000, 3, 1000)
+    quick = pipeline.parse_args(["--quick"])
+    assert (quick.memory, quick.runs, quick.requests, quick.idle) == (2000, 1, 300, 5)
+    assert pipeline.parse_args(["--quick", "--memory", "0", "--runs", "2"]).memory == 0
+    assert "--memory" in quick.as_args()
+    assert "--quick" not in quick.as_args()
+    with pytest.raises(SystemExit):
+        pipeline.parse_args(["--memory", "5"])  # fewer requests than samples
+
+
+def _memory(web: list[int], worker: list[int], step: int = 1000) -> pipeline.MemoryGrowth:
+    growth = pipeline.MemoryGrowth(requests=step * (len(web) - 1), step=step, warm_up=2 * step)
+    for i, (w, k) in enumerate(zip(web, worker, strict=True)):
+        rss = {"web": {1: 20_000, 2: w, 3: w}, "worker": {4: 100_000, 5: k, 6: k}}
+        growth.samples.append(pipeline.MemorySample(i * step, float(i), rss))
+    return growth
+
+
+def test_memory_is_compared_from_the_warm_up_sample_to_the_last() -> None:
+    # Start-up growth (before 2,000) does not count; the web stays within 5 %, the worker's
+    # pool children grow by 20 MiB each: 240,000 → 280,000 KiB, +16.7 %.
+    growth = _memory(
+        [50_000, 90_000, 100_000, 101_000, 102_000], [60_000, 70_000, 70_000, 80_000, 90_000]
+    )
+    assert growth.reference.processed == 2000
+    assert growth.change("web") == pytest.approx(224_000 / 220_000 - 1)
+    assert growth.met("web")
+    assert not growth.met("worker")
+    assert growth.change("worker") == pytest.approx(280_000 / 240_000 - 1)
+    assert "every 1,000: 117 195 215 217 219" in growth.describe("web")
+
+    results = pipeline.Results(started=datetime.now(UTC), options=pipeline.parse_args([]))
+    results.memory = growth
+    results.idle_latencies = [0.12, 0.15, 0.09]
+    rows = {s.measure: s for s in pipeline.summary(results)}
+    web = rows["web (gunicorn, 3 processes) RSS over 4,000 requests"]
+    worker = rows["worker (Celery, 3 processes) RSS over 4,000 requests"]
+    assert (web.target, web.verdict, web.ratio) == ("± 5%", "met", "+1.8%")
+    assert (worker.verdict, worker.ratio, worker.baseline) == (
+        "MISSED",
+        "+16.7%",
+        "234 MiB after 2,000",
+    )
+    idle = rows["201 → acknowledgement, idle (median)"]
+    assert (idle.value, idle.target, idle.verdict) == ("120 ms", "< 100 ms", "MISSED")
+
+
+def test_throttled_clients_keep_the_backlog_bounded() -> None:
+    import http.server
+    import threading
+
+    posted: list[int] = []
+    lock = threading.Lock()
+    done = 0
+    worst = 0
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            nonlocal worst
+            self.rfile.read(int(self.headers["Content-Length"]))
+            with lock:
+                posted.append(1)
+                worst = max(worst, len(posted) - done)
+            self.send_response(201)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    submissions = [pipeline.Submission(f"{i}@example.com") for i in range(60)]
+
+    def processed() -> int:
+        return done
+
+    try:
+        threads = pipeline.submit_concurrently(
+            server.server_address[1],
+            submissions,
+            lambda i: {"n": i},
+            4,
+            processed=processed,
+            backlog=5,
+        )
+        while any(thread.is_alive() for thread in threads):
+            with lock:
+                done = min(done + 1, len(posted))  # a slow "worker"
+            threading.Event().wait(0.005)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert all(s.status == 201 for s in submissions)
+    assert 0 < worst <= 5
