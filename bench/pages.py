@@ -57,6 +57,7 @@ from bench.report import (
     web_stack,
     work_folder,
 )
+from bureau.bookings.states import FUNNEL_RANK
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -170,6 +171,10 @@ OPEN_SPREAD = ["new", "unassigned", "assigned", "assigned", "shortlisted", "shor
                "offer_received", "awaiting_speaker", "speaker_declined", "speaker_accepted",
                "contracted", "confirmed", "confirmed"]  # fmt: skip
 ENDED = ["declined", "withdrawn", "cancelled", "expired"]
+# A step's funnel stage (bureau.bookings.states.FUNNEL_RANK) in SQL.
+FUNNEL_STAGE_SQL = "CASE step {} ELSE 0 END".format(
+    " ".join(f"WHEN '{state}' THEN {rank}" for state, rank in FUNNEL_RANK.items() if rank)
+)
 OPEN_DAYS = 45  # requests younger than this are still in the workflow
 
 
@@ -274,7 +279,8 @@ INSERT INTO booking_requests (
     id, reference, status, tracking_token, version, source, event_name, organization,
     contact_name, contact_email, format, is_virtual, city, country, timezone, starts_local,
     ends_local, starts_at, ends_at, audience_size, budget_min, budget_max, currency, language,
-    assigned_staff_id, assigned_at, created_at, updated_at)
+    assigned_staff_id, assigned_at, created_at, updated_at, funnel_stage, first_response_at,
+    first_confirmed_at, sla_breached)
 SELECT rid, reference, status, md5(random()::text), cardinality(steps),
        {pick(["form", "api"], "random()")},
        {pick(TOPIC_NAMES, "random()")} || ' Summit ' || rid, 'Org ' || rid % 5000,
@@ -286,7 +292,13 @@ SELECT rid, reference, status, md5(random()::text), cardinality(steps),
        'USD', {pick(["en", "en", "en", "zh", "nl"], "random()")},
        CASE WHEN 'assigned' = ANY(steps) THEN staff_id END,
        CASE WHEN 'assigned' = ANY(steps) THEN created + interval '1 minute' END,
-       created, created + cardinality(steps) * interval '1 hour'
+       created, created + cardinality(steps) * interval '1 hour',
+       -- The timeline's facts, as workflow.note() keeps them for the entries below: the
+       -- furthest stage of its steps, the desk's first entry (step 3), the entry into
+       -- confirmed; no SLA breach is seeded.
+       (SELECT max({FUNNEL_STAGE_SQL}) FROM unnest(steps) AS step),
+       CASE WHEN cardinality(steps) > 2 THEN created + interval '2 hours' END,
+       created + (array_position(steps, 'confirmed') - 1) * interval '1 hour', false
 FROM bench_seed ORDER BY rid
 """,
     """

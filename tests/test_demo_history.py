@@ -4,20 +4,24 @@ SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import selectinload
 
 from bureau.bookings.models import BookingEvent, BookingRequest, Contract, Offer
-from bureau.bookings.states import Status
+from bureau.bookings.states import FUNNEL_RANK, SLA_BREACHED, Status
 from bureau.bookings.workflow import ALLOWED
 from bureau.calendar.models import Engagement, Hold, HoldState
 from bureau.calendar.reminders import FIRST_RESPONSE_SLA, working_time
@@ -177,6 +181,63 @@ def test_every_timeline_is_ordered_and_follows_the_workflow(
         assert len(bookings) == tally.created
         for booking in bookings:
             check_booking(booking, staff)
+
+
+def timeline_facts(booking: BookingRequest) -> tuple[Any, ...]:
+    """A request's facts worked out from its timeline alone, by their definitions
+    (docs/topics/insights.md), as the insights computed them before the requests kept them."""
+    events = booking.events
+    stages = [FUNNEL_RANK[s] for s in (booking.status, *(e.to_status for e in events)) if s]
+    responses = [e.at for e in events if e.actor_kind == "staff" and e.at >= booking.created_at]
+    confirmations = [e.at for e in events if e.to_status == Status.CONFIRMED]
+    breached = any(e.action == SLA_BREACHED for e in events)
+    return max(stages), min(responses, default=None), min(confirmations, default=None), breached
+
+
+def kept_facts() -> dict[int, tuple[Any, ...]]:
+    rows = db.session.execute(
+        select(
+            BookingRequest.id,
+            BookingRequest.funnel_stage,
+            BookingRequest.first_response_at,
+            BookingRequest.first_confirmed_at,
+            BookingRequest.sla_breached,
+        )
+    )
+    return {booking_id: tuple(facts) for booking_id, *facts in rows}
+
+
+def test_each_request_keeps_its_timelines_facts_and_the_migration_fills_the_same(
+    history: tuple[Flask, HistorySummary],
+) -> None:
+    """What note() kept while the history was made equals what the timelines say, and
+    migration 0026's backfill, from the timelines alone, fills the very same."""
+    app, _ = history
+    path = Path(__file__).parents[1] / "migrations" / "versions" / "0026_request_facts.py"
+    spec = importlib.util.spec_from_file_location("request_facts_migration", path)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with app.app_context():
+        bookings = db.session.scalars(
+            select(BookingRequest).options(selectinload(BookingRequest.events))
+        ).all()
+        expected = {b.id: timeline_facts(b) for b in bookings}
+        db.session.rollback()
+        # The history has every fact to keep, so the comparison says something.
+        assert {f[0] for f in expected.values()} == {0, 1, 2, 3, 4}
+        assert all(any(f[i] for f in expected.values()) for i in (1, 2, 3))
+        assert kept_facts() == expected
+
+        db.session.execute(
+            update(BookingRequest).values(
+                funnel_stage=0, first_response_at=None, first_confirmed_at=None, sla_breached=False
+            )
+        )
+        db.session.execute(sa.text(migration.BACKFILL))
+        db.session.commit()
+        assert kept_facts() == expected
 
 
 def check_booking(booking: BookingRequest, staff: dict[int, StaffMember]) -> None:

@@ -36,7 +36,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from bureau.bookings.models import BookingEvent, BookingRequest, Contract, RequestedSpeaker
+from bureau.bookings.models import BookingRequest, Contract, RequestedSpeaker
+from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
 from bureau.extensions import db
@@ -238,17 +239,15 @@ def fixture(app: Flask, staff: dict[str, int]) -> dict[str, int]:
             db.session.flush()
             timeline = [(timedelta(0), "organizer", "submitted", "new"), *events]
             for offset, actor, action, to_status in timeline:
-                db.session.add(
-                    BookingEvent(
-                        booking_id=booking.id,
-                        at=created + offset,
-                        actor_kind=actor,
-                        actor_id=staff_id if actor == "staff" else None,
-                        actor_label=actor,
-                        action=action,
-                        to_status=to_status,
-                        details={},
-                    )
+                # Through note(), as every timeline entry is written: it keeps the
+                # request's facts the insights read.
+                note(
+                    db.session,
+                    booking,
+                    actor=Actor(actor, actor, staff_id if actor == "staff" else None),
+                    action=action,
+                    to_status=to_status,
+                    now=created + offset,
                 )
             if contract:
                 currency, fee, pct, recorded = contract
@@ -636,16 +635,14 @@ def test_the_page_works_on_the_demo_data(app: Flask, staff: dict[str, int]) -> N
     # A staff member's note is the first response.
     with app.app_context():
         booking = db.session.get(BookingRequest, first.id)
-        db.session.add(
-            BookingEvent(
-                booking_id=booking.id,
-                at=booking.created_at + timedelta(minutes=42),
-                actor_kind="staff",
-                actor_id=staff["admin"],
-                actor_label="Management desk",
-                action="note",
-                details={"text": "called"},
-            )
+        assert booking is not None
+        note(
+            db.session,
+            booking,
+            actor=Actor("staff", "Management desk", staff["admin"]),
+            action="note",
+            details={"text": "called"},
+            now=booking.created_at + timedelta(minutes=42),
         )
         db.session.commit()
     page = client.get("/staff/insights").get_data(as_text=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
@@ -39,6 +40,15 @@ from bureau.staff.models import StaffMember
 MAX_REQUESTED_SPEAKERS = 3
 # The closed states as SQL, for the partial index of the closed queue (migration 0025).
 CLOSED_WHERE = "status IN ({})".format(", ".join(sorted(f"'{s.value}'" for s in CLOSED_STATES)))
+# What the insights read of each request of a cohort besides created_at (migration 0026).
+INSIGHTS_COLUMNS = (
+    "assigned_staff_id",
+    "status",
+    "funnel_stage",
+    "first_response_at",
+    "first_confirmed_at",
+    "sla_breached",
+)
 
 
 class BookingRequest(Base):
@@ -59,8 +69,15 @@ class BookingRequest(Base):
         ),
         CheckConstraint("is_virtual OR (city IS NOT NULL AND country IS NOT NULL)", name="place"),
         Index("ix_booking_requests_queue", "status", "created_at", "id"),
-        # The dashboard's default order (newest first) over queues of many states at once.
-        Index("ix_booking_requests_created_at_id", "created_at", "id"),
+        # The dashboard's default order (newest first) over queues of many states at once;
+        # on PostgreSQL it also carries what the insights read of a cohort (submitted in a
+        # period), so their figures come from the index alone (an index-only scan).
+        Index(
+            "ix_booking_requests_created_at_id",
+            "created_at",
+            "id",
+            postgresql_include=list(INSIGHTS_COLUMNS),
+        ),
         # Every column the queue counts read: PostgreSQL counts the open requests from the
         # index alone, without visiting the table's pages.
         Index(
@@ -134,6 +151,15 @@ class BookingRequest(Base):
     # When the organizer's personal data was erased (bureau/privacy/): by an admin or by
     # the retention period. The business facts stay; the contact details are placeholders.
     erased_at: Mapped[datetime | None]
+    # Facts of its timeline, so the insights need not read it (docs/topics/insights.md);
+    # workflow.note() keeps them as each entry is added: the furthest funnel stage reached
+    # (states.FUNNEL_RANK of every state entered, the current one included), the first
+    # staff entry at or after submission, the first entry into confirmed, and whether the
+    # first-response SLA was breached (reminders' "SLA breached" entry).
+    funnel_stage: Mapped[int] = mapped_column(default=0, server_default="0")
+    first_response_at: Mapped[datetime | None]
+    first_confirmed_at: Mapped[datetime | None]
+    sla_breached: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[UpdatedAt]

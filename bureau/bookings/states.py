@@ -33,6 +33,34 @@ CLOSED_STATES = frozenset(
 )
 OPEN_STATES = frozenset(Status) - CLOSED_STATES
 
+# The insights funnel's stages (docs/topics/insights.md), each reached when the request ever
+# entered one of its states. Later states count for earlier stages: an organizer's offer
+# straight after assignment has passed the shortlist stage too, so the funnel only narrows.
+_CONFIRMED = frozenset({Status.CONFIRMED, Status.COMPLETED})
+_OFFER = _CONFIRMED | {
+    Status.OFFER_RECEIVED,
+    Status.AWAITING_SPEAKER,
+    Status.SPEAKER_DECLINED,
+    Status.SPEAKER_ACCEPTED,
+    Status.CONTRACTED,
+}
+FUNNEL: list[tuple[str, frozenset[Status]]] = [
+    ("New", frozenset(Status)),
+    ("Shortlisted", _OFFER | {Status.SHORTLISTED}),
+    ("Offer", _OFFER),
+    ("Confirmed", _CONFIRMED),
+    ("Completed", frozenset({Status.COMPLETED})),
+]
+# A state's rank: the furthest funnel stage it belongs to (a request's ``funnel_stage`` is the
+# highest rank of the states it has been in).
+FUNNEL_RANK: dict[str, int] = {
+    status.value: max(i for i, (_, states) in enumerate(FUNNEL) if status in states)
+    for status in Status
+}
+# The timeline entry bureau/calendar/reminders.py writes when it escalates a slow first
+# response (a request's ``sla_breached``).
+SLA_BREACHED = "SLA breached"
+
 # (label, what happens next) as the organizer reads them on the status page.
 ORGANIZER_WORDS: dict[Status, tuple[LazyString, LazyString]] = {
     Status.NEW: (

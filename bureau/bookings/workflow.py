@@ -15,7 +15,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from bureau.bookings.models import PUBLIC_MESSAGE_MAX, BookingEvent, BookingRequest
-from bureau.bookings.states import CLOSED_STATES, Status
+from bureau.bookings.states import CLOSED_STATES, FUNNEL_RANK, SLA_BREACHED, Status
 from bureau.calendar.models import Engagement
 from bureau.db import AnySession, utcnow
 from bureau.i18n import speaking
@@ -245,10 +245,36 @@ def note(
         public_message=text,
         details=details or {},
     )
+    keep_facts(booking, entry)
     if attached:
         entry.booking = booking
         session.add(entry)
     return entry
+
+
+def keep_facts(booking: BookingRequest, entry: BookingEvent) -> None:
+    """Bring the request's timeline facts (BookingRequest.funnel_stage, first_response_at,
+    first_confirmed_at, sla_breached; docs/topics/insights.md) up to date with a new entry,
+    in the same transaction. Only a fact that changes is set, so an entry that changes none
+    leaves the row alone; one that does rides on the row's UPDATE (and moves its version, as
+    any change to the request does)."""
+    stage = max(
+        booking.funnel_stage or 0,
+        FUNNEL_RANK.get(entry.to_status or "", 0),
+        FUNNEL_RANK.get(booking.status or "", 0),
+    )
+    if stage != booking.funnel_stage:
+        booking.funnel_stage = stage
+    at = entry.at
+    submitted = booking.created_at
+    staff = entry.actor_kind == ActorKind.STAFF and (submitted is None or at >= submitted)
+    if staff and (booking.first_response_at is None or at < booking.first_response_at):
+        booking.first_response_at = at
+    confirmed = entry.to_status == S.CONFIRMED
+    if confirmed and (booking.first_confirmed_at is None or at < booking.first_confirmed_at):
+        booking.first_confirmed_at = at
+    if entry.action == SLA_BREACHED and not booking.sla_breached:
+        booking.sla_breached = True
 
 
 def assign(

@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.orm import joinedload
 
 from bureau.bookings.models import BookingEvent, BookingRequest
-from bureau.bookings.states import Status
+from bureau.bookings.states import SLA_BREACHED, Status
 from bureau.bookings.workflow import SYSTEM, note
 from bureau.calendar.invites import engagement_people
 from bureau.calendar.models import Engagement, Hold, HoldState
@@ -247,7 +247,7 @@ def note_breach(
         session,
         booking,
         actor=SYSTEM,
-        action="SLA breached",
+        action=SLA_BREACHED,
         details={
             "reason": f"no first response after {elapsed} working hours",
             "assignee": staff.name,

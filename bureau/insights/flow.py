@@ -1,7 +1,9 @@
 """How the cohort's requests moved: the funnel, response and confirmation times, SLA breaches.
 
-All of them come from one pass over the cohort's timeline (one join, grouped by request, then
-aggregated), never a loop over requests. Definitions are in docs/topics/insights.md.
+All of them come from one pass over the cohort's requests alone: each request keeps the facts
+of its timeline (``BookingRequest.funnel_stage``, ``first_response_at``, ``first_confirmed_at``,
+``sla_breached``, kept by bookings.workflow.note()), so the timeline is not read. Definitions
+are in docs/topics/insights.md.
 """
 
 from __future__ import annotations
@@ -10,39 +12,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from bureau.bookings.models import BookingEvent, BookingRequest
-from bureau.bookings.states import Status
+from bureau.bookings.models import BookingRequest
+from bureau.bookings.states import FUNNEL
 from bureau.db import AnySession
 from bureau.insights.dialect import medians, seconds_between
 from bureau.insights.scope import Scope, cohort
 
-S = Status
-# The funnel's stages, each reached when the request ever entered one of its states. Later
-# states count for earlier stages: an organizer's offer straight after assignment has passed
-# the shortlist stage too, so the funnel only ever narrows.
-_CONFIRMED = frozenset({S.CONFIRMED, S.COMPLETED})
-_OFFER = _CONFIRMED | {
-    S.OFFER_RECEIVED,
-    S.AWAITING_SPEAKER,
-    S.SPEAKER_DECLINED,
-    S.SPEAKER_ACCEPTED,
-    S.CONTRACTED,
-}
-FUNNEL: list[tuple[str, frozenset[Status]]] = [
-    ("New", frozenset(S)),
-    ("Shortlisted", _OFFER | {S.SHORTLISTED}),
-    ("Offer", _OFFER),
-    ("Confirmed", _CONFIRMED),
-    ("Completed", frozenset({S.COMPLETED})),
-]
-# A state's rank is the furthest funnel stage it belongs to.
-_RANK = {
-    status.value: max(i for i, (_, states) in enumerate(FUNNEL) if status in states) for status in S
-}
-SLA_ACTION = "SLA breached"  # the timeline entry bureau/calendar/reminders.py writes
+__all__ = ["FUNNEL", "Flow", "flow"]
 
 
 @dataclass
@@ -59,31 +38,18 @@ class Flow:
         return self.funnel[0][1]
 
 
-def _rank(column: Any) -> ColumnElement[int]:
-    return case(_RANK, value=column, else_=0)
-
-
 def _per_request(session: AnySession, scope: Scope) -> Any:
-    """One row per request of the cohort: its furthest funnel stage (from its timeline and its
-    current status), seconds to its first staff action and to its first confirmation, and
-    whether it breached the SLA. One join of the cohort with its timeline, grouped."""
-    created = BookingRequest.created_at
-    staff_after_submission = and_(BookingEvent.actor_kind == "staff", BookingEvent.at >= created)
-    responded_at = func.min(case((staff_after_submission, BookingEvent.at)))
-    confirmed_at = func.min(case((BookingEvent.to_status == S.CONFIRMED.value, BookingEvent.at)))
+    """One row per request of the cohort: its furthest funnel stage, seconds to its first
+    staff action and to its first confirmation, and whether it breached the SLA."""
+    r = BookingRequest
     return (
         select(
-            _rank(BookingRequest.status).label("status_rank"),
-            func.coalesce(func.max(_rank(BookingEvent.to_status)), 0).label("event_rank"),
-            seconds_between(session, responded_at, created).label("to_response"),
-            seconds_between(session, confirmed_at, created).label("to_confirmation"),
-            func.coalesce(func.max(case((BookingEvent.action == SLA_ACTION, 1), else_=0)), 0).label(
-                "breached"
-            ),
+            r.funnel_stage.label("stage"),
+            seconds_between(session, r.first_response_at, r.created_at).label("to_response"),
+            seconds_between(session, r.first_confirmed_at, r.created_at).label("to_confirmation"),
+            r.sla_breached.label("breached"),
         )
-        .outerjoin(BookingEvent, BookingEvent.booking_id == BookingRequest.id)
         .where(*cohort(scope))
-        .group_by(BookingRequest.id, BookingRequest.created_at, BookingRequest.status)
         .subquery("per_request")
     )
 
@@ -97,20 +63,17 @@ def _seconds(value: Any) -> timedelta | None:
 
 
 def flow(session: AnySession, scope: Scope) -> Flow:
-    """The funnel, breaches and both medians in one query over the cohort's timeline."""
+    """The funnel, breaches and both medians in one query over the cohort's requests."""
     per = _per_request(session, scope)
     rows, (median_response, median_confirmation) = medians(
         session, per, per.c.to_response, per.c.to_confirmation
     )
     n = rows.c
-    reached = [
-        _count(or_(n.status_rank >= i, n.event_rank >= i)).label(f"stage{i}")
-        for i in range(len(FUNNEL))
-    ]
+    reached = [_count(n.stage >= i).label(f"stage{i}") for i in range(len(FUNNEL))]
     row = session.execute(
         select(
             *reached,
-            _count(n.breached == 1).label("breaches"),
+            _count(n.breached).label("breaches"),
             func.count(n.to_response).label("responded"),
             func.count(n.to_confirmation).label("confirmed"),
             median_response.label("median_response"),

@@ -24,7 +24,7 @@ from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker, Topic, speaker_topics
 from bureau.db import AnySession, utcnow
-from bureau.insights.dialect import day_text
+from bureau.insights.dialect import monday, monday_of, month_text
 from bureau.insights.flow import Flow, flow
 from bureau.insights.money_flow import Billing, billing
 from bureau.insights.scope import Scope, cohort, cohort_ids, months_of, weeks_of, within
@@ -59,15 +59,15 @@ CENT = Decimal("0.01")
 def weekly_by_status(session: AnySession, scope: Scope) -> dict[date, dict[str, int]]:
     """Requests submitted each week (by its Monday), by their current status; every week of
     the period is present, empty weeks as {}."""
-    week = day_text(session, BookingRequest.created_at, "week").label("week")
+    week = monday_of(session, BookingRequest.created_at).label("week")
     rows = session.execute(
         select(week, BookingRequest.status, func.count())
         .where(*cohort(scope))
         .group_by(week, BookingRequest.status)
     ).all()
-    weeks: dict[date, dict[str, int]] = {monday: {} for monday in weeks_of(scope)}
-    for monday, status, count in rows:
-        weeks.setdefault(date.fromisoformat(monday), {})[status] = count
+    weeks: dict[date, dict[str, int]] = {first: {} for first in weeks_of(scope)}
+    for first, status, count in rows:
+        weeks.setdefault(monday(first), {})[status] = count
     return weeks
 
 
@@ -139,7 +139,7 @@ def revenue_by_month(session: AnySession, scope: Scope) -> dict[str, dict[str, M
     """{currency: {'YYYY-MM': Money}} for contracts recorded in the period whose request is
     contracted, confirmed or completed. Currencies are never added together. Commission is
     fee * commission % to the cent (summed exactly as integers of 1/10,000)."""
-    month = day_text(session, Contract.created_at, "month").label("month")
+    month = month_text(session, Contract.created_at).label("month")
     # commission_pct has two decimals, so fee * pct * 100 is a whole number on every backend.
     pct_hundredths = cast(func.round(Contract.commission_pct * 100), Integer)
     conditions = [*within(scope, Contract.created_at), BookingRequest.status.in_(EARNING)]
