@@ -80,24 +80,28 @@ def short_time(value: datetime) -> str:
     return _day_and_clock(value, "yMMMd", locale)
 
 
+def _day(value: date, english: str, skeleton: str) -> str:
+    """A day in the reader's words: English by its strftime pattern (kept as the emails and
+    pages have always written it), other languages by the CLDR skeleton."""
+    locale = _babel_locale()
+    return (
+        f"{value:{english}}" if locale is None else format_skeleton(skeleton, value, locale=locale)
+    )
+
+
 def short_date(value: date) -> str:
     """'05 Mar 2027' ('2027年3月5日')."""
-    locale = _babel_locale()
-    return f"{value:%d %b %Y}" if locale is None else format_skeleton("yMMMd", value, locale=locale)
+    return _day(value, "%d %b %Y", "yMMMd")
 
 
 def date_words(value: date) -> str:
     """'5 Mar 2027' ('2027年3月5日')."""
-    locale = _babel_locale()
-    return (
-        f"{value:%-d %b %Y}" if locale is None else format_skeleton("yMMMd", value, locale=locale)
-    )
+    return _day(value, "%-d %b %Y", "yMMMd")
 
 
 def day_and_month(value: date) -> str:
     """'5 Mar' ('3月5日'): a chart's axis, where the year is said elsewhere."""
-    locale = _babel_locale()
-    return f"{value:%-d %b}" if locale is None else format_skeleton("MMMd", value, locale=locale)
+    return _day(value, "%-d %b", "MMMd")
 
 
 def exact_money(amount: Decimal, currency: str) -> str:
@@ -111,10 +115,7 @@ def exact_money(amount: Decimal, currency: str) -> str:
 
 def day_words(value: date) -> str:
     """'Fri 15 Jan 2027' ('2027年1月15日周五')."""
-    locale = _babel_locale()
-    if locale is None:
-        return f"{value:%a %-d %b %Y}"
-    return format_skeleton("yMMMEd", value, locale=locale)
+    return _day(value, "%a %-d %b %Y", "yMMMEd")
 
 
 def _clock(value: datetime) -> str:
