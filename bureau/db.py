@@ -1,10 +1,12 @@
-"""Declarative base with a constraint naming convention, and a UTC-only datetime type."""
+"""Declarative base with a constraint naming convention, a UTC-only datetime type, and row
+values as JSON."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, TypeAlias
 
 from sqlalchemy import DateTime, MetaData
@@ -76,3 +78,13 @@ def without_raising(app: Any, what: str, action: Callable[[Any], object]) -> Non
             logger.warning("%s: not done (%s)", what, error)
         finally:
             db.session.remove()
+
+
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for column values: instants and dates in ISO 8601 (as
+    PostgreSQL parses them back), amounts as exact strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
