@@ -62,19 +62,18 @@ class SubmitResult:
 
 @dataclass
 class ActiveSpeakers:
-    """``validate_request``'s ``active_speakers`` that keeps the rows it found, so that
-    ``submit_request(speakers=…)`` needs no second query for them."""
+    """``validate_request``'s ``active_speakers`` that keeps the ids it found (by slug), so
+    that ``submit_request(speakers=…)`` needs no second query for them. Ids, not ``Speaker``
+    rows: a submission needs no more, and loading whole rows cost more than the query."""
 
     session: AnySession
-    rows: dict[str, Speaker] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, slugs: Collection[str]) -> set[str]:
-        self.rows = {
-            s.slug: s
-            for s in self.session.scalars(
-                select(Speaker).where(Speaker.slug.in_(list(slugs)), Speaker.is_active)
-            )
-        }
+        query = select(Speaker.slug, Speaker.id).where(
+            Speaker.slug.in_(list(slugs)), Speaker.is_active
+        )
+        self.rows = dict(self.session.execute(query).all())
         return set(self.rows)
 
 
@@ -115,13 +114,13 @@ def submit_request(
     idempotency_key: str | None,
     request_fingerprint: str | None = None,
     now: datetime | None = None,
-    speakers: Mapping[str, Speaker] | None = None,
+    speakers: Mapping[str, Speaker | int] | None = None,
 ) -> SubmitResult:
     """Store a validated request with its speakers and first timeline entry, and commit.
 
     A repeated ``idempotency_key`` returns the request stored the first time (even when two
     submissions race: the unique index decides) and raises ``IdempotencyConflict`` when the
-    body differs. ``speakers``: the requested speakers' rows when the caller has them
+    body differs. ``speakers``: the requested speakers' rows or ids when the caller has them
     already (``ActiveSpeakers.rows``); otherwise they are loaded.
     """
     if idempotency_key is not None:
@@ -161,7 +160,7 @@ def store_request(
     *,
     source: str,
     now: datetime | None = None,
-    speakers: Mapping[str, Speaker] | None = None,
+    speakers: Mapping[str, Speaker | int] | None = None,
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
 ) -> BookingRequest:
@@ -178,7 +177,9 @@ def store_request(
         request_fingerprint=request_fingerprint,
     )
     booking.requested = [
-        RequestedSpeaker(preference=i, speaker=speakers[slug])
+        RequestedSpeaker(preference=i, speaker_id=speaker)
+        if isinstance(speaker := speakers[slug], int)
+        else RequestedSpeaker(preference=i, speaker=speaker)
         for i, slug in enumerate(request.speakers, start=1)
     ]
     session.add(booking)
@@ -219,7 +220,9 @@ def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -
         "s": [
             _column_values(
                 RequestedSpeaker(
-                    booking_id=booking_id, speaker_id=speakers[slug].id, preference=preference
+                    booking_id=booking_id,
+                    speaker_id=_speaker_id(speakers[slug]),
+                    preference=preference,
                 )
             )
             for preference, slug in enumerate(request.speakers, start=1)
@@ -333,14 +336,18 @@ def _columns(model: Any) -> list[tuple[str, Any]]:
 
 
 def _speaker_rows(
-    session: AnySession, request: ValidRequest, speakers: Mapping[str, Speaker] | None
-) -> Mapping[str, Speaker]:
+    session: AnySession, request: ValidRequest, speakers: Mapping[str, Speaker | int] | None
+) -> Mapping[str, Speaker | int]:
     if speakers is None or any(slug not in speakers for slug in request.speakers):
         speakers = {
             s.slug: s
             for s in session.scalars(select(Speaker).where(Speaker.slug.in_(request.speakers)))
         }
     return speakers
+
+
+def _speaker_id(speaker: Speaker | int) -> int:
+    return speaker if isinstance(speaker, int) else speaker.id
 
 
 def _new_booking(
