@@ -73,12 +73,17 @@ class ActiveSpeakers:
     rows: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, slugs: Collection[str]) -> set[str]:
-        query = select(Speaker.slug, Speaker.id).where(
-            Speaker.slug.in_(list(slugs)), Speaker.is_active
-        )
         # Core, not the ORM's execution: plain rows (as the statements of _insert_request).
-        self.rows = dict(self.session.connection().execute(query).all())
+        rows = self.session.connection().execute(_active_speakers(), {"slugs": list(slugs)})
+        self.rows = dict(rows.all())
         return set(self.rows)
+
+
+@cache
+def _active_speakers() -> Any:
+    """The active speakers' ids by slug, for the slugs bound as ``slugs`` (built once)."""
+    slugs: Any = bindparam("slugs", expanding=True)
+    return select(Speaker.slug, Speaker.id).where(Speaker.slug.in_(slugs), Speaker.is_active)
 
 
 def fingerprint(raw: Mapping[str, Any]) -> str:
