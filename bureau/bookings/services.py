@@ -209,11 +209,11 @@ def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -
     of five (PostgreSQL): the booking's id in one; in the other (CTEs: the rows reference
     each other, checked at the statement's end) the year's next reference number, the
     booking, its requested speakers, its first timeline entry and the job. Each row goes as
-    one JSON parameter (``_json_row``), so the statement's text is the same for any number
-    of speakers and has a handful of parameters: SQLAlchemy and psycopg (which converts
-    and caches only statements of at most 50 parameters) build it once, PostgreSQL
-    prepares it. The same rows, in the same transaction; the booking is returned
-    persistent, as a flush leaves it."""
+    one JSON parameter (``_column_values``, ``_json``), so the statement's text is the same
+    for any number of speakers and has a handful of parameters: SQLAlchemy and psycopg
+    (which converts and caches only statements of at most 50 parameters and 4 KB) build it
+    once, PostgreSQL prepares it. The same rows, in the same transaction; the booking is
+    returned persistent, as a flush leaves it."""
     now = fields.pop("now") or utcnow()
     speakers = _speaker_rows(session, request, fields.pop("speakers"))
     # On the session's connection (its transaction): Core statements, plain rows, without
