@@ -72,19 +72,22 @@ def _init_extensions(app: Flask) -> None:
     login_manager.init_app(app)
     init_sessions(app)
     init_i18n(app)
-    _sqlite_pragmas(app)
+    _engine_events(app)
     init_celery(app)
 
 
-def _sqlite_pragmas(app: Flask) -> None:
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
+def _engine_events(app: Flask) -> None:
+    """PostgreSQL: idle connections pinged before use; SQLite: the pragmas."""
     from sqlalchemy import event
 
+    from bureau.db import ping_when_idle
     from bureau.extensions import db
 
     with app.app_context():
         engine = db.engine
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        ping_when_idle(engine)
+        return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

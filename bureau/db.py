@@ -1,14 +1,18 @@
-"""Declarative base with a constraint naming convention, and a UTC-only datetime type."""
+"""Declarative base with a constraint naming convention, a UTC-only datetime type, row values
+as JSON, and the connection pool's liveness check."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, TypeAlias
 
-from sqlalchemy import DateTime, MetaData
-from sqlalchemy.engine import Dialect
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, registry, scoped_session
 from sqlalchemy.types import TypeDecorator
 
@@ -76,3 +80,41 @@ def without_raising(app: Any, what: str, action: Callable[[Any], object]) -> Non
             logger.warning("%s: not done (%s)", what, error)
         finally:
             db.session.remove()
+
+
+def json_value(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for column values: instants and dates in ISO 8601 (as
+    PostgreSQL parses them back), amounts as exact strings."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# A pooled connection unused for longer is pinged before it is handed out.
+IDLE_BEFORE_PING = 10.0
+_RETURNED = "bureau.returned_at"
+
+
+def ping_when_idle(engine: Engine, idle: float = IDLE_BEFORE_PING) -> None:
+    """``pool_pre_ping``'s check (a connection the server dropped is replaced, not handed
+    out), made only for a connection idle more than ``idle`` seconds: the server restarted
+    or timed it out while it lay in the pool. Under load a connection comes back within
+    milliseconds, and the ping was one more round trip for every request; a server lost in
+    that instant fails the statement, which invalidates the whole pool as before."""
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_RETURNED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_RETURNED, 0.0) <= idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and hands out a new one.
+            raise DisconnectionError(f"idle connection lost: {error}") from error

@@ -34,7 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql.expression import text
 
-from bureau.db import Base
+from bureau.db import Base, ping_when_idle
 
 SCHEME = "bureau+database"
 MAX_KEY = 500
@@ -76,8 +76,9 @@ class DatabaseStorage(Storage, MovingWindowSupport):
                 self.database_url,
                 # Wait for another process's write instead of failing at once.
                 connect_args={"timeout": 30} if sqlite else {},
-                pool_pre_ping=not sqlite,
             )
+            if not sqlite:
+                ping_when_idle(self._engine)
         return self._engine
 
     @property

@@ -6,15 +6,31 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import bindparam, func, insert, literal, select
+from sqlalchemy import (
+    String,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+)
+from sqlalchemy import (
+    column as bare_column,
+)
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -29,7 +45,7 @@ from bureau.bookings.validation import ValidRequest
 from bureau.bookings.workflow import Actor, note
 from bureau.catalogue.models import Speaker
 from bureau.counters import increment, next_in_year
-from bureau.db import AnySession, utcnow
+from bureau.db import AnySession, json_value, utcnow
 from bureau.i18n import current_locale
 from bureau.outbox import job_insert, record_job, recorded
 
@@ -49,20 +65,25 @@ class SubmitResult:
 
 @dataclass
 class ActiveSpeakers:
-    """``validate_request``'s ``active_speakers`` that keeps the rows it found, so that
-    ``submit_request(speakers=…)`` needs no second query for them."""
+    """``validate_request``'s ``active_speakers`` that keeps the ids it found (by slug), so
+    that ``submit_request(speakers=…)`` needs no second query for them. Ids, not ``Speaker``
+    rows: a submission needs no more, and loading whole rows cost more than the query."""
 
     session: AnySession
-    rows: dict[str, Speaker] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, slugs: Collection[str]) -> set[str]:
-        self.rows = {
-            s.slug: s
-            for s in self.session.scalars(
-                select(Speaker).where(Speaker.slug.in_(list(slugs)), Speaker.is_active)
-            )
-        }
+        # Core, not the ORM's execution: plain rows (as the statements of _insert_request).
+        rows = self.session.connection().execute(_active_speakers(), {"slugs": list(slugs)})
+        self.rows = dict(rows.all())
         return set(self.rows)
+
+
+@cache
+def _active_speakers() -> Any:
+    """The active speakers' ids by slug, for the slugs bound as ``slugs`` (built once)."""
+    slugs: Any = bindparam("slugs", expanding=True)
+    return select(Speaker.slug, Speaker.id).where(Speaker.slug.in_(slugs), Speaker.is_active)
 
 
 def fingerprint(raw: Mapping[str, Any]) -> str:
@@ -80,6 +101,14 @@ def reference_for(year: int, number: int) -> str:
     return f"BR-{year}-{number:05d}"
 
 
+def reference_sql(year: Any, number: Any) -> Any:
+    """reference_for in SQL (the PostgreSQL submit numbers its booking in its statement):
+    at least five digits, all of them past 99,999."""
+    digits = cast(number, Text)
+    padded = func.lpad(digits, func.greatest(literal_column("5"), func.length(digits)), "0")
+    return func.concat(literal_column("'BR-'"), year, literal_column("'-'"), padded)
+
+
 def find_by_idempotency_key(session: AnySession, key: str) -> BookingRequest | None:
     return session.scalars(
         select(BookingRequest).where(BookingRequest.idempotency_key == key)
@@ -94,13 +123,13 @@ def submit_request(
     idempotency_key: str | None,
     request_fingerprint: str | None = None,
     now: datetime | None = None,
-    speakers: Mapping[str, Speaker] | None = None,
+    speakers: Mapping[str, Speaker | int] | None = None,
 ) -> SubmitResult:
     """Store a validated request with its speakers and first timeline entry, and commit.
 
     A repeated ``idempotency_key`` returns the request stored the first time (even when two
     submissions race: the unique index decides) and raises ``IdempotencyConflict`` when the
-    body differs. ``speakers``: the requested speakers' rows when the caller has them
+    body differs. ``speakers``: the requested speakers' rows or ids when the caller has them
     already (``ActiveSpeakers.rows``); otherwise they are loaded.
     """
     if idempotency_key is not None:
@@ -140,7 +169,7 @@ def store_request(
     *,
     source: str,
     now: datetime | None = None,
-    speakers: Mapping[str, Speaker] | None = None,
+    speakers: Mapping[str, Speaker | int] | None = None,
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
 ) -> BookingRequest:
@@ -157,7 +186,9 @@ def store_request(
         request_fingerprint=request_fingerprint,
     )
     booking.requested = [
-        RequestedSpeaker(preference=i, speaker=speakers[slug])
+        RequestedSpeaker(preference=i, speaker_id=speaker)
+        if isinstance(speaker := speakers[slug], int)
+        else RequestedSpeaker(preference=i, speaker=speaker)
         for i, slug in enumerate(request.speakers, start=1)
     ]
     session.add(booking)
@@ -175,43 +206,52 @@ def _store_and_record(session: AnySession, request: ValidRequest, **fields: Any)
 
 def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -> BookingRequest:
     """store_request, its flush and the route job's record_job in two statements instead
-    of five (PostgreSQL): the booking's id and reference number in one; the booking, its
-    requested speakers, its first timeline entry and the job in the other (CTEs: the rows
-    reference each other, checked at the statement's end). The same rows, in the same
-    transaction; the booking is returned persistent, as a flush leaves it."""
+    of five (PostgreSQL): the booking's id in one; in the other (CTEs: the rows reference
+    each other, checked at the statement's end) the year's next reference number, the
+    booking, its requested speakers, its first timeline entry and the job. Each row goes as
+    one JSON parameter (``_column_values``, ``_json``), so the statement's text is the same
+    for any number of speakers and has a handful of parameters: SQLAlchemy and psycopg
+    (which converts and caches only statements of at most 50 parameters and 4 KB) build it
+    once, PostgreSQL prepares it. The same rows, in the same transaction; the booking is
+    returned persistent, as a flush leaves it."""
     now = fields.pop("now") or utcnow()
     speakers = _speaker_rows(session, request, fields.pop("speakers"))
-    booking_id, number = session.execute(_numbers_statement(), {"year": now.year}).one()
-    booking = _new_booking(request, reference=reference_for(now.year, number), now=now, **fields)
+    # On the session's connection (its transaction): Core statements, plain rows, without
+    # the ORM's execution steps, which cost more Python than the statements themselves.
+    connection = session.connection()
+    booking_id = connection.execute(_next_id_statement()).scalar_one()
+    booking = _new_booking(request, reference=None, now=now, **fields)
     booking.id = booking_id
     entry = _submitted_entry(session, booking, request, now, attached=False)
     entry.booking_id = booking_id
-    rows = {
-        "b": _column_values(booking),
+    booking_row = _column_values(booking)
+    del booking_row["reference"]  # the statement's, from the year's counter
+    rows: dict[str, Any] = {
+        "b": booking_row,
         "e": _column_values(entry),
-        **{
-            f"s{preference}": {
-                "booking_id": booking_id,
-                "speaker_id": speakers[slug].id,
-                "preference": preference,
-            }
+        "s": [
+            _column_values(
+                RequestedSpeaker(
+                    booking_id=booking_id,
+                    speaker_id=_speaker_id(speakers[slug]),
+                    preference=preference,
+                )
+            )
             for preference, slug in enumerate(request.speakers, start=1)
-        },
+        ],
     }
     # Routing (and the emails it implies) happens in the worker, after this commits.
     job = job_insert(session, ROUTE_TASK, "route", booking_id)
-    shape = (tuple(rows["b"]), tuple(rows["e"]), len(request.speakers))
-    parameters = {
-        f"{row}_{name}": value for row, values in rows.items() for name, value in values.items()
-    }
+    shape = (tuple(rows["b"]), tuple(rows["e"]), tuple(rows["s"][0]))
+    parameters = {name: _json(row) for name, row in rows.items()} | {"year": now.year}
     if job is None:  # quiet, or inline in a worker: record_job's own way
-        session.execute(_rows_statement(*shape, None), parameters)
+        booking.reference, _ = connection.execute(_rows_statement(*shape, None), parameters).one()
         record_job(session, ROUTE_TASK, "route", booking_id=booking_id)
     else:
         job_statement, job_parameters = job
-        job_id = session.execute(
+        booking.reference, job_id = connection.execute(
             _rows_statement(*shape, job_statement), parameters | job_parameters
-        ).scalar_one_or_none()
+        ).one()
         recorded(session, job_id, ROUTE_TASK)
     booking.version = rows["b"]["version"]  # as a flush leaves it (the optimistic lock's)
     make_transient_to_detached(booking)
@@ -221,44 +261,64 @@ def _insert_request(session: AnySession, request: ValidRequest, **fields: Any) -
 
 @cache
 def _rows_statement(
-    booking_columns: tuple[str, ...], event_columns: tuple[str, ...], speakers: int, job: Any
+    booking_columns: tuple[str, ...],
+    event_columns: tuple[str, ...],
+    speaker_columns: tuple[str, ...],
+    job: Any,
 ) -> Any:
     """_insert_request's second statement, built once per shape (building it costs more
-    than running it): the booking, its timeline entry and requested speakers as CTEs, and
-    the job's INSERT returning its id (or none: SELECT 1)."""
-
-    def values(table: Any, row: str, columns: Iterable[str]) -> Any:
-        return insert(table).values(
-            {name: bindparam(f"{row}_{name}", type_=table.c[name].type) for name in columns}
-        )
-
-    rows = [
-        values(BookingRequest.__table__, "b", booking_columns),
-        values(BookingEvent.__table__, "e", event_columns),
-        *(
-            values(RequestedSpeaker.__table__, f"s{n}", ("booking_id", "speaker_id", "preference"))
-            for n in range(1, speakers + 1)
-        ),
+    than running it): the reference counter's upsert, the booking (numbered from it), its
+    timeline entry and requested speakers as CTEs, each row read from one JSON parameter;
+    it returns the booking's reference and the job's id (None: no job, or it existed)."""
+    counter = (
+        increment(ReferenceCounter, "postgresql").returning(ReferenceCounter.year).cte("counter")
+    )
+    reference = select(reference_sql(counter.c.year, counter.c.value)).scalar_subquery()
+    booking = (
+        _json_insert(BookingRequest.__table__, "b", booking_columns, reference=reference)
+        .returning(BookingRequest.reference)
+        .cte("booking")
+    )
+    others = [
+        _json_insert(BookingEvent.__table__, "e", event_columns).cte("entry"),
+        _json_insert(RequestedSpeaker.__table__, "s", speaker_columns, many=True).cte("requested"),
     ]
-    ctes = [row.cte(f"row{number}") for number, row in enumerate(rows)]
-    if job is None:
-        return select(literal(1)).add_cte(*ctes)
-    job_rows = job.cte("job")
-    return select(job_rows.c.id).add_cte(*ctes)
+    job_id = null() if job is None else select(job.cte("job").c.id).scalar_subquery()
+    # The job's INSERT is compiled last, so that SQLAlchemy computes its Python-side
+    # defaults (run_after, created_at): it does so for the last DML of a statement only.
+    reference_of = select(booking.c.reference).scalar_subquery()
+    return select(reference_of, job_id).add_cte(counter, *others)
+
+
+def _json_insert(
+    table: Any, parameter: str, columns: tuple[str, ...], many: bool = False, **computed: Any
+) -> Any:
+    """INSERT INTO ``table`` (``columns``, ``computed``'s) the row (``many``: the rows, a
+    JSON array) in the JSON parameter ``parameter``, each value read as its column's type
+    (jsonb_populate_record)."""
+    function = func.jsonb_populate_recordset if many else func.jsonb_populate_record
+    record = function(
+        literal_column(f"NULL::{table.name}"), cast(bindparam(parameter, type_=String), JSONB)
+    ).table_valued(*columns, name="r")
+    # Bare names (SELECT id, … FROM … AS r), not r.id AS id: the statement stays within the
+    # length psycopg caches its conversion for (test_submit_statements).
+    values = [bare_column(name) for name in columns] + list(computed.values())
+    rows = select(*values).select_from(record)
+    # The defaults are the row's already (_column_values): none added here.
+    return insert(table).from_select([*columns, *computed], rows, include_defaults=False)
 
 
 @cache
-def _numbers_statement() -> Any:
-    """The next booking id and the year's next reference number, in one statement."""
-    counter = increment(ReferenceCounter, "postgresql").cte("counter")
-    sequence = func.pg_get_serial_sequence(BookingRequest.__tablename__, "id")
-    return select(func.nextval(sequence), counter.c.value)
+def _next_id_statement() -> Any:
+    """The next booking id."""
+    return select(func.nextval(func.pg_get_serial_sequence(BookingRequest.__tablename__, "id")))
 
 
 def _column_values(row: Any) -> dict[str, Any]:
     """The column values of a new ORM object, by column name, with the Python-side defaults
     of the columns left unset (or None, as the ORM leaves a version counter) filled in as a
-    flush would; columns left out get their server defaults."""
+    flush would; columns left out get their server defaults. The one place that knows
+    which columns the fast path inserts: every mapped column of the row's table."""
     values = vars(row)
     columns: dict[str, Any] = {}
     model: Any = type(row)
@@ -268,8 +328,18 @@ def _column_values(row: Any) -> dict[str, Any]:
             default = column.default
             value = default.arg if default.is_scalar else default.arg(None)
         if value is not None or key in values:
+            if isinstance(column.type, TypeDecorator):  # as SQLAlchemy binds it (UTCDateTime)
+                value = column.type.process_bind_param(value, _DIALECT)
             columns[column.name] = value
     return columns
+
+
+_DIALECT: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _json(row: Any) -> str:
+    """A row (or rows) as the JSON jsonb_populate_record reads."""
+    return json.dumps(row, default=json_value, ensure_ascii=False, separators=(",", ":"))
 
 
 @cache
@@ -280,8 +350,8 @@ def _columns(model: Any) -> list[tuple[str, Any]]:
 
 
 def _speaker_rows(
-    session: AnySession, request: ValidRequest, speakers: Mapping[str, Speaker] | None
-) -> Mapping[str, Speaker]:
+    session: AnySession, request: ValidRequest, speakers: Mapping[str, Speaker | int] | None
+) -> Mapping[str, Speaker | int]:
     if speakers is None or any(slug not in speakers for slug in request.speakers):
         speakers = {
             s.slug: s
@@ -290,10 +360,14 @@ def _speaker_rows(
     return speakers
 
 
+def _speaker_id(speaker: Speaker | int) -> int:
+    return speaker if isinstance(speaker, int) else speaker.id
+
+
 def _new_booking(
     request: ValidRequest,
     *,
-    reference: str,
+    reference: str | None,
     source: str,
     now: datetime,
     idempotency_key: str | None,

@@ -162,7 +162,8 @@ class Settings:
 
     def flask_config(self) -> dict[str, Any]:
         """The Flask and extension settings these settings imply."""
-        engine_options: dict[str, Any] = {"pool_pre_ping": True}
+        # Idle connections are pinged before use: bureau.db.ping_when_idle (create_app).
+        engine_options: dict[str, Any] = {}
         if self.database_url.startswith("sqlite"):
             # Web, worker and beat share the file; wait for a lock instead of failing at once.
             engine_options = {"connect_args": {"timeout": 30}}

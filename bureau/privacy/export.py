@@ -6,14 +6,13 @@ names and sizes of the files kept of them) and their answers to calendar invitat
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
-from bureau.db import AnySession, utcnow
+from bureau.db import AnySession, json_value, utcnow
 from bureau.privacy import paperwork
 from bureau.privacy.lookup import emails_to, normalise, requests_of
 
@@ -59,15 +58,7 @@ def export(session: AnySession, address: str, *, now: datetime | None = None) ->
 
 
 def export_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, default=_json_value, ensure_ascii=False, indent=2)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    raise TypeError(f"not exportable: {type(value).__name__}")
+    return json.dumps(data, default=json_value, ensure_ascii=False, indent=2)
 
 
 def _fields(row: object | None, *names: str) -> dict[str, Any] | None:
