@@ -23,8 +23,8 @@ from bureau.calendar.reminders import (
     FIRST_RESPONSE_SLA,
     WORKDAY_END,
     WORKDAY_START,
+    overdue_condition,
     recent_first_response_breaches,
-    surely_overdue,
 )
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
@@ -92,8 +92,9 @@ def default_queue(is_admin: bool) -> str:
 class Scope:
     """Who is looking and when: what the queues are relative to. ``overdue`` holds the
     ids of the recent assignments the SLA rule finds breached now
-    (reminders.recent_first_response_breaches; older ones are reminders.surely_overdue at
-    ``now``), computed once per page so the Overdue badge and the Overdue list agree."""
+    (reminders.recent_first_response_breaches; with the older ones they make
+    reminders.overdue_condition at ``now``), computed once per page so the Overdue badge and
+    the Overdue list agree."""
 
     staff_id: int
     now: datetime
@@ -119,7 +120,7 @@ def queue_condition(queue: str, scope: Scope) -> Any:
         # No first action within the assignee's working hours: the escalation's rule.
         return and_(
             BookingRequest.status.in_(_OPEN),
-            or_(surely_overdue(scope.now), BookingRequest.id.in_(sorted(scope.overdue))),
+            overdue_condition(scope.now, scope.overdue),
         )
     if queue == "soon":
         # The event is within EVENT_SOON (or already past) and not confirmed yet.
