@@ -1,8 +1,9 @@
 """Where a staff page's time goes, in process: ``python -m bench.profile_pages``.
 
-Not a benchmark run by ``python -m bench``: a developer's tool. A fresh SQLite database (or
-``--database-url``, an empty one) in a temporary folder gets the demo catalogue, desks and
-26 weeks of demo history; then the Flask test client, signed in as the admin or the tech
+Not a benchmark run by ``python -m bench``: a developer's tool. A fresh SQLite database in a
+temporary folder gets the demo catalogue, desks and 26 weeks of demo history (or, with
+``--bench N``, a scratch PostgreSQL database gets bench.pages' seed: 1,000 speakers and N
+requests); then the Flask test client, signed in as the admin or the tech
 desk, GETs each page ``--repeat`` times. Per page: the mean wall and CPU time without the
 profiler (CPU time is the steadier while other processes share the machine), SQL statements
 per request, and cProfile's function calls per request with its ``--top`` entries
@@ -12,6 +13,7 @@ per request, and cProfile's function calls per request with its ``--top`` entrie
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import pstats
@@ -23,6 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.pages import add_requests, add_speakers
+from bench.report import DEFAULT_POSTGRES_URL, scratch_database
 
 PASSWORD = "profile-pages-password"
 ADMIN = "management@bureau.localhost"
@@ -38,7 +43,13 @@ class Page:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="an empty database (default: SQLite, temporary)")
+    parser.add_argument(
+        "--bench",
+        type=int,
+        metavar="N",
+        help="instead: bench.pages' seed (1,000 speakers, N requests) in a scratch PostgreSQL",
+    )
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="for --bench")
     parser.add_argument("--repeat", type=int, default=20, help="requests per page (20)")
     parser.add_argument("--top", type=int, default=25, help="profile rows per page (25)")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key (cumulative)")
@@ -46,7 +57,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(database_url: str | None, folder: Path) -> Any:
+def prepare(folder: Path, database_url: str | None = None, requests: int | None = None) -> Any:
     from flask_migrate import upgrade
     from sqlalchemy import select
 
@@ -71,7 +82,12 @@ def prepare(database_url: str | None, folder: Path) -> Any:
         upgrade()
         load_demo_catalogue(db.session)
         load_demo_staff(db.session)
-        load_demo_history(db.session)
+        if requests is None:
+            load_demo_history(db.session)
+        else:
+            db.session.commit()
+            add_speakers(db.engine, 1000)
+            add_requests(db.engine, requests, seed=0.1)
         for member in db.session.scalars(
             select(StaffMember).where(StaffMember.email.in_((ADMIN, AGENT)))
         ):
@@ -150,7 +166,7 @@ def measure(client: Any, page: Page, repeat: int, counter: list[int], top: int, 
     wall = (time.perf_counter() - started) / repeat
     cpu = (time.process_time() - started_cpu) / repeat
     statements = (counter[0] - started_count) / repeat
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time)  # CPU time: steadier on a shared machine
     profile.enable()
     for _ in range(repeat):
         client.get(page.path)
@@ -163,15 +179,30 @@ def measure(client: Any, page: Page, repeat: int, counter: list[int], top: int, 
     head = (
         f"== {page.name} ({page.path}, {page.who}): {wall * 1000:.1f} ms ({cpu * 1000:.1f} CPU), "
         f"{statements:.0f} SQL statements, {calls:,.0f} calls, "
-        f"{profiled * 1000:.1f} ms under the profiler"
+        f"{profiled * 1000:.1f} CPU ms under the profiler"
     )
     return head + "\n" + out.getvalue()
 
 
+def dispose(app: Any) -> None:
+    from bureau.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bureau-profile-") as folder:
-        app = prepare(options.database_url, Path(folder))
+    with contextlib.ExitStack() as cleanup:
+        folder = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="bureau-profile-"))
+        database_url = None
+        if options.bench:
+            _, _, database_url = cleanup.enter_context(
+                scratch_database(options.postgres_url, "bureau_profile_pages_")
+            )
+        app = prepare(Path(folder), database_url, options.bench)
+        cleanup.callback(dispose, app)
         counter = count_statements(app)
         clients = {"admin": signed_in(app, ADMIN), "agent": signed_in(app, AGENT)}
         summary = []
