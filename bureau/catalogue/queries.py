@@ -20,8 +20,7 @@ from bureau.catalogue.models import (
     speaker_topics,
 )
 from bureau.db import AnySession
-from bureau.i18n import current_locale
-from bureau.i18n.content import name_with_english
+from bureau.i18n.content import names_with_english
 
 # Fee band filter values -> (low, high) overlapping a speaker's band; None is open-ended.
 FEE_BANDS: dict[str, tuple[str, int, int | None]] = {
@@ -139,9 +138,8 @@ def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
         select(Speaker.slug, Speaker.name, Speaker.name_zh)
         .where(Speaker.is_active)
         .order_by(Speaker.name)
-    )
-    locale = current_locale()
-    return [(row.slug, name_with_english(row, locale)) for row in rows]
+    ).all()
+    return list(zip((row.slug for row in rows), names_with_english(rows), strict=True))
 
 
 def topics_in_use(session: AnySession) -> list[Topic]:

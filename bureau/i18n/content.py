@@ -8,6 +8,7 @@ element that shows it: a Chinese page may show an English biography, and the oth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -85,6 +86,17 @@ def name_with_english(
     if shown.text == speaker.name:
         return speaker.name
     return str(_("%(name)s (%(english)s)", name=shown.text, english=speaker.name))
+
+
+def names_with_english(
+    speakers: Iterable[Speaker | Row[str, str, str | None]], locale: str | None = None
+) -> list[str]:
+    """``name_with_english`` of each, a thousand at a time: in English (no translated names
+    to show) the names as they are."""
+    wanted = locale or current_locale()
+    if wanted not in _TRANSLATED:
+        return [speaker.name for speaker in speakers]
+    return [name_with_english(speaker, wanted) for speaker in speakers]
 
 
 def post_language(post: Post) -> Shown:
