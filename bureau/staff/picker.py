@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from flask_babel import gettext as _
@@ -46,6 +47,7 @@ class Pick(NamedTuple):
         return " · ".join(p for p in (self.fee_band, self.home_city, self.reasons) if p)
 
 
+@lru_cache(maxsize=4096)  # a catalogue has a few bands: formatted once, not per speaker
 def fee_band(fee_min: int, fee_max: int, currency: str) -> str:
     return f"{currency} {fee_min:,}\u2013{fee_max:,}"  # an en dash
 
@@ -82,8 +84,8 @@ class Picker:
             for key in (normalized(name),)
         ]
         named.sort(key=lambda item: (item[1], item[3].home_city, item[3].slug))
-        names = Counter(key for _, key, _, _ in named)
-        with_city = Counter(key for _, _, key, _ in named)
+        names = Counter(item[1] for item in named)
+        with_city = Counter(item[2] for item in named)
 
         def label(name: str, key: str, city_key: str, city: str, slug: str) -> str:
             if names[key] == 1:
@@ -92,6 +94,8 @@ class Picker:
                 return f"{name} ({city})"
             return f"{name} ({city}, {slug})"
 
+        # Speakers share fee bands: each band met with the budget once.
+        quote = cache(lambda low, high: fee_quote(booking, low, high) if booking else None)
         self.picks = [
             Pick(
                 row.id,
@@ -101,16 +105,17 @@ class Picker:
                 row.home_city,
                 fee_band(row.fee_min, row.fee_max, row.fee_currency),
                 _("suggested: %(why)s", why=why[row.id]) if why.get(row.id) else "",
-                fee_quote(booking, row.fee_min, row.fee_max) if booking else None,
+                quote(row.fee_min, row.fee_max),
             )
             for name, key, city_key, row in named
         ]
         self._by_id = {p.id: p for p in self.picks}
-        self._by_label = {normalized(p.label): p for p in self.picks}
         self._by_slug = {p.slug: p for p in self.picks}
+        self._by_label: dict[str, Pick] = {}
         self._by_name: dict[str, list[Pick]] = {}
-        for p in self.picks:
-            self._by_name.setdefault(normalized(p.name), []).append(p)
+        for p, (_name, key, _city_key, _row) in zip(self.picks, named, strict=True):
+            self._by_label[key if p.label == p.name else normalized(p.label)] = p
+            self._by_name.setdefault(key, []).append(p)
 
     def label_of(self, speaker_id: int) -> str | None:
         pick = self._by_id.get(speaker_id)
