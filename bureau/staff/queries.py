@@ -25,6 +25,7 @@ from bureau.calendar.reminders import (
     WORKDAY_START,
     overdue_condition,
     recent_first_response_breaches,
+    surely_overdue,
 )
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession, utcnow
@@ -138,12 +139,20 @@ def queue_counts(session: AnySession, scope: Scope) -> dict[str, int]:
     every dashboard view made it slower as the bureau grew; so did counting the open ones
     exactly once they ran to tens of thousands (at a million requests the one aggregate over
     the open requests took over half a second). A bounded count reads at most
-    CLOSED_COUNT_CAP + 1 index entries per queue, whatever the size."""
+    CLOSED_COUNT_CAP + 1 index entries per queue, whatever the size.
+
+    Overdue is counted in its two disjoint parts: the recent breaches are known already
+    (``scope.overdue``, all open), so SQL counts only the surely overdue. Counted as one
+    condition (surely overdue OR one of the recent ids), PostgreSQL read every request
+    awaiting a first action and each recent id before it could stop: 17-30 ms of the
+    query's 17-36 ms at a million requests."""
+    conditions = {q: queue_condition(q, scope) for q in QUEUES}
+    conditions["overdue"] = and_(BookingRequest.status.in_(_OPEN), surely_overdue(scope.now))
     counts = [
         select(func.count())
         .select_from(
             select(BookingRequest.id)
-            .where(queue_condition(q, scope))
+            .where(conditions[q])
             .limit(CLOSED_COUNT_CAP + 1)
             .subquery(f"{q}_requests")
         )
@@ -152,7 +161,9 @@ def queue_counts(session: AnySession, scope: Scope) -> dict[str, int]:
         for q in QUEUES
     ]
     row = session.execute(select(*counts)).one()
-    return {q: int(row._mapping[q]) for q in QUEUES}
+    found = {q: int(row._mapping[q]) for q in QUEUES}
+    found["overdue"] = min(found["overdue"] + len(scope.overdue), CLOSED_COUNT_CAP + 1)
+    return found
 
 
 @dataclass
