@@ -329,6 +329,25 @@ def test_overdue_is_the_escalations_rule_in_each_assignees_working_hours(
     assert at(europe_due + SURELY_OVERDUE + timedelta(days=1)) == (0, {europe.reference})
 
 
+def test_the_overdue_badge_counts_old_and_recent_breaches_together(
+    app: Flask, admin: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The badge counts the surely overdue in SQL and adds the recent breaches found in
+    working hours: one of each at once is two, as the list and the escalation's rule say."""
+    old = submit_and_route(app)
+    recent = dutch_request(app)
+    assigned_on(app, old.id, datetime(2027, 3, 1, 10, 0, tzinfo=SHANGHAI))  # weeks before
+    assigned_on(app, recent.id, datetime(2027, 3, 26, 16, 0, tzinfo=AMSTERDAM))  # due Monday
+    moment = datetime(2027, 3, 29, 17, 0, tzinfo=AMSTERDAM)
+    monkeypatch.setattr("bureau.staff.queries.clock", lambda: moment)
+    with app.app_context():
+        assert first_response_breaches(db.session, moment) == {old.id, recent.id}
+    page = admin.get("/staff/?queue=overdue").get_data(as_text=True)
+    assert old.reference in page
+    assert recent.reference in page
+    assert 'data-queue-count="overdue">2<' in page
+
+
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Amsterdam", "America/New_York"])
 def test_anything_assigned_surely_overdue_ago_is_overdue_by_the_exact_rule(zone: str) -> None:
     """The dashboard's shortcut (reminders.surely_overdue) never disagrees with the rule:

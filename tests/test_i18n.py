@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask, render_template_string
 from flask.testing import FlaskClient
+from flask_babel import force_locale, gettext, lazy_gettext
 
-from bureau.i18n import negotiate, supported
+from bureau.i18n import current_locale, negotiate, speaking, supported
 from bureau.i18n.unmarked import in_module, in_template
 
 
@@ -78,3 +80,34 @@ def test_every_shown_text_is_marked_and_every_message_translated() -> None:
 
     assert [str(item) for item in unmarked.everything()] == []
     assert catalogues.check().problems == []
+
+
+def test_a_locale_forced_mid_request_is_spoken_until_it_ends(app: Flask) -> None:
+    """The catalogue is resolved once per request and locale: `speaking` (an email in its
+    reader's language inside a staff request) still switches it, and back, for templates,
+    Python's gettext, lazy strings and the locale code alike."""
+
+    def said() -> tuple[str, str, str, str]:
+        shown = render_template_string("{{ _('Requests') }}")
+        return shown, gettext("Requests"), str(lazy), current_locale()
+
+    lazy = lazy_gettext("Requests")
+    chinese = ("预约请求", "预约请求", "预约请求", "zh_Hans")
+    english = ("Requests", "Requests", "Requests", "en")
+    with app.test_request_context("/staff/", headers={"Accept-Language": "zh-CN"}):
+        assert said() == chinese
+        with speaking("en"):
+            assert said() == english
+            with speaking("zh_Hans"):
+                assert said() == chinese
+            assert said() == english
+        assert said() == chinese
+        with force_locale("en"):
+            assert said() == english
+        assert said() == chinese
+    with app.test_request_context("/staff/"):  # a new request resolves its own reader's
+        assert said() == english
+    with app.app_context():  # a worker's: English unless told
+        assert said() == english
+        with speaking("zh_Hans"):
+            assert said() == chinese

@@ -366,6 +366,23 @@ def test_agents_cannot_act_on_a_request_assigned_to_someone_else(
     assert snapshot(app, ids["booking_id"]) == before
 
 
+def test_a_reader_who_may_not_act_sees_the_request_without_its_forms(
+    clients: dict[str, FlaskClient], ids: dict[str, int]
+) -> None:
+    """Forms are built for those who may use them: another agent reads the request (its
+    details and timeline) with none of the step forms, its suggestions or its picker."""
+    path = f"/staff/requests/{ids['booking_id']}"
+    steps = ('id="shortlist-step"', 'id="speaker-list"', 'id="offer-step"', 'id="note-step"')
+    mine = clients["agent"].get(path)
+    theirs = clients["other"].get(path)
+    assert mine.status_code == theirs.status_code == 200
+    assert all(step in mine.text for step in steps)
+    assert "You can read this request; only its assignee or an admin can act" in theirs.text
+    assert not any(step in theirs.text for step in steps)
+    assert 'id="timeline"' in theirs.text
+    assert 'id="request-heading"' in theirs.text
+
+
 @pytest.mark.parametrize("who", ["agent", "other", "admin"])
 @pytest.mark.parametrize(("rule", "method"), routes(STAFF, method="GET"))
 def test_every_staff_member_sees_the_shared_pages(

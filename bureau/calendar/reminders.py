@@ -7,10 +7,11 @@ hold, an escalation per booking.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import joinedload
 
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -183,11 +184,18 @@ def recent_first_response_breaches(session: AnySession, now: datetime) -> set[in
     }
 
 
+def overdue_condition(now: datetime, recent: Iterable[int]) -> ColumnElement[bool]:
+    """ "Overdue" at ``now`` as SQL: surely_overdue, or one of ``recent`` (the ids
+    recent_first_response_breaches found at the same ``now``). The escalation and the
+    dashboard's Overdue queue both select with it."""
+    return or_(surely_overdue(now), BookingRequest.id.in_(sorted(recent)))
+
+
 def first_response_breaches(session: AnySession, now: datetime | None = None) -> set[int]:
     """The one definition of "overdue": requests still waiting for their assignee's first
     action after FIRST_RESPONSE_SLA of the assignee's working hours (their own zone), by
-    request id. Used by the escalation; the dashboard's Overdue queue asks the same in two
-    parts (surely_overdue in SQL, recent_first_response_breaches by id).
+    request id. Used by the escalation; the dashboard's Overdue queue selects with the same
+    overdue_condition (its recent breaches computed once per page).
 
     Working hours are not SQL arithmetic, so SQL only narrows the candidates: any breach
     was assigned at least FIRST_RESPONSE_SLA of wall-clock time ago (working time never
@@ -195,8 +203,8 @@ def first_response_breaches(session: AnySession, now: datetime | None = None) ->
     is applied here to those in between.
     """
     now = now or utcnow()
-    surely = session.scalars(select(BookingRequest.id).where(surely_overdue(now))).all()
-    return set(surely) | recent_first_response_breaches(session, now)
+    recent = recent_first_response_breaches(session, now)
+    return set(session.scalars(select(BookingRequest.id).where(overdue_condition(now, recent))))
 
 
 def staff_zone(name: str) -> ZoneInfo:

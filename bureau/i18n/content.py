@@ -8,10 +8,12 @@ element that shows it: a Chinese page may show an English biography, and the oth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
+from sqlalchemy import Row
 
 from bureau.i18n import DEFAULT_LOCALE, LOCALES, current_locale, html_lang
 
@@ -42,7 +44,9 @@ class Shown:
         return self.text
 
 
-def _shown(row: Speaker | Topic, field: str, locale: str | None) -> Shown:
+def _shown(
+    row: Speaker | Topic | Row[str, str, str | None], field: str, locale: str | None
+) -> Shown:
     wanted = locale or current_locale()
     suffix = _TRANSLATED.get(wanted)
     if suffix:
@@ -72,14 +76,27 @@ def shown_topic(topic: Topic, locale: str | None = None) -> Shown:
     return _shown(topic, "name", locale)
 
 
-def name_with_english(speaker: Speaker) -> str:
+def name_with_english(
+    speaker: Speaker | Row[str, str, str | None], locale: str | None = None
+) -> str:
     """The speaker's name for a choice list: the reader's language's, with the English as
     written beside it where they differ ('郭怡广 (Kaiser Kuo)' with Chinese brackets); else the
-    English alone."""
-    shown = shown_name(speaker)
+    English alone. ``speaker`` may be a row of the name columns alone."""
+    shown = _shown(speaker, "name", locale)
     if shown.text == speaker.name:
         return speaker.name
     return str(_("%(name)s (%(english)s)", name=shown.text, english=speaker.name))
+
+
+def names_with_english(
+    speakers: Iterable[Speaker | Row[str, str, str | None]], locale: str | None = None
+) -> list[str]:
+    """``name_with_english`` of each, a thousand at a time: in English (no translated names
+    to show) the names as they are."""
+    wanted = locale or current_locale()
+    if wanted not in _TRANSLATED:
+        return [speaker.name for speaker in speakers]
+    return [name_with_english(speaker, wanted) for speaker in speakers]
 
 
 def post_language(post: Post) -> Shown:

@@ -38,15 +38,22 @@ from bureau.staff.request_page import load_booking
 
 
 def contract_panel(booking: BookingRequest) -> dict[str, Any]:
-    """What templates/staff/_contract.html shows: the versions, the gate, the forms."""
+    """What templates/staff/_contract.html shows: the versions, the gate, the forms. Before
+    there is a contract or a version it shows nothing, and nothing more is read or built."""
     version = str(booking.version)
-    return {
-        "versions": list(reversed(versions_of(db.session, booking))),
-        "gate": flow.gate(db.session, booking),
-        "can_send": booking.contract is not None
+    versions = list(reversed(versions_of(db.session, booking)))
+    if booking.contract is None and not versions:
+        return {"versions": versions, "gate": None, "can_send": False}
+    can_send = (
+        booking.contract is not None
         and booking.offer is not None
-        and booking.status not in CLOSED_STATES,
-        "send": forms.SendContractForm(formdata=None, version=version),
+        and booking.status not in CLOSED_STATES
+    )
+    return {
+        "versions": versions,
+        "gate": flow.gate(db.session, booking),
+        "can_send": can_send,
+        "send": forms.SendContractForm(formdata=None, version=version) if can_send else None,
         "step": lambda number: forms.ContractVersionForm(
             formdata=None, version=version, number=number
         ),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import NamedTuple
 
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -29,9 +30,8 @@ def normalized(text: str) -> str:
     return tidy(text).casefold()
 
 
-@dataclass(frozen=True)
-class Pick:
-    """One active speaker as the picker offers it."""
+class Pick(NamedTuple):
+    """One active speaker as the picker offers it (a tuple: a thousand are made per page)."""
 
     id: int
     slug: str
@@ -47,6 +47,7 @@ class Pick:
         return " · ".join(p for p in (self.fee_band, self.home_city, self.reasons) if p)
 
 
+@lru_cache(maxsize=4096)  # a catalogue has a few bands: formatted once, not per speaker
 def fee_band(fee_min: int, fee_max: int, currency: str) -> str:
     return f"{currency} {fee_min:,}\u2013{fee_max:,}"  # an en dash
 
@@ -74,37 +75,47 @@ class Picker:
                 ).where(Speaker.is_active)
             ).all()
         )
-        rows.sort(key=lambda row: (normalized(row.name), row.home_city, row.slug))
         why = {s.speaker.id: ", ".join(s.reasons) for s in suggestions}
-        names = Counter(normalized(row.name) for row in rows)
-        with_city = Counter(normalized(f"{row.name} ({row.home_city})") for row in rows)
+        # (name, normalized name, normalized "name (city)", row): each normalized once.
+        named = [
+            (name, key, normalized(f"{name} ({row.home_city})"), row)
+            for row in rows
+            for name in (tidy(row.name),)
+            for key in (normalized(name),)
+        ]
+        named.sort(key=lambda item: (item[1], item[3].home_city, item[3].slug))
+        names = Counter(item[1] for item in named)
+        with_city = Counter(item[2] for item in named)
 
-        def label(name: str, city: str, slug: str) -> str:
-            if names[normalized(name)] == 1:
+        def label(name: str, key: str, city_key: str, city: str, slug: str) -> str:
+            if names[key] == 1:
                 return name
-            if with_city[normalized(f"{name} ({city})")] == 1:
+            if with_city[city_key] == 1:
                 return f"{name} ({city})"
             return f"{name} ({city}, {slug})"
 
+        # Speakers share fee bands: each band met with the budget once.
+        quote = cache(lambda low, high: fee_quote(booking, low, high) if booking else None)
         self.picks = [
             Pick(
                 row.id,
                 row.slug,
-                tidy(row.name),
-                label(tidy(row.name), row.home_city, row.slug),
+                name,
+                label(name, key, city_key, row.home_city, row.slug),
                 row.home_city,
                 fee_band(row.fee_min, row.fee_max, row.fee_currency),
                 _("suggested: %(why)s", why=why[row.id]) if why.get(row.id) else "",
-                fee_quote(booking, row.fee_min, row.fee_max) if booking else None,
+                quote(row.fee_min, row.fee_max),
             )
-            for row in rows
+            for name, key, city_key, row in named
         ]
         self._by_id = {p.id: p for p in self.picks}
-        self._by_label = {normalized(p.label): p for p in self.picks}
         self._by_slug = {p.slug: p for p in self.picks}
+        self._by_label: dict[str, Pick] = {}
         self._by_name: dict[str, list[Pick]] = {}
-        for p in self.picks:
-            self._by_name.setdefault(normalized(p.name), []).append(p)
+        for p, (_name, key, _city_key, _row) in zip(self.picks, named, strict=True):
+            self._by_label[key if p.label == p.name else normalized(p.label)] = p
+            self._by_name.setdefault(key, []).append(p)
 
     def label_of(self, speaker_id: int) -> str | None:
         pick = self._by_id.get(speaker_id)

@@ -23,6 +23,7 @@ from bureau.calendar.reminders import (
     FIRST_RESPONSE_SLA,
     WORKDAY_END,
     WORKDAY_START,
+    overdue_condition,
     recent_first_response_breaches,
     surely_overdue,
 )
@@ -92,8 +93,9 @@ def default_queue(is_admin: bool) -> str:
 class Scope:
     """Who is looking and when: what the queues are relative to. ``overdue`` holds the
     ids of the recent assignments the SLA rule finds breached now
-    (reminders.recent_first_response_breaches; older ones are reminders.surely_overdue at
-    ``now``), computed once per page so the Overdue badge and the Overdue list agree."""
+    (reminders.recent_first_response_breaches; with the older ones they make
+    reminders.overdue_condition at ``now``), computed once per page so the Overdue badge and
+    the Overdue list agree."""
 
     staff_id: int
     now: datetime
@@ -119,7 +121,7 @@ def queue_condition(queue: str, scope: Scope) -> Any:
         # No first action within the assignee's working hours: the escalation's rule.
         return and_(
             BookingRequest.status.in_(_OPEN),
-            or_(surely_overdue(scope.now), BookingRequest.id.in_(sorted(scope.overdue))),
+            overdue_condition(scope.now, scope.overdue),
         )
     if queue == "soon":
         # The event is within EVENT_SOON (or already past) and not confirmed yet.
@@ -137,12 +139,20 @@ def queue_counts(session: AnySession, scope: Scope) -> dict[str, int]:
     every dashboard view made it slower as the bureau grew; so did counting the open ones
     exactly once they ran to tens of thousands (at a million requests the one aggregate over
     the open requests took over half a second). A bounded count reads at most
-    CLOSED_COUNT_CAP + 1 index entries per queue, whatever the size."""
+    CLOSED_COUNT_CAP + 1 index entries per queue, whatever the size.
+
+    Overdue is counted in its two disjoint parts: the recent breaches are known already
+    (``scope.overdue``, all open), so SQL counts only the surely overdue. Counted as one
+    condition (surely overdue OR one of the recent ids), PostgreSQL read every request
+    awaiting a first action and each recent id before it could stop: 17-30 ms of the
+    query's 17-36 ms at a million requests."""
+    conditions = {q: queue_condition(q, scope) for q in QUEUES}
+    conditions["overdue"] = and_(BookingRequest.status.in_(_OPEN), surely_overdue(scope.now))
     counts = [
         select(func.count())
         .select_from(
             select(BookingRequest.id)
-            .where(queue_condition(q, scope))
+            .where(conditions[q])
             .limit(CLOSED_COUNT_CAP + 1)
             .subquery(f"{q}_requests")
         )
@@ -151,7 +161,9 @@ def queue_counts(session: AnySession, scope: Scope) -> dict[str, int]:
         for q in QUEUES
     ]
     row = session.execute(select(*counts)).one()
-    return {q: int(row._mapping[q]) for q in QUEUES}
+    found = {q: int(row._mapping[q]) for q in QUEUES}
+    found["overdue"] = min(found["overdue"] + len(scope.overdue), CLOSED_COUNT_CAP + 1)
+    return found
 
 
 @dataclass

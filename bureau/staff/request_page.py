@@ -131,9 +131,12 @@ def offer_choices(
 
 
 def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
-    """A form per step the booking can take now (bound ones keep the staff's input)."""
+    """A form per step the booking can take now (bound ones keep the staff's input); none
+    for a reader who may not act on it (the page shows them none)."""
     version = str(booking.version)
     made: dict[str, Any] = {}
+    if not may_act(booking):
+        return made
 
     def make(name: str, cls: type[Any], **data: Any) -> Any:
         form = bound.get(name) or cls(formdata=None, version=version, **data)
