@@ -47,19 +47,6 @@ def mail_app(tmp_path: Path, database_url: str, app: Flask, smtp_server: Any) ->
         yield application
 
 
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """What the worker sends back to the broker (retries, released jobs), by job id."""
-    sent: list[int] = []
-
-    def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-        sent.append(job_id)
-        return True
-
-    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", enqueue)
-    return sent
-
-
 def submit(app: Flask, enqueued: list[int] | None = None) -> int:
     """Submit through the API; the routing job's id, the session left empty as a worker's."""
     response = app.test_client().post("/api/v1/requests", json=valid_request())
