@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
-from email.headerregistry import Address, UnstructuredHeader
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from flask import current_app, render_template
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_babel import lazy_gettext as _l
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 from sqlalchemy.orm import object_session
 
 from bureau.billing.models import KIND_TITLES, InvoiceKind
@@ -150,6 +151,7 @@ def render_booking_mail(
     }
     if "whose" in extra:
         context["bounced_address"] = bounced_address(extra["whose"], extra.get("bounced_to"))
+    context |= _phrases(get_translations())
     when = (
         engagement.starts_at.astimezone(ZoneInfo(engagement.timezone))
         if engagement
@@ -172,6 +174,17 @@ def render_booking_mail(
         text=render_template(f"mail/{template}.txt", **context),
         html=render_template(f"mail/{template}.html", **context),
     )
+
+
+def _phrases(translations: Any) -> dict[str, Any]:
+    """The templates' ``_()`` and ``ngettext()`` bound to the translations in force, for one
+    email: Flask-Babel's, installed in the Jinja environment, look up the locale and its
+    translations again for each phrase (an email has about thirty). Wrapped as the
+    environment wraps Flask-Babel's (newstyle: escaped, ``%(name)s`` filled in)."""
+    return {
+        "gettext": _make_new_gettext(translations.ugettext),
+        "ngettext": _make_new_ngettext(translations.ungettext),
+    }
 
 
 def _subject(template: str, offer: Any, engagement: Any, method: str | None) -> str:
@@ -293,7 +306,23 @@ _SAME_IN_EVERY_MESSAGE = frozenset(
 _parsed_headers: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
-QUICK_SMTP = _QuickFoldPolicy() + SMTP
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry, with each header's class built once: HeaderRegistry builds a
+    new class (``type(…)``) for every header it parses, about fifteen a message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+QUICK_SMTP = (_QuickFoldPolicy() + SMTP).clone(header_factory=_HeaderClasses())
 
 
 def build_message(
