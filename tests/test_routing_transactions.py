@@ -327,6 +327,10 @@ def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
         assert execute(ROUTE_TASK, routes[0], route_new_booking) == "done"
     assert counts.commits == 2  # four requests routed, eight emails sent
     assert counts.smtp_connections == 1
+    # The routing lock and the rules with their pools: taken once for the four.
+    assert sum("pg_advisory_xact_lock" in sql for sql in counts.statements) == 1
+    assert sum("FROM routing_rules" in sql for sql in counts.statements) == 1
+    assert sum("FROM routing_rule_staff" in sql for sql in counts.statements) == 1
     assert len(inbox.messages) == 8
     for n in range(4):
         assert len(inbox.to(f"organizer{n}@example.com")) == 1
