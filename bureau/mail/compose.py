@@ -12,6 +12,7 @@ from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -325,6 +326,14 @@ class _HeaderClasses(HeaderRegistry):
 QUICK_SMTP = (_QuickFoldPolicy() + SMTP).clone(header_factory=_HeaderClasses())
 
 
+@lru_cache(maxsize=8)
+def _sender(mail_from: str) -> tuple[str, Any]:
+    """The sender's address and the From header of every message, parsed once per process
+    (a parsed header is immutable; an Address and its header cost a parse each)."""
+    name, email = parseaddr(mail_from)
+    return email, QUICK_SMTP.header_factory("From", Address(display_name=name, addr_spec=email))
+
+
 def build_message(
     mail: Mail,
     *,
@@ -351,10 +360,10 @@ def build_message(
     came in someone's email, so only well-formed ``<id@host>`` tokens are kept, and such
     an email is not marked ``Auto-Submitted``.
     """
-    sender_name, sender_email = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)
+    sender_email, sender = _sender(current_app.config["BUREAU_SETTINGS"].mail_from)
     message = EmailMessage(policy=QUICK_SMTP)
     message["Subject"] = mail.subject
-    message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
+    message["From"] = sender
     message["To"] = Address(display_name=clean_line(to_name), addr_spec=to_email)
     if reply_to is not None:
         message["Reply-To"] = Address(display_name=clean_line(reply_to[0]), addr_spec=reply_to[1])
