@@ -146,6 +146,7 @@ Loads = Callable[[AnySession, list[int], BookingRequest], dict[int, int]]
 def decide(session: AnySession, booking: BookingRequest, loads: Loads | None = None) -> Decision:
     """Choose a staff member for the booking by the rules; changes nothing."""
     facts = BookingFacts.of(booking)
+    _forget_changed_rules(session)  # changed and not flushed yet
     rules = _once_per_transaction(session, _RULES_KEY, lambda: _active_rules(session))
     decision = Decision(staff_id=None, staff_name=None, rule=None)
     for rule in rules:
@@ -206,11 +207,21 @@ def _once_per_transaction(session: AnySession, key: str, make: Callable[[], T]) 
     return cast(T, session.info[key])
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_soft_rollback")
+# Any end: commit, rollback, close (and a savepoint's, which only costs a second look-up).
+@event.listens_for(Session, "after_transaction_end")
 def _transaction_ended(session: Session, *_: object) -> None:
     session.info.pop(_LOCKED_KEY, None)
     session.info.pop(_RULES_KEY, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_changed_rules(session: Session, *_: object) -> None:
+    """Rules changed in this very transaction (an admin's, a test's) are read again."""
+    if _RULES_KEY in session.info and any(
+        isinstance(changed, RoutingRule)
+        for changed in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info.pop(_RULES_KEY, None)
 
 
 def _lock(session: AnySession) -> bool:
