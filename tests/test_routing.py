@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, select
 
+from bureau.bookings import routing
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.routing import RoutingRule, decide, route
 from bureau.bookings.services import submit_request
@@ -102,6 +103,11 @@ def test_rules_read_once_per_transaction_and_again_when_changed_or_ended(session
     assert decide(session, request).staff_name == "Cy"  # read once in this transaction
     session.commit()
     assert decide(session, request).staff_name == "Ann"
+    # Flushes inside the transaction keep them; its end, however it ends, forgets them.
+    session.flush()
+    assert routing._RULES_KEY in session.info
+    session.close()
+    assert routing._RULES_KEY not in session.info
 
 
 def test_ties_go_round_robin_by_last_assignment(session: Any) -> None:

@@ -17,7 +17,14 @@ from typing import Any, TypeVar, cast
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, event, func, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.notifications import notify_routed
@@ -207,11 +214,13 @@ def _once_per_transaction(session: AnySession, key: str, make: Callable[[], T]) 
     return cast(T, session.info[key])
 
 
-# Any end: commit, rollback, close (and a savepoint's, which only costs a second look-up).
+# Any end: commit, rollback, close (and a savepoint's, which only costs a second look-up);
+# not the inner transaction each flush opens and closes.
 @event.listens_for(Session, "after_transaction_end")
-def _transaction_ended(session: Session, *_: object) -> None:
-    session.info.pop(_LOCKED_KEY, None)
-    session.info.pop(_RULES_KEY, None)
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_LOCKED_KEY, None)
+        session.info.pop(_RULES_KEY, None)
 
 
 @event.listens_for(Session, "before_flush")
