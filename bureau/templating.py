@@ -238,7 +238,17 @@ def _span(start: datetime, end: datetime, place: ZoneInfo, *, day: bool = True) 
     return f"{shown} \N{EN DASH} {until} ({zone_label(place)})"
 
 
+def aligned(text: str, width: int = 12) -> str:
+    """A label of a plain-text email, padded so that the values after it line up: a wide
+    character (from U+2E80 on: Chinese, a full-width colon) takes two columns. (The
+    templates counted them with a Jinja ``select`` test per character: most of the
+    rendering time of an email.)"""
+    wide = sum(1 for char in text if char >= "\u2e80")
+    return "%-*s" % (width - wide, text)  # noqa: UP031 - the width is an argument
+
+
 def register(app: Flask) -> None:
+    app.add_template_filter(aligned)
     app.add_template_filter(zone)
     app.add_template_filter(money)
     app.add_template_filter(long_date)

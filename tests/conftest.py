@@ -484,3 +484,17 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     settable = Clock(datetime.now(UTC))
     monkeypatch.setattr(bureau.staff.auth, "clock", settable)
     return settable
+
+
+@pytest.fixture
+def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A stand-in for the broker: the ids of the jobs sent to it (after commits, retries,
+    released claims, sweeps), in order; every send succeeds."""
+    ids: list[int] = []
+
+    def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
+        ids.append(job_id)
+        return True
+
+    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", enqueue)
+    return ids

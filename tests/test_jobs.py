@@ -187,20 +187,7 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     assert len({round(retry_delay(3, 10.0), 6) for _ in range(20)}) > 1  # jittered
 
 
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The ids of the jobs sent to the broker, which is not there."""
-    ids: list[int] = []
-
-    def fake_enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-        ids.append(job_id)
-        return True
-
-    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", fake_enqueue)
-    return ids
-
-
-def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, sent: list[int]) -> None:
+def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, enqueued: list[int]) -> None:
     fresh = new_job(session, sequence=1)
     overdue = new_job(session, sequence=2)
     orphan = new_job(session, sequence=3)
@@ -211,32 +198,32 @@ def test_sweeper_re_enqueues_overdue_and_orphaned_jobs(session: Any, sent: list[
     finished.state = JobState.DONE
     finished.run_after = now - timedelta(minutes=5)
     session.commit()
-    sent.clear()  # forget the sends that followed each commit
+    enqueued.clear()  # forget the sends that followed each commit
     assert sweep(session, now=now) == 2
-    assert sorted(sent) == sorted([overdue.id, orphan.id])
-    assert fresh.id not in sent
+    assert sorted(enqueued) == sorted([overdue.id, orphan.id])
+    assert fresh.id not in enqueued
 
 
 def test_sweeper_leaves_alone_what_waits_on_a_backlogged_queue(
-    session: Any, sent: list[int]
+    session: Any, enqueued: list[int]
 ) -> None:
     jobs = [new_job(session, sequence=n) for n in range(6)]
     now = utcnow()
     for age, job in zip(range(60, 0, -10), jobs, strict=True):  # oldest first, all overdue
         job.run_after = job.updated_at = now - timedelta(minutes=age)  # recorded and sent then
     session.commit()
-    sent.clear()  # forget the sends that followed each commit
+    enqueued.clear()  # forget the sends that followed each commit
     assert sweep(session, now=now, queued=6) == 0  # every pending job may be queued
     assert sweep(session, now=now, queued=9) == 0  # more messages than pending jobs
     # Four messages wait on the queue: the four jobs sent last; the two sent before were lost.
     assert sweep(session, now=now, queued=4) == 2
-    assert sent == [jobs[0].id, jobs[1].id]
-    sent.clear()
+    assert enqueued == [jobs[0].id, jobs[1].id]
+    enqueued.clear()
     # Those two are at the back of the queue now, sent again a moment ago: even a sweep that
     # finds the queue empty leaves them alone for a sweep interval, and sends the four others.
     assert sweep(session, now=now, queued=0) == 4
-    assert sorted(sent) == sorted(job.id for job in jobs[2:])
-    sent.clear()
+    assert sorted(enqueued) == sorted(job.id for job in jobs[2:])
+    enqueued.clear()
     later = now + timedelta(minutes=5)
     assert sweep(session, now=later, queued=None) == 6  # the broker did not say: every due one
 
@@ -312,14 +299,14 @@ def test_a_claim_says_who_holds_it_until_the_job_ends(session: Any) -> None:
 
 
 def test_the_claims_of_a_dead_process_are_released_and_sent_again(
-    session: Any, sent: list[int]
+    session: Any, enqueued: list[int]
 ) -> None:
     dead = held_by(session, "worker@a:100", 1)
     alive = held_by(session, "worker@a:101", 2)
     other_node = held_by(session, "worker@b:100", 3)
-    sent.clear()
+    enqueued.clear()
     assert release_held_by(session, holder="worker@a:100") == [dead.id]
-    assert sent == [dead.id]
+    assert enqueued == [dead.id]
     # The lease has ended: the next delivery claims it, and the attempt that died counts.
     again = claim(session, dead.id)
     assert again is not None
@@ -328,16 +315,18 @@ def test_the_claims_of_a_dead_process_are_released_and_sent_again(
     assert claim(session, other_node.id) is None
 
 
-def test_a_restarted_node_releases_only_its_own_running_jobs(session: Any, sent: list[int]) -> None:
+def test_a_restarted_node_releases_only_its_own_running_jobs(
+    session: Any, enqueued: list[int]
+) -> None:
     mine = [held_by(session, "w%1_x@a:7", 1), held_by(session, "w%1_x@a:8", 2)]
     lookalike = held_by(session, "w%1yx@a:9", 3)  # "_" and "%" are not wildcards
     finished = held_by(session, "w%1_x@a:7", 4)
     run_job(session, finished.id, lambda s, j: None, claimed=finished)
     pending = new_job(session, sequence=5)
-    sent.clear()
+    enqueued.clear()
     released = release_held_by(session, node="w%1_x@a")
     assert sorted(released) == sorted(job.id for job in mine)
-    assert sorted(sent) == sorted(released)
+    assert sorted(enqueued) == sorted(released)
     assert claim(session, lookalike.id) is None
     assert session.get(Job, pending.id).state == JobState.PENDING
     with pytest.raises(ValueError, match="holder or a node"):
@@ -357,7 +346,7 @@ def test_a_restarted_node_releases_only_its_own_running_jobs(session: Any, sent:
     ],
 )
 def test_a_starting_worker_releases_what_its_earlier_run_held(
-    session: Any, sent: list[int], beat: dict[str, Any] | None, released: bool
+    session: Any, enqueued: list[int], beat: dict[str, Any] | None, released: bool
 ) -> None:
     node = f"worker@case-{secrets.token_hex(4)}"
     job = held_by(session, f"{node}:4242", 1)
@@ -371,10 +360,10 @@ def test_a_starting_worker_releases_what_its_earlier_run_held(
         row.last_seen = utcnow() - timedelta(seconds=beat.get("age", 0))
         row.stopped_at = utcnow() if beat.get("stopped") else None
         session.commit()
-    sent.clear()
+    enqueued.clear()
     try:
         assert release_previous_claims(session, node) == ([job.id] if released else [])
-        assert (sent == [job.id]) is released
+        assert (enqueued == [job.id]) is released
     finally:  # a fresh worker heartbeat would show on other tests' ops page (PostgreSQL)
         session.execute(delete(Heartbeat).where(Heartbeat.name == f"worker:{node}"))
         session.commit()
@@ -386,7 +375,9 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_a_silent_workers_claims_are_released_by_the_sweep(session: Any, sent: list[int]) -> None:
+def test_a_silent_workers_claims_are_released_by_the_sweep(
+    session: Any, enqueued: list[int]
+) -> None:
     tag = secrets.token_hex(4)
     silent, alive = f"worker@silent-{tag}", f"worker@alive-{tag}"
     held = {
@@ -398,10 +389,10 @@ def test_a_silent_workers_claims_are_released_by_the_sweep(session: Any, sent: l
         record_heartbeat(session, f"worker:{node}", "worker")
         session.get(Heartbeat, f"worker:{node}").last_seen = utcnow() - timedelta(seconds=age)
     session.commit()
-    sent.clear()
+    enqueued.clear()
     try:
         assert release_silent_workers(session) == [held["silent"].id]
-        assert sent == [held["silent"].id]
+        assert enqueued == [held["silent"].id]
         assert claim(session, held["silent"].id) is not None  # taken over, long before the lease
         assert claim(session, held["alive"].id) is None
         assert claim(session, held["no heartbeat"].id) is None

@@ -6,6 +6,9 @@ import re
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ from bureau.bookings.tasks import route_new_booking
 from bureau.extensions import db
 from bureau.inbound.addresses import booking_from_address, signature
 from bureau.mail.attachments import Attachment
-from bureau.mail.compose import Mail, build_message
+from bureau.mail.compose import QUICK_SMTP, Mail, _sender, build_message
 from bureau.mail.models import Notification
 from bureau.mail.recipients import MAIL_TASK
 from bureau.mail.tasks import send_notification
@@ -292,6 +295,27 @@ def test_quick_header_folding_writes_the_same_bytes_as_policy_smtp(
     assert quick == message.as_string(policy=policy.SMTP)
     assert quick.count("\r\n") > 10
     assert message.as_bytes() == quick.encode()
+
+
+@pytest.mark.parametrize(
+    "mail_from",
+    [
+        "Bureau <bookings@bureau.example>",
+        "Zoë\u2019s Bureau 演讲 <bookings@bureau.example>",
+        '"Bookings, Bureau" <bookings@bureau.example>',
+        "bookings@bureau.example",
+    ],
+)
+def test_the_from_header_parsed_once_is_the_one_parsed_each_time(mail_from: str) -> None:
+    """build_message reuses one parsed From header per sender (compose._sender): the same
+    text and bytes as an Address set on each message."""
+    each, once = EmailMessage(policy=QUICK_SMTP), EmailMessage(policy=QUICK_SMTP)
+    name, email = parseaddr(mail_from)
+    each["From"] = Address(display_name=name, addr_spec=email)
+    once["From"] = _sender(mail_from)[1]
+    assert _sender(mail_from)[0] == email
+    assert once.as_string() == each.as_string()
+    assert once.as_bytes() == each.as_bytes()
 
 
 @pytest.mark.parametrize(

@@ -186,3 +186,31 @@ def test_invitation_wording(booking: BookingRequest) -> None:
     )
     both(cancel, "is cancelled", "removes it from your calendar")
     session.rollback()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Reference:",
+        "When:",
+        "A label longer than twelve:",
+        "编号\uff1a",  # a full-width colon
+        "活动\uff1a",
+        "Zoë:",
+        "人工智能 AI:",
+        "",
+    ],
+)
+def test_a_labels_padding_is_the_templates_former_one(app: Flask, text: str) -> None:
+    """The plain-text labels (mail/_macros.html) are padded by the ``aligned`` filter as the
+    template once did itself, a wide character counted with a Jinja test each."""
+    former = app.jinja_env.from_string(
+        '{%- set wide = text|select(">=", "\u2e80")|list|length -%}'
+        '{{ "%-*s"|format(width - wide, text) }}'
+    )
+    now = app.jinja_env.from_string(
+        '{% from "mail/_macros.html" import label %}{{ label(text) }}|{{ label(text, 8) }}'
+    )
+    with app.app_context():
+        expected = f"{former.render(text=text, width=12)}|{former.render(text=text, width=8)}"
+        assert now.render(text=text) == expected

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, select
 
+from bureau.bookings import routing
 from bureau.bookings.models import BookingEvent, BookingRequest
 from bureau.bookings.routing import RoutingRule, decide, route
 from bureau.bookings.services import submit_request
@@ -82,6 +83,31 @@ def test_least_loaded_member_of_the_first_matching_pool_wins(session: Any) -> No
     assert (decision.rule, decision.staff_name) == ("China", "Bob")
     assert [(c["name"], c["load"]) for c in decision.candidates] == [("Bob", 1), ("Ann", 2)]
     assert "fewest open requests (1 of 20)" in decision.reason
+
+
+def test_rules_read_once_per_transaction_and_again_when_changed_or_ended(session: Any) -> None:
+    """A backlog routed in one transaction reads the rules once; a rule added in the same
+    transaction (flushed or not) or a new transaction reads them again."""
+    a, b, c = (staff(session, n) for n in ("Ann", "Bob", "Cy"))
+    rule(session, 2, "Everyone", [a])
+    session.commit()
+    assert decide(session, booking(session, country="CN")).staff_name == "Ann"
+    session.add(RoutingRule(position=1, name="China", pool=[b], countries=["CN"]))  # no flush
+    assert decide(session, booking(session, country="CN")).staff_name == "Bob"
+    rule(session, 0, "Cy first", [c], countries=["CN"])  # flushed
+    assert decide(session, booking(session, country="CN")).staff_name == "Cy"
+    session.commit()
+    request = booking(session, country="CN")
+    assert decide(session, request).staff_name == "Cy"
+    session.execute(delete(RoutingRule).where(RoutingRule.name != "Everyone"))  # not the ORM
+    assert decide(session, request).staff_name == "Cy"  # read once in this transaction
+    session.commit()
+    assert decide(session, request).staff_name == "Ann"
+    # Flushes inside the transaction keep them; its end, however it ends, forgets them.
+    session.flush()
+    assert routing._RULES_KEY in session.info
+    session.close()
+    assert routing._RULES_KEY not in session.info
 
 
 def test_ties_go_round_robin_by_last_assignment(session: Any) -> None:

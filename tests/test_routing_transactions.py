@@ -47,19 +47,6 @@ def mail_app(tmp_path: Path, database_url: str, app: Flask, smtp_server: Any) ->
         yield application
 
 
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """What the worker sends back to the broker (retries, released jobs), by job id."""
-    sent: list[int] = []
-
-    def enqueue(task: str, job_id: int, countdown: float | None = None) -> bool:
-        sent.append(job_id)
-        return True
-
-    monkeypatch.setattr("bureau.outbox.dispatch.enqueue", enqueue)
-    return sent
-
-
 def submit(app: Flask, enqueued: list[int] | None = None) -> int:
     """Submit through the API; the routing job's id, the session left empty as a worker's."""
     response = app.test_client().post("/api/v1/requests", json=valid_request())
@@ -340,6 +327,10 @@ def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
         assert execute(ROUTE_TASK, routes[0], route_new_booking) == "done"
     assert counts.commits == 2  # four requests routed, eight emails sent
     assert counts.smtp_connections == 1
+    # The routing lock and the rules with their pools: taken once for the four.
+    assert sum("pg_advisory_xact_lock" in sql for sql in counts.statements) == 1
+    assert sum("FROM routing_rules" in sql for sql in counts.statements) == 1
+    assert sum("FROM routing_rule_staff" in sql for sql in counts.statements) == 1
     assert len(inbox.messages) == 8
     for n in range(4):
         assert len(inbox.to(f"organizer{n}@example.com")) == 1

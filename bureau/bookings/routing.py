@@ -13,11 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, func, select, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
+from sqlalchemy import JSON, Column, ForeignKey, String, Table, event, func, select, text
+from sqlalchemy.orm import (
+    Mapped,
+    Session,
+    SessionTransaction,
+    mapped_column,
+    relationship,
+    selectinload,
+)
 
 from bureau.bookings.models import BookingRequest
 from bureau.bookings.notifications import notify_routed
@@ -146,12 +153,8 @@ Loads = Callable[[AnySession, list[int], BookingRequest], dict[int, int]]
 def decide(session: AnySession, booking: BookingRequest, loads: Loads | None = None) -> Decision:
     """Choose a staff member for the booking by the rules; changes nothing."""
     facts = BookingFacts.of(booking)
-    rules = session.scalars(
-        select(RoutingRule)
-        .where(RoutingRule.is_active)
-        .options(selectinload(RoutingRule.pool))
-        .order_by(RoutingRule.position)
-    ).all()
+    _forget_changed_rules(session)  # changed and not flushed yet
+    rules = _once_per_transaction(session, _RULES_KEY, lambda: _active_rules(session))
     decision = Decision(staff_id=None, staff_name=None, rule=None)
     for rule in rules:
         why_not = rule.mismatch(facts)
@@ -197,6 +200,55 @@ def decide(session: AnySession, booking: BookingRequest, loads: Loads | None = N
     return decision
 
 
+# A worker routes several requests in one transaction under a backlog (outbox TOGETHER):
+# the routing lock and the rules with their pools are taken once for all of them.
+_LOCKED_KEY = "bureau.routing_locked"
+_RULES_KEY = "bureau.routing_rules"
+T = TypeVar("T")
+
+
+def _once_per_transaction(session: AnySession, key: str, make: Callable[[], T]) -> T:
+    """``make()``, done once per transaction of the session (forgotten by _transaction_ended)."""
+    if key not in session.info:
+        session.info[key] = make()
+    return cast(T, session.info[key])
+
+
+# Any end: commit, rollback, close (and a savepoint's, which only costs a second look-up);
+# not the inner transaction each flush opens and closes.
+@event.listens_for(Session, "after_transaction_end")
+def _transaction_ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None or transaction.nested:
+        session.info.pop(_LOCKED_KEY, None)
+        session.info.pop(_RULES_KEY, None)
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_changed_rules(session: Session, *_: object) -> None:
+    """Rules changed in this very transaction (an admin's, a test's) are read again."""
+    if _RULES_KEY in session.info and any(
+        isinstance(changed, RoutingRule)
+        for changed in (*session.new, *session.dirty, *session.deleted)
+    ):
+        session.info.pop(_RULES_KEY, None)
+
+
+def _lock(session: AnySession) -> bool:
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
+    return True
+
+
+def _active_rules(session: AnySession) -> list[RoutingRule]:
+    return list(
+        session.scalars(
+            select(RoutingRule)
+            .where(RoutingRule.is_active)
+            .options(selectinload(RoutingRule.pool))
+            .order_by(RoutingRule.position)
+        )
+    )
+
+
 def _open_loads(
     session: AnySession, staff_ids: list[int], booking: BookingRequest
 ) -> dict[int, int]:
@@ -221,7 +273,7 @@ def route(
     ``loads`` counts the members' open requests (default: as they stand now; the demo
     history counts them as they stood then). The caller commits."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ROUTING_LOCK})
+        _once_per_transaction(session, _LOCKED_KEY, lambda: _lock(session))
     decision = decide(session, booking, loads)
     details = decision.as_details()
     previous = booking.assigned_staff_id

@@ -8,17 +8,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.header import Header
-from email.headerregistry import Address, UnstructuredHeader
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid, parseaddr
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from flask import current_app, render_template
-from flask_babel import gettext
+from flask_babel import get_translations, gettext
 from flask_babel import lazy_gettext as _l
+from jinja2.ext import _make_new_gettext, _make_new_ngettext
 from sqlalchemy.orm import object_session
 
 from bureau.billing.models import KIND_TITLES, InvoiceKind
@@ -150,6 +152,7 @@ def render_booking_mail(
     }
     if "whose" in extra:
         context["bounced_address"] = bounced_address(extra["whose"], extra.get("bounced_to"))
+    context |= _phrases(get_translations())
     when = (
         engagement.starts_at.astimezone(ZoneInfo(engagement.timezone))
         if engagement
@@ -172,6 +175,17 @@ def render_booking_mail(
         text=render_template(f"mail/{template}.txt", **context),
         html=render_template(f"mail/{template}.html", **context),
     )
+
+
+def _phrases(translations: Any) -> dict[str, Any]:
+    """The templates' ``_()`` and ``ngettext()`` bound to the translations in force, for one
+    email: Flask-Babel's, installed in the Jinja environment, look up the locale and its
+    translations again for each phrase (an email has about thirty). Wrapped as the
+    environment wraps Flask-Babel's (newstyle: escaped, ``%(name)s`` filled in)."""
+    return {
+        "gettext": _make_new_gettext(translations.ugettext),
+        "ngettext": _make_new_ngettext(translations.ungettext),
+    }
 
 
 def _subject(template: str, offer: Any, engagement: Any, method: str | None) -> str:
@@ -293,7 +307,31 @@ _SAME_IN_EVERY_MESSAGE = frozenset(
 _parsed_headers: dict[tuple[str, str], tuple[str, Any]] = {}
 
 
-QUICK_SMTP = _QuickFoldPolicy() + SMTP
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry, with each header's class built once: HeaderRegistry builds a
+    new class (``type(…)``) for every header it parses, about fifteen a message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+QUICK_SMTP = (_QuickFoldPolicy() + SMTP).clone(header_factory=_HeaderClasses())
+
+
+@lru_cache(maxsize=8)
+def _sender(mail_from: str) -> tuple[str, Any]:
+    """The sender's address and the From header of every message, parsed once per process
+    (a parsed header is immutable; an Address and its header cost a parse each)."""
+    name, email = parseaddr(mail_from)
+    return email, QUICK_SMTP.header_factory("From", Address(display_name=name, addr_spec=email))
 
 
 def build_message(
@@ -322,10 +360,10 @@ def build_message(
     came in someone's email, so only well-formed ``<id@host>`` tokens are kept, and such
     an email is not marked ``Auto-Submitted``.
     """
-    sender_name, sender_email = parseaddr(current_app.config["BUREAU_SETTINGS"].mail_from)
+    sender_email, sender = _sender(current_app.config["BUREAU_SETTINGS"].mail_from)
     message = EmailMessage(policy=QUICK_SMTP)
     message["Subject"] = mail.subject
-    message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
+    message["From"] = sender
     message["To"] = Address(display_name=clean_line(to_name), addr_spec=to_email)
     if reply_to is not None:
         message["Reply-To"] = Address(display_name=clean_line(reply_to[0]), addr_spec=reply_to[1])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, event, exists, false, or_, select, update
+from sqlalchemy import bindparam, case, event, exists, false, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bureau.db import AnySession, utcnow
@@ -67,27 +68,10 @@ def claim(
     worker ends as failed after MAX_ATTEMPTS (run_job) instead of running forever.
     """
     now = now or utcnow()
-    me = holder_in(session)
-    takeable = or_(
-        Job.state == JobState.PENDING,
-        (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
-    )
-    if again:
-        takeable |= (Job.state == JobState.RUNNING) & (Job.locked_by == me)
-    batching = hold and TOGETHER and session.get_bind().dialect.name == "postgresql"
+    batching = bool(hold and TOGETHER and session.get_bind().dialect.name == "postgresql")
     row = session.execute(
-        update(Job)
-        .where(Job.id == job_id, takeable)
-        .values(
-            state=JobState.RUNNING,
-            attempts=Job.attempts + 1,
-            locked_until=lease_end(now),
-            locked_by=me,
-            updated_at=now,
-        )
-        # Whether others of its task wait (claim_waiting), told by the same round trip.
-        .returning(Job, _others_wait(Job, now) if batching else false())
-        .execution_options(populate_existing=True)
+        _claim_statement(again, tuple(sorted(TOGETHER)) if batching else ()),
+        {"job_id": job_id, "now": now, "lease_end": lease_end(now), "me": holder_in(session)},
     ).one_or_none()
     claimed: Job | None = row[0] if row is not None else None
     others_wait = bool(row[1]) if row is not None else False
@@ -99,7 +83,37 @@ def claim(
     return claimed
 
 
-def _waiting(waiting: Any, job: Any, now: datetime) -> Any:
+@cache
+def _claim_statement(again: bool, together: tuple[str, ...]) -> Any:
+    """claim()'s UPDATE … RETURNING, built once per shape (building it cost more Python than
+    running it): parameters job_id, now, lease_end, me. ``together``: the tasks whose
+    waiting jobs may run together (TOGETHER), whether others wait told in the same round
+    trip; () when not asked."""
+    now = bindparam("now", type_=Job.__table__.c.updated_at.type)
+    me = bindparam("me", type_=Job.__table__.c.locked_by.type)
+    takeable = or_(
+        Job.state == JobState.PENDING,
+        (Job.state == JobState.RUNNING) & (Job.locked_until <= now),
+    )
+    if again:
+        takeable |= (Job.state == JobState.RUNNING) & (Job.locked_by == me)
+    return (
+        update(Job)
+        .where(Job.id == bindparam("job_id", type_=Job.__table__.c.id.type), takeable)
+        .values(
+            state=JobState.RUNNING,
+            attempts=Job.attempts + 1,
+            locked_until=bindparam("lease_end", type_=Job.__table__.c.locked_until.type),
+            locked_by=me,
+            updated_at=now,
+        )
+        # Whether others of its task wait (claim_waiting), told by the same round trip.
+        .returning(Job, _others_wait(Job, now, together) if together else false())
+        .execution_options(populate_existing=True)
+    )
+
+
+def _waiting(waiting: Any, job: Any, now: Any) -> Any:
     """``waiting`` is a job of ``job``'s task, pending, due and never tried."""
     return (
         (waiting.task == job.task)
@@ -110,10 +124,10 @@ def _waiting(waiting: Any, job: Any, now: datetime) -> Any:
     )
 
 
-def _others_wait(job: Any, now: datetime) -> Any:
+def _others_wait(job: Any, now: Any, together: tuple[str, ...]) -> Any:
     other = aliased(Job)
     return case(
-        (job.task.in_(sorted(TOGETHER)), exists().where(_waiting(other, job, now))),
+        (job.task.in_(together), exists().where(_waiting(other, job, now))),
         else_=false(),
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 
 from bureau.db import AnySession, utcnow
 from bureau.outbox import dispatch
@@ -55,18 +55,32 @@ def release_held_by(
 
 def count_lost_attempt(session: AnySession, job_id: int, now: datetime | None = None) -> bool:
     """Count the attempt of a job whose worker process died running it with its claim not
-    yet committed (claim(hold=True): the job is still pending, as if never tried). Its next
-    delivery then commits its claim before running it, so a job that kills its worker each
-    time fails after MAX_ATTEMPTS instead of looping. Commits; True if counted."""
-    now = now or utcnow()
-    counted = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state == JobState.PENDING)
-        .values(attempts=Job.attempts + 1, updated_at=now)
-        .returning(Job.id),
-        execution_options={"synchronize_session": False},
-    ).first()
+    yet committed (claim(hold=True): the job is still pending, as if never tried), when
+    Celery hands its message back to the broker (mark_resent). Commits; True if it was
+    pending."""
+    counted = mark_resent(session, [job_id], now or utcnow())
     session.commit()
     if counted:
         logger.warning("job %s: its worker died running it; the attempt is counted", job_id)
     return bool(counted)
+
+
+def mark_resent(session: AnySession, job_ids: list[int], now: datetime) -> list[int]:
+    """Of ``job_ids``, sent to the broker again (by the sweeper, or by Celery after their
+    worker process died), those still pending: sent last now (``updated_at``, what the
+    sweep takes for a place in the queue), and, if never counted as tried, their first
+    attempt counted — it may have died with its claim uncommitted (claim(hold=True)), and
+    only a first attempt holds its claim. Their next claim then commits first, so a job
+    that kills its worker fails after MAX_ATTEMPTS (run_job) instead of looping. The one
+    place a lost attempt is counted; the caller commits. Returns the pending ones' ids."""
+    if not job_ids:
+        return []
+    return list(
+        session.scalars(
+            update(Job)
+            .where(Job.id.in_(job_ids), Job.state == JobState.PENDING)
+            .values(updated_at=now, attempts=case((Job.attempts == 0, 1), else_=Job.attempts))
+            .returning(Job.id),
+            execution_options={"synchronize_session": False},
+        )
+    )

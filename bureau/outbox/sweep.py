@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, false, or_, select, update
+from sqlalchemy import case, false, or_, select
 
 from bureau.db import AnySession, utcnow
 from bureau.outbox import dispatch
 from bureau.outbox.models import Job, JobState
+from bureau.outbox.release import mark_resent
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +53,9 @@ def sweep(session: AnySession, now: datetime | None = None, *, queued: int | Non
     sent = [(job_id, state) for job_id, task, state in due if dispatch.enqueue(task, job_id)]
     resent = [job_id for job_id, state in sent if state == JobState.PENDING]
     if resent:
-        # They are now at the back of the queue: the next sweep counts them as queued. A
-        # job never counted as tried may have died in a first attempt whose claim was not
-        # committed (claim(hold=True)): counted now, its next run commits its claim first.
-        session.execute(
-            update(Job)
-            .where(Job.id.in_(resent), pending)
-            .values(updated_at=now, attempts=case((Job.attempts == 0, 1), else_=Job.attempts)),
-            execution_options={"synchronize_session": False},
-        )
+        # They are now at the back of the queue: the next sweep counts them as queued; a
+        # never-tried one may have died in a first attempt whose claim was not committed.
+        mark_resent(session, resent, now)
         session.commit()
     if due:
         logger.info("sweeper: %d of %d overdue jobs re-enqueued", len(sent), len(due))
