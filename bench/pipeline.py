@@ -908,6 +908,8 @@ class Bench:
             "BUREAU_INSTANCE_PATH": str(self.folder / "instance"),
             "BUREAU_DATABASE_URL": self.database_url,
             "BUREAU_BROKER_URL": o.redis_url,
+            # Rate limits in Redis, as deployed (docker-compose.yml) and as bench.api runs.
+            "BUREAU_REDIS_URL": o.redis_url,
             "BUREAU_SMTP_URL": self.smtp.url,
             "BUREAU_BASE_URL": f"http://127.0.0.1:{self.web_port}",
             "BUREAU_SUBMIT_RATE_LIMIT": "100000 per minute",
