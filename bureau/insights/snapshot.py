@@ -33,6 +33,7 @@ REFRESH_MINUTES = 10
 REFRESH = timedelta(minutes=REFRESH_MINUTES)
 FRESH_FOR = 2 * REFRESH  # a missed beat run or two does not send the page to live figures
 VIEWED_WITHIN = timedelta(days=1)
+RECENT = REFRESH / 2  # beat does not recompute a snapshot computed this recently
 
 # --- figures as JSON: every value by the type its dataclass field declares
 
@@ -180,12 +181,14 @@ def without_erased(session: AnySession, figures: Insights) -> Insights:
 def refresh(session: AnySession, now: datetime | None = None) -> int:
     """Beat's run: recompute, one at a time, each preset and staff filter whose snapshot was
     viewed within ``VIEWED_WITHIN``, for the preset's period as of today (a new day moves
-    it); then drop every snapshot not so refreshed. Returns how many were computed."""
-    now = now or utcnow()
+    it), unless computed in the last ``RECENT`` (by the page, or a run still going); then
+    drop every snapshot not so kept. Returns how many were computed."""
+    clock = utcnow if now is None else (lambda: now)
+    started = clock()
     viewed = session.execute(
         select(InsightsSnapshot.preset, InsightsSnapshot.staff_id, InsightsSnapshot.viewed_at)
         .where(
-            InsightsSnapshot.viewed_at >= now - VIEWED_WITHIN,
+            InsightsSnapshot.viewed_at >= started - VIEWED_WITHIN,
             InsightsSnapshot.preset.in_(list(PRESET_WEEKS)),
             InsightsSnapshot.form_version == FORM_VERSION,
         )
@@ -193,22 +196,27 @@ def refresh(session: AnySession, now: datetime | None = None) -> int:
     ).all()
     latest = {(preset, staff): at for preset, staff, at in viewed}  # the newest view wins
     session.rollback()  # end the read's transaction before the long computations
+    computed = 0
     for (preset, staff_id), viewed_at in latest.items():
-        start, end = preset_period(preset, now.date())
-        store(session, Scope(start, end, staff_id), preset, now, viewed_at)
-    # Not viewed lately, of another shape, or not refreshed by this run (a past day's
-    # period); a snapshot the page stored meanwhile is newer than ``now`` and stays.
+        scope = Scope(*preset_period(preset, started.date()), staff_id)
+        row = stored(session, scope)
+        session.rollback()
+        if row is None or row.computed_at < clock() - RECENT:
+            store(session, scope, preset, clock(), viewed_at)
+            computed += 1
+    # Not viewed lately, of another shape, or neither refreshed by this run nor recent (a
+    # past day's period); a snapshot the page stored meanwhile is recent and stays.
     session.execute(
         delete(InsightsSnapshot).where(
             or_(
-                InsightsSnapshot.viewed_at < now - VIEWED_WITHIN,
+                InsightsSnapshot.viewed_at < started - VIEWED_WITHIN,
                 InsightsSnapshot.form_version != FORM_VERSION,
-                InsightsSnapshot.computed_at < now,
+                InsightsSnapshot.computed_at < started - RECENT,
             )
         )
     )
     session.commit()
-    return len(latest)
+    return computed
 
 
 def forget_all(session: AnySession) -> None:
