@@ -350,3 +350,16 @@ def test_agents_get_only_their_own_snapshot(
         db.session.commit()
     page = agent.get("/staff/insights?preset=4w").get_data(as_text=True)
     assert figure(page, "requests") == "1"
+
+
+def test_beat_runs_the_refresh_every_interval(app: Flask) -> None:
+    from bureau.insights.tasks import refresh_task
+    from bureau.queue import TASK_MODULES
+    from workers.schedule import beat_schedule
+
+    entry = beat_schedule(app.config["BUREAU_SETTINGS"])["insights-snapshots"]
+    assert entry["task"] == refresh_task.name == "bureau.insights.refresh"
+    assert entry["schedule"] == snapshot.REFRESH.total_seconds() == 600
+    assert "bureau.insights.tasks" in TASK_MODULES
+    with app.app_context():
+        assert refresh_task() == 0  # nothing viewed: nothing computed
