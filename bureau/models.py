@@ -19,6 +19,7 @@ from bureau.calendar.models import Engagement, Hold
 from bureau.catalogue.models import Post, PostSpeaker, Speaker, Topic
 from bureau.contracts.models import Acceptance, AgreementTemplate, ContractVersion
 from bureau.inbound.models import CalendarAnswer, InboundMessage
+from bureau.insights.models import InsightsSnapshot
 from bureau.limitstore import RateLimitHit
 from bureau.mail.models import Notification
 from bureau.ops.models import Heartbeat
@@ -40,6 +41,7 @@ __all__ = [
     "Heartbeat",
     "Hold",
     "InboundMessage",
+    "InsightsSnapshot",
     "Invoice",
     "InvoiceCounter",
     "Job",

@@ -24,6 +24,7 @@ TASK_MODULES = (
     "bureau.calendar.tasks",
     "bureau.contracts.attachments",  # the contract's PDF on its emails
     "bureau.inbound.tasks",
+    "bureau.insights.tasks",
     "bureau.mail.tasks",
     "bureau.maintenance",
     "bureau.privacy.tasks",

@@ -348,6 +348,7 @@ def reset_bookings(app: Flask) -> None:
         BookingEvent,
         BookingRequest,
         InboundMessage,
+        InsightsSnapshot,
         Invoice,
         InvoiceCounter,
         Job,
@@ -361,6 +362,7 @@ def reset_bookings(app: Flask) -> None:
     with app.app_context():
         db.session.rollback()
         for model in (
+            InsightsSnapshot,  # figures of the requests deleted here
             InboundMessage,
             PayoutStatement,
             Payment,

@@ -104,6 +104,16 @@ def test_insights_has_its_own_ceiling_and_a_run_without_answers_misses() -> None
     assert not results.met("catalogue")
 
 
+def test_the_insights_live_computation_has_its_own_row_and_no_summary() -> None:
+    results = pages_results(0.010, 0.020)
+    assert not any("computed live" in row[0] for row in results.rows())
+    results.live = {1000: 0.05, 100_000: 2.5}
+    (live,) = [row for row in results.rows() if "computed live" in row[0]]
+    assert live[0].startswith("insights, 52 weeks computed live")
+    assert live[1] == "1,000: 50 ms, 100,000: 2500 ms"
+    assert [r.measure for r in results.summary()] == ["catalogue: p95 at 100,000 requests"]
+
+
 def test_generated_requests_follow_the_workflow_by_age(
     postgres_database_factory: Callable[[], str], tmp_path: Path
 ) -> None:

@@ -40,9 +40,11 @@ from bureau.bookings.models import BookingRequest, Contract, RequestedSpeaker
 from bureau.bookings.workflow import Actor, note
 from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
+from bureau.db import utcnow
 from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.queries import Money, Scope, insights
+from bureau.insights.snapshot import REFRESH, refresh
 from bureau.staff.models import Role
 from tests.workflow_helpers import sign_in, staff_member, submit_and_route
 
@@ -645,6 +647,12 @@ def test_the_page_works_on_the_demo_data(app: Flask, staff: dict[str, int]) -> N
             now=booking.created_at + timedelta(minutes=42),
         )
         db.session.commit()
+    # The default period is a preset: its snapshot is served until beat refreshes it.
+    page = client.get("/staff/insights").get_data(as_text=True)
+    assert figure(page, "median-response") == "—"
+    assert "refreshed every 10 minutes" in page
+    with app.app_context():  # beat's next run, an interval later
+        assert refresh(db.session, utcnow() + REFRESH) == 1
     page = client.get("/staff/insights").get_data(as_text=True)
     assert figure(page, "median-response") == "42 min"
 

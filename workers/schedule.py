@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bureau.config import Settings
+from bureau.insights.snapshot import REFRESH
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -42,6 +43,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "task": "bureau.billing.balances",
             "schedule": 3_600.0,
             "options": {"expires": 3_600.0},
+        },
+        # The insights page's snapshots viewed lately (bureau/insights/snapshot.py).
+        "insights-snapshots": {
+            "task": "bureau.insights.refresh",
+            "schedule": REFRESH.total_seconds(),
+            "options": {"expires": REFRESH.total_seconds()},
         },
         # Contact details of requests that never became bookings, past BUREAU_RETENTION_DAYS.
         "privacy-retention": {

@@ -69,6 +69,19 @@ def weeks_of(scope: Scope) -> list[date]:
     return [first + timedelta(weeks=i) for i in range((scope.end - first).days // 7 + 1)]
 
 
+# The offered periods: key -> weeks back including this one (0 means since 1 January). The
+# page names them (views.PRESETS); beat refreshes their snapshots (snapshot.py).
+PRESET_WEEKS: dict[str, int] = {"4w": 4, "12w": 12, "26w": 26, "52w": 52, "ytd": 0}
+
+
+def preset_period(key: str, today: date) -> tuple[date, date]:
+    weeks = PRESET_WEEKS[key]
+    if weeks == 0:
+        return date(today.year, 1, 1), today
+    this_monday = today - timedelta(days=today.weekday())
+    return this_monday - timedelta(weeks=weeks - 1), today
+
+
 def months_of(scope: Scope) -> list[str]:
     months, year, month = [], scope.start.year, scope.start.month
     while (year, month) <= (scope.end.year, scope.end.month):

@@ -29,20 +29,25 @@ from bureau.extensions import db
 from bureau.insights import charts
 from bureau.insights.ledger import ledger_csv
 from bureau.insights.queries import Insights, Scope, insights
+from bureau.insights.scope import PRESET_WEEKS, preset_period
+from bureau.insights.snapshot import REFRESH_MINUTES, figures_for
 from bureau.params import BadParam, parse_day, row_id
 from bureau.staff.auth import admin_required, guard_staff_pages
 from bureau.staff.models import StaffMember
-from bureau.templating import date_words, day_and_month
+from bureau.templating import date_words, day_and_month, staff_time
 
 bp = Blueprint("insights", __name__, url_prefix="/staff")
 
 # key -> (label, weeks back including this one; 0 means since 1 January)
 PRESETS: dict[str, tuple[LazyString, int]] = {
-    "4w": (_l("Last 4 weeks"), 4),
-    "12w": (_l("Last 12 weeks"), 12),
-    "26w": (_l("Last 26 weeks"), 26),
-    "52w": (_l("Last 52 weeks"), 52),
-    "ytd": (_l("This year"), 0),
+    key: (label, PRESET_WEEKS[key])
+    for key, label in (
+        ("4w", _l("Last 4 weeks")),
+        ("12w", _l("Last 12 weeks")),
+        ("26w", _l("Last 26 weeks")),
+        ("52w", _l("Last 52 weeks")),
+        ("ytd", _l("This year")),
+    )
 }
 # The words for what bureau/insights/ names in English (funnel stages, ageing buckets): the
 # figures keep their English names as keys; the page shows these.
@@ -66,14 +71,6 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
 guard_staff_pages(bp)
-
-
-def preset_period(key: str, today: date) -> tuple[date, date]:
-    weeks = PRESETS[key][1]
-    if weeks == 0:
-        return date(today.year, 1, 1), today
-    this_monday = today - timedelta(days=today.weekday())
-    return this_monday - timedelta(weeks=weeks - 1), today
 
 
 @dataclass
@@ -261,10 +258,20 @@ def page() -> ResponseReturnValue:
         "duration": duration,
         "amount": amount,
         "ageing_words": AGEING_WORDS,
+        "as_of": None,
     }
     if filters.errors:
         return render_template("insights/page.html", **context), 400
-    figures = insights(db.session, Scope(filters.start, filters.end, filters.staff_id))
+    scope = Scope(filters.start, filters.end, filters.staff_id)
+    if filters.preset:  # an offered period: its kept snapshot while fresh (snapshot.py)
+        figures, computed_at = figures_for(db.session, scope, filters.preset)
+        context["as_of"] = _(
+            "Figures as of %(time)s, refreshed every %(minutes)s minutes.",
+            time=staff_time(computed_at),
+            minutes=REFRESH_MINUTES,
+        )
+    else:  # a period of one's own choosing is computed for this view alone
+        figures = insights(db.session, scope)
     return render_template(
         "insights/page.html", figures=figures, charts=build_charts(figures), **context
     )

@@ -29,6 +29,7 @@ from bureau.db import AnySession, utcnow
 from bureau.i18n import speaking
 from bureau.inbound.services import REPLY_RECEIVED
 from bureau.inbound.storage import Stored, remove_stored
+from bureau.insights.snapshot import forget_all
 from bureau.mail.models import ERASED_EMAIL, ERASED_MESSAGE, Notification
 from bureau.mail.tasks import eml_name
 from bureau.outbox import Job, JobState
@@ -179,6 +180,8 @@ def anonymise(
         engagement.updated_at = now
 
     _rewrite_timeline(session, booking.events, strings)
+    # The insights page's kept figures may show this request's comment and event name.
+    forget_all(session)
     paperwork.delete_calendar_answers(session, address, booking_id=booking.id)
     folders = paperwork.inbound_folders(session, booking_id=booking.id)
     paper = paperwork.erase_paper(session, booking, lambda text: scrub(text, strings))
