@@ -19,6 +19,7 @@ from bureau.calendar.reminders import (
     send_event_reminders,
     warn_expiring_holds,
     working_time,
+    working_time_cutoff,
 )
 from bureau.extensions import db
 from bureau.mail.tasks import send_notification
@@ -76,6 +77,40 @@ def test_overdue_is_more_than_the_slas_working_hours_counted_to_now(zone: str) -
     thursday = datetime(2027, 3, 25, 9, 0, tzinfo=local)  # 8 hours by 17:00, none after
     assert not first_response_overdue(thursday, thursday.replace(hour=23), local)
     assert first_response_overdue(thursday, thursday + timedelta(days=1, minutes=1), local)
+
+
+@pytest.mark.parametrize("zone", ["Europe/Amsterdam", "Asia/Shanghai", "America/New_York"])
+def test_the_cutoff_splits_the_overdue_from_the_rest_at_every_moment(zone: str) -> None:
+    """working_time_cutoff, which the dashboard and the escalation compare assignment times
+    with: assigned before it is overdue by the row-by-row rule, at it or after is not; at
+    every half hour (and a minute past) of a fortnight across the spring DST change, for
+    starts at every quarter hour of the week before and a microsecond either side of it."""
+    local = ZoneInfo(zone)
+    tick = timedelta(microseconds=1)
+    for step in range(14 * 48 * 2):
+        now = datetime(2027, 3, 22, 0, 0, tzinfo=local) + step * timedelta(minutes=15.5)
+        cutoff = working_time_cutoff(now, FIRST_RESPONSE_SLA, local)
+        assert working_time(cutoff, now, local) == FIRST_RESPONSE_SLA, now
+        for start in (cutoff - tick, cutoff, cutoff + tick):
+            assert first_response_overdue(start, now, local) == (start < cutoff), (now, start)
+        for quarter in range(0, 7 * 96, 7):  # every 7th quarter hour: each one in turn
+            start = now - quarter * timedelta(minutes=15)
+            assert first_response_overdue(start, now, local) == (start < cutoff), (now, start)
+
+
+def test_the_cutoff_skips_nights_and_weekends() -> None:
+    """Monday 10:00 in Amsterdam: one hour on Monday, seven on Friday, so the cutoff is
+    Friday 10:00; at Monday 17:00 the eight hours are Monday's own, and the weekend and
+    Friday's evening add none, so it is Friday's closing time; at Wednesday 12:30, three and
+    a half hours on Wednesday and four and a half on Tuesday."""
+
+    def cutoff(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+        moment = datetime(year, month, day, hour, minute, tzinfo=AMSTERDAM)
+        return working_time_cutoff(moment, FIRST_RESPONSE_SLA, AMSTERDAM).astimezone(AMSTERDAM)
+
+    assert cutoff(2027, 3, 29, 10, 0) == datetime(2027, 3, 26, 10, 0, tzinfo=AMSTERDAM)
+    assert cutoff(2027, 3, 29, 17, 0) == datetime(2027, 3, 26, 17, 0, tzinfo=AMSTERDAM)
+    assert cutoff(2027, 3, 31, 12, 30) == datetime(2027, 3, 30, 12, 30, tzinfo=AMSTERDAM)
 
 
 def test_reminders_go_once_each_at_their_time(app: Flask) -> None:

@@ -1,7 +1,8 @@
 """Dashboard queries: queues with their counts, filters, search, sorting, pagination.
 
-A page costs a constant number of queries whatever its size: one for the requests past the
-first-response SLA (the Overdue queue), one for all queue counts (each bounded), one count
+A page costs a constant number of queries whatever its size: two for the requests past the
+first-response SLA (the Overdue queue: the desks' time zones, the week's breaches), one for
+all queue counts (each bounded), one count
 and one select for the page, and one per eagerly loaded collection.
 """
 
