@@ -123,6 +123,77 @@ def test_the_picker_offers_names_with_fee_band_home_city_and_reasons(
     assert 'list="speaker-list"' in page
 
 
+def test_a_change_to_the_catalogue_shows_on_the_next_page(app: Flask, desk: FlaskClient) -> None:
+    """The picker and the speaker lists are kept per catalogue version (copies.py): reused
+    while no speaker changes, built afresh on the next page after one does — a rename, a
+    speaker withdrawn from the catalogue — in the datalist, the firm offer's list and the
+    dashboard's filter alike, and typed names resolve by the new list."""
+    from bureau.catalogue.copies import per_catalogue
+    from bureau.catalogue.queries import active_speaker_choices
+
+    booking = submit_and_route(app, speakers=["kaiser-kuo"])
+    path = f"/staff/requests/{booking.id}"
+
+    def lists() -> tuple[str, str, str]:
+        page = text_of(desk.get(path))
+        datalist = re.search(r'<datalist id="speaker-list">(.*?)</datalist>', page, re.S)
+        offer = re.search(r'<select[^>]*id="staff-offer-speaker".*?</select>', page, re.S)
+        board = text_of(desk.get("/staff/"))
+        dashboard = re.search(r'<select class="form-select" id="speaker".*?</select>', board, re.S)
+        assert datalist is not None
+        assert offer is not None
+        assert dashboard is not None  # the filter by speaker
+        return datalist.group(1), offer.group(0), dashboard.group(0)
+
+    def kaiser(**values: Any) -> None:
+        with app.app_context():
+            db.session.execute(update(Speaker).where(Speaker.slug == "kaiser-kuo").values(**values))
+            db.session.commit()
+
+    with app.test_request_context():
+        first = active_speaker_choices(db.session)
+        assert active_speaker_choices(db.session) is first  # unchanged catalogue: the copy
+        built: list[int] = []
+
+        def build(_session: object) -> int:
+            built.append(len(built) + 1)
+            return built[-1]
+
+        assert per_catalogue(db.session, "a test's", build) == 1
+        assert per_catalogue(db.session, "a test's", build) == 1  # kept, not built again
+        assert built == [1]
+    datalist, offer, dashboard = lists()
+    assert 'value="Kaiser Kuo"' in datalist
+    assert ">Kaiser Kuo<" in offer
+    assert ">Kaiser Kuo<" in dashboard
+    try:
+        kaiser(name=RENAMED)
+        datalist, offer, dashboard = lists()
+        raw = desk.get(path).get_data(as_text=True) + desk.get("/staff/").get_data(as_text=True)
+        assert "<Kuo>" not in raw  # escaped in each list, attribute and text alike
+        assert raw.count("Kaiser &#34;Q&#34; &lt;Kuo&gt;") >= 3
+        assert f'value="{RENAMED}"' in datalist  # (unescaped by text_of)
+        assert 'value="Kaiser Kuo"' not in datalist
+        assert f">{RENAMED}<" in offer
+        assert f">{RENAMED}<" in dashboard
+        with app.test_request_context():
+            assert active_speaker_choices(db.session) is not first
+        kaiser(is_active=False)
+        datalist, offer, dashboard = lists()
+        assert RENAMED not in datalist + offer + dashboard
+        response = post_form(
+            desk, f"{path}/shortlist", path, rows((RENAMED, "12000"), *THREE_OTHERS)
+        )
+        assert f"No active speaker is called “{RENAMED}”" in text_of(response)
+    finally:
+        kaiser(name="Kaiser Kuo", is_active=True)
+    assert 'value="Kaiser Kuo"' in lists()[0]
+
+
+THREE_OTHERS = (("Winston Ma", "15000"), ("ashley dudarenok", "14000"))
+RENAMED = 'Kaiser "Q" <Kuo>'  # a name to escape
+
+
 def test_typed_names_resolve_whatever_their_case_and_spacing(app: Flask, desk: FlaskClient) -> None:
     booking = submit_and_route(app)
     path = f"/staff/requests/{booking.id}"

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.orm import selectinload
 
+from bureau.catalogue.copies import per_catalogue
 from bureau.catalogue.models import (
     Post,
     PostSpeaker,
@@ -20,6 +21,7 @@ from bureau.catalogue.models import (
     speaker_topics,
 )
 from bureau.db import AnySession
+from bureau.i18n import current_locale
 from bureau.i18n.content import names_with_english
 
 # Fee band filter values -> (low, high) overlapping a speaker's band; None is open-ended.
@@ -131,15 +133,22 @@ def _in_any_text(word: str) -> ColumnElement[bool]:
 
 
 def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
-    """(slug, label) of every active speaker, named as ``name_with_english`` does. Rows of the
-    columns a label needs, not speakers: every request form and staff queue page builds
-    these, for a thousand speakers."""
-    rows = session.execute(
-        select(Speaker.slug, Speaker.name, Speaker.name_zh)
-        .where(Speaker.is_active)
-        .order_by(Speaker.name)
-    ).all()
-    return list(zip((row.slug for row in rows), names_with_english(rows), strict=True))
+    """(slug, label) of every active speaker by name, labelled as ``name_with_english``
+    does in the reader's locale. Every request form, staff dashboard and request page lists
+    them, a thousand speakers: kept per catalogue version (copies.py). Do not change the
+    list returned."""
+    locale = current_locale()
+
+    def build(session: AnySession) -> list[tuple[str, str]]:
+        rows = session.execute(
+            select(Speaker.slug, Speaker.name, Speaker.name_zh)
+            .where(Speaker.is_active)
+            .order_by(Speaker.name)
+        ).all()
+        labels = names_with_english(rows, locale)
+        return list(zip((row.slug for row in rows), labels, strict=True))
+
+    return per_catalogue(session, ("active_speaker_choices", locale), build)
 
 
 def topics_in_use(session: AnySession) -> list[Topic]:

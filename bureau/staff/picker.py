@@ -9,9 +9,11 @@ from functools import cache, lru_cache
 from typing import NamedTuple
 
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
+from bureau.catalogue.copies import per_catalogue
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession
 from bureau.staff.suggestions import Suggestion, fee_quote
@@ -39,12 +41,6 @@ class Pick(NamedTuple):
     label: str  # what the picker shows and accepts: the name, plus the home city when shared
     home_city: str
     fee_band: str
-    reasons: str = ""  # why the suggestions rank them, for the suggested few
-    quote: int | None = None  # the fee to quote for the request, its band met with the budget
-
-    @property
-    def detail(self) -> str:
-        return " · ".join(p for p in (self.fee_band, self.home_city, self.reasons) if p)
 
 
 @lru_cache(maxsize=4096)  # a catalogue has a few bands: formatted once, not per speaker
@@ -52,30 +48,23 @@ def fee_band(fee_min: int, fee_max: int, currency: str) -> str:
     return f"{currency} {fee_min:,}\u2013{fee_max:,}"  # an en dash
 
 
-class Picker:
-    """Every active speaker, labelled by name; two speakers of one name are told apart by
-    their home city (and, failing that, their web address)."""
+class Listing:
+    """The picker's part that follows the catalogue alone: every active speaker labelled,
+    the look-ups by label, name and slug, and each ``<option>``'s escaped opening. Built
+    once per catalogue version (bureau/catalogue/copies.py), not per page."""
 
-    def __init__(
-        self,
-        session: AnySession,
-        suggestions: Iterable[Suggestion] = (),
-        booking: BookingRequest | None = None,
-    ) -> None:
-        rows = list(
-            session.execute(
-                select(
-                    Speaker.id,
-                    Speaker.slug,
-                    Speaker.name,
-                    Speaker.home_city,
-                    Speaker.fee_min,
-                    Speaker.fee_max,
-                    Speaker.fee_currency,
-                ).where(Speaker.is_active)
-            ).all()
-        )
-        why = {s.speaker.id: ", ".join(s.reasons) for s in suggestions}
+    def __init__(self, session: AnySession) -> None:
+        rows = session.execute(
+            select(
+                Speaker.id,
+                Speaker.slug,
+                Speaker.name,
+                Speaker.home_city,
+                Speaker.fee_min,
+                Speaker.fee_max,
+                Speaker.fee_currency,
+            ).where(Speaker.is_active)
+        ).all()
         # (name, normalized name, normalized "name (city)", row): each normalized once.
         named = [
             (name, key, normalized(f"{name} ({row.home_city})"), row)
@@ -94,8 +83,6 @@ class Picker:
                 return f"{name} ({city})"
             return f"{name} ({city}, {slug})"
 
-        # Speakers share fee bands: each band met with the budget once.
-        quote = cache(lambda low, high: fee_quote(booking, low, high) if booking else None)
         self.picks = [
             Pick(
                 row.id,
@@ -104,27 +91,70 @@ class Picker:
                 label(name, key, city_key, row.home_city, row.slug),
                 row.home_city,
                 fee_band(row.fee_min, row.fee_max, row.fee_currency),
-                _("suggested: %(why)s", why=why[row.id]) if why.get(row.id) else "",
-                quote(row.fee_min, row.fee_max),
             )
             for name, key, city_key, row in named
         ]
-        self._by_id = {p.id: p for p in self.picks}
-        self._by_slug = {p.slug: p for p in self.picks}
-        self._by_label: dict[str, Pick] = {}
-        self._by_name: dict[str, list[Pick]] = {}
+        self.bands = [(row.fee_min, row.fee_max) for _n, _k, _c, row in named]
+        self.openings = [
+            Markup('<option value="{}" data-city="{}" data-quote="').format(p.label, p.home_city)
+            for p in self.picks
+        ]
+        self.by_id = {p.id: p for p in self.picks}
+        self.by_slug = {p.slug: p for p in self.picks}
+        self.by_label: dict[str, Pick] = {}
+        self.by_name: dict[str, list[Pick]] = {}
         for p, (_name, key, _city_key, _row) in zip(self.picks, named, strict=True):
-            self._by_label[key if p.label == p.name else normalized(p.label)] = p
-            self._by_name.setdefault(key, []).append(p)
+            self.by_label[key if p.label == p.name else normalized(p.label)] = p
+            self.by_name.setdefault(key, []).append(p)
+
+
+class Picker:
+    """Every active speaker, labelled by name; two speakers of one name are told apart by
+    their home city (and, failing that, their web address). For a request, each offered
+    with the fee to quote (their band met with its budget) and, for the suggested, why."""
+
+    def __init__(
+        self,
+        session: AnySession,
+        suggestions: Iterable[Suggestion] = (),
+        booking: BookingRequest | None = None,
+    ) -> None:
+        self.listing = per_catalogue(session, "staff.picker", Listing)
+        self.picks = self.listing.picks
+        self.booking = booking
+        self.why = {
+            s.speaker.id: _("suggested: %(why)s", why=", ".join(s.reasons))
+            for s in suggestions
+            if s.reasons
+        }
+
+    def options(self) -> Markup:
+        """The datalist's ``<option>``s: label, home city, fee quote, and the fee band,
+        home city and (for the suggested) why as the text. Joined here rather than looped
+        in the template: a thousand options were half the request page's time."""
+        booking = self.booking
+        # Speakers share fee bands: each band met with the budget once.
+        quote = cache(lambda low, high: str(fee_quote(booking, low, high)) if booking else "")
+        parts: list[str] = []
+        for opening, pick, (low, high) in zip(
+            self.listing.openings, self.picks, self.listing.bands, strict=True
+        ):
+            detail = " · ".join(
+                p for p in (pick.fee_band, pick.home_city, self.why.get(pick.id, "")) if p
+            )
+            parts += (opening, quote(low, high), '">', escape(detail), "</option>")
+        # Each piece is escaped already: the openings by Markup.format, the detail by
+        # escape; a quote is an integer's digits.
+        return Markup("".join(parts))  # noqa: S704
 
     def label_of(self, speaker_id: int) -> str | None:
-        pick = self._by_id.get(speaker_id)
+        pick = self.listing.by_id.get(speaker_id)
         return pick.label if pick else None
 
     def find(self, typed: str) -> Pick | None:
         """The speaker a typed name means, or None (say why with ``resolve``)."""
         key = normalized(typed)
-        return self._by_label.get(key) or self._by_slug.get(key)
+        return self.listing.by_label.get(key) or self.listing.by_slug.get(key)
 
     def resolve(self, typed: str) -> Pick:
         """The speaker a typed name means: its label as the picker shows it, in any case and
@@ -132,7 +162,7 @@ class Picker:
         found = self.find(typed)
         if found is not None:
             return found
-        shared = self._by_name.get(normalized(typed), [])
+        shared = self.listing.by_name.get(normalized(typed), [])
         if shared:
             options = "; ".join(f"“{p.label}”" for p in shared)
             raise NotASpeaker(
