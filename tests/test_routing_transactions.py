@@ -331,6 +331,12 @@ def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
     assert sum("pg_advisory_xact_lock" in sql for sql in counts.statements) == 1
     assert sum("FROM routing_rules" in sql for sql in counts.statements) == 1
     assert sum("FROM routing_rule_staff" in sql for sql in counts.statements) == 1
+    # The four requests, their requested speakers and those speakers' topics: read once for
+    # the batch (tasks.load_bookings), not per request.
+    reads = [sql for sql in counts.statements if sql.lstrip().startswith("SELECT")]
+    assert sum("FROM booking_requests LEFT OUTER JOIN" in sql for sql in reads) == 1
+    assert sum("FROM requested_speakers" in sql for sql in reads) == 1
+    assert sum("speaker_topics" in sql for sql in reads) <= 1
     assert len(inbox.messages) == 8
     for n in range(4):
         assert len(inbox.to(f"organizer{n}@example.com")) == 1

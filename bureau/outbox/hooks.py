@@ -9,26 +9,36 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TypeVar
 
-from bureau.outbox.models import Handler, Preparer
+from bureau.db import AnySession
+from bureau.outbox.models import Handler, Job, Preparer
 
 HANDLERS: dict[str, Handler] = {}
 # Tasks whose jobs a worker may run several at once, in one transaction, under a backlog.
 TOGETHER: dict[str, int] = {}
+# What loads, for such a batch, what its handlers read: a few queries for all of them.
+Preload = Callable[[AnySession, list[Job]], None]
+PRELOADS: dict[str, Preload] = {}
 PREPARERS: dict[str, Preparer] = {}
 AROUND_TASKS: list[Callable[[], AbstractContextManager[object]]] = []
 C = TypeVar("C", bound=Callable[[], AbstractContextManager[object]])
 
 
-def handles(task: str, *, together: int = 1) -> Callable[[Handler], Handler]:
+def handles(
+    task: str, *, together: int = 1, preload: Preload | None = None
+) -> Callable[[Handler], Handler]:
     """Register the handler of a task, so a worker can run such jobs inline. ``together``:
     under a backlog, a task may run up to that many waiting jobs of its task in one
     transaction (run.run_job); such a handler carries out nothing that cannot be undone
-    (no record_effect), for a failure of one rolls them all back."""
+    (no record_effect), for a failure of one rolls them all back. ``preload``: what loads
+    into the session, before such a batch runs, the rows its handlers read, so that each
+    finds them there instead of asking for its own."""
 
     def register(handler: Handler) -> Handler:
         HANDLERS[task] = handler
         if together > 1:
             TOGETHER[task] = together
+            if preload is not None:
+                PRELOADS[task] = preload
         return handler
 
     return register

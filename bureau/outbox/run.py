@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from bureau.db import AnySession, utcnow
 from bureau.logs import log_context
 from bureau.outbox.claim import claim, claim_waiting, held_claim, others_wait
-from bureau.outbox.hooks import PREPARERS, TOGETHER
+from bureau.outbox.hooks import PRELOADS, PREPARERS, TOGETHER
 from bureau.outbox.models import UNCLAIMED, Handler, Job, JobState, PermanentError
 from bureau.outbox.record import SESSION_KEY
 
@@ -310,6 +310,8 @@ def _run_together(session: AnySession, job: Job, handler: Handler, more: int) ->
         return _ALONE
     jobs = [job, *others]
     try:
+        if (preload := PRELOADS.get(job.task)) is not None:
+            preload(session, jobs)
         for each in jobs:
             with log_context(request_id=each.request_id, job_id=each.id, task=each.task):
                 logger.info("job %s (%s) attempt 1, with %s", each.id, each.kind, job.id)
