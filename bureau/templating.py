@@ -252,14 +252,31 @@ def aligned(text: str, width: int = 12) -> str:
 def options(choices: Iterable[tuple[str, str]], chosen: str = "") -> Markup:
     """A ``<select>``'s ``<option>``s for (value, label) pairs, the ``chosen`` one selected.
     Joined here for the lists of a thousand speakers: looped in a template, the dashboard's
-    filter list was most of the page's rendering."""
-    return Markup(  # noqa: S704 - each value and label is escaped here
+    filter list was most of the page's rendering. A tuple's (immutable: the catalogue's
+    kept lists) is rendered once per choice made and kept for its next view."""
+    key = (id(choices), chosen)
+    if isinstance(choices, tuple):
+        kept = _rendered.get(key)
+        if kept is not None and kept[0] is choices:  # the same tuple, held: id not reused
+            return kept[1]
+    html = Markup(  # noqa: S704 - each value and label is escaped here
         "".join(
             f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>'
             f"{escape(label)}</option>"
             for value, label in choices
         )
     )
+    if isinstance(choices, tuple):
+        if len(_rendered) >= _RENDERED_KEPT:
+            del _rendered[next(iter(_rendered))]  # the oldest
+        _rendered[key] = (choices, html)
+    return html
+
+
+# templating.options's renderings of tuples: a few lists (a catalogue's per locale) by a few
+# choices (the dashboard's filter: mostly none).
+_RENDERED_KEPT = 32
+_rendered: dict[tuple[int, str], tuple[tuple[tuple[str, str], ...], Markup]] = {}
 
 
 def register(app: Flask) -> None:

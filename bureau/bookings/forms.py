@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -101,7 +101,7 @@ class RequestForm(FlaskForm):
     # Honeypot: hidden from people (CSS, aria-hidden); bots fill it in.
     website = StringField(_l("Leave this field empty"), validators=[Optional()])
 
-    def set_choices(self, speakers: list[tuple[str, str]]) -> None:
+    def set_choices(self, speakers: Sequence[tuple[str, str]]) -> None:
         for name in SPEAKER_FIELDS:
             getattr(self, name).choices = choices(speakers, blank=_l("Choose a speaker…"))
         countries, languages = localized_names(current_locale())  # in the reader's language

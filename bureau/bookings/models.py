@@ -40,6 +40,9 @@ from bureau.staff.models import StaffMember
 MAX_REQUESTED_SPEAKERS = 3
 # The closed states as SQL, for the partial index of the closed queue (migration 0025).
 CLOSED_WHERE = "status IN ({})".format(", ".join(sorted(f"'{s.value}'" for s in CLOSED_STATES)))
+# Assigned, and nobody on the staff has acted on it yet: workflow.keep_facts sets
+# first_response_at with the staff's first timeline entry (reminders.awaiting_first_action).
+AWAITING_WHERE = f"status = '{Status.ASSIGNED.value}' AND first_response_at IS NULL"
 # What the insights read of each request of a cohort besides created_at (migration 0026).
 INSIGHTS_COLUMNS = (
     "assigned_staff_id",
@@ -96,13 +99,15 @@ class BookingRequest(Base):
             postgresql_where=text(CLOSED_WHERE),
             sqlite_where=text(CLOSED_WHERE),
         ),
-        # The requests awaiting a first action, by when they were assigned (the SLA's
-        # candidates: reminders.recent_first_response_breaches reads the last week's).
+        # Exactly the requests awaiting a first action (reminders.awaiting_first_action), by
+        # when they were assigned, with the assignee: the Overdue queue's count and the last
+        # week's breaches read the index alone (migration 0028).
         Index(
             "ix_booking_requests_awaiting",
             "assigned_at",
-            postgresql_where=text("status = 'assigned'"),
-            sqlite_where=text("status = 'assigned'"),
+            "assigned_staff_id",
+            postgresql_where=text(AWAITING_WHERE),
+            sqlite_where=text(AWAITING_WHERE),
         ),
     )
 
@@ -218,16 +223,6 @@ class BookingEvent(Base):
     """One entry of a booking's timeline. Rows are only ever added, never changed."""
 
     __tablename__ = "booking_events"
-    __table_args__ = (
-        # Whether the staff has acted on a request yet (the first-response SLA's "awaiting
-        # first action"): a probe into the staff's entries alone, read from the index.
-        Index(
-            "ix_booking_events_staff_acts",
-            "booking_id",
-            postgresql_where=text("actor_kind = 'staff'"),
-            sqlite_where=text("actor_kind = 'staff'"),
-        ),
-    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(

@@ -132,21 +132,21 @@ def _in_any_text(word: str) -> ColumnElement[bool]:
     )
 
 
-def active_speaker_choices(session: AnySession) -> list[tuple[str, str]]:
+def active_speaker_choices(session: AnySession) -> tuple[tuple[str, str], ...]:
     """(slug, label) of every active speaker by name, labelled as ``name_with_english``
     does in the reader's locale. Every request form, staff dashboard and request page lists
-    them, a thousand speakers: kept per catalogue version (copies.py). Do not change the
-    list returned."""
+    them, a thousand speakers: kept per catalogue version (copies.py), a tuple, the same
+    one until the catalogue changes (templating.options keeps its rendering)."""
     locale = current_locale()
 
-    def build(session: AnySession) -> list[tuple[str, str]]:
+    def build(session: AnySession) -> tuple[tuple[str, str], ...]:
         rows = session.execute(
             select(Speaker.slug, Speaker.name, Speaker.name_zh)
             .where(Speaker.is_active)
             .order_by(Speaker.name)
         ).all()
         labels = names_with_english(rows, locale)
-        return list(zip((row.slug for row in rows), labels, strict=True))
+        return tuple(zip((row.slug for row in rows), labels, strict=True))
 
     return per_catalogue(session, ("active_speaker_choices", locale), build)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask import abort, current_app, render_template
@@ -118,7 +119,7 @@ def prefill_shortlist(
 
 
 def offer_choices(
-    booking: BookingRequest, speakers: list[tuple[str, str]]
+    booking: BookingRequest, speakers: Sequence[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """Whom a firm offer may name: only the shortlist while the organizer chooses from it
     (actions.record_offer refuses others); otherwise the shortlist first, then the rest."""
