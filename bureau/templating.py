@@ -253,30 +253,33 @@ def options(choices: Iterable[tuple[str, str]], chosen: str = "") -> Markup:
     """A ``<select>``'s ``<option>``s for (value, label) pairs, the ``chosen`` one selected.
     Joined here for the lists of a thousand speakers: looped in a template, the dashboard's
     filter list was most of the page's rendering. A tuple's (immutable: the catalogue's
-    kept lists) is rendered once per choice made and kept for its next view."""
-    key = (id(choices), chosen)
-    if isinstance(choices, tuple):
-        kept = _rendered.get(key)
-        if kept is not None and kept[0] is choices:  # the same tuple, held: id not reused
-            return kept[1]
-    html = Markup(  # noqa: S704 - each value and label is escaped here
-        "".join(
-            f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>'
-            f"{escape(label)}</option>"
-            for value, label in choices
+    kept lists) is rendered once and kept; a view then only marks its choice."""
+    if not isinstance(choices, tuple):
+        return Markup(  # noqa: S704 - each value and label is escaped by _option
+            "".join(_option(value, label, value == chosen) for value, label in choices)
         )
-    )
-    if isinstance(choices, tuple):
+    kept = _rendered.get(id(choices))
+    if kept is None or kept[0] is not choices:  # held: while kept, its id is not reused
+        html = "".join(_option(value, label) for value, label in choices)
+        kept = (choices, html, dict(reversed(choices)))  # a value: its first label
         if len(_rendered) >= _RENDERED_KEPT:
             del _rendered[next(iter(_rendered))]  # the oldest
-        _rendered[key] = (choices, html)
-    return html
+        _rendered[id(choices)] = kept
+    _, html, labels = kept
+    if chosen in labels:
+        plain = _option(chosen, labels[chosen])
+        html = html.replace(plain, _option(chosen, labels[chosen], True), 1)
+    return Markup(html)  # noqa: S704 - each value and label is escaped by _option
 
 
-# templating.options's renderings of tuples: a few lists (a catalogue's per locale) by a few
-# choices (the dashboard's filter: mostly none).
-_RENDERED_KEPT = 32
-_rendered: dict[tuple[int, str], tuple[tuple[tuple[str, str], ...], Markup]] = {}
+def _option(value: str, label: str, selected: bool = False) -> str:
+    mark = " selected" if selected else ""
+    return f'<option value="{escape(value)}"{mark}>{escape(label)}</option>'
+
+
+# templating.options's renderings of tuples: a few lists (a catalogue's, per locale).
+_RENDERED_KEPT = 16
+_rendered: dict[int, tuple[tuple[tuple[str, str], ...], str, dict[str, str]]] = {}
 
 
 def register(app: Flask) -> None:

@@ -487,3 +487,18 @@ def test_a_closing_the_state_does_not_allow_is_refused_saying_why(
     done = post_form(desk, f"{path}/close", path, {"to": "cancelled", "reason": "Venue lost"})
     assert done.status_code == 303
     assert reload(app, booking_id).status == Status.CANCELLED
+
+
+def test_the_options_filter_marks_the_choice_in_a_kept_rendering_as_in_a_fresh_one() -> None:
+    """templating.options renders a tuple (a catalogue's kept list) once and then only marks
+    the choice: the same HTML as a list rendered afresh, escaped, one option selected."""
+    from bureau import templating
+
+    pairs = (("a", "A <1>"), ("b&", 'B "2"'), ("c", "C"))
+    for chosen in ("", "a", "b&", "c", "not there"):
+        kept = templating.options(pairs, chosen)
+        assert kept == templating.options(list(pairs), chosen), chosen
+        assert kept.count(" selected") == (chosen in dict(pairs))
+    assert templating._rendered[id(pairs)][0] is pairs  # kept, and reused above
+    assert 'value="b&amp;" selected>B &#34;2&#34;</option>' in templating.options(pairs, "b&")
+    assert "<1>" not in templating.options(pairs)

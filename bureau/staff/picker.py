@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 
 from bureau.bookings.models import BookingRequest
@@ -48,9 +48,14 @@ def fee_band(fee_min: int, fee_max: int, currency: str) -> str:
     return f"{currency} {fee_min:,}\u2013{fee_max:,}"  # an en dash
 
 
+def detail(pick: Pick, why: str = "") -> str:
+    """What the picker shows beside a name: fee band, home city and, if suggested, why."""
+    return " · ".join(part for part in (pick.fee_band, pick.home_city, why) if part)
+
+
 class Listing:
     """The picker's part that follows the catalogue alone: every active speaker labelled,
-    the look-ups by label, name and slug, and each ``<option>``'s escaped opening. Built
+    the look-ups by label, name and slug, and each ``<option>`` escaped but its quote. Built
     once per catalogue version (bureau/catalogue/copies.py), not per page."""
 
     def __init__(self, session: AnySession) -> None:
@@ -95,10 +100,14 @@ class Listing:
             for name, key, city_key, row in named
         ]
         self.bands = [(row.fee_min, row.fee_max) for _n, _k, _c, row in named]
+        # Each <option> but its quote, escaped: the opening up to the quote, the closing
+        # with the text (fee band and home city; a suggested speaker's gets why, per page).
         self.openings = [
             Markup('<option value="{}" data-city="{}" data-quote="').format(p.label, p.home_city)
             for p in self.picks
         ]
+        self.closings = [Markup('">{}</option>').format(detail(p)) for p in self.picks]
+        self.index = {p.id: i for i, p in enumerate(self.picks)}
         self.by_id = {p.id: p for p in self.picks}
         self.by_slug = {p.slug: p for p in self.picks}
         self.by_label: dict[str, Pick] = {}
@@ -132,19 +141,20 @@ class Picker:
         """The datalist's ``<option>``s: label, home city, fee quote, and the fee band,
         home city and (for the suggested) why as the text. Joined here rather than looped
         in the template: a thousand options were half the request page's time."""
-        booking = self.booking
+        booking, listing = self.booking, self.listing
         # Speakers share fee bands: each band met with the budget once.
-        quote = cache(lambda low, high: str(fee_quote(booking, low, high)) if booking else "")
+        quotes = {
+            band: str(fee_quote(booking, *band)) if booking else "" for band in set(listing.bands)
+        }
+        closings = list(listing.closings)
+        for speaker_id, why in self.why.items():  # the suggested few: with why
+            i = listing.index.get(speaker_id)
+            if i is not None:
+                closings[i] = Markup('">{}</option>').format(detail(self.picks[i], why))
         parts: list[str] = []
-        for opening, pick, (low, high) in zip(
-            self.listing.openings, self.picks, self.listing.bands, strict=True
-        ):
-            detail = " · ".join(
-                p for p in (pick.fee_band, pick.home_city, self.why.get(pick.id, "")) if p
-            )
-            parts += (opening, quote(low, high), '">', escape(detail), "</option>")
-        # Each piece is escaped already: the openings by Markup.format, the detail by
-        # escape; a quote is an integer's digits.
+        for opening, closing, band in zip(listing.openings, closings, listing.bands, strict=True):
+            parts += (opening, quotes[band], closing)
+        # Each piece is escaped already (by Markup.format); a quote is an integer's digits.
         return Markup("".join(parts))  # noqa: S704
 
     def label_of(self, speaker_id: int) -> str | None:

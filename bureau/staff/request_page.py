@@ -120,12 +120,14 @@ def prefill_shortlist(
 
 def offer_choices(
     booking: BookingRequest, speakers: Sequence[tuple[str, str]]
-) -> list[tuple[str, str]]:
+) -> Sequence[tuple[str, str]]:
     """Whom a firm offer may name: only the shortlist while the organizer chooses from it
     (actions.record_offer refuses others); otherwise the shortlist first, then the rest."""
     listed = [(e.speaker.slug, e.speaker.name) for e in booking.shortlist if e.speaker.is_active]
     if booking.status == Status.SHORTLISTED:
         return listed
+    if not listed:
+        return speakers  # the catalogue's kept tuple: its options are rendered once
     slugs = {slug for slug, _ in listed}
     marked = [(slug, f"{name} (shortlisted)") for slug, name in listed]
     return marked + [(slug, name) for slug, name in speakers if slug not in slugs]
