@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 
 from bureau.bookings import actions
 from bureau.bookings.models import BookingEvent, BookingRequest, RequestedSpeaker
@@ -151,8 +151,18 @@ def test_a_change_to_the_catalogue_shows_on_the_next_page(app: Flask, desk: Flas
             db.session.commit()
 
     with app.test_request_context():
-        first = active_speaker_choices(db.session)
-        assert active_speaker_choices(db.session) is first  # unchanged catalogue: the copy
+        versions: list[str] = []
+
+        def on_statement(*args: Any) -> None:
+            versions.extend([args[2]] if "max(speakers.updated_at)" in args[2] else [])
+
+        event.listen(db.engine, "before_cursor_execute", on_statement)
+        try:
+            first = active_speaker_choices(db.session)
+            assert active_speaker_choices(db.session) is first  # unchanged: the copy
+        finally:
+            event.remove(db.engine, "before_cursor_execute", on_statement)
+        assert len(versions) == 1  # the catalogue's version, read once in a transaction
         built: list[int] = []
 
         def build(_session: object) -> int:

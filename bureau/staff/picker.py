@@ -108,7 +108,6 @@ class Listing:
         ]
         self.closings = [Markup('">{}</option>').format(detail(p)) for p in self.picks]
         self.index = {p.id: i for i, p in enumerate(self.picks)}
-        self.by_id = {p.id: p for p in self.picks}
         self.by_slug = {p.slug: p for p in self.picks}
         self.by_label: dict[str, Pick] = {}
         self.by_name: dict[str, list[Pick]] = {}
@@ -158,8 +157,8 @@ class Picker:
         return Markup("".join(parts))  # noqa: S704
 
     def label_of(self, speaker_id: int) -> str | None:
-        pick = self.listing.by_id.get(speaker_id)
-        return pick.label if pick else None
+        i = self.listing.index.get(speaker_id)
+        return self.picks[i].label if i is not None else None
 
     def find(self, typed: str) -> Pick | None:
         """The speaker a typed name means, or None (say why with ``resolve``)."""

@@ -2,8 +2,8 @@
 
 A page costs a constant number of queries whatever its size: two for the requests past the
 first-response SLA (the Overdue queue: the desks' time zones, the week's breaches), one for
-all queue counts (each bounded), one count
-and one select for the page, and one per eagerly loaded collection.
+all queue counts (each bounded), one count and one select for the page, and one per eagerly
+loaded collection.
 """
 
 from __future__ import annotations
