@@ -55,7 +55,8 @@ def is_staff(path: str) -> bool:
 def sign_in_by_form(driver: Any, base: str, email: str) -> None:
     driver.get(f"{base}/staff/login")
     driver.find_element("id", "email").send_keys(email)
-    driver.find_element("id", "password").send_keys(PASSWORD + "\n")
+    driver.find_element("id", "password").send_keys(PASSWORD)
+    enter_and_wait(driver)  # Enter returns before the redirect lands; check after it does
     assert "/staff/login" not in driver.current_url, "the sign-in failed"
 
 
