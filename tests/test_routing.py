@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 
 from bureau.bookings import routing
 from bureau.bookings.models import BookingEvent, BookingRequest
@@ -251,6 +251,38 @@ def test_reassignment_uses_the_same_rules_and_keeps_one_acknowledgement(session:
         ("mail.assigned", "first@bureau.test"),
         ("mail.assigned", "second@bureau.test"),
     ]
+
+
+def test_new_requests_routed_in_one_transaction_count_each_assignment(session: Any) -> None:
+    """A worker's batch reads the loads once; each assignment then counts in them, so the
+    decisions are those of reading afresh each time, capacity included."""
+    ann = staff(session, "Ann", capacity=1)
+    bob = staff(session, "Bob", capacity=2)
+    rule(session, 1, "All", [ann, bob])
+    give_open_requests(session, bob, 1)
+    new = [booking(session) for _ in range(3)]
+    reads: list[str] = []
+
+    def on_statement(*args: Any) -> None:
+        if "GROUP BY booking_requests.assigned_staff_id" in args[2]:
+            reads.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", on_statement)
+    try:
+        decisions = [
+            route(session, each, actor=SYSTEM, loads=routing.new_request_loads) for each in new
+        ]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_statement)
+    assert [d.staff_name for d in decisions] == ["Ann", "Bob", None]
+    assert decisions[1].candidates == [
+        {"id": bob.id, "name": "Bob", "load": 1, "capacity": 2, "last_assigned_at": None}
+    ]
+    assert len(reads) == 1
+    assert routing.open_loads(session, [ann.id, bob.id], None) == {ann.id: 1, bob.id: 2}
+    # A reassignment in the same transaction: the kept counts are read again.
+    route(session, new[0], actor=SYSTEM, loads=routing.new_request_loads)
+    assert routing._LOADS_KEY not in session.info
 
 
 def test_demo_staff_and_rules_route_the_contract_example(tmp_path: Path) -> None:

@@ -331,6 +331,9 @@ def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
     assert sum("pg_advisory_xact_lock" in sql for sql in counts.statements) == 1
     assert sum("FROM routing_rules" in sql for sql in counts.statements) == 1
     assert sum("FROM routing_rule_staff" in sql for sql in counts.statements) == 1
+    # The desks' open loads: read once, then counted on (routing.new_request_loads).
+    loads = "GROUP BY booking_requests.assigned_staff_id"
+    assert sum(loads in sql for sql in counts.statements) == 1
     # The four requests, their requested speakers and those speakers' topics: read once for
     # the batch (tasks.load_bookings), not per request.
     reads = [sql for sql in counts.statements if sql.lstrip().startswith("SELECT")]

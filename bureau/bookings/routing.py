@@ -204,6 +204,7 @@ def decide(session: AnySession, booking: BookingRequest, loads: Loads | None = N
 # the routing lock and the rules with their pools are taken once for all of them.
 _LOCKED_KEY = "bureau.routing_locked"
 _RULES_KEY = "bureau.routing_rules"
+_LOADS_KEY = "bureau.routing_loads"
 T = TypeVar("T")
 
 
@@ -221,6 +222,7 @@ def _transaction_ended(session: Session, transaction: SessionTransaction) -> Non
     if transaction.parent is None or transaction.nested:
         session.info.pop(_LOCKED_KEY, None)
         session.info.pop(_RULES_KEY, None)
+        session.info.pop(_LOADS_KEY, None)
 
 
 @event.listens_for(Session, "before_flush")
@@ -255,6 +257,34 @@ def _open_loads(
     return open_loads(session, staff_ids, booking.id)
 
 
+def new_request_loads(
+    session: AnySession, staff_ids: list[int], booking: BookingRequest
+) -> dict[int, int]:
+    """Loads for routing new requests, several in one transaction (a worker's batch): each
+    pool's counts are read once per transaction, then route() counts each assignment it makes
+    in them. Right while nothing else in the transaction assigns or closes requests, and
+    nothing outside does (the routing lock, held till commit, on PostgreSQL): a new request
+    is not in anyone's load, so excluding it changes nothing."""
+    if booking.assigned_staff_id is not None:  # not new after all: counted as it stands
+        return open_loads(session, staff_ids, booking.id)
+    kept: dict[tuple[int, ...], dict[int, int]] = _once_per_transaction(session, _LOADS_KEY, dict)
+    pool = tuple(staff_ids)
+    if pool not in kept:
+        counts = open_loads(session, staff_ids, booking.id)
+        kept[pool] = {member: counts.get(member, 0) for member in staff_ids}
+    return kept[pool]
+
+
+def _count_assignment(session: AnySession, staff_id: int, previous: int | None) -> None:
+    """Keep new_request_loads' counts current after route() assigned a request."""
+    if previous is not None:  # a reassignment: counts read afresh the next time
+        session.info.pop(_LOADS_KEY, None)
+        return
+    for counts in session.info.get(_LOADS_KEY, {}).values():
+        if staff_id in counts:
+            counts[staff_id] += 1
+
+
 def _since(moment: datetime | None) -> float:
     """Sort key: never assigned first, then longest ago."""
     return moment.timestamp() if moment is not None else float("-inf")
@@ -282,6 +312,7 @@ def route(
     if staff is not None:
         staff.last_assigned_at = now
         assign(session, booking, staff, actor=actor, action="routed", details=details, now=now)
+        _count_assignment(session, staff.id, previous)
     elif booking.status == Status.NEW:
         transition(
             session,

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from bureau.bookings.models import BookingRequest, RequestedSpeaker
-from bureau.bookings.routing import route
+from bureau.bookings.routing import new_request_loads, route
 from bureau.bookings.services import ROUTE_TASK as ROUTE
 from bureau.bookings.states import Status
 from bureau.bookings.workflow import SYSTEM
@@ -58,4 +58,4 @@ def route_new_booking(session: AnySession, job: Job) -> None:
         raise PermanentError("the booking no longer exists")
     if booking.status != Status.NEW:
         return  # routed already (or withdrawn meanwhile): nothing to do
-    route(session, booking, actor=SYSTEM)
+    route(session, booking, actor=SYSTEM, loads=new_request_loads)
