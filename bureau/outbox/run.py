@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -44,6 +45,12 @@ DB_RERUNS = 3
 # away through DB_RETRY_DELAYS): job id → the write. Tried again before each next task, so
 # the job is marked done rather than run a second time (see record_effect()).
 _unwritten: dict[int, Effect] = {}
+# Jobs this process ran together with another's task (_run_together) and committed done, by
+# database: their own task messages come later, and a done job never runs again, so those
+# messages are acknowledged without a claim (under a backlog, most routing messages). The
+# newest FINISHED_KEPT are kept; an older one is claimed as usual and found done.
+FINISHED_KEPT = 4096
+_finished_here: WeakKeyDictionary[Any, dict[int, None]] = WeakKeyDictionary()
 T = TypeVar("T")
 
 
@@ -112,6 +119,9 @@ def run_job(
     not run again: only its record is written, retried likewise.
     """
     _write_unwritten(session)
+    if claimed is None and job_id in _finished_here.get(session.get_bind(), ()):
+        logger.info("job %s: nothing to do (this process ran it with another)", job_id)
+        return None
     job = claimed if claimed is not None else _claim_retrying(session, job_id, hold=True)
     if job is None:
         logger.info("job %s: nothing to do (done, failed or running elsewhere)", job_id)
@@ -309,6 +319,7 @@ def _run_together(session: AnySession, job: Job, handler: Handler, more: int) ->
     if not others:
         return _ALONE
     jobs = [job, *others]
+    ids = [each.id for each in jobs]
     try:
         if (preload := PRELOADS.get(job.task)) is not None:
             preload(session, jobs)
@@ -325,10 +336,17 @@ def _run_together(session: AnySession, job: Job, handler: Handler, more: int) ->
         session.commit()
     except Exception as error:
         _rollback(session)
-        ids = [each.id for each in jobs]
         logger.warning("jobs %s: not run together (%s); job %s runs alone", ids, error, ids[0])
         return _RUN_AGAIN
+    _remember_finished(session, ids[1:])
     return Outcome(JobState.DONE)
+
+
+def _remember_finished(session: AnySession, job_ids: list[int]) -> None:
+    finished = _finished_here.setdefault(session.get_bind(), {})
+    finished.update(dict.fromkeys(job_ids))
+    while len(finished) > FINISHED_KEPT:
+        del finished[next(iter(finished))]
 
 
 def _prepare_follow_ups(session: AnySession) -> None:
