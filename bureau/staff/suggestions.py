@@ -44,12 +44,16 @@ def suggest_speakers(
     wanted_topics = select(wanted.c.topic_id).where(wanted.c.speaker_id.in_(requested))
     budget_high = booking.budget_max
     is_requested = Speaker.id.in_(requested) if requested else false()
-    shared = (
-        select(func.count())
-        .select_from(speaker_topics)
-        .where(speaker_topics.c.speaker_id == Speaker.id)
-        .where(speaker_topics.c.topic_id.in_(wanted_topics) if requested else false())
-        .scalar_subquery()
+    # Each speaker's count of shared topics, counted once for all and joined (a subquery per
+    # speaker ran a thousand index scans: most of the ranking's time).
+    shared_counts = (
+        select(speaker_topics.c.speaker_id, func.count().label("shared"))
+        .where(speaker_topics.c.topic_id.in_(wanted_topics))
+        .group_by(speaker_topics.c.speaker_id)
+        .subquery("shared_topics")
+    )
+    shared: ColumnElement[int] = (
+        func.coalesce(shared_counts.c.shared, 0) if requested else literal(0)
     )
     speaks = exists().where(
         SpeakerLanguage.speaker_id == Speaker.id, SpeakerLanguage.code == booking.language
@@ -80,12 +84,10 @@ def suggest_speakers(
     # constant there as a column number).
     order: list[Any] = [busy] if busy_ids else []
     order += [score.desc(), Speaker.name]
-    rows = session.execute(
-        select(Speaker, score, is_requested, shared, speaks, fits, busy)
-        .where(Speaker.is_active)
-        .order_by(*order)
-        .limit(limit)
-    ).all()
+    ranking = select(Speaker, score, is_requested, shared, speaks, fits, busy)
+    if requested:
+        ranking = ranking.outerjoin(shared_counts, shared_counts.c.speaker_id == Speaker.id)
+    rows = session.execute(ranking.where(Speaker.is_active).order_by(*order).limit(limit)).all()
     return [_suggestion(booking, *row, own=own.get(row[0].id, [])) for row in rows]
 
 
