@@ -250,3 +250,32 @@ def test_a_double_booking_is_refused_including_travel_time(mail_app: Flask, inbo
     assert "Free then: " in str(refused.value)
     assert "Winston Ma" in str(refused.value).split("Free then: ")[1]
     db.session.rollback()
+
+
+def test_the_request_page_shows_the_answers_to_its_invitation(mail_app: Flask) -> None:
+    """The attendees' calendar answers are on the request page; a request without an
+    engagement has none to show (and the page does not look for them)."""
+    from bureau.db import utcnow
+    from bureau.inbound.models import CalendarAnswer
+    from bureau.staff.models import Role
+    from tests.workflow_helpers import sign_in, staff_member
+
+    booking_id = confirmed_booking(mail_app)
+    engagement = db.session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking_id)
+    ).one()
+    db.session.add(
+        CalendarAnswer(
+            engagement_id=engagement.id, address=SPEAKER, partstat="TENTATIVE", answered_at=utcnow()
+        )
+    )
+    unconfirmed = submit_and_route(mail_app).id
+    db.session.commit()
+    staff_member(mail_app, "answers.admin@bureau.localhost", role=Role.ADMIN)
+    client = mail_app.test_client()
+    assert sign_in(client, "answers.admin@bureau.localhost").status_code == 302
+    page = client.get(f"/staff/requests/{booking_id}").get_data(as_text=True)
+    assert 'id="calendar-answers"' in page
+    assert f"{SPEAKER}: <span" in page
+    other = client.get(f"/staff/requests/{unconfirmed}").get_data(as_text=True)
+    assert 'id="calendar-answers"' not in other

@@ -205,6 +205,9 @@ def build_forms(booking: BookingRequest, **bound: Any) -> dict[str, Any]:
 def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseReturnValue:
     booking = load_booking(booking_id)
     made = build_forms(booking, **bound)
+    engagement = db.session.scalars(
+        select(Engagement).where(Engagement.booking_id == booking.id)
+    ).one_or_none()
     return (
         render_template(
             "staff/request.html",
@@ -216,13 +219,12 @@ def request_page(booking_id: int, status: int = 200, **bound: Any) -> ResponseRe
             is_closed=booking.status in CLOSED_STATES,
             offer_errors=bound.get("offer_errors", {}),
             offer_input=bound.get("offer_input") or made.get("offer_preselect", {}),
-            engagement=db.session.scalars(
-                select(Engagement).where(Engagement.booking_id == booking.id)
-            ).one_or_none(),
+            engagement=engagement,
             reschedule_errors=bound.get("reschedule_errors", {}),
             reschedule_input=bound.get("reschedule_input", {}),
             hold=active_hold(db.session, booking.id),
-            calendar_answers=answers_for(db.session, booking.id),
+            # Answers to the engagement's invitation: none without one (a query saved).
+            calendar_answers=answers_for(db.session, booking.id) if engagement else [],
             reply_form=ReplyForm(formdata=None),
             invoices=invoice_panel(
                 db.session,
