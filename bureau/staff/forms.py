@@ -107,10 +107,10 @@ class ReassignForm(VersionedForm):
 
 
 class CandidateForm(Form):
-    # A text field with the catalogue's names as its datalist, not a select: four selects of
-    # a thousand speakers made most of the request page. The view resolves the typed name
+    # Four rows on every request page: widgets with the quicker attribute writer. The speaker
+    # is a text field with the catalogue's names as its datalist, not a select: four selects
+    # of a thousand speakers made most of the request page. The view resolves the typed name
     # (bureau/staff/picker.py).
-    # Four rows on every request page: widgets with the quicker attribute writer.
     speaker = StringField(
         _l("Speaker (type a name)"),
         validators=[Optional(), Length(max=200)],
