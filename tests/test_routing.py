@@ -302,3 +302,17 @@ def test_demo_staff_and_rules_route_the_contract_example(tmp_path: Path) -> None
             speakers=["rupert-hoogewerf"],
         )
         assert decide(db.session, europe).staff_name == "Europe desk"
+
+
+def test_a_decision_s_details_are_its_fields_and_reason(session: Any) -> None:
+    """What the timeline keeps of a routing decision: every field of it (a copy), and why."""
+    from dataclasses import asdict, fields
+
+    ann = staff(session, "Ann")
+    rule(session, 1, "All", [ann])
+    decision = decide(session, booking(session))
+    details = decision.as_details()
+    assert details == {**asdict(decision), "reason": decision.reason}
+    assert set(details) == {f.name for f in fields(decision)} | {"reason"}
+    details["candidates"][0]["load"] = 99
+    assert decision.candidates[0]["load"] == 0
