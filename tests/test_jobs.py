@@ -31,6 +31,7 @@ from bureau.outbox import (
     HANDLERS,
     MAX_ATTEMPTS,
     Job,
+    JobSpec,
     JobState,
     PermanentError,
     TransientError,
@@ -38,6 +39,7 @@ from bureau.outbox import (
     execute,
     holder,
     record_job,
+    record_jobs,
     release_held_by,
     retry_delay,
     run_job,
@@ -68,6 +70,46 @@ def test_recording_the_same_effect_twice_is_a_no_op(session: Any) -> None:
     assert new_job(session, sequence=1).id != first.id
     assert session.scalar(select(Job.id).where(Job.kind == "test").limit(5)) is not None
     assert len(session.scalars(select(Job).where(Job.kind == "test")).all()) == 2
+
+
+def test_several_jobs_recorded_in_one_insert_keep_their_order_and_dedupe(
+    session: Any,
+) -> None:
+    """record_jobs: one INSERT; each spec's job at its place, None for one that exists
+    already or repeats an earlier spec of the same call."""
+    from sqlalchemy import event
+
+    existing = new_job(session, sequence=7)
+    specs = [
+        JobSpec("bureau.test.noop", "test", recipient="a@example.com", sequence=8),
+        JobSpec("bureau.test.noop", "test", recipient="x@example.com", sequence=7),
+        JobSpec("bureau.test.noop", "test", recipient="b@example.com", sequence=8),
+        JobSpec("bureau.test.noop", "test", recipient="a@example.com", sequence=8),
+    ]
+    inserts: list[str] = []
+
+    def on_statement(*args: Any) -> None:
+        if args[2].startswith("INSERT INTO jobs"):
+            inserts.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", on_statement)
+    try:
+        jobs = record_jobs(session, specs)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_statement)
+    assert len(inserts) == 1
+    first, again, second, repeated = jobs
+    assert again is None
+    assert repeated is None
+    assert first is not None
+    assert second is not None
+    assert (first.recipient, second.recipient) == ("a@example.com", "b@example.com")
+    assert existing.id not in (first.id, second.id)
+    session.commit()
+    recipients = session.scalars(
+        select(Job.recipient).where(Job.kind == "test").order_by(Job.id)
+    ).all()
+    assert recipients == ["x@example.com", "a@example.com", "b@example.com"]
 
 
 def test_a_job_is_claimed_once(session: Any) -> None:

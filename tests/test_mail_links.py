@@ -22,7 +22,7 @@ from bureau.bookings.states import Status
 from bureau.calendar.models import Engagement
 from bureau.extensions import db
 from bureau.mail.compose import SUBJECTS
-from bureau.mail.recipients import AUDIENCES, MAIL_TASK, Recipient, record_mail, role_of
+from bureau.mail.recipients import AUDIENCES, MAIL_TASK, Recipient, mail_job, queue_mail, role_of
 from bureau.mail.tasks import compose_notification
 from bureau.outbox import record_job
 from tests.test_invites import confirmed_booking
@@ -94,7 +94,7 @@ def reader(booking: BookingRequest, role: Recipient) -> tuple[str, str]:
 
 def compose(booking: BookingRequest, template: str, role: Recipient, n: int, **extra: Any) -> str:
     email, name = reader(booking, role)
-    job = record_mail(db.session, booking.id, template, role, email, name, sequence=n, **extra)
+    job = queue_mail(db.session, booking, template, (role, email, name), sequence=n, **extra)
     assert job is not None
     return compose_notification(db.session, job).raw_message
 
@@ -193,9 +193,7 @@ def test_an_email_is_queued_only_for_the_readers_it_is_meant_for(app: Flask) -> 
     with app.app_context():
         for template, role in (("acknowledgement", STAFF), ("availability_request", ORGANIZER)):
             with pytest.raises(ValueError, match="not meant for"):
-                record_mail(
-                    db.session, booking_id, template, role, "x@example.com", "X", sequence=9
-                )
+                mail_job(db.session, booking_id, template, role, "x@example.com", "X", sequence=9)
         db.session.rollback()
 
 

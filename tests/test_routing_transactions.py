@@ -334,8 +334,10 @@ def test_a_backlog_is_routed_in_one_transaction_and_one_smtp_connection(
     # The desks' open loads: read once, then counted on (routing.new_request_loads).
     loads = "GROUP BY booking_requests.assigned_staff_id"
     assert sum(loads in sql for sql in counts.statements) == 1
-    # Recording the emails' jobs does not flush: the four timeline entries go in one INSERT.
+    # Recording the emails' jobs does not flush: the four timeline entries go in one INSERT;
+    # each routing's two emails' jobs in one.
     assert sum("INSERT INTO booking_events" in sql for sql in counts.statements) == 1
+    assert sum(sql.startswith("INSERT INTO jobs") for sql in counts.statements) == 4
     # The four requests, their requested speakers and those speakers' topics: read once for
     # the batch (tasks.load_bookings), not per request.
     reads = [sql for sql in counts.statements if sql.lstrip().startswith("SELECT")]

@@ -18,9 +18,11 @@ from bureau.db import AnySession
 from bureau.mail.facts import Facts
 from bureau.mail.recipients import (
     SPEAKER,
+    Addressee,
     assignee_of,
     organizer_of,
     queue_mail,
+    queue_mails,
     staff_member,
 )
 from bureau.outbox import Job
@@ -39,16 +41,17 @@ def notify_routed(
     """Routing's: a new assignee hears (not one it stays with), or with nobody eligible
     every active admin is alerted; the organizer's acknowledgement either way. Once per
     booking (sequence 0)."""
+    mails: list[tuple[str, Addressee]] = []
     if assigned is not None:
         if previous != assigned.id:
-            queue_mail(session, booking, "assigned", staff_member(assigned), sequence=0)
+            mails.append(("assigned", staff_member(assigned)))
     else:
         admins = session.scalars(
             select(StaffMember).where(StaffMember.role == Role.ADMIN, StaffMember.is_active)
         ).all()
-        for admin in admins:
-            queue_mail(session, booking, "unassigned_alert", staff_member(admin), sequence=0)
-    queue_mail(session, booking, "acknowledgement", organizer_of(booking), sequence=0)
+        mails += [("unassigned_alert", staff_member(admin)) for admin in admins]
+    mails.append(("acknowledgement", organizer_of(booking)))
+    queue_mails(session, booking, mails, sequence=0)  # their jobs in one INSERT
 
 
 def notify_assigned(session: AnySession, booking: BookingRequest, staff: StaffMember) -> None:

@@ -1,7 +1,7 @@
 """What an email says, fixed when the change it is about commits.
 
 An outbox job is sent later, by a worker, perhaps after further steps: confirmed, then
-completed a second after. So ``record_mail`` stores in the job's payload the facts its email
+completed a second after. So ``mail_job`` stores in the job's payload the facts its email
 tells (the state it reports, the offer, the engagement as it was then, the hold's expiry,
 the reason of a close, …) and the worker renders from those facts only. A job queued before
 facts were recorded gets them from the live booking when it is rendered, as before.

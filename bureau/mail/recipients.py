@@ -21,7 +21,7 @@ from bureau.calendar.models import Engagement
 from bureau.catalogue.models import Speaker
 from bureau.db import AnySession
 from bureau.mail.facts import Facts, mail_facts
-from bureau.outbox import Job, is_quiet, record_job
+from bureau.outbox import Job, JobSpec, is_quiet, record_jobs
 from bureau.staff.models import StaffMember
 from bureau.urls import public_url
 
@@ -36,7 +36,7 @@ class Recipient(StrEnum):
 
 ORGANIZER, SPEAKER, STAFF = Recipient.ORGANIZER, Recipient.SPEAKER, Recipient.STAFF
 
-# Every email template and the readers it goes to. record_mail refuses any other pairing,
+# Every email template and the readers it goes to. mail_job refuses any other pairing,
 # and tests/test_mail_links.py renders each template for each of its readers.
 AUDIENCES: dict[str, frozenset[Recipient]] = {
     "acknowledgement": frozenset({ORGANIZER}),
@@ -117,7 +117,7 @@ def mail_name(template: str) -> str:
     return str(known) if known is not None else template.replace("_", " ").capitalize()
 
 
-def record_mail(
+def mail_job(
     session: AnySession,
     booking_id: int,
     template: str,
@@ -128,8 +128,8 @@ def record_mail(
     sequence: int,
     facts: Facts | None = None,
     **extra: Any,
-) -> Job | None:
-    """Queue one email (an outbox job) for a reader in ``role``; None if already queued.
+) -> JobSpec | None:
+    """The outbox job of one email for a reader in ``role``; None inside ``quiet_outbox``.
 
     The payload fixes what the email will tell (bureau/mail/facts.py), as the booking stands
     in this transaction, plus ``facts`` the change adds (a reschedule's previous date)."""
@@ -152,8 +152,7 @@ def record_mail(
             ),
             **(facts or {}),
         }
-    return record_job(
-        session,
+    return JobSpec(
         MAIL_TASK,
         f"mail.{template}",
         booking_id=booking_id,
@@ -216,9 +215,27 @@ def queue_mail(
         return None
     role, email, name = to
     step = timeline_step(session, booking) if sequence is None else sequence
-    return record_mail(
+    spec = mail_job(
         session, booking.id, template, role, email, name, sequence=step, facts=facts, **extra
     )
+    return record_jobs(session, [spec])[0] if spec is not None else None
+
+
+def queue_mails(
+    session: AnySession,
+    booking: BookingRequest,
+    mails: list[tuple[str, Addressee]],
+    *,
+    sequence: int,
+) -> list[Job | None]:
+    """Queue several emails about one step of ``booking`` (``(template, to)`` each) in one
+    INSERT: routing's notice to the desk and acknowledgement to the organizer."""
+    specs = [
+        mail_job(session, booking.id, template, role, email, name, sequence=sequence)
+        for template, (role, email, name) in mails
+    ]
+    wanted = [spec for spec in specs if spec is not None]
+    return record_jobs(session, wanted) if wanted else []
 
 
 def role_of(session: AnySession, job: Job, booking: BookingRequest) -> Recipient:

@@ -17,10 +17,12 @@ from bureau.outbox.dispatch import enqueue
 from bureau.outbox.hooks import HANDLERS, around_tasks, handles, prepares
 from bureau.outbox.models import Handler, Job, JobState, PermanentError, TransientError
 from bureau.outbox.record import (
+    JobSpec,
     is_quiet,
     job_insert,
     quiet_outbox,
     record_job,
+    record_jobs,
     recorded,
     retry_failed,
 )
@@ -45,6 +47,7 @@ __all__ = [
     "Effect",
     "Handler",
     "Job",
+    "JobSpec",
     "JobState",
     "Outcome",
     "PermanentError",
@@ -63,6 +66,7 @@ __all__ = [
     "quiet_outbox",
     "record_effect",
     "record_job",
+    "record_jobs",
     "recorded",
     "release_held_by",
     "retry_delay",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -46,6 +46,18 @@ def is_quiet(session: AnySession) -> bool:
     return bool(session.info.get(QUIET_KEY))
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to record (record_jobs): its task and kind, and what tells it apart."""
+
+    task: str
+    kind: str
+    booking_id: int | None = None
+    recipient: str | None = None
+    sequence: int = 0
+    payload: dict[str, Any] | None = None
+
+
 def record_job(
     session: AnySession,
     task: str,
@@ -58,34 +70,48 @@ def record_job(
 ) -> Job | None:
     """Add a job to the session's transaction; None when the same job exists already, or
     inside ``quiet_outbox``."""
+    return record_jobs(session, [JobSpec(task, kind, booking_id, recipient, sequence, payload)])[0]
+
+
+def record_jobs(session: AnySession, specs: Sequence[JobSpec]) -> list[Job | None]:
+    """record_job for each of ``specs`` in one INSERT (a routing's two emails): the jobs in
+    their order, None for one that exists already (or inside ``quiet_outbox``)."""
     if is_quiet(session):
-        return None
-    values = _job_values(session, task, kind, booking_id, recipient, sequence, payload)
-    # In a worker running follow-ups inline (execute()), the job is claimed by this very
+        return [None] * len(specs)
+    # In a worker running follow-ups inline (execute()), a job is claimed by this very
     # insert: it commits as running, under a lease, so no second UPDATE is needed to take it.
     # If the worker dies before running it, the lease lapses and the sweeper sends it again.
-    run_inline = session.info.get(INLINE_KEY) and task in HANDLERS
-    if run_inline:
-        values |= {
+    inline = session.info.get(INLINE_KEY)
+    claimed = (
+        {
             "state": JobState.RUNNING,
             "attempts": 1,
             "locked_until": lease_end(utcnow()),
             "locked_by": holder_in(session),
         }
+        if inline
+        else {}
+    )
+    rows = [_job_values(spec) | (claimed if spec.task in HANDLERS else {}) for spec in specs]
+    statement = _record_job_statement(session.get_bind().dialect.name)
     # The insert needs nothing of the session's pending changes (its values are computed): not
     # flushing them first lets the cause's rows go out together, one flush for a whole batch
     # (a routing's timeline entries in one INSERT) instead of one per job recorded.
     with session.no_autoflush:
-        job: Job | None = session.scalars(
-            _record_job_statement(session.get_bind().dialect.name), values
-        ).one_or_none()
-    if job is None:
-        return None
-    job.fresh = bool(run_inline)
-    session.info.setdefault(SESSION_KEY, []).append(
-        Recorded(job.id, task, job if run_inline else None)
-    )
-    return job
+        added = session.scalars(statement, rows[0] if len(rows) == 1 else rows).all()
+    # ON CONFLICT DO NOTHING returns only the rows it inserted: matched by their unique key.
+    inserted = {job.dedupe_key: job for job in added}
+    jobs: list[Job | None] = []
+    for spec, row in zip(specs, rows, strict=True):
+        job = inserted.pop(row["dedupe_key"], None)
+        if job is not None:
+            run_inline = row["state"] == JobState.RUNNING
+            job.fresh = run_inline
+            session.info.setdefault(SESSION_KEY, []).append(
+                Recorded(job.id, spec.task, job if run_inline else None)
+            )
+        jobs.append(job)
+    return jobs
 
 
 def job_insert(
@@ -98,7 +124,7 @@ def job_insert(
     worker running follow-ups inline."""
     if is_quiet(session) or session.info.get(INLINE_KEY):
         return None
-    values = _job_values(session, task, kind, booking_id, None, 0, None)
+    values = _job_values(JobSpec(task, kind, booking_id))
     return _job_insert_statement(), {f"job_{name}": value for name, value in values.items()}
 
 
@@ -124,26 +150,18 @@ def recorded(session: AnySession, job_id: int | None, task: str) -> None:
         session.info.setdefault(SESSION_KEY, []).append(Recorded(job_id, task))
 
 
-def _job_values(
-    session: AnySession,
-    task: str,
-    kind: str,
-    booking_id: int | None,
-    recipient: str | None,
-    sequence: int,
-    payload: dict[str, Any] | None,
-) -> dict[str, Any]:
-    key = Job.key_for(kind, booking_id, recipient, sequence)
+def _job_values(spec: JobSpec) -> dict[str, Any]:
+    key = Job.key_for(spec.kind, spec.booking_id, spec.recipient, spec.sequence)
     # One statement (INSERT … ON CONFLICT DO NOTHING RETURNING) instead of a look-up, an
     # add and a flush: the unique key decides, also between two racing transactions.
     return {
-        "task": task,
-        "kind": kind,
-        "booking_id": booking_id,
-        "recipient": recipient,
-        "sequence": sequence,
+        "task": spec.task,
+        "kind": spec.kind,
+        "booking_id": spec.booking_id,
+        "recipient": spec.recipient,
+        "sequence": spec.sequence,
         "dedupe_key": key,
-        "payload": payload or {},
+        "payload": spec.payload or {},
         "request_id": current_request_id(),
         "state": JobState.PENDING,
         "attempts": 0,
